@@ -1,0 +1,121 @@
+//! Exec-mode commands and the commands every config mode shares
+//! (`exit`, `end`, `do`).
+
+use super::{config_modes, registry, Builder, Ctx};
+use crate::grammar::Args;
+use crate::mode::Mode;
+use crate::session::{CliError, ExecCommand, Frame, ShowCmd};
+
+pub(super) fn register(b: &mut Builder) {
+    use Mode::Exec;
+    b.add(Exec, "configure [terminal]", |c, _| {
+        c.push(Frame::Config);
+        Ok(())
+    });
+    b.add(Exec, "<exit|quit>", |c, _| {
+        c.quit = true;
+        Ok(())
+    });
+    b.add(Exec, "end", |_, _| Ok(()));
+    b.add(
+        Exec,
+        "show running-config [include-secrets] [json]",
+        |c, a| {
+            show(
+                c,
+                a,
+                ShowCmd::RunningConfig {
+                    include_secrets: a.has("include-secrets"),
+                },
+            )
+        },
+    );
+    b.add(
+        Exec,
+        "show startup-config [include-secrets] [json]",
+        |c, a| {
+            show(
+                c,
+                a,
+                ShowCmd::StartupConfig {
+                    include_secrets: a.has("include-secrets"),
+                },
+            )
+        },
+    );
+    b.add(Exec, "show version [json]", |c, a| {
+        show(c, a, ShowCmd::Version)
+    });
+    b.add(Exec, "show interface [IFNAME] [brief] [json]", |c, a| {
+        show(
+            c,
+            a,
+            ShowCmd::Interface {
+                name: a.get("IFNAME").map(String::from),
+                brief: a.has("brief"),
+            },
+        )
+    });
+    b.add(Exec, "show ip interface brief [json]", |c, a| {
+        show(c, a, ShowCmd::IpInterfaceBrief)
+    });
+    b.add(Exec, "show crypto session [detail] [json]", |c, a| {
+        show(
+            c,
+            a,
+            ShowCmd::CryptoSession {
+                detail: a.has("detail"),
+            },
+        )
+    });
+    b.add(Exec, "write [memory]", |c, _| {
+        c.exec = Some(ExecCommand::WriteMemory);
+        Ok(())
+    });
+    b.add(Exec, "copy running-config startup-config", |c, _| {
+        c.exec = Some(ExecCommand::WriteMemory);
+        Ok(())
+    });
+
+    let cm = config_modes();
+    b.add_many(&cm, "exit", |c, _| {
+        c.frames.pop();
+        Ok(())
+    });
+    b.add_many(&cm, "quit", |c, _| {
+        c.frames.pop();
+        Ok(())
+    });
+    b.add_many(&cm, "end", |c, _| {
+        c.frames.truncate(1);
+        Ok(())
+    });
+    b.add_many(&cm, "do LINE", do_exec);
+}
+
+fn show(c: &mut Ctx, a: &Args, cmd: ShowCmd) -> Result<(), CliError> {
+    c.exec = Some(ExecCommand::Show {
+        cmd,
+        json: a.has("json"),
+    });
+    Ok(())
+}
+
+/// `do CMD`: an exec command from a config mode; the mode does not change.
+fn do_exec(c: &mut Ctx, a: &Args) -> Result<(), CliError> {
+    let line = a.get("LINE").unwrap_or_default();
+    let offset = a.column_of("LINE").unwrap_or(0);
+    let (cmd, args) = registry()
+        .parse(Mode::Exec, line)
+        .map_err(|e| CliError::at(e.column().map(|x| x + offset), e.message()))?;
+    if !args.has("show") && !args.has("write") && !args.has("copy") {
+        return Err(CliError::at(
+            Some(offset),
+            "% Only show, write and copy can be run with 'do'",
+        ));
+    }
+    let frames = std::mem::replace(&mut c.frames, vec![Frame::Exec]);
+    let r = (cmd.handler)(c, &args);
+    c.frames = frames;
+    r
+}

@@ -1,0 +1,229 @@
+//! The difference between two configurations, section by section, so
+//! that rvpnd applies only what changed and leaves the rest untouched.
+
+use crate::model::*;
+use ipnetwork::IpNetwork;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A top-level piece of configuration that is applied as a unit.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Section {
+    Hostname,
+    AllowWeak,
+    Ikev2Proposal(String),
+    Ikev2Keyring(String),
+    Trustpoint(String),
+    Ikev2Profile(String),
+    TransformSet(String),
+    IpsecProfile(String),
+    Interface(String),
+    Bgp,
+    PrefixList(String),
+    PrefixListV6(String),
+    CommunityList(String),
+    AsPathList(String),
+    RouteMap(String),
+    StaticRoute(IpNetwork, NextHop),
+}
+
+impl fmt::Display for Section {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Section::Hostname => f.write_str("hostname"),
+            Section::AllowWeak => f.write_str("crypto allow-weak"),
+            Section::Ikev2Proposal(n) => write!(f, "crypto ikev2 proposal {n}"),
+            Section::Ikev2Keyring(n) => write!(f, "crypto ikev2 keyring {n}"),
+            Section::Trustpoint(n) => write!(f, "crypto pki trustpoint {n}"),
+            Section::Ikev2Profile(n) => write!(f, "crypto ikev2 profile {n}"),
+            Section::TransformSet(n) => write!(f, "crypto ipsec transform-set {n}"),
+            Section::IpsecProfile(n) => write!(f, "crypto ipsec profile {n}"),
+            Section::Interface(n) => write!(f, "interface {n}"),
+            Section::Bgp => f.write_str("router bgp"),
+            Section::PrefixList(n) => write!(f, "ip prefix-list {n}"),
+            Section::PrefixListV6(n) => write!(f, "ipv6 prefix-list {n}"),
+            Section::CommunityList(n) => write!(f, "bgp community-list {n}"),
+            Section::AsPathList(n) => write!(f, "bgp as-path access-list {n}"),
+            Section::RouteMap(n) => write!(f, "route-map {n}"),
+            Section::StaticRoute(p, nh) => {
+                write!(
+                    f,
+                    "{} route {p} {nh}",
+                    if p.is_ipv4() { "ip" } else { "ipv6" }
+                )
+            }
+        }
+    }
+}
+
+/// How a section changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ChangeKind {
+    Added,
+    Removed,
+    Modified,
+}
+
+/// One changed section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub section: Section,
+    pub kind: ChangeKind,
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let k = match self.kind {
+            ChangeKind::Added => "added",
+            ChangeKind::Removed => "removed",
+            ChangeKind::Modified => "modified",
+        };
+        write!(f, "{} {k}", self.section)
+    }
+}
+
+fn maps<T: PartialEq>(
+    out: &mut Vec<Change>,
+    a: &BTreeMap<String, T>,
+    b: &BTreeMap<String, T>,
+    mk: fn(String) -> Section,
+) {
+    for (k, v) in a {
+        match b.get(k) {
+            None => out.push(Change {
+                section: mk(k.clone()),
+                kind: ChangeKind::Removed,
+            }),
+            Some(w) if w != v => out.push(Change {
+                section: mk(k.clone()),
+                kind: ChangeKind::Modified,
+            }),
+            _ => {}
+        }
+    }
+    for k in b.keys().filter(|k| !a.contains_key(*k)) {
+        out.push(Change {
+            section: mk(k.clone()),
+            kind: ChangeKind::Added,
+        });
+    }
+}
+
+fn single<T: PartialEq>(out: &mut Vec<Change>, a: &Option<T>, b: &Option<T>, s: Section) {
+    let kind = match (a, b) {
+        (None, Some(_)) => ChangeKind::Added,
+        (Some(_), None) => ChangeKind::Removed,
+        (Some(x), Some(y)) if x != y => ChangeKind::Modified,
+        _ => return,
+    };
+    out.push(Change { section: s, kind });
+}
+
+/// What changed from `old` to `new`, section by section; empty when equal.
+pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
+    let mut out = Vec::new();
+    single(&mut out, &old.hostname, &new.hostname, Section::Hostname);
+    single(
+        &mut out,
+        &old.allow_weak.then_some(()),
+        &new.allow_weak.then_some(()),
+        Section::AllowWeak,
+    );
+    maps(
+        &mut out,
+        &old.ikev2_proposals,
+        &new.ikev2_proposals,
+        Section::Ikev2Proposal,
+    );
+    maps(
+        &mut out,
+        &old.ikev2_keyrings,
+        &new.ikev2_keyrings,
+        Section::Ikev2Keyring,
+    );
+    maps(
+        &mut out,
+        &old.trustpoints,
+        &new.trustpoints,
+        Section::Trustpoint,
+    );
+    maps(
+        &mut out,
+        &old.ikev2_profiles,
+        &new.ikev2_profiles,
+        Section::Ikev2Profile,
+    );
+    maps(
+        &mut out,
+        &old.transform_sets,
+        &new.transform_sets,
+        Section::TransformSet,
+    );
+    maps(
+        &mut out,
+        &old.ipsec_profiles,
+        &new.ipsec_profiles,
+        Section::IpsecProfile,
+    );
+    maps(
+        &mut out,
+        &old.interfaces,
+        &new.interfaces,
+        Section::Interface,
+    );
+    single(&mut out, &old.bgp, &new.bgp, Section::Bgp);
+    maps(
+        &mut out,
+        &old.prefix_lists,
+        &new.prefix_lists,
+        Section::PrefixList,
+    );
+    maps(
+        &mut out,
+        &old.prefix_lists_v6,
+        &new.prefix_lists_v6,
+        Section::PrefixListV6,
+    );
+    maps(
+        &mut out,
+        &old.community_lists,
+        &new.community_lists,
+        Section::CommunityList,
+    );
+    maps(
+        &mut out,
+        &old.as_path_lists,
+        &new.as_path_lists,
+        Section::AsPathList,
+    );
+    maps(
+        &mut out,
+        &old.route_maps,
+        &new.route_maps,
+        Section::RouteMap,
+    );
+    let key = |r: &StaticRoute| (r.prefix, r.next_hop.clone());
+    let a: BTreeMap<_, _> = old.static_routes.iter().map(|r| (key(r), r)).collect();
+    let b: BTreeMap<_, _> = new.static_routes.iter().map(|r| (key(r), r)).collect();
+    for (k, v) in &a {
+        match b.get(k) {
+            None => out.push(Change {
+                section: Section::StaticRoute(k.0, k.1.clone()),
+                kind: ChangeKind::Removed,
+            }),
+            Some(w) if w != v => out.push(Change {
+                section: Section::StaticRoute(k.0, k.1.clone()),
+                kind: ChangeKind::Modified,
+            }),
+            _ => {}
+        }
+    }
+    for k in b.keys().filter(|k| !a.contains_key(*k)) {
+        out.push(Change {
+            section: Section::StaticRoute(k.0, k.1.clone()),
+            kind: ChangeKind::Added,
+        });
+    }
+    out
+}

@@ -1,0 +1,71 @@
+//! CLI modes (exec, config and its sub-modes) and their prompts.
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of mode a shell session is in; decides which commands parse
+/// and what the prompt looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Exec,
+    Config,
+    Interface,
+    Ikev2Proposal,
+    Ikev2Keyring,
+    Ikev2KeyringPeer,
+    PkiTrustpoint,
+    Ikev2Profile,
+    IpsecTransformSet,
+    IpsecProfile,
+    RouterBgp,
+    RouterBgpAf,
+    RouteMap,
+}
+
+impl Mode {
+    /// Every mode, for tables and tests.
+    pub const ALL: [Mode; 13] = [
+        Mode::Exec,
+        Mode::Config,
+        Mode::Interface,
+        Mode::Ikev2Proposal,
+        Mode::Ikev2Keyring,
+        Mode::Ikev2KeyringPeer,
+        Mode::PkiTrustpoint,
+        Mode::Ikev2Profile,
+        Mode::IpsecTransformSet,
+        Mode::IpsecProfile,
+        Mode::RouterBgp,
+        Mode::RouterBgpAf,
+        Mode::RouteMap,
+    ];
+
+    /// The part of the prompt after the hostname, e.g. `(config-if)#`.
+    pub fn prompt_suffix(self) -> &'static str {
+        match self {
+            Mode::Exec => "#",
+            Mode::Config => "(config)#",
+            Mode::Interface => "(config-if)#",
+            Mode::Ikev2Proposal => "(config-ikev2-proposal)#",
+            Mode::Ikev2Keyring => "(config-ikev2-keyring)#",
+            Mode::Ikev2KeyringPeer => "(config-ikev2-keyring-peer)#",
+            Mode::PkiTrustpoint => "(ca-trustpoint)#",
+            Mode::Ikev2Profile => "(config-ikev2-profile)#",
+            Mode::IpsecTransformSet => "(cfg-crypto-trans)#",
+            Mode::IpsecProfile => "(ipsec-profile)#",
+            Mode::RouterBgp => "(config-router)#",
+            Mode::RouterBgpAf => "(config-router-af)#",
+            Mode::RouteMap => "(config-route-map)#",
+        }
+    }
+
+    /// The full prompt for a hostname.
+    pub fn prompt(self, hostname: &str) -> String {
+        format!("{hostname}{}", self.prompt_suffix())
+    }
+
+    /// Whether this is a configuration mode (anything but exec).
+    pub fn is_config(self) -> bool {
+        self != Mode::Exec
+    }
+}

@@ -1,0 +1,872 @@
+//! The typed configuration model. The parser builds it, the validator checks
+//! it, the renderer prints it back, and rvpnd applies differences between
+//! two of them.
+
+use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// The whole configuration of one rvpnd.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    pub hostname: Option<String>,
+    /// `crypto allow-weak`: sha1 and short PSKs are accepted.
+    pub allow_weak: bool,
+    pub ikev2_proposals: BTreeMap<String, Ikev2Proposal>,
+    pub ikev2_keyrings: BTreeMap<String, Keyring>,
+    pub trustpoints: BTreeMap<String, Trustpoint>,
+    pub ikev2_profiles: BTreeMap<String, Ikev2Profile>,
+    pub transform_sets: BTreeMap<String, TransformSet>,
+    pub ipsec_profiles: BTreeMap<String, IpsecProfile>,
+    pub interfaces: BTreeMap<String, Interface>,
+    pub bgp: Option<Bgp>,
+    pub prefix_lists: BTreeMap<String, PrefixList>,
+    pub prefix_lists_v6: BTreeMap<String, PrefixList>,
+    pub community_lists: BTreeMap<String, CommunityList>,
+    pub as_path_lists: BTreeMap<String, AsPathList>,
+    pub route_maps: BTreeMap<String, RouteMap>,
+    /// `ip route` and `ipv6 route`, sorted by (prefix, next hop), one per pair.
+    pub static_routes: Vec<StaticRoute>,
+}
+
+impl Config {
+    /// The configured hostname, or `rvpn`.
+    pub fn hostname(&self) -> &str {
+        self.hostname.as_deref().unwrap_or("rvpn")
+    }
+}
+
+// ---------------------------------------------------------------- crypto
+
+/// IKE and ESP encryption algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encryption {
+    AesGcm128,
+    AesGcm256,
+    Chacha20Poly1305,
+    AesCbc128,
+    AesCbc256,
+}
+
+impl Encryption {
+    pub const ALL: [Encryption; 5] = [
+        Encryption::AesGcm128,
+        Encryption::AesGcm256,
+        Encryption::Chacha20Poly1305,
+        Encryption::AesCbc128,
+        Encryption::AesCbc256,
+    ];
+    /// The configuration keyword.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encryption::AesGcm128 => "aes-gcm-128",
+            Encryption::AesGcm256 => "aes-gcm-256",
+            Encryption::Chacha20Poly1305 => "chacha20-poly1305",
+            Encryption::AesCbc128 => "aes-cbc-128",
+            Encryption::AesCbc256 => "aes-cbc-256",
+        }
+    }
+    /// AEAD ciphers need no integrity algorithm.
+    pub fn is_aead(self) -> bool {
+        !matches!(self, Encryption::AesCbc128 | Encryption::AesCbc256)
+    }
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == s)
+    }
+}
+
+/// Hash algorithms used as IKE integrity, PRF and ESP HMAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hash {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl Hash {
+    pub const ALL: [Hash; 4] = [Hash::Sha1, Hash::Sha256, Hash::Sha384, Hash::Sha512];
+    pub fn name(self) -> &'static str {
+        match self {
+            Hash::Sha1 => "sha1",
+            Hash::Sha256 => "sha256",
+            Hash::Sha384 => "sha384",
+            Hash::Sha512 => "sha512",
+        }
+    }
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == s)
+    }
+    /// sha1 is accepted only under `crypto allow-weak`.
+    pub fn is_weak(self) -> bool {
+        self == Hash::Sha1
+    }
+}
+
+/// Diffie-Hellman groups that rvpn implements (IANA numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DhGroup(pub u16);
+
+impl DhGroup {
+    /// Groups rvpn implements.
+    pub const SUPPORTED: [u16; 7] = [14, 15, 16, 19, 20, 21, 31];
+    /// Groups that are refused outright.
+    pub const REFUSED: [u16; 6] = [1, 2, 5, 22, 23, 24];
+    pub fn describe(self) -> &'static str {
+        match self.0 {
+            1 => "MODP 768",
+            2 => "MODP 1024",
+            5 => "MODP 1536",
+            14 => "MODP 2048",
+            15 => "MODP 3072",
+            16 => "MODP 4096",
+            19 => "ECP 256",
+            20 => "ECP 384",
+            21 => "ECP 521",
+            22 => "MODP 1024 with 160-bit subgroup",
+            23 => "MODP 2048 with 224-bit subgroup",
+            24 => "MODP 2048 with 256-bit subgroup",
+            31 => "Curve25519",
+            _ => "unknown group",
+        }
+    }
+}
+
+/// `crypto ikev2 proposal NAME`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ikev2Proposal {
+    pub encryption: Vec<Encryption>,
+    pub integrity: Vec<Hash>,
+    pub prf: Vec<Hash>,
+    pub groups: Vec<DhGroup>,
+}
+
+/// An IKE identity (`identity local ...`, keyring peer `identity ...`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "kebab-case")]
+pub enum Identity {
+    Address(IpAddr),
+    Fqdn(String),
+    Email(String),
+    KeyId(String),
+}
+
+impl fmt::Display for Identity {
+    /// The configuration form, e.g. `fqdn hub1.example.net`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Identity::Address(a) => write!(f, "address {a}"),
+            Identity::Fqdn(s) => write!(f, "fqdn {s}"),
+            Identity::Email(s) => write!(f, "email {s}"),
+            Identity::KeyId(s) => write!(f, "key-id {s}"),
+        }
+    }
+}
+
+/// A pre-shared key or password. Debug and Serialize never show it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+pub struct Secret(pub String);
+
+impl Secret {
+    /// The secret itself; call only where it is needed (IKE, rendering the
+    /// config for `show running-config` or `write memory`).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Serialize for Secret {
+    /// Always masked: JSON output never carries a secret.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(crate::render::MASK)
+    }
+}
+
+/// `peer NAME` inside a keyring.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyringPeer {
+    pub description: Option<String>,
+    /// The peer's address or a range of them.
+    pub address: Option<IpNetwork>,
+    pub identity: Option<Identity>,
+    pub pre_shared_key: Option<Secret>,
+    pub pre_shared_key_local: Option<Secret>,
+    pub pre_shared_key_remote: Option<Secret>,
+}
+
+/// `crypto ikev2 keyring NAME`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keyring {
+    pub peers: BTreeMap<String, KeyringPeer>,
+}
+
+/// `revocation-check ...` of a trustpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "path", rename_all = "kebab-case")]
+pub enum Revocation {
+    None,
+    Crl(String),
+}
+
+/// `crypto pki trustpoint NAME`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trustpoint {
+    pub ca_certificate: Option<String>,
+    pub certificate: Option<String>,
+    pub private_key: Option<String>,
+    pub revocation: Option<Revocation>,
+}
+
+/// How one side authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMethod {
+    PreShare,
+    RsaSig,
+    EcdsaSig,
+}
+
+impl AuthMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::PreShare => "pre-share",
+            AuthMethod::RsaSig => "rsa-sig",
+            AuthMethod::EcdsaSig => "ecdsa-sig",
+        }
+    }
+}
+
+/// `match identity remote ...` of a profile.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum IdentityMatch {
+    /// `fqdn NAME` (exact) or `fqdn domain NAME` (NAME or any name under it).
+    Fqdn {
+        domain: bool,
+        value: String,
+    },
+    /// `email NAME` or `email domain DOMAIN`.
+    Email {
+        domain: bool,
+        value: String,
+    },
+    /// `address A.B.C.D[/M]`.
+    Address {
+        network: IpNetwork,
+    },
+    KeyId {
+        value: String,
+    },
+    /// `any`.
+    Any,
+}
+
+impl fmt::Display for IdentityMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdentityMatch::Fqdn { domain, value } => {
+                write!(f, "fqdn {}{value}", if *domain { "domain " } else { "" })
+            }
+            IdentityMatch::Email { domain, value } => {
+                write!(f, "email {}{value}", if *domain { "domain " } else { "" })
+            }
+            IdentityMatch::Address { network } => {
+                if network.prefix() == max_prefix(network.ip()) {
+                    write!(f, "address {}", network.ip())
+                } else {
+                    write!(f, "address {network}")
+                }
+            }
+            IdentityMatch::KeyId { value } => write!(f, "key-id {value}"),
+            IdentityMatch::Any => write!(f, "any"),
+        }
+    }
+}
+
+/// The host prefix length of an address family.
+pub fn max_prefix(ip: IpAddr) -> u8 {
+    if ip.is_ipv4() {
+        32
+    } else {
+        128
+    }
+}
+
+/// DPD behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DpdMode {
+    Periodic,
+    OnDemand,
+}
+
+/// `dpd INTERVAL RETRY periodic|on-demand`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dpd {
+    pub interval: u32,
+    pub retry: u32,
+    pub mode: DpdMode,
+}
+
+/// `crypto ikev2 profile NAME`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ikev2Profile {
+    pub description: Option<String>,
+    pub match_identities: Vec<IdentityMatch>,
+    pub identity_local: Option<Identity>,
+    pub authentication_local: Option<AuthMethod>,
+    pub authentication_remote: Vec<AuthMethod>,
+    pub keyring: Option<String>,
+    pub trustpoints: Vec<String>,
+    pub proposals: Vec<String>,
+    pub dpd: Option<Dpd>,
+    /// IKE SA lifetime in seconds.
+    pub lifetime: Option<u32>,
+    /// NAT keepalive interval in seconds.
+    pub nat_keepalive: Option<u32>,
+}
+
+/// One ESP transform of a transform set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum EspTransform {
+    /// `esp-gcm 128|256`
+    Gcm { bits: u16 },
+    /// `esp-chacha20-poly1305`
+    Chacha20Poly1305,
+    /// `esp-aes 128|256 esp-sha*-hmac`
+    Cbc { bits: u16, integrity: Hash },
+}
+
+impl fmt::Display for EspTransform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EspTransform::Gcm { bits } => write!(f, "esp-gcm {bits}"),
+            EspTransform::Chacha20Poly1305 => write!(f, "esp-chacha20-poly1305"),
+            EspTransform::Cbc { bits, integrity } => {
+                write!(f, "esp-aes {bits} {}", esp_hmac_name(*integrity))
+            }
+        }
+    }
+}
+
+/// The transform-set keyword for an ESP HMAC.
+pub fn esp_hmac_name(h: Hash) -> &'static str {
+    match h {
+        Hash::Sha1 => "esp-sha-hmac",
+        Hash::Sha256 => "esp-sha256-hmac",
+        Hash::Sha384 => "esp-sha384-hmac",
+        Hash::Sha512 => "esp-sha512-hmac",
+    }
+}
+
+/// ESP mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EspMode {
+    #[default]
+    Tunnel,
+    Transport,
+}
+
+/// `crypto ipsec transform-set NAME ...`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransformSet {
+    pub transforms: Vec<EspTransform>,
+    pub mode: EspMode,
+}
+
+/// `crypto ipsec profile NAME`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpsecProfile {
+    pub description: Option<String>,
+    pub transform_sets: Vec<String>,
+    pub ikev2_profile: Option<String>,
+    pub pfs: Option<DhGroup>,
+    pub lifetime_seconds: Option<u32>,
+    pub lifetime_kilobytes: Option<u64>,
+    pub replay_window: Option<u32>,
+}
+
+// ------------------------------------------------------------ interfaces
+
+/// `tunnel source ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "kebab-case")]
+pub enum TunnelSource {
+    Address(IpAddr),
+    Interface(String),
+}
+
+/// `tunnel destination ...`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "kebab-case")]
+pub enum TunnelDestination {
+    Address(IpAddr),
+    /// Any peer that authenticates against the profile.
+    Dynamic,
+}
+
+/// `tunnel mode ipsec ipv4|ipv6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TunnelMode {
+    IpsecIpv4,
+    IpsecIpv6,
+}
+
+/// Tunnel settings of a `TunnelN` interface.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tunnel {
+    pub source: Option<TunnelSource>,
+    pub destination: Option<TunnelDestination>,
+    pub mode: Option<TunnelMode>,
+    /// `tunnel protection ipsec profile NAME`.
+    pub protection: Option<String>,
+}
+
+/// `interface NAME`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interface {
+    pub description: Option<String>,
+    pub shutdown: bool,
+    pub ipv4: Option<Ipv4Network>,
+    pub ipv6: Vec<Ipv6Network>,
+    pub mtu: Option<u32>,
+    /// `ip tcp adjust-mss N`.
+    pub tcp_adjust_mss: Option<u16>,
+    /// Present on tunnel interfaces.
+    pub tunnel: Option<Tunnel>,
+}
+
+/// Whether a name is a tunnel interface (`TunnelN`).
+pub fn is_tunnel_name(name: &str) -> bool {
+    name.strip_prefix("Tunnel")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Order interface names the way routers list them: by name with the
+/// trailing number compared as a number (Tunnel2 before Tunnel10).
+pub fn interface_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn split(s: &str) -> (&str, Option<u64>) {
+        let cut = s.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        (&s[..cut], s[cut..].parse().ok())
+    }
+    let (pa, na) = split(a);
+    let (pb, nb) = split(b);
+    pa.cmp(pb).then(na.cmp(&nb)).then(a.cmp(b))
+}
+
+// ------------------------------------------------------------------- BGP
+
+/// `neighbor X remote-as ...`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "asn", rename_all = "kebab-case")]
+pub enum RemoteAs {
+    As(u32),
+    Internal,
+    External,
+}
+
+impl fmt::Display for RemoteAs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoteAs::As(n) => write!(f, "{n}"),
+            RemoteAs::Internal => f.write_str("internal"),
+            RemoteAs::External => f.write_str("external"),
+        }
+    }
+}
+
+/// Session settings shared by neighbors and peer groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeighborConfig {
+    pub remote_as: Option<RemoteAs>,
+    /// Member of this peer group (neighbors only).
+    pub peer_group: Option<String>,
+    pub description: Option<String>,
+    /// TCP MD5 password (RFC 2385).
+    pub password: Option<Secret>,
+    /// `neighbor X timers KEEPALIVE HOLD`.
+    pub timers: Option<(u16, u16)>,
+    pub update_source: Option<String>,
+    pub ebgp_multihop: Option<u8>,
+    pub shutdown: bool,
+    pub bfd: bool,
+    pub port: Option<u16>,
+}
+
+/// Per-address-family settings of a neighbor or peer group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AfNeighbor {
+    /// `neighbor X activate` / `no neighbor X activate`; None is the
+    /// default (active in ipv4 unicast, inactive in ipv6 unicast).
+    pub activate: Option<bool>,
+    pub next_hop_self: bool,
+    pub prefix_list_in: Option<String>,
+    pub prefix_list_out: Option<String>,
+    pub route_map_in: Option<String>,
+    pub route_map_out: Option<String>,
+    pub soft_reconfiguration_inbound: bool,
+    pub default_originate: bool,
+    pub addpath_tx_all_paths: bool,
+}
+
+/// Who a neighbor line is about: an address or a peer group. Serialized
+/// as its text (an address or a group name), so it can key JSON objects.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PeerRef {
+    Addr(IpAddr),
+    Group(String),
+}
+
+impl PeerRef {
+    /// An address if the text is one, else a group name.
+    pub fn parse(s: &str) -> PeerRef {
+        match s.parse() {
+            Ok(a) => PeerRef::Addr(a),
+            Err(_) => PeerRef::Group(s.to_string()),
+        }
+    }
+}
+
+impl Serialize for PeerRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PeerRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(PeerRef::parse(&s))
+    }
+}
+
+impl fmt::Display for PeerRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerRef::Addr(a) => write!(f, "{a}"),
+            PeerRef::Group(g) => f.write_str(g),
+        }
+    }
+}
+
+/// Route sources for `redistribute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RedistSource {
+    Connected,
+    Static,
+}
+
+impl RedistSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            RedistSource::Connected => "connected",
+            RedistSource::Static => "static",
+        }
+    }
+}
+
+/// `address-family ipv4|ipv6 unicast`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Afi {
+    Ipv4,
+    Ipv6,
+}
+
+impl Afi {
+    pub fn name(self) -> &'static str {
+        match self {
+            Afi::Ipv4 => "ipv4",
+            Afi::Ipv6 => "ipv6",
+        }
+    }
+}
+
+/// Settings of one address family under `router bgp`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpAf {
+    /// `network PREFIX [route-map NAME]`.
+    pub networks: BTreeMap<IpNetwork, Option<String>>,
+    /// `redistribute SOURCE [route-map NAME]`.
+    pub redistribute: BTreeMap<RedistSource, Option<String>>,
+    pub maximum_paths: Option<u16>,
+    pub maximum_paths_ibgp: Option<u16>,
+    pub neighbors: BTreeMap<PeerRef, AfNeighbor>,
+}
+
+impl BgpAf {
+    /// Whether nothing is configured in it (it is then not rendered).
+    pub fn is_empty(&self) -> bool {
+        self == &BgpAf::default()
+    }
+}
+
+/// `router bgp ASN`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bgp {
+    pub asn: u32,
+    pub router_id: Option<Ipv4Addr>,
+    /// RFC 8212 behaviour; on by default as in FRR.
+    pub ebgp_requires_policy: bool,
+    pub multipath_relax: bool,
+    /// `timers bgp KEEPALIVE HOLD`.
+    pub timers: Option<(u16, u16)>,
+    /// `bgp listen range PREFIX peer-group NAME`.
+    pub listen_ranges: BTreeMap<IpNetwork, String>,
+    pub listen_limit: Option<u32>,
+    pub peer_groups: BTreeMap<String, NeighborConfig>,
+    pub neighbors: BTreeMap<IpAddr, NeighborConfig>,
+    pub ipv4_unicast: BgpAf,
+    pub ipv6_unicast: BgpAf,
+}
+
+impl Bgp {
+    pub fn new(asn: u32) -> Self {
+        Bgp {
+            asn,
+            router_id: None,
+            ebgp_requires_policy: true,
+            multipath_relax: false,
+            timers: None,
+            listen_ranges: BTreeMap::new(),
+            listen_limit: None,
+            peer_groups: BTreeMap::new(),
+            neighbors: BTreeMap::new(),
+            ipv4_unicast: BgpAf::default(),
+            ipv6_unicast: BgpAf::default(),
+        }
+    }
+    pub fn af(&self, afi: Afi) -> &BgpAf {
+        match afi {
+            Afi::Ipv4 => &self.ipv4_unicast,
+            Afi::Ipv6 => &self.ipv6_unicast,
+        }
+    }
+    pub fn af_mut(&mut self, afi: Afi) -> &mut BgpAf {
+        match afi {
+            Afi::Ipv4 => &mut self.ipv4_unicast,
+            Afi::Ipv6 => &mut self.ipv6_unicast,
+        }
+    }
+    /// Whether a neighbor (or group) is active in an address family,
+    /// following its own setting, then its peer group's, then the default.
+    pub fn is_active(&self, peer: &PeerRef, afi: Afi) -> bool {
+        let af = self.af(afi);
+        if let Some(a) = af.neighbors.get(peer).and_then(|n| n.activate) {
+            return a;
+        }
+        if let PeerRef::Addr(addr) = peer {
+            if let Some(g) = self.neighbors.get(addr).and_then(|n| n.peer_group.clone()) {
+                if let Some(a) = af
+                    .neighbors
+                    .get(&PeerRef::Group(g))
+                    .and_then(|n| n.activate)
+                {
+                    return a;
+                }
+            }
+        }
+        afi == Afi::Ipv4
+    }
+}
+
+// ---------------------------------------------------------------- policy
+
+/// permit or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Permit,
+    Deny,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Permit => "permit",
+            Action::Deny => "deny",
+        }
+    }
+}
+
+/// One `ip prefix-list NAME seq N permit|deny PREFIX [ge N] [le N]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrefixListEntry {
+    pub action: Action,
+    pub prefix: IpNetwork,
+    pub ge: Option<u8>,
+    pub le: Option<u8>,
+}
+
+/// A prefix list: entries by sequence number.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrefixList {
+    pub entries: BTreeMap<u32, PrefixListEntry>,
+}
+
+/// One community-list entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommunityListEntry {
+    pub action: Action,
+    /// Communities as written (`65000:100`, `no-export`, ...); an entry
+    /// matches a route carrying all of them.
+    pub communities: Vec<String>,
+}
+
+/// `bgp community-list standard NAME seq N permit|deny COMMUNITY...`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommunityList {
+    pub entries: BTreeMap<u32, CommunityListEntry>,
+}
+
+/// One as-path access-list entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsPathEntry {
+    pub action: Action,
+    pub regex: String,
+}
+
+/// `bgp as-path access-list NAME seq N permit|deny REGEX`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsPathList {
+    pub entries: BTreeMap<u32, AsPathEntry>,
+}
+
+/// A route-map match clause.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "kebab-case")]
+pub enum RouteMapMatch {
+    IpAddressPrefixList(String),
+    Ipv6AddressPrefixList(String),
+    Community(String),
+    AsPath(String),
+}
+
+impl fmt::Display for RouteMapMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteMapMatch::IpAddressPrefixList(n) => write!(f, "match ip address prefix-list {n}"),
+            RouteMapMatch::Ipv6AddressPrefixList(n) => {
+                write!(f, "match ipv6 address prefix-list {n}")
+            }
+            RouteMapMatch::Community(n) => write!(f, "match community {n}"),
+            RouteMapMatch::AsPath(n) => write!(f, "match as-path {n}"),
+        }
+    }
+}
+
+/// A route-map set clause.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "kebab-case")]
+pub enum RouteMapSet {
+    LocalPreference(u32),
+    Metric(u32),
+    Weight(u32),
+    AsPathPrepend(Vec<u32>),
+    Community {
+        communities: Vec<String>,
+        additive: bool,
+    },
+    IpNextHop(Ipv4Addr),
+    Ipv6NextHop(std::net::Ipv6Addr),
+}
+
+impl RouteMapSet {
+    /// Clauses of the same kind replace each other.
+    pub fn kind(&self) -> u8 {
+        match self {
+            RouteMapSet::LocalPreference(_) => 0,
+            RouteMapSet::Metric(_) => 1,
+            RouteMapSet::Weight(_) => 2,
+            RouteMapSet::AsPathPrepend(_) => 3,
+            RouteMapSet::Community { .. } => 4,
+            RouteMapSet::IpNextHop(_) => 5,
+            RouteMapSet::Ipv6NextHop(_) => 6,
+        }
+    }
+}
+
+impl fmt::Display for RouteMapSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteMapSet::LocalPreference(v) => write!(f, "set local-preference {v}"),
+            RouteMapSet::Metric(v) => write!(f, "set metric {v}"),
+            RouteMapSet::Weight(v) => write!(f, "set weight {v}"),
+            RouteMapSet::AsPathPrepend(v) => {
+                let s: Vec<String> = v.iter().map(|a| a.to_string()).collect();
+                write!(f, "set as-path prepend {}", s.join(" "))
+            }
+            RouteMapSet::Community {
+                communities,
+                additive,
+            } => write!(
+                f,
+                "set community {}{}",
+                communities.join(" "),
+                if *additive { " additive" } else { "" }
+            ),
+            RouteMapSet::IpNextHop(a) => write!(f, "set ip next-hop {a}"),
+            RouteMapSet::Ipv6NextHop(a) => write!(f, "set ipv6 next-hop global {a}"),
+        }
+    }
+}
+
+/// One `route-map NAME permit|deny SEQ` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteMapEntry {
+    pub action: Action,
+    pub description: Option<String>,
+    pub matches: Vec<RouteMapMatch>,
+    pub sets: Vec<RouteMapSet>,
+}
+
+/// A route map: entries by sequence number.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteMap {
+    pub entries: BTreeMap<u32, RouteMapEntry>,
+}
+
+// -------------------------------------------------------- static routes
+
+/// Next hop of a static route.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "kebab-case")]
+pub enum NextHop {
+    Gateway(IpAddr),
+    Interface(String),
+    /// `Null0` / `blackhole`.
+    Blackhole,
+}
+
+impl fmt::Display for NextHop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NextHop::Gateway(a) => write!(f, "{a}"),
+            NextHop::Interface(i) => f.write_str(i),
+            NextHop::Blackhole => f.write_str("Null0"),
+        }
+    }
+}
+
+/// `ip route PREFIX NEXTHOP [DISTANCE]` / `ipv6 route ...`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StaticRoute {
+    pub prefix: IpNetwork,
+    pub next_hop: NextHop,
+    /// Administrative distance, 1 by default.
+    pub distance: u8,
+}
