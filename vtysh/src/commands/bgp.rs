@@ -409,7 +409,7 @@ fn timers(a: &Args) -> Result<(u16, u16), CliError> {
     if h != 0 && h < 3 {
         return Err(CliError::new("% Hold time must be 0 or at least 3 seconds"));
     }
-    if h != 0 && k > h / 3 && k != 0 && k > h {
+    if h != 0 && k > h {
         return Err(CliError::new("% Keepalive must not exceed the hold time"));
     }
     Ok((k, h))

@@ -1,0 +1,691 @@
+//! What an operator sees when typing into the shell: modes, abbreviations,
+//! carets, refusals with reasons, and `no` forms that undo.
+
+use vtysh::{load_config, render, CliError, Config, ExecCommand, Mode, Outcome, Session, ShowCmd};
+
+const BASE: &str = "hostname r1
+crypto ikev2 proposal P
+ encryption aes-gcm-256
+ prf sha256
+ group 19
+crypto ikev2 keyring K
+ peer p1
+  address 192.0.2.2
+  pre-shared-key 0 a-long-enough-secret-1
+crypto ikev2 profile PROF
+ keyring local K
+ proposal P
+crypto ipsec transform-set TS esp-gcm 256
+crypto ipsec profile IPS
+ set transform-set TS
+ set ikev2-profile PROF
+interface Tunnel1
+ ip address 169.254.1.1/30
+ tunnel source 192.0.2.1
+ tunnel destination 192.0.2.2
+ tunnel protection ipsec profile IPS
+router bgp 65000
+ neighbor 169.254.1.2 remote-as 65001
+";
+
+fn base() -> Config {
+    load_config(BASE, &Config::default()).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+/// Run lines in one session from exec mode; return the final config, or
+/// the first error with the config as it was before that line.
+fn run(cfg: &Config, lines: &[&str]) -> (Config, Session, Result<(), CliError>) {
+    let mut cfg = cfg.clone();
+    let mut s = Session::new();
+    for l in lines {
+        match s.execute(l, &cfg) {
+            Ok(Outcome::Changed(c)) => cfg = c,
+            Ok(_) => {}
+            Err(e) => return (cfg, s, Err(e)),
+        }
+    }
+    (cfg, s, Ok(()))
+}
+
+fn refused(lines: &[&str], expect: &str) -> CliError {
+    let b = base();
+    let (after, _, r) = run(&b, lines);
+    let e = r.expect_err("the last line must be refused");
+    assert!(
+        e.message.contains(expect),
+        "message {:?} lacks {expect:?}",
+        e.message
+    );
+    // Nothing of the refused line landed (earlier lines may have).
+    let (before_last, _, _) = run(&b, &lines[..lines.len() - 1]);
+    assert_eq!(render(&after), render(&before_last));
+    e
+}
+
+#[test]
+fn modes_prompts_and_abbreviations() {
+    let b = base();
+    let mut s = Session::new();
+    assert_eq!(s.prompt(&b), "r1#");
+    s.execute("conf t", &b).unwrap();
+    assert_eq!(s.prompt(&b), "r1(config)#");
+    let Outcome::Changed(c) = s.execute("int Tunnel5", &b).unwrap() else {
+        panic!("interface creates a section")
+    };
+    assert_eq!(s.prompt(&c), "r1(config-if)#");
+    let Outcome::Changed(c) = s.execute("ip add 169.254.5.1/30", &c).unwrap() else {
+        panic!()
+    };
+    assert!(render(&c).contains("interface Tunnel5\n ip address 169.254.5.1/30\n"));
+    // A parent-mode command leaves the sub-mode.
+    s.execute("router bgp 65000", &c).unwrap();
+    assert_eq!(s.mode(), Mode::RouterBgp);
+    s.execute("address-family ipv4 unicast", &c).unwrap();
+    assert_eq!(s.mode(), Mode::RouterBgpAf);
+    s.execute("exit-address-family", &c).unwrap();
+    assert_eq!(s.mode(), Mode::RouterBgp);
+    s.execute("exit", &c).unwrap();
+    assert_eq!(s.mode(), Mode::Config);
+    assert_eq!(
+        s.execute("do sh run", &c).unwrap(),
+        Outcome::Exec(ExecCommand::Show {
+            cmd: ShowCmd::RunningConfig {
+                include_secrets: false
+            },
+            json: false
+        })
+    );
+    assert_eq!(s.mode(), Mode::Config, "do keeps the mode");
+    s.execute("end", &c).unwrap();
+    assert_eq!(s.mode(), Mode::Exec);
+    assert_eq!(
+        s.execute("sh crypto sess det json", &c).unwrap(),
+        Outcome::Exec(ExecCommand::Show {
+            cmd: ShowCmd::CryptoSession { detail: true },
+            json: true
+        })
+    );
+    assert_eq!(
+        s.execute("wr mem", &c).unwrap(),
+        Outcome::Exec(ExecCommand::WriteMemory)
+    );
+    assert_eq!(s.execute("exit", &c).unwrap(), Outcome::Quit);
+}
+
+#[test]
+fn bad_words_get_a_caret_and_ambiguity_names_candidates() {
+    let b = base();
+    let mut s = Session::new();
+    let e = s.execute("show interfce brief", &b).unwrap_err();
+    assert_eq!(e.column, Some(5));
+    assert!(e.message.contains("Invalid input"));
+    let e = s.execute("c", &b).unwrap_err();
+    assert!(e.message.contains("configure, copy"), "{}", e.message);
+    s.execute("configure terminal", &b).unwrap();
+    let e = s.execute("crypto i", &b).unwrap_err();
+    assert!(
+        e.message.contains("ikev2") && e.message.contains("ipsec"),
+        "{}",
+        e.message
+    );
+    assert_eq!(e.column, Some(7));
+    let e = s.execute("interface", &b).unwrap_err();
+    assert!(e.message.contains("incomplete"), "{}", e.message);
+}
+
+#[test]
+fn insecure_algorithms_are_refused_naming_the_safer_choice() {
+    let e = refused(
+        &[
+            "conf t",
+            "crypto ikev2 proposal X",
+            "encryption aes-gcm-128 3des",
+        ],
+        "use aes-gcm-256",
+    );
+    assert_eq!(e.column, Some(23), "caret under 3des");
+    refused(
+        &["conf t", "crypto ikev2 proposal X", "encryption des"],
+        "DES is refused",
+    );
+    refused(
+        &["conf t", "crypto ikev2 proposal X", "integrity md5"],
+        "use sha256",
+    );
+    for g in ["1", "2", "5", "24"] {
+        let l = format!("group 19 {g}");
+        let e = refused(&["conf t", "crypto ikev2 proposal X", &l], "use group 19");
+        assert_eq!(e.column, Some(9));
+    }
+    refused(
+        &["conf t", "crypto ipsec profile IPS", "set pfs group2"],
+        "refused as insecure",
+    );
+    refused(
+        &[
+            "conf t",
+            "crypto ipsec transform-set T2 esp-3des esp-sha256-hmac",
+        ],
+        "use esp-gcm 256",
+    );
+    refused(
+        &[
+            "conf t",
+            "crypto ipsec transform-set T2 esp-aes 256 esp-md5-hmac",
+        ],
+        "use esp-sha256-hmac",
+    );
+    refused(
+        &["conf t", "crypto ipsec transform-set T2 esp-aes 256"],
+        "needs an HMAC",
+    );
+}
+
+#[test]
+fn weak_choices_need_allow_weak() {
+    refused(
+        &["conf t", "crypto ikev2 proposal P", "prf sha1"],
+        "allow-weak",
+    );
+    refused(
+        &[
+            "conf t",
+            "crypto ipsec transform-set T2 esp-aes 128 esp-sha-hmac",
+        ],
+        "allow-weak",
+    );
+    refused(
+        &[
+            "conf t",
+            "crypto ikev2 keyring K",
+            "peer p1",
+            "pre-shared-key 0 short-secret",
+        ],
+        "shorter than 16",
+    );
+    let (c, _, r) = run(
+        &base(),
+        &[
+            "conf t",
+            "crypto allow-weak",
+            "crypto ikev2 proposal P",
+            "prf sha1 sha256",
+            "crypto ikev2 keyring K",
+            "peer p1",
+            "pre-shared-key 0 short",
+        ],
+    );
+    r.unwrap();
+    assert!(render(&c).contains("prf sha1 sha256"));
+    // Taking allow-weak away while sha1 is in use is refused.
+    let (_, _, r) = run(&c, &["conf t", "no crypto allow-weak"]);
+    assert!(r.unwrap_err().message.contains("sha1 is weak"));
+}
+
+#[test]
+fn references_must_exist_and_used_objects_cannot_vanish() {
+    refused(
+        &["conf t", "crypto ikev2 profile PROF", "keyring local NOPE"],
+        "no such keyring",
+    );
+    refused(
+        &["conf t", "crypto ikev2 profile PROF", "proposal NOPE"],
+        "no such proposal",
+    );
+    refused(
+        &[
+            "conf t",
+            "crypto ipsec profile IPS",
+            "set transform-set NOPE",
+        ],
+        "no such transform set",
+    );
+    refused(
+        &[
+            "conf t",
+            "crypto ipsec profile IPS",
+            "set ikev2-profile NOPE",
+        ],
+        "no such IKEv2 profile",
+    );
+    refused(
+        &[
+            "conf t",
+            "interface Tunnel1",
+            "tunnel protection ipsec profile NOPE",
+        ],
+        "no such IPsec profile",
+    );
+    refused(&["conf t", "no crypto ikev2 keyring K"], "no such keyring");
+    refused(
+        &["conf t", "no crypto ipsec profile IPS"],
+        "no such IPsec profile",
+    );
+    refused(
+        &[
+            "conf t",
+            "router bgp 65000",
+            "neighbor 169.254.9.9 peer-group NOPE",
+        ],
+        "does not exist",
+    );
+}
+
+#[test]
+fn addresses_must_not_overlap_or_collide() {
+    refused(
+        &["conf t", "interface Tunnel2", "ip address 169.254.1.2/30"],
+        "overlaps 169.254.1.1/30 of interface Tunnel1",
+    );
+    refused(
+        &["conf t", "interface Tunnel2", "ip address 169.254.1.1/30"],
+        "collides with",
+    );
+    refused(
+        &["conf t", "interface Tunnel2", "ip address 169.254.0.1/16"],
+        "overlaps",
+    );
+    refused(
+        &["conf t", "interface Tunnel2", "ip address 169.254.2.0/30"],
+        "network address",
+    );
+    refused(
+        &[
+            "conf t",
+            "interface Tunnel2",
+            "tunnel source 192.0.2.1",
+            "tunnel destination 192.0.2.2",
+        ],
+        "same as interface Tunnel1",
+    );
+    refused(
+        &[
+            "conf t",
+            "interface Tunnel2",
+            "tunnel mode ipsec ipv6",
+            "tunnel destination 192.0.2.9",
+        ],
+        "does not match tunnel mode ipsec ipv6",
+    );
+    let (c, _, r) = run(
+        &base(),
+        &["conf t", "interface Tunnel2", "ip address 169.254.1.5/30"],
+    );
+    r.unwrap();
+    assert!(c.interfaces.contains_key("Tunnel2"));
+}
+
+#[test]
+fn bgp_neighbor_must_be_in_an_address_family() {
+    refused(
+        &[
+            "conf t",
+            "router bgp 65000",
+            "address-family ipv4 unicast",
+            "no neighbor 169.254.1.2 activate",
+        ],
+        "in no address family",
+    );
+    let (c, _, r) = run(
+        &base(),
+        &[
+            "conf t",
+            "router bgp 65000",
+            "address-family ipv6",
+            "neighbor 169.254.1.2 activate",
+            "exit",
+            "address-family ipv4",
+            "no neighbor 169.254.1.2 activate",
+        ],
+    );
+    r.unwrap();
+    let text = render(&c);
+    assert!(
+        text.contains(" address-family ipv6 unicast\n  neighbor 169.254.1.2 activate\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  no neighbor 169.254.1.2 activate\n"),
+        "{text}"
+    );
+    refused(&["conf t", "router bgp 65001"], "AS is 65000");
+    refused(
+        &[
+            "conf t",
+            "router bgp 65000",
+            "neighbor 10.9.9.9 description x",
+        ],
+        "remote-as or peer-group",
+    );
+}
+
+/// Each (setup, line, undo) leaves the config as it was after setup.
+#[test]
+fn every_no_form_undoes_its_command() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("conf t", "crypto allow-weak", "no crypto allow-weak"),
+        (
+            "conf t",
+            "crypto ikev2 proposal Q",
+            "no crypto ikev2 proposal Q",
+        ),
+        (
+            "crypto ikev2 proposal P",
+            "integrity sha512",
+            "no integrity",
+        ),
+        ("crypto ikev2 keyring K", "peer p2", "no peer p2"),
+        ("peer p1", "identity fqdn p1.example.net", "no identity"),
+        ("peer p1", "identity email a@example.net", "no identity"),
+        ("peer p1", "description far away", "no description"),
+        (
+            "peer p1",
+            "pre-shared-key local 0 another-long-secret-x",
+            "no pre-shared-key local",
+        ),
+        (
+            "conf t",
+            "crypto pki trustpoint CA",
+            "no crypto pki trustpoint CA",
+        ),
+        (
+            "crypto pki trustpoint CA2",
+            "ca-certificate /etc/ca.pem",
+            "no ca-certificate",
+        ),
+        (
+            "crypto pki trustpoint CA3",
+            "revocation-check crl /etc/ca.crl",
+            "no revocation-check",
+        ),
+        (
+            "crypto ikev2 profile PROF",
+            "match identity remote fqdn domain example.net",
+            "no match identity remote fqdn domain example.net",
+        ),
+        (
+            "crypto ikev2 profile PROF",
+            "match identity remote address 10.0.0.0/8",
+            "no match identity remote",
+        ),
+        (
+            "crypto ikev2 profile PROF",
+            "identity local address 192.0.2.1",
+            "no identity local",
+        ),
+        (
+            "crypto ikev2 profile PROF",
+            "authentication remote pre-share",
+            "no authentication remote",
+        ),
+        (
+            "crypto ikev2 profile PROF",
+            "authentication local ecdsa-sig",
+            "no authentication local",
+        ),
+        ("crypto ikev2 profile PROF", "dpd 10 3 on-demand", "no dpd"),
+        ("crypto ikev2 profile PROF", "lifetime 3600", "no lifetime"),
+        (
+            "crypto ikev2 profile PROF",
+            "nat keepalive 20",
+            "no nat keepalive",
+        ),
+        (
+            "crypto ikev2 profile PROF",
+            "description hubs",
+            "no description",
+        ),
+        ("crypto ipsec transform-set TS", "mode transport", "no mode"),
+        (
+            "conf t",
+            "crypto ipsec transform-set T3 esp-chacha20-poly1305 esp-aes 256 esp-sha512-hmac",
+            "no crypto ipsec transform-set T3",
+        ),
+        ("crypto ipsec profile IPS", "set pfs group31", "no set pfs"),
+        (
+            "crypto ipsec profile IPS",
+            "set security-association lifetime seconds 3600",
+            "no set security-association lifetime seconds",
+        ),
+        (
+            "crypto ipsec profile IPS",
+            "set security-association lifetime kilobytes 100000",
+            "no set security-association lifetime kilobytes",
+        ),
+        (
+            "crypto ipsec profile IPS",
+            "set security-association replay window-size 1024",
+            "no set security-association replay window-size",
+        ),
+        ("interface Tunnel1", "description to p1", "no description"),
+        ("interface Tunnel1", "shutdown", "no shutdown"),
+        ("interface Tunnel1", "mtu 1400", "no mtu"),
+        (
+            "interface Tunnel1",
+            "ip tcp adjust-mss 1360",
+            "no ip tcp adjust-mss",
+        ),
+        (
+            "interface Tunnel1",
+            "ipv6 address 2001:db8::1/64",
+            "no ipv6 address 2001:db8::1/64",
+        ),
+        (
+            "interface Tunnel1",
+            "tunnel mode ipsec ipv4",
+            "no tunnel mode",
+        ),
+        ("conf t", "interface Loopback0", "no interface Loopback0"),
+        (
+            "conf t",
+            "ip route 10.9.0.0/16 192.0.2.254 20",
+            "no ip route 10.9.0.0/16",
+        ),
+        (
+            "conf t",
+            "ipv6 route 2001:db8:9::/48 Null0",
+            "no ipv6 route 2001:db8:9::/48 Null0",
+        ),
+        (
+            "conf t",
+            "ip prefix-list L seq 5 permit 10.0.0.0/8 ge 16 le 24",
+            "no ip prefix-list L",
+        ),
+        (
+            "conf t",
+            "ipv6 prefix-list L6 permit 2001:db8::/32 le 64",
+            "no ipv6 prefix-list L6",
+        ),
+        (
+            "conf t",
+            "bgp community-list standard C permit 65000:1 no-export",
+            "no bgp community-list standard C",
+        ),
+        (
+            "conf t",
+            "bgp as-path access-list A permit ^65001( |$)",
+            "no bgp as-path access-list A",
+        ),
+        ("conf t", "route-map RM deny 20", "no route-map RM deny 20"),
+        (
+            "route-map RM2 permit 10",
+            "set local-preference 50",
+            "no set local-preference",
+        ),
+        (
+            "route-map RM3 permit 10",
+            "set as-path prepend 65000 65000",
+            "no set as-path prepend",
+        ),
+        (
+            "route-map RM4 permit 10",
+            "match ip address prefix-list L",
+            "no match ip address prefix-list",
+        ),
+        (
+            "route-map RM5 permit 10",
+            "set community 65000:1 additive",
+            "no set community",
+        ),
+        (
+            "router bgp 65000",
+            "bgp router-id 10.0.0.1",
+            "no bgp router-id",
+        ),
+        (
+            "router bgp 65000",
+            "no bgp ebgp-requires-policy",
+            "bgp ebgp-requires-policy",
+        ),
+        ("router bgp 65000", "timers bgp 3 9", "no timers bgp"),
+        (
+            "router bgp 65000",
+            "neighbor G peer-group",
+            "no neighbor G peer-group",
+        ),
+        (
+            "router bgp 65000",
+            "neighbor 169.254.1.2 password Md5-Secret-123",
+            "no neighbor 169.254.1.2 password",
+        ),
+        (
+            "router bgp 65000",
+            "neighbor 169.254.1.2 timers 3 9",
+            "no neighbor 169.254.1.2 timers",
+        ),
+        (
+            "router bgp 65000",
+            "neighbor 169.254.1.2 bfd",
+            "no neighbor 169.254.1.2 bfd",
+        ),
+        (
+            "router bgp 65000",
+            "neighbor 169.254.1.6 remote-as external",
+            "no neighbor 169.254.1.6",
+        ),
+        (
+            "address-family ipv4 unicast",
+            "maximum-paths 4",
+            "no maximum-paths",
+        ),
+        (
+            "address-family ipv4 unicast",
+            "network 10.0.0.0/16",
+            "no network 10.0.0.0/16",
+        ),
+        (
+            "address-family ipv4 unicast",
+            "redistribute connected route-map X",
+            "no redistribute connected",
+        ),
+        (
+            "address-family ipv4 unicast",
+            "neighbor 169.254.1.2 next-hop-self",
+            "no neighbor 169.254.1.2 next-hop-self",
+        ),
+        (
+            "address-family ipv4 unicast",
+            "neighbor 169.254.1.2 prefix-list L in",
+            "no neighbor 169.254.1.2 prefix-list L in",
+        ),
+        (
+            "address-family ipv4 unicast",
+            "neighbor 169.254.1.2 route-map RM out",
+            "no neighbor 169.254.1.2 route-map RM out",
+        ),
+        (
+            "address-family ipv6 unicast",
+            "network 2001:db8::/32",
+            "no network 2001:db8::/32",
+        ),
+    ];
+    for (setup, line, undo) in cases {
+        let mut path = vec!["conf t"];
+        // Sub-mode setups are entered from config mode (and may need their parent).
+        if setup.starts_with("peer") {
+            path.push("crypto ikev2 keyring K");
+        }
+        if setup.starts_with("address-family") {
+            path.push("router bgp 65000");
+        }
+        if *setup != "conf t" {
+            path.push(setup);
+        }
+        let (start, _, r) = run(&base(), &path);
+        r.unwrap_or_else(|e| panic!("setup {setup}: {}", e.message));
+        let mut all = path.clone();
+        all.push(line);
+        let (mid, _, r) = run(&base(), &all);
+        r.unwrap_or_else(|e| panic!("{line}: {}", e.message));
+        assert_ne!(render(&mid), render(&start), "{line} changed nothing");
+        all.push(undo);
+        let (end, _, r) = run(&base(), &all);
+        r.unwrap_or_else(|e| panic!("{undo}: {}", e.message));
+        assert_eq!(render(&end), render(&start), "{undo} did not undo {line}");
+    }
+}
+
+#[test]
+fn no_hostname_returns_to_the_default_name() {
+    let (c, s, r) = run(&base(), &["conf t", "no hostname"]);
+    r.unwrap();
+    assert_eq!(s.prompt(&c), "rvpn(config)#");
+    let (c, _, r) = run(&base(), &["conf t", "no router bgp 65000"]);
+    r.unwrap();
+    assert!(c.bgp.is_none());
+}
+
+#[test]
+fn help_lists_what_may_come_next() {
+    let h = vtysh::help(Mode::Interface, "tunnel ").unwrap();
+    let toks: Vec<&str> = h.iter().map(|h| h.token.as_str()).collect();
+    assert_eq!(toks, vec!["destination", "mode", "protection", "source"]);
+    let h = vtysh::help(Mode::Exec, "show interface ").unwrap();
+    assert!(h.iter().any(|h| h.token == "<cr>"));
+    assert!(h.iter().any(|h| h.token == "IFNAME"));
+    assert!(
+        h.iter().all(|h| !h.help.is_empty() || h.token == "<cr>"),
+        "{h:?}"
+    );
+    let h = vtysh::help(Mode::Config, "crypto ikev2 pr").unwrap();
+    assert_eq!(
+        h.iter().map(|h| h.token.as_str()).collect::<Vec<_>>(),
+        vec!["profile", "proposal"]
+    );
+    assert!(vtysh::help(Mode::Config, "crypto bogus ").is_err());
+    assert_eq!(vtysh::complete(Mode::Exec, "conf"), vec!["configure"]);
+    assert_eq!(
+        vtysh::complete(Mode::Config, "crypto ikev2 k"),
+        vec!["keyring"]
+    );
+    // Every keyword of every command has a help line.
+    for m in Mode::ALL {
+        for line in ["", "no "] {
+            if let Ok(items) = vtysh::help(m, line) {
+                for i in items {
+                    assert!(
+                        !i.help.is_empty() || i.token == "<cr>",
+                        "{m:?}: {} has no help",
+                        i.token
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn secrets_stay_out_of_debug_json_and_masked_output() {
+    let c = base();
+    assert!(!format!("{c:?}").contains("a-long-enough-secret-1"));
+    assert!(!serde_json::to_string(&c)
+        .unwrap()
+        .contains("a-long-enough-secret-1"));
+    assert!(!vtysh::render::render_masked(&c).contains("a-long-enough-secret-1"));
+    assert!(render(&c).contains("pre-shared-key 0 a-long-enough-secret-1"));
+    // Pasting masked output back is refused rather than storing the mask.
+    let masked = vtysh::render::render_masked(&c);
+    let errs =
+        load_config(&format!("crypto allow-weak\n{masked}"), &Config::default()).unwrap_err();
+    assert!(errs.iter().any(|e| e.message.contains("mask")), "{errs:?}");
+}
