@@ -42,12 +42,16 @@ impl Config {
 
 /// IKE and ESP encryption algorithms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum Encryption {
+    #[serde(rename = "aes-gcm-128")]
     AesGcm128,
+    #[serde(rename = "aes-gcm-256")]
     AesGcm256,
+    #[serde(rename = "chacha20-poly1305")]
     Chacha20Poly1305,
+    #[serde(rename = "aes-cbc-128")]
     AesCbc128,
+    #[serde(rename = "aes-cbc-256")]
     AesCbc256,
 }
 

@@ -89,7 +89,7 @@ pub enum Outcome {
     /// The configuration changed; this is the new, validated configuration.
     /// The daemon commits it (applies the difference) or, if it cannot,
     /// reports an error and keeps the old one.
-    Changed(Config),
+    Changed(Box<Config>),
     /// An exec command for the daemon.
     Exec(ExecCommand),
     /// `exit`/`quit` from exec mode: close the session.
@@ -239,7 +239,7 @@ impl Session {
                                 return Err(CliError::new(msgs.join("\n")));
                             }
                         }
-                        Outcome::Changed(ctx.cfg)
+                        Outcome::Changed(Box::new(ctx.cfg))
                     } else {
                         Outcome::Nothing
                     };
@@ -262,23 +262,36 @@ impl Session {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileError {
     pub line: usize,
+    /// The line as written in the file.
     pub text: String,
+    /// Byte column in `text` of the word the error points at.
+    pub column: Option<usize>,
     pub message: String,
+}
+
+impl FileError {
+    /// The error with the line shown through `show` (e.g. a function that
+    /// masks secrets while keeping the length), a caret under the bad word,
+    /// and the message.
+    pub fn render_with(&self, show: impl Fn(&str) -> String) -> String {
+        if self.line == 0 {
+            return self.message.clone();
+        }
+        let prefix = format!("line {}: ", self.line);
+        let mut out = format!("{prefix}{}\n", show(&self.text));
+        if let Some(col) = self.column {
+            let upto = &self.text[..col.min(self.text.len())];
+            let pad = " ".repeat(prefix.len() + upto.chars().count());
+            out.push_str(&format!("{pad}^\n"));
+        }
+        out.push_str(&self.message);
+        out
+    }
 }
 
 impl std::fmt::Display for FileError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}", self.message)
-        } else {
-            write!(
-                f,
-                "line {}: {}\n  {}",
-                self.line,
-                self.text.trim(),
-                self.message.replace('\n', "\n  ")
-            )
-        }
+        f.write_str(&self.render_with(|t| t.to_string()))
     }
 }
 
@@ -294,28 +307,20 @@ pub fn load_config(text: &str, base: &Config) -> Result<Config, Vec<FileError>> 
     let mut errors = Vec::new();
     for (i, line) in text.lines().enumerate() {
         match sess.execute_unvalidated(line, &cfg) {
-            Ok(Outcome::Changed(c)) => cfg = c,
+            Ok(Outcome::Changed(c)) => cfg = *c,
             Ok(Outcome::Nothing) => {}
             Ok(Outcome::Exec(_)) | Ok(Outcome::Quit) => errors.push(FileError {
                 line: i + 1,
                 text: line.to_string(),
+                column: None,
                 message: "% Not a configuration command".into(),
             }),
-            Err(e) => {
-                let mut message = e.message.clone();
-                if let Some(col) = e.column {
-                    message = format!(
-                        "{}^ {}",
-                        " ".repeat(line[..col.min(line.len())].trim_start().chars().count()),
-                        e.message
-                    );
-                }
-                errors.push(FileError {
-                    line: i + 1,
-                    text: line.to_string(),
-                    message,
-                })
-            }
+            Err(e) => errors.push(FileError {
+                line: i + 1,
+                text: line.to_string(),
+                column: e.column,
+                message: e.message,
+            }),
         }
         // `end` or `exit` at the top of a file returns to config mode.
         if sess.mode() == Mode::Exec {
@@ -326,6 +331,7 @@ pub fn load_config(text: &str, base: &Config) -> Result<Config, Vec<FileError>> 
         errors.extend(validate(&cfg).into_iter().map(|e| FileError {
             line: 0,
             text: String::new(),
+            column: None,
             message: format!("% {e}"),
         }));
     }

@@ -39,7 +39,7 @@ fn run(cfg: &Config, lines: &[&str]) -> (Config, Session, Result<(), CliError>) 
     let mut s = Session::new();
     for l in lines {
         match s.execute(l, &cfg) {
-            Ok(Outcome::Changed(c)) => cfg = c,
+            Ok(Outcome::Changed(c)) => cfg = *c,
             Ok(_) => {}
             Err(e) => return (cfg, s, Err(e)),
         }

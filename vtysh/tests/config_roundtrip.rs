@@ -9,7 +9,7 @@ fn parse_unvalidated(text: &str) -> Config {
     let mut s = vtysh::Session::new_config();
     for (i, line) in text.lines().enumerate() {
         match s.execute_unvalidated(line, &cfg) {
-            Ok(vtysh::Outcome::Changed(c)) => cfg = c,
+            Ok(vtysh::Outcome::Changed(c)) => cfg = *c,
             Ok(_) => {}
             Err(e) => panic!("line {}: {line:?}: {}", i + 1, e.message),
         }

@@ -221,7 +221,7 @@ fn parse(text: &str) -> Config {
     let mut s = Session::new_config();
     for line in text.lines() {
         match s.execute_unvalidated(line, &cfg) {
-            Ok(Outcome::Changed(c)) => cfg = c,
+            Ok(Outcome::Changed(c)) => cfg = *c,
             Ok(_) => {}
             Err(e) => panic!("{line:?}: {}\n{text}", e.message),
         }
@@ -262,7 +262,7 @@ proptest! {
             match s.execute(l, &running) {
                 Ok(Outcome::Changed(c)) => {
                     prop_assert!(vtysh::validate(&c).is_empty());
-                    running = c;
+                    running = *c;
                 }
                 Ok(_) => {}
                 Err(e) => {

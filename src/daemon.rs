@@ -1,0 +1,320 @@
+//! The state owner: one task holds the running configuration and the
+//! runtime state, and serves requests and reloads one at a time, so no
+//! lock guards any of it.
+
+use crate::iface::{IfaceTable, Stamp};
+use crate::{persist, redact, show, Dataplane};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info, warn};
+use vtysh::diff::ChangeKind;
+use vtysh::protocol::{ErrorInfo, Request, Response};
+use vtysh::{Config, ExecCommand, FileError, Outcome, Session};
+
+/// Facts about this daemon that do not change while it runs.
+#[derive(Debug, Clone)]
+pub struct Info {
+    /// The startup configuration file.
+    pub startup: PathBuf,
+    /// The control socket.
+    pub socket: PathBuf,
+    /// The data plane the operator asked for.
+    pub dataplane: Dataplane,
+    /// When the daemon started.
+    pub started: Instant,
+}
+
+/// A message to the state owner.
+#[derive(Debug)]
+pub enum Msg {
+    /// A client request, with the connection's session; the reply carries
+    /// the session back (changed or not) and the response.
+    Request {
+        /// Connection number, for logs.
+        conn: u64,
+        /// The connection's session.
+        session: Session,
+        /// The request, or why it could not be decoded.
+        request: Result<Request, String>,
+        /// Where to send the answer.
+        reply: oneshot::Sender<(Session, Response)>,
+    },
+    /// SIGHUP: reload the startup file.
+    Reload,
+}
+
+/// Where a configuration change came from, for logs.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    Startup,
+    Conn(u64),
+    Reload,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Startup => f.write_str("startup"),
+            Origin::Conn(n) => write!(f, "vty{n}"),
+            Origin::Reload => f.write_str("reload"),
+        }
+    }
+}
+
+/// The daemon's state.
+pub struct Daemon {
+    info: Info,
+    running: Config,
+    ifaces: IfaceTable,
+    /// Incremented by every commit that changed something.
+    generation: u64,
+}
+
+/// What a request handler produced, before the mode and prompt are added.
+struct Reply {
+    output: String,
+    error: Option<ErrorInfo>,
+    quit: bool,
+}
+
+impl Reply {
+    fn ok(output: impl Into<String>) -> Self {
+        Reply {
+            output: output.into(),
+            error: None,
+            quit: false,
+        }
+    }
+    fn err(e: impl Into<ErrorInfo>) -> Self {
+        Reply {
+            output: String::new(),
+            error: Some(e.into()),
+            quit: false,
+        }
+    }
+    fn msg(message: impl Into<String>) -> Self {
+        Self::err(ErrorInfo {
+            message: message.into(),
+            column: None,
+        })
+    }
+}
+
+impl Daemon {
+    /// A daemon whose running configuration is `startup` (already loaded).
+    pub fn new(info: Info, startup: Config) -> Self {
+        let mut d = Daemon {
+            info,
+            running: Config::default(),
+            ifaces: IfaceTable::default(),
+            generation: 0,
+        };
+        d.commit(startup, Origin::Startup);
+        d
+    }
+
+    /// Serve messages until every sender is gone.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Request {
+                    conn,
+                    mut session,
+                    request,
+                    reply,
+                } => {
+                    let r = self.handle(conn, &mut session, request).await;
+                    let resp = Response {
+                        ok: r.error.is_none(),
+                        output: r.output,
+                        error: r.error,
+                        mode: session.mode(),
+                        prompt: session.prompt(&self.running),
+                        quit: r.quit,
+                    };
+                    // The client may have gone; nothing to do then.
+                    let _ = reply.send((session, resp));
+                }
+                Msg::Reload => self.reload().await,
+            }
+        }
+        debug!("state owner stopping");
+    }
+
+    async fn handle(
+        &mut self,
+        conn: u64,
+        session: &mut Session,
+        request: Result<Request, String>,
+    ) -> Reply {
+        match request {
+            Err(e) => {
+                debug!(conn, "undecodable request");
+                Reply::msg(format!("% Bad request: {e}"))
+            }
+            Ok(Request::Hello) => Reply::ok(""),
+            Ok(Request::Line { line }) => {
+                // Never log the line: it may hold a secret.
+                debug!(conn, len = line.len(), mode = ?session.mode(), "line");
+                self.line(conn, session, &line).await
+            }
+            Ok(Request::ApplyConfig { name, text }) => {
+                debug!(conn, len = text.len(), "apply-config");
+                self.apply_config(conn, &name, &text)
+            }
+        }
+    }
+
+    async fn line(&mut self, conn: u64, session: &mut Session, line: &str) -> Reply {
+        let before = session.clone();
+        let running = &self.running;
+        let executed = catch_unwind(AssertUnwindSafe(|| session.execute(line, running)));
+        let Ok(executed) = executed else {
+            *session = before;
+            error!(conn, "command handler panicked; nothing changed");
+            return Reply::msg("% Internal error: the command failed; nothing changed");
+        };
+        match executed {
+            Err(e) => Reply::err(e),
+            Ok(Outcome::Nothing) => Reply::ok(""),
+            Ok(Outcome::Changed(cfg)) => {
+                // Committing cannot fail until there is a data plane that
+                // can refuse; when it can, a failed commit restores
+                // `before` and reports the refusal.
+                self.commit(*cfg, Origin::Conn(conn));
+                Reply::ok("")
+            }
+            Ok(Outcome::Exec(cmd)) => self.exec(conn, cmd).await,
+            Ok(Outcome::Quit) => Reply {
+                output: String::new(),
+                error: None,
+                quit: true,
+            },
+        }
+    }
+
+    fn apply_config(&mut self, conn: u64, name: &str, text: &str) -> Reply {
+        let running = &self.running;
+        let Ok(loaded) = catch_unwind(AssertUnwindSafe(|| vtysh::load_config(text, running)))
+        else {
+            error!(conn, "configuration loader panicked; nothing changed");
+            return Reply::msg(
+                "% Internal error: the configuration could not be applied; nothing changed",
+            );
+        };
+        match loaded {
+            Ok(cfg) => {
+                self.commit(cfg, Origin::Conn(conn));
+                Reply::ok("")
+            }
+            Err(errs) => Reply::msg(file_errors_message(name, &errs)),
+        }
+    }
+
+    async fn exec(&mut self, conn: u64, cmd: ExecCommand) -> Reply {
+        match cmd {
+            ExecCommand::Show { cmd, json } => {
+                let view = show::View {
+                    running: &self.running,
+                    ifaces: &self.ifaces,
+                    info: &self.info,
+                    generation: self.generation,
+                    now: Stamp::now(),
+                };
+                match show::show(&view, &cmd, json).await {
+                    Ok(out) => Reply::ok(out),
+                    Err(e) => Reply::err(e),
+                }
+            }
+            ExecCommand::WriteMemory => {
+                let text = vtysh::render(&self.running);
+                let path = self.info.startup.clone();
+                let res =
+                    tokio::task::spawn_blocking(move || persist::write_atomic(&path, &text)).await;
+                match res {
+                    Ok(Ok(())) => {
+                        info!(conn, file = %self.info.startup.display(), generation = self.generation, "configuration saved");
+                        Reply::ok("Building configuration...\n[OK]\n")
+                    }
+                    Ok(Err(e)) => {
+                        warn!(conn, file = %self.info.startup.display(), error = %e, "write memory failed");
+                        Reply::msg(format!(
+                            "% Cannot write {}: {e}",
+                            self.info.startup.display()
+                        ))
+                    }
+                    Err(e) => {
+                        error!(error = %e, "write memory task failed");
+                        Reply::msg("% Internal error while writing the configuration")
+                    }
+                }
+            }
+        }
+    }
+
+    /// SIGHUP: load the startup file against an empty configuration and
+    /// apply the difference; on any error keep running as before.
+    async fn reload(&mut self) {
+        let path = self.info.startup.clone();
+        let loaded = tokio::task::spawn_blocking(move || persist::load_startup(&path)).await;
+        match loaded {
+            Ok(Ok(Some(cfg))) => {
+                let n = self.commit(cfg, Origin::Reload);
+                info!(changes = n, generation = self.generation, "reload done");
+            }
+            Ok(Ok(None)) => {
+                warn!(file = %self.info.startup.display(), "reload failed: file not found; running configuration kept");
+            }
+            Ok(Err(persist::StartupError::Read(e))) => {
+                warn!(file = %self.info.startup.display(), error = %e, "reload failed: cannot read file; running configuration kept");
+            }
+            Ok(Err(persist::StartupError::Invalid(errs))) => {
+                warn!(file = %self.info.startup.display(), errors = errs.len(), "reload failed: file does not load; running configuration kept");
+                for e in &errs {
+                    // Line numbers and reasons only: the line text may hold a secret.
+                    warn!(file = %self.info.startup.display(), "reload error: {}", redact::file_error(e, false));
+                }
+            }
+            Err(e) => error!(error = %e, "reload task failed"),
+        }
+    }
+
+    /// Make `new` the running configuration: apply the difference to the
+    /// runtime state and log each changed section. Returns the number of
+    /// changed sections.
+    fn commit(&mut self, new: Config, origin: Origin) -> usize {
+        let changes = vtysh::diff(&self.running, &new);
+        if changes.is_empty() {
+            debug!(%origin, "no configuration change");
+            self.running = new;
+            return 0;
+        }
+        self.generation += 1;
+        for c in &changes {
+            let kind = match c.kind {
+                ChangeKind::Added => "added",
+                ChangeKind::Removed => "removed",
+                ChangeKind::Modified => "modified",
+            };
+            info!(%origin, generation = self.generation, "config: {} {kind}", c.section);
+        }
+        self.ifaces
+            .apply(&new, &changes, self.generation, Stamp::now());
+        self.running = new;
+        changes.len()
+    }
+}
+
+/// The error message for a refused `ApplyConfig`: every error, one after
+/// the other, named after the file.
+fn file_errors_message(name: &str, errs: &[FileError]) -> String {
+    let mut parts = Vec::with_capacity(errs.len());
+    for e in errs {
+        let text = redact::file_error(e, true);
+        let text = text.strip_prefix("% ").unwrap_or(&text);
+        parts.push(format!("% {name}: {text}"));
+    }
+    parts.join("\n")
+}

@@ -1,0 +1,174 @@
+//! `rvpnd`, the rvpn daemon: loads the startup configuration, serves the
+//! vtysh protocol on a Unix socket, applies configuration changes as diffs,
+//! persists them on `write memory` and reloads the startup file on SIGHUP.
+//!
+//! One task owns all daemon state ([`daemon::Daemon`]); connection tasks
+//! ([`server`]) and the signal handler talk to it over a channel.
+
+mod daemon;
+mod iface;
+mod persist;
+mod redact;
+mod server;
+mod show;
+
+use clap::{Parser, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tracing::{error, info};
+use tracing_subscriber::EnvFilter;
+
+/// Which data plane the operator asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Dataplane {
+    /// Probe the kernel (XFRM) and fall back to userspace.
+    Auto,
+    /// XFRM states/policies and VTI or xfrm interfaces.
+    Kernel,
+    /// TUN devices and UDP/raw ESP sockets.
+    Userspace,
+}
+
+impl Dataplane {
+    /// The command-line spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataplane::Auto => "auto",
+            Dataplane::Kernel => "kernel",
+            Dataplane::Userspace => "userspace",
+        }
+    }
+}
+
+/// Command line of rvpnd.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rvpnd",
+    version,
+    about = "rvpn daemon: route-based IPsec VPN router"
+)]
+struct Args {
+    /// Startup configuration file (created by `write memory` if missing).
+    #[arg(
+        short = 'f',
+        long = "config-file",
+        value_name = "FILE",
+        default_value = "/etc/rvpn/rvpnd.conf"
+    )]
+    config: PathBuf,
+    /// Control socket path [default: $RVPN_SOCKET, else /run/rvpn/rvpnd.sock].
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Data plane to use.
+    #[arg(long, value_enum, default_value_t = Dataplane::Auto)]
+    dataplane: Dataplane,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let running = match persist::load_startup(&args.config) {
+        Ok(Some(cfg)) => {
+            info!(file = %args.config.display(), interfaces = cfg.interfaces.len(), "startup configuration loaded");
+            cfg
+        }
+        Ok(None) => {
+            info!(file = %args.config.display(), "startup configuration not found; starting with an empty configuration");
+            vtysh::Config::default()
+        }
+        Err(e) => {
+            eprintln!("rvpnd: {}", e.report(&args.config));
+            return ExitCode::from(1);
+        }
+    };
+    let socket = args
+        .socket
+        .clone()
+        .unwrap_or_else(vtysh::protocol::socket_path);
+
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rvpnd: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let info = daemon::Info {
+        startup: args.config,
+        socket,
+        dataplane: args.dataplane,
+        started: std::time::Instant::now(),
+    };
+    let code = rt.block_on(run(info, running));
+    rt.shutdown_timeout(Duration::from_secs(1));
+    code
+}
+
+/// Bind the socket, start the state owner and the accept loop, and wait
+/// for signals: SIGHUP reloads, SIGTERM/SIGINT remove the socket and exit.
+async fn run(info: daemon::Info, running: vtysh::Config) -> ExitCode {
+    let mut signals = match (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(h), Ok(t), Ok(i)) => (h, t, i),
+        _ => {
+            eprintln!("rvpnd: cannot install signal handlers");
+            return ExitCode::from(1);
+        }
+    };
+    let bound = match server::bind(&info.socket) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("rvpnd: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    info!(socket = %info.socket.display(), dataplane = info.dataplane.name(), "rvpnd {} listening", env!("CARGO_PKG_VERSION"));
+
+    let (tx, rx) = mpsc::channel(64);
+    let daemon = daemon::Daemon::new(info, running);
+    let mut owner = tokio::spawn(daemon.run(rx));
+    let server::Bound { listener, socket } = bound;
+    tokio::spawn(server::serve(listener, tx.clone()));
+
+    let (hup, term, int) = &mut signals;
+    let mut code = ExitCode::SUCCESS;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                info!("SIGHUP: reloading the startup configuration");
+                if tx.send(daemon::Msg::Reload).await.is_err() {
+                    error!("state owner is gone");
+                    code = ExitCode::from(1);
+                    break;
+                }
+            }
+            _ = &mut owner => {
+                error!("state owner stopped; exiting");
+                code = ExitCode::from(1);
+                break;
+            }
+            _ = term.recv() => { info!("SIGTERM: shutting down"); break; }
+            _ = int.recv() => { info!("SIGINT: shutting down"); break; }
+        }
+    }
+    socket.remove();
+    code
+}
