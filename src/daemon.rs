@@ -310,11 +310,11 @@ impl Daemon {
 /// The error message for a refused `ApplyConfig`: every error, one after
 /// the other, named after the file.
 fn file_errors_message(name: &str, errs: &[FileError]) -> String {
-    let mut parts = Vec::with_capacity(errs.len());
+    // The file name on a line of its own keeps each caret under its word.
+    let mut out = format!("% {name}: {} error(s), nothing applied", errs.len());
     for e in errs {
-        let text = redact::file_error(e, true);
-        let text = text.strip_prefix("% ").unwrap_or(&text);
-        parts.push(format!("% {name}: {text}"));
+        out.push('\n');
+        out.push_str(&redact::file_error(e, true));
     }
-    parts.join("\n")
+    out
 }
