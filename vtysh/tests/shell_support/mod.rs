@@ -31,6 +31,27 @@ pub struct Daemon {
     child: Child,
 }
 
+/// Start rvpnd on `config` and `socket`, logging (appending) to `dir/rvpnd.log`.
+fn spawn_rvpnd(dir: &Path, config: &Path, socket: &Path) -> Child {
+    let rvpnd = rvpnd_bin();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("rvpnd.log"))
+        .expect("open the daemon log");
+    Command::new(&rvpnd)
+        .arg("-f")
+        .arg(config)
+        .arg("--socket")
+        .arg(socket)
+        .env_remove("RVPN_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", rvpnd.display()))
+}
+
 /// The startup configuration used unless a test brings its own.
 pub const BASE_CONFIG: &str = "hostname X\n!\ninterface Tunnel1\n ip address 169.254.10.1/30\n tunnel source 192.0.2.1\n tunnel destination 198.51.100.2\n!\n";
 
@@ -43,7 +64,6 @@ impl Daemon {
     /// Start rvpnd with this startup configuration and wait (at most 5 s)
     /// until its socket accepts connections.
     pub fn start_with(config_text: &str) -> Daemon {
-        let rvpnd = rvpnd_bin();
         let dir = tempfile::Builder::new()
             .prefix("vtysh-shell-test")
             .tempdir()
@@ -51,38 +71,40 @@ impl Daemon {
         let config = dir.path().join("hub1.conf");
         std::fs::write(&config, config_text).expect("write the startup config");
         let socket = dir.path().join("sock");
-        let log =
-            std::fs::File::create(dir.path().join("rvpnd.log")).expect("create the daemon log");
-        let child = Command::new(&rvpnd)
-            .arg("-f")
-            .arg(&config)
-            .arg("--socket")
-            .arg(&socket)
-            .env_remove("RVPN_SOCKET")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", rvpnd.display()));
+        let child = spawn_rvpnd(dir.path(), &config, &socket);
         let mut daemon = Daemon {
             dir,
             socket,
             config,
             child,
         };
+        daemon.wait_ready();
+        daemon
+    }
+
+    /// Stop rvpnd and start it again on the same startup file and socket,
+    /// as an operator restarting the service would.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = spawn_rvpnd(self.dir.path(), &self.config, &self.socket);
+        self.wait_ready();
+    }
+
+    /// Wait (at most 5 s) until the socket accepts connections.
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            if UnixStream::connect(&daemon.socket).is_ok() {
-                return daemon;
+            if UnixStream::connect(&self.socket).is_ok() {
+                return;
             }
-            if let Ok(Some(status)) = daemon.child.try_wait() {
-                panic!("rvpnd exited early ({status}); log:\n{}", daemon.log());
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("rvpnd exited early ({status}); log:\n{}", self.log());
             }
             if Instant::now() > deadline {
                 panic!(
                     "rvpnd did not open {} within 5 s; log:\n{}",
-                    daemon.socket.display(),
-                    daemon.log()
+                    self.socket.display(),
+                    self.log()
                 );
             }
             std::thread::sleep(Duration::from_millis(25));

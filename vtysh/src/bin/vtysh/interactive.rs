@@ -283,19 +283,28 @@ impl Shell {
                 }
                 None => {}
             }
-            if !self.echoes {
-                // Input from a pipe or file: rustyline printed no prompt
-                // and nothing echoed the line; make a readable transcript.
-                print_out(Stream::Out, &format!("{prompt}{line}\n"));
-            }
-            if line.trim().is_empty() {
-                continue;
-            }
-            self.remember(&line);
-            match self.send(&line) {
-                Ok(false) => {}
-                Ok(true) => return self.finish(ExitCode::SUCCESS),
-                Err(e) => return self.fail(e),
+            // A bracketed paste of several lines arrives as one buffer:
+            // run it line by line, as a router does with pasted config.
+            let pieces: Vec<&str> = line.split(['\n', '\r']).collect();
+            let pasted = pieces.len() > 1;
+            for piece in pieces {
+                if pasted && piece.trim().is_empty() {
+                    continue;
+                }
+                if !self.echoes || pasted {
+                    // Input from a pipe, or one line of a paste: show it
+                    // after its prompt so that carets and output line up.
+                    print_out(Stream::Out, &format!("{}{piece}\n", self.shown_prompt()));
+                }
+                if piece.trim().is_empty() {
+                    continue;
+                }
+                self.remember(piece);
+                match self.send(piece) {
+                    Ok(false) => {}
+                    Ok(true) => return self.finish(ExitCode::SUCCESS),
+                    Err(e) => return self.fail(e),
+                }
             }
         }
     }
