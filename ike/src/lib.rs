@@ -1,0 +1,10 @@
+//! IKEv2 (RFC 7296) for rvpn.
+//!
+//! - [`wire`]: every payload as a parse/emit pair over byte slices.
+//! - [`crypto`]: PRFs and prf+, key derivation, the SK payload ciphers,
+//!   Diffie-Hellman groups, PSK authentication.
+//! - [`sa`]: the sans-IO IKE SA and Child SA state machines, driven by
+//!   events and an injected clock.
+
+pub mod crypto;
+pub mod wire;
