@@ -7,6 +7,7 @@
 
 mod daemon;
 mod iface;
+mod ike_config;
 mod persist;
 mod redact;
 mod server;

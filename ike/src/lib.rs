@@ -7,4 +7,5 @@
 //!   events and an injected clock.
 
 pub mod crypto;
+pub mod sa;
 pub mod wire;

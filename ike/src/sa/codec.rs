@@ -1,0 +1,199 @@
+//! Between bytes and the state machines' [`Msg`]: parsing and emitting
+//! with the wire module, and protecting the SK payload with the crypto
+//! module.
+
+use super::msg::{Msg, Pl, Selector};
+use super::proposal::{Proposal, Transform};
+use crate::crypto::rand::Random;
+use crate::crypto::sk::SkCipher;
+use crate::wire::{
+    self, encrypted_prefix, parse_decrypted, parse_encrypted, Attribute, AuthMethod, AuthPayload, DeletePayload, DhGroup, ExchangeType, Flags, IdPayload, IdType,
+    KePayload, Message, NoncePayload, NotifyPayload, NotifyType, Payload, ProtocolId, TrafficSelector, TransformType, TsPayload, TsRange, WireError,
+};
+use std::fmt;
+
+/// The header fields the engine dispatches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub spi_i: u64,
+    pub spi_r: u64,
+    pub exchange: u8,
+    pub initiator: bool,
+    pub response: bool,
+    pub id: u32,
+}
+
+/// Why a message could not be read or written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodecError {
+    Wire(String),
+    /// An unknown payload with the critical bit (its type).
+    UnsupportedCritical(u8),
+    /// The SK payload did not verify or decrypt.
+    Integrity,
+    /// Encrypted, but no keys; or fragmented (not supported).
+    NotSupported(&'static str),
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodecError::Wire(e) => write!(f, "malformed: {e}"),
+            CodecError::UnsupportedCritical(t) => write!(f, "unsupported critical payload {t}"),
+            CodecError::Integrity => write!(f, "integrity check of the encrypted payload failed"),
+            CodecError::NotSupported(w) => write!(f, "{w}"),
+        }
+    }
+}
+
+impl From<WireError> for CodecError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::UnsupportedCritical(t) => CodecError::UnsupportedCritical(t.0),
+            other => CodecError::Wire(other.to_string()),
+        }
+    }
+}
+
+/// Read just the header.
+pub fn peek(data: &[u8]) -> Result<Header, CodecError> {
+    let h = wire::Header::parse(data)?;
+    Ok(Header {
+        spi_i: h.spi_i,
+        spi_r: h.spi_r,
+        exchange: h.exchange.0,
+        initiator: h.flags.initiator(),
+        response: h.flags.response(),
+        id: h.message_id,
+    })
+}
+
+/// Parse a message; an encrypted one is opened with `cipher`.
+pub fn decode(data: &[u8], cipher: Option<&SkCipher>) -> Result<Msg, CodecError> {
+    let hdr = peek(data)?;
+    let payloads = match parse_encrypted(data)? {
+        None => Message::parse(data)?.payloads,
+        Some(view) => {
+            if view.fragment.is_some() {
+                return Err(CodecError::NotSupported("IKE fragments are not supported (we do not announce IKEV2_FRAGMENTATION_SUPPORTED)"));
+            }
+            let c = cipher.ok_or(CodecError::NotSupported("encrypted message before keys exist"))?;
+            let plain = c.open(view.aad, view.body).map_err(|_| CodecError::Integrity)?;
+            let mut all = view.before;
+            all.extend(parse_decrypted(view.inner_first, &plain)?);
+            all
+        }
+    };
+    Ok(Msg {
+        spi_i: hdr.spi_i,
+        spi_r: hdr.spi_r,
+        exchange: hdr.exchange,
+        initiator: hdr.initiator,
+        response: hdr.response,
+        id: hdr.id,
+        payloads: payloads.into_iter().map(from_wire).collect(),
+    })
+}
+
+/// Emit a message; with `cipher`, every payload goes inside an SK payload.
+pub fn encode(msg: &Msg, cipher: Option<&SkCipher>, rng: &mut dyn Random) -> Result<Vec<u8>, CodecError> {
+    let mut flags = Flags::NONE;
+    if msg.initiator {
+        flags = flags | Flags::INITIATOR;
+    }
+    if msg.response {
+        flags = flags | Flags::RESPONSE;
+    }
+    let header = wire::Header::new(msg.spi_i, msg.spi_r, ExchangeType(msg.exchange), flags, msg.id);
+    let payloads: Vec<Payload> = msg.payloads.iter().filter_map(to_wire).collect();
+    match cipher {
+        None => Ok(Message::new(header, payloads).emit()?),
+        Some(c) => {
+            let (first, plain) = wire::emit_payloads(&payloads)?;
+            let mut out = encrypted_prefix(&header, first, c.body_len(plain.len()))?;
+            let body = c.seal(&out, &plain, rng).map_err(|_| CodecError::NotSupported("encryption failed"))?;
+            out.extend_from_slice(&body);
+            Ok(out)
+        }
+    }
+}
+
+fn to_wire(p: &Pl) -> Option<Payload> {
+    Some(match p {
+        Pl::Sa(props) => Payload::Sa(wire::SaPayload::new(props.iter().map(proposal_to_wire).collect())),
+        Pl::Ke { group, data } => Payload::Ke(KePayload { group: DhGroup(*group), data: data.clone() }),
+        Pl::Nonce(n) => Payload::Nonce(NoncePayload { data: n.clone() }),
+        Pl::IdI { id_type, data } => Payload::IdI(IdPayload { id_type: IdType(*id_type), data: data.clone() }),
+        Pl::IdR { id_type, data } => Payload::IdR(IdPayload { id_type: IdType(*id_type), data: data.clone() }),
+        Pl::Auth { method, data } => Payload::Auth(AuthPayload { method: AuthMethod(*method), data: data.clone() }),
+        Pl::Notify { protocol, spi, ty, data } => Payload::Notify(NotifyPayload { protocol: ProtocolId(*protocol), spi: spi.clone(), notify_type: NotifyType(*ty), data: data.clone() }),
+        Pl::Delete { protocol, spis } => Payload::Delete(DeletePayload {
+            protocol: ProtocolId(*protocol),
+            spi_size: if *protocol == 1 { 0 } else { 4 },
+            spis: spis.clone(),
+        }),
+        Pl::TsI(v) => Payload::TsI(ts_to_wire(v)),
+        Pl::TsR(v) => Payload::TsR(ts_to_wire(v)),
+        Pl::Other(_) => return None,
+    })
+}
+
+fn ts_to_wire(v: &[Selector]) -> TsPayload {
+    TsPayload::new(
+        v.iter()
+            .map(|s| TrafficSelector::Range(TsRange { ip_protocol: s.protocol, start_port: s.start_port, end_port: s.end_port, start: s.start, end: s.end }))
+            .collect(),
+    )
+}
+
+fn proposal_to_wire(p: &Proposal) -> wire::Proposal {
+    wire::Proposal::new(
+        p.num,
+        ProtocolId(p.protocol),
+        p.spi.clone(),
+        p.transforms
+            .iter()
+            .map(|t| wire::Transform {
+                transform_type: TransformType(t.ttype),
+                id: t.id,
+                attributes: t.key_bits.map(|b| vec![Attribute::key_length(b)]).unwrap_or_default(),
+            })
+            .collect(),
+    )
+}
+
+fn from_wire(p: Payload) -> Pl {
+    match p {
+        Payload::Sa(sa) => Pl::Sa(
+            sa.proposals
+                .into_iter()
+                .map(|p| Proposal {
+                    num: p.number,
+                    protocol: p.protocol.0,
+                    spi: p.spi.clone(),
+                    transforms: p.transforms.iter().map(|t| Transform { ttype: t.transform_type.0, id: t.id, key_bits: t.key_length() }).collect(),
+                })
+                .collect(),
+        ),
+        Payload::Ke(k) => Pl::Ke { group: k.group.0, data: k.data },
+        Payload::Nonce(n) => Pl::Nonce(n.data),
+        Payload::IdI(i) => Pl::IdI { id_type: i.id_type.0, data: i.data },
+        Payload::IdR(i) => Pl::IdR { id_type: i.id_type.0, data: i.data },
+        Payload::Auth(a) => Pl::Auth { method: a.method.0, data: a.data },
+        Payload::Notify(n) => Pl::Notify { protocol: n.protocol.0, spi: n.spi, ty: n.notify_type.0, data: n.data },
+        Payload::Delete(d) => Pl::Delete { protocol: d.protocol.0, spis: d.spis },
+        Payload::TsI(t) => Pl::TsI(ts_from_wire(t)),
+        Payload::TsR(t) => Pl::TsR(ts_from_wire(t)),
+        other => Pl::Other(other.payload_type().0),
+    }
+}
+
+fn ts_from_wire(t: TsPayload) -> Vec<Selector> {
+    t.selectors
+        .into_iter()
+        .filter_map(|s| match s {
+            TrafficSelector::Range(r) => Some(Selector { protocol: r.ip_protocol, start_port: r.start_port, end_port: r.end_port, start: r.start, end: r.end }),
+            TrafficSelector::Other { .. } => None,
+        })
+        .collect()
+}

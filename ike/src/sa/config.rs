@@ -1,0 +1,277 @@
+//! What the IKE engine is told to do: one entry per protected tunnel
+//! interface, with everything resolved from the operator's configuration
+//! (profiles, keyrings, proposals). rvpnd builds this from the vtysh model.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// An IKE identity as sent in IDi/IDr.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Identity {
+    Address(IpAddr),
+    Fqdn(String),
+    Email(String),
+    KeyId(Vec<u8>),
+}
+
+impl Identity {
+    /// IANA ID type and the payload data.
+    pub fn encode(&self) -> (u8, Vec<u8>) {
+        match self {
+            Identity::Address(IpAddr::V4(a)) => (1, a.octets().to_vec()),
+            Identity::Address(IpAddr::V6(a)) => (5, a.octets().to_vec()),
+            Identity::Fqdn(s) => (2, s.as_bytes().to_vec()),
+            Identity::Email(s) => (3, s.as_bytes().to_vec()),
+            Identity::KeyId(k) => (11, k.clone()),
+        }
+    }
+
+    /// Decode an ID payload; None for types rvpn does not match on.
+    pub fn decode(id_type: u8, data: &[u8]) -> Option<Identity> {
+        Some(match id_type {
+            1 => Identity::Address(IpAddr::from(<[u8; 4]>::try_from(data).ok()?)),
+            5 => Identity::Address(IpAddr::from(<[u8; 16]>::try_from(data).ok()?)),
+            2 => Identity::Fqdn(String::from_utf8(data.to_vec()).ok()?),
+            3 => Identity::Email(String::from_utf8(data.to_vec()).ok()?),
+            11 => Identity::KeyId(data.to_vec()),
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Identity::Address(a) => write!(f, "{a}"),
+            Identity::Fqdn(s) => write!(f, "{s}"),
+            Identity::Email(s) => write!(f, "{s}"),
+            Identity::KeyId(k) => match std::str::from_utf8(k) {
+                Ok(s) if s.chars().all(|c| c.is_ascii_graphic()) => write!(f, "keyid:{s}"),
+                _ => write!(f, "keyid:{}", k.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+            },
+        }
+    }
+}
+
+/// A rule for accepting a remote identity (`match identity remote ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityMatch {
+    Fqdn { domain: bool, value: String },
+    Email { domain: bool, value: String },
+    Address { network: IpAddr, prefix: u8 },
+    KeyId(Vec<u8>),
+    Any,
+}
+
+fn in_domain(name: &str, domain: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let domain = domain.trim_end_matches('.').trim_start_matches('.').to_ascii_lowercase();
+    name == domain || name.ends_with(&format!(".{domain}"))
+}
+
+pub fn prefix_match(a: IpAddr, net: IpAddr, prefix: u8) -> bool {
+    match (a, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let m = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix.min(32))) };
+            u32::from(a) & m == u32::from(n) & m
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let m = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix.min(128))) };
+            u128::from(a) & m == u128::from(n) & m
+        }
+        _ => false,
+    }
+}
+
+impl IdentityMatch {
+    /// Whether a received identity satisfies this rule.
+    pub fn matches(&self, id: &Identity) -> bool {
+        match (self, id) {
+            (IdentityMatch::Any, _) => true,
+            (IdentityMatch::Fqdn { domain: false, value }, Identity::Fqdn(n)) => n.eq_ignore_ascii_case(value),
+            (IdentityMatch::Fqdn { domain: true, value }, Identity::Fqdn(n)) => in_domain(n, value),
+            (IdentityMatch::Email { domain: false, value }, Identity::Email(e)) => e.eq_ignore_ascii_case(value),
+            (IdentityMatch::Email { domain: true, value }, Identity::Email(e)) => {
+                e.rsplit_once('@').is_some_and(|(_, d)| in_domain(d, value))
+            }
+            (IdentityMatch::Address { network, prefix }, Identity::Address(a)) => prefix_match(*a, *network, *prefix),
+            (IdentityMatch::KeyId(k), Identity::KeyId(v)) => k == v,
+            _ => false,
+        }
+    }
+}
+
+/// IKE SA algorithms, IANA numbers, in order of preference. Each
+/// combination of one of each is acceptable (as strongSwan builds one
+/// proposal from an IOS-style list).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IkeProposal {
+    /// (ENCR transform id, key bits or 0)
+    pub encryption: Vec<(u16, u16)>,
+    /// INTEG transform ids (used with non-AEAD ciphers only).
+    pub integrity: Vec<u16>,
+    pub prf: Vec<u16>,
+    pub groups: Vec<u16>,
+}
+
+/// ESP algorithms for Child SAs, in order of preference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EspProposal {
+    /// (ENCR transform id, key bits or 0, INTEG transform id or 0 for AEAD)
+    pub transforms: Vec<(u16, u16, u16)>,
+    /// The PFS group for CREATE_CHILD_SA rekeys (None: no PFS).
+    pub pfs: Option<u16>,
+    /// Accept/offer extended sequence numbers.
+    pub esn: bool,
+}
+
+/// Where the peer is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    /// A fixed address (`tunnel destination A`): we initiate.
+    Address(IpAddr),
+    /// `tunnel destination dynamic`: we only respond.
+    Dynamic,
+}
+
+/// Dead peer detection settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DpdConfig {
+    pub interval: Duration,
+    pub retries: u32,
+    /// Probe even when traffic flows (IOS `periodic`); otherwise only when idle.
+    pub periodic: bool,
+}
+
+/// One protected tunnel interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunnelConfig {
+    /// Interface name, e.g. `Tunnel1`.
+    pub name: String,
+    /// Our address for IKE (`tunnel source`); None: any local address.
+    pub local: Option<IpAddr>,
+    pub peer: Peer,
+    pub local_id: Identity,
+    /// Remote identity rules; empty: any identity whose PSK we find.
+    pub remote_match: Vec<IdentityMatch>,
+    /// The identity we expect (and send as IDr hint) when known.
+    pub remote_id: Option<Identity>,
+    /// Keys from the keyring; the one for a peer is found by its identity,
+    /// else by its address ([`TunnelConfig::find_key`]).
+    pub keys: Vec<PeerKey>,
+    pub ike: IkeProposal,
+    pub esp: EspProposal,
+    pub ike_lifetime: Duration,
+    pub child_lifetime: Duration,
+    /// Child SA soft lifetime in kilobytes (0: none).
+    pub child_lifetime_kb: u64,
+    pub dpd: Option<DpdConfig>,
+    pub nat_keepalive: Duration,
+    pub replay_window: u32,
+    /// Administratively down: no negotiation.
+    pub shutdown: bool,
+}
+
+/// One keyring peer: who it is and the pre-shared keys.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PeerKey {
+    /// The keyring peer's name (for messages).
+    pub name: String,
+    pub identity: Option<Identity>,
+    /// Address range: (network, prefix length).
+    pub address: Option<(IpAddr, u8)>,
+    /// Key that authenticates us to the peer.
+    pub psk_local: Vec<u8>,
+    /// Key that authenticates the peer to us.
+    pub psk_remote: Vec<u8>,
+}
+
+impl fmt::Debug for PeerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerKey")
+            .field("name", &self.name)
+            .field("identity", &self.identity)
+            .field("address", &self.address)
+            .field("psk", &"<redacted>")
+            .finish()
+    }
+}
+
+impl TunnelConfig {
+    /// The key for a peer: by identity first, then by address.
+    pub fn find_key(&self, addr: IpAddr, id: Option<&Identity>) -> Option<&PeerKey> {
+        if let Some(id) = id {
+            if let Some(k) = self.keys.iter().find(|k| k.identity.as_ref() == Some(id)) {
+                return Some(k);
+            }
+        }
+        self.keys.iter().find(|k| k.address.is_some_and(|(n, p)| prefix_match(addr, n, p)))
+    }
+
+    /// Whether a remote identity is acceptable for this tunnel.
+    pub fn accepts(&self, id: &Identity) -> bool {
+        if self.remote_match.is_empty() {
+            return self.remote_id.as_ref().is_none_or(|r| r == id) || self.keys.iter().any(|k| k.identity.as_ref() == Some(id));
+        }
+        self.remote_match.iter().any(|m| m.matches(id))
+    }
+}
+
+/// Engine-wide settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    pub tunnels: Vec<TunnelConfig>,
+    /// Half-open SAs above which a COOKIE is demanded.
+    pub cookie_threshold: usize,
+    /// First retransmission timeout; doubles (x1.8 as strongSwan) per try.
+    pub retransmit_base: Duration,
+    pub retransmit_tries: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            tunnels: Vec::new(),
+            cookie_threshold: 32,
+            retransmit_base: Duration::from_secs(4),
+            retransmit_tries: 5,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_rules() {
+        let m = IdentityMatch::Fqdn { domain: true, value: "example.net".into() };
+        assert!(m.matches(&Identity::Fqdn("spoke1.example.net".into())));
+        assert!(m.matches(&Identity::Fqdn("EXAMPLE.net".into())));
+        assert!(!m.matches(&Identity::Fqdn("badexample.net".into())));
+        assert!(!m.matches(&Identity::Email("a@example.net".into())));
+        let e = IdentityMatch::Email { domain: true, value: "example.net".into() };
+        assert!(e.matches(&Identity::Email("ops@example.net".into())));
+        let a = IdentityMatch::Address { network: "10.0.0.0".parse().unwrap(), prefix: 8 };
+        assert!(a.matches(&Identity::Address("10.1.2.3".parse().unwrap())));
+        assert!(!a.matches(&Identity::Address("11.1.2.3".parse().unwrap())));
+        assert!(!a.matches(&Identity::Address("::1".parse().unwrap())));
+        assert!(IdentityMatch::Any.matches(&Identity::KeyId(vec![1])));
+    }
+
+    #[test]
+    fn identity_encoding_round_trips() {
+        for id in [
+            Identity::Address("192.0.2.1".parse().unwrap()),
+            Identity::Address("2001:db8::1".parse().unwrap()),
+            Identity::Fqdn("hub1.example.net".into()),
+            Identity::Email("a@b.c".into()),
+            Identity::KeyId(b"key".to_vec()),
+        ] {
+            let (t, d) = id.encode();
+            assert_eq!(Identity::decode(t, &d), Some(id));
+        }
+        assert_eq!(Identity::decode(1, &[1, 2, 3]), None);
+    }
+}

@@ -1,0 +1,646 @@
+//! The IKE engine: every IKE SA of the daemon, driven by datagrams,
+//! timer ticks and operator commands with the current time passed in.
+//! It returns [`Output`]s (datagrams to send, Child SAs to install or
+//! remove) and never touches a socket or reads the clock.
+
+use super::codec;
+use super::config::{EngineConfig, Peer, TunnelConfig};
+use super::ike_sa::{IkeSa, IkeState, Task};
+use super::msg::{Msg, Pl, IKE_SA_INIT};
+use super::proposal::Chosen;
+use crate::crypto::keys::ChildKeys;
+use crate::crypto::rand::Random;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// A Child SA for the data plane to install.
+#[derive(Debug)]
+pub struct ChildSaParams {
+    pub tunnel: String,
+    pub spi_in: u32,
+    pub spi_out: u32,
+    pub chosen: Chosen,
+    /// Keys: `keys.encr_i/integ_i` protect initiator-to-responder traffic of
+    /// the exchange that created the SA; `we_initiated` says which we were.
+    pub keys: ChildKeys,
+    pub we_initiated: bool,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// ESP in UDP 4500 (NAT found, or the peer forces it).
+    pub encap: bool,
+    pub replay_window: u32,
+    /// The Child SA this one replaces (its inbound SPI), for
+    /// make-before-break.
+    pub rekey_of: Option<u32>,
+}
+
+impl ChildSaParams {
+    /// (encryption key, integrity key) for what we send.
+    pub fn outbound_keys(&self) -> (&[u8], &[u8]) {
+        if self.we_initiated {
+            (self.keys.encr_i.expose(), self.keys.integ_i.expose())
+        } else {
+            (self.keys.encr_r.expose(), self.keys.integ_r.expose())
+        }
+    }
+    /// (encryption key, integrity key) for what we receive.
+    pub fn inbound_keys(&self) -> (&[u8], &[u8]) {
+        if self.we_initiated {
+            (self.keys.encr_r.expose(), self.keys.integ_r.expose())
+        } else {
+            (self.keys.encr_i.expose(), self.keys.integ_i.expose())
+        }
+    }
+}
+
+/// What the engine asks its driver to do.
+#[derive(Debug)]
+pub enum Output {
+    /// Send a datagram; `natt` means from/to port 4500 with the non-ESP
+    /// marker prepended by the driver.
+    Send { local: SocketAddr, remote: SocketAddr, natt: bool, data: Vec<u8> },
+    ChildUp(ChildSaParams),
+    /// Remove a Child SA (by inbound SPI).
+    ChildDown { tunnel: String, spi_in: u32, spi_out: u32 },
+    /// A tunnel's status changed.
+    Status { tunnel: String, status: TunnelStatus },
+}
+
+/// Per-tunnel status for `show crypto session`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TunnelStatus {
+    /// Negotiating (or waiting to retry).
+    Negotiating,
+    /// IKE SA and at least one Child SA up.
+    Up,
+    /// IKE SA failed, with the reason.
+    Phase1Failed(String),
+    /// IKE SA up but the Child SA failed, with the reason.
+    Phase2Failed(String),
+    /// `shutdown` on the interface.
+    AdminDown,
+}
+
+impl TunnelStatus {
+    /// The IOS-style label.
+    pub fn label(&self) -> String {
+        match self {
+            TunnelStatus::Negotiating => "DOWN-NEGOTIATING".into(),
+            TunnelStatus::Up => "UP-ACTIVE".into(),
+            TunnelStatus::Phase1Failed(r) => format!("DOWN: PHASE1-FAILED ({r})"),
+            TunnelStatus::Phase2Failed(r) => format!("DOWN: PHASE2-FAILED ({r})"),
+            TunnelStatus::AdminDown => "DOWN".into(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct TunnelRt {
+    pub status: TunnelStatus,
+    pub since: Instant,
+    /// Next initiation attempt (initiating tunnels only).
+    pub retry_at: Option<Instant>,
+    pub backoff: Duration,
+}
+
+/// A snapshot of one IKE SA for show commands.
+#[derive(Debug, Clone)]
+pub struct IkeSaInfo {
+    pub tunnel: Option<String>,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub spi_i: u64,
+    pub spi_r: u64,
+    pub initiator: bool,
+    pub state: &'static str,
+    pub proposal: String,
+    pub remote_id: Option<String>,
+    pub age: Duration,
+    pub rekey_in: Option<Duration>,
+    pub natt: bool,
+    pub children: Vec<ChildSaInfo>,
+}
+
+/// A snapshot of one Child SA.
+#[derive(Debug, Clone)]
+pub struct ChildSaInfo {
+    pub spi_in: u32,
+    pub spi_out: u32,
+    pub proposal: String,
+    pub ts_local: Vec<String>,
+    pub ts_remote: Vec<String>,
+    pub age: Duration,
+    pub rekey_in: Duration,
+}
+
+/// The IKE engine.
+pub struct Engine {
+    pub(crate) cfg: EngineConfig,
+    pub(crate) sas: HashMap<u64, IkeSa>,
+    /// Responder: (peer address, peer SPIi) -> our SPI, to answer a
+    /// retransmitted IKE_SA_INIT with the same response.
+    pub(crate) by_init: HashMap<(SocketAddr, u64), u64>,
+    pub(crate) tunnels: BTreeMap<String, TunnelRt>,
+    pub(crate) rng: Box<dyn Random + Send>,
+    pub(crate) out: VecDeque<Output>,
+    pub(crate) cookie_secret: [u8; 32],
+    /// Local IKE ports (500 and 4500 unless tests move them).
+    pub(crate) port: u16,
+    pub(crate) natt_port: u16,
+    /// Log lines for the driver to emit (strongSwan-like, no secrets).
+    pub(crate) log: VecDeque<String>,
+}
+
+impl Engine {
+    /// An engine with no tunnels yet.
+    pub fn new(mut rng: Box<dyn Random + Send>, port: u16, natt_port: u16) -> Engine {
+        let mut cookie_secret = [0u8; 32];
+        let _ = rng.fill(&mut cookie_secret);
+        Engine {
+            cfg: EngineConfig::default(),
+            sas: HashMap::new(),
+            by_init: HashMap::new(),
+            tunnels: BTreeMap::new(),
+            rng,
+            out: VecDeque::new(),
+            cookie_secret,
+            port,
+            natt_port,
+            log: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn logf(&mut self, s: String) {
+        self.log.push_back(s);
+    }
+
+    /// The next log line, if any.
+    pub fn poll_log(&mut self) -> Option<String> {
+        self.log.pop_front()
+    }
+
+    /// The next output, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    pub(crate) fn tunnel_cfg(&self, name: &str) -> Option<&TunnelConfig> {
+        self.cfg.tunnels.iter().find(|t| t.name == name)
+    }
+
+    /// Replace the configuration. Tunnels whose configuration did not
+    /// change keep their SAs; removed or changed ones are torn down and
+    /// (if they initiate) negotiated again.
+    pub fn set_config(&mut self, cfg: EngineConfig, now: Instant) {
+        let old = std::mem::replace(&mut self.cfg, cfg);
+        let changed: Vec<String> = old
+            .tunnels
+            .iter()
+            .filter(|t| self.cfg.tunnels.iter().find(|n| n.name == t.name) != Some(t))
+            .map(|t| t.name.clone())
+            .collect();
+        for name in &changed {
+            self.teardown_tunnel(name, now, true);
+            self.tunnels.remove(name);
+        }
+        let names: Vec<(String, bool, bool)> = self
+            .cfg
+            .tunnels
+            .iter()
+            .map(|t| (t.name.clone(), t.shutdown, matches!(t.peer, Peer::Address(_))))
+            .collect();
+        for (name, shutdown, initiates) in names {
+            if self.tunnels.contains_key(&name) {
+                continue;
+            }
+            let status = if shutdown { TunnelStatus::AdminDown } else { TunnelStatus::Negotiating };
+            let retry_at = (!shutdown && initiates).then_some(now);
+            self.tunnels.insert(name.clone(), TunnelRt { status: status.clone(), since: now, retry_at, backoff: Duration::from_secs(1) });
+            self.out.push_back(Output::Status { tunnel: name, status });
+        }
+    }
+
+    /// Tear down every SA of a tunnel (`clear crypto session`, config
+    /// change). With `notify`, the peer is told (INFORMATIONAL delete).
+    pub(crate) fn teardown_tunnel(&mut self, name: &str, now: Instant, notify: bool) {
+        let spis: Vec<u64> = self.sas.iter().filter(|(_, sa)| sa.tunnel.as_deref() == Some(name)).map(|(k, _)| *k).collect();
+        for spi in spis {
+            if notify {
+                self.send_ike_delete_now(spi);
+            }
+            self.remove_sa(spi, now);
+        }
+    }
+
+    /// `clear crypto session [peer ADDR]`: delete the SAs (telling the
+    /// peers) and negotiate again.
+    pub fn clear(&mut self, peer: Option<IpAddr>, now: Instant) {
+        let spis: Vec<u64> = self.sas.iter().filter(|(_, sa)| peer.is_none_or(|p| sa.remote.ip() == p)).map(|(k, _)| *k).collect();
+        for spi in spis {
+            self.send_ike_delete_now(spi);
+            self.remove_sa(spi, now);
+        }
+        let names: Vec<String> = self.tunnels.keys().cloned().collect();
+        for n in names {
+            let initiates = self.tunnel_cfg(&n).is_some_and(|t| !t.shutdown && matches!(t.peer, Peer::Address(a) if peer.is_none_or(|p| p == a)));
+            if let Some(rt) = self.tunnels.get_mut(&n) {
+                if initiates {
+                    rt.retry_at = Some(now);
+                    rt.backoff = Duration::from_secs(1);
+                }
+            }
+        }
+    }
+
+    /// Drop an SA and everything it carries, telling the driver to remove
+    /// its Child SAs and updating the tunnel's status.
+    pub(crate) fn remove_sa(&mut self, spi: u64, now: Instant) {
+        let Some(sa) = self.sas.remove(&spi) else { return };
+        self.by_init.retain(|_, v| *v != spi);
+        if let Some(t) = &sa.tunnel {
+            for c in &sa.children {
+                self.out.push_back(Output::ChildDown { tunnel: t.clone(), spi_in: c.spi_in, spi_out: c.spi_out });
+            }
+            // Another established SA of the tunnel (after a rekey) keeps it up.
+            let other = self.sas.values().any(|s| s.tunnel.as_ref() == Some(t) && s.state == IkeState::Established && !s.children.is_empty());
+            if !other && sa.state != IkeState::Rekeyed {
+                self.tunnel_down(t, None, now);
+            }
+        }
+    }
+
+    /// A tunnel lost its SAs: record why and schedule a retry if it initiates.
+    pub(crate) fn tunnel_down(&mut self, name: &str, status: Option<TunnelStatus>, now: Instant) {
+        let initiates = self.tunnel_cfg(name).is_some_and(|t| !t.shutdown && matches!(t.peer, Peer::Address(_)));
+        let Some(rt) = self.tunnels.get_mut(name) else { return };
+        let st = status.unwrap_or(match &rt.status {
+            TunnelStatus::Up => TunnelStatus::Negotiating,
+            s => s.clone(),
+        });
+        if initiates {
+            rt.retry_at = Some(now + rt.backoff);
+            rt.backoff = (rt.backoff * 2).min(Duration::from_secs(30));
+        }
+        if rt.status != st {
+            rt.status = st.clone();
+            rt.since = now;
+            self.out.push_back(Output::Status { tunnel: name.to_string(), status: st });
+        }
+    }
+
+    pub(crate) fn tunnel_up(&mut self, name: &str, now: Instant) {
+        let Some(rt) = self.tunnels.get_mut(name) else { return };
+        rt.retry_at = None;
+        rt.backoff = Duration::from_secs(1);
+        if rt.status != TunnelStatus::Up {
+            rt.status = TunnelStatus::Up;
+            rt.since = now;
+            self.out.push_back(Output::Status { tunnel: name.to_string(), status: TunnelStatus::Up });
+        }
+    }
+
+    /// When [`Engine::handle_timeout`] wants to be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        let mut consider = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = Some(t.map_or(x, |y| y.min(x)));
+            }
+        };
+        for rt in self.tunnels.values() {
+            consider(rt.retry_at);
+        }
+        for sa in self.sas.values() {
+            consider(sa.pending.as_ref().map(|p| p.next));
+            consider(sa.rekey_at);
+            consider(sa.expire_at);
+            consider(sa.next_dpd);
+            consider(sa.next_keepalive);
+            for c in &sa.children {
+                if !c.rekeyed {
+                    consider(Some(c.rekey_at));
+                }
+                consider(Some(c.expire_at));
+            }
+            if sa.state == IkeState::InitAnswered {
+                consider(Some(sa.created + HALF_OPEN_TIMEOUT));
+            }
+        }
+        t
+    }
+
+    /// Per-tunnel status.
+    pub fn tunnel_status(&self) -> Vec<(String, TunnelStatus, Instant)> {
+        self.tunnels.iter().map(|(n, rt)| (n.clone(), rt.status.clone(), rt.since)).collect()
+    }
+
+    /// Every IKE SA, for show commands.
+    pub fn ike_sas(&self, now: Instant) -> Vec<IkeSaInfo> {
+        let mut v: Vec<IkeSaInfo> = self
+            .sas
+            .values()
+            .map(|sa| IkeSaInfo {
+                tunnel: sa.tunnel.clone(),
+                local: sa.local,
+                remote: sa.remote,
+                spi_i: sa.spi_i,
+                spi_r: sa.spi_r,
+                initiator: sa.initiator,
+                state: sa.state.name(),
+                proposal: sa.chosen.map(|c| c.describe()).unwrap_or_default(),
+                remote_id: sa.remote_id.as_ref().map(|i| i.to_string()),
+                age: now.saturating_duration_since(sa.established.unwrap_or(sa.created)),
+                rekey_in: sa.rekey_at.map(|r| r.saturating_duration_since(now)),
+                natt: sa.natt,
+                children: sa
+                    .children
+                    .iter()
+                    .map(|c| ChildSaInfo {
+                        spi_in: c.spi_in,
+                        spi_out: c.spi_out,
+                        proposal: c.chosen.describe(),
+                        ts_local: c.ts_local.iter().map(|s| s.to_string()).collect(),
+                        ts_remote: c.ts_remote.iter().map(|s| s.to_string()).collect(),
+                        age: now.saturating_duration_since(c.created),
+                        rekey_in: c.rekey_at.saturating_duration_since(now),
+                    })
+                    .collect(),
+            })
+            .collect();
+        v.sort_by(|a, b| a.tunnel.cmp(&b.tunnel).then(a.spi_i.cmp(&b.spi_i)));
+        v
+    }
+
+    pub(crate) fn random_u64(&mut self) -> u64 {
+        loop {
+            let mut b = [0u8; 8];
+            let _ = self.rng.fill(&mut b);
+            let v = u64::from_be_bytes(b);
+            if v != 0 && !self.sas.contains_key(&v) {
+                return v;
+            }
+        }
+    }
+
+    pub(crate) fn random_spi32(&mut self) -> u32 {
+        loop {
+            let mut b = [0u8; 4];
+            let _ = self.rng.fill(&mut b);
+            let v = u32::from_be_bytes(b);
+            // SPIs 1-255 are reserved (RFC 4303).
+            if v > 255 && !self.sas.values().any(|s| s.children.iter().any(|c| c.spi_in == v)) {
+                return v;
+            }
+        }
+    }
+
+    pub(crate) fn nonce(&mut self) -> Vec<u8> {
+        let mut n = vec![0u8; 32];
+        let _ = self.rng.fill(&mut n);
+        n
+    }
+
+    /// `d` minus up to 10% (rekey jitter, so both ends don't collide).
+    pub(crate) fn jitter(&mut self, d: Duration) -> Duration {
+        let mut b = [0u8; 2];
+        let _ = self.rng.fill(&mut b);
+        let frac = f64::from(u16::from_be_bytes(b)) / 65535.0;
+        d.mul_f64(0.90 - 0.05 * frac)
+    }
+
+    /// Queue a datagram to the SA's peer.
+    pub(crate) fn send_to_peer(&mut self, spi: u64, data: Vec<u8>) {
+        if let Some(sa) = self.sas.get(&spi) {
+            self.out.push_back(Output::Send { local: sa.local, remote: sa.remote, natt: sa.natt, data });
+        }
+    }
+
+    /// A datagram arrived on a local IKE port (`natt`: on 4500, marker
+    /// already removed by the driver).
+    pub fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, natt: bool, data: &[u8]) {
+        let hdr = match codec::peek(data) {
+            Ok(h) => h,
+            Err(e) => {
+                self.logf(format!("received malformed IKE message from {remote}: {e}"));
+                return;
+            }
+        };
+        if hdr.exchange == IKE_SA_INIT && !hdr.response && hdr.spi_r == 0 {
+            self.on_init_request(now, local, remote, natt, data, hdr.spi_i);
+            return;
+        }
+        // The I flag says who sent it: the original initiator (we are the
+        // responder: our SPI is SPIr) or not (our SPI is SPIi).
+        let our = if hdr.initiator { hdr.spi_r } else { hdr.spi_i };
+        let Some(sa) = self.sas.get_mut(&our) else {
+            // RFC 7296 2.21.4: an INVALID_IKE_SPI notify may be sent
+            // outside any SA; we stay silent to avoid reflection.
+            self.logf(format!("received IKE message for unknown SA {:016x}_i {:016x}_r from {remote}, dropped", hdr.spi_i, hdr.spi_r));
+            return;
+        };
+        // Port floating and peer address changes (NAT rebinding).
+        if sa.state != IkeState::InitSent && (sa.remote != remote || (natt && !sa.natt)) {
+            sa.remote = remote;
+            sa.local = local;
+            sa.natt = sa.natt || natt;
+        }
+        if hdr.response {
+            self.on_response(now, our, data, hdr);
+        } else {
+            self.on_request(now, our, data, hdr);
+        }
+    }
+
+    /// Time passed: retransmit, rekey, expire, probe, retry.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<String> = self.tunnels.iter().filter(|(_, rt)| rt.retry_at.is_some_and(|t| t <= now)).map(|(n, _)| n.clone()).collect();
+        for name in due {
+            if let Some(rt) = self.tunnels.get_mut(&name) {
+                rt.retry_at = None;
+            }
+            let busy = self.sas.values().any(|s| s.tunnel.as_deref() == Some(name.as_str()) && s.state != IkeState::Deleting);
+            if !busy {
+                self.initiate(&name, now);
+            }
+        }
+        let spis: Vec<u64> = self.sas.keys().copied().collect();
+        for spi in spis {
+            self.sa_timers(spi, now);
+        }
+    }
+
+    fn sa_timers(&mut self, spi: u64, now: Instant) {
+        let Some(sa) = self.sas.get_mut(&spi) else { return };
+        if sa.state == IkeState::InitAnswered && now >= sa.created + HALF_OPEN_TIMEOUT {
+            let msg = format!("half-open IKE SA with {} timed out", sa.remote);
+            self.logf(msg);
+            self.remove_sa(spi, now);
+            return;
+        }
+        if sa.expire_at.is_some_and(|t| now >= t) {
+            let msg = format!("IKE SA {:016x}_i with {} reached its lifetime, deleting", sa.spi_i, sa.remote);
+            self.logf(msg);
+            self.send_ike_delete_now(spi);
+            self.remove_sa(spi, now);
+            return;
+        }
+        // Retransmission.
+        let mut give_up = None;
+        let mut resend = None;
+        if let Some(p) = sa.pending.as_mut() {
+            if now >= p.next {
+                if p.tries >= p.max_tries {
+                    give_up = Some((p.tries, format!("{:?}", p.task)));
+                } else {
+                    p.tries += 1;
+                    p.next = now + p.interval;
+                    // DPD retries at a fixed interval (IOS); others back off.
+                    if p.task != Task::Dpd {
+                        p.interval = p.interval.mul_f64(1.8);
+                    }
+                    resend = Some(p.data.clone());
+                }
+            }
+        }
+        if let Some((tries, what)) = give_up {
+            let (remote, tunnel, state) = (sa.remote, sa.tunnel.clone(), sa.state);
+            self.logf(format!("giving up after {tries} retransmits of {what} to {remote}: peer is not responding"));
+            let reason = matches!(state, IkeState::InitSent | IkeState::AuthSent).then(|| TunnelStatus::Phase1Failed(format!("no response from {}", remote.ip())));
+            self.remove_sa(spi, now);
+            if let (Some(t), Some(r)) = (tunnel, reason) {
+                self.tunnel_down(&t, Some(r), now);
+            }
+            return;
+        }
+        if let Some(data) = resend {
+            self.send_to_peer(spi, data);
+        }
+        let Some(sa) = self.sas.get_mut(&spi) else { return };
+        if sa.state != IkeState::Established {
+            return;
+        }
+        if sa.next_keepalive.is_some_and(|t| now >= t) {
+            let ka = sa.tunnel.as_deref().and_then(|n| self.cfg.tunnels.iter().find(|t| t.name == n)).map(|t| t.nat_keepalive);
+            let sa = self.sas.get_mut(&spi).expect("present");
+            sa.next_keepalive = ka.filter(|d| !d.is_zero()).map(|d| now + d);
+            // NAT keepalive: a single 0xFF byte on 4500 (RFC 3948 2.3).
+            self.out.push_back(Output::Send { local: sa.local, remote: sa.remote, natt: false, data: vec![0xff] });
+        }
+        let sa = self.sas.get_mut(&spi).expect("present");
+        if sa.rekey_at.is_some_and(|t| now >= t) && sa.successor.is_none() {
+            sa.rekey_at = None;
+            if !sa.queue.contains(&Task::RekeyIke) {
+                sa.queue.push_back(Task::RekeyIke);
+            }
+        }
+        let mut rekeys = Vec::new();
+        let mut expired = Vec::new();
+        for c in &mut sa.children {
+            if !c.rekeyed && now >= c.rekey_at {
+                c.rekeyed = true;
+                rekeys.push(c.spi_in);
+            }
+            if now >= c.expire_at {
+                expired.push(c.spi_in);
+            }
+        }
+        for s in rekeys {
+            sa.queue.push_back(Task::RekeyChild { spi_in: s });
+        }
+        for s in expired {
+            if !sa.queue.contains(&Task::DeleteChild { spi_in: s }) {
+                sa.queue.push_back(Task::DeleteChild { spi_in: s });
+            }
+        }
+        if sa.next_dpd.is_some_and(|t| now >= t) {
+            let dpd = sa.tunnel.as_deref().and_then(|n| self.cfg.tunnels.iter().find(|t| t.name == n)).and_then(|t| t.dpd);
+            let sa = self.sas.get_mut(&spi).expect("present");
+            match dpd {
+                Some(d) => {
+                    sa.next_dpd = Some(now + d.interval);
+                    let idle = now.saturating_duration_since(sa.last_heard) >= d.interval;
+                    if (d.periodic || idle) && sa.pending.is_none() && !sa.queue.contains(&Task::Dpd) {
+                        sa.queue.push_back(Task::Dpd);
+                    }
+                }
+                None => sa.next_dpd = None,
+            }
+        }
+        self.run_queue(spi, now);
+    }
+
+    /// Start the next queued task of an SA if no request is outstanding.
+    pub(crate) fn run_queue(&mut self, spi: u64, now: Instant) {
+        loop {
+            let Some(sa) = self.sas.get_mut(&spi) else { return };
+            if sa.pending.is_some() || !matches!(sa.state, IkeState::Established | IkeState::Rekeyed) {
+                return;
+            }
+            let Some(task) = sa.queue.pop_front() else { return };
+            if self.start_task(spi, task, now) {
+                return;
+            }
+        }
+    }
+
+    /// Send a request; it is retransmitted until answered.
+    pub(crate) fn send_request(&mut self, spi: u64, task: Task, data: Vec<u8>, ctx: super::ike_sa::ExchangeCtx, now: Instant) {
+        let (base, tries) = (self.cfg.retransmit_base, self.cfg.retransmit_tries);
+        // DPD uses the profile's retry interval (IOS `dpd INTERVAL RETRY`).
+        let dpd_retry = self
+            .sas
+            .get(&spi)
+            .and_then(|sa| sa.tunnel.as_deref())
+            .and_then(|n| self.cfg.tunnels.iter().find(|t| t.name == n))
+            .and_then(|t| t.dpd)
+            .map(|d| Duration::from_secs(u64::from(d.retries.max(1))));
+        let Some(sa) = self.sas.get_mut(&spi) else { return };
+        let id = sa.next_id;
+        sa.next_id = sa.next_id.wrapping_add(1);
+        let interval = if task == Task::Dpd { dpd_retry.unwrap_or(base) } else { base };
+        let max_tries = if task == Task::Dpd { 5 } else { tries };
+        sa.pending = Some(super::ike_sa::Pending { id, task, data: data.clone(), tries: 0, next: now + interval, interval, max_tries, ctx });
+        self.send_to_peer(spi, data);
+    }
+
+    /// Answer a request, keeping the answer for retransmitted requests.
+    pub(crate) fn send_response(&mut self, spi: u64, id: u32, data: Vec<u8>) {
+        if let Some(sa) = self.sas.get_mut(&spi) {
+            sa.last_resp = Some((id, data.clone()));
+            sa.peer_next_id = id.wrapping_add(1);
+        }
+        self.send_to_peer(spi, data);
+    }
+
+    /// Tell the peer an IKE SA is gone, without waiting for the answer.
+    pub(crate) fn send_ike_delete_now(&mut self, spi: u64) {
+        let Some(sa) = self.sas.get_mut(&spi) else { return };
+        if sa.keys.is_none() || !matches!(sa.state, IkeState::Established | IkeState::Rekeyed) {
+            return;
+        }
+        let id = sa.next_id;
+        sa.next_id = sa.next_id.wrapping_add(1);
+        sa.state = IkeState::Deleting;
+        let payloads = vec![Pl::Delete { protocol: 1, spis: vec![] }];
+        if let Ok(d) = self.seal(spi, super::msg::INFORMATIONAL, false, id, payloads) {
+            self.send_to_peer(spi, d);
+        }
+    }
+
+    /// Encode a message of an SA with the engine's random source.
+    pub(crate) fn seal(&mut self, spi: u64, exchange: u8, response: bool, id: u32, payloads: Vec<Pl>) -> Result<Vec<u8>, String> {
+        let sa = self.sas.get(&spi).ok_or("no SA")?;
+        sa.seal(exchange, response, id, payloads, self.rng.as_mut())
+    }
+
+    /// Decode an encrypted message of an SA.
+    pub(crate) fn open(&self, spi: u64, data: &[u8]) -> Result<Msg, String> {
+        let sa = self.sas.get(&spi).ok_or("no SA")?;
+        let k = sa.keys.as_ref().ok_or("no keys yet")?;
+        codec::decode(data, Some(&k.inb)).map_err(|e| e.to_string())
+    }
+}
+
+/// How long a responder keeps an SA that got no IKE_AUTH.
+pub const HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(30);

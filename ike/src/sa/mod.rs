@@ -1,0 +1,16 @@
+//! Sans-IO IKE SA and Child SA state machines: [`Engine`] takes
+//! datagrams, timer ticks and commands with the current time, and gives
+//! back [`Output`]s. Nothing here reads the clock or touches a socket.
+
+mod auth;
+pub mod codec;
+pub mod config;
+mod engine;
+mod exchange;
+mod ike_sa;
+pub mod msg;
+pub mod proposal;
+
+pub use engine::{ChildSaInfo, ChildSaParams, Engine, IkeSaInfo, Output, TunnelStatus, HALF_OPEN_TIMEOUT};
+#[cfg(test)]
+mod tests;

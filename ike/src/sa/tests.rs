@@ -1,0 +1,387 @@
+//! Two engines back to back in memory with a fake clock: every exchange,
+//! loss, rekeys over hours in milliseconds, collisions and failures.
+
+use super::config::*;
+use super::*;
+use crate::crypto::rand::Random;
+use crate::crypto::CryptoError;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// A deterministic random source (xorshift), so runs repeat exactly.
+struct TestRng(u64);
+
+impl Random for TestRng {
+    fn fill(&mut self, out: &mut [u8]) -> Result<(), CryptoError> {
+        for b in out {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            *b = self.0 as u8;
+        }
+        Ok(())
+    }
+}
+
+const A: &str = "10.0.0.1";
+const B: &str = "10.0.0.2";
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn tunnel(local: &str, peer: Peer, me: &str, them: &str, psk_mine: &str, psk_theirs: &str) -> TunnelConfig {
+    TunnelConfig {
+        name: "Tunnel1".into(),
+        local: Some(ip(local)),
+        peer,
+        local_id: Identity::Fqdn(me.into()),
+        remote_match: vec![IdentityMatch::Fqdn { domain: false, value: them.into() }],
+        remote_id: Some(Identity::Fqdn(them.into())),
+        keys: vec![PeerKey {
+            name: "peer".into(),
+            identity: Some(Identity::Fqdn(them.into())),
+            address: None,
+            psk_local: psk_mine.as_bytes().to_vec(),
+            psk_remote: psk_theirs.as_bytes().to_vec(),
+        }],
+        ike: IkeProposal { encryption: vec![(20, 256)], integrity: vec![], prf: vec![6], groups: vec![31] },
+        esp: EspProposal { transforms: vec![(20, 256, 0)], pfs: None, esn: false },
+        ike_lifetime: Duration::from_secs(86400),
+        child_lifetime: Duration::from_secs(3600),
+        child_lifetime_kb: 0,
+        dpd: Some(DpdConfig { interval: Duration::from_secs(10), retries: 3, periodic: false }),
+        nat_keepalive: Duration::from_secs(20),
+        replay_window: 1024,
+        shutdown: false,
+    }
+}
+
+/// One side: its engine and what it has installed.
+struct Side {
+    e: Engine,
+    addr: SocketAddr,
+    /// Installed Child SAs by inbound SPI.
+    children: HashMap<u32, ChildSaParams>,
+    status: Vec<TunnelStatus>,
+    ups: usize,
+    downs: usize,
+    log: Vec<String>,
+}
+
+impl Side {
+    fn new(addr: &str, seed: u64, cfg: Vec<TunnelConfig>, now: Instant) -> Side {
+        let mut e = Engine::new(Box::new(TestRng(seed)), 500, 4500);
+        e.set_config(EngineConfig { tunnels: cfg, ..EngineConfig::default() }, now);
+        Side { e, addr: SocketAddr::new(ip(addr), 500), children: HashMap::new(), status: Vec::new(), ups: 0, downs: 0, log: Vec::new() }
+    }
+    fn last(&self) -> Option<&TunnelStatus> {
+        self.status.last()
+    }
+}
+
+struct Pair {
+    a: Side,
+    b: Side,
+    now: Instant,
+    /// Drop datagrams while this returns true (from A?, datagram index).
+    drop: Box<dyn FnMut(bool, usize) -> bool>,
+    sent: usize,
+}
+
+impl Pair {
+    fn new(a: Vec<TunnelConfig>, b: Vec<TunnelConfig>) -> Pair {
+        let now = Instant::now();
+        Pair { a: Side::new(A, 0x1234_5678_9abc_def1, a, now), b: Side::new(B, 0x0fed_cba9_8765_4321, b, now), now, drop: Box::new(|_, _| false), sent: 0 }
+    }
+
+    /// Deliver outputs and fire timers until `dur` has passed.
+    fn run(&mut self, dur: Duration) {
+        let end = self.now + dur;
+        for _ in 0..1_000_000 {
+            let mut moved = false;
+            for from_a in [true, false] {
+                loop {
+                    let (src, dst) = if from_a { (&mut self.a, &mut self.b) } else { (&mut self.b, &mut self.a) };
+                    while let Some(l) = src.e.poll_log() {
+                        src.log.push(l);
+                    }
+                    let Some(o) = src.e.poll_output() else { break };
+                    moved = true;
+                    match o {
+                        Output::Send { natt, data, .. } => {
+                            self.sent += 1;
+                            if data.len() == 1 || (self.drop)(from_a, self.sent) {
+                                continue; // keepalive, or lost
+                            }
+                            let port = if natt { 4500 } else { 500 };
+                            let to = SocketAddr::new(dst.addr.ip(), port);
+                            let fr = SocketAddr::new(src.addr.ip(), port);
+                            dst.e.handle_datagram(self.now, to, fr, natt, &data);
+                        }
+                        Output::ChildUp(c) => {
+                            src.ups += 1;
+                            src.children.insert(c.spi_in, c);
+                        }
+                        Output::ChildDown { spi_in, .. } => {
+                            src.downs += 1;
+                            src.children.remove(&spi_in);
+                        }
+                        Output::Status { status, .. } => src.status.push(status),
+                    }
+                }
+            }
+            if moved {
+                continue;
+            }
+            let next = [self.a.e.poll_timeout(), self.b.e.poll_timeout()].into_iter().flatten().min();
+            match next {
+                Some(t) if t <= end => {
+                    self.now = self.now.max(t);
+                    self.a.e.handle_timeout(self.now);
+                    self.b.e.handle_timeout(self.now);
+                }
+                _ => {
+                    self.now = end;
+                    return;
+                }
+            }
+        }
+        panic!("no quiescence");
+    }
+
+    /// Both sides have exactly one Child SA and the keys pair up.
+    fn assert_paired(&self) {
+        assert_eq!(self.a.children.len(), 1, "A children: {:?}\nA log: {:#?}", self.a.children.keys(), self.a.log);
+        assert_eq!(self.b.children.len(), 1, "B children: {:?}\nB log: {:#?}", self.b.children.keys(), self.b.log);
+        let ca = self.a.children.values().next().unwrap();
+        let cb = self.b.children.values().next().unwrap();
+        assert_eq!(ca.spi_in, cb.spi_out);
+        assert_eq!(ca.spi_out, cb.spi_in);
+        assert_eq!(ca.outbound_keys(), cb.inbound_keys());
+        assert_eq!(ca.inbound_keys(), cb.outbound_keys());
+        assert_ne!(ca.outbound_keys(), ca.inbound_keys());
+    }
+}
+
+fn standard() -> Pair {
+    Pair::new(
+        vec![tunnel(A, Peer::Address(ip(B)), "a.example.net", "b.example.net", "secret-of-a-0123456", "secret-of-b-0123456")],
+        vec![tunnel(B, Peer::Dynamic, "b.example.net", "a.example.net", "secret-of-b-0123456", "secret-of-a-0123456")],
+    )
+}
+
+#[test]
+fn establishes_ike_and_child_sa() {
+    let mut p = standard();
+    p.run(Duration::from_secs(5));
+    assert_eq!(p.a.last(), Some(&TunnelStatus::Up), "{:#?}", p.a.log);
+    assert_eq!(p.b.last(), Some(&TunnelStatus::Up), "{:#?}", p.b.log);
+    p.assert_paired();
+    let sas = p.a.e.ike_sas(p.now);
+    assert_eq!(sas.len(), 1);
+    assert_eq!(sas[0].state, "ESTABLISHED");
+    assert_eq!(sas[0].proposal, "AES_GCM_16_256/PRF_HMAC_SHA2_384/CURVE_25519");
+    assert_eq!(sas[0].remote_id.as_deref(), Some("b.example.net"));
+}
+
+#[test]
+fn wrong_psk_fails_phase1_on_both_sides_with_the_reason() {
+    let mut p = Pair::new(
+        vec![tunnel(A, Peer::Address(ip(B)), "a.example.net", "b.example.net", "secret-of-a-WRONG!!", "secret-of-b-0123456")],
+        vec![tunnel(B, Peer::Dynamic, "b.example.net", "a.example.net", "secret-of-b-0123456", "secret-of-a-0123456")],
+    );
+    p.run(Duration::from_secs(5));
+    match p.a.last() {
+        Some(TunnelStatus::Phase1Failed(r)) => assert!(r.contains("AUTHENTICATION_FAILED"), "{r}"),
+        other => panic!("{other:?}"),
+    }
+    match p.b.last() {
+        Some(TunnelStatus::Phase1Failed(r)) => assert!(r.contains("PSK mismatch"), "{r}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(p.a.children.is_empty() && p.b.children.is_empty());
+}
+
+#[test]
+fn proposal_mismatch_names_both_offers() {
+    let mut b = tunnel(B, Peer::Dynamic, "b.example.net", "a.example.net", "secret-of-b-0123456", "secret-of-a-0123456");
+    b.ike = IkeProposal { encryption: vec![(12, 128)], integrity: vec![12], prf: vec![5], groups: vec![14] };
+    let mut p = Pair::new(vec![tunnel(A, Peer::Address(ip(B)), "a.example.net", "b.example.net", "secret-of-a-0123456", "secret-of-b-0123456")], vec![b]);
+    p.run(Duration::from_secs(5));
+    match p.a.last() {
+        Some(TunnelStatus::Phase1Failed(r)) => assert!(r.contains("IKE proposal mismatch: we offered AES_GCM_16_256/PRF_HMAC_SHA2_384/CURVE_25519"), "{r}"),
+        other => panic!("{other:?}"),
+    }
+    match p.b.last() {
+        Some(TunnelStatus::Phase1Failed(r)) => assert!(r.contains("peer offered AES_GCM_16_256/PRF_HMAC_SHA2_384/CURVE_25519") && r.contains("AES_CBC_128"), "{r}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn invalid_ke_payload_makes_the_initiator_retry_with_the_right_group() {
+    let mut a = tunnel(A, Peer::Address(ip(B)), "a.example.net", "b.example.net", "secret-of-a-0123456", "secret-of-b-0123456");
+    a.ike.groups = vec![19, 31];
+    let mut b = tunnel(B, Peer::Dynamic, "b.example.net", "a.example.net", "secret-of-b-0123456", "secret-of-a-0123456");
+    b.ike.groups = vec![31];
+    let mut p = Pair::new(vec![a], vec![b]);
+    p.run(Duration::from_secs(5));
+    assert_eq!(p.a.last(), Some(&TunnelStatus::Up), "{:#?}", p.a.log);
+    assert!(p.a.log.iter().any(|l| l.contains("peer wants CURVE_25519")), "{:#?}", p.a.log);
+    p.assert_paired();
+}
+
+#[test]
+fn lost_packets_are_retransmitted() {
+    let mut p = standard();
+    // Lose the first IKE_SA_INIT and the first IKE_AUTH response.
+    p.drop = Box::new(|from_a, n| (from_a && n == 1) || (!from_a && n == 4));
+    p.run(Duration::from_secs(30));
+    assert_eq!(p.a.last(), Some(&TunnelStatus::Up), "{:#?}", p.a.log);
+    p.assert_paired();
+}
+
+#[test]
+fn child_and_ike_sas_rekey_for_a_day_with_no_gap() {
+    let mut a = tunnel(A, Peer::Address(ip(B)), "a.example.net", "b.example.net", "secret-of-a-0123456", "secret-of-b-0123456");
+    let mut b = tunnel(B, Peer::Dynamic, "b.example.net", "a.example.net", "secret-of-b-0123456", "secret-of-a-0123456");
+    for t in [&mut a, &mut b] {
+        t.child_lifetime = Duration::from_secs(30);
+        t.ike_lifetime = Duration::from_secs(120);
+        t.esp.pfs = Some(31);
+    }
+    let mut p = Pair::new(vec![a], vec![b]);
+    p.run(Duration::from_secs(5));
+    p.assert_paired();
+    for _ in 0..(24 * 60) {
+        p.run(Duration::from_secs(60));
+        // At every minute boundary both ends agree on one Child SA.
+        assert!(!p.a.children.is_empty() && !p.b.children.is_empty());
+        assert!(p.a.children.len() <= 2 && p.b.children.len() <= 2);
+    }
+    p.run(Duration::from_secs(3));
+    p.assert_paired();
+    assert_eq!(p.a.last(), Some(&TunnelStatus::Up));
+    assert!(p.a.ups > 24 * 60, "rekeys happened: {}", p.a.ups);
+    assert_eq!(p.a.e.ike_sas(p.now).len(), 1);
+    assert_eq!(p.b.e.ike_sas(p.now).len(), 1);
+}
+
+#[test]
+fn dpd_detects_a_dead_peer_and_the_tunnel_recovers_when_it_returns() {
+    let mut p = standard();
+    p.run(Duration::from_secs(5));
+    p.assert_paired();
+    // B dies silently.
+    p.drop = Box::new(|_, _| true);
+    p.run(Duration::from_secs(40));
+    assert!(p.a.children.is_empty(), "DPD removed the Child SA");
+    assert_ne!(p.a.last(), Some(&TunnelStatus::Up));
+    // B comes back as a new process with no state.
+    let b = tunnel(B, Peer::Dynamic, "b.example.net", "a.example.net", "secret-of-b-0123456", "secret-of-a-0123456");
+    p.b = Side::new(B, 99, vec![b], p.now);
+    p.drop = Box::new(|_, _| false);
+    p.run(Duration::from_secs(60));
+    assert_eq!(p.a.last(), Some(&TunnelStatus::Up), "{:#?}", p.a.log);
+    p.assert_paired();
+}
+
+#[test]
+fn both_ends_initiating_end_with_one_ike_sa() {
+    let mut p = Pair::new(
+        vec![tunnel(A, Peer::Address(ip(B)), "a.example.net", "b.example.net", "secret-of-a-0123456", "secret-of-b-0123456")],
+        vec![tunnel(B, Peer::Address(ip(A)), "b.example.net", "a.example.net", "secret-of-b-0123456", "secret-of-a-0123456")],
+    );
+    p.run(Duration::from_secs(10));
+    assert_eq!(p.a.e.ike_sas(p.now).len(), 1, "{:#?}", p.a.log);
+    assert_eq!(p.b.e.ike_sas(p.now).len(), 1, "{:#?}", p.b.log);
+    p.assert_paired();
+}
+
+#[test]
+fn clear_renegotiates() {
+    let mut p = standard();
+    p.run(Duration::from_secs(5));
+    let before = p.a.children.keys().copied().collect::<Vec<_>>();
+    p.a.e.clear(None, p.now);
+    p.run(Duration::from_secs(10));
+    p.assert_paired();
+    assert_ne!(p.a.children.keys().copied().collect::<Vec<_>>(), before);
+}
+
+#[test]
+fn garbage_never_panics() {
+    let mut p = standard();
+    p.run(Duration::from_secs(5));
+    let mut rng = TestRng(7);
+    for len in 0..600 {
+        let mut d = vec![0u8; len % 300];
+        rng.fill(&mut d).unwrap();
+        if d.len() >= 28 && len % 2 == 0 {
+            // Aim at the live SA so decryption paths run.
+            let sa = &p.a.e.ike_sas(p.now)[0];
+            d[..8].copy_from_slice(&sa.spi_i.to_be_bytes());
+            d[8..16].copy_from_slice(&sa.spi_r.to_be_bytes());
+        }
+        p.a.e.handle_datagram(p.now, p.a.addr, p.b.addr, false, &d);
+    }
+    p.run(Duration::from_secs(1));
+    p.assert_paired();
+}
+
+/// Queue a task on every established SA of a side and run its queue.
+fn force(side: &mut Side, now: Instant, task: impl Fn(&super::ike_sa::IkeSa) -> Vec<super::ike_sa::Task>) {
+    let spis: Vec<u64> = side.e.sas.keys().copied().collect();
+    for spi in spis {
+        let tasks = task(&side.e.sas[&spi]);
+        let sa = side.e.sas.get_mut(&spi).unwrap();
+        for t in tasks {
+            if let super::ike_sa::Task::RekeyChild { spi_in } = t {
+                if let Some(c) = sa.children.iter_mut().find(|c| c.spi_in == spi_in) {
+                    c.rekeyed = true;
+                }
+            }
+            sa.queue.push_back(t);
+        }
+        side.e.run_queue(spi, now);
+    }
+}
+
+#[test]
+fn simultaneous_child_rekey_keeps_exactly_one_pair() {
+    for pfs in [None, Some(31)] {
+        let mut p = standard();
+        for s in p.a.e.cfg.tunnels.iter_mut().chain(p.b.e.cfg.tunnels.iter_mut()) {
+            s.esp.pfs = pfs;
+        }
+        p.run(Duration::from_secs(5));
+        let old: Vec<u32> = p.a.children.keys().copied().collect();
+        let now = p.now;
+        force(&mut p.a, now, |sa| sa.children.iter().map(|c| super::ike_sa::Task::RekeyChild { spi_in: c.spi_in }).collect());
+        force(&mut p.b, now, |sa| sa.children.iter().map(|c| super::ike_sa::Task::RekeyChild { spi_in: c.spi_in }).collect());
+        p.run(Duration::from_secs(20));
+        p.assert_paired();
+        assert!(!p.a.children.contains_key(&old[0]), "the old Child SA is gone");
+        assert_eq!(p.a.last(), Some(&TunnelStatus::Up));
+    }
+}
+
+#[test]
+fn simultaneous_ike_rekey_keeps_one_ike_sa_and_the_child() {
+    let mut p = standard();
+    p.run(Duration::from_secs(5));
+    let now = p.now;
+    force(&mut p.a, now, |_| vec![super::ike_sa::Task::RekeyIke]);
+    force(&mut p.b, now, |_| vec![super::ike_sa::Task::RekeyIke]);
+    p.run(Duration::from_secs(30));
+    assert_eq!(p.a.e.ike_sas(p.now).len(), 1, "{:#?}", p.a.log);
+    assert_eq!(p.b.e.ike_sas(p.now).len(), 1, "{:#?}", p.b.log);
+    p.assert_paired();
+    // The surviving IKE SA still works: a Child rekey over it succeeds.
+    let now = p.now;
+    force(&mut p.a, now, |sa| sa.children.iter().map(|c| super::ike_sa::Task::RekeyChild { spi_in: c.spi_in }).collect());
+    p.run(Duration::from_secs(10));
+    p.assert_paired();
+}
