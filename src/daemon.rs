@@ -4,6 +4,7 @@
 
 use crate::iface::{IfaceTable, Stamp};
 use crate::{persist, redact, show, Dataplane};
+use ike::driver::{Command as IkeCommand, Event as IkeEvent, Snapshot};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -70,6 +71,12 @@ pub struct Daemon {
     ifaces: IfaceTable,
     /// Incremented by every commit that changed something.
     generation: u64,
+    /// The IKE task, if it could open its sockets.
+    ike: Option<mpsc::Sender<IkeCommand>>,
+    /// What IKE was last told.
+    ike_cfg: ike::sa::config::EngineConfig,
+    /// Protected tunnels IKE cannot negotiate, and why.
+    ike_problems: Vec<(String, String)>,
 }
 
 /// What a request handler produced, before the mode and prompt are added.
@@ -104,20 +111,93 @@ impl Reply {
 
 impl Daemon {
     /// A daemon whose running configuration is `startup` (already loaded).
-    pub fn new(info: Info, startup: Config) -> Self {
+    pub fn new(info: Info, startup: Config, ike: Option<mpsc::Sender<IkeCommand>>) -> Self {
         let mut d = Daemon {
             info,
             running: Config::default(),
             ifaces: IfaceTable::default(),
             generation: 0,
+            ike,
+            ike_cfg: ike::sa::config::EngineConfig::default(),
+            ike_problems: Vec::new(),
         };
         d.commit(startup, Origin::Startup);
         d
     }
 
+    /// Tell IKE about the tunnels of the running configuration if they changed.
+    fn sync_ike(&mut self) {
+        let (cfg, problems) = crate::ike_config::engine_config(&self.running);
+        for (t, why) in &problems {
+            if !self.ike_problems.iter().any(|(n, w)| n == t && w == why) {
+                warn!("{t}: IKE cannot negotiate: {why}");
+            }
+        }
+        self.ike_problems = problems;
+        if cfg == self.ike_cfg {
+            return;
+        }
+        self.ike_cfg = cfg.clone();
+        if let Some(tx) = &self.ike {
+            if tx.try_send(IkeCommand::SetConfig(cfg)).is_err() {
+                error!("IKE task is not accepting configuration");
+            }
+        }
+    }
+
+    /// What the IKE task knows now (empty when IKE is not running).
+    async fn ike_snapshot(&self) -> Snapshot {
+        let Some(tx) = &self.ike else {
+            return Snapshot::default();
+        };
+        let (stx, srx) = oneshot::channel();
+        if tx.send(IkeCommand::Snapshot(stx)).await.is_err() {
+            return Snapshot::default();
+        }
+        srx.await.unwrap_or_default()
+    }
+
+    fn on_ike_event(&mut self, ev: IkeEvent) {
+        match ev {
+            IkeEvent::Status { tunnel, status } => {
+                info!("{tunnel}: crypto session {}", status.label())
+            }
+            IkeEvent::ChildUp(c) => {
+                // The data plane (issue 4) installs it; until then it is
+                // only shown.
+                info!(
+                    "{}: IPsec SA up, SPIs in {:08x} out {:08x}, {}",
+                    c.tunnel,
+                    c.spi_in,
+                    c.spi_out,
+                    c.chosen.describe()
+                );
+            }
+            IkeEvent::ChildDown {
+                tunnel,
+                spi_in,
+                spi_out,
+            } => info!("{tunnel}: IPsec SA down, SPIs in {spi_in:08x} out {spi_out:08x}"),
+        }
+    }
+
     /// Serve messages until every sender is gone.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
-        while let Some(msg) = rx.recv().await {
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Msg>,
+        mut ike_events: mpsc::UnboundedReceiver<IkeEvent>,
+    ) {
+        loop {
+            let msg = tokio::select! {
+                m = rx.recv() => match m {
+                    Some(m) => m,
+                    None => break,
+                },
+                Some(ev) = ike_events.recv() => {
+                    self.on_ike_event(ev);
+                    continue;
+                }
+            };
             match msg {
                 Msg::Request {
                     conn,
@@ -215,13 +295,28 @@ impl Daemon {
 
     async fn exec(&mut self, conn: u64, cmd: ExecCommand) -> Reply {
         match cmd {
+            ExecCommand::ClearCrypto { peer } => match &self.ike {
+                Some(tx) => {
+                    let _ = tx.send(IkeCommand::Clear(peer)).await;
+                    info!(
+                        conn,
+                        "clear crypto session{}",
+                        peer.map(|p| format!(" peer {p}")).unwrap_or_default()
+                    );
+                    Reply::ok("")
+                }
+                None => Reply::msg("% IKE is not running (its UDP ports could not be opened)"),
+            },
             ExecCommand::Show { cmd, json } => {
+                let snapshot = self.ike_snapshot().await;
                 let view = show::View {
                     running: &self.running,
                     ifaces: &self.ifaces,
                     info: &self.info,
                     generation: self.generation,
                     now: Stamp::now(),
+                    ike: &snapshot,
+                    ike_problems: &self.ike_problems,
                 };
                 match show::show(&view, &cmd, json).await {
                     Ok(out) => Reply::ok(out),
@@ -289,6 +384,9 @@ impl Daemon {
         if changes.is_empty() {
             debug!(%origin, "no configuration change");
             self.running = new;
+            if matches!(origin, Origin::Startup) {
+                self.sync_ike();
+            }
             return 0;
         }
         self.generation += 1;
@@ -303,6 +401,7 @@ impl Daemon {
         self.ifaces
             .apply(&new, &changes, self.generation, Stamp::now());
         self.running = new;
+        self.sync_ike();
         changes.len()
     }
 }

@@ -4,7 +4,10 @@
 //! (no destination, no key, certificates not supported yet) is left out
 //! with a reason that `show crypto session` prints.
 
-use ike::sa::config::{DpdConfig, EngineConfig, EspProposal, Identity, IdentityMatch, IkeProposal, Peer, PeerKey, TunnelConfig};
+use ike::sa::config::{
+    DpdConfig, EngineConfig, EspProposal, Identity, IdentityMatch, IkeProposal, Peer, PeerKey,
+    TunnelConfig,
+};
 use std::time::Duration;
 use vtysh::model::{self, AuthMethod, Config, EspTransform, Hash, TunnelDestination, TunnelSource};
 
@@ -42,12 +45,23 @@ pub fn prf(h: Hash) -> u16 {
 /// The IKE proposal used when a profile names none (strong, widely
 /// interoperable: strongSwan's defaults minus the weak choices).
 pub fn default_ike() -> IkeProposal {
-    IkeProposal { encryption: vec![(20, 256), (20, 128), (28, 0), (12, 256), (12, 128)], integrity: vec![12, 13, 14], prf: vec![5, 6, 7], groups: vec![31, 19, 20, 14] }
+    IkeProposal {
+        encryption: vec![(20, 256), (20, 128), (28, 0), (12, 256), (12, 128)],
+        integrity: vec![12, 13, 14],
+        prf: vec![5, 6, 7],
+        groups: vec![31, 19, 20, 14],
+    }
 }
 
 /// The ESP transforms used when a profile names no transform set.
 pub fn default_esp() -> Vec<(u16, u16, u16)> {
-    vec![(20, 256, 0), (20, 128, 0), (28, 0, 0), (12, 256, 12), (12, 128, 12)]
+    vec![
+        (20, 256, 0),
+        (20, 128, 0),
+        (28, 0, 0),
+        (12, 256, 12),
+        (12, 128, 12),
+    ]
 }
 
 fn identity(id: &model::Identity) -> Identity {
@@ -61,9 +75,18 @@ fn identity(id: &model::Identity) -> Identity {
 
 fn id_match(m: &model::IdentityMatch) -> IdentityMatch {
     match m {
-        model::IdentityMatch::Fqdn { domain, value } => IdentityMatch::Fqdn { domain: *domain, value: value.clone() },
-        model::IdentityMatch::Email { domain, value } => IdentityMatch::Email { domain: *domain, value: value.clone() },
-        model::IdentityMatch::Address { network } => IdentityMatch::Address { network: network.ip(), prefix: network.prefix() },
+        model::IdentityMatch::Fqdn { domain, value } => IdentityMatch::Fqdn {
+            domain: *domain,
+            value: value.clone(),
+        },
+        model::IdentityMatch::Email { domain, value } => IdentityMatch::Email {
+            domain: *domain,
+            value: value.clone(),
+        },
+        model::IdentityMatch::Address { network } => IdentityMatch::Address {
+            network: network.ip(),
+            prefix: network.prefix(),
+        },
         model::IdentityMatch::KeyId { value } => IdentityMatch::KeyId(value.as_bytes().to_vec()),
         model::IdentityMatch::Any => IdentityMatch::Any,
     }
@@ -87,11 +110,32 @@ pub fn engine_config(cfg: &Config) -> (EngineConfig, Vec<(String, String)>) {
     (out, problems)
 }
 
-fn tunnel(cfg: &Config, name: &str, itf: &model::Interface, t: &model::Tunnel, prot: &str) -> Result<TunnelConfig, String> {
-    let ipsec = cfg.ipsec_profiles.get(prot).ok_or_else(|| format!("IPsec profile {prot} does not exist"))?;
-    let pname = ipsec.ikev2_profile.as_deref().ok_or_else(|| format!("IPsec profile {prot} has no 'set ikev2-profile'"))?;
-    let prof = cfg.ikev2_profiles.get(pname).ok_or_else(|| format!("IKEv2 profile {pname} does not exist"))?;
-    for (side, m) in [("local", prof.authentication_local.iter().collect::<Vec<_>>()), ("remote", prof.authentication_remote.iter().collect())] {
+fn tunnel(
+    cfg: &Config,
+    name: &str,
+    itf: &model::Interface,
+    t: &model::Tunnel,
+    prot: &str,
+) -> Result<TunnelConfig, String> {
+    let ipsec = cfg
+        .ipsec_profiles
+        .get(prot)
+        .ok_or_else(|| format!("IPsec profile {prot} does not exist"))?;
+    let pname = ipsec
+        .ikev2_profile
+        .as_deref()
+        .ok_or_else(|| format!("IPsec profile {prot} has no 'set ikev2-profile'"))?;
+    let prof = cfg
+        .ikev2_profiles
+        .get(pname)
+        .ok_or_else(|| format!("IKEv2 profile {pname} does not exist"))?;
+    for (side, m) in [
+        (
+            "local",
+            prof.authentication_local.iter().collect::<Vec<_>>(),
+        ),
+        ("remote", prof.authentication_remote.iter().collect()),
+    ] {
         if m.iter().any(|a| **a != AuthMethod::PreShare) {
             return Err(format!("authentication {side} {}: certificate authentication is not supported yet; use pre-share", m[0].name()));
         }
@@ -110,15 +154,29 @@ fn tunnel(cfg: &Config, name: &str, itf: &model::Interface, t: &model::Tunnel, p
         (None, Some(a)) => Identity::Address(a),
         (None, None) => return Err("no 'identity local' in the IKEv2 profile and no tunnel source address to use as identity".into()),
     };
-    let keyring = prof.keyring.as_deref().and_then(|k| cfg.ikev2_keyrings.get(k));
+    let keyring = prof
+        .keyring
+        .as_deref()
+        .and_then(|k| cfg.ikev2_keyrings.get(k));
     let keys: Vec<PeerKey> = keyring
         .map(|k| {
             k.peers
                 .iter()
                 .filter_map(|(pn, p)| {
-                    let both = p.pre_shared_key.as_ref().map(|s| s.expose().as_bytes().to_vec());
-                    let local = p.pre_shared_key_local.as_ref().map(|s| s.expose().as_bytes().to_vec()).or(both.clone())?;
-                    let remote = p.pre_shared_key_remote.as_ref().map(|s| s.expose().as_bytes().to_vec()).or(both)?;
+                    let both = p
+                        .pre_shared_key
+                        .as_ref()
+                        .map(|s| s.expose().as_bytes().to_vec());
+                    let local = p
+                        .pre_shared_key_local
+                        .as_ref()
+                        .map(|s| s.expose().as_bytes().to_vec())
+                        .or(both.clone())?;
+                    let remote = p
+                        .pre_shared_key_remote
+                        .as_ref()
+                        .map(|s| s.expose().as_bytes().to_vec())
+                        .or(both)?;
                     Some(PeerKey {
                         name: pn.clone(),
                         identity: p.identity.as_ref().map(identity),
@@ -138,7 +196,13 @@ fn tunnel(cfg: &Config, name: &str, itf: &model::Interface, t: &model::Tunnel, p
     }
     let remote_match: Vec<IdentityMatch> = prof.match_identities.iter().map(id_match).collect();
     let remote_id = match &peer {
-        Peer::Address(a) => keys.iter().find(|k| k.address.is_some_and(|(n, p)| ike::sa::config::prefix_match(*a, n, p))).and_then(|k| k.identity.clone()),
+        Peer::Address(a) => keys
+            .iter()
+            .find(|k| {
+                k.address
+                    .is_some_and(|(n, p)| ike::sa::config::prefix_match(*a, n, p))
+            })
+            .and_then(|k| k.identity.clone()),
         Peer::Dynamic => None,
     };
     if let Peer::Address(a) = &peer {
@@ -151,7 +215,11 @@ fn tunnel(cfg: &Config, name: &str, itf: &model::Interface, t: &model::Tunnel, p
             remote_id: remote_id.clone(),
             keys: keys.clone(),
             ike: IkeProposal::default(),
-            esp: EspProposal { transforms: vec![], pfs: None, esn: false },
+            esp: EspProposal {
+                transforms: vec![],
+                pfs: None,
+                esn: false,
+            },
             ike_lifetime: Duration::ZERO,
             child_lifetime: Duration::ZERO,
             child_lifetime_kb: 0,
@@ -166,7 +234,9 @@ fn tunnel(cfg: &Config, name: &str, itf: &model::Interface, t: &model::Tunnel, p
     }
     let mut ike = IkeProposal::default();
     for pn in &prof.proposals {
-        let Some(p) = cfg.ikev2_proposals.get(pn) else { continue };
+        let Some(p) = cfg.ikev2_proposals.get(pn) else {
+            continue;
+        };
         for e in &p.encryption {
             push(&mut ike.encryption, encr(*e));
         }
@@ -191,16 +261,22 @@ fn tunnel(cfg: &Config, name: &str, itf: &model::Interface, t: &model::Tunnel, p
         ike.groups = def.groups.clone();
     }
     if ike.integrity.is_empty() && ike.encryption.iter().any(|e| e.0 == 12) {
-        ike.integrity = ike.prf.iter().map(|p| match p {
-            2 => 2,
-            5 => 12,
-            6 => 13,
-            _ => 14,
-        }).collect();
+        ike.integrity = ike
+            .prf
+            .iter()
+            .map(|p| match p {
+                2 => 2,
+                5 => 12,
+                6 => 13,
+                _ => 14,
+            })
+            .collect();
     }
     let mut esp: Vec<(u16, u16, u16)> = Vec::new();
     for ts in &ipsec.transform_sets {
-        let Some(set) = cfg.transform_sets.get(ts) else { continue };
+        let Some(set) = cfg.transform_sets.get(ts) else {
+            continue;
+        };
         for tr in &set.transforms {
             push(
                 &mut esp,
@@ -224,11 +300,19 @@ fn tunnel(cfg: &Config, name: &str, itf: &model::Interface, t: &model::Tunnel, p
         remote_id,
         keys,
         ike,
-        esp: EspProposal { transforms: esp, pfs: ipsec.pfs.map(|g| g.0), esn: false },
+        esp: EspProposal {
+            transforms: esp,
+            pfs: ipsec.pfs.map(|g| g.0),
+            esn: false,
+        },
         ike_lifetime: Duration::from_secs(u64::from(prof.lifetime.unwrap_or(86400))),
         child_lifetime: Duration::from_secs(u64::from(ipsec.lifetime_seconds.unwrap_or(3600))),
         child_lifetime_kb: ipsec.lifetime_kilobytes.unwrap_or(0),
-        dpd: prof.dpd.map(|d| DpdConfig { interval: Duration::from_secs(u64::from(d.interval)), retries: d.retry, periodic: d.mode == model::DpdMode::Periodic }),
+        dpd: prof.dpd.map(|d| DpdConfig {
+            interval: Duration::from_secs(u64::from(d.interval)),
+            retries: d.retry,
+            periodic: d.mode == model::DpdMode::Periodic,
+        }),
         nat_keepalive: Duration::from_secs(u64::from(prof.nat_keepalive.unwrap_or(20))),
         replay_window: ipsec.replay_window.unwrap_or(1024),
         shutdown: itf.shutdown,
@@ -247,7 +331,9 @@ mod tests {
 
     #[test]
     fn hub1_tunnels_resolve_with_keys_ids_and_algorithms() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/hub1.conf")).unwrap();
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/hub1.conf"))
+                .unwrap();
         let cfg = vtysh::load_config(&text, &Config::default()).unwrap();
         let (ec, problems) = engine_config(&cfg);
         assert!(problems.is_empty(), "{problems:?}");
@@ -257,7 +343,9 @@ mod tests {
         assert_eq!(t1.peer, Peer::Address("172.16.1.2".parse().unwrap()));
         assert_eq!(t1.local_id, Identity::Fqdn("hub1.lab.rvpn".into()));
         assert_eq!(t1.remote_id, Some(Identity::Fqdn("spoke1.lab.rvpn".into())));
-        let k = t1.find_key("172.16.1.2".parse().unwrap(), t1.remote_id.as_ref()).unwrap();
+        let k = t1
+            .find_key("172.16.1.2".parse().unwrap(), t1.remote_id.as_ref())
+            .unwrap();
         assert_eq!(k.psk_local, b"spoke1-hub1-lab-secret");
         assert_eq!(t1.ike.encryption, vec![(20, 256), (28, 0)]);
         assert_eq!(t1.ike.prf, vec![6, 5]);
@@ -265,7 +353,10 @@ mod tests {
         assert_eq!(t1.esp.transforms, vec![(20, 256, 0)]);
         assert_eq!(t1.esp.pfs, Some(19));
         assert_eq!(t1.dpd.unwrap().interval, Duration::from_secs(10));
-        assert!(!format!("{t1:?}").contains("spoke1-hub1-lab-secret"), "keys stay out of Debug");
+        assert!(
+            !format!("{t1:?}").contains("spoke1-hub1-lab-secret"),
+            "keys stay out of Debug"
+        );
     }
 
     #[test]
@@ -274,10 +365,20 @@ mod tests {
         let cfg = vtysh::load_config(text, &Config::default()).unwrap();
         let (ec, problems) = engine_config(&cfg);
         assert!(ec.tunnels.is_empty());
-        assert!(problems[0].1.contains("certificate authentication is not supported yet"), "{problems:?}");
+        assert!(
+            problems[0]
+                .1
+                .contains("certificate authentication is not supported yet"),
+            "{problems:?}"
+        );
         let text = text.replace(" authentication local rsa-sig\n", "");
         let cfg = vtysh::load_config(&text, &Config::default()).unwrap();
         let (_, problems) = engine_config(&cfg);
-        assert!(problems[0].1.contains("no keyring peer matches destination 192.0.2.2"), "{problems:?}");
+        assert!(
+            problems[0]
+                .1
+                .contains("no keyring peer matches destination 192.0.2.2"),
+            "{problems:?}"
+        );
     }
 }

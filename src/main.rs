@@ -12,6 +12,7 @@ mod persist;
 mod redact;
 mod server;
 mod show;
+mod show_crypto;
 
 use clap::{Parser, ValueEnum};
 use std::io::IsTerminal;
@@ -67,6 +68,22 @@ struct Args {
     /// Data plane to use.
     #[arg(long, value_enum, default_value_t = Dataplane::Auto)]
     dataplane: Dataplane,
+    /// UDP port for IKE (0: any free port, for tests).
+    #[arg(
+        long,
+        value_name = "PORT",
+        env = "RVPN_IKE_PORT",
+        default_value_t = 500
+    )]
+    ike_port: u16,
+    /// UDP port for IKE and ESP after NAT detection.
+    #[arg(
+        long,
+        value_name = "PORT",
+        env = "RVPN_NATT_PORT",
+        default_value_t = 4500
+    )]
+    natt_port: u16,
 }
 
 fn main() -> ExitCode {
@@ -115,14 +132,22 @@ fn main() -> ExitCode {
         dataplane: args.dataplane,
         started: std::time::Instant::now(),
     };
-    let code = rt.block_on(run(info, running));
+    let ports = ike::driver::DriverConfig {
+        port: args.ike_port,
+        natt_port: args.natt_port,
+    };
+    let code = rt.block_on(run(info, running, ports));
     rt.shutdown_timeout(Duration::from_secs(1));
     code
 }
 
 /// Bind the socket, start the state owner and the accept loop, and wait
 /// for signals: SIGHUP reloads, SIGTERM/SIGINT remove the socket and exit.
-async fn run(info: daemon::Info, running: vtysh::Config) -> ExitCode {
+async fn run(
+    info: daemon::Info,
+    running: vtysh::Config,
+    ports: ike::driver::DriverConfig,
+) -> ExitCode {
     let mut signals = match (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
@@ -144,8 +169,34 @@ async fn run(info: daemon::Info, running: vtysh::Config) -> ExitCode {
     info!(socket = %info.socket.display(), dataplane = info.dataplane.name(), "rvpnd {} listening", env!("CARGO_PKG_VERSION"));
 
     let (tx, rx) = mpsc::channel(64);
-    let daemon = daemon::Daemon::new(info, running);
-    let mut owner = tokio::spawn(daemon.run(rx));
+    // IKE runs in its own task; if its ports cannot be opened the daemon
+    // still serves the shell and says why tunnels cannot negotiate.
+    let (ike_tx, ike_rx) = mpsc::channel(64);
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let ike = match ike::driver::bind(ports).await {
+        Ok(socks) => {
+            info!(
+                port = ports.port,
+                natt_port = ports.natt_port,
+                "IKE listening"
+            );
+            tokio::spawn(async move {
+                if let Err(e) = ike::driver::run_with(socks, ports, ike_rx, ev_tx).await {
+                    error!("IKE task failed: {e}");
+                }
+            });
+            Some(ike_tx)
+        }
+        Err(e) => {
+            error!(
+                "IKE cannot open UDP ports {}/{}: {e}; tunnels will not negotiate",
+                ports.port, ports.natt_port
+            );
+            None
+        }
+    };
+    let daemon = daemon::Daemon::new(info, running, ike);
+    let mut owner = tokio::spawn(daemon.run(rx, ev_rx));
     let server::Bound { listener, socket } = bound;
     tokio::spawn(server::serve(listener, tx.clone()));
 

@@ -13,8 +13,10 @@ use vtysh::{Config, ShowCmd};
 
 /// What the data plane line of `show version` says until there is one.
 const NO_DATAPLANE: &str = "none (no tunnels can carry traffic until the data plane lands)";
-/// Why a tunnel's line protocol is down in this version.
-const NO_SA: &str = "no IPsec SA (IKE is not running yet)";
+/// Why a tunnel's line protocol is down without an SA.
+const NO_SA: &str = "no IPsec SA";
+/// Why a tunnel's line protocol is down with an SA (until issue 4).
+const NO_DP: &str = "IPsec SA up, but no data plane carries it yet";
 /// Why any other interface's line protocol is down in this version.
 const NO_DEVICE: &str = "not created (no data plane yet)";
 
@@ -30,6 +32,43 @@ pub struct View<'a> {
     pub generation: u64,
     /// The time the command runs at.
     pub now: Stamp,
+    /// IKE state (tunnel status, SAs), fetched for crypto show commands.
+    pub ike: &'a ike::driver::Snapshot,
+    /// Protected tunnels IKE cannot negotiate, with the reason.
+    pub ike_problems: &'a [(String, String)],
+}
+
+impl View<'_> {
+    /// The IKE status label of a protected tunnel.
+    fn tunnel_status(&self, name: &str, ifc: &Interface) -> String {
+        if ifc.shutdown {
+            return "DOWN".into();
+        }
+        if let Some((_, why)) = self.ike_problems.iter().find(|(n, _)| n == name) {
+            return format!("DOWN: PHASE1-FAILED ({why})");
+        }
+        self.ike
+            .tunnels
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map_or_else(|| "DOWN-NEGOTIATING".to_string(), |(_, st, _)| st.label())
+    }
+
+    fn line_reason(&self, name: &str) -> &'static str {
+        if !is_tunnel_name(name) {
+            return NO_DEVICE;
+        }
+        let up = self
+            .ike
+            .sas
+            .iter()
+            .any(|sa| sa.tunnel.as_deref() == Some(name) && !sa.children.is_empty());
+        if up {
+            NO_DP
+        } else {
+            NO_SA
+        }
+    }
 }
 
 fn err(message: impl Into<String>) -> ErrorInfo {
@@ -73,6 +112,10 @@ pub async fn show(v: &View<'_>, cmd: &ShowCmd, json: bool) -> Result<String, Err
         ShowCmd::Interface { name, brief } => interfaces(v, name.as_deref(), *brief, json),
         ShowCmd::IpInterfaceBrief => ip_interface_brief(v, json),
         ShowCmd::CryptoSession { detail } => crypto_session(v, *detail, json),
+        ShowCmd::CryptoIkev2Sa { detail } => crate::show_crypto::ikev2_sa(v, *detail, json),
+        ShowCmd::CryptoIpsecSa { interface } => {
+            crate::show_crypto::ipsec_sa(v, interface.as_deref(), json)
+        }
     }
 }
 
@@ -279,7 +322,7 @@ fn interface_json(v: &View<'_>, name: &str, ifc: &Interface) -> Value {
         "name": name,
         "admin_status": status(ifc),
         "line_protocol": "down",
-        "line_protocol_reason": if is_tunnel_name(name) { NO_SA } else { NO_DEVICE },
+        "line_protocol_reason": v.line_reason(name),
         "description": ifc.description,
         "ipv4": ifc.ipv4.map(|n| n.to_string()),
         "ipv6": ifc.ipv6.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
@@ -462,14 +505,15 @@ fn ip_interface_brief(v: &View<'_>, json: bool) -> Result<String, ErrorInfo> {
 /// A protected tunnel as `show crypto session` sees it.
 struct CryptoSession<'c> {
     interface: &'c str,
-    status: &'static str,
+    status: String,
     peer: String,
     source: Option<String>,
     ipsec_profile: &'c str,
     ikev2_profile: Option<&'c str>,
 }
 
-fn crypto_sessions(cfg: &Config) -> Vec<CryptoSession<'_>> {
+fn crypto_sessions<'c>(v: &View<'c>) -> Vec<CryptoSession<'c>> {
+    let cfg = v.running;
     sorted(cfg)
         .into_iter()
         .filter(|(n, _)| is_tunnel_name(n))
@@ -478,11 +522,7 @@ fn crypto_sessions(cfg: &Config) -> Vec<CryptoSession<'_>> {
             let prof = t.protection.as_deref()?;
             Some(CryptoSession {
                 interface: n,
-                status: if i.shutdown {
-                    "DOWN"
-                } else {
-                    "DOWN-NEGOTIATING"
-                },
+                status: v.tunnel_status(n, i),
                 peer: destination_text(&t.destination).unwrap_or_else(|| "dynamic".to_string()),
                 source: source_text(&t.source),
                 ipsec_profile: prof,
@@ -496,40 +536,64 @@ fn crypto_sessions(cfg: &Config) -> Vec<CryptoSession<'_>> {
 }
 
 fn crypto_session(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorInfo> {
-    let sessions = crypto_sessions(v.running);
+    let sessions = crypto_sessions(v);
+    let sa_of = |name: &str| {
+        v.ike
+            .sas
+            .iter()
+            .find(|sa| sa.tunnel.as_deref() == Some(name) && sa.state == "ESTABLISHED")
+    };
     if json {
         let list: Vec<Value> = sessions
             .iter()
             .map(|s| {
+                let sa = sa_of(s.interface);
                 let mut o = json!({
                     "interface": s.interface,
                     "status": s.status,
-                    "peer": s.peer,
+                    "peer": sa.map(|x| x.remote.ip().to_string()).unwrap_or_else(|| s.peer.clone()),
                     "profile": s.ikev2_profile,
                 });
                 if detail {
                     o["source"] = json!(s.source);
                     o["ipsec_profile"] = json!(s.ipsec_profile);
                     o["ikev2_profile"] = json!(s.ikev2_profile);
+                    o["ike_sa"] = json!(sa.map(|x| json!({"spi_i": format!("{:016x}", x.spi_i), "spi_r": format!("{:016x}", x.spi_r), "proposal": x.proposal, "remote_id": x.remote_id})));
+                    o["ipsec_sa"] = json!(sa.map(|x| x.children.iter().map(|c| json!({"spi_in": format!("{:08x}", c.spi_in), "spi_out": format!("{:08x}", c.spi_out), "proposal": c.proposal})).collect::<Vec<_>>()));
                 }
                 o
             })
             .collect();
-        return to_json(&json!({ "ike_running": false, "sessions": list }));
+        return to_json(&json!({ "sessions": list }));
     }
-    let mut out = String::from(
-        "Crypto session current status\n(IKE is not running yet: no session can come up)\n",
-    );
+    let mut out = String::from("Crypto session current status\n");
     for s in &sessions {
+        let sa = sa_of(s.interface);
         out.push_str(&format!("\nInterface: {}\n", s.interface));
         out.push_str(&format!("Profile: {}\n", s.ikev2_profile.unwrap_or("none")));
         out.push_str(&format!("Session status: {}\n", s.status));
-        let port = if s.peer == "dynamic" {
-            String::new()
-        } else {
-            " port 500".to_string()
-        };
-        out.push_str(&format!("Peer: {}{port}\n", s.peer));
+        match sa {
+            Some(x) => out.push_str(&format!(
+                "Peer: {} port {}\n",
+                x.remote.ip(),
+                x.remote.port()
+            )),
+            None if s.peer == "dynamic" => out.push_str("Peer: dynamic\n"),
+            None => out.push_str(&format!("Peer: {} port 500\n", s.peer)),
+        }
+        if let Some(x) = sa {
+            out.push_str(&format!(
+                "  IKEv2 SA: local {} remote {} Active\n",
+                x.local, x.remote
+            ));
+            for c in &x.children {
+                out.push_str(&format!(
+                    "  IPsec FLOW: permit ip {} {}\n        Active SAs: 2, origin: crypto map\n",
+                    c.ts_local.join(","),
+                    c.ts_remote.join(",")
+                ));
+            }
+        }
         if detail {
             out.push_str(&format!(
                 "  Source: {}\n",
@@ -540,7 +604,24 @@ fn crypto_session(v: &View<'_>, detail: bool, json: bool) -> Result<String, Erro
                 "  IKEv2 profile: {}\n",
                 s.ikev2_profile.unwrap_or("none")
             ));
-            out.push_str("  IKEv2 SA: none\n  IPsec SA: none\n");
+            if let Some(x) = sa {
+                out.push_str(&format!(
+                    "  IKEv2 SA: {:016x}/{:016x} {}{}\n",
+                    x.spi_i,
+                    x.spi_r,
+                    x.proposal,
+                    x.remote_id
+                        .as_ref()
+                        .map(|i| format!(", remote id {i}"))
+                        .unwrap_or_default()
+                ));
+                for c in &x.children {
+                    out.push_str(&format!(
+                        "  IPsec SA: in {:08x} out {:08x} {}\n",
+                        c.spi_in, c.spi_out, c.proposal
+                    ));
+                }
+            }
         }
     }
     Ok(out)

@@ -7,5 +7,6 @@
 //!   events and an injected clock.
 
 pub mod crypto;
+pub mod driver;
 pub mod sa;
 pub mod wire;

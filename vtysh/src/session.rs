@@ -70,6 +70,14 @@ pub enum ShowCmd {
     CryptoSession {
         detail: bool,
     },
+    /// `show crypto ikev2 sa [detail]`
+    CryptoIkev2Sa {
+        detail: bool,
+    },
+    /// `show crypto ipsec sa [interface NAME]`
+    CryptoIpsecSa {
+        interface: Option<String>,
+    },
 }
 
 /// An exec command for the daemon to carry out.
@@ -79,6 +87,9 @@ pub enum ExecCommand {
     Show { cmd: ShowCmd, json: bool },
     /// `write memory`, `write`, `copy running-config startup-config`.
     WriteMemory,
+    /// `clear crypto session [peer ADDR]` / `clear crypto ikev2 sa [peer ADDR]`:
+    /// delete the SAs (telling the peer) and negotiate again.
+    ClearCrypto { peer: Option<std::net::IpAddr> },
 }
 
 /// What a line did.

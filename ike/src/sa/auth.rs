@@ -1,12 +1,14 @@
 //! IKE_SA_INIT and IKE_AUTH, as initiator and as responder, with PSK
 //! authentication and the first Child SA.
 
+use super::codec;
 use super::config::{Identity, Peer, TunnelConfig};
 use super::engine::{ChildSaParams, Engine, Output, TunnelStatus};
 use super::ike_sa::{ChildSa, ExchangeCtx, IkeSa, IkeState, Task};
 use super::msg::{notify as n, Msg, Pl, Selector, IKE_AUTH, IKE_SA_INIT};
-use super::proposal::{self, accept_answer, esp_offer, ike_offer, select_esp, select_ike, Chosen, PROTO_ESP};
-use super::codec;
+use super::proposal::{
+    self, accept_answer, esp_offer, ike_offer, select_esp, select_ike, Chosen, PROTO_ESP,
+};
 use crate::crypto::auth::{ct_eq, psk_auth};
 use crate::crypto::dh::KeyExchange;
 use crate::crypto::nat::nat_detection_hash;
@@ -19,27 +21,49 @@ const AUTH_PSK: u8 = 2;
 impl Engine {
     /// Start negotiating a tunnel (we initiate).
     pub(crate) fn initiate(&mut self, name: &str, now: Instant) {
-        let Some(t) = self.tunnel_cfg(name).cloned() else { return };
+        let Some(t) = self.tunnel_cfg(name).cloned() else {
+            return;
+        };
         let Peer::Address(peer) = t.peer else { return };
         if t.shutdown {
             return;
         }
-        let Some(group) = t.ike.groups.first().copied() else { return };
-        let local = SocketAddr::new(t.local.unwrap_or(if peer.is_ipv4() { std::net::Ipv4Addr::UNSPECIFIED.into() } else { std::net::Ipv6Addr::UNSPECIFIED.into() }), self.port);
+        let Some(group) = t.ike.groups.first().copied() else {
+            return;
+        };
+        let local = SocketAddr::new(
+            t.local.unwrap_or(if peer.is_ipv4() {
+                std::net::Ipv4Addr::UNSPECIFIED.into()
+            } else {
+                std::net::Ipv6Addr::UNSPECIFIED.into()
+            }),
+            self.port,
+        );
         let remote = SocketAddr::new(peer, self.port);
         let spi_i = self.random_u64();
         let mut sa = IkeSa::new(true, spi_i, 0, local, remote, now);
         sa.tunnel = Some(name.to_string());
-        sa.initial_contact = !self.sas.values().any(|s| s.tunnel.as_deref() == Some(name) && s.state == IkeState::Established);
+        sa.initial_contact = !self
+            .sas
+            .values()
+            .any(|s| s.tunnel.as_deref() == Some(name) && s.state == IkeState::Established);
         sa.ni = self.nonce();
         match KeyExchange::generate(group, self.rng.as_mut()) {
             Ok(k) => sa.ke = Some(k),
             Err(e) => {
-                self.tunnel_down(name, Some(TunnelStatus::Phase1Failed(format!("cannot create a key exchange for group {group}: {e:?}"))), now);
+                self.tunnel_down(
+                    name,
+                    Some(TunnelStatus::Phase1Failed(format!(
+                        "cannot create a key exchange for group {group}: {e:?}"
+                    ))),
+                    now,
+                );
                 return;
             }
         }
-        self.logf(format!("{name}: initiating IKE_SA {spi_i:016x}_i to {remote}"));
+        self.logf(format!(
+            "{name}: initiating IKE_SA {spi_i:016x}_i to {remote}"
+        ));
         self.sas.insert(spi_i, sa);
         self.send_init(spi_i, now);
     }
@@ -47,18 +71,38 @@ impl Engine {
     /// (Re)send our IKE_SA_INIT request.
     fn send_init(&mut self, spi: u64, now: Instant) {
         let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(t) = sa.tunnel.as_deref().and_then(|n| self.tunnel_cfg(n)) else { return };
+        let Some(t) = sa.tunnel.as_deref().and_then(|n| self.tunnel_cfg(n)) else {
+            return;
+        };
         let Some(ke) = &sa.ke else { return };
         let mut payloads = Vec::new();
         if let Some(c) = &sa.cookie {
-            payloads.push(Pl::Notify { protocol: 0, spi: vec![], ty: n::COOKIE, data: c.clone() });
+            payloads.push(Pl::Notify {
+                protocol: 0,
+                spi: vec![],
+                ty: n::COOKIE,
+                data: c.clone(),
+            });
         }
         payloads.push(Pl::Sa(ike_offer(&t.ike, &[])));
-        payloads.push(Pl::Ke { group: ke.group(), data: ke.public().to_vec() });
+        payloads.push(Pl::Ke {
+            group: ke.group(),
+            data: ke.public().to_vec(),
+        });
         payloads.push(Pl::Nonce(sa.ni.clone()));
         payloads.extend(nat_detection(sa.spi_i, 0, sa.local, sa.remote));
-        let msg = Msg { spi_i: sa.spi_i, spi_r: 0, exchange: IKE_SA_INIT, initiator: true, response: false, id: 0, payloads };
-        let Ok(data) = codec::encode(&msg, None, self.rng.as_mut()) else { return };
+        let msg = Msg {
+            spi_i: sa.spi_i,
+            spi_r: 0,
+            exchange: IKE_SA_INIT,
+            initiator: true,
+            response: false,
+            id: 0,
+            payloads,
+        };
+        let Ok(data) = codec::encode(&msg, None, self.rng.as_mut()) else {
+            return;
+        };
         let sa = self.sas.get_mut(&spi).expect("present");
         sa.init_req = data.clone();
         sa.next_id = 0;
@@ -68,7 +112,15 @@ impl Engine {
 
     /// An IKE_SA_INIT request: a new responder SA, a COOKIE demand, an
     /// INVALID_KE_PAYLOAD, or the cached answer to a retransmission.
-    pub(crate) fn on_init_request(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, natt: bool, data: &[u8], spi_i: u64) {
+    pub(crate) fn on_init_request(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        natt: bool,
+        data: &[u8],
+        spi_i: u64,
+    ) {
         if let Some(ours) = self.by_init.get(&(remote, spi_i)).copied() {
             if let Some((0, resp)) = self.sas.get(&ours).and_then(|s| s.last_resp.clone()) {
                 self.send_to_peer(ours, resp);
@@ -82,9 +134,23 @@ impl Engine {
                 return;
             }
         };
-        let plain = |payloads: Vec<Pl>| Msg { spi_i, spi_r: 0, exchange: IKE_SA_INIT, initiator: false, response: true, id: 0, payloads };
-        let (Some(offer), Some((group, kdata)), Some(ni)) = (msg.sa(), msg.ke(), msg.nonce()) else {
-            let reply = plain(vec![Pl::Notify { protocol: 0, spi: vec![], ty: n::INVALID_SYNTAX, data: vec![] }]);
+        let plain = |payloads: Vec<Pl>| Msg {
+            spi_i,
+            spi_r: 0,
+            exchange: IKE_SA_INIT,
+            initiator: false,
+            response: true,
+            id: 0,
+            payloads,
+        };
+        let (Some(offer), Some((group, kdata)), Some(ni)) = (msg.sa(), msg.ke(), msg.nonce())
+        else {
+            let reply = plain(vec![Pl::Notify {
+                protocol: 0,
+                spi: vec![],
+                ty: n::INVALID_SYNTAX,
+                data: vec![],
+            }]);
             self.send_plain(local, remote, natt, &reply);
             return;
         };
@@ -92,11 +158,20 @@ impl Engine {
             return;
         }
         // COOKIE when too many SAs are half-open (RFC 7296 2.6).
-        let half_open = self.sas.values().filter(|s| s.state == IkeState::InitAnswered).count();
+        let half_open = self
+            .sas
+            .values()
+            .filter(|s| s.state == IkeState::InitAnswered)
+            .count();
         if half_open >= self.cfg.cookie_threshold {
             let want = self.cookie_for(ni, remote, spi_i);
             if msg.notify(n::COOKIE) != Some(want.as_slice()) {
-                let reply = plain(vec![Pl::Notify { protocol: 0, spi: vec![], ty: n::COOKIE, data: want }]);
+                let reply = plain(vec![Pl::Notify {
+                    protocol: 0,
+                    spi: vec![],
+                    ty: n::COOKIE,
+                    data: want,
+                }]);
                 self.send_plain(local, remote, natt, &reply);
                 return;
             }
@@ -106,7 +181,11 @@ impl Engine {
             .cfg
             .tunnels
             .iter()
-            .filter(|t| !t.shutdown && t.local.is_none_or(|l| l == local.ip() || local.ip().is_unspecified()))
+            .filter(|t| {
+                !t.shutdown
+                    && t.local
+                        .is_none_or(|l| l == local.ip() || local.ip().is_unspecified())
+            })
             .filter(|t| match t.peer {
                 Peer::Address(a) => a == remote.ip(),
                 Peer::Dynamic => true,
@@ -129,18 +208,36 @@ impl Engine {
                 Some((_, m)) => format!("IKE proposal mismatch: {m}"),
                 None => format!("no tunnel is configured for peer {}", remote.ip()),
             };
-            self.logf(format!("IKE_SA_INIT from {remote}: {why}; sending NO_PROPOSAL_CHOSEN"));
+            self.logf(format!(
+                "IKE_SA_INIT from {remote}: {why}; sending NO_PROPOSAL_CHOSEN"
+            ));
             if let Some((t, m)) = mismatch {
-                self.tunnel_down(&t, Some(TunnelStatus::Phase1Failed(format!("IKE proposal mismatch: {m}"))), now);
+                self.tunnel_down(
+                    &t,
+                    Some(TunnelStatus::Phase1Failed(format!(
+                        "IKE proposal mismatch: {m}"
+                    ))),
+                    now,
+                );
             }
-            let reply = plain(vec![Pl::Notify { protocol: 0, spi: vec![], ty: n::NO_PROPOSAL_CHOSEN, data: vec![] }]);
+            let reply = plain(vec![Pl::Notify {
+                protocol: 0,
+                spi: vec![],
+                ty: n::NO_PROPOSAL_CHOSEN,
+                data: vec![],
+            }]);
             self.send_plain(local, remote, natt, &reply);
             return;
         };
         let want_group = chosen.dh.unwrap_or(0);
         if group != want_group {
             self.logf(format!("IKE_SA_INIT from {remote}: KE group {} but we chose {}, sending INVALID_KE_PAYLOAD", proposal::dh_name(group), proposal::dh_name(want_group)));
-            let reply = plain(vec![Pl::Notify { protocol: 0, spi: vec![], ty: n::INVALID_KE_PAYLOAD, data: want_group.to_be_bytes().to_vec() }]);
+            let reply = plain(vec![Pl::Notify {
+                protocol: 0,
+                spi: vec![],
+                ty: n::INVALID_KE_PAYLOAD,
+                data: want_group.to_be_bytes().to_vec(),
+            }]);
             self.send_plain(local, remote, natt, &reply);
             return;
         }
@@ -151,8 +248,15 @@ impl Engine {
         let shared = match ke.shared(kdata) {
             Ok(s) => s,
             Err(e) => {
-                self.logf(format!("IKE_SA_INIT from {remote}: invalid KE payload ({e:?})"));
-                let reply = plain(vec![Pl::Notify { protocol: 0, spi: vec![], ty: n::INVALID_SYNTAX, data: vec![] }]);
+                self.logf(format!(
+                    "IKE_SA_INIT from {remote}: invalid KE payload ({e:?})"
+                ));
+                let reply = plain(vec![Pl::Notify {
+                    protocol: 0,
+                    spi: vec![],
+                    ty: n::INVALID_SYNTAX,
+                    data: vec![],
+                }]);
                 self.send_plain(local, remote, natt, &reply);
                 return;
             }
@@ -174,16 +278,41 @@ impl Engine {
             self.logf(format!("IKE_SA_INIT from {remote}: {e}"));
             return;
         }
-        let mut payloads = vec![Pl::Sa(vec![chosen.to_proposal(num, proposal::PROTO_IKE, vec![])]), Pl::Ke { group: want_group, data: ke.public().to_vec() }, Pl::Nonce(sa.nr.clone())];
+        let mut payloads = vec![
+            Pl::Sa(vec![chosen.to_proposal(num, proposal::PROTO_IKE, vec![])]),
+            Pl::Ke {
+                group: want_group,
+                data: ke.public().to_vec(),
+            },
+            Pl::Nonce(sa.nr.clone()),
+        ];
         payloads.extend(nat_detection(spi_i, spi_r, local, remote));
-        let reply = Msg { spi_i, spi_r, exchange: IKE_SA_INIT, initiator: false, response: true, id: 0, payloads };
-        let Ok(bytes) = codec::encode(&reply, None, self.rng.as_mut()) else { return };
+        let reply = Msg {
+            spi_i,
+            spi_r,
+            exchange: IKE_SA_INIT,
+            initiator: false,
+            response: true,
+            id: 0,
+            payloads,
+        };
+        let Ok(bytes) = codec::encode(&reply, None, self.rng.as_mut()) else {
+            return;
+        };
         sa.init_resp = bytes.clone();
         sa.last_resp = Some((0, bytes.clone()));
-        self.logf(format!("{remote} is initiating an IKE_SA, responding with {} (SPI {spi_r:016x}_r)", chosen.describe()));
+        self.logf(format!(
+            "{remote} is initiating an IKE_SA, responding with {} (SPI {spi_r:016x}_r)",
+            chosen.describe()
+        ));
         self.sas.insert(spi_r, sa);
         self.by_init.insert((remote, spi_i), spi_r);
-        self.out.push_back(Output::Send { local, remote, natt, data: bytes });
+        self.out.push_back(Output::Send {
+            local,
+            remote,
+            natt,
+            data: bytes,
+        });
     }
 
     fn cookie_for(&self, ni: &[u8], remote: SocketAddr, spi_i: u64) -> Vec<u8> {
@@ -192,20 +321,38 @@ impl Engine {
             std::net::IpAddr::V6(a) => a.octets().to_vec(),
         };
         let mut c = vec![0u8]; // version of the secret
-        c.extend(crate::crypto::alg::PrfAlg::HmacSha256.prf_parts(&self.cookie_secret, &[ni, &ip, &spi_i.to_be_bytes()]));
+        c.extend(
+            crate::crypto::alg::PrfAlg::HmacSha256
+                .prf_parts(&self.cookie_secret, &[ni, &ip, &spi_i.to_be_bytes()]),
+        );
         c
     }
 
-    pub(crate) fn send_plain(&mut self, local: SocketAddr, remote: SocketAddr, natt: bool, msg: &Msg) {
+    pub(crate) fn send_plain(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        natt: bool,
+        msg: &Msg,
+    ) {
         if let Ok(data) = codec::encode(msg, None, self.rng.as_mut()) {
-            self.out.push_back(Output::Send { local, remote, natt, data });
+            self.out.push_back(Output::Send {
+                local,
+                remote,
+                natt,
+                data,
+            });
         }
     }
 
     /// The answer to our IKE_SA_INIT.
     pub(crate) fn on_init_response(&mut self, now: Instant, spi: u64, data: &[u8]) {
-        let Ok(msg) = codec::decode(data, None) else { return };
-        let Some(sa) = self.sas.get_mut(&spi) else { return };
+        let Ok(msg) = codec::decode(data, None) else {
+            return;
+        };
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
         let tunnel = sa.tunnel.clone().unwrap_or_default();
         if let Some(c) = msg.notify(n::COOKIE) {
             if sa.cookie.as_deref() == Some(c) {
@@ -217,17 +364,33 @@ impl Engine {
             return;
         }
         if let Some(g) = msg.notify(n::INVALID_KE_PAYLOAD) {
-            let group = if g.len() >= 2 { u16::from_be_bytes([g[0], g[1]]) } else { 0 };
-            let ok = self.tunnel_cfg(&tunnel).is_some_and(|t| t.ike.groups.contains(&group));
-            let tried = self.sas.get(&spi).and_then(|s| s.ke.as_ref()).is_some_and(|k| k.group() == group);
+            let group = if g.len() >= 2 {
+                u16::from_be_bytes([g[0], g[1]])
+            } else {
+                0
+            };
+            let ok = self
+                .tunnel_cfg(&tunnel)
+                .is_some_and(|t| t.ike.groups.contains(&group));
+            let tried = self
+                .sas
+                .get(&spi)
+                .and_then(|s| s.ke.as_ref())
+                .is_some_and(|k| k.group() == group);
             if !ok || tried {
-                let reason = format!("peer requires DH group {} which we do not offer", proposal::dh_name(group));
+                let reason = format!(
+                    "peer requires DH group {} which we do not offer",
+                    proposal::dh_name(group)
+                );
                 self.logf(format!("{tunnel}: {reason}"));
                 self.remove_sa(spi, now);
                 self.tunnel_down(&tunnel, Some(TunnelStatus::Phase1Failed(reason)), now);
                 return;
             }
-            self.logf(format!("{tunnel}: peer wants {}, retrying IKE_SA_INIT", proposal::dh_name(group)));
+            self.logf(format!(
+                "{tunnel}: peer wants {}, retrying IKE_SA_INIT",
+                proposal::dh_name(group)
+            ));
             match KeyExchange::generate(group, self.rng.as_mut()) {
                 Ok(k) => {
                     if let Some(sa) = self.sas.get_mut(&spi) {
@@ -240,7 +403,10 @@ impl Engine {
             return;
         }
         if let Some((ty, _)) = msg.error() {
-            let offered = self.tunnel_cfg(&tunnel).map(|t| proposal::describe_offer(&ike_offer(&t.ike, &[]))).unwrap_or_default();
+            let offered = self
+                .tunnel_cfg(&tunnel)
+                .map(|t| proposal::describe_offer(&ike_offer(&t.ike, &[])))
+                .unwrap_or_default();
             let reason = if ty == n::NO_PROPOSAL_CHOSEN {
                 format!("IKE proposal mismatch: we offered {offered}, peer accepted none (NO_PROPOSAL_CHOSEN)")
             } else {
@@ -251,23 +417,44 @@ impl Engine {
             self.tunnel_down(&tunnel, Some(TunnelStatus::Phase1Failed(reason)), now);
             return;
         }
-        let Some(t) = self.tunnel_cfg(&tunnel).cloned() else { return };
+        let Some(t) = self.tunnel_cfg(&tunnel).cloned() else {
+            return;
+        };
         let offered = ike_offer(&t.ike, &[]);
-        let chosen = msg.sa().and_then(|p| p.first()).and_then(|p| accept_answer(&offered, p));
+        let chosen = msg
+            .sa()
+            .and_then(|p| p.first())
+            .and_then(|p| accept_answer(&offered, p));
         let (Some(chosen), Some((group, kdata)), Some(nr)) = (chosen, msg.ke(), msg.nonce()) else {
-            self.fail_phase1(spi, &tunnel, "invalid IKE_SA_INIT response (proposal not one we offered, or KE/nonce missing)".into(), now);
+            self.fail_phase1(
+                spi,
+                &tunnel,
+                "invalid IKE_SA_INIT response (proposal not one we offered, or KE/nonce missing)"
+                    .into(),
+                now,
+            );
             return;
         };
         let sa = self.sas.get_mut(&spi).expect("present");
         let Some(ke) = sa.ke.take() else { return };
         if Some(group) != chosen.dh || ke.group() != group {
-            self.fail_phase1(spi, &tunnel, "responder's KE group differs from the chosen proposal".into(), now);
+            self.fail_phase1(
+                spi,
+                &tunnel,
+                "responder's KE group differs from the chosen proposal".into(),
+                now,
+            );
             return;
         }
         let shared = match ke.shared(kdata) {
             Ok(s) => s,
             Err(e) => {
-                self.fail_phase1(spi, &tunnel, format!("invalid KE payload from peer: {e:?}"), now);
+                self.fail_phase1(
+                    spi,
+                    &tunnel,
+                    format!("invalid KE payload from peer: {e:?}"),
+                    now,
+                );
                 return;
             }
         };
@@ -311,23 +498,51 @@ impl Engine {
             self.fail_phase1(spi, &t.name, reason, now);
             return;
         };
-        let auth = psk_auth(keys.prf, &key.psk_local, &sa.init_req, &sa.nr, keys.sk_pi.expose(), id_type, &id_data);
+        let auth = psk_auth(
+            keys.prf,
+            &key.psk_local,
+            &sa.init_req,
+            &sa.nr,
+            keys.sk_pi.expose(),
+            id_type,
+            &id_data,
+        );
         let offered = esp_offer(&t.esp, spi_in.to_be_bytes(), None);
-        let mut payloads = vec![Pl::IdI { id_type, data: id_data }];
+        let mut payloads = vec![Pl::IdI {
+            id_type,
+            data: id_data,
+        }];
         if let Some(r) = &t.remote_id {
             let (ty, d) = r.encode();
-            payloads.push(Pl::IdR { id_type: ty, data: d });
+            payloads.push(Pl::IdR {
+                id_type: ty,
+                data: d,
+            });
         }
-        payloads.push(Pl::Auth { method: AUTH_PSK, data: auth });
+        payloads.push(Pl::Auth {
+            method: AUTH_PSK,
+            data: auth,
+        });
         if sa.initial_contact {
-            payloads.push(Pl::Notify { protocol: 0, spi: vec![], ty: n::INITIAL_CONTACT, data: vec![] });
+            payloads.push(Pl::Notify {
+                protocol: 0,
+                spi: vec![],
+                ty: n::INITIAL_CONTACT,
+                data: vec![],
+            });
         }
         payloads.push(Pl::Sa(offered.clone()));
         payloads.push(Pl::TsI(Selector::any()));
         payloads.push(Pl::TsR(Selector::any()));
         let id = sa.next_id;
-        let Ok(data) = self.seal(spi, IKE_AUTH, false, id, payloads) else { return };
-        let ctx = ExchangeCtx { new_spi_in: spi_in, offered, ..Default::default() };
+        let Ok(data) = self.seal(spi, IKE_AUTH, false, id, payloads) else {
+            return;
+        };
+        let ctx = ExchangeCtx {
+            new_spi_in: spi_in,
+            offered,
+            ..Default::default()
+        };
         self.send_request(spi, Task::Auth, data, ctx, now);
     }
 
@@ -335,13 +550,27 @@ impl Engine {
     pub(crate) fn on_auth_response(&mut self, now: Instant, spi: u64, msg: Msg, ctx: ExchangeCtx) {
         let Some(sa) = self.sas.get(&spi) else { return };
         let tunnel = sa.tunnel.clone().unwrap_or_default();
-        let Some(t) = self.tunnel_cfg(&tunnel).cloned() else { return };
+        let Some(t) = self.tunnel_cfg(&tunnel).cloned() else {
+            return;
+        };
         if msg.notify(n::AUTHENTICATION_FAILED).is_some() {
             self.fail_phase1(spi, &tunnel, "peer rejected our authentication (AUTHENTICATION_FAILED): pre-shared key or identity mismatch".into(), now);
             return;
         }
-        let idr = msg.payloads.iter().find_map(|p| if let Pl::IdR { id_type, data } = p { Some((*id_type, data.clone())) } else { None });
-        let auth = msg.payloads.iter().find_map(|p| if let Pl::Auth { method, data } = p { Some((*method, data.clone())) } else { None });
+        let idr = msg.payloads.iter().find_map(|p| {
+            if let Pl::IdR { id_type, data } = p {
+                Some((*id_type, data.clone()))
+            } else {
+                None
+            }
+        });
+        let auth = msg.payloads.iter().find_map(|p| {
+            if let Pl::Auth { method, data } = p {
+                Some((*method, data.clone()))
+            } else {
+                None
+            }
+        });
         let (Some((ty, idd)), Some((method, adata))) = (idr, auth) else {
             let reason = match msg.error() {
                 Some((e, _)) => format!("peer answered IKE_AUTH with {}", n::name(e)),
@@ -353,19 +582,44 @@ impl Engine {
         let rid = Identity::decode(ty, &idd);
         if let Some(r) = &rid {
             if !t.accepts(r) {
-                self.fail_phase1(spi, &tunnel, format!("identity mismatch: peer is {r}, we expect {}", expected_ids(&t)), now);
+                self.fail_phase1(
+                    spi,
+                    &tunnel,
+                    format!(
+                        "identity mismatch: peer is {r}, we expect {}",
+                        expected_ids(&t)
+                    ),
+                    now,
+                );
                 return;
             }
         }
         let sa = self.sas.get(&spi).expect("present");
         let keys = sa.keys.as_ref().expect("keys before AUTH");
         let Some(key) = t.find_key(sa.remote.ip(), rid.as_ref()) else {
-            self.fail_phase1(spi, &tunnel, "no pre-shared key for the peer's identity".into(), now);
+            self.fail_phase1(
+                spi,
+                &tunnel,
+                "no pre-shared key for the peer's identity".into(),
+                now,
+            );
             return;
         };
-        let want = psk_auth(keys.prf, &key.psk_remote, &sa.init_resp, &sa.ni, keys.sk_pr.expose(), ty, &idd);
+        let want = psk_auth(
+            keys.prf,
+            &key.psk_remote,
+            &sa.init_resp,
+            &sa.ni,
+            keys.sk_pr.expose(),
+            ty,
+            &idd,
+        );
         if method != AUTH_PSK || !ct_eq(&want, &adata) {
-            let why = if method != AUTH_PSK { format!("peer authenticated with method {method}, not pre-shared key") } else { format!("PSK mismatch: peer's AUTH does not verify with the pre-shared key of keyring peer {}", key.name) };
+            let why = if method != AUTH_PSK {
+                format!("peer authenticated with method {method}, not pre-shared key")
+            } else {
+                format!("PSK mismatch: peer's AUTH does not verify with the pre-shared key of keyring peer {}", key.name)
+            };
             self.fail_phase1(spi, &tunnel, why, now);
             return;
         }
@@ -379,10 +633,15 @@ impl Engine {
         sa.rekey_at = Some(now + rekey);
         sa.expire_at = Some(now + lifetime + lifetime / 10);
         sa.next_dpd = t.dpd.map(|d| now + d.interval);
-        sa.next_keepalive = (sa.nat_local && !t.nat_keepalive.is_zero()).then(|| now + t.nat_keepalive);
+        sa.next_keepalive =
+            (sa.nat_local && !t.nat_keepalive.is_zero()).then(|| now + t.nat_keepalive);
         let desc = sa.chosen.map(|c| c.describe()).unwrap_or_default();
         let (l, r) = (sa.local, sa.remote);
-        self.logf(format!("{tunnel}: IKE_SA {spi:016x}_i established between {l}[{}]...{r}[{}] with {desc}", t.local_id, rid.as_ref().map(|i| i.to_string()).unwrap_or_default()));
+        self.logf(format!(
+            "{tunnel}: IKE_SA {spi:016x}_i established between {l}[{}]...{r}[{}] with {desc}",
+            t.local_id,
+            rid.as_ref().map(|i| i.to_string()).unwrap_or_default()
+        ));
         // The Child SA.
         if let Some((e, _)) = msg.error() {
             let reason = child_failure(e, &t);
@@ -394,9 +653,12 @@ impl Engine {
         }
         let answer = msg.sa().and_then(|p| p.first());
         let chosen = answer.and_then(|p| accept_answer(&ctx.offered, p));
-        let spi_out = answer.and_then(|p| <[u8; 4]>::try_from(p.spi.as_slice()).ok()).map(u32::from_be_bytes);
+        let spi_out = answer
+            .and_then(|p| <[u8; 4]>::try_from(p.spi.as_slice()).ok())
+            .map(u32::from_be_bytes);
         let (Some(chosen), Some(spi_out), Some((tsi, tsr))) = (chosen, spi_out, msg.ts()) else {
-            let reason = "peer's Child SA answer is not one we offered or lacks selectors".to_string();
+            let reason =
+                "peer's Child SA answer is not one we offered or lacks selectors".to_string();
             self.send_ike_delete_now(spi);
             self.remove_sa(spi, now);
             self.tunnel_down(&tunnel, Some(TunnelStatus::Phase2Failed(reason)), now);
@@ -413,7 +675,19 @@ impl Engine {
         let sa = self.sas.get(&spi).expect("present");
         let (ni, nr) = (sa.ni.clone(), sa.nr.clone());
         match sa.child_keys(&chosen, None, &ni, &nr) {
-            Ok(keys) => self.child_established(spi, &t, chosen, ctx.new_spi_in, spi_out, keys, true, ts_local, ts_remote, None, now),
+            Ok(keys) => self.child_established(
+                spi,
+                &t,
+                chosen,
+                ctx.new_spi_in,
+                spi_out,
+                keys,
+                true,
+                ts_local,
+                ts_remote,
+                None,
+                now,
+            ),
             Err(e) => {
                 self.send_ike_delete_now(spi);
                 self.remove_sa(spi, now);
@@ -441,7 +715,9 @@ impl Engine {
         now: Instant,
     ) {
         let rekey = self.jitter(t.child_lifetime);
-        let Some(sa) = self.sas.get_mut(&spi) else { return };
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
         sa.children.push(ChildSa {
             spi_in,
             spi_out,
@@ -467,7 +743,11 @@ impl Engine {
             replay_window: t.replay_window,
             rekey_of,
         };
-        let msg = format!("{}: CHILD_SA established with SPIs {spi_in:08x}_i {spi_out:08x}_o and {}", t.name, chosen.describe());
+        let msg = format!(
+            "{}: CHILD_SA established with SPIs {spi_in:08x}_i {spi_out:08x}_o and {}",
+            t.name,
+            chosen.describe()
+        );
         self.logf(msg);
         self.out.push_back(Output::ChildUp(params));
         self.tunnel_up(&t.name, now);
@@ -479,7 +759,11 @@ impl Engine {
         let mut est: Vec<(u64, u64)> = self
             .sas
             .iter()
-            .filter(|(_, s)| s.tunnel.as_deref() == Some(tunnel) && s.state == IkeState::Established && s.successor.is_none())
+            .filter(|(_, s)| {
+                s.tunnel.as_deref() == Some(tunnel)
+                    && s.state == IkeState::Established
+                    && s.successor.is_none()
+            })
             .map(|(k, s)| (s.spi_i, *k))
             .collect();
         if est.len() < 2 {
@@ -487,7 +771,9 @@ impl Engine {
         }
         est.sort();
         for (_, spi) in est.into_iter().skip(1) {
-            self.logf(format!("{tunnel}: duplicate IKE_SA {spi:016x}, deleting it"));
+            self.logf(format!(
+                "{tunnel}: duplicate IKE_SA {spi:016x}, deleting it"
+            ));
             if let Some(sa) = self.sas.get_mut(&spi) {
                 // Its Child SAs go with it; keep the tunnel up.
                 sa.state = IkeState::Rekeyed;
@@ -500,13 +786,38 @@ impl Engine {
     /// An IKE_AUTH request (we are the responder).
     pub(crate) fn on_auth_request(&mut self, now: Instant, spi: u64, msg: Msg) {
         let Some(sa) = self.sas.get(&spi) else { return };
-        let idi = msg.payloads.iter().find_map(|p| if let Pl::IdI { id_type, data } = p { Some((*id_type, data.clone())) } else { None });
-        let auth = msg.payloads.iter().find_map(|p| if let Pl::Auth { method, data } = p { Some((*method, data.clone())) } else { None });
+        let idi = msg.payloads.iter().find_map(|p| {
+            if let Pl::IdI { id_type, data } = p {
+                Some((*id_type, data.clone()))
+            } else {
+                None
+            }
+        });
+        let auth = msg.payloads.iter().find_map(|p| {
+            if let Pl::Auth { method, data } = p {
+                Some((*method, data.clone()))
+            } else {
+                None
+            }
+        });
         let id = msg.id;
         let remote = sa.remote;
         let fail = |e: &mut Engine, why: String, tunnel: Option<String>| {
-            e.logf(format!("IKE_AUTH from {remote}: {why}; sending AUTHENTICATION_FAILED"));
-            if let Ok(d) = e.seal(spi, IKE_AUTH, true, id, vec![Pl::Notify { protocol: 0, spi: vec![], ty: n::AUTHENTICATION_FAILED, data: vec![] }]) {
+            e.logf(format!(
+                "IKE_AUTH from {remote}: {why}; sending AUTHENTICATION_FAILED"
+            ));
+            if let Ok(d) = e.seal(
+                spi,
+                IKE_AUTH,
+                true,
+                id,
+                vec![Pl::Notify {
+                    protocol: 0,
+                    spi: vec![],
+                    ty: n::AUTHENTICATION_FAILED,
+                    data: vec![],
+                }],
+            ) {
                 e.send_response(spi, id, d);
             }
             e.remove_sa(spi, now);
@@ -515,34 +826,74 @@ impl Engine {
             }
         };
         let (Some((ty, idd)), Some((method, adata))) = (idi, auth) else {
-            fail(self, "IDi or AUTH missing (EAP is not supported)".into(), None);
+            fail(
+                self,
+                "IDi or AUTH missing (EAP is not supported)".into(),
+                None,
+            );
             return;
         };
         let rid = Identity::decode(ty, &idd);
-        let cands: Vec<TunnelConfig> = sa.candidates.iter().filter_map(|c| self.tunnel_cfg(c).cloned()).collect();
-        let tunnel = cands.iter().find(|t| rid.as_ref().is_some_and(|r| t.accepts(r)) && t.find_key(remote.ip(), rid.as_ref()).is_some());
+        let cands: Vec<TunnelConfig> = sa
+            .candidates
+            .iter()
+            .filter_map(|c| self.tunnel_cfg(c).cloned())
+            .collect();
+        let tunnel = cands.iter().find(|t| {
+            rid.as_ref().is_some_and(|r| t.accepts(r))
+                && t.find_key(remote.ip(), rid.as_ref()).is_some()
+        });
         let Some(t) = tunnel.cloned() else {
-            let who = rid.as_ref().map(|r| r.to_string()).unwrap_or_else(|| format!("an identity of type {ty}"));
+            let who = rid
+                .as_ref()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| format!("an identity of type {ty}"));
             let why = match cands.first() {
-                Some(c) => format!("identity mismatch: peer is {who}, we expect {}", expected_ids(c)),
+                Some(c) => format!(
+                    "identity mismatch: peer is {who}, we expect {}",
+                    expected_ids(c)
+                ),
                 None => format!("no tunnel accepts peer {who}"),
             };
             let first = cands.first().map(|c| c.name.clone());
             fail(self, why, first);
             return;
         };
-        let key = t.find_key(remote.ip(), rid.as_ref()).expect("checked above").clone();
+        let key = t
+            .find_key(remote.ip(), rid.as_ref())
+            .expect("checked above")
+            .clone();
         let sa = self.sas.get(&spi).expect("present");
         let keys = sa.keys.as_ref().expect("keys after INIT");
-        let want = psk_auth(keys.prf, &key.psk_remote, &sa.init_req, &sa.nr, keys.sk_pi.expose(), ty, &idd);
+        let want = psk_auth(
+            keys.prf,
+            &key.psk_remote,
+            &sa.init_req,
+            &sa.nr,
+            keys.sk_pi.expose(),
+            ty,
+            &idd,
+        );
         if method != AUTH_PSK || !ct_eq(&want, &adata) {
-            let why = if method != AUTH_PSK { format!("peer authenticated with method {method}, not pre-shared key") } else { format!("PSK mismatch: peer's AUTH does not verify with the pre-shared key of keyring peer {}", key.name) };
+            let why = if method != AUTH_PSK {
+                format!("peer authenticated with method {method}, not pre-shared key")
+            } else {
+                format!("PSK mismatch: peer's AUTH does not verify with the pre-shared key of keyring peer {}", key.name)
+            };
             fail(self, why, Some(t.name.clone()));
             return;
         }
         // Our AUTH.
         let (lty, ldata) = t.local_id.encode();
-        let our_auth = psk_auth(keys.prf, &key.psk_local, &sa.init_resp, &sa.ni, keys.sk_pr.expose(), lty, &ldata);
+        let our_auth = psk_auth(
+            keys.prf,
+            &key.psk_local,
+            &sa.init_resp,
+            &sa.ni,
+            keys.sk_pr.expose(),
+            lty,
+            &ldata,
+        );
         if msg.notify(n::INITIAL_CONTACT).is_some() {
             // The peer restarted: its old SAs with us are gone.
             // Only SAs from before this one: a simultaneous initiation by
@@ -551,11 +902,18 @@ impl Engine {
             let old: Vec<u64> = self
                 .sas
                 .iter()
-                .filter(|(k, s)| **k != spi && s.tunnel.as_deref() == Some(t.name.as_str()) && s.established.is_some_and(|e| e < created))
+                .filter(|(k, s)| {
+                    **k != spi
+                        && s.tunnel.as_deref() == Some(t.name.as_str())
+                        && s.established.is_some_and(|e| e < created)
+                })
                 .map(|(k, _)| *k)
                 .collect();
             for o in old {
-                self.logf(format!("{}: INITIAL_CONTACT from {remote}, dropping old IKE_SA {o:016x}", t.name));
+                self.logf(format!(
+                    "{}: INITIAL_CONTACT from {remote}, dropping old IKE_SA {o:016x}",
+                    t.name
+                ));
                 self.remove_sa(o, now);
             }
         }
@@ -569,30 +927,58 @@ impl Engine {
         sa.rekey_at = Some(now + rekey);
         sa.expire_at = Some(now + lifetime + lifetime / 10);
         sa.next_dpd = t.dpd.map(|d| now + d.interval);
-        sa.next_keepalive = (sa.nat_local && !t.nat_keepalive.is_zero()).then(|| now + t.nat_keepalive);
+        sa.next_keepalive =
+            (sa.nat_local && !t.nat_keepalive.is_zero()).then(|| now + t.nat_keepalive);
         let desc = sa.chosen.map(|c| c.describe()).unwrap_or_default();
         let local = sa.local;
-        self.logf(format!("{}: IKE_SA {spi:016x}_r established between {local}[{}]...{remote}[{}] with {desc}", t.name, t.local_id, rid.as_ref().map(|i| i.to_string()).unwrap_or_default()));
-        let mut payloads = vec![Pl::IdR { id_type: lty, data: ldata }, Pl::Auth { method: AUTH_PSK, data: our_auth }];
+        self.logf(format!(
+            "{}: IKE_SA {spi:016x}_r established between {local}[{}]...{remote}[{}] with {desc}",
+            t.name,
+            t.local_id,
+            rid.as_ref().map(|i| i.to_string()).unwrap_or_default()
+        ));
+        let mut payloads = vec![
+            Pl::IdR {
+                id_type: lty,
+                data: ldata,
+            },
+            Pl::Auth {
+                method: AUTH_PSK,
+                data: our_auth,
+            },
+        ];
         // The Child SA.
         let child = self.negotiate_child(&t, &msg, None);
         match child {
             Ok((chosen, num, spi_out, tsi, tsr)) => {
                 let spi_in = self.random_spi32();
-                payloads.push(Pl::Sa(vec![chosen.to_proposal(num, PROTO_ESP, spi_in.to_be_bytes().to_vec())]));
+                payloads.push(Pl::Sa(vec![chosen.to_proposal(
+                    num,
+                    PROTO_ESP,
+                    spi_in.to_be_bytes().to_vec(),
+                )]));
                 payloads.push(Pl::TsI(tsi.clone()));
                 payloads.push(Pl::TsR(tsr.clone()));
-                let Ok(d) = self.seal(spi, IKE_AUTH, true, id, payloads) else { return };
+                let Ok(d) = self.seal(spi, IKE_AUTH, true, id, payloads) else {
+                    return;
+                };
                 self.send_response(spi, id, d);
                 let sa = self.sas.get(&spi).expect("present");
                 let (ni, nr) = (sa.ni.clone(), sa.nr.clone());
                 if let Ok(keys) = sa.child_keys(&chosen, None, &ni, &nr) {
-                    self.child_established(spi, &t, chosen, spi_in, spi_out, keys, false, tsr, tsi, None, now);
+                    self.child_established(
+                        spi, &t, chosen, spi_in, spi_out, keys, false, tsr, tsi, None, now,
+                    );
                 }
                 self.dedupe_tunnel(&t.name, now);
             }
             Err((code, reason)) => {
-                payloads.push(Pl::Notify { protocol: 0, spi: vec![], ty: code, data: vec![] });
+                payloads.push(Pl::Notify {
+                    protocol: 0,
+                    spi: vec![],
+                    ty: code,
+                    data: vec![],
+                });
                 if let Ok(d) = self.seal(spi, IKE_AUTH, true, id, payloads) {
                     self.send_response(spi, id, d);
                 }
@@ -606,19 +992,37 @@ impl Engine {
     /// (chosen, proposal number, peer's SPI, TSi, TSr) or the error notify
     /// and the reason.
     #[allow(clippy::type_complexity)]
-    pub(crate) fn negotiate_child(&self, t: &TunnelConfig, msg: &Msg, dh: Option<u16>) -> Result<(Chosen, u8, u32, Vec<Selector>, Vec<Selector>), (u16, String)> {
+    pub(crate) fn negotiate_child(
+        &self,
+        t: &TunnelConfig,
+        msg: &Msg,
+        dh: Option<u16>,
+    ) -> Result<(Chosen, u8, u32, Vec<Selector>, Vec<Selector>), (u16, String)> {
         if msg.notify(n::USE_TRANSPORT_MODE).is_some() {
-            return Err((n::NO_PROPOSAL_CHOSEN, "peer asked for transport mode; tunnel interfaces use tunnel mode".into()));
+            return Err((
+                n::NO_PROPOSAL_CHOSEN,
+                "peer asked for transport mode; tunnel interfaces use tunnel mode".into(),
+            ));
         }
-        let offer = msg.sa().ok_or((n::INVALID_SYNTAX, "no SA payload".to_string()))?;
-        let (chosen, num, spi) = select_esp(&t.esp, offer, dh).map_err(|m| (n::NO_PROPOSAL_CHOSEN, format!("ESP proposal mismatch: {m}")))?;
-        let spi_out = <[u8; 4]>::try_from(spi.as_slice()).map(u32::from_be_bytes).map_err(|_| (n::INVALID_SYNTAX, "bad ESP SPI".to_string()))?;
-        let (tsi, tsr) = msg.ts().ok_or((n::TS_UNACCEPTABLE, "no traffic selectors".to_string()))?;
+        let offer = msg
+            .sa()
+            .ok_or((n::INVALID_SYNTAX, "no SA payload".to_string()))?;
+        let (chosen, num, spi) = select_esp(&t.esp, offer, dh)
+            .map_err(|m| (n::NO_PROPOSAL_CHOSEN, format!("ESP proposal mismatch: {m}")))?;
+        let spi_out = <[u8; 4]>::try_from(spi.as_slice())
+            .map(u32::from_be_bytes)
+            .map_err(|_| (n::INVALID_SYNTAX, "bad ESP SPI".to_string()))?;
+        let (tsi, tsr) = msg
+            .ts()
+            .ok_or((n::TS_UNACCEPTABLE, "no traffic selectors".to_string()))?;
         if let Some(bad) = tsi.iter().chain(tsr).find(|s| !s.all_traffic()) {
             return Err((n::TS_UNACCEPTABLE, format!("selector mismatch: peer proposed {bad}; a route-based tunnel needs any protocol and port")));
         }
         if tsi.is_empty() || tsr.is_empty() {
-            return Err((n::TS_UNACCEPTABLE, "selector mismatch: empty traffic selectors".into()));
+            return Err((
+                n::TS_UNACCEPTABLE,
+                "selector mismatch: empty traffic selectors".into(),
+            ));
         }
         Ok((chosen, num, spi_out, tsi.to_vec(), tsr.to_vec()))
     }
@@ -631,7 +1035,11 @@ fn expected_ids(t: &TunnelConfig) -> String {
     if t.remote_match.is_empty() {
         return "an identity of the keyring".into();
     }
-    t.remote_match.iter().map(|m| format!("{m:?}")).collect::<Vec<_>>().join(" or ")
+    t.remote_match
+        .iter()
+        .map(|m| format!("{m:?}"))
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 fn child_failure(e: u16, t: &TunnelConfig) -> String {
@@ -643,23 +1051,46 @@ fn child_failure(e: u16, t: &TunnelConfig) -> String {
 }
 
 /// NAT_DETECTION_SOURCE_IP and _DESTINATION_IP for a message we send.
-pub(crate) fn nat_detection(spi_i: u64, spi_r: u64, local: SocketAddr, remote: SocketAddr) -> Vec<Pl> {
+pub(crate) fn nat_detection(
+    spi_i: u64,
+    spi_r: u64,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> Vec<Pl> {
     let (i, r) = (spi_i.to_be_bytes(), spi_r.to_be_bytes());
     vec![
-        Pl::Notify { protocol: 0, spi: vec![], ty: n::NAT_DETECTION_SOURCE_IP, data: nat_detection_hash(&i, &r, local.ip(), local.port()).to_vec() },
-        Pl::Notify { protocol: 0, spi: vec![], ty: n::NAT_DETECTION_DESTINATION_IP, data: nat_detection_hash(&i, &r, remote.ip(), remote.port()).to_vec() },
+        Pl::Notify {
+            protocol: 0,
+            spi: vec![],
+            ty: n::NAT_DETECTION_SOURCE_IP,
+            data: nat_detection_hash(&i, &r, local.ip(), local.port()).to_vec(),
+        },
+        Pl::Notify {
+            protocol: 0,
+            spi: vec![],
+            ty: n::NAT_DETECTION_DESTINATION_IP,
+            data: nat_detection_hash(&i, &r, remote.ip(), remote.port()).to_vec(),
+        },
     ]
 }
 
 /// (we are behind a NAT, the peer is behind a NAT) from a received message.
 /// An unspecified local address (socket bound to any) cannot be checked:
 /// we then only trust the peer's view of us when it sent a source hash.
-pub(crate) fn nat_found(msg: &Msg, spi_i: u64, spi_r: u64, local: SocketAddr, remote: SocketAddr) -> (bool, bool) {
+pub(crate) fn nat_found(
+    msg: &Msg,
+    spi_i: u64,
+    spi_r: u64,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> (bool, bool) {
     let (i, r) = (spi_i.to_be_bytes(), spi_r.to_be_bytes());
     let dst = msg.notify(n::NAT_DETECTION_DESTINATION_IP);
     let src = msg.notify(n::NAT_DETECTION_SOURCE_IP);
     let nat_local = match dst {
-        Some(d) if !local.ip().is_unspecified() => d != nat_detection_hash(&i, &r, local.ip(), local.port()),
+        Some(d) if !local.ip().is_unspecified() => {
+            d != nat_detection_hash(&i, &r, local.ip(), local.port())
+        }
         _ => false,
     };
     let nat_remote = match src {

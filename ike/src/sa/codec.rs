@@ -7,8 +7,10 @@ use super::proposal::{Proposal, Transform};
 use crate::crypto::rand::Random;
 use crate::crypto::sk::SkCipher;
 use crate::wire::{
-    self, encrypted_prefix, parse_decrypted, parse_encrypted, Attribute, AuthMethod, AuthPayload, DeletePayload, DhGroup, ExchangeType, Flags, IdPayload, IdType,
-    KePayload, Message, NoncePayload, NotifyPayload, NotifyType, Payload, ProtocolId, TrafficSelector, TransformType, TsPayload, TsRange, WireError,
+    self, encrypted_prefix, parse_decrypted, parse_encrypted, Attribute, AuthMethod, AuthPayload,
+    DeletePayload, DhGroup, ExchangeType, Flags, IdPayload, IdType, KePayload, Message,
+    NoncePayload, NotifyPayload, NotifyType, Payload, ProtocolId, TrafficSelector, TransformType,
+    TsPayload, TsRange, WireError,
 };
 use std::fmt;
 
@@ -77,8 +79,12 @@ pub fn decode(data: &[u8], cipher: Option<&SkCipher>) -> Result<Msg, CodecError>
             if view.fragment.is_some() {
                 return Err(CodecError::NotSupported("IKE fragments are not supported (we do not announce IKEV2_FRAGMENTATION_SUPPORTED)"));
             }
-            let c = cipher.ok_or(CodecError::NotSupported("encrypted message before keys exist"))?;
-            let plain = c.open(view.aad, view.body).map_err(|_| CodecError::Integrity)?;
+            let c = cipher.ok_or(CodecError::NotSupported(
+                "encrypted message before keys exist",
+            ))?;
+            let plain = c
+                .open(view.aad, view.body)
+                .map_err(|_| CodecError::Integrity)?;
             let mut all = view.before;
             all.extend(parse_decrypted(view.inner_first, &plain)?);
             all
@@ -96,7 +102,11 @@ pub fn decode(data: &[u8], cipher: Option<&SkCipher>) -> Result<Msg, CodecError>
 }
 
 /// Emit a message; with `cipher`, every payload goes inside an SK payload.
-pub fn encode(msg: &Msg, cipher: Option<&SkCipher>, rng: &mut dyn Random) -> Result<Vec<u8>, CodecError> {
+pub fn encode(
+    msg: &Msg,
+    cipher: Option<&SkCipher>,
+    rng: &mut dyn Random,
+) -> Result<Vec<u8>, CodecError> {
     let mut flags = Flags::NONE;
     if msg.initiator {
         flags = flags | Flags::INITIATOR;
@@ -104,14 +114,22 @@ pub fn encode(msg: &Msg, cipher: Option<&SkCipher>, rng: &mut dyn Random) -> Res
     if msg.response {
         flags = flags | Flags::RESPONSE;
     }
-    let header = wire::Header::new(msg.spi_i, msg.spi_r, ExchangeType(msg.exchange), flags, msg.id);
+    let header = wire::Header::new(
+        msg.spi_i,
+        msg.spi_r,
+        ExchangeType(msg.exchange),
+        flags,
+        msg.id,
+    );
     let payloads: Vec<Payload> = msg.payloads.iter().filter_map(to_wire).collect();
     match cipher {
         None => Ok(Message::new(header, payloads).emit()?),
         Some(c) => {
             let (first, plain) = wire::emit_payloads(&payloads)?;
             let mut out = encrypted_prefix(&header, first, c.body_len(plain.len()))?;
-            let body = c.seal(&out, &plain, rng).map_err(|_| CodecError::NotSupported("encryption failed"))?;
+            let body = c
+                .seal(&out, &plain, rng)
+                .map_err(|_| CodecError::NotSupported("encryption failed"))?;
             out.extend_from_slice(&body);
             Ok(out)
         }
@@ -120,13 +138,37 @@ pub fn encode(msg: &Msg, cipher: Option<&SkCipher>, rng: &mut dyn Random) -> Res
 
 fn to_wire(p: &Pl) -> Option<Payload> {
     Some(match p {
-        Pl::Sa(props) => Payload::Sa(wire::SaPayload::new(props.iter().map(proposal_to_wire).collect())),
-        Pl::Ke { group, data } => Payload::Ke(KePayload { group: DhGroup(*group), data: data.clone() }),
+        Pl::Sa(props) => Payload::Sa(wire::SaPayload::new(
+            props.iter().map(proposal_to_wire).collect(),
+        )),
+        Pl::Ke { group, data } => Payload::Ke(KePayload {
+            group: DhGroup(*group),
+            data: data.clone(),
+        }),
         Pl::Nonce(n) => Payload::Nonce(NoncePayload { data: n.clone() }),
-        Pl::IdI { id_type, data } => Payload::IdI(IdPayload { id_type: IdType(*id_type), data: data.clone() }),
-        Pl::IdR { id_type, data } => Payload::IdR(IdPayload { id_type: IdType(*id_type), data: data.clone() }),
-        Pl::Auth { method, data } => Payload::Auth(AuthPayload { method: AuthMethod(*method), data: data.clone() }),
-        Pl::Notify { protocol, spi, ty, data } => Payload::Notify(NotifyPayload { protocol: ProtocolId(*protocol), spi: spi.clone(), notify_type: NotifyType(*ty), data: data.clone() }),
+        Pl::IdI { id_type, data } => Payload::IdI(IdPayload {
+            id_type: IdType(*id_type),
+            data: data.clone(),
+        }),
+        Pl::IdR { id_type, data } => Payload::IdR(IdPayload {
+            id_type: IdType(*id_type),
+            data: data.clone(),
+        }),
+        Pl::Auth { method, data } => Payload::Auth(AuthPayload {
+            method: AuthMethod(*method),
+            data: data.clone(),
+        }),
+        Pl::Notify {
+            protocol,
+            spi,
+            ty,
+            data,
+        } => Payload::Notify(NotifyPayload {
+            protocol: ProtocolId(*protocol),
+            spi: spi.clone(),
+            notify_type: NotifyType(*ty),
+            data: data.clone(),
+        }),
         Pl::Delete { protocol, spis } => Payload::Delete(DeletePayload {
             protocol: ProtocolId(*protocol),
             spi_size: if *protocol == 1 { 0 } else { 4 },
@@ -141,7 +183,15 @@ fn to_wire(p: &Pl) -> Option<Payload> {
 fn ts_to_wire(v: &[Selector]) -> TsPayload {
     TsPayload::new(
         v.iter()
-            .map(|s| TrafficSelector::Range(TsRange { ip_protocol: s.protocol, start_port: s.start_port, end_port: s.end_port, start: s.start, end: s.end }))
+            .map(|s| {
+                TrafficSelector::Range(TsRange {
+                    ip_protocol: s.protocol,
+                    start_port: s.start_port,
+                    end_port: s.end_port,
+                    start: s.start,
+                    end: s.end,
+                })
+            })
             .collect(),
     )
 }
@@ -156,7 +206,10 @@ fn proposal_to_wire(p: &Proposal) -> wire::Proposal {
             .map(|t| wire::Transform {
                 transform_type: TransformType(t.ttype),
                 id: t.id,
-                attributes: t.key_bits.map(|b| vec![Attribute::key_length(b)]).unwrap_or_default(),
+                attributes: t
+                    .key_bits
+                    .map(|b| vec![Attribute::key_length(b)])
+                    .unwrap_or_default(),
             })
             .collect(),
     )
@@ -171,17 +224,45 @@ fn from_wire(p: Payload) -> Pl {
                     num: p.number,
                     protocol: p.protocol.0,
                     spi: p.spi.clone(),
-                    transforms: p.transforms.iter().map(|t| Transform { ttype: t.transform_type.0, id: t.id, key_bits: t.key_length() }).collect(),
+                    transforms: p
+                        .transforms
+                        .iter()
+                        .map(|t| Transform {
+                            ttype: t.transform_type.0,
+                            id: t.id,
+                            key_bits: t.key_length(),
+                        })
+                        .collect(),
                 })
                 .collect(),
         ),
-        Payload::Ke(k) => Pl::Ke { group: k.group.0, data: k.data },
+        Payload::Ke(k) => Pl::Ke {
+            group: k.group.0,
+            data: k.data,
+        },
         Payload::Nonce(n) => Pl::Nonce(n.data),
-        Payload::IdI(i) => Pl::IdI { id_type: i.id_type.0, data: i.data },
-        Payload::IdR(i) => Pl::IdR { id_type: i.id_type.0, data: i.data },
-        Payload::Auth(a) => Pl::Auth { method: a.method.0, data: a.data },
-        Payload::Notify(n) => Pl::Notify { protocol: n.protocol.0, spi: n.spi, ty: n.notify_type.0, data: n.data },
-        Payload::Delete(d) => Pl::Delete { protocol: d.protocol.0, spis: d.spis },
+        Payload::IdI(i) => Pl::IdI {
+            id_type: i.id_type.0,
+            data: i.data,
+        },
+        Payload::IdR(i) => Pl::IdR {
+            id_type: i.id_type.0,
+            data: i.data,
+        },
+        Payload::Auth(a) => Pl::Auth {
+            method: a.method.0,
+            data: a.data,
+        },
+        Payload::Notify(n) => Pl::Notify {
+            protocol: n.protocol.0,
+            spi: n.spi,
+            ty: n.notify_type.0,
+            data: n.data,
+        },
+        Payload::Delete(d) => Pl::Delete {
+            protocol: d.protocol.0,
+            spis: d.spis,
+        },
         Payload::TsI(t) => Pl::TsI(ts_from_wire(t)),
         Payload::TsR(t) => Pl::TsR(ts_from_wire(t)),
         other => Pl::Other(other.payload_type().0),
@@ -192,7 +273,13 @@ fn ts_from_wire(t: TsPayload) -> Vec<Selector> {
     t.selectors
         .into_iter()
         .filter_map(|s| match s {
-            TrafficSelector::Range(r) => Some(Selector { protocol: r.ip_protocol, start_port: r.start_port, end_port: r.end_port, start: r.start, end: r.end }),
+            TrafficSelector::Range(r) => Some(Selector {
+                protocol: r.ip_protocol,
+                start_port: r.start_port,
+                end_port: r.end_port,
+                start: r.start,
+                end: r.end,
+            }),
             TrafficSelector::Other { .. } => None,
         })
         .collect()

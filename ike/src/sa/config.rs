@@ -48,7 +48,11 @@ impl fmt::Display for Identity {
             Identity::Email(s) => write!(f, "{s}"),
             Identity::KeyId(k) => match std::str::from_utf8(k) {
                 Ok(s) if s.chars().all(|c| c.is_ascii_graphic()) => write!(f, "keyid:{s}"),
-                _ => write!(f, "keyid:{}", k.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+                _ => write!(
+                    f,
+                    "keyid:{}",
+                    k.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                ),
             },
         }
     }
@@ -66,18 +70,29 @@ pub enum IdentityMatch {
 
 fn in_domain(name: &str, domain: &str) -> bool {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    let domain = domain.trim_end_matches('.').trim_start_matches('.').to_ascii_lowercase();
+    let domain = domain
+        .trim_end_matches('.')
+        .trim_start_matches('.')
+        .to_ascii_lowercase();
     name == domain || name.ends_with(&format!(".{domain}"))
 }
 
 pub fn prefix_match(a: IpAddr, net: IpAddr, prefix: u8) -> bool {
     match (a, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let m = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix.min(32))) };
+            let m = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(prefix.min(32)))
+            };
             u32::from(a) & m == u32::from(n) & m
         }
         (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let m = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix.min(128))) };
+            let m = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(prefix.min(128)))
+            };
             u128::from(a) & m == u128::from(n) & m
         }
         _ => false,
@@ -89,13 +104,37 @@ impl IdentityMatch {
     pub fn matches(&self, id: &Identity) -> bool {
         match (self, id) {
             (IdentityMatch::Any, _) => true,
-            (IdentityMatch::Fqdn { domain: false, value }, Identity::Fqdn(n)) => n.eq_ignore_ascii_case(value),
-            (IdentityMatch::Fqdn { domain: true, value }, Identity::Fqdn(n)) => in_domain(n, value),
-            (IdentityMatch::Email { domain: false, value }, Identity::Email(e)) => e.eq_ignore_ascii_case(value),
-            (IdentityMatch::Email { domain: true, value }, Identity::Email(e)) => {
-                e.rsplit_once('@').is_some_and(|(_, d)| in_domain(d, value))
+            (
+                IdentityMatch::Fqdn {
+                    domain: false,
+                    value,
+                },
+                Identity::Fqdn(n),
+            ) => n.eq_ignore_ascii_case(value),
+            (
+                IdentityMatch::Fqdn {
+                    domain: true,
+                    value,
+                },
+                Identity::Fqdn(n),
+            ) => in_domain(n, value),
+            (
+                IdentityMatch::Email {
+                    domain: false,
+                    value,
+                },
+                Identity::Email(e),
+            ) => e.eq_ignore_ascii_case(value),
+            (
+                IdentityMatch::Email {
+                    domain: true,
+                    value,
+                },
+                Identity::Email(e),
+            ) => e.rsplit_once('@').is_some_and(|(_, d)| in_domain(d, value)),
+            (IdentityMatch::Address { network, prefix }, Identity::Address(a)) => {
+                prefix_match(*a, *network, *prefix)
             }
-            (IdentityMatch::Address { network, prefix }, Identity::Address(a)) => prefix_match(*a, *network, *prefix),
             (IdentityMatch::KeyId(k), Identity::KeyId(v)) => k == v,
             _ => false,
         }
@@ -206,13 +245,16 @@ impl TunnelConfig {
                 return Some(k);
             }
         }
-        self.keys.iter().find(|k| k.address.is_some_and(|(n, p)| prefix_match(addr, n, p)))
+        self.keys
+            .iter()
+            .find(|k| k.address.is_some_and(|(n, p)| prefix_match(addr, n, p)))
     }
 
     /// Whether a remote identity is acceptable for this tunnel.
     pub fn accepts(&self, id: &Identity) -> bool {
         if self.remote_match.is_empty() {
-            return self.remote_id.as_ref().is_none_or(|r| r == id) || self.keys.iter().any(|k| k.identity.as_ref() == Some(id));
+            return self.remote_id.as_ref().is_none_or(|r| r == id)
+                || self.keys.iter().any(|k| k.identity.as_ref() == Some(id));
         }
         self.remote_match.iter().any(|m| m.matches(id))
     }
@@ -246,14 +288,23 @@ mod tests {
 
     #[test]
     fn identity_rules() {
-        let m = IdentityMatch::Fqdn { domain: true, value: "example.net".into() };
+        let m = IdentityMatch::Fqdn {
+            domain: true,
+            value: "example.net".into(),
+        };
         assert!(m.matches(&Identity::Fqdn("spoke1.example.net".into())));
         assert!(m.matches(&Identity::Fqdn("EXAMPLE.net".into())));
         assert!(!m.matches(&Identity::Fqdn("badexample.net".into())));
         assert!(!m.matches(&Identity::Email("a@example.net".into())));
-        let e = IdentityMatch::Email { domain: true, value: "example.net".into() };
+        let e = IdentityMatch::Email {
+            domain: true,
+            value: "example.net".into(),
+        };
         assert!(e.matches(&Identity::Email("ops@example.net".into())));
-        let a = IdentityMatch::Address { network: "10.0.0.0".parse().unwrap(), prefix: 8 };
+        let a = IdentityMatch::Address {
+            network: "10.0.0.0".parse().unwrap(),
+            prefix: 8,
+        };
         assert!(a.matches(&Identity::Address("10.1.2.3".parse().unwrap())));
         assert!(!a.matches(&Identity::Address("11.1.2.3".parse().unwrap())));
         assert!(!a.matches(&Identity::Address("::1".parse().unwrap())));

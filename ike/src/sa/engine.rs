@@ -59,12 +59,24 @@ impl ChildSaParams {
 pub enum Output {
     /// Send a datagram; `natt` means from/to port 4500 with the non-ESP
     /// marker prepended by the driver.
-    Send { local: SocketAddr, remote: SocketAddr, natt: bool, data: Vec<u8> },
+    Send {
+        local: SocketAddr,
+        remote: SocketAddr,
+        natt: bool,
+        data: Vec<u8>,
+    },
     ChildUp(ChildSaParams),
     /// Remove a Child SA (by inbound SPI).
-    ChildDown { tunnel: String, spi_in: u32, spi_out: u32 },
+    ChildDown {
+        tunnel: String,
+        spi_in: u32,
+        spi_out: u32,
+    },
     /// A tunnel's status changed.
-    Status { tunnel: String, status: TunnelStatus },
+    Status {
+        tunnel: String,
+        status: TunnelStatus,
+    },
 }
 
 /// Per-tunnel status for `show crypto session`.
@@ -208,23 +220,49 @@ impl Engine {
             .cfg
             .tunnels
             .iter()
-            .map(|t| (t.name.clone(), t.shutdown, matches!(t.peer, Peer::Address(_))))
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    t.shutdown,
+                    matches!(t.peer, Peer::Address(_)),
+                )
+            })
             .collect();
         for (name, shutdown, initiates) in names {
             if self.tunnels.contains_key(&name) {
                 continue;
             }
-            let status = if shutdown { TunnelStatus::AdminDown } else { TunnelStatus::Negotiating };
+            let status = if shutdown {
+                TunnelStatus::AdminDown
+            } else {
+                TunnelStatus::Negotiating
+            };
             let retry_at = (!shutdown && initiates).then_some(now);
-            self.tunnels.insert(name.clone(), TunnelRt { status: status.clone(), since: now, retry_at, backoff: Duration::from_secs(1) });
-            self.out.push_back(Output::Status { tunnel: name, status });
+            self.tunnels.insert(
+                name.clone(),
+                TunnelRt {
+                    status: status.clone(),
+                    since: now,
+                    retry_at,
+                    backoff: Duration::from_secs(1),
+                },
+            );
+            self.out.push_back(Output::Status {
+                tunnel: name,
+                status,
+            });
         }
     }
 
     /// Tear down every SA of a tunnel (`clear crypto session`, config
     /// change). With `notify`, the peer is told (INFORMATIONAL delete).
     pub(crate) fn teardown_tunnel(&mut self, name: &str, now: Instant, notify: bool) {
-        let spis: Vec<u64> = self.sas.iter().filter(|(_, sa)| sa.tunnel.as_deref() == Some(name)).map(|(k, _)| *k).collect();
+        let spis: Vec<u64> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| sa.tunnel.as_deref() == Some(name))
+            .map(|(k, _)| *k)
+            .collect();
         for spi in spis {
             if notify {
                 self.send_ike_delete_now(spi);
@@ -236,14 +274,21 @@ impl Engine {
     /// `clear crypto session [peer ADDR]`: delete the SAs (telling the
     /// peers) and negotiate again.
     pub fn clear(&mut self, peer: Option<IpAddr>, now: Instant) {
-        let spis: Vec<u64> = self.sas.iter().filter(|(_, sa)| peer.is_none_or(|p| sa.remote.ip() == p)).map(|(k, _)| *k).collect();
+        let spis: Vec<u64> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| peer.is_none_or(|p| sa.remote.ip() == p))
+            .map(|(k, _)| *k)
+            .collect();
         for spi in spis {
             self.send_ike_delete_now(spi);
             self.remove_sa(spi, now);
         }
         let names: Vec<String> = self.tunnels.keys().cloned().collect();
         for n in names {
-            let initiates = self.tunnel_cfg(&n).is_some_and(|t| !t.shutdown && matches!(t.peer, Peer::Address(a) if peer.is_none_or(|p| p == a)));
+            let initiates = self.tunnel_cfg(&n).is_some_and(|t| {
+                !t.shutdown && matches!(t.peer, Peer::Address(a) if peer.is_none_or(|p| p == a))
+            });
             if let Some(rt) = self.tunnels.get_mut(&n) {
                 if initiates {
                     rt.retry_at = Some(now);
@@ -256,14 +301,24 @@ impl Engine {
     /// Drop an SA and everything it carries, telling the driver to remove
     /// its Child SAs and updating the tunnel's status.
     pub(crate) fn remove_sa(&mut self, spi: u64, now: Instant) {
-        let Some(sa) = self.sas.remove(&spi) else { return };
+        let Some(sa) = self.sas.remove(&spi) else {
+            return;
+        };
         self.by_init.retain(|_, v| *v != spi);
         if let Some(t) = &sa.tunnel {
             for c in &sa.children {
-                self.out.push_back(Output::ChildDown { tunnel: t.clone(), spi_in: c.spi_in, spi_out: c.spi_out });
+                self.out.push_back(Output::ChildDown {
+                    tunnel: t.clone(),
+                    spi_in: c.spi_in,
+                    spi_out: c.spi_out,
+                });
             }
             // Another established SA of the tunnel (after a rekey) keeps it up.
-            let other = self.sas.values().any(|s| s.tunnel.as_ref() == Some(t) && s.state == IkeState::Established && !s.children.is_empty());
+            let other = self.sas.values().any(|s| {
+                s.tunnel.as_ref() == Some(t)
+                    && s.state == IkeState::Established
+                    && !s.children.is_empty()
+            });
             if !other && sa.state != IkeState::Rekeyed {
                 self.tunnel_down(t, None, now);
             }
@@ -272,8 +327,12 @@ impl Engine {
 
     /// A tunnel lost its SAs: record why and schedule a retry if it initiates.
     pub(crate) fn tunnel_down(&mut self, name: &str, status: Option<TunnelStatus>, now: Instant) {
-        let initiates = self.tunnel_cfg(name).is_some_and(|t| !t.shutdown && matches!(t.peer, Peer::Address(_)));
-        let Some(rt) = self.tunnels.get_mut(name) else { return };
+        let initiates = self
+            .tunnel_cfg(name)
+            .is_some_and(|t| !t.shutdown && matches!(t.peer, Peer::Address(_)));
+        let Some(rt) = self.tunnels.get_mut(name) else {
+            return;
+        };
         let st = status.unwrap_or(match &rt.status {
             TunnelStatus::Up => TunnelStatus::Negotiating,
             s => s.clone(),
@@ -285,18 +344,26 @@ impl Engine {
         if rt.status != st {
             rt.status = st.clone();
             rt.since = now;
-            self.out.push_back(Output::Status { tunnel: name.to_string(), status: st });
+            self.out.push_back(Output::Status {
+                tunnel: name.to_string(),
+                status: st,
+            });
         }
     }
 
     pub(crate) fn tunnel_up(&mut self, name: &str, now: Instant) {
-        let Some(rt) = self.tunnels.get_mut(name) else { return };
+        let Some(rt) = self.tunnels.get_mut(name) else {
+            return;
+        };
         rt.retry_at = None;
         rt.backoff = Duration::from_secs(1);
         if rt.status != TunnelStatus::Up {
             rt.status = TunnelStatus::Up;
             rt.since = now;
-            self.out.push_back(Output::Status { tunnel: name.to_string(), status: TunnelStatus::Up });
+            self.out.push_back(Output::Status {
+                tunnel: name.to_string(),
+                status: TunnelStatus::Up,
+            });
         }
     }
 
@@ -332,7 +399,10 @@ impl Engine {
 
     /// Per-tunnel status.
     pub fn tunnel_status(&self) -> Vec<(String, TunnelStatus, Instant)> {
-        self.tunnels.iter().map(|(n, rt)| (n.clone(), rt.status.clone(), rt.since)).collect()
+        self.tunnels
+            .iter()
+            .map(|(n, rt)| (n.clone(), rt.status.clone(), rt.since))
+            .collect()
     }
 
     /// Every IKE SA, for show commands.
@@ -389,7 +459,12 @@ impl Engine {
             let _ = self.rng.fill(&mut b);
             let v = u32::from_be_bytes(b);
             // SPIs 1-255 are reserved (RFC 4303).
-            if v > 255 && !self.sas.values().any(|s| s.children.iter().any(|c| c.spi_in == v)) {
+            if v > 255
+                && !self
+                    .sas
+                    .values()
+                    .any(|s| s.children.iter().any(|c| c.spi_in == v))
+            {
                 return v;
             }
         }
@@ -412,13 +487,25 @@ impl Engine {
     /// Queue a datagram to the SA's peer.
     pub(crate) fn send_to_peer(&mut self, spi: u64, data: Vec<u8>) {
         if let Some(sa) = self.sas.get(&spi) {
-            self.out.push_back(Output::Send { local: sa.local, remote: sa.remote, natt: sa.natt, data });
+            self.out.push_back(Output::Send {
+                local: sa.local,
+                remote: sa.remote,
+                natt: sa.natt,
+                data,
+            });
         }
     }
 
     /// A datagram arrived on a local IKE port (`natt`: on 4500, marker
     /// already removed by the driver).
-    pub fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, natt: bool, data: &[u8]) {
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        natt: bool,
+        data: &[u8],
+    ) {
         let hdr = match codec::peek(data) {
             Ok(h) => h,
             Err(e) => {
@@ -436,7 +523,10 @@ impl Engine {
         let Some(sa) = self.sas.get_mut(&our) else {
             // RFC 7296 2.21.4: an INVALID_IKE_SPI notify may be sent
             // outside any SA; we stay silent to avoid reflection.
-            self.logf(format!("received IKE message for unknown SA {:016x}_i {:016x}_r from {remote}, dropped", hdr.spi_i, hdr.spi_r));
+            self.logf(format!(
+                "received IKE message for unknown SA {:016x}_i {:016x}_r from {remote}, dropped",
+                hdr.spi_i, hdr.spi_r
+            ));
             return;
         };
         // Port floating and peer address changes (NAT rebinding).
@@ -454,12 +544,19 @@ impl Engine {
 
     /// Time passed: retransmit, rekey, expire, probe, retry.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<String> = self.tunnels.iter().filter(|(_, rt)| rt.retry_at.is_some_and(|t| t <= now)).map(|(n, _)| n.clone()).collect();
+        let due: Vec<String> = self
+            .tunnels
+            .iter()
+            .filter(|(_, rt)| rt.retry_at.is_some_and(|t| t <= now))
+            .map(|(n, _)| n.clone())
+            .collect();
         for name in due {
             if let Some(rt) = self.tunnels.get_mut(&name) {
                 rt.retry_at = None;
             }
-            let busy = self.sas.values().any(|s| s.tunnel.as_deref() == Some(name.as_str()) && s.state != IkeState::Deleting);
+            let busy = self.sas.values().any(|s| {
+                s.tunnel.as_deref() == Some(name.as_str()) && s.state != IkeState::Deleting
+            });
             if !busy {
                 self.initiate(&name, now);
             }
@@ -471,7 +568,9 @@ impl Engine {
     }
 
     fn sa_timers(&mut self, spi: u64, now: Instant) {
-        let Some(sa) = self.sas.get_mut(&spi) else { return };
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
         if sa.state == IkeState::InitAnswered && now >= sa.created + HALF_OPEN_TIMEOUT {
             let msg = format!("half-open IKE SA with {} timed out", sa.remote);
             self.logf(msg);
@@ -479,7 +578,10 @@ impl Engine {
             return;
         }
         if sa.expire_at.is_some_and(|t| now >= t) {
-            let msg = format!("IKE SA {:016x}_i with {} reached its lifetime, deleting", sa.spi_i, sa.remote);
+            let msg = format!(
+                "IKE SA {:016x}_i with {} reached its lifetime, deleting",
+                sa.spi_i, sa.remote
+            );
             self.logf(msg);
             self.send_ike_delete_now(spi);
             self.remove_sa(spi, now);
@@ -505,8 +607,11 @@ impl Engine {
         }
         if let Some((tries, what)) = give_up {
             let (remote, tunnel, state) = (sa.remote, sa.tunnel.clone(), sa.state);
-            self.logf(format!("giving up after {tries} retransmits of {what} to {remote}: peer is not responding"));
-            let reason = matches!(state, IkeState::InitSent | IkeState::AuthSent).then(|| TunnelStatus::Phase1Failed(format!("no response from {}", remote.ip())));
+            self.logf(format!(
+                "giving up after {tries} retransmits of {what} to {remote}: peer is not responding"
+            ));
+            let reason = matches!(state, IkeState::InitSent | IkeState::AuthSent)
+                .then(|| TunnelStatus::Phase1Failed(format!("no response from {}", remote.ip())));
             self.remove_sa(spi, now);
             if let (Some(t), Some(r)) = (tunnel, reason) {
                 self.tunnel_down(&t, Some(r), now);
@@ -516,16 +621,27 @@ impl Engine {
         if let Some(data) = resend {
             self.send_to_peer(spi, data);
         }
-        let Some(sa) = self.sas.get_mut(&spi) else { return };
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
         if sa.state != IkeState::Established {
             return;
         }
         if sa.next_keepalive.is_some_and(|t| now >= t) {
-            let ka = sa.tunnel.as_deref().and_then(|n| self.cfg.tunnels.iter().find(|t| t.name == n)).map(|t| t.nat_keepalive);
+            let ka = sa
+                .tunnel
+                .as_deref()
+                .and_then(|n| self.cfg.tunnels.iter().find(|t| t.name == n))
+                .map(|t| t.nat_keepalive);
             let sa = self.sas.get_mut(&spi).expect("present");
             sa.next_keepalive = ka.filter(|d| !d.is_zero()).map(|d| now + d);
             // NAT keepalive: a single 0xFF byte on 4500 (RFC 3948 2.3).
-            self.out.push_back(Output::Send { local: sa.local, remote: sa.remote, natt: false, data: vec![0xff] });
+            self.out.push_back(Output::Send {
+                local: sa.local,
+                remote: sa.remote,
+                natt: false,
+                data: vec![0xff],
+            });
         }
         let sa = self.sas.get_mut(&spi).expect("present");
         if sa.rekey_at.is_some_and(|t| now >= t) && sa.successor.is_none() {
@@ -554,13 +670,20 @@ impl Engine {
             }
         }
         if sa.next_dpd.is_some_and(|t| now >= t) {
-            let dpd = sa.tunnel.as_deref().and_then(|n| self.cfg.tunnels.iter().find(|t| t.name == n)).and_then(|t| t.dpd);
+            let dpd = sa
+                .tunnel
+                .as_deref()
+                .and_then(|n| self.cfg.tunnels.iter().find(|t| t.name == n))
+                .and_then(|t| t.dpd);
             let sa = self.sas.get_mut(&spi).expect("present");
             match dpd {
                 Some(d) => {
                     sa.next_dpd = Some(now + d.interval);
                     let idle = now.saturating_duration_since(sa.last_heard) >= d.interval;
-                    if (d.periodic || idle) && sa.pending.is_none() && !sa.queue.contains(&Task::Dpd) {
+                    if (d.periodic || idle)
+                        && sa.pending.is_none()
+                        && !sa.queue.contains(&Task::Dpd)
+                    {
                         sa.queue.push_back(Task::Dpd);
                     }
                 }
@@ -573,11 +696,17 @@ impl Engine {
     /// Start the next queued task of an SA if no request is outstanding.
     pub(crate) fn run_queue(&mut self, spi: u64, now: Instant) {
         loop {
-            let Some(sa) = self.sas.get_mut(&spi) else { return };
-            if sa.pending.is_some() || !matches!(sa.state, IkeState::Established | IkeState::Rekeyed) {
+            let Some(sa) = self.sas.get_mut(&spi) else {
+                return;
+            };
+            if sa.pending.is_some()
+                || !matches!(sa.state, IkeState::Established | IkeState::Rekeyed)
+            {
                 return;
             }
-            let Some(task) = sa.queue.pop_front() else { return };
+            let Some(task) = sa.queue.pop_front() else {
+                return;
+            };
             if self.start_task(spi, task, now) {
                 return;
             }
@@ -585,7 +714,14 @@ impl Engine {
     }
 
     /// Send a request; it is retransmitted until answered.
-    pub(crate) fn send_request(&mut self, spi: u64, task: Task, data: Vec<u8>, ctx: super::ike_sa::ExchangeCtx, now: Instant) {
+    pub(crate) fn send_request(
+        &mut self,
+        spi: u64,
+        task: Task,
+        data: Vec<u8>,
+        ctx: super::ike_sa::ExchangeCtx,
+        now: Instant,
+    ) {
         let (base, tries) = (self.cfg.retransmit_base, self.cfg.retransmit_tries);
         // DPD uses the profile's retry interval (IOS `dpd INTERVAL RETRY`).
         let dpd_retry = self
@@ -595,12 +731,27 @@ impl Engine {
             .and_then(|n| self.cfg.tunnels.iter().find(|t| t.name == n))
             .and_then(|t| t.dpd)
             .map(|d| Duration::from_secs(u64::from(d.retries.max(1))));
-        let Some(sa) = self.sas.get_mut(&spi) else { return };
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
         let id = sa.next_id;
         sa.next_id = sa.next_id.wrapping_add(1);
-        let interval = if task == Task::Dpd { dpd_retry.unwrap_or(base) } else { base };
+        let interval = if task == Task::Dpd {
+            dpd_retry.unwrap_or(base)
+        } else {
+            base
+        };
         let max_tries = if task == Task::Dpd { 5 } else { tries };
-        sa.pending = Some(super::ike_sa::Pending { id, task, data: data.clone(), tries: 0, next: now + interval, interval, max_tries, ctx });
+        sa.pending = Some(super::ike_sa::Pending {
+            id,
+            task,
+            data: data.clone(),
+            tries: 0,
+            next: now + interval,
+            interval,
+            max_tries,
+            ctx,
+        });
         self.send_to_peer(spi, data);
     }
 
@@ -615,21 +766,33 @@ impl Engine {
 
     /// Tell the peer an IKE SA is gone, without waiting for the answer.
     pub(crate) fn send_ike_delete_now(&mut self, spi: u64) {
-        let Some(sa) = self.sas.get_mut(&spi) else { return };
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
         if sa.keys.is_none() || !matches!(sa.state, IkeState::Established | IkeState::Rekeyed) {
             return;
         }
         let id = sa.next_id;
         sa.next_id = sa.next_id.wrapping_add(1);
         sa.state = IkeState::Deleting;
-        let payloads = vec![Pl::Delete { protocol: 1, spis: vec![] }];
+        let payloads = vec![Pl::Delete {
+            protocol: 1,
+            spis: vec![],
+        }];
         if let Ok(d) = self.seal(spi, super::msg::INFORMATIONAL, false, id, payloads) {
             self.send_to_peer(spi, d);
         }
     }
 
     /// Encode a message of an SA with the engine's random source.
-    pub(crate) fn seal(&mut self, spi: u64, exchange: u8, response: bool, id: u32, payloads: Vec<Pl>) -> Result<Vec<u8>, String> {
+    pub(crate) fn seal(
+        &mut self,
+        spi: u64,
+        exchange: u8,
+        response: bool,
+        id: u32,
+        payloads: Vec<Pl>,
+    ) -> Result<Vec<u8>, String> {
         let sa = self.sas.get(&spi).ok_or("no SA")?;
         sa.seal(exchange, response, id, payloads, self.rng.as_mut())
     }

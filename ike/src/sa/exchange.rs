@@ -13,7 +13,9 @@ use std::time::Instant;
 impl Engine {
     /// A request from the peer on an existing SA.
     pub(crate) fn on_request(&mut self, now: Instant, spi: u64, data: &[u8], hdr: Header) {
-        let Some(sa) = self.sas.get_mut(&spi) else { return };
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
         // Retransmitted request: answer again with the same bytes.
         if let Some((id, resp)) = &sa.last_resp {
             if *id == hdr.id && hdr.id.wrapping_add(1) == sa.peer_next_id {
@@ -32,12 +34,30 @@ impl Engine {
             Ok(m) => m,
             Err(e) => {
                 if e.contains("critical") {
-                    let ty = e.rsplit(' ').next().and_then(|x| x.parse::<u8>().ok()).unwrap_or(0);
-                    if let Ok(d) = self.seal(spi, hdr.exchange, true, hdr.id, vec![Pl::Notify { protocol: 0, spi: vec![], ty: n::UNSUPPORTED_CRITICAL_PAYLOAD, data: vec![ty] }]) {
+                    let ty = e
+                        .rsplit(' ')
+                        .next()
+                        .and_then(|x| x.parse::<u8>().ok())
+                        .unwrap_or(0);
+                    if let Ok(d) = self.seal(
+                        spi,
+                        hdr.exchange,
+                        true,
+                        hdr.id,
+                        vec![Pl::Notify {
+                            protocol: 0,
+                            spi: vec![],
+                            ty: n::UNSUPPORTED_CRITICAL_PAYLOAD,
+                            data: vec![ty],
+                        }],
+                    ) {
                         self.send_response(spi, hdr.id, d);
                     }
                 }
-                self.logf(format!("dropping request {} of IKE_SA {spi:016x}: {e}", hdr.id));
+                self.logf(format!(
+                    "dropping request {} of IKE_SA {spi:016x}: {e}",
+                    hdr.id
+                ));
                 return;
             }
         };
@@ -46,12 +66,21 @@ impl Engine {
         }
         match (msg.exchange, self.sas.get(&spi).map(|s| s.state)) {
             (IKE_AUTH, Some(IkeState::InitAnswered)) => self.on_auth_request(now, spi, msg),
-            (CREATE_CHILD_SA, Some(IkeState::Established)) => self.on_create_child_request(now, spi, msg),
+            (CREATE_CHILD_SA, Some(IkeState::Established)) => {
+                self.on_create_child_request(now, spi, msg)
+            }
             // Rekeyed or being deleted: the peer retries on the new SA.
-            (CREATE_CHILD_SA, Some(_)) => self.notify_reply(spi, CREATE_CHILD_SA, msg.id, n::TEMPORARY_FAILURE),
+            (CREATE_CHILD_SA, Some(_)) => {
+                self.notify_reply(spi, CREATE_CHILD_SA, msg.id, n::TEMPORARY_FAILURE)
+            }
             (INFORMATIONAL, Some(_)) => self.on_informational_request(now, spi, msg),
             (ex, _) => {
-                let reply = vec![Pl::Notify { protocol: 0, spi: vec![], ty: n::INVALID_SYNTAX, data: vec![] }];
+                let reply = vec![Pl::Notify {
+                    protocol: 0,
+                    spi: vec![],
+                    ty: n::INVALID_SYNTAX,
+                    data: vec![],
+                }];
                 if let Ok(d) = self.seal(spi, ex, true, msg.id, reply) {
                     self.send_response(spi, msg.id, d);
                 }
@@ -61,7 +90,9 @@ impl Engine {
 
     /// A response to one of our requests.
     pub(crate) fn on_response(&mut self, now: Instant, spi: u64, data: &[u8], hdr: Header) {
-        let Some(sa) = self.sas.get_mut(&spi) else { return };
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
         let Some(p) = &sa.pending else { return };
         if p.id != hdr.id {
             return;
@@ -76,7 +107,10 @@ impl Engine {
         let msg = match self.open(spi, data) {
             Ok(m) => m,
             Err(e) => {
-                self.logf(format!("dropping response {} of IKE_SA {spi:016x}: {e}", hdr.id));
+                self.logf(format!(
+                    "dropping response {} of IKE_SA {spi:016x}: {e}",
+                    hdr.id
+                ));
                 return;
             }
         };
@@ -86,7 +120,9 @@ impl Engine {
         match p.task {
             Task::Init => {}
             Task::Auth => self.on_auth_response(now, spi, msg, p.ctx),
-            Task::RekeyChild { spi_in } => self.on_rekey_child_response(now, spi, spi_in, msg, p.ctx),
+            Task::RekeyChild { spi_in } => {
+                self.on_rekey_child_response(now, spi, spi_in, msg, p.ctx)
+            }
             Task::RekeyIke => self.on_rekey_ike_response(now, spi, msg, p.ctx),
             Task::DeleteChild { spi_in } => self.on_delete_child_response(now, spi, spi_in),
             Task::DeleteIke => self.remove_sa(spi, now),
@@ -97,12 +133,23 @@ impl Engine {
 
     /// Start a queued task; false when it turned out to have nothing to do.
     pub(crate) fn start_task(&mut self, spi: u64, task: Task, now: Instant) -> bool {
-        let Some(sa) = self.sas.get(&spi) else { return false };
-        let Some(t) = sa.tunnel.as_deref().and_then(|n| self.tunnel_cfg(n)).cloned() else { return false };
+        let Some(sa) = self.sas.get(&spi) else {
+            return false;
+        };
+        let Some(t) = sa
+            .tunnel
+            .as_deref()
+            .and_then(|n| self.tunnel_cfg(n))
+            .cloned()
+        else {
+            return false;
+        };
         let id = sa.next_id;
         match task.clone() {
             Task::Dpd => {
-                let Ok(d) = self.seal(spi, INFORMATIONAL, false, id, vec![]) else { return false };
+                let Ok(d) = self.seal(spi, INFORMATIONAL, false, id, vec![]) else {
+                    return false;
+                };
                 self.send_request(spi, task, d, ExchangeCtx::default(), now);
                 true
             }
@@ -110,12 +157,34 @@ impl Engine {
                 if sa.child_by_in(spi_in).is_none() {
                     return false;
                 }
-                let Ok(d) = self.seal(spi, INFORMATIONAL, false, id, vec![Pl::Delete { protocol: PROTO_ESP, spis: vec![spi_in.to_be_bytes().to_vec()] }]) else { return false };
+                let Ok(d) = self.seal(
+                    spi,
+                    INFORMATIONAL,
+                    false,
+                    id,
+                    vec![Pl::Delete {
+                        protocol: PROTO_ESP,
+                        spis: vec![spi_in.to_be_bytes().to_vec()],
+                    }],
+                ) else {
+                    return false;
+                };
                 self.send_request(spi, task, d, ExchangeCtx::default(), now);
                 true
             }
             Task::DeleteIke => {
-                let Ok(d) = self.seal(spi, INFORMATIONAL, false, id, vec![Pl::Delete { protocol: PROTO_IKE, spis: vec![] }]) else { return false };
+                let Ok(d) = self.seal(
+                    spi,
+                    INFORMATIONAL,
+                    false,
+                    id,
+                    vec![Pl::Delete {
+                        protocol: PROTO_IKE,
+                        spis: vec![],
+                    }],
+                ) else {
+                    return false;
+                };
                 if let Some(sa) = self.sas.get_mut(&spi) {
                     sa.state = IkeState::Deleting;
                 }
@@ -133,32 +202,85 @@ impl Engine {
                     None => None,
                 };
                 let offered = esp_offer(&t.esp, new_spi.to_be_bytes(), t.esp.pfs);
-                let mut payloads = vec![Pl::Notify { protocol: PROTO_ESP, spi: spi_in.to_be_bytes().to_vec(), ty: n::REKEY_SA, data: vec![] }, Pl::Sa(offered.clone()), Pl::Nonce(nonce.clone())];
+                let mut payloads = vec![
+                    Pl::Notify {
+                        protocol: PROTO_ESP,
+                        spi: spi_in.to_be_bytes().to_vec(),
+                        ty: n::REKEY_SA,
+                        data: vec![],
+                    },
+                    Pl::Sa(offered.clone()),
+                    Pl::Nonce(nonce.clone()),
+                ];
                 if let Some(k) = &ke {
-                    payloads.push(Pl::Ke { group: k.group(), data: k.public().to_vec() });
+                    payloads.push(Pl::Ke {
+                        group: k.group(),
+                        data: k.public().to_vec(),
+                    });
                 }
                 let sa = self.sas.get(&spi).expect("present");
                 let c = &sa.children[sa.child_by_in(spi_in).expect("checked")];
                 payloads.push(Pl::TsI(c.ts_local.clone()));
                 payloads.push(Pl::TsR(c.ts_remote.clone()));
-                let Ok(d) = self.seal(spi, CREATE_CHILD_SA, false, id, payloads) else { return false };
+                let Ok(d) = self.seal(spi, CREATE_CHILD_SA, false, id, payloads) else {
+                    return false;
+                };
                 self.logf(format!("{}: rekeying CHILD_SA {spi_in:08x}_i", t.name));
-                self.send_request(spi, task, d, ExchangeCtx { nonce, ke, new_spi_in: new_spi, offered, ..Default::default() }, now);
+                self.send_request(
+                    spi,
+                    task,
+                    d,
+                    ExchangeCtx {
+                        nonce,
+                        ke,
+                        new_spi_in: new_spi,
+                        offered,
+                        ..Default::default()
+                    },
+                    now,
+                );
                 true
             }
             Task::RekeyIke => {
                 if sa.state != IkeState::Established || sa.successor.is_some() {
                     return false;
                 }
-                let group = sa.chosen.and_then(|c| c.dh).or(t.ike.groups.first().copied()).unwrap_or(31);
+                let group = sa
+                    .chosen
+                    .and_then(|c| c.dh)
+                    .or(t.ike.groups.first().copied())
+                    .unwrap_or(31);
                 let new_spi = self.random_u64();
                 let nonce = self.nonce();
-                let Ok(ke) = KeyExchange::generate(group, self.rng.as_mut()) else { return false };
+                let Ok(ke) = KeyExchange::generate(group, self.rng.as_mut()) else {
+                    return false;
+                };
                 let offered = ike_offer(&t.ike, &new_spi.to_be_bytes());
-                let payloads = vec![Pl::Sa(offered.clone()), Pl::Nonce(nonce.clone()), Pl::Ke { group, data: ke.public().to_vec() }];
-                let Ok(d) = self.seal(spi, CREATE_CHILD_SA, false, id, payloads) else { return false };
+                let payloads = vec![
+                    Pl::Sa(offered.clone()),
+                    Pl::Nonce(nonce.clone()),
+                    Pl::Ke {
+                        group,
+                        data: ke.public().to_vec(),
+                    },
+                ];
+                let Ok(d) = self.seal(spi, CREATE_CHILD_SA, false, id, payloads) else {
+                    return false;
+                };
                 self.logf(format!("{}: rekeying IKE_SA {spi:016x}", t.name));
-                self.send_request(spi, task, d, ExchangeCtx { nonce, ke: Some(ke), new_ike_spi: new_spi, offered, ..Default::default() }, now);
+                self.send_request(
+                    spi,
+                    task,
+                    d,
+                    ExchangeCtx {
+                        nonce,
+                        ke: Some(ke),
+                        new_ike_spi: new_spi,
+                        offered,
+                        ..Default::default()
+                    },
+                    now,
+                );
                 true
             }
             Task::Init | Task::Auth => false,
@@ -172,30 +294,67 @@ impl Engine {
     }
 
     fn notify_reply(&mut self, spi: u64, exchange: u8, id: u32, ty: u16) {
-        self.respond(spi, exchange, id, vec![Pl::Notify { protocol: 0, spi: vec![], ty, data: vec![] }]);
+        self.respond(
+            spi,
+            exchange,
+            id,
+            vec![Pl::Notify {
+                protocol: 0,
+                spi: vec![],
+                ty,
+                data: vec![],
+            }],
+        );
     }
 
     /// CREATE_CHILD_SA from the peer: rekey of a Child SA, rekey of the
     /// IKE SA, or a new Child SA (refused: one per tunnel).
     fn on_create_child_request(&mut self, now: Instant, spi: u64, msg: Msg) {
         let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(t) = sa.tunnel.as_deref().and_then(|x| self.tunnel_cfg(x)).cloned() else { return };
+        let Some(t) = sa
+            .tunnel
+            .as_deref()
+            .and_then(|x| self.tunnel_cfg(x))
+            .cloned()
+        else {
+            return;
+        };
         let Some(ni) = msg.nonce().map(|x| x.to_vec()) else {
             self.notify_reply(spi, CREATE_CHILD_SA, msg.id, n::INVALID_SYNTAX);
             return;
         };
         // IKE SA rekey: an SA payload with IKE proposals.
-        if msg.sa().is_some_and(|p| p.iter().any(|x| x.protocol == PROTO_IKE)) {
+        if msg
+            .sa()
+            .is_some_and(|p| p.iter().any(|x| x.protocol == PROTO_IKE))
+        {
             self.on_rekey_ike_request(now, spi, msg, ni);
             return;
         }
-        let Some(old_out) = msg.notify_spi(n::REKEY_SA).and_then(|s| <[u8; 4]>::try_from(s).ok()).map(u32::from_be_bytes) else {
-            self.logf(format!("{}: peer asked for an additional CHILD_SA; one per tunnel interface, refusing", t.name));
+        let Some(old_out) = msg
+            .notify_spi(n::REKEY_SA)
+            .and_then(|s| <[u8; 4]>::try_from(s).ok())
+            .map(u32::from_be_bytes)
+        else {
+            self.logf(format!(
+                "{}: peer asked for an additional CHILD_SA; one per tunnel interface, refusing",
+                t.name
+            ));
             self.notify_reply(spi, CREATE_CHILD_SA, msg.id, n::NO_ADDITIONAL_SAS);
             return;
         };
         let Some(idx) = sa.child_by_out(old_out) else {
-            self.respond(spi, CREATE_CHILD_SA, msg.id, vec![Pl::Notify { protocol: PROTO_ESP, spi: old_out.to_be_bytes().to_vec(), ty: n::CHILD_SA_NOT_FOUND, data: vec![] }]);
+            self.respond(
+                spi,
+                CREATE_CHILD_SA,
+                msg.id,
+                vec![Pl::Notify {
+                    protocol: PROTO_ESP,
+                    spi: old_out.to_be_bytes().to_vec(),
+                    ty: n::CHILD_SA_NOT_FOUND,
+                    data: vec![],
+                }],
+            );
             return;
         };
         let old_in = sa.children[idx].spi_in;
@@ -206,26 +365,39 @@ impl Engine {
             return;
         }
         let ke_in = msg.ke().map(|(g, d)| (g, d.to_vec()));
-        let (chosen, num, spi_out, tsi, tsr) = match self.negotiate_child(&t, &msg, ke_in.as_ref().map(|k| k.0)) {
-            Ok(c) => c,
-            Err((code, reason)) => {
-                if code == n::NO_PROPOSAL_CHOSEN && ke_in.is_some() {
-                    // Maybe only the group differs: tell the peer ours.
-                    if let Some(g) = t.esp.pfs {
-                        self.respond(spi, CREATE_CHILD_SA, msg.id, vec![Pl::Notify { protocol: 0, spi: vec![], ty: n::INVALID_KE_PAYLOAD, data: g.to_be_bytes().to_vec() }]);
-                        return;
+        let (chosen, num, spi_out, tsi, tsr) =
+            match self.negotiate_child(&t, &msg, ke_in.as_ref().map(|k| k.0)) {
+                Ok(c) => c,
+                Err((code, reason)) => {
+                    if code == n::NO_PROPOSAL_CHOSEN && ke_in.is_some() {
+                        // Maybe only the group differs: tell the peer ours.
+                        if let Some(g) = t.esp.pfs {
+                            self.respond(
+                                spi,
+                                CREATE_CHILD_SA,
+                                msg.id,
+                                vec![Pl::Notify {
+                                    protocol: 0,
+                                    spi: vec![],
+                                    ty: n::INVALID_KE_PAYLOAD,
+                                    data: g.to_be_bytes().to_vec(),
+                                }],
+                            );
+                            return;
+                        }
                     }
+                    self.logf(format!("{}: refusing CHILD_SA rekey: {reason}", t.name));
+                    self.notify_reply(spi, CREATE_CHILD_SA, msg.id, code);
+                    return;
                 }
-                self.logf(format!("{}: refusing CHILD_SA rekey: {reason}", t.name));
-                self.notify_reply(spi, CREATE_CHILD_SA, msg.id, code);
-                return;
-            }
-        };
+            };
         let nr = self.nonce();
         let mut our_ke = None;
         let mut g_ir = None;
         if let Some((g, d)) = &ke_in {
-            let Ok(k) = KeyExchange::generate(*g, self.rng.as_mut()) else { return };
+            let Ok(k) = KeyExchange::generate(*g, self.rng.as_mut()) else {
+                return;
+            };
             match k.shared(d) {
                 Ok(s) => g_ir = Some(s),
                 Err(_) => {
@@ -236,9 +408,19 @@ impl Engine {
             our_ke = Some(k);
         }
         let spi_in = self.random_spi32();
-        let mut payloads = vec![Pl::Sa(vec![chosen.to_proposal(num, PROTO_ESP, spi_in.to_be_bytes().to_vec())]), Pl::Nonce(nr.clone())];
+        let mut payloads = vec![
+            Pl::Sa(vec![chosen.to_proposal(
+                num,
+                PROTO_ESP,
+                spi_in.to_be_bytes().to_vec(),
+            )]),
+            Pl::Nonce(nr.clone()),
+        ];
         if let Some(k) = &our_ke {
-            payloads.push(Pl::Ke { group: k.group(), data: k.public().to_vec() });
+            payloads.push(Pl::Ke {
+                group: k.group(),
+                data: k.public().to_vec(),
+            });
         }
         payloads.push(Pl::TsI(tsi.clone()));
         payloads.push(Pl::TsR(tsr.clone()));
@@ -250,7 +432,19 @@ impl Engine {
         }
         let sa = self.sas.get(&spi).expect("present");
         if let Ok(keys) = sa.child_keys(&chosen, g_ir.as_ref().map(|s| s.expose()), &ni, &nr) {
-            self.child_established(spi, &t, chosen, spi_in, spi_out, keys, false, tsr, tsi, Some(old_in), now);
+            self.child_established(
+                spi,
+                &t,
+                chosen,
+                spi_in,
+                spi_out,
+                keys,
+                false,
+                tsr,
+                tsi,
+                Some(old_in),
+                now,
+            );
         }
         // If we were rekeying the same Child SA (collision, RFC 7296
         // 2.8.1), our own rekey finishes too and the nonces decide which
@@ -260,11 +454,26 @@ impl Engine {
         }
     }
 
-    fn on_rekey_child_response(&mut self, now: Instant, spi: u64, old_in: u32, msg: Msg, ctx: ExchangeCtx) {
+    fn on_rekey_child_response(
+        &mut self,
+        now: Instant,
+        spi: u64,
+        old_in: u32,
+        msg: Msg,
+        ctx: ExchangeCtx,
+    ) {
         let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(t) = sa.tunnel.as_deref().and_then(|x| self.tunnel_cfg(x)).cloned() else { return };
+        let Some(t) = sa
+            .tunnel
+            .as_deref()
+            .and_then(|x| self.tunnel_cfg(x))
+            .cloned()
+        else {
+            return;
+        };
         if let Some((e, data)) = msg.error() {
-            if e == n::INVALID_KE_PAYLOAD || e == n::TEMPORARY_FAILURE || e == n::CHILD_SA_NOT_FOUND {
+            if e == n::INVALID_KE_PAYLOAD || e == n::TEMPORARY_FAILURE || e == n::CHILD_SA_NOT_FOUND
+            {
                 // Try again a little later (the peer may be rekeying too).
                 if let Some(sa) = self.sas.get_mut(&spi) {
                     if let Some(c) = sa.children.iter_mut().find(|c| c.spi_in == old_in) {
@@ -275,13 +484,21 @@ impl Engine {
                 let _ = data;
                 return;
             }
-            self.logf(format!("{}: CHILD_SA rekey refused with {}", t.name, n::name(e)));
+            self.logf(format!(
+                "{}: CHILD_SA rekey refused with {}",
+                t.name,
+                n::name(e)
+            ));
             return;
         }
         let answer = msg.sa().and_then(|p| p.first());
         let chosen = answer.and_then(|p| accept_answer(&ctx.offered, p));
-        let spi_out = answer.and_then(|p| <[u8; 4]>::try_from(p.spi.as_slice()).ok()).map(u32::from_be_bytes);
-        let (Some(chosen), Some(spi_out), Some(nr), Some((tsi, tsr))) = (chosen, spi_out, msg.nonce(), msg.ts()) else {
+        let spi_out = answer
+            .and_then(|p| <[u8; 4]>::try_from(p.spi.as_slice()).ok())
+            .map(u32::from_be_bytes);
+        let (Some(chosen), Some(spi_out), Some(nr), Some((tsi, tsr))) =
+            (chosen, spi_out, msg.nonce(), msg.ts())
+        else {
             self.logf(format!("{}: invalid CHILD_SA rekey response", t.name));
             return;
         };
@@ -292,15 +509,33 @@ impl Engine {
             },
             (None, None) => None,
             _ => {
-                self.logf(format!("{}: CHILD_SA rekey response has the wrong KE", t.name));
+                self.logf(format!(
+                    "{}: CHILD_SA rekey response has the wrong KE",
+                    t.name
+                ));
                 return;
             }
         };
         let (ts_local, ts_remote) = (tsi.to_vec(), tsr.to_vec());
         let nr = nr.to_vec();
         let sa = self.sas.get(&spi).expect("present");
-        let Ok(keys) = sa.child_keys(&chosen, g_ir.as_ref().map(|s| s.expose()), &ctx.nonce, &nr) else { return };
-        self.child_established(spi, &t, chosen, ctx.new_spi_in, spi_out, keys, true, ts_local, ts_remote, Some(old_in), now);
+        let Ok(keys) = sa.child_keys(&chosen, g_ir.as_ref().map(|s| s.expose()), &ctx.nonce, &nr)
+        else {
+            return;
+        };
+        self.child_established(
+            spi,
+            &t,
+            chosen,
+            ctx.new_spi_in,
+            spi_out,
+            keys,
+            true,
+            ts_local,
+            ts_remote,
+            Some(old_in),
+            now,
+        );
         // Collision: the peer rekeyed the same SA meanwhile. The SA made
         // with the lowest of the four nonces is redundant; whoever made it
         // deletes it (RFC 7296 2.8.1).
@@ -309,7 +544,9 @@ impl Engine {
         if let Some(pos) = sa.collision_nonces.iter().position(|(o, _)| *o == old_in) {
             let (_, theirs) = sa.collision_nonces.remove(pos);
             if ours < theirs {
-                sa.queue.push_back(Task::DeleteChild { spi_in: ctx.new_spi_in });
+                sa.queue.push_back(Task::DeleteChild {
+                    spi_in: ctx.new_spi_in,
+                });
             }
             // The old SA is deleted by whoever's SA survives; both queue it,
             // the second delete finds nothing.
@@ -318,15 +555,28 @@ impl Engine {
         if let Some(c) = sa.children.iter_mut().find(|c| c.spi_in == old_in) {
             c.superseded = true;
         }
-        if sa.child_by_in(old_in).is_some() && !sa.queue.contains(&Task::DeleteChild { spi_in: old_in }) {
+        if sa.child_by_in(old_in).is_some()
+            && !sa.queue.contains(&Task::DeleteChild { spi_in: old_in })
+        {
             sa.queue.push_back(Task::DeleteChild { spi_in: old_in });
         }
     }
 
     fn on_rekey_ike_request(&mut self, now: Instant, spi: u64, msg: Msg, ni: Vec<u8>) {
         let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(t) = sa.tunnel.as_deref().and_then(|x| self.tunnel_cfg(x)).cloned() else { return };
-        if sa.pending.as_ref().is_some_and(|p| matches!(p.task, Task::DeleteIke)) {
+        let Some(t) = sa
+            .tunnel
+            .as_deref()
+            .and_then(|x| self.tunnel_cfg(x))
+            .cloned()
+        else {
+            return;
+        };
+        if sa
+            .pending
+            .as_ref()
+            .is_some_and(|p| matches!(p.task, Task::DeleteIke))
+        {
             self.notify_reply(spi, CREATE_CHILD_SA, msg.id, n::TEMPORARY_FAILURE);
             return;
         }
@@ -334,12 +584,20 @@ impl Engine {
         let (chosen, num) = match select_ike(&t.ike, offer) {
             Ok(c) => c,
             Err(m) => {
-                self.logf(format!("{}: refusing IKE_SA rekey: proposal mismatch: {m}", t.name));
+                self.logf(format!(
+                    "{}: refusing IKE_SA rekey: proposal mismatch: {m}",
+                    t.name
+                ));
                 self.notify_reply(spi, CREATE_CHILD_SA, msg.id, n::NO_PROPOSAL_CHOSEN);
                 return;
             }
         };
-        let Some(peer_spi) = offer.iter().find(|p| p.num == num).and_then(|p| <[u8; 8]>::try_from(p.spi.as_slice()).ok()).map(u64::from_be_bytes) else {
+        let Some(peer_spi) = offer
+            .iter()
+            .find(|p| p.num == num)
+            .and_then(|p| <[u8; 8]>::try_from(p.spi.as_slice()).ok())
+            .map(u64::from_be_bytes)
+        else {
             self.notify_reply(spi, CREATE_CHILD_SA, msg.id, n::INVALID_SYNTAX);
             return;
         };
@@ -349,27 +607,63 @@ impl Engine {
             return;
         };
         if g != want {
-            self.respond(spi, CREATE_CHILD_SA, msg.id, vec![Pl::Notify { protocol: 0, spi: vec![], ty: n::INVALID_KE_PAYLOAD, data: want.to_be_bytes().to_vec() }]);
+            self.respond(
+                spi,
+                CREATE_CHILD_SA,
+                msg.id,
+                vec![Pl::Notify {
+                    protocol: 0,
+                    spi: vec![],
+                    ty: n::INVALID_KE_PAYLOAD,
+                    data: want.to_be_bytes().to_vec(),
+                }],
+            );
             return;
         }
-        let Ok(k) = KeyExchange::generate(g, self.rng.as_mut()) else { return };
+        let Ok(k) = KeyExchange::generate(g, self.rng.as_mut()) else {
+            return;
+        };
         let Ok(shared) = k.shared(kdata) else {
             self.notify_reply(spi, CREATE_CHILD_SA, msg.id, n::INVALID_SYNTAX);
             return;
         };
         let our_spi = self.random_u64();
         let nr = self.nonce();
-        let payloads = vec![Pl::Sa(vec![chosen.to_proposal(num, PROTO_IKE, our_spi.to_be_bytes().to_vec())]), Pl::Nonce(nr.clone()), Pl::Ke { group: g, data: k.public().to_vec() }];
+        let payloads = vec![
+            Pl::Sa(vec![chosen.to_proposal(
+                num,
+                PROTO_IKE,
+                our_spi.to_be_bytes().to_vec(),
+            )]),
+            Pl::Nonce(nr.clone()),
+            Pl::Ke {
+                group: g,
+                data: k.public().to_vec(),
+            },
+        ];
         self.respond(spi, CREATE_CHILD_SA, msg.id, payloads);
         // The peer initiated this rekey, so it is the initiator of the new SA.
-        self.install_rekeyed_ike(spi, false, peer_spi, our_spi, chosen, ni, nr, shared.expose(), now);
+        self.install_rekeyed_ike(
+            spi,
+            false,
+            peer_spi,
+            our_spi,
+            chosen,
+            ni,
+            nr,
+            shared.expose(),
+            now,
+        );
     }
 
     fn on_rekey_ike_response(&mut self, now: Instant, spi: u64, msg: Msg, ctx: ExchangeCtx) {
         let Some(sa) = self.sas.get(&spi) else { return };
         let tunnel = sa.tunnel.clone().unwrap_or_default();
         if let Some((e, _)) = msg.error() {
-            self.logf(format!("{tunnel}: IKE_SA rekey refused with {}, retrying later", n::name(e)));
+            self.logf(format!(
+                "{tunnel}: IKE_SA rekey refused with {}, retrying later",
+                n::name(e)
+            ));
             if let Some(sa) = self.sas.get_mut(&spi) {
                 sa.rekey_at = Some(now + std::time::Duration::from_secs(5));
             }
@@ -377,8 +671,12 @@ impl Engine {
         }
         let answer = msg.sa().and_then(|p| p.first());
         let chosen = answer.and_then(|p| accept_answer(&ctx.offered, p));
-        let peer_spi = answer.and_then(|p| <[u8; 8]>::try_from(p.spi.as_slice()).ok()).map(u64::from_be_bytes);
-        let (Some(chosen), Some(peer_spi), Some(nr), Some((g, kdata)), Some(k)) = (chosen, peer_spi, msg.nonce(), msg.ke(), ctx.ke.as_ref()) else {
+        let peer_spi = answer
+            .and_then(|p| <[u8; 8]>::try_from(p.spi.as_slice()).ok())
+            .map(u64::from_be_bytes);
+        let (Some(chosen), Some(peer_spi), Some(nr), Some((g, kdata)), Some(k)) =
+            (chosen, peer_spi, msg.nonce(), msg.ke(), ctx.ke.as_ref())
+        else {
             self.logf(format!("{tunnel}: invalid IKE_SA rekey response"));
             return;
         };
@@ -395,7 +693,17 @@ impl Engine {
             let theirs = self.sas.get(&other).map(|s| min_nonce(&s.ni, &s.nr));
             if theirs.is_some_and(|th| ours < th) {
                 // Ours is redundant: build it and delete it at once.
-                let new = self.install_rekeyed_ike(spi, true, ctx.new_ike_spi, peer_spi, chosen, ctx.nonce.clone(), nr, shared.expose(), now);
+                let new = self.install_rekeyed_ike(
+                    spi,
+                    true,
+                    ctx.new_ike_spi,
+                    peer_spi,
+                    chosen,
+                    ctx.nonce.clone(),
+                    nr,
+                    shared.expose(),
+                    now,
+                );
                 if let Some(ns) = new {
                     self.send_ike_delete_now(ns);
                     if let Some(s) = self.sas.get_mut(&ns) {
@@ -406,7 +714,20 @@ impl Engine {
                 return;
             }
         }
-        if self.install_rekeyed_ike(spi, true, ctx.new_ike_spi, peer_spi, chosen, ctx.nonce.clone(), nr, shared.expose(), now).is_some() {
+        if self
+            .install_rekeyed_ike(
+                spi,
+                true,
+                ctx.new_ike_spi,
+                peer_spi,
+                chosen,
+                ctx.nonce.clone(),
+                nr,
+                shared.expose(),
+                now,
+            )
+            .is_some()
+        {
             // We rekeyed: we delete the old SA.
             if let Some(sa) = self.sas.get_mut(&spi) {
                 sa.queue.push_back(Task::DeleteIke);
@@ -416,10 +737,24 @@ impl Engine {
 
     /// Create the IKE SA that replaces `old` and move the Child SAs to it.
     #[allow(clippy::too_many_arguments)]
-    fn install_rekeyed_ike(&mut self, old: u64, we_initiate: bool, spi_a: u64, spi_b: u64, chosen: super::proposal::Chosen, ni: Vec<u8>, nr: Vec<u8>, g_ir: &[u8], now: Instant) -> Option<u64> {
+    fn install_rekeyed_ike(
+        &mut self,
+        old: u64,
+        we_initiate: bool,
+        spi_a: u64,
+        spi_b: u64,
+        chosen: super::proposal::Chosen,
+        ni: Vec<u8>,
+        nr: Vec<u8>,
+        g_ir: &[u8],
+        now: Instant,
+    ) -> Option<u64> {
         let tunnel = self.sas.get(&old)?.tunnel.clone();
         let t = tunnel.as_deref().and_then(|x| self.tunnel_cfg(x)).cloned();
-        let lifetime = t.as_ref().map(|t| t.ike_lifetime).unwrap_or(std::time::Duration::from_secs(86400));
+        let lifetime = t
+            .as_ref()
+            .map(|t| t.ike_lifetime)
+            .unwrap_or(std::time::Duration::from_secs(86400));
         let rekey = self.jitter(lifetime);
         let o = self.sas.get(&old)?;
         // spi_a is always the new SA's initiator SPI (the rekey initiator's).
@@ -453,17 +788,25 @@ impl Engine {
         let name = sa.tunnel.clone().unwrap_or_default();
         let desc = chosen.describe();
         self.sas.insert(new_spi, sa);
-        self.logf(format!("{name}: IKE_SA rekeyed: {old:016x} replaced by {new_spi:016x} with {desc}"));
+        self.logf(format!(
+            "{name}: IKE_SA rekeyed: {old:016x} replaced by {new_spi:016x} with {desc}"
+        ));
         Some(new_spi)
     }
 
     fn on_delete_child_response(&mut self, now: Instant, spi: u64, spi_in: u32) {
         let _ = now;
-        let Some(sa) = self.sas.get_mut(&spi) else { return };
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
         if let Some(i) = sa.child_by_in(spi_in) {
             let c = sa.children.remove(i);
             let tunnel = sa.tunnel.clone().unwrap_or_default();
-            self.out.push_back(Output::ChildDown { tunnel: tunnel.clone(), spi_in: c.spi_in, spi_out: c.spi_out });
+            self.out.push_back(Output::ChildDown {
+                tunnel: tunnel.clone(),
+                spi_in: c.spi_in,
+                spi_out: c.spi_out,
+            });
             self.logf(format!("{tunnel}: CHILD_SA {:08x}_i deleted", c.spi_in));
         }
     }
@@ -474,22 +817,43 @@ impl Engine {
         let mut delete_ike = false;
         for p in &msg.payloads {
             match p {
-                Pl::Delete { protocol: PROTO_IKE, .. } => delete_ike = true,
-                Pl::Delete { protocol: PROTO_ESP, spis } => {
+                Pl::Delete {
+                    protocol: PROTO_IKE,
+                    ..
+                } => delete_ike = true,
+                Pl::Delete {
+                    protocol: PROTO_ESP,
+                    spis,
+                } => {
                     let mut ours = Vec::new();
                     for s in spis {
-                        let Ok(out) = <[u8; 4]>::try_from(s.as_slice()).map(u32::from_be_bytes) else { continue };
-                        let Some(sa) = self.sas.get_mut(&spi) else { continue };
+                        let Ok(out) = <[u8; 4]>::try_from(s.as_slice()).map(u32::from_be_bytes)
+                        else {
+                            continue;
+                        };
+                        let Some(sa) = self.sas.get_mut(&spi) else {
+                            continue;
+                        };
                         if let Some(i) = sa.child_by_out(out) {
                             let c = sa.children.remove(i);
                             ours.push(c.spi_in.to_be_bytes().to_vec());
                             let tunnel = sa.tunnel.clone().unwrap_or_default();
-                            self.out.push_back(Output::ChildDown { tunnel: tunnel.clone(), spi_in: c.spi_in, spi_out: c.spi_out });
-                            self.logf(format!("{tunnel}: peer deleted CHILD_SA {:08x}_o", c.spi_out));
+                            self.out.push_back(Output::ChildDown {
+                                tunnel: tunnel.clone(),
+                                spi_in: c.spi_in,
+                                spi_out: c.spi_out,
+                            });
+                            self.logf(format!(
+                                "{tunnel}: peer deleted CHILD_SA {:08x}_o",
+                                c.spi_out
+                            ));
                         }
                     }
                     if !ours.is_empty() {
-                        reply.push(Pl::Delete { protocol: PROTO_ESP, spis: ours });
+                        reply.push(Pl::Delete {
+                            protocol: PROTO_ESP,
+                            spis: ours,
+                        });
                     }
                 }
                 _ => {}

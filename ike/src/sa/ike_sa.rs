@@ -6,7 +6,9 @@ use super::msg::{Msg, Pl, Selector};
 use super::proposal::Chosen;
 use crate::crypto::alg::{EncrAlg, IntegAlg, PrfAlg};
 use crate::crypto::dh::KeyExchange;
-use crate::crypto::keys::{derive_child_keys, derive_ike_keys, skeyseed, skeyseed_rekey, ChildKeys, Suite};
+use crate::crypto::keys::{
+    derive_child_keys, derive_ike_keys, skeyseed, skeyseed_rekey, ChildKeys, Suite,
+};
 use crate::crypto::rand::Random;
 use crate::crypto::secret::SecretBytes;
 use crate::crypto::sk::SkCipher;
@@ -110,7 +112,10 @@ pub struct Keys {
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keys").field("prf", &self.prf).field("keys", &"<redacted>").finish()
+        f.debug_struct("Keys")
+            .field("prf", &self.prf)
+            .field("keys", &"<redacted>")
+            .finish()
     }
 }
 
@@ -175,12 +180,23 @@ impl IkeSa {
     }
 
     /// A new, empty SA.
-    pub fn new(initiator: bool, spi_i: u64, spi_r: u64, local: SocketAddr, remote: SocketAddr, now: Instant) -> IkeSa {
+    pub fn new(
+        initiator: bool,
+        spi_i: u64,
+        spi_r: u64,
+        local: SocketAddr,
+        remote: SocketAddr,
+        now: Instant,
+    ) -> IkeSa {
         IkeSa {
             spi_i,
             spi_r,
             initiator,
-            state: if initiator { IkeState::InitSent } else { IkeState::InitAnswered },
+            state: if initiator {
+                IkeState::InitSent
+            } else {
+                IkeState::InitAnswered
+            },
             tunnel: None,
             candidates: Vec::new(),
             local,
@@ -238,30 +254,69 @@ impl IkeSa {
             Some((old_prf, sk_d)) => skeyseed_rekey(old_prf, sk_d, g_ir, &self.ni, &self.nr),
             None => skeyseed(suite.prf, &self.ni, &self.nr, g_ir),
         };
-        let k = derive_ike_keys(&suite, seed.expose(), &self.ni, &self.nr, &self.spi_i.to_be_bytes(), &self.spi_r.to_be_bytes())
-            .map_err(|e| format!("key derivation: {e:?}"))?;
-        let ci = SkCipher::new(suite.encr, suite.integ, k.sk_ei.expose(), k.sk_ai.expose()).map_err(|e| format!("{e:?}"))?;
-        let cr = SkCipher::new(suite.encr, suite.integ, k.sk_er.expose(), k.sk_ar.expose()).map_err(|e| format!("{e:?}"))?;
+        let k = derive_ike_keys(
+            &suite,
+            seed.expose(),
+            &self.ni,
+            &self.nr,
+            &self.spi_i.to_be_bytes(),
+            &self.spi_r.to_be_bytes(),
+        )
+        .map_err(|e| format!("key derivation: {e:?}"))?;
+        let ci = SkCipher::new(suite.encr, suite.integ, k.sk_ei.expose(), k.sk_ai.expose())
+            .map_err(|e| format!("{e:?}"))?;
+        let cr = SkCipher::new(suite.encr, suite.integ, k.sk_er.expose(), k.sk_ar.expose())
+            .map_err(|e| format!("{e:?}"))?;
         let (out, inb) = if self.initiator { (ci, cr) } else { (cr, ci) };
-        self.keys = Some(Keys { prf: suite.prf, sk_d: k.sk_d, sk_pi: k.sk_pi, sk_pr: k.sk_pr, out, inb });
+        self.keys = Some(Keys {
+            prf: suite.prf,
+            sk_d: k.sk_d,
+            sk_pi: k.sk_pi,
+            sk_pr: k.sk_pr,
+            out,
+            inb,
+        });
         Ok(())
     }
 
     /// Child SA keys; the first pair protects initiator-to-responder
     /// traffic of the exchange (`we_initiated`: we sent the request).
-    pub fn child_keys(&self, chosen: &Chosen, g_ir: Option<&[u8]>, ni: &[u8], nr: &[u8]) -> Result<ChildKeys, String> {
+    pub fn child_keys(
+        &self,
+        chosen: &Chosen,
+        g_ir: Option<&[u8]>,
+        ni: &[u8],
+        nr: &[u8],
+    ) -> Result<ChildKeys, String> {
         let keys = self.keys.as_ref().ok_or("no keys")?;
-        let encr = EncrAlg::from_iana(chosen.encr.0, (chosen.encr.1 != 0).then_some(chosen.encr.1)).ok_or("unsupported ESP cipher")?;
+        let encr = EncrAlg::from_iana(chosen.encr.0, (chosen.encr.1 != 0).then_some(chosen.encr.1))
+            .ok_or("unsupported ESP cipher")?;
         let integ = match chosen.integ {
             Some(i) => Some(IntegAlg::from_iana(i).ok_or("unsupported ESP integrity")?),
             None => None,
         };
-        derive_child_keys(keys.prf, keys.sk_d.expose(), g_ir, ni, nr, encr, integ).map_err(|e| format!("child key derivation: {e:?}"))
+        derive_child_keys(keys.prf, keys.sk_d.expose(), g_ir, ni, nr, encr, integ)
+            .map_err(|e| format!("child key derivation: {e:?}"))
     }
 
     /// Encode an encrypted message of this SA.
-    pub fn seal(&self, exchange: u8, response: bool, id: u32, payloads: Vec<Pl>, rng: &mut dyn Random) -> Result<Vec<u8>, String> {
-        let msg = Msg { spi_i: self.spi_i, spi_r: self.spi_r, exchange, initiator: self.initiator, response, id, payloads };
+    pub fn seal(
+        &self,
+        exchange: u8,
+        response: bool,
+        id: u32,
+        payloads: Vec<Pl>,
+        rng: &mut dyn Random,
+    ) -> Result<Vec<u8>, String> {
+        let msg = Msg {
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            exchange,
+            initiator: self.initiator,
+            response,
+            id,
+            payloads,
+        };
         let keys = self.keys.as_ref().ok_or("no keys")?;
         codec::encode(&msg, Some(&keys.out), rng).map_err(|e| e.to_string())
     }

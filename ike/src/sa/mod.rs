@@ -11,6 +11,8 @@ mod ike_sa;
 pub mod msg;
 pub mod proposal;
 
-pub use engine::{ChildSaInfo, ChildSaParams, Engine, IkeSaInfo, Output, TunnelStatus, HALF_OPEN_TIMEOUT};
+pub use engine::{
+    ChildSaInfo, ChildSaParams, Engine, IkeSaInfo, Output, TunnelStatus, HALF_OPEN_TIMEOUT,
+};
 #[cfg(test)]
 mod tests;

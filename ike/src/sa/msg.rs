@@ -76,8 +76,20 @@ impl Selector {
     /// 0.0.0.0/0 and ::/0 (route-based: the routing table decides).
     pub fn any() -> Vec<Selector> {
         vec![
-            Selector { protocol: 0, start_port: 0, end_port: 65535, start: IpAddr::from([0u8; 4]), end: IpAddr::from([255u8; 4]) },
-            Selector { protocol: 0, start_port: 0, end_port: 65535, start: IpAddr::from([0u8; 16]), end: IpAddr::from([255u8; 16]) },
+            Selector {
+                protocol: 0,
+                start_port: 0,
+                end_port: 65535,
+                start: IpAddr::from([0u8; 4]),
+                end: IpAddr::from([255u8; 4]),
+            },
+            Selector {
+                protocol: 0,
+                start_port: 0,
+                end_port: 65535,
+                start: IpAddr::from([0u8; 16]),
+                end: IpAddr::from([255u8; 16]),
+            },
         ]
     }
 
@@ -92,7 +104,11 @@ impl std::fmt::Display for Selector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}-{}", self.start, self.end)?;
         if !self.all_traffic() {
-            write!(f, " proto {} ports {}-{}", self.protocol, self.start_port, self.end_port)?;
+            write!(
+                f,
+                " proto {} ports {}-{}",
+                self.protocol, self.start_port, self.end_port
+            )?;
         }
         Ok(())
     }
@@ -102,13 +118,33 @@ impl std::fmt::Display for Selector {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pl {
     Sa(Vec<Proposal>),
-    Ke { group: u16, data: Vec<u8> },
+    Ke {
+        group: u16,
+        data: Vec<u8>,
+    },
     Nonce(Vec<u8>),
-    IdI { id_type: u8, data: Vec<u8> },
-    IdR { id_type: u8, data: Vec<u8> },
-    Auth { method: u8, data: Vec<u8> },
-    Notify { protocol: u8, spi: Vec<u8>, ty: u16, data: Vec<u8> },
-    Delete { protocol: u8, spis: Vec<Vec<u8>> },
+    IdI {
+        id_type: u8,
+        data: Vec<u8>,
+    },
+    IdR {
+        id_type: u8,
+        data: Vec<u8>,
+    },
+    Auth {
+        method: u8,
+        data: Vec<u8>,
+    },
+    Notify {
+        protocol: u8,
+        spi: Vec<u8>,
+        ty: u16,
+        data: Vec<u8>,
+    },
+    Delete {
+        protocol: u8,
+        spis: Vec<Vec<u8>>,
+    },
     TsI(Vec<Selector>),
     TsR(Vec<Selector>),
     /// Anything else that was skipped (vendor IDs, CERTREQ, CP, ...).
@@ -149,17 +185,47 @@ impl Msg {
         })
     }
     pub fn sa(&self) -> Option<&[Proposal]> {
-        self.payloads.iter().find_map(|p| if let Pl::Sa(v) = p { Some(v.as_slice()) } else { None })
+        self.payloads.iter().find_map(|p| {
+            if let Pl::Sa(v) = p {
+                Some(v.as_slice())
+            } else {
+                None
+            }
+        })
     }
     pub fn ke(&self) -> Option<(u16, &[u8])> {
-        self.payloads.iter().find_map(|p| if let Pl::Ke { group, data } = p { Some((*group, data.as_slice())) } else { None })
+        self.payloads.iter().find_map(|p| {
+            if let Pl::Ke { group, data } = p {
+                Some((*group, data.as_slice()))
+            } else {
+                None
+            }
+        })
     }
     pub fn nonce(&self) -> Option<&[u8]> {
-        self.payloads.iter().find_map(|p| if let Pl::Nonce(n) = p { Some(n.as_slice()) } else { None })
+        self.payloads.iter().find_map(|p| {
+            if let Pl::Nonce(n) = p {
+                Some(n.as_slice())
+            } else {
+                None
+            }
+        })
     }
     pub fn ts(&self) -> Option<(&[Selector], &[Selector])> {
-        let i = self.payloads.iter().find_map(|p| if let Pl::TsI(v) = p { Some(v.as_slice()) } else { None })?;
-        let r = self.payloads.iter().find_map(|p| if let Pl::TsR(v) = p { Some(v.as_slice()) } else { None })?;
+        let i = self.payloads.iter().find_map(|p| {
+            if let Pl::TsI(v) = p {
+                Some(v.as_slice())
+            } else {
+                None
+            }
+        })?;
+        let r = self.payloads.iter().find_map(|p| {
+            if let Pl::TsR(v) = p {
+                Some(v.as_slice())
+            } else {
+                None
+            }
+        })?;
         Some((i, r))
     }
 }

@@ -51,20 +51,45 @@ pub struct Chosen {
 impl Chosen {
     /// The single-transform-per-type proposal that a responder returns.
     pub fn to_proposal(&self, num: u8, protocol: u8, spi: Vec<u8>) -> Proposal {
-        let mut t = vec![Transform { ttype: ENCR, id: self.encr.0, key_bits: (self.encr.1 != 0).then_some(self.encr.1) }];
+        let mut t = vec![Transform {
+            ttype: ENCR,
+            id: self.encr.0,
+            key_bits: (self.encr.1 != 0).then_some(self.encr.1),
+        }];
         if let Some(p) = self.prf {
-            t.push(Transform { ttype: PRF, id: p, key_bits: None });
+            t.push(Transform {
+                ttype: PRF,
+                id: p,
+                key_bits: None,
+            });
         }
         if let Some(i) = self.integ {
-            t.push(Transform { ttype: INTEG, id: i, key_bits: None });
+            t.push(Transform {
+                ttype: INTEG,
+                id: i,
+                key_bits: None,
+            });
         }
         if let Some(d) = self.dh {
-            t.push(Transform { ttype: DH, id: d, key_bits: None });
+            t.push(Transform {
+                ttype: DH,
+                id: d,
+                key_bits: None,
+            });
         }
         if protocol == PROTO_ESP {
-            t.push(Transform { ttype: ESN, id: u16::from(self.esn), key_bits: None });
+            t.push(Transform {
+                ttype: ESN,
+                id: u16::from(self.esn),
+                key_bits: None,
+            });
         }
-        Proposal { num, protocol, spi, transforms: t }
+        Proposal {
+            num,
+            protocol,
+            spi,
+            transforms: t,
+        }
     }
 
     /// strongSwan-style name, e.g. `AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519`.
@@ -84,11 +109,19 @@ impl Chosen {
 }
 
 fn t(ttype: u8, id: u16) -> Transform {
-    Transform { ttype, id, key_bits: None }
+    Transform {
+        ttype,
+        id,
+        key_bits: None,
+    }
 }
 
 fn encr_t(id: u16, bits: u16) -> Transform {
-    Transform { ttype: ENCR, id, key_bits: (bits != 0).then_some(bits) }
+    Transform {
+        ttype: ENCR,
+        id,
+        key_bits: (bits != 0).then_some(bits),
+    }
 }
 
 /// Our IKE offer: one proposal of the AEAD ciphers and one of the others
@@ -96,7 +129,11 @@ fn encr_t(id: u16, bits: u16) -> Transform {
 pub fn ike_offer(cfg: &IkeProposal, spi: &[u8]) -> Vec<Proposal> {
     let mut out = Vec::new();
     for aead in [true, false] {
-        let encrs: Vec<_> = cfg.encryption.iter().filter(|e| is_aead(e.0) == aead).collect();
+        let encrs: Vec<_> = cfg
+            .encryption
+            .iter()
+            .filter(|e| is_aead(e.0) == aead)
+            .collect();
         if encrs.is_empty() || (!aead && cfg.integrity.is_empty() && cfg.prf.is_empty()) {
             continue;
         }
@@ -104,11 +141,20 @@ pub fn ike_offer(cfg: &IkeProposal, spi: &[u8]) -> Vec<Proposal> {
         ts.extend(cfg.prf.iter().map(|p| t(PRF, *p)));
         if !aead {
             // IOS derives integrity from the PRF list when none is given.
-            let integ: Vec<u16> = if cfg.integrity.is_empty() { cfg.prf.iter().filter_map(|p| prf_to_integ(*p)).collect() } else { cfg.integrity.clone() };
+            let integ: Vec<u16> = if cfg.integrity.is_empty() {
+                cfg.prf.iter().filter_map(|p| prf_to_integ(*p)).collect()
+            } else {
+                cfg.integrity.clone()
+            };
             ts.extend(integ.iter().map(|i| t(INTEG, *i)));
         }
         ts.extend(cfg.groups.iter().map(|g| t(DH, *g)));
-        out.push(Proposal { num: out.len() as u8 + 1, protocol: PROTO_IKE, spi: spi.to_vec(), transforms: ts });
+        out.push(Proposal {
+            num: out.len() as u8 + 1,
+            protocol: PROTO_IKE,
+            spi: spi.to_vec(),
+            transforms: ts,
+        });
     }
     out
 }
@@ -117,7 +163,11 @@ pub fn ike_offer(cfg: &IkeProposal, spi: &[u8]) -> Vec<Proposal> {
 pub fn esp_offer(cfg: &EspProposal, spi: [u8; 4], dh: Option<u16>) -> Vec<Proposal> {
     let mut out = Vec::new();
     for aead in [true, false] {
-        let encrs: Vec<_> = cfg.transforms.iter().filter(|x| is_aead(x.0) == aead).collect();
+        let encrs: Vec<_> = cfg
+            .transforms
+            .iter()
+            .filter(|x| is_aead(x.0) == aead)
+            .collect();
         if encrs.is_empty() {
             continue;
         }
@@ -143,7 +193,12 @@ pub fn esp_offer(cfg: &EspProposal, spi: [u8; 4], dh: Option<u16>) -> Vec<Propos
             ts.push(t(ESN, 1));
         }
         ts.push(t(ESN, 0));
-        out.push(Proposal { num: out.len() as u8 + 1, protocol: PROTO_ESP, spi: spi.to_vec(), transforms: ts });
+        out.push(Proposal {
+            num: out.len() as u8 + 1,
+            protocol: PROTO_ESP,
+            spi: spi.to_vec(),
+            transforms: ts,
+        });
     }
     out
 }
@@ -162,13 +217,33 @@ fn rank<T: PartialEq>(list: &[T], x: &T) -> Option<usize> {
     list.iter().position(|y| y == x)
 }
 
+/// The best offered transform of a type by our preference: None when the
+/// type is absent, Err when none of the offered ones is acceptable.
+type Best<T> = Option<Result<(usize, T), ()>>;
+
 /// Choose the best transform of a type from a proposal by our preference.
-fn best<T: Copy + PartialEq>(p: &Proposal, ttype: u8, ours: &[T], key: impl Fn(&Transform) -> T) -> Option<Result<(usize, T), ()>> {
-    let offered: Vec<T> = p.transforms.iter().filter(|x| x.ttype == ttype).map(key).collect();
+fn best<T: Copy + PartialEq>(
+    p: &Proposal,
+    ttype: u8,
+    ours: &[T],
+    key: impl Fn(&Transform) -> T,
+) -> Best<T> {
+    let offered: Vec<T> = p
+        .transforms
+        .iter()
+        .filter(|x| x.ttype == ttype)
+        .map(key)
+        .collect();
     if offered.is_empty() {
         return None;
     }
-    Some(offered.iter().filter_map(|o| rank(ours, o).map(|r| (r, *o))).min_by_key(|x| x.0).ok_or(()))
+    Some(
+        offered
+            .iter()
+            .filter_map(|o| rank(ours, o).map(|r| (r, *o)))
+            .min_by_key(|x| x.0)
+            .ok_or(()),
+    )
 }
 
 /// What went wrong choosing a proposal.
@@ -186,10 +261,19 @@ impl std::fmt::Display for Mismatch {
 
 /// Choose an IKE proposal from the peer's offer.
 pub fn select_ike(ours: &IkeProposal, offered: &[Proposal]) -> Result<(Chosen, u8), Mismatch> {
-    let integ_ours: Vec<u16> = if ours.integrity.is_empty() { ours.prf.iter().filter_map(|p| prf_to_integ(*p)).collect() } else { ours.integrity.clone() };
-    let mut found: Option<((usize, usize, usize, usize), Chosen, u8)> = None;
+    let integ_ours: Vec<u16> = if ours.integrity.is_empty() {
+        ours.prf.iter().filter_map(|p| prf_to_integ(*p)).collect()
+    } else {
+        ours.integrity.clone()
+    };
+    type Found = ((usize, usize, usize, usize), Chosen, u8);
+    let mut found: Option<Found> = None;
     for p in offered.iter().filter(|p| p.protocol == PROTO_IKE) {
-        let Some(Ok((re, e))) = best(p, ENCR, &ours.encryption, |x| (x.id, x.key_bits.unwrap_or(0))) else { continue };
+        let Some(Ok((re, e))) = best(p, ENCR, &ours.encryption, |x| {
+            (x.id, x.key_bits.unwrap_or(0))
+        }) else {
+            continue;
+        };
         let (ri, integ) = if is_aead(e.0) {
             match best(p, INTEG, &integ_ours, |x| x.id) {
                 None => (0, None),
@@ -202,25 +286,53 @@ pub fn select_ike(ours: &IkeProposal, offered: &[Proposal]) -> Result<(Chosen, u
                 _ => continue,
             }
         };
-        let Some(Ok((rp, prf))) = best(p, PRF, &ours.prf, |x| x.id) else { continue };
-        let Some(Ok((rd, dh))) = best(p, DH, &ours.groups, |x| x.id) else { continue };
+        let Some(Ok((rp, prf))) = best(p, PRF, &ours.prf, |x| x.id) else {
+            continue;
+        };
+        let Some(Ok((rd, dh))) = best(p, DH, &ours.groups, |x| x.id) else {
+            continue;
+        };
         let key = (re, ri, rp, rd);
-        let c = Chosen { encr: e, integ, prf: Some(prf), dh: Some(dh), esn: false };
+        let c = Chosen {
+            encr: e,
+            integ,
+            prf: Some(prf),
+            dh: Some(dh),
+            esn: false,
+        };
         if found.as_ref().is_none_or(|f| key < f.0) {
             found = Some((key, c, p.num));
         }
     }
-    found.map(|f| (f.1, f.2)).ok_or_else(|| Mismatch { ours: describe_ike(ours), theirs: describe_offer(offered) })
+    found.map(|f| (f.1, f.2)).ok_or_else(|| Mismatch {
+        ours: describe_ike(ours),
+        theirs: describe_offer(offered),
+    })
 }
 
 /// Choose an ESP proposal; `dh` is the KE group the exchange carries (PFS)
 /// or None when it carries no KE payload.
-pub fn select_esp(ours: &EspProposal, offered: &[Proposal], dh: Option<u16>) -> Result<(Chosen, u8, Vec<u8>), Mismatch> {
+pub fn select_esp(
+    ours: &EspProposal,
+    offered: &[Proposal],
+    dh: Option<u16>,
+) -> Result<(Chosen, u8, Vec<u8>), Mismatch> {
     let encrs: Vec<(u16, u16)> = ours.transforms.iter().map(|x| (x.0, x.1)).collect();
-    let mut found: Option<((usize, usize), Chosen, u8, Vec<u8>)> = None;
-    for p in offered.iter().filter(|p| p.protocol == PROTO_ESP && p.spi.len() == 4) {
-        let Some(Ok((re, e))) = best(p, ENCR, &encrs, |x| (x.id, x.key_bits.unwrap_or(0))) else { continue };
-        let integs: Vec<u16> = ours.transforms.iter().filter(|x| (x.0, x.1) == e).map(|x| x.2).collect();
+    type Found = ((usize, usize), Chosen, u8, Vec<u8>);
+    let mut found: Option<Found> = None;
+    for p in offered
+        .iter()
+        .filter(|p| p.protocol == PROTO_ESP && p.spi.len() == 4)
+    {
+        let Some(Ok((re, e))) = best(p, ENCR, &encrs, |x| (x.id, x.key_bits.unwrap_or(0))) else {
+            continue;
+        };
+        let integs: Vec<u16> = ours
+            .transforms
+            .iter()
+            .filter(|x| (x.0, x.1) == e)
+            .map(|x| x.2)
+            .collect();
         let (ri, integ) = if is_aead(e.0) {
             match best(p, INTEG, &[0u16], |x| x.id) {
                 None | Some(Ok(_)) => (0, None),
@@ -233,15 +345,27 @@ pub fn select_esp(ours: &EspProposal, offered: &[Proposal], dh: Option<u16>) -> 
             }
         };
         // The KE group must be offered exactly when the exchange has a KE.
-        let offered_dh: Vec<u16> = p.transforms.iter().filter(|x| x.ttype == DH && x.id != 0).map(|x| x.id).collect();
+        let offered_dh: Vec<u16> = p
+            .transforms
+            .iter()
+            .filter(|x| x.ttype == DH && x.id != 0)
+            .map(|x| x.id)
+            .collect();
         let dh_ok = match dh {
             Some(g) => offered_dh.contains(&g),
-            None => offered_dh.is_empty() || p.transforms.iter().any(|x| x.ttype == DH && x.id == 0),
+            None => {
+                offered_dh.is_empty() || p.transforms.iter().any(|x| x.ttype == DH && x.id == 0)
+            }
         };
         if !dh_ok {
             continue;
         }
-        let esn_offered: Vec<u16> = p.transforms.iter().filter(|x| x.ttype == ESN).map(|x| x.id).collect();
+        let esn_offered: Vec<u16> = p
+            .transforms
+            .iter()
+            .filter(|x| x.ttype == ESN)
+            .map(|x| x.id)
+            .collect();
         let esn = if esn_offered.is_empty() {
             false
         } else if ours.esn && esn_offered.contains(&1) {
@@ -251,21 +375,36 @@ pub fn select_esp(ours: &EspProposal, offered: &[Proposal], dh: Option<u16>) -> 
         } else {
             continue;
         };
-        let c = Chosen { encr: e, integ, prf: None, dh, esn };
+        let c = Chosen {
+            encr: e,
+            integ,
+            prf: None,
+            dh,
+            esn,
+        };
         let key = (re, ri);
         if found.as_ref().is_none_or(|f| key < f.0) {
             found = Some((key, c, p.num, p.spi.clone()));
         }
     }
-    found.map(|f| (f.1, f.2, f.3)).ok_or_else(|| Mismatch { ours: describe_esp(ours, dh), theirs: describe_offer(offered) })
+    found.map(|f| (f.1, f.2, f.3)).ok_or_else(|| Mismatch {
+        ours: describe_esp(ours, dh),
+        theirs: describe_offer(offered),
+    })
 }
 
 /// Check that a responder's answer is one of the choices we offered, and
 /// read it as a [`Chosen`].
 pub fn accept_answer(offered: &[Proposal], answer: &Proposal) -> Option<Chosen> {
-    let ours = offered.iter().find(|p| p.num == answer.num && p.protocol == answer.protocol)?;
+    let ours = offered
+        .iter()
+        .find(|p| p.num == answer.num && p.protocol == answer.protocol)?;
     let one = |ttype: u8| -> Result<Option<Transform>, ()> {
-        let v: Vec<&Transform> = answer.transforms.iter().filter(|x| x.ttype == ttype).collect();
+        let v: Vec<&Transform> = answer
+            .transforms
+            .iter()
+            .filter(|x| x.ttype == ttype)
+            .collect();
         match v.as_slice() {
             [] => Ok(None),
             [x] if ours.transforms.contains(x) => Ok(Some(**x)),
@@ -277,13 +416,21 @@ pub fn accept_answer(offered: &[Proposal], answer: &Proposal) -> Option<Chosen> 
     let prf = one(PRF).ok()?.map(|x| x.id);
     let dh = one(DH).ok()?.map(|x| x.id).filter(|d| *d != 0);
     let esn = one(ESN).ok()?.is_some_and(|x| x.id == 1);
-    if answer.protocol == PROTO_IKE && (prf.is_none() || dh.is_none() || (!is_aead(e.id) && integ.is_none())) {
+    if answer.protocol == PROTO_IKE
+        && (prf.is_none() || dh.is_none() || (!is_aead(e.id) && integ.is_none()))
+    {
         return None;
     }
     if answer.protocol == PROTO_ESP && !is_aead(e.id) && integ.is_none() {
         return None;
     }
-    Some(Chosen { encr: (e.id, e.key_bits.unwrap_or(0)), integ, prf, dh, esn })
+    Some(Chosen {
+        encr: (e.id, e.key_bits.unwrap_or(0)),
+        integ,
+        prf,
+        dh,
+        esn,
+    })
 }
 
 // ------------------------------------------------------------------ names
@@ -362,7 +509,11 @@ fn describe_ike(p: &IkeProposal) -> String {
 fn describe_esp(p: &EspProposal, dh: Option<u16>) -> String {
     let mut parts: Vec<String> = Vec::new();
     for (e, b, i) in &p.transforms {
-        let s = if *i == 0 { encr_name(*e, *b) } else { format!("{}/{}", encr_name(*e, *b), integ_name(*i)) };
+        let s = if *i == 0 {
+            encr_name(*e, *b)
+        } else {
+            format!("{}/{}", encr_name(*e, *b), integ_name(*i))
+        };
         if !parts.contains(&s) {
             parts.push(s);
         }
@@ -404,7 +555,12 @@ mod tests {
     use super::*;
 
     fn strong() -> IkeProposal {
-        IkeProposal { encryption: vec![(20, 256), (28, 0)], integrity: vec![], prf: vec![6, 5], groups: vec![31, 19] }
+        IkeProposal {
+            encryption: vec![(20, 256), (28, 0)],
+            integrity: vec![],
+            prf: vec![6, 5],
+            groups: vec![31, 19],
+        }
     }
 
     #[test]
@@ -422,18 +578,36 @@ mod tests {
     #[test]
     fn mismatch_names_both_sides() {
         let ours = strong();
-        let theirs = IkeProposal { encryption: vec![(12, 128)], integrity: vec![2], prf: vec![2], groups: vec![2] };
+        let theirs = IkeProposal {
+            encryption: vec![(12, 128)],
+            integrity: vec![2],
+            prf: vec![2],
+            groups: vec![2],
+        };
         let e = select_ike(&ours, &ike_offer(&theirs, &[1; 8])).unwrap_err();
         assert_eq!(e.theirs, "AES_CBC_128/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024");
-        assert!(e.ours.starts_with("AES_GCM_16_256/CHACHA20_POLY1305/PRF_HMAC_SHA2_384"), "{}", e.ours);
+        assert!(
+            e.ours
+                .starts_with("AES_GCM_16_256/CHACHA20_POLY1305/PRF_HMAC_SHA2_384"),
+            "{}",
+            e.ours
+        );
     }
 
     #[test]
     fn cbc_needs_integrity_and_answers_outside_the_offer_are_refused() {
-        let ours = IkeProposal { encryption: vec![(12, 256)], integrity: vec![12], prf: vec![5], groups: vec![14] };
+        let ours = IkeProposal {
+            encryption: vec![(12, 256)],
+            integrity: vec![12],
+            prf: vec![5],
+            groups: vec![14],
+        };
         let offer = ike_offer(&ours, &[1; 8]);
         let (c, _) = select_ike(&ours, &offer).unwrap();
-        assert_eq!(c.describe(), "AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048");
+        assert_eq!(
+            c.describe(),
+            "AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048"
+        );
         let mut bad = c.to_proposal(1, PROTO_IKE, vec![]);
         bad.transforms[0].key_bits = Some(128);
         assert_eq!(accept_answer(&offer, &bad), None);
@@ -441,14 +615,21 @@ mod tests {
 
     #[test]
     fn esp_selection_with_and_without_pfs() {
-        let ours = EspProposal { transforms: vec![(20, 256, 0), (12, 128, 12)], pfs: Some(19), esn: false };
+        let ours = EspProposal {
+            transforms: vec![(20, 256, 0), (12, 128, 12)],
+            pfs: Some(19),
+            esn: false,
+        };
         let offer = esp_offer(&ours, [1, 2, 3, 4], None);
         let (c, _, spi) = select_esp(&ours, &offer, None).unwrap();
         assert_eq!(c.describe(), "AES_GCM_16_256");
         assert_eq!(spi, vec![1, 2, 3, 4]);
         let pfs = esp_offer(&ours, [1, 2, 3, 4], Some(19));
         assert!(select_esp(&ours, &pfs, Some(19)).is_ok());
-        assert!(select_esp(&ours, &pfs, None).is_err(), "a KE-less exchange cannot pick a DH proposal");
+        assert!(
+            select_esp(&ours, &pfs, None).is_err(),
+            "a KE-less exchange cannot pick a DH proposal"
+        );
         assert!(select_esp(&ours, &offer, Some(19)).is_err());
     }
 }

@@ -31,13 +31,23 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn tunnel(local: &str, peer: Peer, me: &str, them: &str, psk_mine: &str, psk_theirs: &str) -> TunnelConfig {
+fn tunnel(
+    local: &str,
+    peer: Peer,
+    me: &str,
+    them: &str,
+    psk_mine: &str,
+    psk_theirs: &str,
+) -> TunnelConfig {
     TunnelConfig {
         name: "Tunnel1".into(),
         local: Some(ip(local)),
         peer,
         local_id: Identity::Fqdn(me.into()),
-        remote_match: vec![IdentityMatch::Fqdn { domain: false, value: them.into() }],
+        remote_match: vec![IdentityMatch::Fqdn {
+            domain: false,
+            value: them.into(),
+        }],
         remote_id: Some(Identity::Fqdn(them.into())),
         keys: vec![PeerKey {
             name: "peer".into(),
@@ -46,12 +56,25 @@ fn tunnel(local: &str, peer: Peer, me: &str, them: &str, psk_mine: &str, psk_the
             psk_local: psk_mine.as_bytes().to_vec(),
             psk_remote: psk_theirs.as_bytes().to_vec(),
         }],
-        ike: IkeProposal { encryption: vec![(20, 256)], integrity: vec![], prf: vec![6], groups: vec![31] },
-        esp: EspProposal { transforms: vec![(20, 256, 0)], pfs: None, esn: false },
+        ike: IkeProposal {
+            encryption: vec![(20, 256)],
+            integrity: vec![],
+            prf: vec![6],
+            groups: vec![31],
+        },
+        esp: EspProposal {
+            transforms: vec![(20, 256, 0)],
+            pfs: None,
+            esn: false,
+        },
         ike_lifetime: Duration::from_secs(86400),
         child_lifetime: Duration::from_secs(3600),
         child_lifetime_kb: 0,
-        dpd: Some(DpdConfig { interval: Duration::from_secs(10), retries: 3, periodic: false }),
+        dpd: Some(DpdConfig {
+            interval: Duration::from_secs(10),
+            retries: 3,
+            periodic: false,
+        }),
         nat_keepalive: Duration::from_secs(20),
         replay_window: 1024,
         shutdown: false,
@@ -73,8 +96,22 @@ struct Side {
 impl Side {
     fn new(addr: &str, seed: u64, cfg: Vec<TunnelConfig>, now: Instant) -> Side {
         let mut e = Engine::new(Box::new(TestRng(seed)), 500, 4500);
-        e.set_config(EngineConfig { tunnels: cfg, ..EngineConfig::default() }, now);
-        Side { e, addr: SocketAddr::new(ip(addr), 500), children: HashMap::new(), status: Vec::new(), ups: 0, downs: 0, log: Vec::new() }
+        e.set_config(
+            EngineConfig {
+                tunnels: cfg,
+                ..EngineConfig::default()
+            },
+            now,
+        );
+        Side {
+            e,
+            addr: SocketAddr::new(ip(addr), 500),
+            children: HashMap::new(),
+            status: Vec::new(),
+            ups: 0,
+            downs: 0,
+            log: Vec::new(),
+        }
     }
     fn last(&self) -> Option<&TunnelStatus> {
         self.status.last()
@@ -93,7 +130,13 @@ struct Pair {
 impl Pair {
     fn new(a: Vec<TunnelConfig>, b: Vec<TunnelConfig>) -> Pair {
         let now = Instant::now();
-        Pair { a: Side::new(A, 0x1234_5678_9abc_def1, a, now), b: Side::new(B, 0x0fed_cba9_8765_4321, b, now), now, drop: Box::new(|_, _| false), sent: 0 }
+        Pair {
+            a: Side::new(A, 0x1234_5678_9abc_def1, a, now),
+            b: Side::new(B, 0x0fed_cba9_8765_4321, b, now),
+            now,
+            drop: Box::new(|_, _| false),
+            sent: 0,
+        }
     }
 
     /// Deliver outputs and fire timers until `dur` has passed.
@@ -103,7 +146,11 @@ impl Pair {
             let mut moved = false;
             for from_a in [true, false] {
                 loop {
-                    let (src, dst) = if from_a { (&mut self.a, &mut self.b) } else { (&mut self.b, &mut self.a) };
+                    let (src, dst) = if from_a {
+                        (&mut self.a, &mut self.b)
+                    } else {
+                        (&mut self.b, &mut self.a)
+                    };
                     while let Some(l) = src.e.poll_log() {
                         src.log.push(l);
                     }
@@ -135,7 +182,10 @@ impl Pair {
             if moved {
                 continue;
             }
-            let next = [self.a.e.poll_timeout(), self.b.e.poll_timeout()].into_iter().flatten().min();
+            let next = [self.a.e.poll_timeout(), self.b.e.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min();
             match next {
                 Some(t) if t <= end => {
                     self.now = self.now.max(t);
@@ -153,8 +203,20 @@ impl Pair {
 
     /// Both sides have exactly one Child SA and the keys pair up.
     fn assert_paired(&self) {
-        assert_eq!(self.a.children.len(), 1, "A children: {:?}\nA log: {:#?}", self.a.children.keys(), self.a.log);
-        assert_eq!(self.b.children.len(), 1, "B children: {:?}\nB log: {:#?}", self.b.children.keys(), self.b.log);
+        assert_eq!(
+            self.a.children.len(),
+            1,
+            "A children: {:?}\nA log: {:#?}",
+            self.a.children.keys(),
+            self.a.log
+        );
+        assert_eq!(
+            self.b.children.len(),
+            1,
+            "B children: {:?}\nB log: {:#?}",
+            self.b.children.keys(),
+            self.b.log
+        );
         let ca = self.a.children.values().next().unwrap();
         let cb = self.b.children.values().next().unwrap();
         assert_eq!(ca.spi_in, cb.spi_out);
@@ -167,8 +229,22 @@ impl Pair {
 
 fn standard() -> Pair {
     Pair::new(
-        vec![tunnel(A, Peer::Address(ip(B)), "a.example.net", "b.example.net", "secret-of-a-0123456", "secret-of-b-0123456")],
-        vec![tunnel(B, Peer::Dynamic, "b.example.net", "a.example.net", "secret-of-b-0123456", "secret-of-a-0123456")],
+        vec![tunnel(
+            A,
+            Peer::Address(ip(B)),
+            "a.example.net",
+            "b.example.net",
+            "secret-of-a-0123456",
+            "secret-of-b-0123456",
+        )],
+        vec![tunnel(
+            B,
+            Peer::Dynamic,
+            "b.example.net",
+            "a.example.net",
+            "secret-of-b-0123456",
+            "secret-of-a-0123456",
+        )],
     )
 }
 
@@ -182,15 +258,32 @@ fn establishes_ike_and_child_sa() {
     let sas = p.a.e.ike_sas(p.now);
     assert_eq!(sas.len(), 1);
     assert_eq!(sas[0].state, "ESTABLISHED");
-    assert_eq!(sas[0].proposal, "AES_GCM_16_256/PRF_HMAC_SHA2_384/CURVE_25519");
+    assert_eq!(
+        sas[0].proposal,
+        "AES_GCM_16_256/PRF_HMAC_SHA2_384/CURVE_25519"
+    );
     assert_eq!(sas[0].remote_id.as_deref(), Some("b.example.net"));
 }
 
 #[test]
 fn wrong_psk_fails_phase1_on_both_sides_with_the_reason() {
     let mut p = Pair::new(
-        vec![tunnel(A, Peer::Address(ip(B)), "a.example.net", "b.example.net", "secret-of-a-WRONG!!", "secret-of-b-0123456")],
-        vec![tunnel(B, Peer::Dynamic, "b.example.net", "a.example.net", "secret-of-b-0123456", "secret-of-a-0123456")],
+        vec![tunnel(
+            A,
+            Peer::Address(ip(B)),
+            "a.example.net",
+            "b.example.net",
+            "secret-of-a-WRONG!!",
+            "secret-of-b-0123456",
+        )],
+        vec![tunnel(
+            B,
+            Peer::Dynamic,
+            "b.example.net",
+            "a.example.net",
+            "secret-of-b-0123456",
+            "secret-of-a-0123456",
+        )],
     );
     p.run(Duration::from_secs(5));
     match p.a.last() {
@@ -206,30 +299,79 @@ fn wrong_psk_fails_phase1_on_both_sides_with_the_reason() {
 
 #[test]
 fn proposal_mismatch_names_both_offers() {
-    let mut b = tunnel(B, Peer::Dynamic, "b.example.net", "a.example.net", "secret-of-b-0123456", "secret-of-a-0123456");
-    b.ike = IkeProposal { encryption: vec![(12, 128)], integrity: vec![12], prf: vec![5], groups: vec![14] };
-    let mut p = Pair::new(vec![tunnel(A, Peer::Address(ip(B)), "a.example.net", "b.example.net", "secret-of-a-0123456", "secret-of-b-0123456")], vec![b]);
+    let mut b = tunnel(
+        B,
+        Peer::Dynamic,
+        "b.example.net",
+        "a.example.net",
+        "secret-of-b-0123456",
+        "secret-of-a-0123456",
+    );
+    b.ike = IkeProposal {
+        encryption: vec![(12, 128)],
+        integrity: vec![12],
+        prf: vec![5],
+        groups: vec![14],
+    };
+    let mut p = Pair::new(
+        vec![tunnel(
+            A,
+            Peer::Address(ip(B)),
+            "a.example.net",
+            "b.example.net",
+            "secret-of-a-0123456",
+            "secret-of-b-0123456",
+        )],
+        vec![b],
+    );
     p.run(Duration::from_secs(5));
     match p.a.last() {
-        Some(TunnelStatus::Phase1Failed(r)) => assert!(r.contains("IKE proposal mismatch: we offered AES_GCM_16_256/PRF_HMAC_SHA2_384/CURVE_25519"), "{r}"),
+        Some(TunnelStatus::Phase1Failed(r)) => assert!(
+            r.contains(
+                "IKE proposal mismatch: we offered AES_GCM_16_256/PRF_HMAC_SHA2_384/CURVE_25519"
+            ),
+            "{r}"
+        ),
         other => panic!("{other:?}"),
     }
     match p.b.last() {
-        Some(TunnelStatus::Phase1Failed(r)) => assert!(r.contains("peer offered AES_GCM_16_256/PRF_HMAC_SHA2_384/CURVE_25519") && r.contains("AES_CBC_128"), "{r}"),
+        Some(TunnelStatus::Phase1Failed(r)) => assert!(
+            r.contains("peer offered AES_GCM_16_256/PRF_HMAC_SHA2_384/CURVE_25519")
+                && r.contains("AES_CBC_128"),
+            "{r}"
+        ),
         other => panic!("{other:?}"),
     }
 }
 
 #[test]
 fn invalid_ke_payload_makes_the_initiator_retry_with_the_right_group() {
-    let mut a = tunnel(A, Peer::Address(ip(B)), "a.example.net", "b.example.net", "secret-of-a-0123456", "secret-of-b-0123456");
+    let mut a = tunnel(
+        A,
+        Peer::Address(ip(B)),
+        "a.example.net",
+        "b.example.net",
+        "secret-of-a-0123456",
+        "secret-of-b-0123456",
+    );
     a.ike.groups = vec![19, 31];
-    let mut b = tunnel(B, Peer::Dynamic, "b.example.net", "a.example.net", "secret-of-b-0123456", "secret-of-a-0123456");
+    let mut b = tunnel(
+        B,
+        Peer::Dynamic,
+        "b.example.net",
+        "a.example.net",
+        "secret-of-b-0123456",
+        "secret-of-a-0123456",
+    );
     b.ike.groups = vec![31];
     let mut p = Pair::new(vec![a], vec![b]);
     p.run(Duration::from_secs(5));
     assert_eq!(p.a.last(), Some(&TunnelStatus::Up), "{:#?}", p.a.log);
-    assert!(p.a.log.iter().any(|l| l.contains("peer wants CURVE_25519")), "{:#?}", p.a.log);
+    assert!(
+        p.a.log.iter().any(|l| l.contains("peer wants CURVE_25519")),
+        "{:#?}",
+        p.a.log
+    );
     p.assert_paired();
 }
 
@@ -245,8 +387,22 @@ fn lost_packets_are_retransmitted() {
 
 #[test]
 fn child_and_ike_sas_rekey_for_a_day_with_no_gap() {
-    let mut a = tunnel(A, Peer::Address(ip(B)), "a.example.net", "b.example.net", "secret-of-a-0123456", "secret-of-b-0123456");
-    let mut b = tunnel(B, Peer::Dynamic, "b.example.net", "a.example.net", "secret-of-b-0123456", "secret-of-a-0123456");
+    let mut a = tunnel(
+        A,
+        Peer::Address(ip(B)),
+        "a.example.net",
+        "b.example.net",
+        "secret-of-a-0123456",
+        "secret-of-b-0123456",
+    );
+    let mut b = tunnel(
+        B,
+        Peer::Dynamic,
+        "b.example.net",
+        "a.example.net",
+        "secret-of-b-0123456",
+        "secret-of-a-0123456",
+    );
     for t in [&mut a, &mut b] {
         t.child_lifetime = Duration::from_secs(30);
         t.ike_lifetime = Duration::from_secs(120);
@@ -280,7 +436,14 @@ fn dpd_detects_a_dead_peer_and_the_tunnel_recovers_when_it_returns() {
     assert!(p.a.children.is_empty(), "DPD removed the Child SA");
     assert_ne!(p.a.last(), Some(&TunnelStatus::Up));
     // B comes back as a new process with no state.
-    let b = tunnel(B, Peer::Dynamic, "b.example.net", "a.example.net", "secret-of-b-0123456", "secret-of-a-0123456");
+    let b = tunnel(
+        B,
+        Peer::Dynamic,
+        "b.example.net",
+        "a.example.net",
+        "secret-of-b-0123456",
+        "secret-of-a-0123456",
+    );
     p.b = Side::new(B, 99, vec![b], p.now);
     p.drop = Box::new(|_, _| false);
     p.run(Duration::from_secs(60));
@@ -291,8 +454,22 @@ fn dpd_detects_a_dead_peer_and_the_tunnel_recovers_when_it_returns() {
 #[test]
 fn both_ends_initiating_end_with_one_ike_sa() {
     let mut p = Pair::new(
-        vec![tunnel(A, Peer::Address(ip(B)), "a.example.net", "b.example.net", "secret-of-a-0123456", "secret-of-b-0123456")],
-        vec![tunnel(B, Peer::Address(ip(A)), "b.example.net", "a.example.net", "secret-of-b-0123456", "secret-of-a-0123456")],
+        vec![tunnel(
+            A,
+            Peer::Address(ip(B)),
+            "a.example.net",
+            "b.example.net",
+            "secret-of-a-0123456",
+            "secret-of-b-0123456",
+        )],
+        vec![tunnel(
+            B,
+            Peer::Address(ip(A)),
+            "b.example.net",
+            "a.example.net",
+            "secret-of-b-0123456",
+            "secret-of-a-0123456",
+        )],
     );
     p.run(Duration::from_secs(10));
     assert_eq!(p.a.e.ike_sas(p.now).len(), 1, "{:#?}", p.a.log);
@@ -332,7 +509,11 @@ fn garbage_never_panics() {
 }
 
 /// Queue a task on every established SA of a side and run its queue.
-fn force(side: &mut Side, now: Instant, task: impl Fn(&super::ike_sa::IkeSa) -> Vec<super::ike_sa::Task>) {
+fn force(
+    side: &mut Side,
+    now: Instant,
+    task: impl Fn(&super::ike_sa::IkeSa) -> Vec<super::ike_sa::Task>,
+) {
     let spis: Vec<u64> = side.e.sas.keys().copied().collect();
     for spi in spis {
         let tasks = task(&side.e.sas[&spi]);
@@ -353,17 +534,36 @@ fn force(side: &mut Side, now: Instant, task: impl Fn(&super::ike_sa::IkeSa) -> 
 fn simultaneous_child_rekey_keeps_exactly_one_pair() {
     for pfs in [None, Some(31)] {
         let mut p = standard();
-        for s in p.a.e.cfg.tunnels.iter_mut().chain(p.b.e.cfg.tunnels.iter_mut()) {
+        for s in
+            p.a.e
+                .cfg
+                .tunnels
+                .iter_mut()
+                .chain(p.b.e.cfg.tunnels.iter_mut())
+        {
             s.esp.pfs = pfs;
         }
         p.run(Duration::from_secs(5));
         let old: Vec<u32> = p.a.children.keys().copied().collect();
         let now = p.now;
-        force(&mut p.a, now, |sa| sa.children.iter().map(|c| super::ike_sa::Task::RekeyChild { spi_in: c.spi_in }).collect());
-        force(&mut p.b, now, |sa| sa.children.iter().map(|c| super::ike_sa::Task::RekeyChild { spi_in: c.spi_in }).collect());
+        force(&mut p.a, now, |sa| {
+            sa.children
+                .iter()
+                .map(|c| super::ike_sa::Task::RekeyChild { spi_in: c.spi_in })
+                .collect()
+        });
+        force(&mut p.b, now, |sa| {
+            sa.children
+                .iter()
+                .map(|c| super::ike_sa::Task::RekeyChild { spi_in: c.spi_in })
+                .collect()
+        });
         p.run(Duration::from_secs(20));
         p.assert_paired();
-        assert!(!p.a.children.contains_key(&old[0]), "the old Child SA is gone");
+        assert!(
+            !p.a.children.contains_key(&old[0]),
+            "the old Child SA is gone"
+        );
         assert_eq!(p.a.last(), Some(&TunnelStatus::Up));
     }
 }
@@ -381,7 +581,12 @@ fn simultaneous_ike_rekey_keeps_one_ike_sa_and_the_child() {
     p.assert_paired();
     // The surviving IKE SA still works: a Child rekey over it succeeds.
     let now = p.now;
-    force(&mut p.a, now, |sa| sa.children.iter().map(|c| super::ike_sa::Task::RekeyChild { spi_in: c.spi_in }).collect());
+    force(&mut p.a, now, |sa| {
+        sa.children
+            .iter()
+            .map(|c| super::ike_sa::Task::RekeyChild { spi_in: c.spi_in })
+            .collect()
+    });
     p.run(Duration::from_secs(10));
     p.assert_paired();
 }

@@ -419,11 +419,11 @@ pub(super) fn register(b: &mut Builder) {
         profile(c)?.dpd = None;
         Ok(())
     });
-    b.add(Ikev2Profile, "lifetime (120-86400)", |c, a| {
-        profile(c)?.lifetime = Some(num(a, "(120-86400)")?);
+    b.add(Ikev2Profile, "lifetime (10-86400)", |c, a| {
+        profile(c)?.lifetime = Some(num(a, "(10-86400)")?);
         Ok(())
     });
-    b.add(Ikev2Profile, "no lifetime [(120-86400)]", |c, _| {
+    b.add(Ikev2Profile, "no lifetime [(10-86400)]", |c, _| {
         profile(c)?.lifetime = None;
         Ok(())
     });
@@ -535,11 +535,11 @@ pub(super) fn register(b: &mut Builder) {
     });
     b.add(
         IpsecProfile,
-        "set security-association lifetime <seconds (120-86400)|kilobytes (2560-4294967295)>",
+        "set security-association lifetime <seconds (10-86400)|kilobytes (2560-4294967295)>",
         |c, a| {
             let p = ipsec_profile(c)?;
             if a.has("seconds") {
-                p.lifetime_seconds = Some(num(a, "(120-86400)")?);
+                p.lifetime_seconds = Some(num(a, "(10-86400)")?);
             } else {
                 p.lifetime_kilobytes = Some(num(a, "(2560-4294967295)")?);
             }

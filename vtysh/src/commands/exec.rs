@@ -68,6 +68,40 @@ pub(super) fn register(b: &mut Builder) {
             },
         )
     });
+    b.add(Exec, "show crypto ikev2 sa [detail] [json]", |c, a| {
+        show(
+            c,
+            a,
+            ShowCmd::CryptoIkev2Sa {
+                detail: a.has("detail"),
+            },
+        )
+    });
+    b.add(
+        Exec,
+        "show crypto ipsec sa [interface IFNAME] [json]",
+        |c, a| {
+            show(
+                c,
+                a,
+                ShowCmd::CryptoIpsecSa {
+                    interface: a.get("IFNAME").map(String::from),
+                },
+            )
+        },
+    );
+    b.add(
+        Exec,
+        "clear crypto <session|ikev2 sa> [peer <A.B.C.D|X:X::X:X>]",
+        |c, a| {
+            let peer = a
+                .get("A.B.C.D")
+                .or(a.get("X:X::X:X"))
+                .and_then(|s| s.parse().ok());
+            c.exec = Some(ExecCommand::ClearCrypto { peer });
+            Ok(())
+        },
+    );
     b.add(Exec, "write [memory]", |c, _| {
         c.exec = Some(ExecCommand::WriteMemory);
         Ok(())

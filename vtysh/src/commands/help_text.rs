@@ -34,6 +34,8 @@ fn keyword(k: &str) -> &'static str {
         "ipv6" => "IPv6 information",
         "crypto" => "Encryption (IKEv2, IPsec, PKI)",
         "session" => "Crypto sessions per tunnel",
+        "sa" => "Security associations",
+        "clear" => "Reset functions",
         "write" => "Write the running configuration",
         "memory" => "To the startup configuration file",
         "copy" => "Copy a configuration",

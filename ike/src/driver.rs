@@ -1,0 +1,280 @@
+//! The I/O around the sans-IO [`Engine`]: UDP sockets on the IKE ports
+//! (500 and 4500 with the non-ESP marker), the timer, and channels to the
+//! daemon. One task owns the engine and every SA; nothing is locked.
+
+use crate::crypto::rand::SystemRandom;
+use crate::sa::config::EngineConfig;
+use crate::sa::{ChildSaParams, Engine, IkeSaInfo, Output, TunnelStatus};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+/// The non-ESP marker that precedes IKE on port 4500 (RFC 3948).
+const NON_ESP_MARKER: [u8; 4] = [0; 4];
+
+/// Where the driver listens.
+#[derive(Debug, Clone, Copy)]
+pub struct DriverConfig {
+    pub port: u16,
+    pub natt_port: u16,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            port: 500,
+            natt_port: 4500,
+        }
+    }
+}
+
+/// What the daemon asks of the IKE task.
+#[derive(Debug)]
+pub enum Command {
+    /// New tunnel configuration (unchanged tunnels keep their SAs).
+    SetConfig(EngineConfig),
+    /// `clear crypto session [peer ADDR]`.
+    Clear(Option<IpAddr>),
+    /// A snapshot for show commands.
+    Snapshot(oneshot::Sender<Snapshot>),
+}
+
+/// What the IKE task tells the daemon.
+#[derive(Debug)]
+pub enum Event {
+    ChildUp(ChildSaParams),
+    ChildDown {
+        tunnel: String,
+        spi_in: u32,
+        spi_out: u32,
+    },
+    Status {
+        tunnel: String,
+        status: TunnelStatus,
+    },
+}
+
+/// State for show commands.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// (tunnel, status, time in that status)
+    pub tunnels: Vec<(String, TunnelStatus, Duration)>,
+    pub sas: Vec<IkeSaInfo>,
+}
+
+struct Sockets {
+    v4: UdpSocket,
+    v4_natt: UdpSocket,
+    v6: Option<UdpSocket>,
+    v6_natt: Option<UdpSocket>,
+}
+
+async fn bind_one(ip: IpAddr, port: u16) -> io::Result<UdpSocket> {
+    UdpSocket::bind(SocketAddr::new(ip, port)).await
+}
+
+impl Sockets {
+    async fn open(cfg: DriverConfig) -> io::Result<Sockets> {
+        let any4 = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let any6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+        Ok(Sockets {
+            v4: bind_one(any4, cfg.port).await?,
+            v4_natt: bind_one(any4, cfg.natt_port).await?,
+            // IPv6 is optional (a namespace may have it disabled).
+            v6: bind6(any6, cfg.port).await,
+            v6_natt: bind6(any6, cfg.natt_port).await,
+        })
+    }
+
+    async fn send(&self, remote: SocketAddr, natt: bool, data: &[u8]) {
+        let sock = match (remote.is_ipv4(), natt) {
+            (true, false) => Some(&self.v4),
+            (true, true) => Some(&self.v4_natt),
+            (false, false) => self.v6.as_ref(),
+            (false, true) => self.v6_natt.as_ref(),
+        };
+        let Some(sock) = sock else { return };
+        let r = if natt && data.len() > 1 {
+            let mut buf = Vec::with_capacity(data.len() + 4);
+            buf.extend_from_slice(&NON_ESP_MARKER);
+            buf.extend_from_slice(data);
+            sock.send_to(&buf, remote).await
+        } else {
+            sock.send_to(data, remote).await
+        };
+        if let Err(e) = r {
+            tracing::debug!("sending {} bytes to {remote}: {e}", data.len());
+        }
+    }
+}
+
+async fn bind6(ip: IpAddr, port: u16) -> Option<UdpSocket> {
+    let s = socket2_v6only(ip, port).ok()?;
+    UdpSocket::from_std(s).ok()
+}
+
+/// An IPv6-only socket, so it does not collide with the IPv4 one.
+fn socket2_v6only(ip: IpAddr, port: u16) -> io::Result<std::net::UdpSocket> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket(2)/setsockopt(2)/bind(2) on a descriptor we own;
+    // on any failure it is closed by the File/UdpSocket wrapper.
+    unsafe {
+        let fd = libc::socket(
+            libc::AF_INET6,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        );
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let sock = std::net::UdpSocket::from_raw_fd(fd);
+        let one: libc::c_int = 1;
+        let r = libc::setsockopt(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            &one as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let IpAddr::V6(v6) = ip else {
+            return Err(io::Error::other("not IPv6"));
+        };
+        let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
+        sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+        sa.sin6_port = port.to_be();
+        sa.sin6_addr.s6_addr = v6.octets();
+        let r = libc::bind(
+            fd,
+            &sa as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+        );
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(sock)
+    }
+}
+
+/// The IKE sockets, opened before the task starts so that a port in
+/// use is reported at once.
+pub struct Bound(Sockets);
+
+/// Open the IKE ports.
+pub async fn bind(cfg: DriverConfig) -> io::Result<Bound> {
+    Ok(Bound(Sockets::open(cfg).await?))
+}
+
+/// Run the IKE task until the command channel closes.
+pub async fn run(
+    cfg: DriverConfig,
+    cmds: mpsc::Receiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+) -> io::Result<()> {
+    run_with(bind(cfg).await?, cfg, cmds, events).await
+}
+
+/// Run the IKE task on already opened sockets.
+pub async fn run_with(
+    bound: Bound,
+    cfg: DriverConfig,
+    mut cmds: mpsc::Receiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+) -> io::Result<()> {
+    let socks = bound.0;
+    let mut engine = Engine::new(Box::new(SystemRandom::new()), cfg.port, cfg.natt_port);
+    let mut b4 = vec![0u8; 65536];
+    let mut b4n = vec![0u8; 65536];
+    let mut b6 = vec![0u8; 65536];
+    let mut b6n = vec![0u8; 65536];
+    let local4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), cfg.port);
+    let local4n = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), cfg.natt_port);
+    let local6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), cfg.port);
+    let local6n = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), cfg.natt_port);
+    loop {
+        let deadline = engine.poll_timeout().map(tokio::time::Instant::from_std);
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            cmd = cmds.recv() => {
+                let now = Instant::now();
+                match cmd {
+                    None => return Ok(()),
+                    Some(Command::SetConfig(c)) => engine.set_config(c, now),
+                    Some(Command::Clear(peer)) => engine.clear(peer, now),
+                    Some(Command::Snapshot(tx)) => {
+                        let tunnels = engine.tunnel_status().into_iter().map(|(n, s, since)| (n, s, now.saturating_duration_since(since))).collect();
+                        let _ = tx.send(Snapshot { tunnels, sas: engine.ike_sas(now) });
+                    }
+                }
+            }
+            r = socks.v4.recv_from(&mut b4) => if let Ok((n, from)) = r {
+                engine.handle_datagram(Instant::now(), local4, from, false, &b4[..n]);
+            },
+            r = socks.v4_natt.recv_from(&mut b4n) => if let Ok((n, from)) = r {
+                natt_in(&mut engine, local4n, from, &b4n[..n]);
+            },
+            r = recv_opt(socks.v6.as_ref(), &mut b6) => if let Ok((n, from)) = r {
+                engine.handle_datagram(Instant::now(), local6, from, false, &b6[..n]);
+            },
+            r = recv_opt(socks.v6_natt.as_ref(), &mut b6n) => if let Ok((n, from)) = r {
+                natt_in(&mut engine, local6n, from, &b6n[..n]);
+            },
+            _ = sleep => engine.handle_timeout(Instant::now()),
+        }
+        flush(&mut engine, &socks, &events).await;
+    }
+}
+
+/// A datagram on the NAT-T port: IKE after the non-ESP marker; a lone
+/// 0xFF is a keepalive; anything else is ESP, for the data plane.
+fn natt_in(engine: &mut Engine, local: SocketAddr, from: SocketAddr, data: &[u8]) {
+    if data.len() > 4 && data[..4] == NON_ESP_MARKER {
+        engine.handle_datagram(Instant::now(), local, from, true, &data[4..]);
+    }
+}
+
+async fn recv_opt(sock: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+    match sock {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn flush(engine: &mut Engine, socks: &Sockets, events: &mpsc::UnboundedSender<Event>) {
+    while let Some(line) = engine.poll_log() {
+        tracing::info!(target: "ike", "{line}");
+    }
+    while let Some(o) = engine.poll_output() {
+        match o {
+            Output::Send {
+                remote, natt, data, ..
+            } => socks.send(remote, natt, &data).await,
+            Output::ChildUp(c) => {
+                let _ = events.send(Event::ChildUp(c));
+            }
+            Output::ChildDown {
+                tunnel,
+                spi_in,
+                spi_out,
+            } => {
+                let _ = events.send(Event::ChildDown {
+                    tunnel,
+                    spi_in,
+                    spi_out,
+                });
+            }
+            Output::Status { tunnel, status } => {
+                let _ = events.send(Event::Status { tunnel, status });
+            }
+        }
+    }
+}

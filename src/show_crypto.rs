@@ -1,0 +1,165 @@
+//! `show crypto ikev2 sa` and `show crypto ipsec sa`, from the IKE
+//! task's snapshot.
+
+use crate::show::View;
+use serde_json::{json, Value};
+use std::time::Duration;
+use vtysh::protocol::ErrorInfo;
+
+fn secs(d: Duration) -> u64 {
+    d.as_secs()
+}
+
+fn to_json(v: &Value) -> Result<String, ErrorInfo> {
+    serde_json::to_string_pretty(v)
+        .map(|s| s + "\n")
+        .map_err(|e| ErrorInfo {
+            message: format!("% Internal error: {e}"),
+            column: None,
+        })
+}
+
+/// `show crypto ikev2 sa [detail]`.
+pub fn ikev2_sa(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorInfo> {
+    if json {
+        let list: Vec<Value> = v
+            .ike
+            .sas
+            .iter()
+            .map(|sa| {
+                json!({
+                    "tunnel": sa.tunnel,
+                    "local": sa.local.to_string(),
+                    "remote": sa.remote.to_string(),
+                    "spi_i": format!("{:016x}", sa.spi_i),
+                    "spi_r": format!("{:016x}", sa.spi_r),
+                    "role": if sa.initiator { "initiator" } else { "responder" },
+                    "state": sa.state,
+                    "proposal": sa.proposal,
+                    "remote_id": sa.remote_id,
+                    "age_secs": secs(sa.age),
+                    "rekey_in_secs": sa.rekey_in.map(secs),
+                    "nat_t": sa.natt,
+                    "child_sas": sa.children.len(),
+                })
+            })
+            .collect();
+        return to_json(&json!({ "ike_sas": list }));
+    }
+    let mut out = String::from(" IPv4 Crypto IKEv2  SA\n");
+    for (i, sa) in v.ike.sas.iter().enumerate() {
+        out.push_str(&format!(
+            "\nTunnel-id  Local                 Remote                fvrf/ivrf            Status\n{:<10} {:<21} {:<21} none/none            {}\n",
+            i + 1,
+            sa.local.to_string(),
+            sa.remote.to_string(),
+            if sa.state == "ESTABLISHED" { "READY" } else { sa.state }
+        ));
+        out.push_str(&format!("      Encr/Hash/DH: {}\n", sa.proposal));
+        out.push_str(&format!(
+            "      Role: {}, Life/Active Time: {}/{} sec\n",
+            if sa.initiator {
+                "Initiator"
+            } else {
+                "Responder"
+            },
+            secs(sa.age) + sa.rekey_in.map(secs).unwrap_or(0),
+            secs(sa.age)
+        ));
+        if detail {
+            out.push_str(&format!(
+                "      Interface: {}\n",
+                sa.tunnel.as_deref().unwrap_or("none")
+            ));
+            out.push_str(&format!(
+                "      Local spi: {:016X}  Remote spi: {:016X}\n",
+                if sa.initiator { sa.spi_i } else { sa.spi_r },
+                if sa.initiator { sa.spi_r } else { sa.spi_i }
+            ));
+            out.push_str(&format!(
+                "      Remote id: {}\n",
+                sa.remote_id.as_deref().unwrap_or("unknown")
+            ));
+            out.push_str(&format!(
+                "      Rekey in: {} sec\n",
+                sa.rekey_in.map(secs).unwrap_or(0)
+            ));
+            out.push_str(&format!(
+                "      NAT-T is {}\n",
+                if sa.natt {
+                    "detected (UDP 4500)"
+                } else {
+                    "not detected"
+                }
+            ));
+            out.push_str(&format!("      Child sa count: {}\n", sa.children.len()));
+        }
+    }
+    Ok(out)
+}
+
+/// `show crypto ipsec sa [interface NAME]`.
+pub fn ipsec_sa(v: &View<'_>, interface: Option<&str>, json: bool) -> Result<String, ErrorInfo> {
+    let sas: Vec<_> = v
+        .ike
+        .sas
+        .iter()
+        .filter(|sa| {
+            interface.is_none_or(|i| {
+                sa.tunnel
+                    .as_deref()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(i))
+            })
+        })
+        .collect();
+    if json {
+        let mut list = Vec::new();
+        for sa in &sas {
+            for c in &sa.children {
+                list.push(json!({
+                    "interface": sa.tunnel,
+                    "local": sa.local.ip().to_string(),
+                    "remote": sa.remote.ip().to_string(),
+                    "spi_in": format!("{:08x}", c.spi_in),
+                    "spi_out": format!("{:08x}", c.spi_out),
+                    "transform": c.proposal,
+                    "local_ts": c.ts_local,
+                    "remote_ts": c.ts_remote,
+                    "age_secs": secs(c.age),
+                    "rekey_in_secs": secs(c.rekey_in),
+                    "encap": if sa.natt { "udp-4500" } else { "esp" },
+                }));
+            }
+        }
+        return to_json(&json!({ "ipsec_sas": list }));
+    }
+    let mut out = String::new();
+    for sa in &sas {
+        out.push_str(&format!(
+            "\ninterface: {}\n",
+            sa.tunnel.as_deref().unwrap_or("none")
+        ));
+        out.push_str(&format!(
+            "    local crypto endpt.: {}, remote crypto endpt.: {}\n",
+            sa.local.ip(),
+            sa.remote.ip()
+        ));
+        for c in &sa.children {
+            out.push_str(&format!(
+                "    local  ident: {}\n    remote ident: {}\n",
+                c.ts_local.join(", "),
+                c.ts_remote.join(", ")
+            ));
+            out.push_str(&format!("     current outbound spi: 0x{:08X}\n", c.spi_out));
+            out.push_str(&format!("     inbound esp sas:\n      spi: 0x{:08X}\n        transform: {}\n        in use settings = {{Tunnel{}}}\n        sa timing: remaining key lifetime (sec): ({})\n", c.spi_in, c.proposal, if sa.natt { " UDP-Encaps" } else { "" }, secs(c.rekey_in)));
+            out.push_str(&format!(
+                "     outbound esp sas:\n      spi: 0x{:08X}\n        transform: {}\n",
+                c.spi_out, c.proposal
+            ));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("No IPsec SAs\n");
+    }
+    Ok(out)
+}
