@@ -112,7 +112,11 @@ struct Daemon {
 fn spawn(dir: &Scratch, log_name: &str, extra: &[&str]) -> (Child, PathBuf) {
     let log = dir.0.join(log_name);
     let err = fs::File::create(&log).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_rvpnd"))
+    // A fresh, empty network namespace: the configs name real-looking
+    // peers, and IKE must not send them anything from the host.
+    let child = Command::new("unshare")
+        .args(["--net", "--"])
+        .arg(env!("CARGO_BIN_EXE_rvpnd"))
         .arg("-f")
         .arg(dir.conf())
         .arg("--socket")

@@ -488,3 +488,130 @@ fn clear_crypto_session_renegotiates() {
     assert!(ok, "strongSwan sees a new IKE SA\n{}", l.rvpn.log());
     wait_up(&l);
 }
+
+#[test]
+fn rvpn_against_rvpn_in_both_setups() {
+    support::require_interop();
+    // A hub with a dynamic tunnel and a spoke that initiates; then both
+    // ends with fixed destinations (both initiate; one IKE SA survives).
+    for both_fixed in [false, true] {
+        let a = Netns::new("ra");
+        let b = Netns::new("rb");
+        veth(&a, &b, &format!("{RVPN}/24"), &format!("{SWAN}/24"));
+        let spoke = rvpn_config(GCM256_X25519, SWAN, PSK, "", "");
+        // The other rvpn is configured as the mirror image.
+        let hub = rvpn_config(
+            GCM256_X25519,
+            if both_fixed { RVPN } else { "dynamic" },
+            PSK,
+            "",
+            "",
+        )
+        .replace("hostname rvpn1", "hostname rvpn2")
+        .replace(
+            &format!("tunnel source {RVPN}"),
+            &format!("tunnel source {SWAN}"),
+        )
+        .replace(&format!("  address {SWAN}"), &format!("  address {RVPN}"))
+        .replace("identity fqdn swan.test", "identity fqdn RVPN-ID")
+        .replace(
+            "match identity remote fqdn swan.test",
+            "match identity remote fqdn RVPN-ID",
+        )
+        .replace(
+            "identity local fqdn rvpn.test",
+            "identity local fqdn swan.test",
+        )
+        .replace("RVPN-ID", "rvpn.test")
+        .replace("169.254.100.1/30", "169.254.100.2/30");
+        let r1 = Rvpnd::start(&a, &spoke);
+        let r2 = Rvpnd::start(&b, &hub);
+        let up = |r: &Rvpnd| session(r)["status"] == "UP-ACTIVE";
+        let ok = wait_for(|| up(&r1) && up(&r2), Duration::from_secs(15));
+        assert!(
+            ok,
+            "both_fixed={both_fixed}: {} / {}\n--- r1:\n{}\n--- r2:\n{}",
+            session(&r1),
+            session(&r2),
+            r1.log(),
+            r2.log()
+        );
+        // Give a duplicate SA time to be found and deleted, then compare.
+        std::thread::sleep(Duration::from_secs(2));
+        let s1 = r1.show_json("show crypto ipsec sa");
+        let s2 = r2.show_json("show crypto ipsec sa");
+        let (l1, l2) = (
+            s1["ipsec_sas"].as_array().unwrap(),
+            s2["ipsec_sas"].as_array().unwrap(),
+        );
+        assert_eq!((l1.len(), l2.len()), (1, 1), "{s1}\n{s2}");
+        assert_eq!(l1[0]["spi_in"], l2[0]["spi_out"]);
+        assert_eq!(l1[0]["spi_out"], l2[0]["spi_in"]);
+        assert_eq!(
+            r1.show_json("show crypto ikev2 sa")["ike_sas"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}
+
+#[test]
+fn nat_between_the_gateways_floats_to_4500() {
+    support::require_interop();
+    // rvpn (10.98.1.1) -- NAT router -- strongSwan (10.99.0.2).
+    let a = Netns::new("nr");
+    let nat = Netns::new("nat");
+    let b = Netns::new("ns");
+    let inside = veth(&a, &nat, "10.98.1.1/24", "10.98.1.254/24");
+    let outside = veth(&nat, &b, "10.99.0.254/24", &format!("{SWAN}/24"));
+    let _ = inside;
+    a.route(&["default", "via", "10.98.1.254"]);
+    nat.masquerade(&outside.a_if);
+    let mut swan = StrongSwan::start(&b, SwanOpts::tagged("swn"));
+    let mut conn = swan_conn(GCM256_X25519, PSK);
+    conn.remote_addrs = "%any".into();
+    swan.load(&[conn]);
+    let cfg = rvpn_config(GCM256_X25519, SWAN, PSK, " nat keepalive 5\n", "")
+        .replace(&format!("tunnel source {RVPN}"), "tunnel source 10.98.1.1");
+    let rvpn = Rvpnd::start(&a, &cfg);
+    let ok = wait_for(
+        || session(&rvpn)["status"] == "UP-ACTIVE",
+        Duration::from_secs(15),
+    );
+    assert!(ok, "{}\n{}\n{}", session(&rvpn), rvpn.log(), swan.log());
+    let sa = swan.wait_established("rvpn", "net", Duration::from_secs(5));
+    assert!(sa.nat_remote, "strongSwan sees rvpn behind a NAT: {sa:#?}");
+    assert_eq!(sa.remote_host, "10.99.0.254");
+    let ike = rvpn.show_json("show crypto ikev2 sa");
+    assert_eq!(ike["ike_sas"][0]["nat_t"], true, "{ike}");
+    assert!(
+        ike["ike_sas"][0]["remote"]
+            .as_str()
+            .unwrap()
+            .ends_with(":4500"),
+        "{ike}"
+    );
+    assert!(sa.child("net").unwrap().encap);
+}
+
+/// The soak: 30-second lifetimes on both ends (both initiate
+/// rekeys, so collisions happen). 30 s in CI; RVPN_SOAK_SECS=600 for ten
+/// minutes.
+#[test]
+fn soak_with_30s_lifetimes_on_both_ends() {
+    let secs: u64 = std::env::var("RVPN_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let (r, s) = soak(30, 30, 30, 30, secs);
+    let count = |log: &str, needle: &str| log.matches(needle).count();
+    eprintln!(
+        "soak {secs}s: rvpn initiated {} Child and {} IKE rekeys; strongSwan {} Child and {} IKE rekeys",
+        count(&r, "rekeying CHILD_SA"),
+        count(&r, "rekeying IKE_SA"),
+        count(&s, "activating CHILD_REKEY task"),
+        count(&s, "activating IKE_REKEY task")
+    );
+}

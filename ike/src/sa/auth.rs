@@ -756,6 +756,29 @@ impl Engine {
     /// Both ends initiated: keep the IKE SA with the lower SPIi, as both
     /// sides see the same two SAs and so agree without talking.
     pub(crate) fn dedupe_tunnel(&mut self, tunnel: &str, now: Instant) {
+        // The tunnel is up: an initiation of ours still in IKE_SA_INIT is
+        // no longer needed (the peer holds at most a half-open SA for it,
+        // which expires).
+        let up = self
+            .sas
+            .values()
+            .any(|s| s.tunnel.as_deref() == Some(tunnel) && s.state == IkeState::Established);
+        if up {
+            let stale: Vec<u64> = self
+                .sas
+                .iter()
+                .filter(|(_, s)| {
+                    s.tunnel.as_deref() == Some(tunnel) && s.state == IkeState::InitSent
+                })
+                .map(|(k, _)| *k)
+                .collect();
+            for spi in stale {
+                self.logf(format!(
+                    "{tunnel}: tunnel is up, abandoning our IKE_SA_INIT {spi:016x}"
+                ));
+                self.sas.remove(&spi);
+            }
+        }
         let mut est: Vec<(u64, u64)> = self
             .sas
             .iter()
@@ -839,16 +862,44 @@ impl Engine {
             .iter()
             .filter_map(|c| self.tunnel_cfg(c).cloned())
             .collect();
-        let tunnel = cands.iter().find(|t| {
-            rid.as_ref().is_some_and(|r| t.accepts(r))
-                && t.find_key(remote.ip(), rid.as_ref()).is_some()
-        });
-        let Some(t) = tunnel.cloned() else {
+        // A dynamic hub interface serves one peer at a time: prefer the
+        // one this peer already has (reconnect), then a free one; never
+        // one bound to another peer.
+        let bound = |name: &str| -> Option<Option<Identity>> {
+            self.sas
+                .iter()
+                .find(|(k, s)| {
+                    **k != spi
+                        && s.tunnel.as_deref() == Some(name)
+                        && s.state == IkeState::Established
+                })
+                .map(|(_, s)| s.remote_id.clone())
+        };
+        let usable: Vec<&TunnelConfig> = cands
+            .iter()
+            .filter(|t| {
+                rid.as_ref().is_some_and(|r| t.accepts(r))
+                    && t.find_key(remote.ip(), rid.as_ref()).is_some()
+            })
+            .collect();
+        let tunnel = usable
+            .iter()
+            .find(|t| bound(&t.name).is_some_and(|id| id == rid))
+            .or_else(|| {
+                usable
+                    .iter()
+                    .find(|t| bound(&t.name).is_none() || t.peer != Peer::Dynamic)
+            })
+            .map(|t| (*t).clone());
+        let Some(t) = tunnel else {
             let who = rid
                 .as_ref()
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| format!("an identity of type {ty}"));
             let why = match cands.first() {
+                _ if !usable.is_empty() => {
+                    format!("every tunnel interface for {who} serves another peer")
+                }
                 Some(c) => format!(
                     "identity mismatch: peer is {who}, we expect {}",
                     expected_ids(c)

@@ -798,10 +798,10 @@ impl Engine {
     }
 
     /// Decode an encrypted message of an SA.
-    pub(crate) fn open(&self, spi: u64, data: &[u8]) -> Result<Msg, String> {
-        let sa = self.sas.get(&spi).ok_or("no SA")?;
-        let k = sa.keys.as_ref().ok_or("no keys yet")?;
-        codec::decode(data, Some(&k.inb)).map_err(|e| e.to_string())
+    pub(crate) fn open(&self, spi: u64, data: &[u8]) -> Result<Msg, codec::CodecError> {
+        let keys = self.sas.get(&spi).and_then(|sa| sa.keys.as_ref());
+        let k = keys.ok_or(codec::CodecError::NotSupported("no keys for this SA yet"))?;
+        codec::decode(data, Some(&k.inb))
     }
 }
 

@@ -33,12 +33,9 @@ impl Engine {
         let msg = match self.open(spi, data) {
             Ok(m) => m,
             Err(e) => {
-                if e.contains("critical") {
-                    let ty = e
-                        .rsplit(' ')
-                        .next()
-                        .and_then(|x| x.parse::<u8>().ok())
-                        .unwrap_or(0);
+                // RFC 7296 2.5: an unknown payload marked critical is
+                // answered with UNSUPPORTED_CRITICAL_PAYLOAD naming its type.
+                if let super::codec::CodecError::UnsupportedCritical(ty) = e {
                     if let Ok(d) = self.seal(
                         spi,
                         hdr.exchange,

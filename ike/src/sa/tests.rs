@@ -590,3 +590,53 @@ fn simultaneous_ike_rekey_keeps_one_ike_sa_and_the_child() {
     p.run(Duration::from_secs(10));
     p.assert_paired();
 }
+
+#[test]
+fn cookie_demanded_under_load_is_returned_and_the_sa_comes_up() {
+    let mut p = standard();
+    // Every IKE_SA_INIT counts as "too many half-open SAs".
+    p.b.e.cfg.cookie_threshold = 0;
+    p.run(Duration::from_secs(5));
+    assert!(
+        p.a.log.iter().any(|l| l.contains("asks for a COOKIE")),
+        "{:#?}",
+        p.a.log
+    );
+    assert_eq!(p.a.last(), Some(&TunnelStatus::Up));
+    p.assert_paired();
+}
+
+#[test]
+fn unknown_critical_payload_gets_unsupported_critical_payload() {
+    use crate::wire::{encrypted_prefix, ExchangeType, Flags, Header as WHeader, PayloadType};
+    let mut p = standard();
+    p.run(Duration::from_secs(5));
+    // B sends A an INFORMATIONAL request whose only payload is of the
+    // unassigned type 200 with the critical bit set.
+    let spi_b = *p.b.e.sas.keys().next().unwrap();
+    let sa = p.b.e.sas.get_mut(&spi_b).unwrap();
+    let id = sa.next_id;
+    sa.next_id += 1;
+    let plain = [0u8, 0x80, 0, 6, 0xde, 0xad];
+    let h = WHeader::new(sa.spi_i, sa.spi_r, ExchangeType(37), Flags::NONE, id);
+    let keys = sa.keys.as_ref().unwrap();
+    let mut msg = encrypted_prefix(&h, PayloadType(200), keys.out.body_len(plain.len())).unwrap();
+    let body = keys.out.seal(&msg, &plain, &mut TestRng(5)).unwrap();
+    msg.extend_from_slice(&body);
+    p.a.e
+        .handle_datagram(p.now, p.a.addr, p.b.addr, false, &msg);
+    let mut answer = None;
+    while let Some(o) = p.a.e.poll_output() {
+        if let Output::Send { data, .. } = o {
+            answer = Some(data);
+        }
+    }
+    let data = answer.expect("A answers");
+    let sa = &p.b.e.sas[&spi_b];
+    let m = super::codec::decode(&data, Some(&sa.keys.as_ref().unwrap().inb)).expect("decodes");
+    assert!(m.response);
+    assert_eq!(
+        m.notify(super::msg::notify::UNSUPPORTED_CRITICAL_PAYLOAD),
+        Some(&[200u8][..])
+    );
+}

@@ -39,7 +39,11 @@ fn spawn_rvpnd(dir: &Path, config: &Path, socket: &Path) -> Child {
         .append(true)
         .open(dir.join("rvpnd.log"))
         .expect("open the daemon log");
-    Command::new(&rvpnd)
+    // A fresh, empty network namespace: the configs name real-looking
+    // peers, and IKE must not send them anything from the host.
+    Command::new("unshare")
+        .args(["--net", "--"])
+        .arg(&rvpnd)
         .arg("-f")
         .arg(config)
         .arg("--socket")
