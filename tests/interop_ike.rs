@@ -615,3 +615,122 @@ fn soak_with_30s_lifetimes_on_both_ends() {
         count(&s, "activating IKE_REKEY task")
     );
 }
+
+#[test]
+fn hub_with_dynamic_interfaces_takes_two_strongswan_spokes() {
+    support::require_interop();
+    let hub = Netns::new("hub");
+    let s1 = Netns::new("sp1");
+    let s2 = Netns::new("sp2");
+    veth(&hub, &s1, "10.97.1.1/24", "10.97.1.2/24");
+    veth(&hub, &s2, "10.97.2.1/24", "10.97.2.2/24");
+    let cfg = format!(
+        "hostname hub
+crypto ikev2 keyring SPOKES
+ peer any
+  address 0.0.0.0/0
+  pre-shared-key 0 {PSK}
+!
+crypto ikev2 profile SPOKES
+ match identity remote fqdn domain spokes.test
+ identity local fqdn hub.test
+ authentication local pre-share
+ authentication remote pre-share
+ keyring local SPOKES
+!
+crypto ipsec profile IPS
+ set ikev2-profile SPOKES
+!
+interface Tunnel1
+ ip address 169.254.1.1/30
+ tunnel destination dynamic
+ tunnel protection ipsec profile IPS
+interface Tunnel2
+ ip address 169.254.2.1/30
+ tunnel destination dynamic
+ tunnel protection ipsec profile IPS
+"
+    );
+    let rvpn = Rvpnd::start(&hub, &cfg);
+    let mut spokes = Vec::new();
+    for (i, ns) in [(1, &s1), (2, &s2)] {
+        let mut sw = StrongSwan::start(ns, SwanOpts::tagged(&format!("sp{i}")));
+        let mut c = SwanConn::psk(
+            "hub",
+            &format!("10.97.{i}.2"),
+            &format!("10.97.{i}.1"),
+            &format!("spoke{i}.spokes.test"),
+            "hub.test",
+            PSK,
+        );
+        c.start_action = "start".into();
+        sw.load(&[c]);
+        spokes.push(sw);
+    }
+    let status = |n: usize| rvpn.show_json("show crypto session")["sessions"][n]["status"].clone();
+    let ok = wait_for(
+        || status(0) == "UP-ACTIVE" && status(1) == "UP-ACTIVE",
+        Duration::from_secs(15),
+    );
+    assert!(
+        ok,
+        "{}\n{}",
+        rvpn.show_json("show crypto session"),
+        rvpn.log()
+    );
+    let ike = rvpn.show_json("show crypto ikev2 sa");
+    let mut ids: Vec<(String, String)> = ike["ike_sas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["tunnel"].as_str().unwrap().to_string(),
+                s["remote_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids.len(), 2, "{ike}");
+    assert_ne!(
+        ids[0].1, ids[1].1,
+        "each spoke has its own interface: {ids:?}"
+    );
+    for sw in &spokes {
+        sw.wait_established("hub", "net", Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn ike_over_ipv6() {
+    support::require_interop();
+    let a = Netns::new("v6a");
+    let b = Netns::new("v6b");
+    veth(&a, &b, "fd00:99::1/64", "fd00:99::2/64");
+    let mut swan = StrongSwan::start(&b, SwanOpts::tagged("sw6"));
+    let mut c = SwanConn::psk(
+        "rvpn",
+        "fd00:99::2",
+        "fd00:99::1",
+        "swan.test",
+        "rvpn.test",
+        PSK,
+    );
+    c.proposals = GCM256_X25519.ike.into();
+    c.esp_proposals = GCM256_X25519.esp.into();
+    swan.load(&[c]);
+    let cfg = rvpn_config(GCM256_X25519, "fd00:99::2", PSK, "", "")
+        .replace(
+            &format!("tunnel source {RVPN}"),
+            "tunnel source fd00:99::1\n tunnel mode ipsec ipv6",
+        )
+        .replace(&format!("  address {SWAN}"), "  address fd00:99::2");
+    let rvpn = Rvpnd::start(&a, &cfg);
+    let ok = wait_for(
+        || session(&rvpn)["status"] == "UP-ACTIVE",
+        Duration::from_secs(15),
+    );
+    assert!(ok, "{}\n{}\n{}", session(&rvpn), rvpn.log(), swan.log());
+    let sa = swan.wait_established("rvpn", "net", Duration::from_secs(5));
+    assert_eq!(sa.remote_host, "fd00:99::1");
+}
