@@ -547,13 +547,10 @@ fn rvpn_against_rvpn_in_both_setups() {
         assert_eq!((l1.len(), l2.len()), (1, 1), "{s1}\n{s2}");
         assert_eq!(l1[0]["spi_in"], l2[0]["spi_out"]);
         assert_eq!(l1[0]["spi_out"], l2[0]["spi_in"]);
-        assert_eq!(
-            r1.show_json("show crypto ikev2 sa")["ike_sas"]
-                .as_array()
-                .unwrap()
-                .len(),
-            1
-        );
+        let ike = r1.show_json("show crypto ikev2 sa");
+        assert_eq!(ike["ike_sas"].as_array().unwrap().len(), 1);
+        // No NAT between them: IKE stays on port 500.
+        assert_eq!(ike["ike_sas"][0]["nat_t"], false, "{ike}");
     }
 }
 

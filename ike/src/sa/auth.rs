@@ -262,6 +262,19 @@ impl Engine {
             }
         };
         let spi_r = self.random_u64();
+        // A socket bound to any address does not tell which one the
+        // peer reached; the tunnels' source address does (NAT detection
+        // needs it, or every peer would think we are behind a NAT).
+        let mut local = local;
+        if local.ip().is_unspecified() {
+            if let Some(ip) = cands
+                .iter()
+                .find_map(|t| t.local)
+                .filter(|ip| ip.is_ipv4() == remote.is_ipv4())
+            {
+                local.set_ip(ip);
+            }
+        }
         let mut sa = IkeSa::new(false, spi_i, spi_r, local, remote, now);
         sa.natt = natt;
         sa.candidates = cands.iter().map(|t| t.name.clone()).collect();
