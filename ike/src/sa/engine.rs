@@ -529,16 +529,37 @@ impl Engine {
             ));
             return;
         };
-        // Port floating and peer address changes (NAT rebinding).
-        if sa.state != IkeState::InitSent && (sa.remote != remote || (natt && !sa.natt)) {
-            sa.remote = remote;
-            sa.local = local;
-            sa.natt = sa.natt || natt;
-        }
+        let _ = sa;
+        let from = Path {
+            local,
+            remote,
+            natt,
+        };
         if hdr.response {
-            self.on_response(now, our, data, hdr);
+            self.on_response(now, our, data, hdr, from);
         } else {
-            self.on_request(now, our, data, hdr);
+            self.on_request(now, our, data, hdr, from);
+        }
+    }
+
+    /// Follow the peer to a new address or to port 4500 (NAT rebinding,
+    /// port floating) — only for a message whose integrity was verified
+    /// (RFC 7296 2.23), so a spoofed packet cannot redirect the SA.
+    pub(crate) fn follow_peer(&mut self, spi: u64, from: Path) {
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
+        if sa.state == IkeState::InitSent {
+            return;
+        }
+        if sa.remote != from.remote || (from.natt && !sa.natt) {
+            sa.remote = from.remote;
+            if !from.local.ip().is_unspecified() || sa.local.ip().is_unspecified() {
+                sa.local = from.local;
+            } else {
+                sa.local.set_port(from.local.port());
+            }
+            sa.natt = sa.natt || from.natt;
         }
     }
 
@@ -803,6 +824,14 @@ impl Engine {
         let k = keys.ok_or(codec::CodecError::NotSupported("no keys for this SA yet"))?;
         codec::decode(data, Some(&k.inb))
     }
+}
+
+/// Where a datagram came from and arrived at.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Path {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub natt: bool,
 }
 
 /// How long a responder keeps an SA that got no IKE_AUTH.

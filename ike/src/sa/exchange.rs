@@ -12,7 +12,14 @@ use std::time::Instant;
 
 impl Engine {
     /// A request from the peer on an existing SA.
-    pub(crate) fn on_request(&mut self, now: Instant, spi: u64, data: &[u8], hdr: Header) {
+    pub(crate) fn on_request(
+        &mut self,
+        now: Instant,
+        spi: u64,
+        data: &[u8],
+        hdr: Header,
+        from: super::engine::Path,
+    ) {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
@@ -58,6 +65,7 @@ impl Engine {
                 return;
             }
         };
+        self.follow_peer(spi, from);
         if let Some(sa) = self.sas.get_mut(&spi) {
             sa.last_heard = now;
         }
@@ -86,7 +94,14 @@ impl Engine {
     }
 
     /// A response to one of our requests.
-    pub(crate) fn on_response(&mut self, now: Instant, spi: u64, data: &[u8], hdr: Header) {
+    pub(crate) fn on_response(
+        &mut self,
+        now: Instant,
+        spi: u64,
+        data: &[u8],
+        hdr: Header,
+        from: super::engine::Path,
+    ) {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
@@ -111,6 +126,7 @@ impl Engine {
                 return;
             }
         };
+        self.follow_peer(spi, from);
         let sa = self.sas.get_mut(&spi).expect("present");
         sa.last_heard = now;
         let p = sa.pending.take().expect("checked");

@@ -640,3 +640,33 @@ fn unknown_critical_payload_gets_unsupported_critical_payload() {
         Some(&[200u8][..])
     );
 }
+
+#[test]
+fn forged_packets_with_valid_spis_do_not_move_the_sa() {
+    let mut p = standard();
+    p.run(Duration::from_secs(5));
+    let sa = p.a.e.ike_sas(p.now)[0].clone();
+    // An attacker at another address replays a header with the real SPIs
+    // and garbage behind it.
+    let mut d = vec![0u8; 80];
+    d[..8].copy_from_slice(&sa.spi_i.to_be_bytes());
+    d[8..16].copy_from_slice(&sa.spi_r.to_be_bytes());
+    d[16] = 46; // SK
+    d[17] = 0x20;
+    d[18] = 37; // INFORMATIONAL
+    d[19] = 0x00; // a request from the responder side
+    d[20..24].copy_from_slice(&0u32.to_be_bytes());
+    d[24..28].copy_from_slice(&80u32.to_be_bytes());
+    d[28] = 0;
+    d[30..32].copy_from_slice(&52u16.to_be_bytes());
+    let attacker: SocketAddr = "192.0.2.66:4500".parse().unwrap();
+    p.a.e.handle_datagram(p.now, p.a.addr, attacker, true, &d);
+    let after = p.a.e.ike_sas(p.now)[0].clone();
+    assert_eq!(
+        after.remote, sa.remote,
+        "the SA still points at the real peer"
+    );
+    assert_eq!(after.natt, sa.natt);
+    p.run(Duration::from_secs(1));
+    p.assert_paired();
+}
