@@ -327,6 +327,21 @@ impl Engine {
 
     /// A tunnel lost its SAs: record why and schedule a retry if it initiates.
     pub(crate) fn tunnel_down(&mut self, name: &str, status: Option<TunnelStatus>, now: Instant) {
+        // A failed attempt (ours, or a stranger's) does not take down a
+        // tunnel that still has a working SA.
+        let working = self.sas.values().any(|s| {
+            s.tunnel.as_deref() == Some(name)
+                && s.state == IkeState::Established
+                && !s.children.is_empty()
+        });
+        if working {
+            if let Some(TunnelStatus::Phase1Failed(r) | TunnelStatus::Phase2Failed(r)) = &status {
+                self.logf(format!(
+                    "{name}: a negotiation failed ({r}); the established SA stays"
+                ));
+            }
+            return;
+        }
         let initiates = self
             .tunnel_cfg(name)
             .is_some_and(|t| !t.shutdown && matches!(t.peer, Peer::Address(_)));

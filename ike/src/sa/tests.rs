@@ -670,3 +670,77 @@ fn forged_packets_with_valid_spis_do_not_move_the_sa() {
     p.run(Duration::from_secs(1));
     p.assert_paired();
 }
+
+#[test]
+fn a_strangers_failed_authentication_does_not_mark_an_up_tunnel_failed() {
+    let mut p = standard();
+    p.run(Duration::from_secs(5));
+    assert_eq!(p.b.last(), Some(&TunnelStatus::Up));
+    // A third party with the wrong key tries the same dynamic tunnel on B.
+    let mut c = Side::new(
+        "10.0.0.3",
+        42,
+        vec![tunnel(
+            "10.0.0.3",
+            Peer::Address(ip(B)),
+            "a.example.net",
+            "b.example.net",
+            "not-the-right-key-000",
+            "secret-of-b-0123456",
+        )],
+        p.now,
+    );
+    for _ in 0..20 {
+        c.e.handle_timeout(p.now);
+        let mut moved = false;
+        while let Some(o) = c.e.poll_output() {
+            if let Output::Send { natt, data, .. } = o {
+                moved = true;
+                let port = if natt { 4500 } else { 500 };
+                p.b.e.handle_datagram(
+                    p.now,
+                    SocketAddr::new(ip(B), port),
+                    SocketAddr::new(ip("10.0.0.3"), port),
+                    natt,
+                    &data,
+                );
+            }
+        }
+        while let Some(o) = p.b.e.poll_output() {
+            match o {
+                Output::Send {
+                    remote, natt, data, ..
+                } if remote.ip() == ip("10.0.0.3") => {
+                    moved = true;
+                    c.e.handle_datagram(
+                        p.now,
+                        SocketAddr::new(ip("10.0.0.3"), remote.port()),
+                        SocketAddr::new(ip(B), remote.port()),
+                        natt,
+                        &data,
+                    );
+                }
+                Output::Status { status, .. } => p.b.status.push(status),
+                _ => {}
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    assert!(
+        p.b.log
+            .iter()
+            .chain(p.b.e.log.iter())
+            .any(|l| l.contains("established SA stays"))
+            || p.b
+                .e
+                .log
+                .iter()
+                .any(|l| l.contains("AUTHENTICATION_FAILED")),
+        "the attempt was refused"
+    );
+    assert_eq!(p.b.last(), Some(&TunnelStatus::Up), "{:?}", p.b.status);
+    p.run(Duration::from_secs(1));
+    p.assert_paired();
+}
