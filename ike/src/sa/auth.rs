@@ -608,7 +608,6 @@ impl Engine {
             }
         }
         let sa = self.sas.get(&spi).expect("present");
-        let keys = sa.keys.as_ref().expect("keys before AUTH");
         let Some(key) = t.find_key(sa.remote.ip(), rid.as_ref()) else {
             self.fail_phase1(
                 spi,
@@ -618,36 +617,15 @@ impl Engine {
             );
             return;
         };
-        let want = psk_auth(
-            keys.prf,
-            &key.psk_remote,
-            &sa.init_resp,
-            &sa.ni,
-            keys.sk_pr.expose(),
-            ty,
-            &idd,
-        );
-        if method != AUTH_PSK || !ct_eq(&want, &adata) {
-            let why = if method != AUTH_PSK {
-                format!("peer authenticated with method {method}, not pre-shared key")
-            } else {
-                format!("PSK mismatch: peer's AUTH does not verify with the pre-shared key of keyring peer {}", key.name)
-            };
+        if let Err(why) = verify_peer_auth(sa, key, method, ty, &idd, &adata) {
             self.fail_phase1(spi, &tunnel, why, now);
             return;
         }
         // The IKE SA is up.
-        let lifetime = t.ike_lifetime;
-        let rekey = self.jitter(lifetime);
+        let rekey = self.jitter(t.ike_lifetime);
         let sa = self.sas.get_mut(&spi).expect("present");
-        sa.state = IkeState::Established;
-        sa.established = Some(now);
         sa.remote_id = rid.clone();
-        sa.rekey_at = Some(now + rekey);
-        sa.expire_at = Some(now + lifetime + lifetime / 10);
-        sa.next_dpd = t.dpd.map(|d| now + d.interval);
-        sa.next_keepalive =
-            (sa.nat_local && !t.nat_keepalive.is_zero()).then(|| now + t.nat_keepalive);
+        sa.mark_established(&t, rekey, now);
         let desc = sa.chosen.map(|c| c.describe()).unwrap_or_default();
         let (l, r) = (sa.local, sa.remote);
         self.logf(format!(
@@ -929,21 +907,7 @@ impl Engine {
             .clone();
         let sa = self.sas.get(&spi).expect("present");
         let keys = sa.keys.as_ref().expect("keys after INIT");
-        let want = psk_auth(
-            keys.prf,
-            &key.psk_remote,
-            &sa.init_req,
-            &sa.nr,
-            keys.sk_pi.expose(),
-            ty,
-            &idd,
-        );
-        if method != AUTH_PSK || !ct_eq(&want, &adata) {
-            let why = if method != AUTH_PSK {
-                format!("peer authenticated with method {method}, not pre-shared key")
-            } else {
-                format!("PSK mismatch: peer's AUTH does not verify with the pre-shared key of keyring peer {}", key.name)
-            };
+        if let Err(why) = verify_peer_auth(sa, &key, method, ty, &idd, &adata) {
             fail(self, why, Some(t.name.clone()));
             return;
         }
@@ -981,18 +945,11 @@ impl Engine {
                 self.remove_sa(o, now);
             }
         }
-        let lifetime = t.ike_lifetime;
-        let rekey = self.jitter(lifetime);
+        let rekey = self.jitter(t.ike_lifetime);
         let sa = self.sas.get_mut(&spi).expect("present");
         sa.tunnel = Some(t.name.clone());
         sa.remote_id = rid.clone();
-        sa.state = IkeState::Established;
-        sa.established = Some(now);
-        sa.rekey_at = Some(now + rekey);
-        sa.expire_at = Some(now + lifetime + lifetime / 10);
-        sa.next_dpd = t.dpd.map(|d| now + d.interval);
-        sa.next_keepalive =
-            (sa.nat_local && !t.nat_keepalive.is_zero()).then(|| now + t.nat_keepalive);
+        sa.mark_established(&t, rekey, now);
         let desc = sa.chosen.map(|c| c.describe()).unwrap_or_default();
         let local = sa.local;
         self.logf(format!(
@@ -1090,6 +1047,39 @@ impl Engine {
         }
         Ok((chosen, num, spi_out, tsi.to_vec(), tsr.to_vec()))
     }
+}
+
+/// Check the peer's PSK AUTH payload (RFC 7296 2.15): the initiator's
+/// signs our IKE_SA_INIT request... as seen from each role, the peer
+/// signs its own first message, our nonce and its ID under SK_p of its
+/// side.
+fn verify_peer_auth(
+    sa: &IkeSa,
+    key: &super::config::PeerKey,
+    method: u8,
+    id_type: u8,
+    id: &[u8],
+    auth: &[u8],
+) -> Result<(), String> {
+    let keys = sa.keys.as_ref().ok_or("no keys")?;
+    let (msg, nonce, sk_p) = if sa.initiator {
+        (&sa.init_resp, &sa.ni, keys.sk_pr.expose())
+    } else {
+        (&sa.init_req, &sa.nr, keys.sk_pi.expose())
+    };
+    if method != AUTH_PSK {
+        return Err(format!(
+            "peer authenticated with method {method}, not pre-shared key"
+        ));
+    }
+    let want = psk_auth(keys.prf, &key.psk_remote, msg, nonce, sk_p, id_type, id);
+    if !ct_eq(&want, auth) {
+        return Err(format!(
+            "PSK mismatch: peer's AUTH does not verify with the pre-shared key of keyring peer {}",
+            key.name
+        ));
+    }
+    Ok(())
 }
 
 fn expected_ids(t: &TunnelConfig) -> String {

@@ -306,6 +306,21 @@ impl Engine {
         }
     }
 
+    /// INVALID_KE_PAYLOAD naming the group we want (RFC 7296 1.3).
+    fn invalid_ke_reply(&mut self, spi: u64, id: u32, group: u16) {
+        self.respond(
+            spi,
+            CREATE_CHILD_SA,
+            id,
+            vec![Pl::Notify {
+                protocol: 0,
+                spi: vec![],
+                ty: n::INVALID_KE_PAYLOAD,
+                data: group.to_be_bytes().to_vec(),
+            }],
+        );
+    }
+
     fn notify_reply(&mut self, spi: u64, exchange: u8, id: u32, ty: u16) {
         self.respond(
             spi,
@@ -385,17 +400,7 @@ impl Engine {
                     if code == n::NO_PROPOSAL_CHOSEN && ke_in.is_some() {
                         // Maybe only the group differs: tell the peer ours.
                         if let Some(g) = t.esp.pfs {
-                            self.respond(
-                                spi,
-                                CREATE_CHILD_SA,
-                                msg.id,
-                                vec![Pl::Notify {
-                                    protocol: 0,
-                                    spi: vec![],
-                                    ty: n::INVALID_KE_PAYLOAD,
-                                    data: g.to_be_bytes().to_vec(),
-                                }],
-                            );
+                            self.invalid_ke_reply(spi, msg.id, g);
                             return;
                         }
                     }
@@ -620,17 +625,7 @@ impl Engine {
             return;
         };
         if g != want {
-            self.respond(
-                spi,
-                CREATE_CHILD_SA,
-                msg.id,
-                vec![Pl::Notify {
-                    protocol: 0,
-                    spi: vec![],
-                    ty: n::INVALID_KE_PAYLOAD,
-                    data: want.to_be_bytes().to_vec(),
-                }],
-            );
+            self.invalid_ke_reply(spi, msg.id, want);
             return;
         }
         let Ok(k) = KeyExchange::generate(g, self.rng.as_mut()) else {

@@ -321,6 +321,23 @@ impl IkeSa {
         codec::encode(&msg, Some(&keys.out), rng).map_err(|e| e.to_string())
     }
 
+    /// The SA is authenticated: arm its lifetime, DPD and keepalive timers
+    /// (`rekey` is the jittered soft lifetime).
+    pub fn mark_established(
+        &mut self,
+        t: &super::config::TunnelConfig,
+        rekey: Duration,
+        now: Instant,
+    ) {
+        self.state = IkeState::Established;
+        self.established = Some(now);
+        self.rekey_at = Some(now + rekey);
+        self.expire_at = Some(now + t.ike_lifetime + t.ike_lifetime / 10);
+        self.next_dpd = t.dpd.map(|d| now + d.interval);
+        self.next_keepalive =
+            (self.nat_local && !t.nat_keepalive.is_zero()).then(|| now + t.nat_keepalive);
+    }
+
     /// Find a child by our inbound SPI.
     pub fn child_by_in(&self, spi: u32) -> Option<usize> {
         self.children.iter().position(|c| c.spi_in == spi)
