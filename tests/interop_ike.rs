@@ -731,3 +731,31 @@ fn ike_over_ipv6() {
     let sa = swan.wait_established("rvpn", "net", Duration::from_secs(5));
     assert_eq!(sa.remote_host, "fd00:99::1");
 }
+
+#[test]
+fn address_and_email_identities() {
+    // rvpn identifies as an e-mail address, strongSwan as its IPv4 address.
+    let cfg = rvpn_config(GCM256_X25519, SWAN, PSK, "", "")
+        .replace(
+            "  identity fqdn swan.test",
+            &format!("  identity address {SWAN}"),
+        )
+        .replace(
+            "match identity remote fqdn swan.test",
+            &format!("match identity remote address {SWAN}"),
+        )
+        .replace(
+            "identity local fqdn rvpn.test",
+            "identity local email gw@rvpn.test",
+        );
+    let mut conn = swan_conn(GCM256_X25519, PSK);
+    conn.local_id = SWAN.into();
+    conn.remote_id = "gw@rvpn.test".into();
+    let l = lab(&cfg, conn);
+    let sa = wait_up(&l);
+    assert_eq!(sa.remote_id, "gw@rvpn.test");
+    assert_eq!(
+        l.rvpn.show_json("show crypto ikev2 sa")["ike_sas"][0]["remote_id"],
+        SWAN
+    );
+}
