@@ -12,6 +12,7 @@ use super::proposal::{
 use crate::crypto::auth::{ct_eq, psk_auth};
 use crate::crypto::dh::KeyExchange;
 use crate::crypto::nat::nat_detection_hash;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -177,21 +178,9 @@ impl Engine {
             }
         }
         // Tunnels this peer may belong to: by address, then dynamic ones.
-        let cands: Vec<TunnelConfig> = self
-            .cfg
-            .tunnels
-            .iter()
-            .filter(|t| {
-                !t.shutdown
-                    && t.local
-                        .is_none_or(|l| l == local.ip() || local.ip().is_unspecified())
-            })
-            .filter(|t| match t.peer {
-                Peer::Address(a) => a == remote.ip(),
-                Peer::Dynamic => true,
-            })
-            .cloned()
-            .collect();
+        let cand_idx = self.candidates(local, remote);
+        let cands: Vec<&TunnelConfig> = cand_idx.iter().filter_map(|&i| self.cfg.tunnels.get(i)).collect();
+        let local_hint = cands.iter().find_map(|t| t.local).filter(|ip| ip.is_ipv4() == remote.is_ipv4());
         let mut sel = None;
         let mut mismatch = None;
         for t in &cands {
@@ -267,17 +256,12 @@ impl Engine {
         // needs it, or every peer would think we are behind a NAT).
         let mut local = local;
         if local.ip().is_unspecified() {
-            if let Some(ip) = cands
-                .iter()
-                .find_map(|t| t.local)
-                .filter(|ip| ip.is_ipv4() == remote.is_ipv4())
-            {
+            if let Some(ip) = local_hint {
                 local.set_ip(ip);
             }
         }
         let mut sa = IkeSa::new(false, spi_i, spi_r, local, remote, now);
         sa.natt = natt;
-        sa.candidates = cands.iter().map(|t| t.name.clone()).collect();
         sa.chosen = Some(chosen);
         sa.ni = ni.to_vec();
         sa.nr = self.nonce();
@@ -848,57 +832,44 @@ impl Engine {
             return;
         };
         let rid = Identity::decode(ty, &idd);
-        let cands: Vec<TunnelConfig> = sa
-            .candidates
-            .iter()
-            .filter_map(|c| self.tunnel_cfg(c).cloned())
-            .collect();
+        // The tunnels this peer may belong to; one pass over the SAs finds
+        // which interfaces already serve a peer (and whom).
+        let cand_idx = self.candidates(sa.local, remote);
+        let mut bound: HashMap<&str, Option<Identity>> = HashMap::new();
+        for (k, s) in &self.sas {
+            if *k != spi && s.state == IkeState::Established {
+                if let Some(t) = s.tunnel.as_deref() {
+                    bound.insert(t, s.remote_id.clone());
+                }
+            }
+        }
+        let cands: Vec<&TunnelConfig> = cand_idx.iter().filter_map(|&i| self.cfg.tunnels.get(i)).collect();
         // A dynamic hub interface serves one peer at a time: prefer the
         // one this peer already has (reconnect), then a free one; never
         // one bound to another peer.
-        let bound = |name: &str| -> Option<Option<Identity>> {
-            self.sas
-                .iter()
-                .find(|(k, s)| {
-                    **k != spi
-                        && s.tunnel.as_deref() == Some(name)
-                        && s.state == IkeState::Established
-                })
-                .map(|(_, s)| s.remote_id.clone())
-        };
         let usable: Vec<&TunnelConfig> = cands
             .iter()
-            .filter(|t| {
-                rid.as_ref().is_some_and(|r| t.accepts(r))
-                    && t.find_key(remote.ip(), rid.as_ref()).is_some()
-            })
+            .copied()
+            .filter(|t| rid.as_ref().is_some_and(|r| t.accepts(r)) && t.find_key(remote.ip(), rid.as_ref()).is_some())
             .collect();
         let tunnel = usable
             .iter()
-            .find(|t| bound(&t.name).is_some_and(|id| id == rid))
-            .or_else(|| {
-                usable
-                    .iter()
-                    .find(|t| bound(&t.name).is_none() || t.peer != Peer::Dynamic)
-            })
+            .find(|t| bound.get(t.name.as_str()).is_some_and(|id| *id == rid))
+            .or_else(|| usable.iter().find(|t| !bound.contains_key(t.name.as_str()) || t.peer != Peer::Dynamic))
             .map(|t| (*t).clone());
+        let first = cands.first().map(|c| (c.name.clone(), expected_ids(c)));
+        let any_usable = !usable.is_empty();
         let Some(t) = tunnel else {
             let who = rid
                 .as_ref()
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| format!("an identity of type {ty}"));
-            let why = match cands.first() {
-                _ if !usable.is_empty() => {
-                    format!("every tunnel interface for {who} serves another peer")
-                }
-                Some(c) => format!(
-                    "identity mismatch: peer is {who}, we expect {}",
-                    expected_ids(c)
-                ),
+            let why = match &first {
+                _ if any_usable => format!("every tunnel interface for {who} serves another peer"),
+                Some((_, expect)) => format!("identity mismatch: peer is {who}, we expect {expect}"),
                 None => format!("no tunnel accepts peer {who}"),
             };
-            let first = cands.first().map(|c| c.name.clone());
-            fail(self, why, first);
+            fail(self, why, first.map(|f| f.0));
             return;
         };
         let key = t

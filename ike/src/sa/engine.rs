@@ -149,6 +149,8 @@ pub struct ChildSaInfo {
 /// The IKE engine.
 pub struct Engine {
     pub(crate) cfg: EngineConfig,
+    /// Tunnel name -> index in `cfg.tunnels`.
+    pub(crate) tunnel_index: HashMap<String, usize>,
     pub(crate) sas: HashMap<u64, IkeSa>,
     /// Responder: (peer address, peer SPIi) -> our SPI, to answer a
     /// retransmitted IKE_SA_INIT with the same response.
@@ -171,6 +173,7 @@ impl Engine {
         let _ = rng.fill(&mut cookie_secret);
         Engine {
             cfg: EngineConfig::default(),
+            tunnel_index: HashMap::new(),
             sas: HashMap::new(),
             by_init: HashMap::new(),
             tunnels: BTreeMap::new(),
@@ -198,7 +201,23 @@ impl Engine {
     }
 
     pub(crate) fn tunnel_cfg(&self, name: &str) -> Option<&TunnelConfig> {
-        self.cfg.tunnels.iter().find(|t| t.name == name)
+        self.tunnel_index.get(name).and_then(|&i| self.cfg.tunnels.get(i))
+    }
+
+    /// The tunnels a peer at `remote` reaching us at `local` may belong to
+    /// (by address, then dynamic ones), as indices into the configuration.
+    pub(crate) fn candidates(&self, local: SocketAddr, remote: SocketAddr) -> Vec<usize> {
+        self.cfg
+            .tunnels
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.shutdown && t.local.is_none_or(|l| l == local.ip() || local.ip().is_unspecified()))
+            .filter(|(_, t)| match t.peer {
+                Peer::Address(a) => a == remote.ip(),
+                Peer::Dynamic => true,
+            })
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Replace the configuration. Tunnels whose configuration did not
@@ -206,10 +225,11 @@ impl Engine {
     /// (if they initiate) negotiated again.
     pub fn set_config(&mut self, cfg: EngineConfig, now: Instant) {
         let old = std::mem::replace(&mut self.cfg, cfg);
+        self.tunnel_index = self.cfg.tunnels.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
         let changed: Vec<String> = old
             .tunnels
             .iter()
-            .filter(|t| self.cfg.tunnels.iter().find(|n| n.name == t.name) != Some(t))
+            .filter(|t| self.tunnel_cfg(&t.name) != Some(t))
             .map(|t| t.name.clone())
             .collect();
         for name in &changed {

@@ -128,8 +128,6 @@ pub struct IkeSa {
     pub initiator: bool,
     pub state: IkeState,
     pub tunnel: Option<String>,
-    /// Tunnels that may own this SA (responder, before IKE_AUTH).
-    pub candidates: Vec<String>,
     pub local: SocketAddr,
     pub remote: SocketAddr,
     /// IKE (and ESP) moved to UDP 4500 with the non-ESP marker.
@@ -198,7 +196,6 @@ impl IkeSa {
                 IkeState::InitAnswered
             },
             tunnel: None,
-            candidates: Vec::new(),
             local,
             remote,
             natt: false,
