@@ -1,0 +1,65 @@
+//! Sealing and opening never allocate (a counting global allocator).
+
+mod common;
+
+use common::pair;
+use esp::{SaDb, Transform, DEFAULT_WINDOW};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> usize {
+    ALLOCS.with(|c| c.get())
+}
+
+#[test]
+fn seal_and_open_do_not_allocate() {
+    // The counter works.
+    let before = allocs();
+    let v = std::hint::black_box(vec![1u8; 10]);
+    assert_eq!(allocs() - before, 1);
+    drop(v);
+    for t in Transform::ALL {
+        for esn in [false, true] {
+            let (mut tx, rx) = pair(t, esn, DEFAULT_WINDOW);
+            let mut db = SaDb::new();
+            db.insert(rx, ()).unwrap();
+            let mut buf = vec![0u8; 2048];
+            let mut forged = vec![0u8; 2048];
+            let before = allocs();
+            for len in [0usize, 1, 40, 1400] {
+                let head = tx.headroom();
+                let r = tx.seal_in_place(&mut buf, head..head + len, 4).unwrap();
+                let n = tx.seal(&[0x45; 64], 4, &mut forged).unwrap();
+                forged[n - 1] ^= 1;
+                assert!(db.open_in_place(&mut forged[..n]).is_err());
+                let pkt = &mut buf[r];
+                assert!(db.open_in_place(pkt).is_ok());
+                assert!(db.open_in_place(pkt).is_err());
+            }
+            assert_eq!(allocs() - before, 0, "{t} esn={esn}");
+        }
+    }
+}
