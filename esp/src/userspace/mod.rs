@@ -1,0 +1,6 @@
+//! The userspace backend's pieces that touch the kernel: TUN devices named
+//! as the tunnel interfaces, and their settings over rtnetlink. The packet
+//! path (TUN <-> SA <-> UDP 4500) builds on these (issue 4).
+
+pub mod link;
+pub mod tun;
