@@ -179,8 +179,14 @@ impl Engine {
         }
         // Tunnels this peer may belong to: by address, then dynamic ones.
         let cand_idx = self.candidates(local, remote);
-        let cands: Vec<&TunnelConfig> = cand_idx.iter().filter_map(|&i| self.cfg.tunnels.get(i)).collect();
-        let local_hint = cands.iter().find_map(|t| t.local).filter(|ip| ip.is_ipv4() == remote.is_ipv4());
+        let cands: Vec<&TunnelConfig> = cand_idx
+            .iter()
+            .filter_map(|&i| self.cfg.tunnels.get(i))
+            .collect();
+        let local_hint = cands
+            .iter()
+            .find_map(|t| t.local)
+            .filter(|ip| ip.is_ipv4() == remote.is_ipv4());
         let mut sel = None;
         let mut mismatch = None;
         for t in &cands {
@@ -843,19 +849,29 @@ impl Engine {
                 }
             }
         }
-        let cands: Vec<&TunnelConfig> = cand_idx.iter().filter_map(|&i| self.cfg.tunnels.get(i)).collect();
+        let cands: Vec<&TunnelConfig> = cand_idx
+            .iter()
+            .filter_map(|&i| self.cfg.tunnels.get(i))
+            .collect();
         // A dynamic hub interface serves one peer at a time: prefer the
         // one this peer already has (reconnect), then a free one; never
         // one bound to another peer.
         let usable: Vec<&TunnelConfig> = cands
             .iter()
             .copied()
-            .filter(|t| rid.as_ref().is_some_and(|r| t.accepts(r)) && t.find_key(remote.ip(), rid.as_ref()).is_some())
+            .filter(|t| {
+                rid.as_ref().is_some_and(|r| t.accepts(r))
+                    && t.find_key(remote.ip(), rid.as_ref()).is_some()
+            })
             .collect();
         let tunnel = usable
             .iter()
             .find(|t| bound.get(t.name.as_str()).is_some_and(|id| *id == rid))
-            .or_else(|| usable.iter().find(|t| !bound.contains_key(t.name.as_str()) || t.peer != Peer::Dynamic))
+            .or_else(|| {
+                usable
+                    .iter()
+                    .find(|t| !bound.contains_key(t.name.as_str()) || t.peer != Peer::Dynamic)
+            })
             .map(|t| (*t).clone());
         let first = cands.first().map(|c| (c.name.clone(), expected_ids(c)));
         let any_usable = !usable.is_empty();
@@ -866,7 +882,9 @@ impl Engine {
                 .unwrap_or_else(|| format!("an identity of type {ty}"));
             let why = match &first {
                 _ if any_usable => format!("every tunnel interface for {who} serves another peer"),
-                Some((_, expect)) => format!("identity mismatch: peer is {who}, we expect {expect}"),
+                Some((_, expect)) => {
+                    format!("identity mismatch: peer is {who}, we expect {expect}")
+                }
                 None => format!("no tunnel accepts peer {who}"),
             };
             fail(self, why, first.map(|f| f.0));

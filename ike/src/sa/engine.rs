@@ -201,7 +201,9 @@ impl Engine {
     }
 
     pub(crate) fn tunnel_cfg(&self, name: &str) -> Option<&TunnelConfig> {
-        self.tunnel_index.get(name).and_then(|&i| self.cfg.tunnels.get(i))
+        self.tunnel_index
+            .get(name)
+            .and_then(|&i| self.cfg.tunnels.get(i))
     }
 
     /// The tunnels a peer at `remote` reaching us at `local` may belong to
@@ -211,7 +213,11 @@ impl Engine {
             .tunnels
             .iter()
             .enumerate()
-            .filter(|(_, t)| !t.shutdown && t.local.is_none_or(|l| l == local.ip() || local.ip().is_unspecified()))
+            .filter(|(_, t)| {
+                !t.shutdown
+                    && t.local
+                        .is_none_or(|l| l == local.ip() || local.ip().is_unspecified())
+            })
             .filter(|(_, t)| match t.peer {
                 Peer::Address(a) => a == remote.ip(),
                 Peer::Dynamic => true,
@@ -225,7 +231,13 @@ impl Engine {
     /// (if they initiate) negotiated again.
     pub fn set_config(&mut self, cfg: EngineConfig, now: Instant) {
         let old = std::mem::replace(&mut self.cfg, cfg);
-        self.tunnel_index = self.cfg.tunnels.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+        self.tunnel_index = self
+            .cfg
+            .tunnels
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.clone(), i))
+            .collect();
         let changed: Vec<String> = old
             .tunnels
             .iter()
