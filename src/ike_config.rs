@@ -95,6 +95,9 @@ fn id_match(m: &model::IdentityMatch) -> IdentityMatch {
 /// The engine configuration and, per tunnel left out, why.
 pub fn engine_config(cfg: &Config) -> (EngineConfig, Vec<(String, String)>) {
     let mut out = EngineConfig::default();
+    if let Some(n) = cfg.cookie_challenge {
+        out.cookie_threshold = n as usize;
+    }
     let mut problems = Vec::new();
     let mut names: Vec<&String> = cfg.interfaces.keys().collect();
     names.sort_by(|a, b| model::interface_order(a, b));
@@ -357,6 +360,16 @@ mod tests {
             !format!("{t1:?}").contains("spoke1-hub1-lab-secret"),
             "keys stay out of Debug"
         );
+    }
+
+    #[test]
+    fn cookie_challenge_sets_the_half_open_threshold() {
+        let (ec, _) = engine_config(&Config::default());
+        assert_eq!(ec.cookie_threshold, 32, "rvpn's default");
+        let cfg =
+            vtysh::load_config("crypto ikev2 cookie-challenge 5\n", &Config::default()).unwrap();
+        let (ec, _) = engine_config(&cfg);
+        assert_eq!(ec.cookie_threshold, 5);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::fmt;
 pub enum Section {
     Hostname,
     AllowWeak,
+    CookieChallenge,
     Ikev2Proposal(String),
     Ikev2Keyring(String),
     Trustpoint(String),
@@ -33,6 +34,7 @@ impl fmt::Display for Section {
         match self {
             Section::Hostname => f.write_str("hostname"),
             Section::AllowWeak => f.write_str("crypto allow-weak"),
+            Section::CookieChallenge => f.write_str("crypto ikev2 cookie-challenge"),
             Section::Ikev2Proposal(n) => write!(f, "crypto ikev2 proposal {n}"),
             Section::Ikev2Keyring(n) => write!(f, "crypto ikev2 keyring {n}"),
             Section::Trustpoint(n) => write!(f, "crypto pki trustpoint {n}"),
@@ -129,6 +131,12 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         &old.allow_weak.then_some(()),
         &new.allow_weak.then_some(()),
         Section::AllowWeak,
+    );
+    single(
+        &mut out,
+        &old.cookie_challenge,
+        &new.cookie_challenge,
+        Section::CookieChallenge,
     );
     maps(
         &mut out,

@@ -14,6 +14,10 @@ pub struct Config {
     pub hostname: Option<String>,
     /// `crypto allow-weak`: sha1 and short PSKs are accepted.
     pub allow_weak: bool,
+    /// `crypto ikev2 cookie-challenge N`: demand a COOKIE when more than N
+    /// IKE SAs are half-open (None: rvpn's default, 32).
+    #[serde(default)]
+    pub cookie_challenge: Option<u32>,
     pub ikev2_proposals: BTreeMap<String, Ikev2Proposal>,
     pub ikev2_keyrings: BTreeMap<String, Keyring>,
     pub trustpoints: BTreeMap<String, Trustpoint>,

@@ -63,6 +63,10 @@ impl Renderer {
             line!(self, "crypto allow-weak");
             line!(self, "!");
         }
+        if let Some(n) = c.cookie_challenge {
+            line!(self, "crypto ikev2 cookie-challenge {n}");
+            line!(self, "!");
+        }
         for (n, p) in &c.ikev2_proposals {
             self.proposal(n, p);
         }

@@ -366,6 +366,11 @@ fn every_no_form_undoes_its_command() {
         ("conf t", "crypto allow-weak", "no crypto allow-weak"),
         (
             "conf t",
+            "crypto ikev2 cookie-challenge 10",
+            "no crypto ikev2 cookie-challenge",
+        ),
+        (
+            "conf t",
             "crypto ikev2 proposal Q",
             "no crypto ikev2 proposal Q",
         ),

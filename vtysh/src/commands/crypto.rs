@@ -40,6 +40,19 @@ pub(super) fn register(b: &mut Builder) {
         Ok(())
     });
 
+    b.add(Config, "crypto ikev2 cookie-challenge (1-65535)", |c, a| {
+        c.cfg.cookie_challenge = Some(num(a, "(1-65535)")?);
+        Ok(())
+    });
+    b.add(
+        Config,
+        "no crypto ikev2 cookie-challenge [(1-65535)]",
+        |c, _| {
+            c.cfg.cookie_challenge = None;
+            Ok(())
+        },
+    );
+
     // ---- proposals
     b.add(Config, "crypto ikev2 proposal PROPOSAL", |c, a| {
         let n = name(a, "PROPOSAL")?;

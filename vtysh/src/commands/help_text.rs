@@ -42,6 +42,7 @@ fn keyword(k: &str) -> &'static str {
         "hostname" => "Set the system's network name",
         "allow-weak" => "Accept weak algorithms (sha1) and short pre-shared keys",
         "ikev2" => "IKEv2",
+        "cookie-challenge" => "Demand a COOKIE when this many IKE SAs are half-open",
         "ipsec" => "IPsec (ESP)",
         "pki" => "Public key infrastructure",
         "proposal" => "IKEv2 proposal",
