@@ -77,6 +77,8 @@ pub struct Daemon {
     ike_cfg: ike::sa::config::EngineConfig,
     /// Protected tunnels IKE cannot negotiate, and why.
     ike_problems: Vec<(String, String)>,
+    /// The data plane, when it runs.
+    dp: Option<mpsc::UnboundedSender<crate::dataplane::DpCommand>>,
 }
 
 /// What a request handler produced, before the mode and prompt are added.
@@ -111,7 +113,12 @@ impl Reply {
 
 impl Daemon {
     /// A daemon whose running configuration is `startup` (already loaded).
-    pub fn new(info: Info, startup: Config, ike: Option<mpsc::Sender<IkeCommand>>) -> Self {
+    pub fn new(
+        info: Info,
+        startup: Config,
+        ike: Option<mpsc::Sender<IkeCommand>>,
+        dp: Option<mpsc::UnboundedSender<crate::dataplane::DpCommand>>,
+    ) -> Self {
         let mut d = Daemon {
             info,
             running: Config::default(),
@@ -120,6 +127,7 @@ impl Daemon {
             ike,
             ike_cfg: ike::sa::config::EngineConfig::default(),
             ike_problems: Vec::new(),
+            dp,
         };
         d.commit(startup, Origin::Startup);
         d
@@ -163,8 +171,6 @@ impl Daemon {
                 info!("{tunnel}: crypto session {}", status.label())
             }
             IkeEvent::ChildUp(c) => {
-                // The data plane (issue 4) installs it; until then it is
-                // only shown.
                 info!(
                     "{}: IPsec SA up, SPIs in {:08x} out {:08x}, {}",
                     c.tunnel,
@@ -172,12 +178,29 @@ impl Daemon {
                     c.spi_out,
                     c.chosen.describe()
                 );
+                if let Some(dp) = &self.dp {
+                    let itf = self.running.interfaces.get(&c.tunnel);
+                    let address = itf
+                        .and_then(|i| i.ipv4)
+                        .map(|n| (std::net::IpAddr::V4(n.ip()), n.prefix()));
+                    let mtu = itf.and_then(|i| i.mtu).unwrap_or(1400);
+                    let _ = dp.send(crate::dataplane::DpCommand::Install {
+                        child: Box::new(c),
+                        address,
+                        mtu,
+                    });
+                }
             }
             IkeEvent::ChildDown {
                 tunnel,
                 spi_in,
                 spi_out,
-            } => info!("{tunnel}: IPsec SA down, SPIs in {spi_in:08x} out {spi_out:08x}"),
+            } => {
+                info!("{tunnel}: IPsec SA down, SPIs in {spi_in:08x} out {spi_out:08x}");
+                if let Some(dp) = &self.dp {
+                    let _ = dp.send(crate::dataplane::DpCommand::Remove { spi_in });
+                }
+            }
         }
     }
 

@@ -6,6 +6,7 @@
 //! ([`server`]) and the signal handler talk to it over a channel.
 
 mod daemon;
+mod dataplane;
 mod iface;
 mod ike_config;
 mod persist;
@@ -173,29 +174,45 @@ async fn run(
     // still serves the shell and says why tunnels cannot negotiate.
     let (ike_tx, ike_rx) = mpsc::channel(64);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let ike = match ike::driver::bind(ports).await {
+    let (dp_tx, dp_rx) = mpsc::unbounded_channel();
+    let (ike, dp) = match ike::driver::bind(ports).await {
         Ok(socks) => {
             info!(
                 port = ports.port,
                 natt_port = ports.natt_port,
                 "IKE listening"
             );
+            // The data plane sends ESP in UDP from the NAT-T socket and gets
+            // what arrives on it from the IKE task.
+            let (esp_tx, esp_rx) = mpsc::unbounded_channel();
+            let dp = match socks.natt_v4_sender() {
+                Ok(sender) => {
+                    tokio::spawn(dataplane::run(dp_rx, esp_rx, sender));
+                    Some(dp_tx)
+                }
+                Err(e) => {
+                    error!("data plane cannot share the NAT-T socket: {e}");
+                    None
+                }
+            };
             tokio::spawn(async move {
-                if let Err(e) = ike::driver::run_with(socks, ports, ike_rx, ev_tx).await {
+                if let Err(e) =
+                    ike::driver::run_with_esp(socks, ports, ike_rx, ev_tx, Some(esp_tx)).await
+                {
                     error!("IKE task failed: {e}");
                 }
             });
-            Some(ike_tx)
+            (Some(ike_tx), dp)
         }
         Err(e) => {
             error!(
                 "IKE cannot open UDP ports {}/{}: {e}; tunnels will not negotiate",
                 ports.port, ports.natt_port
             );
-            None
+            (None, None)
         }
     };
-    let daemon = daemon::Daemon::new(info, running, ike);
+    let daemon = daemon::Daemon::new(info, running, ike, dp);
     let mut owner = tokio::spawn(daemon.run(rx, ev_rx));
     let server::Bound { listener, socket } = bound;
     tokio::spawn(server::serve(listener, tx.clone()));

@@ -759,3 +759,48 @@ fn address_and_email_identities() {
         SWAN
     );
 }
+
+/// The first packets through the userspace data plane: rvpn's Tunnel1
+/// (TUN) to a host address behind strongSwan's kernel-libipsec, and back.
+#[test]
+fn ping_through_the_tunnel_to_strongswan() {
+    let mut l = lab(
+        &rvpn_config(GCM256_X25519, SWAN, PSK, "", ""),
+        swan_conn(GCM256_X25519, PSK),
+    );
+    wait_up(&l);
+    l._b.add_lo_addr("10.10.2.1/32");
+    l.swan.route_via_tunnel("169.254.100.0/30", "10.10.2.1");
+    let ok = wait_for(
+        || {
+            l._a.exec(&["ip", "link", "show", "Tunnel1"])
+                .status
+                .success()
+        },
+        Duration::from_secs(5),
+    );
+    assert!(ok, "Tunnel1 exists\n{}", l.rvpn.log());
+    l._a.exec_ok(&[
+        "ip",
+        "route",
+        "replace",
+        "10.10.2.1/32",
+        "dev",
+        "Tunnel1",
+        "src",
+        "169.254.100.1",
+    ]);
+    let out = l._a.ping("169.254.100.1", "10.10.2.1", 3);
+    assert!(
+        out.status.success(),
+        "ping through the tunnel\n{}\n--- rvpnd:\n{}\n--- charon:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        l.rvpn.log(),
+        l.swan.log()
+    );
+    let sa = l
+        .swan
+        .wait_established("rvpn", "net", Duration::from_secs(2));
+    let c = sa.child("net").unwrap();
+    assert!(c.packets_in >= 3 && c.packets_out >= 3, "{c:#?}");
+}

@@ -169,6 +169,29 @@ pub async fn bind(cfg: DriverConfig) -> io::Result<Bound> {
     Ok(Bound(Sockets::open(cfg).await?))
 }
 
+impl Bound {
+    /// A second descriptor of the IPv4 NAT-T socket, for the data plane to
+    /// send ESP in UDP from port 4500 (RFC 3948) while IKE keeps receiving.
+    pub fn natt_v4_sender(&self) -> io::Result<std::net::UdpSocket> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        // SAFETY: dup(2) of a descriptor we own; the copy is owned by the
+        // returned socket.
+        let fd = unsafe { libc::dup(self.0.v4_natt.as_raw_fd()) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor of a UDP socket.
+        Ok(unsafe { std::net::UdpSocket::from_raw_fd(fd) })
+    }
+}
+
+/// An ESP datagram that arrived on the NAT-T port (the UDP payload).
+#[derive(Debug)]
+pub struct EspIn {
+    pub from: SocketAddr,
+    pub data: Vec<u8>,
+}
+
 /// Run the IKE task until the command channel closes.
 pub async fn run(
     cfg: DriverConfig,
@@ -182,8 +205,19 @@ pub async fn run(
 pub async fn run_with(
     bound: Bound,
     cfg: DriverConfig,
+    cmds: mpsc::Receiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+) -> io::Result<()> {
+    run_with_esp(bound, cfg, cmds, events, None).await
+}
+
+/// Run the IKE task; ESP datagrams on the NAT-T port go to `esp`.
+pub async fn run_with_esp(
+    bound: Bound,
+    cfg: DriverConfig,
     mut cmds: mpsc::Receiver<Command>,
     events: mpsc::UnboundedSender<Event>,
+    esp: Option<mpsc::UnboundedSender<EspIn>>,
 ) -> io::Result<()> {
     let socks = bound.0;
     let mut engine = Engine::new(Box::new(SystemRandom::new()), cfg.port, cfg.natt_port);
@@ -220,13 +254,13 @@ pub async fn run_with(
                 engine.handle_datagram(Instant::now(), local4, from, false, &b4[..n]);
             },
             r = socks.v4_natt.recv_from(&mut b4n) => if let Ok((n, from)) = r {
-                natt_in(&mut engine, local4n, from, &b4n[..n]);
+                natt_in(&mut engine, esp.as_ref(), local4n, from, &b4n[..n]);
             },
             r = recv_opt(socks.v6.as_ref(), &mut b6) => if let Ok((n, from)) = r {
                 engine.handle_datagram(Instant::now(), local6, from, false, &b6[..n]);
             },
             r = recv_opt(socks.v6_natt.as_ref(), &mut b6n) => if let Ok((n, from)) = r {
-                natt_in(&mut engine, local6n, from, &b6n[..n]);
+                natt_in(&mut engine, esp.as_ref(), local6n, from, &b6n[..n]);
             },
             _ = sleep => engine.handle_timeout(Instant::now()),
         }
@@ -236,9 +270,22 @@ pub async fn run_with(
 
 /// A datagram on the NAT-T port: IKE after the non-ESP marker; a lone
 /// 0xFF is a keepalive; anything else is ESP, for the data plane.
-fn natt_in(engine: &mut Engine, local: SocketAddr, from: SocketAddr, data: &[u8]) {
+fn natt_in(
+    engine: &mut Engine,
+    esp: Option<&mpsc::UnboundedSender<EspIn>>,
+    local: SocketAddr,
+    from: SocketAddr,
+    data: &[u8],
+) {
     if data.len() > 4 && data[..4] == NON_ESP_MARKER {
         engine.handle_datagram(Instant::now(), local, from, true, &data[4..]);
+    } else if data.len() > 8 {
+        if let Some(tx) = esp {
+            let _ = tx.send(EspIn {
+                from,
+                data: data.to_vec(),
+            });
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Interface settings over rtnetlink: up/down, MTU, addresses.
 
 use futures::TryStreamExt;
-use rtnetlink::{Handle, LinkUnspec};
+use rtnetlink::LinkUnspec;
 use std::io;
 use std::net::IpAddr;
 
@@ -50,4 +50,13 @@ pub async fn delete(h: &Handle, name: &str) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+pub use rtnetlink::Handle;
+
+/// A netlink handle, its connection running on the current tokio runtime.
+pub fn connect() -> io::Result<Handle> {
+    let (conn, handle, _) = rtnetlink::new_connection()?;
+    tokio::spawn(conn);
+    Ok(handle)
 }
