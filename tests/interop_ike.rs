@@ -551,6 +551,21 @@ fn rvpn_against_rvpn_in_both_setups() {
         assert_eq!(ike["ike_sas"].as_array().unwrap().len(), 1);
         // No NAT between them: IKE stays on port 500.
         assert_eq!(ike["ike_sas"][0]["nat_t"], false, "{ike}");
+        // Both data planes are rvpn's: the two tunnel addresses reach
+        // each other through Tunnel1.
+        let ok = wait_for(
+            || b.exec(&["ip", "link", "show", "Tunnel1"]).status.success(),
+            Duration::from_secs(5),
+        );
+        assert!(ok, "r2 has Tunnel1\n{}", r2.log());
+        let out = a.ping("169.254.100.1", "169.254.100.2", 3);
+        assert!(
+            out.status.success(),
+            "both_fixed={both_fixed}: ping rvpn to rvpn\n{}\n--- r1:\n{}\n--- r2:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            r1.log(),
+            r2.log()
+        );
     }
 }
 
