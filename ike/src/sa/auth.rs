@@ -560,20 +560,8 @@ impl Engine {
             self.fail_phase1(spi, &tunnel, "peer rejected our authentication (AUTHENTICATION_FAILED): pre-shared key or identity mismatch".into(), now);
             return;
         }
-        let idr = msg.payloads.iter().find_map(|p| {
-            if let Pl::IdR { id_type, data } = p {
-                Some((*id_type, data.clone()))
-            } else {
-                None
-            }
-        });
-        let auth = msg.payloads.iter().find_map(|p| {
-            if let Pl::Auth { method, data } = p {
-                Some((*method, data.clone()))
-            } else {
-                None
-            }
-        });
+        let idr = msg.id(false);
+        let auth = msg.auth();
         let (Some((ty, idd)), Some((method, adata))) = (idr, auth) else {
             let reason = match msg.error() {
                 Some((e, _)) => format!("peer answered IKE_AUTH with {}", n::name(e)),
@@ -790,20 +778,8 @@ impl Engine {
     /// An IKE_AUTH request (we are the responder).
     pub(crate) fn on_auth_request(&mut self, now: Instant, spi: u64, msg: Msg) {
         let Some(sa) = self.sas.get(&spi) else { return };
-        let idi = msg.payloads.iter().find_map(|p| {
-            if let Pl::IdI { id_type, data } = p {
-                Some((*id_type, data.clone()))
-            } else {
-                None
-            }
-        });
-        let auth = msg.payloads.iter().find_map(|p| {
-            if let Pl::Auth { method, data } = p {
-                Some((*method, data.clone()))
-            } else {
-                None
-            }
-        });
+        let idi = msg.id(true);
+        let auth = msg.auth();
         let id = msg.id;
         let remote = sa.remote;
         let fail = |e: &mut Engine, why: String, tunnel: Option<String>| {

@@ -211,6 +211,24 @@ impl Msg {
             }
         })
     }
+    /// IDi (`initiator`) or IDr: (ID type, data).
+    pub fn id(&self, initiator: bool) -> Option<(u8, Vec<u8>)> {
+        self.payloads.iter().find_map(|p| match p {
+            Pl::IdI { id_type, data } if initiator => Some((*id_type, data.clone())),
+            Pl::IdR { id_type, data } if !initiator => Some((*id_type, data.clone())),
+            _ => None,
+        })
+    }
+    /// AUTH: (method, data).
+    pub fn auth(&self) -> Option<(u8, Vec<u8>)> {
+        self.payloads.iter().find_map(|p| {
+            if let Pl::Auth { method, data } = p {
+                Some((*method, data.clone()))
+            } else {
+                None
+            }
+        })
+    }
     pub fn ts(&self) -> Option<(&[Selector], &[Selector])> {
         let i = self.payloads.iter().find_map(|p| {
             if let Pl::TsI(v) = p {
