@@ -2,6 +2,7 @@
 //! runtime state, and serves requests and reloads one at a time, so no
 //! lock guards any of it.
 
+use crate::dataplane::{DpCommand, IfaceSpec};
 use crate::iface::{IfaceTable, Stamp};
 use crate::{persist, redact, show, Dataplane};
 use ike::driver::{Command as IkeCommand, Event as IkeEvent, Snapshot};
@@ -64,6 +65,14 @@ impl std::fmt::Display for Origin {
     }
 }
 
+/// The xfrm interface id of a tunnel interface: its number plus one
+/// (`Tunnel0` is 1), so that ids are stable across restarts.
+fn if_id(name: &str) -> u32 {
+    name.strip_prefix("Tunnel")
+        .and_then(|n| n.parse::<u32>().ok())
+        .map_or(0x7fff_0000, |n| n.saturating_add(1))
+}
+
 /// The daemon's state.
 pub struct Daemon {
     info: Info,
@@ -78,7 +87,7 @@ pub struct Daemon {
     /// Protected tunnels IKE cannot negotiate, and why.
     ike_problems: Vec<(String, String)>,
     /// The data plane, when it runs.
-    dp: Option<mpsc::UnboundedSender<crate::dataplane::DpCommand>>,
+    dp: Option<mpsc::UnboundedSender<DpCommand>>,
 }
 
 /// What a request handler produced, before the mode and prompt are added.
@@ -117,7 +126,7 @@ impl Daemon {
         info: Info,
         startup: Config,
         ike: Option<mpsc::Sender<IkeCommand>>,
-        dp: Option<mpsc::UnboundedSender<crate::dataplane::DpCommand>>,
+        dp: Option<mpsc::UnboundedSender<DpCommand>>,
     ) -> Self {
         let mut d = Daemon {
             info,
@@ -165,6 +174,23 @@ impl Daemon {
         srx.await.unwrap_or_default()
     }
 
+    /// How the data plane should set up tunnel interface `name` now.
+    fn iface_spec(&self, name: &str) -> IfaceSpec {
+        let itf = self.running.interfaces.get(name);
+        let mut addresses: Vec<ipnetwork::IpNetwork> = Vec::new();
+        if let Some(i) = itf {
+            addresses.extend(i.ipv4.map(ipnetwork::IpNetwork::V4));
+            addresses.extend(i.ipv6.iter().copied().map(ipnetwork::IpNetwork::V6));
+        }
+        IfaceSpec {
+            name: name.to_string(),
+            mtu: itf.and_then(|i| i.mtu).unwrap_or(1400),
+            addresses,
+            tcp_adjust_mss: itf.and_then(|i| i.tcp_adjust_mss),
+            if_id: if_id(name),
+        }
+    }
+
     fn on_ike_event(&mut self, ev: IkeEvent) {
         match ev {
             IkeEvent::Status { tunnel, status } => {
@@ -179,15 +205,10 @@ impl Daemon {
                     c.chosen.describe()
                 );
                 if let Some(dp) = &self.dp {
-                    let itf = self.running.interfaces.get(&c.tunnel);
-                    let address = itf
-                        .and_then(|i| i.ipv4)
-                        .map(|n| (std::net::IpAddr::V4(n.ip()), n.prefix()));
-                    let mtu = itf.and_then(|i| i.mtu).unwrap_or(1400);
-                    let _ = dp.send(crate::dataplane::DpCommand::Install {
+                    let iface = self.iface_spec(&c.tunnel);
+                    let _ = dp.send(DpCommand::Install {
                         child: Box::new(c),
-                        address,
-                        mtu,
+                        iface,
                     });
                 }
             }
@@ -198,7 +219,11 @@ impl Daemon {
             } => {
                 info!("{tunnel}: IPsec SA down, SPIs in {spi_in:08x} out {spi_out:08x}");
                 if let Some(dp) = &self.dp {
-                    let _ = dp.send(crate::dataplane::DpCommand::Remove { spi_in });
+                    let _ = dp.send(DpCommand::Remove {
+                        tunnel,
+                        spi_in,
+                        spi_out,
+                    });
                 }
             }
         }

@@ -187,7 +187,7 @@ async fn run(
             let (esp_tx, esp_rx) = mpsc::unbounded_channel();
             let dp = match socks.natt_v4_sender() {
                 Ok(sender) => {
-                    tokio::spawn(dataplane::run(dp_rx, esp_rx, sender));
+                    tokio::spawn(dataplane::userspace::run(dp_rx, esp_rx, sender));
                     Some(dp_tx)
                 }
                 Err(e) => {

@@ -11,25 +11,14 @@ use ike::driver::EspIn;
 use ike::sa::ChildSaParams;
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-/// What the daemon asks of the data plane.
-#[derive(Debug)]
-pub enum DpCommand {
-    /// A Child SA is up on a tunnel interface with this address and MTU.
-    Install {
-        child: Box<ChildSaParams>,
-        address: Option<(IpAddr, u8)>,
-        mtu: u32,
-    },
-    /// A Child SA is gone.
-    Remove { spi_in: u32 },
-}
+use super::{DpCommand, IfaceSpec};
 
 struct TunFd(Arc<Tun>);
 
@@ -81,13 +70,28 @@ pub async fn run(
         tokio::select! {
             cmd = cmds.recv() => match cmd {
                 None => return,
-                Some(DpCommand::Install { child, address, mtu }) => {
-                    if let Err(e) = install(&handle, &sock, &mut tunnels, &mut inbound, child, address, mtu).await {
+                Some(DpCommand::Install { child, iface }) => {
+                    if let Err(e) = install(&handle, &sock, &mut tunnels, &mut inbound, child, &iface).await {
                         warn!("data plane: cannot install SA: {e}");
                     }
                 }
-                Some(DpCommand::Remove { spi_in }) => {
+                Some(DpCommand::Remove { spi_in, .. }) => {
                     inbound.remove(&spi_in);
+                }
+                Some(DpCommand::RemoveInterface { name }) => {
+                    tunnels.remove(&name);
+                    inbound.retain(|_, (_, t)| t.name() != name);
+                    let _ = link::delete(&handle, &name).await;
+                }
+                Some(DpCommand::Stats(tx)) => {
+                    let _ = tx.send(super::DpStats { backend: "userspace", ..Default::default() });
+                }
+                Some(DpCommand::Shutdown(tx)) => {
+                    for name in tunnels.keys() {
+                        let _ = link::delete(&handle, name).await;
+                    }
+                    let _ = tx.send(());
+                    return;
                 }
             },
             Some(mut d) = esp_in.recv() => {
@@ -115,15 +119,15 @@ async fn install(
     tunnels: &mut HashMap<String, Tunnel>,
     inbound: &mut HashMap<u32, (InboundSa, Arc<Tun>)>,
     c: Box<ChildSaParams>,
-    address: Option<(IpAddr, u8)>,
-    mtu: u32,
+    iface: &IfaceSpec,
 ) -> io::Result<()> {
+    let mtu = iface.mtu;
     let t = transform(&c)?;
     if !tunnels.contains_key(&c.tunnel) {
         let tun = Arc::new(Tun::create(&c.tunnel)?);
         link::set(handle, &c.tunnel, true, Some(mtu)).await?;
-        if let Some((ip, p)) = address {
-            link::add_address(handle, &c.tunnel, ip, p).await?;
+        for a in &iface.addresses {
+            link::add_address(handle, &c.tunnel, a.ip(), a.prefix()).await?;
         }
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(tun_reader(tun.clone(), rx, sock.clone()));

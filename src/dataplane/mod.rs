@@ -1,0 +1,110 @@
+//! The data plane seam (ARCHITECTURE.md rule 3): the daemon sends
+//! [`DpCommand`]s to one backend task, which owns every tunnel interface
+//! and ESP SA it creates.
+//!
+//! - [`userspace`]: TUN devices and UDP 4500 / raw ESP sockets, run by
+//!   worker threads; works on any kernel.
+//! - [`kernel`]: XFRM states and policies plus an xfrm interface per tunnel,
+//!   over netlink; needs a kernel with ESP and xfrm interfaces.
+//!
+//! Both take the same commands: install an SA pair on a tunnel interface
+//! (creating the interface on first use; a rekey installs the new pair
+//! before the old one is removed), remove a pair, remove an interface,
+//! report counters, and shut down (removing what the backend created).
+
+pub mod userspace;
+
+use ike::sa::ChildSaParams;
+use ipnetwork::IpNetwork;
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+/// How a tunnel interface should look while it carries SAs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfaceSpec {
+    /// The configured name (`Tunnel1`).
+    pub name: String,
+    /// MTU of the interface (default 1400).
+    pub mtu: u32,
+    /// Addresses from `ip address` and `ipv6 address`.
+    pub addresses: Vec<IpNetwork>,
+    /// `ip tcp adjust-mss N`: clamp the MSS of TCP SYNs crossing the tunnel.
+    pub tcp_adjust_mss: Option<u16>,
+    /// A number unique per tunnel interface (the xfrm interface if_id in the
+    /// kernel backend).
+    pub if_id: u32,
+}
+
+/// What the daemon asks of the data plane.
+#[derive(Debug)]
+pub enum DpCommand {
+    /// A Child SA is up on a tunnel: create the interface if needed, set it
+    /// up as `iface` says, and install the pair. When `child.rekey_of` names
+    /// an older inbound SPI, the old pair keeps decrypting until it is
+    /// removed, while new traffic is sealed with the new pair.
+    Install {
+        child: Box<ChildSaParams>,
+        iface: IfaceSpec,
+    },
+    /// A Child SA is gone. When it was the tunnel's last, the interface's
+    /// line protocol goes down (the interface stays, with its addresses).
+    Remove {
+        tunnel: String,
+        spi_in: u32,
+        spi_out: u32,
+    },
+    /// The interface left the configuration: remove it and its SAs.
+    RemoveInterface { name: String },
+    /// Counters for show commands.
+    Stats(oneshot::Sender<DpStats>),
+    /// Remove everything this backend created, then answer.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Counters of one SA pair.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct SaCounters {
+    pub tunnel: String,
+    pub spi_in: u32,
+    pub spi_out: u32,
+    /// Encapsulated: packets and inner bytes sealed.
+    pub out_packets: u64,
+    pub out_bytes: u64,
+    pub out_errors: u64,
+    /// Decapsulated: packets and inner bytes accepted.
+    pub in_packets: u64,
+    pub in_bytes: u64,
+    pub auth_failures: u64,
+    pub replay_drops: u64,
+    pub decrypt_errors: u64,
+    /// Truncated or otherwise malformed.
+    pub malformed: u64,
+}
+
+/// Counters and state of one tunnel interface.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct IfCounters {
+    pub name: String,
+    /// Line protocol: up while an SA pair is installed.
+    pub line_up: bool,
+    pub mtu: u32,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    /// Packets dropped on the way in (authentication, replay, decrypt).
+    pub rx_errors: u64,
+    /// Packets that could not be sent (no SA, seal or socket errors).
+    pub tx_errors: u64,
+    /// TCP SYNs whose MSS was clamped by `ip tcp adjust-mss`.
+    pub mss_clamped: u64,
+}
+
+/// A snapshot of the data plane for show commands.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DpStats {
+    /// `userspace` or `kernel`.
+    pub backend: &'static str,
+    pub sas: Vec<SaCounters>,
+    pub interfaces: Vec<IfCounters>,
+}
