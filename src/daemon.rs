@@ -2,7 +2,7 @@
 //! runtime state, and serves requests and reloads one at a time, so no
 //! lock guards any of it.
 
-use crate::dataplane::{DpCommand, IfaceSpec};
+use crate::dataplane::{DpCommand, DpStats, IfaceSpec};
 use crate::iface::{IfaceTable, Stamp};
 use crate::{persist, redact, show, Dataplane};
 use ike::driver::{Command as IkeCommand, Event as IkeEvent, Snapshot};
@@ -191,6 +191,34 @@ impl Daemon {
         }
     }
 
+    /// Tell the data plane about changed and removed tunnel interfaces.
+    fn sync_dataplane(&self, changes: &[vtysh::diff::Change]) {
+        let Some(dp) = &self.dp else { return };
+        for c in changes {
+            let vtysh::diff::Section::Interface(name) = &c.section else {
+                continue;
+            };
+            if !vtysh::model::is_tunnel_name(name) {
+                continue;
+            }
+            let cmd = match c.kind {
+                ChangeKind::Removed => DpCommand::RemoveInterface { name: name.clone() },
+                ChangeKind::Modified | ChangeKind::Added => {
+                    DpCommand::Update(self.iface_spec(name))
+                }
+            };
+            let _ = dp.send(cmd);
+        }
+    }
+
+    /// Data plane counters (None when no data plane runs).
+    async fn dp_stats(&self) -> Option<DpStats> {
+        let dp = self.dp.as_ref()?;
+        let (tx, rx) = oneshot::channel();
+        dp.send(DpCommand::Stats(tx)).ok()?;
+        rx.await.ok()
+    }
+
     fn on_ike_event(&mut self, ev: IkeEvent) {
         match ev {
             IkeEvent::Status { tunnel, status } => {
@@ -357,6 +385,7 @@ impl Daemon {
             },
             ExecCommand::Show { cmd, json } => {
                 let snapshot = self.ike_snapshot().await;
+                let dp = self.dp_stats().await;
                 let view = show::View {
                     running: &self.running,
                     ifaces: &self.ifaces,
@@ -365,6 +394,7 @@ impl Daemon {
                     now: Stamp::now(),
                     ike: &snapshot,
                     ike_problems: &self.ike_problems,
+                    dp: dp.as_ref(),
                 };
                 match show::show(&view, &cmd, json).await {
                     Ok(out) => Reply::ok(out),
@@ -449,6 +479,7 @@ impl Daemon {
         self.ifaces
             .apply(&new, &changes, self.generation, Stamp::now());
         self.running = new;
+        self.sync_dataplane(&changes);
         self.sync_ike();
         changes.len()
     }

@@ -175,34 +175,21 @@ async fn run(
     let (ike_tx, ike_rx) = mpsc::channel(64);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (dp_tx, dp_rx) = mpsc::unbounded_channel();
-    let (ike, dp) = match ike::driver::bind(ports).await {
-        Ok(socks) => {
+    let start_planes = |ports| open_planes(ports, dp_rx);
+    let (ike, dp) = match start_planes(ports).await {
+        Ok((socks, dp)) => {
             info!(
                 port = ports.port,
                 natt_port = ports.natt_port,
                 "IKE listening"
             );
-            // The data plane sends ESP in UDP from the NAT-T socket and gets
-            // what arrives on it from the IKE task.
-            let (esp_tx, esp_rx) = mpsc::unbounded_channel();
-            let dp = match socks.natt_v4_sender() {
-                Ok(sender) => {
-                    tokio::spawn(dataplane::userspace::run(dp_rx, esp_rx, sender));
-                    Some(dp_tx)
-                }
-                Err(e) => {
-                    error!("data plane cannot share the NAT-T socket: {e}");
-                    None
-                }
-            };
+            tokio::spawn(dp);
             tokio::spawn(async move {
-                if let Err(e) =
-                    ike::driver::run_with_esp(socks, ports, ike_rx, ev_tx, Some(esp_tx)).await
-                {
+                if let Err(e) = ike::driver::run_with(socks, ports, ike_rx, ev_tx).await {
                     error!("IKE task failed: {e}");
                 }
             });
-            (Some(ike_tx), dp)
+            (Some(ike_tx), Some(dp_tx))
         }
         Err(e) => {
             error!(
@@ -212,6 +199,7 @@ async fn run(
             (None, None)
         }
     };
+    let dp_ctl = dp.clone();
     let daemon = daemon::Daemon::new(info, running, ike, dp);
     let mut owner = tokio::spawn(daemon.run(rx, ev_rx));
     let server::Bound { listener, socket } = bound;
@@ -238,6 +226,31 @@ async fn run(
             _ = int.recv() => { info!("SIGINT: shutting down"); break; }
         }
     }
+    // Tunnel interfaces (and kernel state) go with the daemon.
+    if let Some(dp) = dp_ctl {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        if dp.send(dataplane::DpCommand::Shutdown(done_tx)).is_ok()
+            && tokio::time::timeout(std::time::Duration::from_secs(5), done_rx)
+                .await
+                .is_err()
+        {
+            error!("data plane did not stop within 5 s");
+        }
+    }
     socket.remove();
     code
+}
+
+/// Open the data plane and the IKE ports. The userspace data plane owns
+/// the NAT-T port (it carries ESP in UDP) and forwards IKE from it.
+async fn open_planes(
+    ports: ike::driver::DriverConfig,
+    dp_rx: mpsc::UnboundedReceiver<dataplane::DpCommand>,
+) -> std::io::Result<(
+    ike::driver::Bound,
+    impl std::future::Future<Output = ()> + Send + 'static,
+)> {
+    let (dp, natt) = dataplane::userspace::start(ports.natt_port)?;
+    let socks = ike::driver::bind_external(ports, natt).await?;
+    Ok((socks, dataplane::userspace::run(dp, dp_rx)))
 }

@@ -11,14 +11,14 @@ use vtysh::model::{
 use vtysh::protocol::ErrorInfo;
 use vtysh::{Config, ShowCmd};
 
-/// What the data plane line of `show version` says until there is one.
-const NO_DATAPLANE: &str = "none (no tunnels can carry traffic until the data plane lands)";
+/// What the data plane line of `show version` says when none runs.
+const NO_DATAPLANE: &str = "none (IKE could not open its ports, so no data plane runs)";
 /// Why a tunnel's line protocol is down without an SA.
 const NO_SA: &str = "no IPsec SA";
-/// Why a tunnel's line protocol is down with an SA (until issue 4).
-const NO_DP: &str = "IPsec SA up, but no data plane carries it yet";
-/// Why any other interface's line protocol is down in this version.
-const NO_DEVICE: &str = "not created (no data plane yet)";
+/// Why a tunnel's line protocol is down with an SA the data plane lacks.
+const NO_DP: &str = "IPsec SA up, not installed in the data plane";
+/// Why any other interface's line protocol is down.
+const NO_DEVICE: &str = "rvpn manages tunnel interfaces only";
 
 /// Everything a show command may look at.
 pub struct View<'a> {
@@ -36,6 +36,8 @@ pub struct View<'a> {
     pub ike: &'a ike::driver::Snapshot,
     /// Protected tunnels IKE cannot negotiate, with the reason.
     pub ike_problems: &'a [(String, String)],
+    /// Data plane counters (None: no data plane runs).
+    pub dp: Option<&'a crate::dataplane::DpStats>,
 }
 
 impl View<'_> {
@@ -52,6 +54,24 @@ impl View<'_> {
             .iter()
             .find(|(n, _, _)| n == name)
             .map_or_else(|| "DOWN-NEGOTIATING".to_string(), |(_, st, _)| st.label())
+    }
+
+    /// The data plane's view of an interface.
+    pub fn dp_iface(&self, name: &str) -> Option<&crate::dataplane::IfCounters> {
+        self.dp?.interfaces.iter().find(|i| i.name == name)
+    }
+
+    /// Line protocol: up while the data plane carries an SA on it.
+    pub fn line_up(&self, name: &str, ifc: &Interface) -> bool {
+        !ifc.shutdown && self.dp_iface(name).is_some_and(|i| i.line_up)
+    }
+
+    fn line_text(&self, name: &str, ifc: &Interface) -> &'static str {
+        if self.line_up(name, ifc) {
+            "up"
+        } else {
+            "down"
+        }
     }
 
     fn line_reason(&self, name: &str) -> &'static str {
@@ -197,8 +217,8 @@ fn version(v: &View<'_>, json: bool) -> Result<String, ErrorInfo> {
             "config_file": v.info.startup,
             "socket": v.info.socket,
             "config_generation": v.generation,
-            "dataplane": { "requested": v.info.dataplane.name(), "in_use": Value::Null, "note": NO_DATAPLANE },
-            "ike": { "running": false },
+            "dataplane": { "requested": v.info.dataplane.name(), "in_use": v.dp.map(|d| d.backend) },
+            "ike": { "running": v.dp.is_some() },
             "bgp": { "running": false },
         }));
     }
@@ -209,8 +229,8 @@ fn version(v: &View<'_>, json: bool) -> Result<String, ErrorInfo> {
          Control socket: {}\n\
          Configuration generation: {}\n\
          Data plane requested: {}\n\
-         Data plane in use: {NO_DATAPLANE}\n\
-         IKE: not running yet\n\
+         Data plane in use: {}\n\
+         IKE: {}\n\
          BGP: not running yet\n",
         env!("CARGO_PKG_VERSION"),
         v.running.hostname(),
@@ -219,6 +239,15 @@ fn version(v: &View<'_>, json: bool) -> Result<String, ErrorInfo> {
         v.info.socket.display(),
         v.generation,
         v.info.dataplane.name(),
+        v.dp.map_or(NO_DATAPLANE, |d| match d.backend {
+            "kernel" => "kernel (XFRM states and policies, xfrm interfaces)",
+            _ => "userspace (TUN devices, ESP in UDP 4500 or IP protocol 50)",
+        }),
+        if v.dp.is_some() {
+            "running"
+        } else {
+            "not running (UDP ports 500/4500 unavailable)"
+        },
     ))
 }
 
@@ -321,8 +350,9 @@ fn interface_json(v: &View<'_>, name: &str, ifc: &Interface) -> Value {
     json!({
         "name": name,
         "admin_status": status(ifc),
-        "line_protocol": "down",
-        "line_protocol_reason": v.line_reason(name),
+        "line_protocol": v.line_text(name, ifc),
+        "line_protocol_reason": (!v.line_up(name, ifc)).then(|| v.line_reason(name)),
+        "counters": v.dp_iface(name),
         "description": ifc.description,
         "ipv4": ifc.ipv4.map(|n| n.to_string()),
         "ipv6": ifc.ipv6.iter().map(|n| n.to_string()).collect::<Vec<_>>(),
@@ -336,7 +366,11 @@ fn interface_json(v: &View<'_>, name: &str, ifc: &Interface) -> Value {
 }
 
 fn interface_text(v: &View<'_>, name: &str, ifc: &Interface) -> String {
-    let mut s = format!("{name} is {}, line protocol is down\n", status(ifc));
+    let mut s = format!(
+        "{name} is {}, line protocol is {}\n",
+        status(ifc),
+        v.line_text(name, ifc)
+    );
     if is_tunnel_name(name) {
         s.push_str("  Hardware is Tunnel\n");
     }
@@ -375,12 +409,21 @@ fn interface_text(v: &View<'_>, name: &str, ifc: &Interface) -> String {
             None => s.push_str("  Tunnel protection none\n"),
         }
     }
-    let reason = if is_tunnel_name(name) {
-        NO_SA
-    } else {
-        NO_DEVICE
-    };
-    s.push_str(&format!("  Line protocol down: {reason}\n"));
+    if !v.line_up(name, ifc) {
+        s.push_str(&format!("  Line protocol down: {}\n", v.line_reason(name)));
+    }
+    if let Some(c) = v.dp_iface(name) {
+        s.push_str(&format!(
+            "  {} packets input, {} bytes, {} input errors\n  {} packets output, {} bytes, {} output errors\n",
+            c.rx_packets, c.rx_bytes, c.rx_errors, c.tx_packets, c.tx_bytes, c.tx_errors
+        ));
+        if ifc.tcp_adjust_mss.is_some() {
+            s.push_str(&format!(
+                "  {} TCP SYNs had their MSS clamped\n",
+                c.mss_clamped
+            ));
+        }
+    }
     if let Some(st) = v.ifaces.get(name) {
         let ago = age(v.now.mono.saturating_duration_since(st.last_change.mono));
         s.push_str(&format!(
@@ -437,7 +480,7 @@ fn interfaces(
                     i.ipv4
                         .map_or_else(|| "unassigned".to_string(), |a| a.to_string()),
                     status(i).to_string(),
-                    "down".to_string(),
+                    v.line_text(n, i).to_string(),
                     i.description.clone().unwrap_or_default(),
                 ]
             })
@@ -469,7 +512,7 @@ fn ip_interface_brief(v: &View<'_>, json: bool) -> Result<String, ErrorInfo> {
                     "ok": true,
                     "method": if i.ipv4.is_some() { "manual" } else { "unset" },
                     "status": status(i),
-                    "protocol": "down",
+                    "protocol": v.line_text(n, i),
                 })
             })
             .collect();
@@ -485,7 +528,7 @@ fn ip_interface_brief(v: &View<'_>, json: bool) -> Result<String, ErrorInfo> {
                 "YES".to_string(),
                 if i.ipv4.is_some() { "manual" } else { "unset" }.to_string(),
                 status(i).to_string(),
-                "down".to_string(),
+                v.line_text(n, i).to_string(),
             ]
         })
         .collect();

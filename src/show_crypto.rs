@@ -98,6 +98,11 @@ pub fn ikev2_sa(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorI
     Ok(out)
 }
 
+/// The data plane's counters of the pair with inbound SPI `spi_in`.
+fn counters<'v>(v: &View<'v>, spi_in: u32) -> Option<&'v crate::dataplane::SaCounters> {
+    v.dp?.sas.iter().find(|s| s.spi_in == spi_in)
+}
+
 /// `show crypto ipsec sa [interface NAME]`.
 pub fn ipsec_sa(v: &View<'_>, interface: Option<&str>, json: bool) -> Result<String, ErrorInfo> {
     let sas: Vec<_> = v
@@ -128,6 +133,7 @@ pub fn ipsec_sa(v: &View<'_>, interface: Option<&str>, json: bool) -> Result<Str
                     "age_secs": secs(c.age),
                     "rekey_in_secs": secs(c.rekey_in),
                     "encap": if sa.natt { "udp-4500" } else { "esp" },
+                    "counters": counters(v, c.spi_in),
                 }));
             }
         }
@@ -151,6 +157,15 @@ pub fn ipsec_sa(v: &View<'_>, interface: Option<&str>, json: bool) -> Result<Str
                 c.ts_remote.join(", ")
             ));
             out.push_str(&format!("     current outbound spi: 0x{:08X}\n", c.spi_out));
+            if let Some(k) = counters(v, c.spi_in) {
+                out.push_str(&format!(
+                    "    #pkts encaps: {}, #bytes encaps: {}, #send errors: {}\n    #pkts decaps: {}, #bytes decaps: {}\n    #pkts replay drops: {}, #auth failures: {}, #decrypt errors: {}, #malformed: {}\n",
+                    k.out_packets, k.out_bytes, k.out_errors, k.in_packets, k.in_bytes,
+                    k.replay_drops, k.auth_failures, k.decrypt_errors, k.malformed
+                ));
+            } else {
+                out.push_str("    not installed in the data plane\n");
+            }
             out.push_str(&format!("     inbound esp sas:\n      spi: 0x{:08X}\n        transform: {}\n        in use settings = {{Tunnel{}}}\n        sa timing: remaining key lifetime (sec): ({})\n", c.spi_in, c.proposal, if sa.natt { " UDP-Encaps" } else { "" }, secs(c.rekey_in)));
             out.push_str(&format!(
                 "     outbound esp sas:\n      spi: 0x{:08X}\n        transform: {}\n",

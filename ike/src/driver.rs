@@ -66,9 +66,30 @@ pub struct Snapshot {
 
 struct Sockets {
     v4: UdpSocket,
-    v4_natt: UdpSocket,
+    v4_natt: Option<UdpSocket>,
     v6: Option<UdpSocket>,
     v6_natt: Option<UdpSocket>,
+    /// The NAT-T port belongs to the data plane, which forwards IKE from
+    /// it here; `v4_natt`/`v6_natt` then only send.
+    external: Option<mpsc::UnboundedReceiver<NattIn>>,
+}
+
+/// Port 4500 owned by the userspace data plane (it also carries ESP): IKE
+/// datagrams arrive over a channel and IKE sends on copies of its sockets.
+pub struct ExternalNatt {
+    /// IKE datagrams from port 4500, without the non-ESP marker.
+    pub rx: mpsc::UnboundedReceiver<NattIn>,
+    /// Sockets bound to the NAT-T port (non-blocking), for sending.
+    pub v4: std::net::UdpSocket,
+    pub v6: Option<std::net::UdpSocket>,
+}
+
+/// An IKE datagram that arrived on the NAT-T port.
+#[derive(Debug)]
+pub struct NattIn {
+    pub from: SocketAddr,
+    /// The IKE message (the non-ESP marker removed).
+    pub data: Vec<u8>,
 }
 
 async fn bind_one(ip: IpAddr, port: u16) -> io::Result<UdpSocket> {
@@ -81,17 +102,30 @@ impl Sockets {
         let any6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
         Ok(Sockets {
             v4: bind_one(any4, cfg.port).await?,
-            v4_natt: bind_one(any4, cfg.natt_port).await?,
+            v4_natt: Some(bind_one(any4, cfg.natt_port).await?),
             // IPv6 is optional (a namespace may have it disabled).
             v6: bind6(any6, cfg.port).await,
             v6_natt: bind6(any6, cfg.natt_port).await,
+            external: None,
+        })
+    }
+
+    async fn open_external(cfg: DriverConfig, ext: ExternalNatt) -> io::Result<Sockets> {
+        let any4 = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let any6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+        Ok(Sockets {
+            v4: bind_one(any4, cfg.port).await?,
+            v4_natt: Some(UdpSocket::from_std(ext.v4)?),
+            v6: bind6(any6, cfg.port).await,
+            v6_natt: ext.v6.and_then(|s| UdpSocket::from_std(s).ok()),
+            external: Some(ext.rx),
         })
     }
 
     async fn send(&self, remote: SocketAddr, natt: bool, data: &[u8]) {
         let sock = match (remote.is_ipv4(), natt) {
             (true, false) => Some(&self.v4),
-            (true, true) => Some(&self.v4_natt),
+            (true, true) => self.v4_natt.as_ref(),
             (false, false) => self.v6.as_ref(),
             (false, true) => self.v6_natt.as_ref(),
         };
@@ -169,6 +203,12 @@ pub async fn bind(cfg: DriverConfig) -> io::Result<Bound> {
     Ok(Bound(Sockets::open(cfg).await?))
 }
 
+/// Open the IKE port; the NAT-T port is the data plane's (see
+/// [`ExternalNatt`]).
+pub async fn bind_external(cfg: DriverConfig, ext: ExternalNatt) -> io::Result<Bound> {
+    Ok(Bound(Sockets::open_external(cfg, ext).await?))
+}
+
 impl Bound {
     /// A second descriptor of the IPv4 NAT-T socket, for the data plane to
     /// send ESP in UDP from port 4500 (RFC 3948) while IKE keeps receiving.
@@ -176,7 +216,12 @@ impl Bound {
         use std::os::fd::{AsRawFd, FromRawFd};
         // SAFETY: dup(2) of a descriptor we own; the copy is owned by the
         // returned socket.
-        let fd = unsafe { libc::dup(self.0.v4_natt.as_raw_fd()) };
+        let sock = self
+            .0
+            .v4_natt
+            .as_ref()
+            .ok_or_else(|| io::Error::other("no NAT-T socket"))?;
+        let fd = unsafe { libc::dup(sock.as_raw_fd()) };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -219,7 +264,10 @@ pub async fn run_with_esp(
     events: mpsc::UnboundedSender<Event>,
     esp: Option<mpsc::UnboundedSender<EspIn>>,
 ) -> io::Result<()> {
-    let socks = bound.0;
+    let mut socks = bound.0;
+    let mut external = socks.external.take();
+    // Our own NAT-T sockets receive; an external port's copies only send.
+    let own_natt = external.is_none();
     let mut engine = Engine::new(Box::new(SystemRandom::new()), cfg.port, cfg.natt_port);
     let mut b4 = vec![0u8; 65536];
     let mut b4n = vec![0u8; 65536];
@@ -253,13 +301,17 @@ pub async fn run_with_esp(
             r = socks.v4.recv_from(&mut b4) => if let Ok((n, from)) = r {
                 engine.handle_datagram(Instant::now(), local4, from, false, &b4[..n]);
             },
-            r = socks.v4_natt.recv_from(&mut b4n) => if let Ok((n, from)) = r {
+            r = recv_opt(socks.v4_natt.as_ref().filter(|_| own_natt), &mut b4n) => if let Ok((n, from)) = r {
                 natt_in(&mut engine, esp.as_ref(), local4n, from, &b4n[..n]);
+            },
+            Some(d) = recv_ext(external.as_mut()) => {
+                let local = if d.from.is_ipv4() { local4n } else { local6n };
+                engine.handle_datagram(Instant::now(), local, d.from, true, &d.data);
             },
             r = recv_opt(socks.v6.as_ref(), &mut b6) => if let Ok((n, from)) = r {
                 engine.handle_datagram(Instant::now(), local6, from, false, &b6[..n]);
             },
-            r = recv_opt(socks.v6_natt.as_ref(), &mut b6n) => if let Ok((n, from)) = r {
+            r = recv_opt(socks.v6_natt.as_ref().filter(|_| own_natt), &mut b6n) => if let Ok((n, from)) = r {
                 natt_in(&mut engine, esp.as_ref(), local6n, from, &b6n[..n]);
             },
             _ = sleep => engine.handle_timeout(Instant::now()),
@@ -286,6 +338,13 @@ fn natt_in(
                 data: data.to_vec(),
             });
         }
+    }
+}
+
+async fn recv_ext(rx: Option<&mut mpsc::UnboundedReceiver<NattIn>>) -> Option<NattIn> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

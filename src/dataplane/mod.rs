@@ -53,6 +53,9 @@ pub enum DpCommand {
         spi_in: u32,
         spi_out: u32,
     },
+    /// The interface's configuration changed (MTU, addresses, MSS clamp):
+    /// apply it if the interface exists.
+    Update(IfaceSpec),
     /// The interface left the configuration: remove it and its SAs.
     RemoveInterface { name: String },
     /// Counters for show commands.

@@ -43,6 +43,26 @@ pub async fn add_address(h: &Handle, name: &str, ip: IpAddr, prefix: u8) -> io::
     }
 }
 
+/// Remove an address (a missing one is not an error).
+pub async fn del_address(h: &Handle, name: &str, ip: IpAddr, prefix: u8) -> io::Result<()> {
+    let idx = index(h, name).await?;
+    let mut addrs = h
+        .address()
+        .get()
+        .set_link_index_filter(idx)
+        .set_address_filter(ip)
+        .set_prefix_length_filter(prefix)
+        .execute();
+    while let Some(msg) = addrs.try_next().await.map_err(nl)? {
+        match h.address().del(msg).execute().await {
+            Ok(()) => {}
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EADDRNOTAVAIL => {}
+            Err(e) => return Err(nl(e)),
+        }
+    }
+    Ok(())
+}
+
 /// Delete an interface (a missing one is not an error).
 pub async fn delete(h: &Handle, name: &str) -> io::Result<()> {
     match index(h, name).await {

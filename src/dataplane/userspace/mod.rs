@@ -1,0 +1,475 @@
+//! The userspace data plane: a TUN device per tunnel interface and ESP in
+//! UDP on the NAT-T port (or raw IP protocol 50), sealed and opened by one
+//! worker thread per core.
+//!
+//! - Port 4500 belongs to the data plane: every worker has its own socket
+//!   on it (SO_REUSEPORT, so the kernel spreads peers over workers) and
+//!   forwards IKE datagrams (non-ESP marker) to the IKE task, which sends
+//!   through a copy of one of these sockets.
+//! - Every tunnel's TUN is multi-queue with one queue per worker.
+//! - The control task (this module's [`run`]) owns interface setup over
+//!   rtnetlink and publishes [`tables::Tables`] with arc-swap; workers never
+//!   wait for it.
+//! - Make-before-break: a rekeyed inbound SA is added before the old one is
+//!   removed. The side that initiated the rekey seals with the new SA at
+//!   once; the side that answered keeps the old one until the peer's first
+//!   packet on the new SA (or the old SA's deletion), so nothing is sent on
+//!   an SA the peer has not installed yet.
+
+mod mss;
+mod net;
+mod tables;
+mod worker;
+
+use super::{DpCommand, DpStats, IfCounters, IfaceSpec, SaCounters};
+use arc_swap::ArcSwap;
+use esp::userspace::{link, tun::Tun};
+use esp::{InboundSa, OsRandom, OutboundSa, SaKeys, Transform};
+use ike::driver::{ExternalNatt, NattIn};
+use ike::sa::ChildSaParams;
+use net::EventFd;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tables::{lock, IfCtr, InSa, OutSlot, Outbound, Tables, TunnelDp};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+/// What the workers share.
+pub struct Shared {
+    tables: ArcSwap<Tables>,
+    stop: AtomicBool,
+    /// IKE datagrams from port 4500, to the IKE task.
+    ike: mpsc::UnboundedSender<NattIn>,
+    raw4: Option<UdpSocket>,
+    raw6: Option<UdpSocket>,
+    /// ESP whose SPI no SA has.
+    unknown_spi: AtomicU64,
+}
+
+/// The started data plane, before its control task runs.
+pub struct Userspace {
+    shared: Arc<Shared>,
+    wakes: Vec<Arc<EventFd>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Open the NAT-T port and raw ESP sockets and start one worker per core.
+/// The returned [`ExternalNatt`] is for the IKE task (see
+/// `ike::driver::bind_external`).
+pub fn start(natt_port: u16) -> io::Result<(Userspace, ExternalNatt)> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let (ike_tx, ike_rx) = mpsc::unbounded_channel();
+    let any4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), natt_port);
+    let any6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), natt_port);
+    let mut socks4 = Vec::new();
+    let mut socks6 = Vec::new();
+    for _ in 0..workers {
+        socks4.push(net::udp_reuseport(any4)?);
+        // IPv6 is optional (a namespace may have it disabled).
+        socks6.push(net::udp_reuseport(any6).ok());
+    }
+    let raw4 = net::raw_esp(false)
+        .map_err(|e| warn!("no raw ESP socket (IPv4): {e}; ESP only in UDP"))
+        .ok();
+    let raw6 = net::raw_esp(true).ok();
+    let ext = ExternalNatt {
+        rx: ike_rx,
+        v4: socks4
+            .first()
+            .ok_or_else(|| io::Error::other("no workers"))?
+            .try_clone()?,
+        v6: socks6
+            .first()
+            .and_then(|s| s.as_ref())
+            .and_then(|s| s.try_clone().ok()),
+    };
+    let shared = Arc::new(Shared {
+        tables: ArcSwap::from_pointee(Tables::default()),
+        stop: AtomicBool::new(false),
+        ike: ike_tx,
+        raw4,
+        raw6,
+        unknown_spi: AtomicU64::new(0),
+    });
+    let mut wakes = Vec::new();
+    let mut threads = Vec::new();
+    for (id, (udp4, udp6)) in socks4.into_iter().zip(socks6).enumerate() {
+        let wake = Arc::new(EventFd::new()?);
+        wakes.push(wake.clone());
+        let w = worker::Worker {
+            id,
+            shared: shared.clone(),
+            udp4,
+            udp6,
+            wake,
+        };
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("rvpn-dp{id}"))
+                .spawn(move || w.run())?,
+        );
+    }
+    info!(workers, "userspace data plane started");
+    Ok((
+        Userspace {
+            shared,
+            wakes,
+            threads,
+        },
+        ext,
+    ))
+}
+
+fn transform(c: &ChildSaParams) -> io::Result<Transform> {
+    let bits = (c.chosen.encr.1 != 0).then_some(c.chosen.encr.1);
+    Transform::from_iana(c.chosen.encr.0, bits, c.chosen.integ).ok_or_else(|| {
+        io::Error::other(format!("unsupported ESP transform {}", c.chosen.describe()))
+    })
+}
+
+fn keys<'a>(t: Transform, (enc, integ): (&'a [u8], &'a [u8])) -> SaKeys<'a> {
+    if t.is_aead() {
+        SaKeys::aead(enc)
+    } else {
+        SaKeys::cbc(enc, integ)
+    }
+}
+
+fn esp_err(e: esp::EspError) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+impl Userspace {
+    /// Publish a changed copy of the tables and wake every worker.
+    fn publish(&self, change: impl FnOnce(&mut Tables)) {
+        let mut t = (**self.shared.tables.load()).clone();
+        change(&mut t);
+        t.generation = t.generation.wrapping_add(1);
+        self.shared.tables.store(Arc::new(t));
+        for w in &self.wakes {
+            w.notify();
+        }
+    }
+
+    async fn install(
+        &self,
+        h: &link::Handle,
+        c: &ChildSaParams,
+        iface: &IfaceSpec,
+    ) -> io::Result<()> {
+        let t = transform(c)?;
+        let window = c.replay_window.clamp(64, esp::MAX_WINDOW as u32) as usize;
+        let rx = InboundSa::new(
+            c.spi_in,
+            t,
+            keys(t, c.inbound_keys()),
+            c.chosen.esn,
+            window.div_ceil(64) * 64,
+        )
+        .map_err(esp_err)?;
+        let tx = OutboundSa::new(
+            c.spi_out,
+            t,
+            keys(t, c.outbound_keys()),
+            c.chosen.esn,
+            OsRandom::new(),
+        )
+        .map_err(esp_err)?;
+        let tunnel = self.tunnel(h, iface).await?;
+        // ESP goes in UDP to the peer's NAT-T port when NAT was found (or
+        // the peer forces it), as raw protocol 50 otherwise; without a raw
+        // socket (no CAP_NET_RAW) UDP is the only way.
+        let encap = c.encap || self.shared.raw_for(c.remote).is_none();
+        let mut remote = c.remote;
+        if !c.encap {
+            remote.set_port(4500);
+        }
+        let out = Outbound {
+            sa: tx,
+            spi_in: c.spi_in,
+            remote,
+            encap,
+        };
+        {
+            let mut slot = lock(&tunnel.out);
+            if c.rekey_of.is_some() && !c.we_initiated && slot.current.is_some() {
+                if let Some(old) = slot.pending.replace(out) {
+                    slot.retired.push(old);
+                }
+                tunnel.pending_spi.store(c.spi_in, Ordering::Relaxed);
+            } else {
+                if let Some(old) = slot.current.replace(out) {
+                    slot.retired.push(old);
+                }
+                // A pending pair was superseded by a newer one.
+                if let Some(p) = slot.pending.take() {
+                    slot.retired.push(p);
+                }
+                tunnel.pending_spi.store(0, Ordering::Relaxed);
+            }
+        }
+        let insa = Arc::new(InSa {
+            sa: Mutex::new(rx),
+            tunnel: tunnel.clone(),
+        });
+        self.publish(|tb| {
+            tb.inbound.insert(c.spi_in, insa);
+        });
+        info!(
+            "{}: SA pair in {:08x} out {:08x} installed ({} to {}{})",
+            c.tunnel,
+            c.spi_in,
+            c.spi_out,
+            c.chosen.describe(),
+            remote,
+            if encap { ", UDP-encapsulated" } else { "" }
+        );
+        Ok(())
+    }
+
+    /// The tunnel's data-plane state, creating its TUN on first use and
+    /// bringing its line protocol up as `iface` says.
+    async fn tunnel(&self, h: &link::Handle, iface: &IfaceSpec) -> io::Result<Arc<TunnelDp>> {
+        let existing = self.shared.tables.load().tunnels.get(&iface.name).cloned();
+        let tunnel = match existing {
+            Some(t) => t,
+            None => {
+                let first = Tun::create(&iface.name)?;
+                let mut queues = Vec::with_capacity(self.wakes.len());
+                for _ in 1..self.wakes.len() {
+                    queues.push(first.open_queue()?);
+                }
+                queues.insert(0, first);
+                let t = Arc::new(TunnelDp {
+                    name: iface.name.clone(),
+                    queues,
+                    out: Mutex::new(OutSlot::default()),
+                    pending_spi: AtomicU32::new(0),
+                    mss: AtomicU16::new(0),
+                    mtu: AtomicU32::new(iface.mtu),
+                    addresses: Mutex::new(Vec::new()),
+                    line_up: AtomicBool::new(false),
+                    ctr: IfCtr::default(),
+                });
+                let t2 = t.clone();
+                self.publish(|tb| {
+                    tb.tunnels.insert(iface.name.clone(), t2);
+                });
+                t
+            }
+        };
+        if !tunnel.line_up.load(Ordering::Relaxed) {
+            link::set(h, &iface.name, true, Some(iface.mtu)).await?;
+            tunnel.line_up.store(true, Ordering::Relaxed);
+            self.apply(h, &tunnel, iface).await?;
+            info!(
+                "{}: line protocol up (userspace TUN, MTU {})",
+                iface.name, iface.mtu
+            );
+        }
+        Ok(tunnel)
+    }
+
+    /// Bring a tunnel's MTU, addresses and MSS clamp to what `iface` says.
+    async fn apply(&self, h: &link::Handle, t: &TunnelDp, iface: &IfaceSpec) -> io::Result<()> {
+        t.mss
+            .store(iface.tcp_adjust_mss.unwrap_or(0), Ordering::Relaxed);
+        if t.mtu.swap(iface.mtu, Ordering::Relaxed) != iface.mtu {
+            link::set(
+                h,
+                &iface.name,
+                t.line_up.load(Ordering::Relaxed),
+                Some(iface.mtu),
+            )
+            .await?;
+        }
+        let have = lock(&t.addresses).clone();
+        for a in have.iter().filter(|a| !iface.addresses.contains(a)) {
+            link::del_address(h, &iface.name, a.ip(), a.prefix()).await?;
+        }
+        for a in iface.addresses.iter().filter(|a| !have.contains(a)) {
+            link::add_address(h, &iface.name, a.ip(), a.prefix()).await?;
+        }
+        *lock(&t.addresses) = iface.addresses.clone();
+        Ok(())
+    }
+
+    /// A configuration change of an interface the data plane has.
+    async fn update(&self, h: &link::Handle, iface: &IfaceSpec) {
+        let Some(t) = self.shared.tables.load().tunnels.get(&iface.name).cloned() else {
+            return;
+        };
+        if let Err(e) = self.apply(h, &t, iface).await {
+            warn!(
+                "{}: cannot apply the interface configuration: {e}",
+                iface.name
+            );
+        }
+    }
+
+    async fn remove(&self, h: &link::Handle, tunnel: &str, spi_in: u32) {
+        let tables = self.shared.tables.load_full();
+        let Some(t) = tables.tunnels.get(tunnel) else {
+            return;
+        };
+        {
+            let mut slot = lock(&t.out);
+            slot.remove(spi_in);
+            if slot.pending.is_none() {
+                t.pending_spi.store(0, Ordering::Relaxed);
+            }
+        }
+        self.publish(|tb| {
+            tb.inbound.remove(&spi_in);
+        });
+        let last = !self
+            .shared
+            .tables
+            .load()
+            .inbound
+            .values()
+            .any(|s| s.tunnel.name == tunnel);
+        if last && t.line_up.swap(false, Ordering::Relaxed) {
+            if let Err(e) = link::set(h, tunnel, false, None).await {
+                warn!("{tunnel}: cannot set line protocol down: {e}");
+            }
+            info!("{tunnel}: line protocol down (no IPsec SA)");
+        }
+    }
+
+    async fn remove_interface(&self, h: &link::Handle, name: &str) {
+        if !self.shared.tables.load().tunnels.contains_key(name) {
+            return;
+        }
+        self.publish(|tb| {
+            tb.tunnels.remove(name);
+            tb.inbound.retain(|_, s| s.tunnel.name != name);
+        });
+        if let Err(e) = link::delete(h, name).await {
+            warn!("{name}: cannot delete the interface: {e}");
+        }
+        info!("{name}: removed from the data plane");
+    }
+
+    fn stats(&self) -> DpStats {
+        let tables = self.shared.tables.load_full();
+        let mut sas: Vec<SaCounters> = tables
+            .inbound
+            .iter()
+            .map(|(spi, s)| {
+                let i = lock(&s.sa).stats();
+                let slot = lock(&s.tunnel.out);
+                let o = slot.find(*spi);
+                let os = o.map(|o| o.sa.stats()).unwrap_or_default();
+                SaCounters {
+                    tunnel: s.tunnel.name.clone(),
+                    spi_in: *spi,
+                    spi_out: o.map_or(0, |o| o.sa.spi()),
+                    out_packets: os.packets,
+                    out_bytes: os.bytes,
+                    out_errors: os.errors,
+                    in_packets: i.packets,
+                    in_bytes: i.bytes,
+                    auth_failures: i.auth_failures,
+                    replay_drops: i.replay_drops,
+                    decrypt_errors: i.decrypt_errors,
+                    malformed: i.malformed,
+                }
+            })
+            .collect();
+        sas.sort_by(|a, b| (&a.tunnel, a.spi_in).cmp(&(&b.tunnel, b.spi_in)));
+        let mut interfaces: Vec<IfCounters> = tables
+            .tunnels
+            .values()
+            .map(|t| IfCounters {
+                name: t.name.clone(),
+                line_up: t.line_up.load(Ordering::Relaxed),
+                mtu: t.mtu.load(Ordering::Relaxed),
+                rx_packets: IfCtr::get(&t.ctr.rx_packets),
+                rx_bytes: IfCtr::get(&t.ctr.rx_bytes),
+                tx_packets: IfCtr::get(&t.ctr.tx_packets),
+                tx_bytes: IfCtr::get(&t.ctr.tx_bytes),
+                rx_errors: IfCtr::get(&t.ctr.rx_errors),
+                tx_errors: IfCtr::get(&t.ctr.tx_errors),
+                mss_clamped: IfCtr::get(&t.ctr.mss_clamped),
+            })
+            .collect();
+        interfaces.sort_by(|a, b| a.name.cmp(&b.name));
+        DpStats {
+            backend: "userspace",
+            sas,
+            interfaces,
+        }
+    }
+
+    /// Stop the workers and remove every interface.
+    async fn shutdown(mut self, h: &link::Handle) {
+        let names: Vec<String> = self.shared.tables.load().tunnels.keys().cloned().collect();
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.publish(|tb| *tb = Tables::default());
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        for n in names {
+            if let Err(e) = link::delete(h, &n).await {
+                debug!("{n}: delete at shutdown: {e}");
+            }
+        }
+        info!("userspace data plane stopped");
+    }
+}
+
+impl Shared {
+    fn raw_for(&self, remote: SocketAddr) -> Option<&UdpSocket> {
+        match remote {
+            SocketAddr::V4(_) => self.raw4.as_ref(),
+            SocketAddr::V6(_) => self.raw6.as_ref(),
+        }
+    }
+}
+
+/// The control task: apply the daemon's commands until the channel closes
+/// or a shutdown is asked for.
+pub async fn run(dp: Userspace, mut cmds: mpsc::UnboundedReceiver<DpCommand>) {
+    let h = match link::connect() {
+        Ok(h) => h,
+        Err(e) => {
+            warn!("data plane: no netlink: {e}");
+            return;
+        }
+    };
+    while let Some(cmd) = cmds.recv().await {
+        match cmd {
+            DpCommand::Install { child, iface } => {
+                if let Err(e) = dp.install(&h, &child, &iface).await {
+                    warn!("{}: cannot install the SA pair: {e}", child.tunnel);
+                }
+            }
+            DpCommand::Remove {
+                tunnel,
+                spi_in,
+                spi_out,
+            } => {
+                dp.remove(&h, &tunnel, spi_in).await;
+                debug!("{tunnel}: SA pair in {spi_in:08x} out {spi_out:08x} removed");
+            }
+            DpCommand::Update(iface) => dp.update(&h, &iface).await,
+            DpCommand::RemoveInterface { name } => {
+                dp.remove_interface(&h, &name).await;
+            }
+            DpCommand::Stats(tx) => {
+                let _ = tx.send(dp.stats());
+            }
+            DpCommand::Shutdown(tx) => {
+                dp.shutdown(&h).await;
+                let _ = tx.send(());
+                return;
+            }
+        }
+    }
+    dp.shutdown(&h).await;
+}
