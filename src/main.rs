@@ -175,7 +175,7 @@ async fn run(
     let (ike_tx, ike_rx) = mpsc::channel(64);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (dp_tx, dp_rx) = mpsc::unbounded_channel();
-    let start_planes = |ports| open_planes(ports, dp_rx);
+    let start_planes = |ports| open_planes(ports, dp_rx, ike_tx.clone());
     let (ike, dp) = match start_planes(ports).await {
         Ok((socks, dp)) => {
             info!(
@@ -246,11 +246,12 @@ async fn run(
 async fn open_planes(
     ports: ike::driver::DriverConfig,
     dp_rx: mpsc::UnboundedReceiver<dataplane::DpCommand>,
+    ike_tx: mpsc::Sender<ike::driver::Command>,
 ) -> std::io::Result<(
     ike::driver::Bound,
     impl std::future::Future<Output = ()> + Send + 'static,
 )> {
-    let (dp, natt) = dataplane::userspace::start(ports.natt_port)?;
+    let (dp, natt) = dataplane::userspace::start(ports.natt_port, ike_tx)?;
     let socks = ike::driver::bind_external(ports, natt).await?;
     Ok((socks, dataplane::userspace::run(dp, dp_rx)))
 }

@@ -784,6 +784,24 @@ fn ping_through_the_tunnel_to_strongswan() {
         swan_conn(GCM256_X25519, PSK),
     );
     wait_up(&l);
+    tunnel_to_swan_loopback(&mut l);
+    let out = l._a.ping("169.254.100.1", "10.10.2.1", 3);
+    assert!(
+        out.status.success(),
+        "ping through the tunnel\n{}\n--- rvpnd:\n{}\n--- charon:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        l.rvpn.log(),
+        l.swan.log()
+    );
+    let sa = l
+        .swan
+        .wait_established("rvpn", "net", Duration::from_secs(2));
+    let c = sa.child("net").unwrap();
+    assert!(c.packets_in >= 3 && c.packets_out >= 3, "{c:#?}");
+}
+
+/// Pass traffic through Tunnel1 to strongSwan's loopback address 10.10.2.1.
+fn tunnel_to_swan_loopback(l: &mut Lab) {
     l._b.add_lo_addr("10.10.2.1/32");
     l.swan.route_via_tunnel("169.254.100.0/30", "10.10.2.1");
     let ok = wait_for(
@@ -805,17 +823,60 @@ fn ping_through_the_tunnel_to_strongswan() {
         "src",
         "169.254.100.1",
     ]);
-    let out = l._a.ping("169.254.100.1", "10.10.2.1", 3);
+}
+
+#[test]
+fn volume_lifetime_asks_for_a_rekey() {
+    // The smallest volume lifetime IOS accepts: 2560 kilobytes. Soft at 90%.
+    let mut l = lab(
+        &rvpn_config(
+            GCM256_X25519,
+            SWAN,
+            PSK,
+            "",
+            " set security-association lifetime kilobytes 2560\n",
+        ),
+        swan_conn(GCM256_X25519, PSK),
+    );
+    let first = wait_up(&l);
+    let first_spi = first.child("net").unwrap().spi_in.clone();
+    tunnel_to_swan_loopback(&mut l);
+    // About 3.6 MB each way: past the soft limit, not bounded by time.
+    let out = l._a.exec(&[
+        "ping",
+        "-q",
+        "-c",
+        "3000",
+        "-i",
+        "0.002",
+        "-s",
+        "1200",
+        "-I",
+        "169.254.100.1",
+        "10.10.2.1",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
-        out.status.success(),
-        "ping through the tunnel\n{}\n--- rvpnd:\n{}\n--- charon:\n{}",
-        String::from_utf8_lossy(&out.stdout),
+        l.rvpn
+            .wait_log("soft volume lifetime", Duration::from_secs(5)),
+        "rvpn asked for a rekey\n{text}\n--- rvpnd:\n{}",
+        l.rvpn.log()
+    );
+    let ok = wait_for(
+        || {
+            l.swan
+                .established("rvpn", "net")
+                .and_then(|sa| sa.child("net").map(|c| c.spi_in != first_spi))
+                .unwrap_or(false)
+        },
+        Duration::from_secs(10),
+    );
+    assert!(
+        ok,
+        "strongSwan has a new Child SA\n--- rvpnd:\n{}\n--- charon:\n{}",
         l.rvpn.log(),
         l.swan.log()
     );
-    let sa = l
-        .swan
-        .wait_established("rvpn", "net", Duration::from_secs(2));
-    let c = sa.child("net").unwrap();
-    assert!(c.packets_in >= 3 && c.packets_out >= 3, "{c:#?}");
+    // No packet of the 3000 lost across the rekey.
+    assert!(text.contains(" 0% packet loss"), "{text}");
 }

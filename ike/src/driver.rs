@@ -39,6 +39,9 @@ pub enum Command {
     Clear(Option<IpAddr>),
     /// A snapshot for show commands.
     Snapshot(oneshot::Sender<Snapshot>),
+    /// The data plane asks for a rekey of Child SA `spi_in` (volume
+    /// lifetime or sequence numbers nearly used up).
+    RekeyChild { spi_in: u32 },
 }
 
 /// What the IKE task tells the daemon.
@@ -292,6 +295,7 @@ pub async fn run_with_esp(
                     None => return Ok(()),
                     Some(Command::SetConfig(c)) => engine.set_config(c, now),
                     Some(Command::Clear(peer)) => engine.clear(peer, now),
+                    Some(Command::RekeyChild { spi_in }) => engine.rekey_child(spi_in, now),
                     Some(Command::Snapshot(tx)) => {
                         let tunnels = engine.tunnel_status().into_iter().map(|(n, s, since)| (n, s, now.saturating_duration_since(since))).collect();
                         let _ = tx.send(Snapshot { tunnels, sas: engine.ike_sas(now) });

@@ -711,6 +711,7 @@ impl Engine {
             encap: sa.natt,
             replay_window: t.replay_window,
             rekey_of,
+            lifetime_kb: t.child_lifetime_kb,
         };
         let msg = format!(
             "{}: CHILD_SA established with SPIs {spi_in:08x}_i {spi_out:08x}_o and {}",

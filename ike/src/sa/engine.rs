@@ -33,6 +33,9 @@ pub struct ChildSaParams {
     /// The Child SA this one replaces (its inbound SPI), for
     /// make-before-break.
     pub rekey_of: Option<u32>,
+    /// Volume lifetime in kilobytes (0: none); the data plane asks for a
+    /// rekey ([`Engine::rekey_child`]) when it nears it.
+    pub lifetime_kb: u64,
 }
 
 impl ChildSaParams {
@@ -300,6 +303,20 @@ impl Engine {
                 self.send_ike_delete_now(spi);
             }
             self.remove_sa(spi, now);
+        }
+    }
+
+    /// The data plane saw Child SA `spi_in` near its volume lifetime (or
+    /// sequence-number space): rekey it now, unless that is under way.
+    pub fn rekey_child(&mut self, spi_in: u32, now: Instant) {
+        let found = self.sas.values_mut().find_map(|sa| {
+            sa.children
+                .iter_mut()
+                .find(|c| c.spi_in == spi_in && !c.rekeyed && !c.superseded)
+        });
+        if let Some(c) = found {
+            c.rekey_at = now;
+            self.handle_timeout(now);
         }
     }
 

@@ -24,7 +24,7 @@ mod worker;
 use super::{DpCommand, DpStats, IfCounters, IfaceSpec, SaCounters};
 use arc_swap::ArcSwap;
 use esp::userspace::{link, tun::Tun};
-use esp::{InboundSa, OsRandom, OutboundSa, SaKeys, Transform};
+use esp::{InboundSa, Lifetime, LifetimeLimits, Limit, OsRandom, OutboundSa, SaKeys, Transform};
 use ike::driver::{ExternalNatt, NattIn};
 use ike::sa::ChildSaParams;
 use net::EventFd;
@@ -46,6 +46,27 @@ pub struct Shared {
     raw6: Option<UdpSocket>,
     /// ESP whose SPI no SA has.
     unknown_spi: AtomicU64,
+    /// The IKE task, for rekeys at the volume lifetime.
+    rekey: mpsc::Sender<ike::driver::Command>,
+}
+
+impl Shared {
+    /// Ask IKE for a rekey of the pair with inbound SPI `spi_in`.
+    fn ask_rekey(&self, spi_in: u32) {
+        info!("SA {spi_in:08x} reached its soft volume lifetime: asking for a rekey");
+        let _ = self
+            .rekey
+            .try_send(ike::driver::Command::RekeyChild { spi_in });
+    }
+}
+
+/// Byte and packet lifetimes of a Child SA: the configured kilobytes, and
+/// without ESN the 32-bit sequence space (rekey at 7/8 of it).
+fn limits(c: &ChildSaParams) -> LifetimeLimits {
+    LifetimeLimits {
+        bytes: (c.lifetime_kb > 0).then(|| Limit::new(c.lifetime_kb.saturating_mul(1024))),
+        packets: (!c.chosen.esn).then(|| Limit::with_soft(0xE000_0000, 0xFFFF_FFFF)),
+    }
 }
 
 /// The started data plane, before its control task runs.
@@ -58,7 +79,10 @@ pub struct Userspace {
 /// Open the NAT-T port and raw ESP sockets and start one worker per core.
 /// The returned [`ExternalNatt`] is for the IKE task (see
 /// `ike::driver::bind_external`).
-pub fn start(natt_port: u16) -> io::Result<(Userspace, ExternalNatt)> {
+pub fn start(
+    natt_port: u16,
+    rekey: mpsc::Sender<ike::driver::Command>,
+) -> io::Result<(Userspace, ExternalNatt)> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
@@ -94,6 +118,7 @@ pub fn start(natt_port: u16) -> io::Result<(Userspace, ExternalNatt)> {
         raw4,
         raw6,
         unknown_spi: AtomicU64::new(0),
+        rekey,
     });
     let mut wakes = Vec::new();
     let mut threads = Vec::new();
@@ -171,6 +196,8 @@ impl Userspace {
             window.div_ceil(64) * 64,
         )
         .map_err(esp_err)?;
+        let mut rx = rx;
+        rx.set_lifetime(limits(c));
         let tx = OutboundSa::new(
             c.spi_out,
             t,
@@ -179,6 +206,8 @@ impl Userspace {
             OsRandom::new(),
         )
         .map_err(esp_err)?;
+        let mut tx = tx;
+        tx.set_lifetime(limits(c));
         let tunnel = self.tunnel(h, iface).await?;
         // ESP goes in UDP to the peer's NAT-T port when NAT was found (or
         // the peer forces it), as raw protocol 50 otherwise; without a raw
@@ -193,6 +222,7 @@ impl Userspace {
             spi_in: c.spi_in,
             remote,
             encap,
+            rekey_asked: false,
         };
         {
             let mut slot = lock(&tunnel.out);
@@ -214,6 +244,7 @@ impl Userspace {
         }
         let insa = Arc::new(InSa {
             sa: Mutex::new(rx),
+            rekey_asked: AtomicBool::new(false),
             tunnel: tunnel.clone(),
         });
         self.publish(|tb| {
@@ -424,6 +455,11 @@ impl Userspace {
 }
 
 impl Shared {
+    /// Whether a counter state calls for a rekey now (once per SA).
+    fn soft(state: Lifetime, asked: &AtomicBool) -> bool {
+        state != Lifetime::Ok && !asked.swap(true, Ordering::Relaxed)
+    }
+
     fn raw_for(&self, remote: SocketAddr) -> Option<&UdpSocket> {
         match remote {
             SocketAddr::V4(_) => self.raw4.as_ref(),

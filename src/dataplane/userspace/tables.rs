@@ -45,6 +45,8 @@ pub struct Outbound {
     pub remote: SocketAddr,
     /// ESP in UDP (RFC 3948) rather than IP protocol 50.
     pub encap: bool,
+    /// A rekey was asked for (soft lifetime reached).
+    pub rekey_asked: bool,
 }
 
 /// Which outbound SA seals a tunnel's packets.
@@ -112,6 +114,8 @@ pub struct TunnelDp {
 /// An inbound SA and the tunnel it delivers to.
 pub struct InSa {
     pub sa: Mutex<InboundSa>,
+    /// A rekey was asked for (soft lifetime reached).
+    pub rekey_asked: AtomicBool,
     pub tunnel: Arc<TunnelDp>,
 }
 

@@ -6,6 +6,7 @@ use super::net::{self, EventFd};
 use super::tables::{lock, IfCtr, InSa, Tables, TunnelDp};
 use super::Shared;
 use esp::udp::{classify, Kind};
+use esp::Lifetime;
 use ike::driver::NattIn;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -191,8 +192,19 @@ impl Worker {
             debug!("ESP for unknown SPI {spi:08x} from {from}");
             return;
         };
-        let InSa { sa, tunnel } = &**insa;
-        let opened = lock(sa).open_in_place(pkt).map(|o| o.range);
+        let InSa {
+            sa,
+            tunnel,
+            rekey_asked,
+        } = &**insa;
+        let (opened, state) = {
+            let mut sa = lock(sa);
+            let r = sa.open_in_place(pkt).map(|o| o.range);
+            (r, sa.lifetime_state())
+        };
+        if Shared::soft(state, rekey_asked) {
+            self.shared.ask_rekey(spi);
+        }
         let range = match opened {
             Ok(r) => r,
             Err(e) => {
@@ -250,8 +262,14 @@ impl Worker {
                     IfCtr::add(&tunnel.ctr.tx_errors, 1);
                     continue;
                 };
-                o.sa.seal(inner, nh, &mut b.sealed)
-                    .map(|len| (len, o.remote, o.encap))
+                let r =
+                    o.sa.seal(inner, nh, &mut b.sealed)
+                        .map(|len| (len, o.remote, o.encap));
+                if o.sa.lifetime_state() != Lifetime::Ok && !o.rekey_asked {
+                    o.rekey_asked = true;
+                    self.shared.ask_rekey(o.spi_in);
+                }
+                r
             };
             let (len, remote, encap) = match sealed {
                 Ok(s) => s,
