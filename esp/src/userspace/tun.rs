@@ -1,7 +1,7 @@
 //! TUN devices named as the operator's tunnel interfaces (`Tunnel1`):
 //! raw IP packets in and out, one file descriptor per queue.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 const IFF_TUN: libc::c_short = 0x0001;
@@ -17,17 +17,101 @@ struct IfReq {
     _pad: [u8; 22],
 }
 
+/// Offloads asked of a TUN opened with a virtio-net header: checksum,
+/// TSO for IPv4 and IPv6, and UDP segmentation (Linux 6.2 and later).
+const OFFLOADS_USO: libc::c_uint =
+    libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6 | libc::TUN_F_USO4 | libc::TUN_F_USO6;
+/// The same without UDP segmentation, for kernels that refuse it.
+const OFFLOADS_TSO: libc::c_uint = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+
 /// One queue of a TUN device.
 #[derive(Debug)]
 pub struct Tun {
     fd: OwnedFd,
     name: String,
+    /// Every packet carries a virtio-net header (`IFF_VNET_HDR`).
+    vnet_hdr: bool,
+    /// The `TUN_F_*` offloads the kernel accepted.
+    offloads: libc::c_uint,
 }
 
 impl Tun {
     /// Create (or attach to) the TUN device `name`, multi-queue so that
     /// every worker can own a queue ([`Tun::open_queue`]).
     pub fn create(name: &str) -> io::Result<Tun> {
+        Tun::open(name, IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE)
+    }
+
+    /// Like [`Tun::create`], with a 10-byte virtio-net header in front of
+    /// every packet read and written
+    /// ([`crate::userspace::offload::VirtioNetHdr`]) and the checksum and
+    /// TSO offloads on (UDP segmentation too where the kernel has it):
+    /// reads may then return GSO super packets of up to 64 KiB plus the
+    /// header (read into buffers of 65545 bytes, or lose their tails), to
+    /// cut with a [`crate::userspace::offload::Segmenter`], and writes may
+    /// carry them ([`crate::userspace::offload::GroBatch`]).
+    /// Also says whether the offloads are on; when the kernel refuses them
+    /// all, packets still carry the header, with nothing to do in it.
+    pub fn create_offload(name: &str) -> io::Result<(Tun, bool)> {
+        let flags = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE | libc::IFF_VNET_HDR as libc::c_short;
+        let mut t = Tun::open(name, flags)?;
+        t.vnet_hdr = true;
+        t.set_vnet_hdr_size()?;
+        t.offloads = [OFFLOADS_USO, OFFLOADS_TSO]
+            .into_iter()
+            .find(|&o| t.set_offload(o).is_ok())
+            .unwrap_or(0);
+        let on = t.offloads != 0;
+        Ok((t, on))
+    }
+
+    fn set_vnet_hdr_size(&self) -> io::Result<()> {
+        let size: libc::c_int = 10;
+        // SAFETY: TUNSETVNETHDRSZ reads an int we own.
+        if unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::TUNSETVNETHDRSZ,
+                &size as *const libc::c_int,
+            )
+        } < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn set_offload(&self, offloads: libc::c_uint) -> io::Result<()> {
+        // SAFETY: TUNSETOFFLOAD takes its argument by value.
+        let r = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                libc::TUNSETOFFLOAD,
+                libc::c_ulong::from(offloads),
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Whether packets carry a virtio-net header ([`Tun::create_offload`]).
+    pub fn vnet_hdr(&self) -> bool {
+        self.vnet_hdr
+    }
+
+    /// The `TUN_F_*` offload bits the kernel accepted (0 if none).
+    pub fn offloads(&self) -> u32 {
+        self.offloads
+    }
+
+    /// Whether reads may return UDP GSO super packets (`TUN_F_USO4/6`).
+    pub fn uso(&self) -> bool {
+        self.offloads & libc::TUN_F_USO4 != 0
+    }
+
+    fn open(name: &str, flags: libc::c_short) -> io::Result<Tun> {
         if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('/') {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -48,7 +132,7 @@ impl Tun {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let mut req = IfReq {
             name: [0; libc::IFNAMSIZ],
-            flags: IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE,
+            flags,
             _pad: [0; 22],
         };
         for (d, s) in req.name.iter_mut().zip(name.bytes()) {
@@ -61,12 +145,25 @@ impl Tun {
         Ok(Tun {
             fd,
             name: name.to_string(),
+            vnet_hdr: false,
+            offloads: 0,
         })
     }
 
-    /// Another queue of the same device.
+    /// Another queue of the same device, with the same header and offloads.
     pub fn open_queue(&self) -> io::Result<Tun> {
-        Tun::create(&self.name)
+        if !self.vnet_hdr {
+            return Tun::create(&self.name);
+        }
+        let flags = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE | libc::IFF_VNET_HDR as libc::c_short;
+        let mut q = Tun::open(&self.name, flags)?;
+        q.vnet_hdr = true;
+        q.set_vnet_hdr_size()?;
+        if self.offloads != 0 {
+            q.set_offload(self.offloads)?;
+        }
+        q.offloads = self.offloads;
+        Ok(q)
     }
 
     /// The interface name.
@@ -88,6 +185,20 @@ impl Tun {
     pub fn send(&self, pkt: &[u8]) -> io::Result<usize> {
         // SAFETY: write(2) from a buffer we own, bounded by its length.
         let n = unsafe { libc::write(self.fd.as_raw_fd(), pkt.as_ptr().cast(), pkt.len()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+
+    /// Write one packet gathered from `iov` (with a virtio-net header,
+    /// the header first), as [`crate::userspace::offload::GroBatch::flush`]
+    /// hands them out.
+    pub fn send_vectored(&self, iov: &[IoSlice<'_>]) -> io::Result<usize> {
+        let cnt = libc::c_int::try_from(iov.len()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: IoSlice is ABI-compatible with struct iovec; writev(2)
+        // reads `cnt` of them, all borrowed for the call.
+        let n = unsafe { libc::writev(self.fd.as_raw_fd(), iov.as_ptr().cast(), cnt) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }

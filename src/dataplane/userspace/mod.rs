@@ -16,7 +16,6 @@
 //!   packet on the new SA (or the old SA's deletion), so nothing is sent on
 //!   an SA the peer has not installed yet.
 
-mod mss;
 mod net;
 mod tables;
 mod worker;

@@ -320,7 +320,7 @@ impl Worker {
 /// `ip tcp adjust-mss`: clamp the MSS option of TCP SYNs both ways.
 fn clamp(tunnel: &TunnelDp, pkt: &mut [u8]) {
     let mss = tunnel.mss.load(Ordering::Relaxed);
-    if mss != 0 && super::mss::clamp_mss(pkt, mss) {
+    if mss != 0 && esp::userspace::offload::clamp_mss(pkt, mss) {
         IfCtr::add(&tunnel.ctr.mss_clamped, 1);
     }
 }
