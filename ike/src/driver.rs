@@ -73,8 +73,13 @@ struct Sockets {
     v6: Option<UdpSocket>,
     v6_natt: Option<UdpSocket>,
     /// The NAT-T port belongs to the data plane, which forwards IKE from
-    /// it here; `v4_natt`/`v6_natt` then only send.
+    /// it here.
     external: Option<mpsc::UnboundedReceiver<NattIn>>,
+    /// Copies of the data plane's NAT-T sockets to send IKE from. Plain
+    /// (not registered with the runtime): every ESP packet arriving on them
+    /// would otherwise wake the runtime for nothing.
+    ext_send4: Option<std::net::UdpSocket>,
+    ext_send6: Option<std::net::UdpSocket>,
 }
 
 /// Port 4500 owned by the userspace data plane (it also carries ESP): IKE
@@ -110,6 +115,8 @@ impl Sockets {
             v6: bind6(any6, cfg.port).await,
             v6_natt: bind6(any6, cfg.natt_port).await,
             external: None,
+            ext_send4: None,
+            ext_send6: None,
         })
     }
 
@@ -118,14 +125,34 @@ impl Sockets {
         let any6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
         Ok(Sockets {
             v4: bind_one(any4, cfg.port).await?,
-            v4_natt: Some(UdpSocket::from_std(ext.v4)?),
+            v4_natt: None,
             v6: bind6(any6, cfg.port).await,
-            v6_natt: ext.v6.and_then(|s| UdpSocket::from_std(s).ok()),
+            v6_natt: None,
             external: Some(ext.rx),
+            ext_send4: Some(ext.v4),
+            ext_send6: ext.v6,
         })
     }
 
     async fn send(&self, remote: SocketAddr, natt: bool, data: &[u8]) {
+        if natt && self.ext_send4.is_some() {
+            let sock = if remote.is_ipv4() {
+                self.ext_send4.as_ref()
+            } else {
+                self.ext_send6.as_ref()
+            };
+            let mut buf = Vec::with_capacity(data.len() + 4);
+            if data.len() > 1 {
+                buf.extend_from_slice(&NON_ESP_MARKER);
+            }
+            buf.extend_from_slice(data);
+            // Non-blocking: a full socket buffer loses this message, which
+            // retransmission covers.
+            if let Some(Err(e)) = sock.map(|s| s.send_to(&buf, remote)) {
+                tracing::debug!("sending {} bytes to {remote}: {e}", data.len());
+            }
+            return;
+        }
         let sock = match (remote.is_ipv4(), natt) {
             (true, false) => Some(&self.v4),
             (true, true) => self.v4_natt.as_ref(),
@@ -269,8 +296,6 @@ pub async fn run_with_esp(
 ) -> io::Result<()> {
     let mut socks = bound.0;
     let mut external = socks.external.take();
-    // Our own NAT-T sockets receive; an external port's copies only send.
-    let own_natt = external.is_none();
     let mut engine = Engine::new(Box::new(SystemRandom::new()), cfg.port, cfg.natt_port);
     let mut b4 = vec![0u8; 65536];
     let mut b4n = vec![0u8; 65536];
@@ -305,7 +330,7 @@ pub async fn run_with_esp(
             r = socks.v4.recv_from(&mut b4) => if let Ok((n, from)) = r {
                 engine.handle_datagram(Instant::now(), local4, from, false, &b4[..n]);
             },
-            r = recv_opt(socks.v4_natt.as_ref().filter(|_| own_natt), &mut b4n) => if let Ok((n, from)) = r {
+            r = recv_opt(socks.v4_natt.as_ref(), &mut b4n) => if let Ok((n, from)) = r {
                 natt_in(&mut engine, esp.as_ref(), local4n, from, &b4n[..n]);
             },
             Some(d) = recv_ext(external.as_mut()) => {
@@ -315,7 +340,7 @@ pub async fn run_with_esp(
             r = recv_opt(socks.v6.as_ref(), &mut b6) => if let Ok((n, from)) = r {
                 engine.handle_datagram(Instant::now(), local6, from, false, &b6[..n]);
             },
-            r = recv_opt(socks.v6_natt.as_ref().filter(|_| own_natt), &mut b6n) => if let Ok((n, from)) = r {
+            r = recv_opt(socks.v6_natt.as_ref(), &mut b6n) => if let Ok((n, from)) = r {
                 natt_in(&mut engine, esp.as_ref(), local6n, from, &b6n[..n]);
             },
             _ = sleep => engine.handle_timeout(Instant::now()),

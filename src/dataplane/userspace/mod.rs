@@ -22,13 +22,14 @@ mod worker;
 
 use super::{DpCommand, DpStats, IfCounters, IfaceSpec, SaCounters};
 use arc_swap::ArcSwap;
+use esp::userspace::batch::RawEsp;
 use esp::userspace::{link, tun::Tun};
 use esp::{InboundSa, Lifetime, LifetimeLimits, Limit, OsRandom, OutboundSa, SaKeys, Transform};
 use ike::driver::{ExternalNatt, NattIn};
 use ike::sa::ChildSaParams;
 use net::EventFd;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tables::{lock, IfCtr, InSa, OutSlot, Outbound, Tables, TunnelDp};
@@ -41,8 +42,8 @@ pub struct Shared {
     stop: AtomicBool,
     /// IKE datagrams from port 4500, to the IKE task.
     ike: mpsc::UnboundedSender<NattIn>,
-    raw4: Option<UdpSocket>,
-    raw6: Option<UdpSocket>,
+    raw4: Option<RawEsp>,
+    raw6: Option<RawEsp>,
     /// ESP whose SPI no SA has.
     unknown_spi: AtomicU64,
     /// The IKE task, for rekeys at the volume lifetime.
@@ -95,10 +96,13 @@ pub fn start(
         // IPv6 is optional (a namespace may have it disabled).
         socks6.push(net::udp_reuseport(any6).ok());
     }
-    let raw4 = net::raw_esp(false)
+    let raw4 = RawEsp::new(false)
         .map_err(|e| warn!("no raw ESP socket (IPv4): {e}; ESP only in UDP"))
         .ok();
-    let raw6 = net::raw_esp(true).ok();
+    let raw6 = RawEsp::new(true).ok();
+    for r in raw4.iter().chain(raw6.iter()) {
+        net::deep_buffers(std::os::fd::AsRawFd::as_raw_fd(r));
+    }
     let ext = ExternalNatt {
         rx: ike_rx,
         v4: socks4
@@ -268,7 +272,12 @@ impl Userspace {
         let tunnel = match existing {
             Some(t) => t,
             None => {
-                let first = Tun::create(&iface.name)?;
+                let (first, offload) = Tun::create_offload(&iface.name)?;
+                debug!(
+                    "{}: TUN offloads {}",
+                    iface.name,
+                    if offload { "on" } else { "off" }
+                );
                 let mut queues = Vec::with_capacity(self.wakes.len());
                 for _ in 1..self.wakes.len() {
                     queues.push(first.open_queue()?);
@@ -459,7 +468,7 @@ impl Shared {
         state != Lifetime::Ok && !asked.swap(true, Ordering::Relaxed)
     }
 
-    fn raw_for(&self, remote: SocketAddr) -> Option<&UdpSocket> {
+    fn raw_for(&self, remote: SocketAddr) -> Option<&RawEsp> {
         match remote {
             SocketAddr::V4(_) => self.raw4.as_ref(),
             SocketAddr::V6(_) => self.raw6.as_ref(),

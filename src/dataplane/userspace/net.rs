@@ -33,6 +33,20 @@ fn setsockopt_int(
     .map(|_| ())
 }
 
+/// Bursts of ESP (a 64 KiB TSO packet is 47 datagrams) need deeper socket
+/// buffers than the default; as root the `rmem_max` cap does not apply.
+pub fn deep_buffers(fd: RawFd) {
+    const SIZE: libc::c_int = 8 << 20;
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        if setsockopt_int(fd, libc::SOL_SOCKET, force, SIZE).is_err() {
+            let _ = setsockopt_int(fd, libc::SOL_SOCKET, plain, SIZE);
+        }
+    }
+}
+
 /// A non-blocking UDP socket on `addr` with SO_REUSEPORT (IPv6 ones are
 /// v6-only, so that the IPv4 group stays separate).
 pub fn udp_reuseport(addr: SocketAddr) -> io::Result<UdpSocket> {
@@ -52,9 +66,7 @@ pub fn udp_reuseport(addr: SocketAddr) -> io::Result<UdpSocket> {
     // SAFETY: a fresh descriptor we own.
     let sock = unsafe { UdpSocket::from_raw_fd(fd) };
     setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
-    // Bursts of ESP: deeper socket buffers than the default.
-    let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 4 << 20);
-    let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, 4 << 20);
+    deep_buffers(fd);
     match addr {
         SocketAddr::V4(a) => {
             let sa = libc::sockaddr_in {
@@ -139,25 +151,4 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
             return Err(e);
         }
     }
-}
-
-/// A raw IP socket for ESP (protocol 50), non-blocking. It is wrapped in a
-/// `UdpSocket` only for its `recv_from`/`send_to`, which are plain
-/// recvfrom(2)/sendto(2) and work on any datagram-like socket; IPv4 raw
-/// sockets return the IP header with each packet, IPv6 ones do not.
-pub fn raw_esp(v6: bool) -> io::Result<UdpSocket> {
-    let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
-    // SAFETY: socket(2); the descriptor is owned at once.
-    let fd = check(unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            libc::IPPROTO_ESP,
-        )
-    })?;
-    // SAFETY: a fresh descriptor we own.
-    let sock = unsafe { UdpSocket::from_raw_fd(fd) };
-    let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 4 << 20);
-    let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, 4 << 20);
-    Ok(sock)
 }

@@ -80,7 +80,9 @@ impl OutSlot {
             .find(|o| o.spi_in == spi_in)
     }
 
-    /// Forget pair `spi_in`; a pending pair takes over a removed current.
+    /// Forget pair `spi_in`. A removed current pair is replaced by the
+    /// pending one, else by the newest pair still installed (two Child SAs
+    /// of a simultaneous initiation: the one kept may be the older).
     pub fn remove(&mut self, spi_in: u32) {
         self.retired.retain(|o| o.spi_in != spi_in);
         if self.pending.as_ref().is_some_and(|p| p.spi_in == spi_in) {
@@ -88,7 +90,11 @@ impl OutSlot {
         }
         if self.current.as_ref().is_some_and(|c| c.spi_in == spi_in) {
             self.current = None;
-            self.promote();
+            if self.pending.is_some() {
+                self.promote();
+            } else {
+                self.current = self.retired.pop();
+            }
         }
     }
 }
@@ -126,4 +132,73 @@ pub struct Tables {
     pub generation: u64,
     pub inbound: HashMap<u32, Arc<InSa>>,
     pub tunnels: HashMap<String, Arc<TunnelDp>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use esp::{SaKeys, Transform};
+
+    fn pair(spi_in: u32) -> Outbound {
+        let key = [7u8; 36];
+        Outbound {
+            sa: OutboundSa::new(
+                spi_in + 1,
+                Transform::AesGcm16_256,
+                SaKeys::aead(&key),
+                false,
+                OsRandom::new(),
+            )
+            .unwrap(),
+            spi_in,
+            remote: "192.0.2.1:4500".parse().unwrap(),
+            encap: true,
+            rekey_asked: false,
+        }
+    }
+
+    fn current(s: &OutSlot) -> Option<u32> {
+        s.current.as_ref().map(|o| o.spi_in)
+    }
+
+    #[test]
+    fn answered_rekey_waits_until_promoted_or_old_pair_removed() {
+        let mut s = OutSlot {
+            current: Some(pair(0x100)),
+            pending: Some(pair(0x200)),
+            ..OutSlot::default()
+        };
+        assert_eq!(current(&s), Some(0x100));
+        s.promote();
+        assert_eq!(current(&s), Some(0x200));
+        assert!(s.find(0x100).is_some(), "old pair kept for its counters");
+        s.remove(0x100);
+        assert!(s.find(0x100).is_none());
+        assert_eq!(current(&s), Some(0x200));
+
+        // Removing the old pair first also switches to the pending one.
+        let mut s = OutSlot {
+            current: Some(pair(0x100)),
+            pending: Some(pair(0x200)),
+            ..OutSlot::default()
+        };
+        s.remove(0x100);
+        assert_eq!(current(&s), Some(0x200));
+        assert!(s.pending.is_none());
+    }
+
+    #[test]
+    fn removing_the_current_pair_falls_back_to_the_newest_installed_one() {
+        // Both ends initiated: two pairs installed, the first one is kept
+        // by IKE and the second deleted.
+        let mut s = OutSlot {
+            current: Some(pair(0x200)),
+            retired: vec![pair(0x100)],
+            ..OutSlot::default()
+        };
+        s.remove(0x200);
+        assert_eq!(current(&s), Some(0x100));
+        s.remove(0x100);
+        assert_eq!(current(&s), None);
+    }
 }

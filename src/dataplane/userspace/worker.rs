@@ -1,27 +1,46 @@
 //! A data-plane worker thread: it polls its own UDP sockets on the NAT-T
 //! port and its own queue of every tunnel's TUN, opens ESP into the TUN and
 //! seals TUN packets into ESP. Buffers are allocated once per worker.
+//!
+//! Batching, as far as the kernel offers it:
+//! - TUN read: with virtio-net headers the kernel hands out TCP/UDP super
+//!   packets of up to 64 KiB; they are cut into wire packets right into the
+//!   send buffers, sealed in place, and sent with UDP GSO (one sendmsg for
+//!   a run of equal-size datagrams to one peer) or sendmmsg.
+//! - UDP receive: recvmmsg with UDP GRO (many datagrams per message); the
+//!   decrypted TCP segments of one batch are merged back into super packets
+//!   (GRO) so that one TUN write carries up to 64 KiB.
 
-use super::net::{self, EventFd};
-use super::tables::{lock, IfCtr, InSa, Tables, TunnelDp};
+use super::net::EventFd;
+use super::tables::{lock, IfCtr, InSa, Outbound, Tables, TunnelDp};
 use super::Shared;
 use esp::udp::{classify, Kind};
+use esp::userspace::batch::{RecvBatch, SendBatch, GRO_BUF_SIZE};
+use esp::userspace::offload::{clamp_mss, GroBatch, GroError, Segmenter, VirtioNetHdr};
 use esp::Lifetime;
 use ike::driver::NattIn;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tracing::debug;
 
-/// Room before an inner packet for the outer headers, and after it for
-/// padding and ICV.
+/// Room before an inner packet for the ESP header and IV.
 const HEADROOM: usize = 64;
-const TAILROOM: usize = 64;
-const MAX_PACKET: usize = 65535;
-/// Packets taken from one descriptor before looking at the others.
-const BURST: usize = 64;
+/// The largest inner packet (tunnel MTU) the send buffers hold.
+const MAX_INNER: usize = 9216;
+/// One send buffer: ESP header, inner packet, padding, trailer and ICV.
+const SEND_BUF: usize = HEADROOM + MAX_INNER + 128;
+/// Datagrams per send batch (one TSO super packet of 64 KiB at MTU 1400
+/// is 47 of them).
+const SEND_BATCH: usize = 64;
+/// Messages per receive batch.
+const RECV_BATCH: usize = 16;
+/// A TUN read: virtio-net header plus a 64 KiB super packet.
+const TUN_BUF: usize = VirtioNetHdr::LEN + 65535 + 64;
+/// TUN reads (or receive batches) before looking at the other descriptors.
+const BURST: usize = 16;
 
 /// What one worker owns.
 pub struct Worker {
@@ -42,31 +61,72 @@ enum Source {
     Tun(Arc<TunnelDp>),
 }
 
+/// Where sealed packets wait to be sent.
+struct Out {
+    udp4: SendBatch,
+    udp6: SendBatch,
+    raw4: SendBatch,
+    raw6: SendBatch,
+}
+
+/// Decrypted packets on their way into one tunnel's TUN queue.
+struct In {
+    gro: GroBatch,
+    /// The tunnel the GRO batch belongs to.
+    tunnel: Option<Arc<TunnelDp>>,
+}
+
 struct Bufs {
-    rx: Vec<u8>,
+    recv: RecvBatch,
+    raw: RecvBatch,
     tun: Vec<u8>,
-    sealed: Vec<u8>,
+    out: Out,
+    inb: In,
 }
 
 impl Worker {
     pub fn run(self) {
-        let mut bufs = Bufs {
-            rx: vec![0u8; MAX_PACKET + HEADROOM],
-            tun: vec![0u8; MAX_PACKET + HEADROOM + TAILROOM],
-            sealed: vec![0u8; MAX_PACKET + HEADROOM + TAILROOM],
+        let mut recv = RecvBatch::new(RECV_BATCH, GRO_BUF_SIZE, 0);
+        let gro4 = recv.enable_gro(&self.udp4).unwrap_or(false);
+        if let Some(s) = &self.udp6 {
+            // One setting for both sockets: GRO is per socket, the batch
+            // splits whatever arrives.
+            let _ = recv.enable_gro(s);
+        }
+        let mut out = Out {
+            udp4: SendBatch::new(SEND_BATCH, SEND_BUF),
+            udp6: SendBatch::new(SEND_BATCH, SEND_BUF),
+            raw4: SendBatch::new(SEND_BATCH, SEND_BUF),
+            raw6: SendBatch::new(SEND_BATCH, SEND_BUF),
+        };
+        let gso4 = out.udp4.enable_gso(&self.udp4);
+        if let Some(s) = &self.udp6 {
+            out.udp6.enable_gso(s);
+        }
+        debug!(
+            "data plane worker {}: UDP GRO {gro4}, UDP GSO {gso4}",
+            self.id
+        );
+        let mut b = Bufs {
+            recv,
+            raw: RecvBatch::new(SEND_BATCH, SEND_BUF, 0),
+            tun: vec![0u8; TUN_BUF],
+            out,
+            inb: In {
+                gro: GroBatch::default(),
+                tunnel: None,
+            },
         };
         let mut generation = u64::MAX;
         let mut fds: Vec<libc::pollfd> = Vec::new();
         let mut sources: Vec<Source> = Vec::new();
-        let mut tables = self.shared.tables.load_full();
         while !self.shared.stop.load(Ordering::Relaxed) {
-            let now = self.shared.tables.load_full();
-            if now.generation != generation || fds.is_empty() {
-                generation = now.generation;
-                self.poll_set(&now, &mut fds, &mut sources);
+            let tables = self.shared.tables.load_full();
+            if tables.generation != generation || fds.is_empty() {
+                generation = tables.generation;
+                self.poll_set(&tables, &mut fds, &mut sources);
             }
-            tables = now;
-            if let Err(e) = net::poll(&mut fds, 1000) {
+            if let Err(e) = super::net::poll(&mut fds, 1000) {
                 debug!("worker {}: poll: {e}", self.id);
                 continue;
             }
@@ -77,20 +137,19 @@ impl Worker {
                 }
                 match sources.get(i) {
                     Some(Source::Wake) => self.wake.clear(),
-                    Some(Source::Udp4) => self.udp_in(&self.udp4, &tables, &mut bufs),
+                    Some(Source::Udp4) => self.udp_in(&self.udp4, &tables, &mut b),
                     Some(Source::Udp6) => {
                         if let Some(s) = &self.udp6 {
-                            self.udp_in(s, &tables, &mut bufs)
+                            self.udp_in(s, &tables, &mut b)
                         }
                     }
-                    Some(Source::Raw4) => self.raw_in(false, &tables, &mut bufs),
-                    Some(Source::Raw6) => self.raw_in(true, &tables, &mut bufs),
-                    Some(Source::Tun(t)) => self.tun_in(t, &mut bufs),
+                    Some(Source::Raw4) => self.raw_in(false, &tables, &mut b),
+                    Some(Source::Raw6) => self.raw_in(true, &tables, &mut b),
+                    Some(Source::Tun(t)) => self.tun_in(t, &mut b),
                     None => {}
                 }
             }
         }
-        drop(tables);
     }
 
     fn poll_set(&self, t: &Tables, fds: &mut Vec<libc::pollfd>, sources: &mut Vec<Source>) {
@@ -130,60 +189,67 @@ impl Worker {
     /// or keepalives.
     fn udp_in(&self, sock: &UdpSocket, t: &Tables, b: &mut Bufs) {
         for _ in 0..BURST {
-            let (n, from) = match sock.recv_from(&mut b.rx) {
-                Ok(r) => r,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            match b.recv.recv(sock) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     debug!("worker {}: UDP receive: {e}", self.id);
-                    return;
+                    break;
                 }
-            };
-            let Some(payload) = b.rx.get_mut(..n) else {
-                continue;
-            };
-            match classify(payload) {
-                Ok(Kind::Esp) => self.esp_in(payload, from, t),
-                Ok(Kind::Ike) => {
-                    let data = payload.get(4..).unwrap_or_default().to_vec();
-                    let _ = self.shared.ike.send(NattIn { from, data });
-                }
-                Ok(Kind::Keepalive) | Err(_) => {}
             }
+            let inb = &mut b.inb;
+            b.recv
+                .for_each_datagram(|payload, from| match classify(payload) {
+                    Ok(Kind::Esp) => self.esp_in(payload, from, t, inb),
+                    Ok(Kind::Ike) => {
+                        let data = payload.get(4..).unwrap_or_default().to_vec();
+                        let _ = self.shared.ike.send(NattIn { from, data });
+                    }
+                    Ok(Kind::Keepalive) | Err(_) => {}
+                });
+            self.flush_in(&mut b.inb);
         }
     }
 
-    /// Raw ESP (IP protocol 50); an IPv4 raw socket hands over the IP
-    /// header too.
+    /// Raw ESP (IP protocol 50), a batch per recvmmsg(2); IPv4 raw
+    /// sockets hand over the IP header too.
     fn raw_in(&self, v6: bool, t: &Tables, b: &mut Bufs) {
-        let Some(sock) = (if v6 {
+        let sock = if v6 {
             &self.shared.raw6
         } else {
             &self.shared.raw4
-        }) else {
+        };
+        let Some(sock) = sock else {
             return;
         };
         for _ in 0..BURST {
-            let (n, from) = match sock.recv_from(&mut b.rx) {
-                Ok(r) => r,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            match b.raw.recv(sock) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     debug!("worker {}: raw ESP receive: {e}", self.id);
-                    return;
+                    break;
                 }
-            };
-            let skip = if v6 {
-                0
-            } else {
-                b.rx.first().map_or(0, |v| usize::from(v & 0x0f) * 4)
-            };
-            if let Some(esp) = b.rx.get_mut(skip..n) {
-                self.esp_in(esp, from, t);
             }
+            let inb = &mut b.inb;
+            b.raw.for_each_datagram(|pkt, from| {
+                let skip = if v6 {
+                    0
+                } else {
+                    pkt.first().map_or(0, |v| usize::from(v & 0x0f) * 4)
+                };
+                if let Some(esp) = pkt.get_mut(skip..) {
+                    self.esp_in(esp, from, t, inb);
+                }
+            });
+            self.flush_in(&mut b.inb);
         }
     }
 
-    /// Open one ESP packet and hand the inner packet to its tunnel.
-    fn esp_in(&self, pkt: &mut [u8], from: SocketAddr, t: &Tables) {
+    /// Open one ESP packet and queue the inner packet for its tunnel.
+    fn esp_in(&self, pkt: &mut [u8], from: SocketAddr, t: &Tables, inb: &mut In) {
         let Ok(spi) = esp::peek_spi(pkt) else {
             return;
         };
@@ -225,11 +291,57 @@ impl Worker {
         IfCtr::add(&tunnel.ctr.rx_packets, 1);
         IfCtr::add(&tunnel.ctr.rx_bytes, inner.len() as u64);
         clamp(tunnel, inner);
-        if let Some(q) = tunnel.queues.get(self.id) {
+        self.deliver(tunnel, inner, inb);
+    }
+
+    /// Queue a decrypted packet for its tunnel's TUN (merging TCP segments
+    /// when the TUN takes offloads), or write it at once.
+    fn deliver(&self, tunnel: &Arc<TunnelDp>, inner: &[u8], inb: &mut In) {
+        let Some(q) = tunnel.queues.get(self.id) else {
+            return;
+        };
+        if !q.vnet_hdr() {
             if let Err(e) = q.send(inner) {
                 IfCtr::add(&tunnel.ctr.rx_errors, 1);
                 debug!("{}: TUN write: {e}", tunnel.name);
             }
+            return;
+        }
+        if inb.tunnel.as_ref().is_some_and(|t| !Arc::ptr_eq(t, tunnel)) {
+            self.flush_in(inb);
+        }
+        inb.tunnel = Some(tunnel.clone());
+        let pushed = match inb.gro.push(inner) {
+            Err(GroError::Full) => {
+                self.flush_in(inb);
+                inb.tunnel = Some(tunnel.clone());
+                inb.gro.push(inner)
+            }
+            r => r,
+        };
+        if pushed.is_err() {
+            // Too large to merge: on its own, behind an empty header.
+            let hdr = VirtioNetHdr::default().to_bytes();
+            if let Err(e) = q.send_vectored(&[IoSlice::new(&hdr), IoSlice::new(inner)]) {
+                IfCtr::add(&tunnel.ctr.rx_errors, 1);
+                debug!("{}: TUN write: {e}", tunnel.name);
+            }
+        }
+    }
+
+    /// Write what the GRO batch holds to its tunnel.
+    fn flush_in(&self, inb: &mut In) {
+        let Some(tunnel) = inb.tunnel.take() else {
+            inb.gro.clear();
+            return;
+        };
+        let Some(q) = tunnel.queues.get(self.id) else {
+            inb.gro.clear();
+            return;
+        };
+        if let Err(e) = inb.gro.flush(|iov| q.send_vectored(iov).map(drop)) {
+            IfCtr::add(&tunnel.ctr.rx_errors, 1);
+            debug!("{}: TUN write: {e}", tunnel.name);
         }
     }
 
@@ -241,78 +353,134 @@ impl Worker {
         for _ in 0..BURST {
             let n = match q.recv(&mut b.tun) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     debug!("{}: TUN read: {e}", tunnel.name);
-                    return;
+                    break;
                 }
             };
-            let Some(inner) = b.tun.get_mut(..n) else {
+            let Some(read) = b.tun.get(..n) else {
                 continue;
             };
-            let nh = match inner.first().map(|v| v >> 4) {
+            let seg = if q.vnet_hdr() {
+                Segmenter::new(read)
+            } else {
+                Segmenter::with_header(VirtioNetHdr::default(), read)
+            };
+            match seg {
+                Ok(seg) => self.seal_all(tunnel, seg, &mut b.out),
+                Err(e) => {
+                    IfCtr::add(&tunnel.ctr.tx_errors, 1);
+                    debug!("{}: unusable packet from the TUN: {e}", tunnel.name);
+                }
+            }
+        }
+        self.flush_out(tunnel, &mut b.out);
+    }
+
+    /// Cut a (super) packet into wire packets, seal each in place in the
+    /// send buffers, and queue it.
+    fn seal_all(&self, tunnel: &TunnelDp, mut seg: Segmenter<'_>, out: &mut Out) {
+        let mut slot = lock(&tunnel.out);
+        let Some(o) = slot.current.as_mut() else {
+            IfCtr::add(&tunnel.ctr.tx_errors, seg.count() as u64);
+            return;
+        };
+        loop {
+            let batch = out.for_peer(o);
+            if batch.is_full() {
+                // Sending under the SA lock keeps the sequence order.
+                self.flush_out(tunnel, out);
+                continue;
+            }
+            let Some(buf) = out.for_peer(o).next_buf() else {
+                break;
+            };
+            let Some(room) = buf.get_mut(HEADROOM..HEADROOM + MAX_INNER) else {
+                break;
+            };
+            let len = match seg.next_into(room) {
+                None => break,
+                Some(Ok(len)) => len,
+                Some(Err(e)) => {
+                    IfCtr::add(&tunnel.ctr.tx_errors, 1);
+                    debug!("{}: cannot segment: {e}", tunnel.name);
+                    break;
+                }
+            };
+            let nh = match room.first().map(|v| v >> 4) {
                 Some(4) => esp::NEXT_HEADER_IPV4,
                 Some(6) => esp::NEXT_HEADER_IPV6,
                 _ => continue,
             };
-            clamp(tunnel, inner);
-            let sealed = {
-                let mut slot = lock(&tunnel.out);
-                let Some(o) = slot.current.as_mut() else {
-                    IfCtr::add(&tunnel.ctr.tx_errors, 1);
-                    continue;
-                };
-                let r =
-                    o.sa.seal(inner, nh, &mut b.sealed)
-                        .map(|len| (len, o.remote, o.encap));
-                if o.sa.lifetime_state() != Lifetime::Ok && !o.rekey_asked {
-                    o.rekey_asked = true;
-                    self.shared.ask_rekey(o.spi_in);
+            if let Some(inner) = room.get_mut(..len) {
+                clamp(tunnel, inner);
+            }
+            match o.sa.seal_in_place(buf, HEADROOM..HEADROOM + len, nh) {
+                Ok(range) => {
+                    // Raw sockets take no port (IPv6 ones refuse one).
+                    let dest = if o.encap {
+                        o.remote
+                    } else {
+                        SocketAddr::new(o.remote.ip(), 0)
+                    };
+                    out.for_peer(o).commit(range, dest);
+                    IfCtr::add(&tunnel.ctr.tx_bytes, len as u64);
+                    IfCtr::add(&tunnel.ctr.tx_packets, 1);
                 }
-                r
-            };
-            let (len, remote, encap) = match sealed {
-                Ok(s) => s,
                 Err(e) => {
                     IfCtr::add(&tunnel.ctr.tx_errors, 1);
                     debug!("{}: cannot seal: {e}", tunnel.name);
-                    continue;
-                }
-            };
-            let Some(esp) = b.sealed.get(..len) else {
-                continue;
-            };
-            match self.send(esp, remote, encap) {
-                Ok(()) => {
-                    IfCtr::add(&tunnel.ctr.tx_packets, 1);
-                    IfCtr::add(&tunnel.ctr.tx_bytes, n as u64);
-                }
-                Err(e) => {
-                    IfCtr::add(&tunnel.ctr.tx_errors, 1);
-                    debug!("{}: sending ESP to {remote}: {e}", tunnel.name);
                 }
             }
         }
+        if o.sa.lifetime_state() != Lifetime::Ok && !o.rekey_asked {
+            o.rekey_asked = true;
+            self.shared.ask_rekey(o.spi_in);
+        }
     }
 
-    fn send(&self, esp: &[u8], remote: SocketAddr, encap: bool) -> io::Result<()> {
-        if encap {
-            let sock = match remote {
-                SocketAddr::V4(_) => Some(&self.udp4),
-                SocketAddr::V6(_) => self.udp6.as_ref(),
+    /// Send everything queued for the tunnel's peers.
+    fn flush_out(&self, tunnel: &TunnelDp, out: &mut Out) {
+        let socks: [(&mut SendBatch, Option<&dyn AsFd>); 4] = [
+            (&mut out.udp4, Some(&self.udp4)),
+            (&mut out.udp6, self.udp6.as_ref().map(|s| s as &dyn AsFd)),
+            (
+                &mut out.raw4,
+                self.shared.raw4.as_ref().map(|s| s as &dyn AsFd),
+            ),
+            (
+                &mut out.raw6,
+                self.shared.raw6.as_ref().map(|s| s as &dyn AsFd),
+            ),
+        ];
+        for (batch, sock) in socks {
+            if batch.is_empty() {
+                continue;
+            }
+            let r = match sock {
+                Some(s) => batch.flush(&s.as_fd()),
+                None => Err(io::Error::other("no socket for this address family")),
             };
-            let sock = sock.ok_or_else(|| io::Error::other("no IPv6 NAT-T socket"))?;
-            sock.send_to(esp, remote).map(|_| ())
-        } else {
-            let raw = match remote {
-                SocketAddr::V4(_) => &self.shared.raw4,
-                SocketAddr::V6(_) => &self.shared.raw6,
-            };
-            let raw = raw
-                .as_ref()
-                .ok_or_else(|| io::Error::other("no raw ESP socket"))?;
-            raw.send_to(esp, SocketAddr::new(remote.ip(), 0))
-                .map(|_| ())
+            if let Err(e) = r {
+                IfCtr::add(&tunnel.ctr.tx_errors, 1);
+                debug!("{}: sending ESP: {e}", tunnel.name);
+                // What the socket would not take now is dropped, as a full
+                // interface queue would.
+                batch.clear();
+            }
+        }
+    }
+}
+
+impl Out {
+    /// The batch a peer's packets go into.
+    fn for_peer(&mut self, o: &Outbound) -> &mut SendBatch {
+        match (o.encap, o.remote) {
+            (false, SocketAddr::V4(_)) => &mut self.raw4,
+            (false, SocketAddr::V6(_)) => &mut self.raw6,
+            (true, SocketAddr::V4(_)) => &mut self.udp4,
+            (true, SocketAddr::V6(_)) => &mut self.udp6,
         }
     }
 }
@@ -320,7 +488,7 @@ impl Worker {
 /// `ip tcp adjust-mss`: clamp the MSS option of TCP SYNs both ways.
 fn clamp(tunnel: &TunnelDp, pkt: &mut [u8]) {
     let mss = tunnel.mss.load(Ordering::Relaxed);
-    if mss != 0 && esp::userspace::offload::clamp_mss(pkt, mss) {
+    if mss != 0 && clamp_mss(pkt, mss) {
         IfCtr::add(&tunnel.ctr.mss_clamped, 1);
     }
 }
