@@ -489,30 +489,34 @@ fn clear_crypto_session_renegotiates() {
     wait_up(&l);
 }
 
-#[test]
-fn rvpn_against_rvpn_in_both_setups() {
-    support::require_interop();
-    // A hub with a dynamic tunnel and a spoke that initiates; then both
-    // ends with fixed destinations (both initiate; one IKE SA survives).
-    for both_fixed in [false, true] {
-        let a = Netns::new("ra");
-        let b = Netns::new("rb");
-        veth(&a, &b, &format!("{RVPN}/24"), &format!("{SWAN}/24"));
-        let spoke = rvpn_config(GCM256_X25519, SWAN, PSK, "", "");
-        // The other rvpn is configured as the mirror image.
-        let hub = rvpn_config(
-            GCM256_X25519,
-            if both_fixed { RVPN } else { "dynamic" },
-            PSK,
-            "",
-            "",
+/// Configurations of two rvpns facing each other: (at `a`, at `b`); `b`'s
+/// tunnel destination is `b_dest` (`a`'s address or `dynamic`).
+fn rvpn_pair(a: &str, b: &str, b_dest: &str) -> (String, String) {
+    let mode = if a.contains(':') {
+        "\n tunnel mode ipsec ipv6"
+    } else {
+        ""
+    };
+    let base = rvpn_config(GCM256_X25519, SWAN, PSK, "", "")
+        .replace(&format!("  address {SWAN}"), "  address PEER-ADDR")
+        .replace(
+            &format!("tunnel destination {SWAN}"),
+            "tunnel destination DEST",
         )
-        .replace("hostname rvpn1", "hostname rvpn2")
         .replace(
             &format!("tunnel source {RVPN}"),
-            &format!("tunnel source {SWAN}"),
-        )
-        .replace(&format!("  address {SWAN}"), &format!("  address {RVPN}"))
+            &format!("tunnel source SOURCE{mode}"),
+        );
+    let one = base
+        .replace("PEER-ADDR", b)
+        .replace("DEST", b)
+        .replace("SOURCE", a);
+    // The other rvpn is configured as the mirror image.
+    let two = base
+        .replace("PEER-ADDR", a)
+        .replace("DEST", b_dest)
+        .replace("SOURCE", b)
+        .replace("hostname rvpn1", "hostname rvpn2")
         .replace("identity fqdn swan.test", "identity fqdn RVPN-ID")
         .replace(
             "match identity remote fqdn swan.test",
@@ -524,6 +528,66 @@ fn rvpn_against_rvpn_in_both_setups() {
         )
         .replace("RVPN-ID", "rvpn.test")
         .replace("169.254.100.1/30", "169.254.100.2/30");
+    (one, two)
+}
+
+#[test]
+fn rvpn_against_rvpn_over_ipv6_carries_raw_esp() {
+    support::require_interop();
+    let a = Netns::new("r6a");
+    let b = Netns::new("r6b");
+    let link = veth(&a, &b, "fd00:98::1/64", "fd00:98::2/64");
+    let (c1, c2) = rvpn_pair("fd00:98::1", "fd00:98::2", "fd00:98::1");
+    let r1 = Rvpnd::start(&a, &c1);
+    let r2 = Rvpnd::start(&b, &c2);
+    let up = |r: &Rvpnd| session(r)["status"] == "UP-ACTIVE";
+    let ok = wait_for(|| up(&r1) && up(&r2), Duration::from_secs(15));
+    assert!(ok, "--- r1:\n{}\n--- r2:\n{}", r1.log(), r2.log());
+    let ok = wait_for(
+        || {
+            a.exec(&["ip", "link", "show", "Tunnel1"]).status.success()
+                && b.exec(&["ip", "link", "show", "Tunnel1"]).status.success()
+        },
+        Duration::from_secs(5),
+    );
+    assert!(ok, "Tunnel1 on both\n{}\n{}", r1.log(), r2.log());
+    let cap = a.capture(&link.a_if, "esp or udp port 4500");
+    let ok = wait_for(
+        || a.ping("169.254.100.1", "169.254.100.2", 1).status.success(),
+        Duration::from_secs(5),
+    );
+    let out = a.ping("169.254.100.1", "169.254.100.2", 3);
+    let wire = cap.stop();
+    assert!(
+        ok && out.status.success(),
+        "ping rvpn to rvpn over IPv6\n{}\n--- r1:\n{}\n--- r2:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        r1.log(),
+        r2.log()
+    );
+    // No NAT: ESP as IP protocol 50, not in UDP.
+    assert!(wire.contains("ESP(spi="), "{wire}");
+    assert!(
+        !wire.contains(".4500 >"),
+        "no ESP in UDP without NAT\n{wire}"
+    );
+    // Counters on both ends.
+    let sa = r1.show_json("show crypto ipsec sa");
+    let c = &sa["ipsec_sas"][0]["counters"];
+    assert!(c["out_packets"].as_u64() >= Some(3), "{sa}");
+    assert!(c["in_packets"].as_u64() >= Some(3), "{sa}");
+}
+
+#[test]
+fn rvpn_against_rvpn_in_both_setups() {
+    support::require_interop();
+    // A hub with a dynamic tunnel and a spoke that initiates; then both
+    // ends with fixed destinations (both initiate; one IKE SA survives).
+    for both_fixed in [false, true] {
+        let a = Netns::new("ra");
+        let b = Netns::new("rb");
+        veth(&a, &b, &format!("{RVPN}/24"), &format!("{SWAN}/24"));
+        let (spoke, hub) = rvpn_pair(RVPN, SWAN, if both_fixed { RVPN } else { "dynamic" });
         let r1 = Rvpnd::start(&a, &spoke);
         let r2 = Rvpnd::start(&b, &hub);
         let up = |r: &Rvpnd| session(r)["status"] == "UP-ACTIVE";
@@ -745,6 +809,21 @@ fn ike_over_ipv6() {
     assert!(ok, "{}\n{}\n{}", session(&rvpn), rvpn.log(), swan.log());
     let sa = swan.wait_established("rvpn", "net", Duration::from_secs(5));
     assert_eq!(sa.remote_host, "fd00:99::1");
+    // IPv4 inside ESP-in-UDP over IPv6.
+    let mut l = Lab {
+        rvpn,
+        swan,
+        _a: a,
+        _b: b,
+    };
+    tunnel_to_swan_loopback(&mut l);
+    let out = l._a.ping("169.254.100.1", "10.10.2.1", 3);
+    assert!(
+        out.status.success(),
+        "ping over the IPv6 tunnel\n{}\n--- rvpnd:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        l.rvpn.log()
+    );
 }
 
 #[test]
