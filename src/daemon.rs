@@ -224,7 +224,10 @@ impl Daemon {
             IkeEvent::Status { tunnel, status } => {
                 info!("{tunnel}: crypto session {}", status.label())
             }
-            IkeEvent::ChildUp(c) => {
+            IkeEvent::ChildUp {
+                child: c,
+                installed,
+            } => {
                 info!(
                     "{}: IPsec SA up, SPIs in {:08x} out {:08x}, {}",
                     c.tunnel,
@@ -237,6 +240,7 @@ impl Daemon {
                     let _ = dp.send(DpCommand::Install {
                         child: Box::new(c),
                         iface,
+                        installed: Some(installed),
                     });
                 }
             }

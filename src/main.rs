@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 /// Which data plane the operator asked for.
@@ -175,8 +175,7 @@ async fn run(
     let (ike_tx, ike_rx) = mpsc::channel(64);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (dp_tx, dp_rx) = mpsc::unbounded_channel();
-    let start_planes = |ports| open_planes(ports, dp_rx, ike_tx.clone());
-    let (ike, dp) = match start_planes(ports).await {
+    let (ike, dp) = match open_planes(info.dataplane, ports, dp_rx, ike_tx.clone()).await {
         Ok((socks, dp)) => {
             info!(
                 port = ports.port,
@@ -241,17 +240,55 @@ async fn run(
     code
 }
 
-/// Open the data plane and the IKE ports. The userspace data plane owns
-/// the NAT-T port (it carries ESP in UDP) and forwards IKE from it.
+/// Open the data plane and the IKE ports. The kernel data plane takes ESP
+/// in UDP off IKE's NAT-T socket itself; the userspace one owns the NAT-T
+/// port (it carries ESP in UDP) and forwards IKE from it.
 async fn open_planes(
+    requested: Dataplane,
     ports: ike::driver::DriverConfig,
     dp_rx: mpsc::UnboundedReceiver<dataplane::DpCommand>,
     ike_tx: mpsc::Sender<ike::driver::Command>,
 ) -> std::io::Result<(
     ike::driver::Bound,
-    impl std::future::Future<Output = ()> + Send + 'static,
+    std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 )> {
+    if use_kernel_dataplane(requested).await {
+        let socks = ike::driver::bind(ports).await?;
+        for fd in socks.natt_fds() {
+            if let Err(e) = dataplane::kernel::set_espinudp(fd) {
+                error!("kernel data plane: ESP in UDP will not be decapsulated: {e}");
+            }
+        }
+        return Ok((socks, Box::pin(dataplane::kernel::run(dp_rx))));
+    }
+    info!("data plane: userspace (TUN + ESP sockets)");
     let (dp, natt) = dataplane::userspace::start(ports.natt_port, ike_tx)?;
     let socks = ike::driver::bind_external(ports, natt).await?;
-    Ok((socks, dataplane::userspace::run(dp, dp_rx)))
+    Ok((socks, Box::pin(dataplane::userspace::run(dp, dp_rx))))
+}
+
+/// Whether to run the kernel data plane: `kernel` always (with a warning
+/// when the probe fails), `auto` when the probe succeeds.
+async fn use_kernel_dataplane(requested: Dataplane) -> bool {
+    match requested {
+        Dataplane::Userspace => false,
+        Dataplane::Kernel => {
+            if !dataplane::kernel::probe().await {
+                warn!(
+                    "--dataplane kernel: the kernel probe failed (see above); SAs may not install"
+                );
+            }
+            info!("data plane: kernel (XFRM + xfrm interfaces), as requested");
+            true
+        }
+        Dataplane::Auto => {
+            let ok = dataplane::kernel::probe().await;
+            if ok {
+                info!("data plane: kernel (XFRM + xfrm interfaces), chosen by --dataplane auto");
+            } else {
+                info!("--dataplane auto: the kernel data plane is unavailable");
+            }
+            ok
+        }
+    }
 }

@@ -47,7 +47,14 @@ pub enum Command {
 /// What the IKE task tells the daemon.
 #[derive(Debug)]
 pub enum Event {
-    ChildUp(ChildSaParams),
+    /// A Child SA is up. IKE holds back what it would send next (the
+    /// response that lets the peer use the SA) until `installed` is
+    /// answered or dropped, or a second has passed, so that the peer's
+    /// first packets on the new SA find it installed.
+    ChildUp {
+        child: ChildSaParams,
+        installed: oneshot::Sender<()>,
+    },
     ChildDown {
         tunnel: String,
         spi_in: u32,
@@ -240,31 +247,16 @@ pub async fn bind_external(cfg: DriverConfig, ext: ExternalNatt) -> io::Result<B
 }
 
 impl Bound {
-    /// A second descriptor of the IPv4 NAT-T socket, for the data plane to
-    /// send ESP in UDP from port 4500 (RFC 3948) while IKE keeps receiving.
-    pub fn natt_v4_sender(&self) -> io::Result<std::net::UdpSocket> {
-        use std::os::fd::{AsRawFd, FromRawFd};
-        // SAFETY: dup(2) of a descriptor we own; the copy is owned by the
-        // returned socket.
-        let sock = self
-            .0
-            .v4_natt
-            .as_ref()
-            .ok_or_else(|| io::Error::other("no NAT-T socket"))?;
-        let fd = unsafe { libc::dup(sock.as_raw_fd()) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor of a UDP socket.
-        Ok(unsafe { std::net::UdpSocket::from_raw_fd(fd) })
+    /// The descriptors of IKE's own NAT-T sockets (IPv4 and IPv6), e.g. to
+    /// let the kernel take ESP in UDP off them (UDP_ENCAP_ESPINUDP).
+    pub fn natt_fds(&self) -> Vec<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        [self.0.v4_natt.as_ref(), self.0.v6_natt.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|s| s.as_raw_fd())
+            .collect()
     }
-}
-
-/// An ESP datagram that arrived on the NAT-T port (the UDP payload).
-#[derive(Debug)]
-pub struct EspIn {
-    pub from: SocketAddr,
-    pub data: Vec<u8>,
 }
 
 /// Run the IKE task until the command channel closes.
@@ -280,19 +272,8 @@ pub async fn run(
 pub async fn run_with(
     bound: Bound,
     cfg: DriverConfig,
-    cmds: mpsc::Receiver<Command>,
-    events: mpsc::UnboundedSender<Event>,
-) -> io::Result<()> {
-    run_with_esp(bound, cfg, cmds, events, None).await
-}
-
-/// Run the IKE task; ESP datagrams on the NAT-T port go to `esp`.
-pub async fn run_with_esp(
-    bound: Bound,
-    cfg: DriverConfig,
     mut cmds: mpsc::Receiver<Command>,
     events: mpsc::UnboundedSender<Event>,
-    esp: Option<mpsc::UnboundedSender<EspIn>>,
 ) -> io::Result<()> {
     let mut socks = bound.0;
     let mut external = socks.external.take();
@@ -331,7 +312,7 @@ pub async fn run_with_esp(
                 engine.handle_datagram(Instant::now(), local4, from, false, &b4[..n]);
             },
             r = recv_opt(socks.v4_natt.as_ref(), &mut b4n) => if let Ok((n, from)) = r {
-                natt_in(&mut engine, esp.as_ref(), local4n, from, &b4n[..n]);
+                natt_in(&mut engine, local4n, from, &b4n[..n]);
             },
             Some(d) = recv_ext(external.as_mut()) => {
                 let local = if d.from.is_ipv4() { local4n } else { local6n };
@@ -341,7 +322,7 @@ pub async fn run_with_esp(
                 engine.handle_datagram(Instant::now(), local6, from, false, &b6[..n]);
             },
             r = recv_opt(socks.v6_natt.as_ref(), &mut b6n) => if let Ok((n, from)) = r {
-                natt_in(&mut engine, esp.as_ref(), local6n, from, &b6n[..n]);
+                natt_in(&mut engine, local6n, from, &b6n[..n]);
             },
             _ = sleep => engine.handle_timeout(Instant::now()),
         }
@@ -349,24 +330,12 @@ pub async fn run_with_esp(
     }
 }
 
-/// A datagram on the NAT-T port: IKE after the non-ESP marker; a lone
-/// 0xFF is a keepalive; anything else is ESP, for the data plane.
-fn natt_in(
-    engine: &mut Engine,
-    esp: Option<&mpsc::UnboundedSender<EspIn>>,
-    local: SocketAddr,
-    from: SocketAddr,
-    data: &[u8],
-) {
+/// A datagram on IKE's own NAT-T socket: IKE after the non-ESP marker;
+/// anything else (keepalives; ESP, which the kernel data plane takes off
+/// the socket before it gets here) is not for IKE.
+fn natt_in(engine: &mut Engine, local: SocketAddr, from: SocketAddr, data: &[u8]) {
     if data.len() > 4 && data[..4] == NON_ESP_MARKER {
         engine.handle_datagram(Instant::now(), local, from, true, &data[4..]);
-    } else if data.len() > 8 {
-        if let Some(tx) = esp {
-            let _ = tx.send(EspIn {
-                from,
-                data: data.to_vec(),
-            });
-        }
     }
 }
 
@@ -388,14 +357,36 @@ async fn flush(engine: &mut Engine, socks: &Sockets, events: &mpsc::UnboundedSen
     while let Some(line) = engine.poll_log() {
         tracing::info!(target: "ike", "{line}");
     }
+    // New Child SAs go to the data plane before anything is sent: the
+    // response carrying them lets the peer use them at once.
+    let mut rest = Vec::new();
+    let mut waits = Vec::new();
     while let Some(o) = engine.poll_output() {
+        match o {
+            Output::ChildUp(child) => {
+                let (tx, rx) = oneshot::channel();
+                if events
+                    .send(Event::ChildUp {
+                        child,
+                        installed: tx,
+                    })
+                    .is_ok()
+                {
+                    waits.push(rx);
+                }
+            }
+            o => rest.push(o),
+        }
+    }
+    for rx in waits {
+        let _ = tokio::time::timeout(Duration::from_secs(1), rx).await;
+    }
+    for o in rest {
         match o {
             Output::Send {
                 remote, natt, data, ..
             } => socks.send(remote, natt, &data).await,
-            Output::ChildUp(c) => {
-                let _ = events.send(Event::ChildUp(c));
-            }
+            Output::ChildUp(_) => {}
             Output::ChildDown {
                 tunnel,
                 spi_in,

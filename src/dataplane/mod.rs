@@ -12,6 +12,7 @@
 //! before the old one is removed), remove a pair, remove an interface,
 //! report counters, and shut down (removing what the backend created).
 
+pub mod kernel;
 pub mod userspace;
 
 use ike::sa::ChildSaParams;
@@ -45,6 +46,9 @@ pub enum DpCommand {
     Install {
         child: Box<ChildSaParams>,
         iface: IfaceSpec,
+        /// Answered (or dropped) once the inbound SA can take packets; IKE
+        /// sends the message that lets the peer use the SA only then.
+        installed: Option<oneshot::Sender<()>>,
     },
     /// A Child SA is gone. When it was the tunnel's last, the interface's
     /// line protocol goes down (the interface stays, with its addresses).

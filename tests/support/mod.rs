@@ -1,6 +1,7 @@
 //! Shared helpers of the root package's integration tests: network
 //! namespaces and veth links ([`netns`]), strongSwan peers with
-//! kernel-libipsec ([`strongswan`]) and rvpnd/vtysh ([`rvpn`]).
+//! kernel-libipsec ([`strongswan`]), rvpnd/vtysh ([`rvpn`]) and
+//! host-to-host data-plane labs with traffic tools ([`hosts`]).
 //!
 //! Include with `mod support;` from a test file. Every helper bounds its
 //! waits in time, names what it creates uniquely per process and per call
@@ -11,6 +12,7 @@
 // helpers would otherwise warn in every binary that does not need them.
 #![allow(dead_code)]
 
+pub mod hosts;
 pub mod netns;
 pub mod rvpn;
 pub mod strongswan;

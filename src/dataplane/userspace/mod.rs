@@ -488,9 +488,16 @@ pub async fn run(dp: Userspace, mut cmds: mpsc::UnboundedReceiver<DpCommand>) {
     };
     while let Some(cmd) = cmds.recv().await {
         match cmd {
-            DpCommand::Install { child, iface } => {
+            DpCommand::Install {
+                child,
+                iface,
+                installed,
+            } => {
                 if let Err(e) = dp.install(&h, &child, &iface).await {
                     warn!("{}: cannot install the SA pair: {e}", child.tunnel);
+                }
+                if let Some(tx) = installed {
+                    let _ = tx.send(());
                 }
             }
             DpCommand::Remove {
