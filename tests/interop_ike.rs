@@ -272,6 +272,17 @@ fn algorithm_matrix_in_both_roles() {
             assert_eq!(sa.initiator, !rvpn_initiates, "{}", s.ike);
             let c = sa.child("net").unwrap();
             assert_eq!(c.state, "INSTALLED", "{}", s.ike);
+            // Traffic both ways under this ESP transform.
+            let mut l = l;
+            tunnel_to_swan_loopback(&mut l);
+            let out = l._a.ping("169.254.100.1", "10.10.2.1", 2);
+            assert!(
+                out.status.success(),
+                "{} rvpn_initiates={rvpn_initiates}: ping\n{}\n--- rvpnd:\n{}",
+                s.esp,
+                String::from_utf8_lossy(&out.stdout),
+                l.rvpn.log()
+            );
         }
     }
 }

@@ -338,7 +338,12 @@ fn live_backend_in_this_kernel() {
         );
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(dataplane::kernel::run(rx));
-        let settle = || tokio::time::sleep(Duration::from_millis(300));
+        // The backend takes commands in order: once it answers Stats, every
+        // command sent before is done (however slow the emulated machine).
+        let settle = || async {
+            let _ = stats(&tx).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
 
         // Install: interface, states, policies; traffic; counters.
         let c1 = child(GCM256, 0x1000, 0x2000, 0x11, None);

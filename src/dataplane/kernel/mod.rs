@@ -173,6 +173,44 @@ struct Backend {
     rt: rtnetlink::Handle,
     tunnels: BTreeMap<String, Tunnel>,
     next_reqid: u32,
+    /// Rekeys we answered whose outbound SA waits for the old pair's
+    /// removal: (tunnel, the new Child SA).
+    deferred: Vec<(String, Box<ChildSaParams>)>,
+}
+
+/// Where a Child SA's ESP goes, resolved for the kernel.
+struct Endpoints {
+    alg: KernelAlg,
+    local: IpAddr,
+    remote: IpAddr,
+    /// ESP in UDP: (our port, the peer's port).
+    encap: Option<(u16, u16)>,
+}
+
+fn endpoints(c: &ChildSaParams) -> Result<Endpoints, String> {
+    let alg = KernelAlg::from_iana(c.chosen.encr, c.chosen.integ)?;
+    let remote = c.remote.ip().to_canonical();
+    let mut local = c.local.ip().to_canonical();
+    if local.is_unspecified() {
+        local =
+            source_for(remote).map_err(|e| format!("no local address towards {remote}: {e}"))?;
+    }
+    if local.is_ipv4() != remote.is_ipv4() {
+        return Err(format!("outer addresses {local} and {remote} mix families"));
+    }
+    // ESP in UDP from our NAT-T port to the peer's.
+    let encap = c.encap.then(|| {
+        (
+            port_or_default(c.local.port()),
+            port_or_default(c.remote.port()),
+        )
+    });
+    Ok(Endpoints {
+        alg,
+        local,
+        remote,
+        encap,
+    })
 }
 
 /// Run the kernel data plane until `Shutdown` (or until the command
@@ -198,6 +236,7 @@ pub async fn run(mut cmds: UnboundedReceiver<DpCommand>) {
         rt,
         tunnels: BTreeMap::new(),
         next_reqid: 1,
+        deferred: Vec::new(),
     };
     b.reconcile("left by an earlier rvpnd").await;
     info!("kernel data plane ready (XFRM + xfrm interfaces)");
@@ -208,11 +247,13 @@ pub async fn run(mut cmds: UnboundedReceiver<DpCommand>) {
                 iface,
                 installed,
             } => {
-                if let Err(e) = b.install(&child, &iface).await {
-                    error!(
+                match b.install(&child, &iface).await {
+                    Ok(true) => b.deferred.push((iface.name.clone(), child)),
+                    Ok(false) => {}
+                    Err(e) => error!(
                         "{}: kernel data plane cannot install SA pair in {:08x} out {:08x}: {e}",
                         iface.name, child.spi_in, child.spi_out
-                    );
+                    ),
                 }
                 if let Some(tx) = installed {
                     let _ = tx.send(());
@@ -386,24 +427,16 @@ impl Backend {
         Ok(())
     }
 
-    async fn install(&mut self, c: &ChildSaParams, iface: &IfaceSpec) -> Result<(), String> {
-        let alg = KernelAlg::from_iana(c.chosen.encr, c.chosen.integ)?;
-        let remote = c.remote.ip().to_canonical();
-        let mut local = c.local.ip().to_canonical();
-        if local.is_unspecified() {
-            local = source_for(remote)
-                .map_err(|e| format!("no local address towards {remote}: {e}"))?;
-        }
-        if local.is_ipv4() != remote.is_ipv4() {
-            return Err(format!("outer addresses {local} and {remote} mix families"));
-        }
-        // ESP in UDP from our NAT-T port to the peer's.
-        let encap = c.encap.then(|| {
-            (
-                port_or_default(c.local.port()),
-                port_or_default(c.remote.port()),
-            )
-        });
+    /// Install an SA pair. Returns true when the outbound SA was held back
+    /// (see [`Backend::deferred`]); the caller keeps the Child SA for
+    /// [`Backend::release_deferred`].
+    async fn install(&mut self, c: &ChildSaParams, iface: &IfaceSpec) -> Result<bool, String> {
+        let Endpoints {
+            alg,
+            local,
+            remote,
+            encap,
+        } = endpoints(c)?;
         let name = iface.name.as_str();
         // A rekey adds the new inbound SA before anything else: the peer
         // may use it as soon as it sees our answer. The interface is
@@ -450,22 +483,18 @@ impl Backend {
             self.del_sa_logged(name, local, c.spi_in).await;
             return Err(e);
         }
-        let (ek, ak) = c.outbound_keys();
-        let outbound = SaSpec {
-            src: local,
-            dst: remote,
-            spi: c.spi_out,
-            enc_key: ek,
-            auth_key: ak,
-            encap,
-            ..inbound
-        };
-        if let Err(e) = self.xfrm.add_sa(&outbound).await {
-            self.del_sa_logged(name, local, c.spi_in).await;
-            return Err(format!(
-                "outbound SA {:08x} {local} -> {remote}: {e}",
-                c.spi_out
-            ));
+        // The answering side of a rekey keeps sealing with the old SA (the
+        // kernel seals with the newest outbound state) until the old pair
+        // goes: the peer installs its new inbound SA only when our answer
+        // arrives, and deletes the old pair after that.
+        let defer = c.rekey_of.is_some()
+            && !c.we_initiated
+            && self.tunnels.get(name).is_some_and(|t| !t.pairs.is_empty());
+        if !defer {
+            if let Err(e) = self.add_outbound(c, &inbound).await {
+                self.del_sa_logged(name, local, c.spi_in).await;
+                return Err(e);
+            }
         }
         if let Some(t) = self.tunnels.get_mut(name) {
             t.pairs.push(Pair {
@@ -497,7 +526,72 @@ impl Backend {
         if iface.tcp_adjust_mss.is_some() {
             debug!("{name}: ip tcp adjust-mss is not applied by the kernel data plane");
         }
-        Ok(())
+        Ok(defer)
+    }
+
+    /// The outbound state of pair `c`, with the settings of its inbound one.
+    async fn add_outbound(&self, c: &ChildSaParams, inbound: &SaSpec<'_>) -> Result<(), String> {
+        let (ek, ak) = c.outbound_keys();
+        let outbound = SaSpec {
+            src: inbound.dst,
+            dst: inbound.src,
+            spi: c.spi_out,
+            enc_key: ek,
+            auth_key: ak,
+            encap: inbound.encap.map(|(r, l)| (l, r)),
+            ..*inbound
+        };
+        self.xfrm.add_sa(&outbound).await.map_err(|e| {
+            format!(
+                "outbound SA {:08x} {} -> {}: {e}",
+                c.spi_out, outbound.src, outbound.dst
+            )
+        })
+    }
+
+    /// The old pair of held-back rekeys is going: seal with the new pairs.
+    async fn release_deferred(&mut self, tunnel: &str, old_spi_in: u32) {
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred)
+            .into_iter()
+            .partition(|(t, c)| t == tunnel && c.rekey_of == Some(old_spi_in));
+        self.deferred = later;
+        for (name, c) in now {
+            let Some((reqid, if_id)) = self.tunnels.get(&name).map(|t| (t.reqid, t.if_id)) else {
+                continue;
+            };
+            let r = match endpoints(&c) {
+                Ok(Endpoints {
+                    alg,
+                    local,
+                    remote,
+                    encap,
+                }) => {
+                    let (ek, ak) = c.inbound_keys();
+                    let inbound = SaSpec {
+                        src: remote,
+                        dst: local,
+                        spi: c.spi_in,
+                        reqid,
+                        if_id,
+                        alg,
+                        enc_key: ek,
+                        auth_key: ak,
+                        esn: c.chosen.esn,
+                        replay_window: c.replay_window,
+                        encap: encap.map(|(l, r)| (r, l)),
+                    };
+                    self.add_outbound(&c, &inbound).await
+                }
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(()) => info!(
+                    "{name}: outbound SA {:08x} in use (the peer deletes {old_spi_in:08x})",
+                    c.spi_out
+                ),
+                Err(e) => error!("{name}: {e}"),
+            }
+        }
     }
 
     /// Bring the interface's addresses to what `iface` says.
@@ -543,6 +637,10 @@ impl Backend {
     }
 
     async fn remove(&mut self, tunnel: &str, spi_in: u32, spi_out: u32) {
+        // New pairs held back for this one take over before it goes.
+        self.release_deferred(tunnel, spi_in).await;
+        self.deferred
+            .retain(|(t, c)| !(t == tunnel && c.spi_in == spi_in));
         let Some(t) = self.tunnels.get_mut(tunnel) else {
             debug!("{tunnel}: no kernel tunnel to remove SA {spi_in:08x} from");
             return;
