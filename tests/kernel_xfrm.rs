@@ -49,16 +49,19 @@ fn kernel_dataplane_against_strongswan_in_a_vm() {
     let share = PathBuf::from(&work).join(format!("share-rvpn-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&share);
     std::fs::create_dir_all(&share).expect("create the VM's share directory");
+    // The binaries travel in the share (the guest sees it at /tmp/host):
+    // the build may sit under a path the guest's chroot cannot see (its /tmp
+    // is a fresh tmpfs).
+    let bin = share.join("bin");
+    std::fs::create_dir_all(&bin).expect("create the share's bin directory");
+    let me = std::env::current_exe().expect("this test's own binary");
+    for (from, name) in [(&rvpnd, "rvpnd"), (&vtysh, "vtysh"), (&me, "kxtest")] {
+        std::fs::copy(from, bin.join(name))
+            .unwrap_or_else(|e| panic!("copy {} into the share: {e}", from.display()));
+    }
     std::fs::write(
         share.join("params"),
-        format!(
-            "RVPND='{}'\nVTYSH='{}'\nKXTEST='{}'\n",
-            rvpnd.display(),
-            vtysh.display(),
-            std::env::current_exe()
-                .expect("this test's own binary")
-                .display()
-        ),
+        "RVPND='/tmp/host/bin/rvpnd'\nVTYSH='/tmp/host/bin/vtysh'\nKXTEST='/tmp/host/bin/kxtest'\n",
     )
     .expect("write params");
 
