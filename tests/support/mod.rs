@@ -12,6 +12,7 @@
 // helpers would otherwise warn in every binary that does not need them.
 #![allow(dead_code)]
 
+pub mod bgp_peers;
 pub mod hosts;
 pub mod netns;
 pub mod rvpn;
