@@ -3,6 +3,9 @@
 //! - [`wire`]: every message as a parse/emit pair over byte slices, with
 //!   the RFC 7606 revised error handling of UPDATE messages, and an UPDATE
 //!   builder that packs many prefixes into few messages.
+//! - [`session`]: the per-peer finite state machine (RFC 4271 section 8),
+//!   sans-IO with time passed in: OPEN negotiation and checks, hold and
+//!   keepalive timers, idle-hold backoff, collision resolution.
 //!
 //! ```
 //! use std::net::Ipv4Addr;
@@ -49,4 +52,5 @@
 )]
 #![warn(missing_docs)]
 
+pub mod session;
 pub mod wire;
