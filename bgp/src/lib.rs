@@ -52,5 +52,6 @@
 )]
 #![warn(missing_docs)]
 
+pub mod rib;
 pub mod session;
 pub mod wire;

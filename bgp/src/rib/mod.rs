@@ -1,0 +1,618 @@
+//! Adj-RIB-In and Loc-RIB with the decision process (RFC 4271 section 9),
+//! sans-IO.
+//!
+//! One [`Rib`] holds, per prefix, every path that passed import policy
+//! (Adj-RIB-In after policy) and marks the best one and its multipaths
+//! (Loc-RIB). The speaker feeds it with [`Rib::update`] and
+//! [`Rib::withdraw`], then calls [`Rib::run_decision`], which re-runs the
+//! decision process for exactly the prefixes that changed and returns
+//! those whose best path or multipath set moved (for export and the FIB).
+//!
+//! Memory is what a million prefixes cost: a prefix with one path keeps
+//! it inline, attributes are shared `Arc`s, and the table is a B-tree
+//! (ordered output for `show ip bgp`, no doubling hash table).
+
+mod attrs;
+mod decision;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
+
+pub use attrs::RouteAttrs;
+pub use decision::{compare, multipath_eligible, DecisionConfig, PeerMeta, Step};
+
+/// A peer's index in the RIB. [`LOCAL`] is this router.
+pub type PeerIdx = u32;
+/// The index of locally originated paths (`network`, `redistribute`).
+pub const LOCAL: PeerIdx = 0;
+
+const BEST: u8 = 1;
+const MULTIPATH: u8 = 2;
+const STALE: u8 = 4;
+
+/// One path to a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    /// Where it came from.
+    pub peer: PeerIdx,
+    /// ADD-PATH identifier it arrived with (0 without ADD-PATH).
+    pub path_id: u32,
+    /// Its attributes.
+    pub attrs: Arc<RouteAttrs>,
+    flags: u8,
+}
+
+impl Path {
+    /// A new path (not best, not stale).
+    pub fn new(peer: PeerIdx, path_id: u32, attrs: Arc<RouteAttrs>) -> Path {
+        Path {
+            peer,
+            path_id,
+            attrs,
+            flags: 0,
+        }
+    }
+    /// The best path of its prefix.
+    pub fn is_best(&self) -> bool {
+        self.flags & BEST != 0
+    }
+    /// Used for forwarding together with the best path (the best path
+    /// itself counts when there is more than one).
+    pub fn is_multipath(&self) -> bool {
+        self.flags & MULTIPATH != 0
+    }
+    /// Kept from a restarting peer (RFC 4724) until it re-sends it.
+    pub fn is_stale(&self) -> bool {
+        self.flags & STALE != 0
+    }
+}
+
+/// The paths of one prefix; a single path is kept inline.
+#[derive(Debug, Clone)]
+enum Paths {
+    One(Path),
+    Many(Vec<Path>),
+}
+
+impl Paths {
+    fn as_slice(&self) -> &[Path] {
+        match self {
+            Paths::One(p) => std::slice::from_ref(p),
+            Paths::Many(v) => v,
+        }
+    }
+    fn as_mut_slice(&mut self) -> &mut [Path] {
+        match self {
+            Paths::One(p) => std::slice::from_mut(p),
+            Paths::Many(v) => v,
+        }
+    }
+    /// Inserts or replaces the path of (peer, path_id); whether anything
+    /// changed.
+    fn upsert(&mut self, path: Path) -> bool {
+        if let Some(old) = self
+            .as_mut_slice()
+            .iter_mut()
+            .find(|p| p.peer == path.peer && p.path_id == path.path_id)
+        {
+            let same = Arc::ptr_eq(&old.attrs, &path.attrs) || old.attrs == path.attrs;
+            let was_stale = old.is_stale();
+            old.flags &= !STALE;
+            if !same {
+                old.attrs = path.attrs;
+            }
+            return !same || was_stale;
+        }
+        match self {
+            Paths::One(p) => {
+                let first = p.clone();
+                *self = Paths::Many(vec![first, path]);
+            }
+            Paths::Many(v) => v.push(path),
+        }
+        true
+    }
+    /// Removes the paths matching `f`; whether any was removed and
+    /// whether the list is now empty.
+    fn remove_where(&mut self, f: impl Fn(&Path) -> bool) -> (bool, bool) {
+        match self {
+            Paths::One(p) => {
+                let hit = f(p);
+                (hit, hit)
+            }
+            Paths::Many(v) => {
+                let before = v.len();
+                v.retain(|p| !f(p));
+                let removed = v.len() != before;
+                if v.len() == 1 {
+                    if let Some(p) = v.pop() {
+                        *self = Paths::One(p);
+                    }
+                    return (removed, false);
+                }
+                (removed, v.is_empty())
+            }
+        }
+    }
+}
+
+/// Everything known about one prefix.
+#[derive(Debug, Clone)]
+pub struct Dest {
+    paths: Paths,
+}
+
+impl Dest {
+    /// All paths, in arrival order.
+    pub fn paths(&self) -> &[Path] {
+        self.paths.as_slice()
+    }
+    /// The best path.
+    pub fn best(&self) -> Option<&Path> {
+        self.paths().iter().find(|p| p.is_best())
+    }
+    /// The paths used for forwarding: the best one and its multipaths.
+    pub fn forwarding(&self) -> impl Iterator<Item = &Path> {
+        self.paths()
+            .iter()
+            .filter(|p| p.is_best() || p.is_multipath())
+    }
+}
+
+/// One address family's table.
+#[derive(Debug, Clone)]
+struct Table<K: Ord + Copy> {
+    routes: BTreeMap<K, Dest>,
+    dirty: Vec<K>,
+    cfg: DecisionConfig,
+}
+
+impl<K: Ord + Copy> Default for Table<K> {
+    fn default() -> Self {
+        Table {
+            routes: BTreeMap::new(),
+            dirty: Vec::new(),
+            cfg: DecisionConfig::default(),
+        }
+    }
+}
+
+/// Per-peer bookkeeping.
+#[derive(Debug, Clone)]
+struct PeerEntry {
+    meta: PeerMeta,
+    /// Paths held from this peer, IPv4 and IPv6.
+    count: [u64; 2],
+}
+
+/// Address family of a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Afi {
+    /// IPv4 unicast.
+    V4,
+    /// IPv6 unicast.
+    V6,
+}
+
+impl Afi {
+    /// The family of a prefix.
+    pub fn of(p: &IpNetwork) -> Afi {
+        match p {
+            IpNetwork::V4(_) => Afi::V4,
+            IpNetwork::V6(_) => Afi::V6,
+        }
+    }
+    fn idx(self) -> usize {
+        match self {
+            Afi::V4 => 0,
+            Afi::V6 => 1,
+        }
+    }
+}
+
+/// Adj-RIB-In (after import policy) and Loc-RIB of both unicast families.
+#[derive(Debug, Clone)]
+pub struct Rib {
+    v4: Table<Ipv4Network>,
+    v6: Table<Ipv6Network>,
+    peers: Vec<Option<PeerEntry>>,
+}
+
+/// Runs `$body` with `$t` bound to the table of `$afi`'s prefix `$p`
+/// (typed key `$k`).
+macro_rules! with_table {
+    ($self:ident, $prefix:expr, |$t:ident, $k:ident| $body:expr) => {
+        match $prefix {
+            IpNetwork::V4($k) => {
+                let $t = &mut $self.v4;
+                $body
+            }
+            IpNetwork::V6($k) => {
+                let $t = &mut $self.v6;
+                $body
+            }
+        }
+    };
+}
+
+impl Rib {
+    /// An empty RIB; `router_id` identifies locally originated paths.
+    pub fn new(router_id: Ipv4Addr) -> Rib {
+        Rib {
+            v4: Table::default(),
+            v6: Table::default(),
+            peers: vec![Some(PeerEntry {
+                meta: PeerMeta::local(router_id),
+                count: [0; 2],
+            })],
+        }
+    }
+
+    /// Sets the decision settings of a family; every prefix of it is
+    /// decided again at the next [`Rib::run_decision`].
+    pub fn set_config(&mut self, afi: Afi, cfg: DecisionConfig) {
+        match afi {
+            Afi::V4 => {
+                if self.v4.cfg != cfg {
+                    self.v4.cfg = cfg;
+                    self.v4.dirty = self.v4.routes.keys().copied().collect();
+                }
+            }
+            Afi::V6 => {
+                if self.v6.cfg != cfg {
+                    self.v6.cfg = cfg;
+                    self.v6.dirty = self.v6.routes.keys().copied().collect();
+                }
+            }
+        }
+    }
+
+    /// Registers a peer (or changes what is known about it, e.g. its BGP
+    /// Identifier once its OPEN arrived) and returns its index.
+    pub fn add_peer(&mut self, meta: PeerMeta) -> PeerIdx {
+        let entry = Some(PeerEntry {
+            meta,
+            count: [0; 2],
+        });
+        if let Some(i) = self.peers.iter().skip(1).position(|p| p.is_none()) {
+            let idx = i + 1;
+            if let Some(slot) = self.peers.get_mut(idx) {
+                *slot = entry;
+            }
+            return idx as PeerIdx;
+        }
+        self.peers.push(entry);
+        (self.peers.len() - 1) as PeerIdx
+    }
+
+    /// Updates a registered peer's identity (BGP Identifier after OPEN).
+    pub fn set_peer_meta(&mut self, peer: PeerIdx, meta: PeerMeta) {
+        if let Some(Some(e)) = self.peers.get_mut(peer as usize) {
+            e.meta = meta;
+        }
+    }
+
+    /// Forgets a peer: its paths are withdrawn and its index freed.
+    pub fn remove_peer(&mut self, peer: PeerIdx) {
+        if peer == LOCAL {
+            return;
+        }
+        self.withdraw_peer(peer, None);
+        if let Some(slot) = self.peers.get_mut(peer as usize) {
+            *slot = None;
+        }
+    }
+
+    /// The peer behind an index.
+    pub fn peer_meta(&self, peer: PeerIdx) -> Option<&PeerMeta> {
+        self.peers
+            .get(peer as usize)
+            .and_then(|p| p.as_ref())
+            .map(|e| &e.meta)
+    }
+
+    /// How many paths a peer has in a family.
+    pub fn peer_count(&self, peer: PeerIdx, afi: Afi) -> u64 {
+        self.peers
+            .get(peer as usize)
+            .and_then(|p| p.as_ref())
+            .and_then(|e| e.count.get(afi.idx()).copied())
+            .unwrap_or(0)
+    }
+
+    fn count_mut(&mut self, peer: PeerIdx, afi: Afi) -> Option<&mut u64> {
+        self.peers
+            .get_mut(peer as usize)
+            .and_then(|p| p.as_mut())
+            .and_then(|e| e.count.get_mut(afi.idx()))
+    }
+
+    /// Adds or replaces the path of (`peer`, `path_id`) to `prefix`.
+    /// Returns whether anything changed.
+    pub fn update(
+        &mut self,
+        peer: PeerIdx,
+        prefix: IpNetwork,
+        path_id: u32,
+        attrs: Arc<RouteAttrs>,
+    ) -> bool {
+        let path = Path::new(peer, path_id, attrs);
+        let (changed, added) = with_table!(self, prefix, |t, k| {
+            let (changed, added) = match t.routes.get_mut(&k) {
+                Some(d) => {
+                    let before = d.paths.as_slice().len();
+                    let ch = d.paths.upsert(path);
+                    (ch, d.paths.as_slice().len() > before)
+                }
+                None => {
+                    t.routes.insert(
+                        k,
+                        Dest {
+                            paths: Paths::One(path),
+                        },
+                    );
+                    (true, true)
+                }
+            };
+            if changed {
+                t.dirty.push(k);
+            }
+            (changed, added)
+        });
+        if added {
+            if let Some(c) = self.count_mut(peer, Afi::of(&prefix)) {
+                *c += 1;
+            }
+        }
+        changed
+    }
+
+    /// Removes the path of (`peer`, `path_id`) to `prefix`; whether there
+    /// was one.
+    pub fn withdraw(&mut self, peer: PeerIdx, prefix: IpNetwork, path_id: u32) -> bool {
+        let removed = with_table!(self, prefix, |t, k| {
+            let Some(d) = t.routes.get_mut(&k) else {
+                return false;
+            };
+            let (removed, empty) = d
+                .paths
+                .remove_where(|p| p.peer == peer && p.path_id == path_id);
+            if empty {
+                t.routes.remove(&k);
+            }
+            if removed {
+                t.dirty.push(k);
+            }
+            removed
+        });
+        if removed {
+            if let Some(c) = self.count_mut(peer, Afi::of(&prefix)) {
+                *c = c.saturating_sub(1);
+            }
+        }
+        removed
+    }
+
+    /// Keeps the paths for which `keep` holds; returns how many went.
+    fn retain_paths<K: Ord + Copy>(t: &mut Table<K>, keep: impl Fn(&Path) -> bool) -> u64 {
+        let mut removed = 0u64;
+        let mut gone = Vec::new();
+        for (k, d) in t.routes.iter_mut() {
+            let before = d.paths().len();
+            let (hit, empty) = d.paths.remove_where(|p| !keep(p));
+            if hit {
+                removed += (before - if empty { 0 } else { d.paths().len() }) as u64;
+                t.dirty.push(*k);
+                if empty {
+                    gone.push(*k);
+                }
+            }
+        }
+        for k in gone {
+            t.routes.remove(&k);
+        }
+        removed
+    }
+
+    /// Withdraws every path of `peer` (in one family, or both).
+    pub fn withdraw_peer(&mut self, peer: PeerIdx, afi: Option<Afi>) -> u64 {
+        let mut n = 0;
+        if afi != Some(Afi::V6) {
+            n += Self::retain_paths(&mut self.v4, |p| p.peer != peer);
+            if let Some(c) = self.count_mut(peer, Afi::V4) {
+                *c = 0;
+            }
+        }
+        if afi != Some(Afi::V4) {
+            n += Self::retain_paths(&mut self.v6, |p| p.peer != peer);
+            if let Some(c) = self.count_mut(peer, Afi::V6) {
+                *c = 0;
+            }
+        }
+        n
+    }
+
+    /// Marks every path of `peer` in `afi` stale (RFC 4724: the peer is
+    /// restarting; its paths stay in use until it re-sends or the restart
+    /// timer ends). Returns how many.
+    pub fn mark_stale(&mut self, peer: PeerIdx, afi: Afi) -> u64 {
+        fn mark<K: Ord + Copy>(t: &mut Table<K>, peer: PeerIdx) -> u64 {
+            let mut n = 0;
+            for d in t.routes.values_mut() {
+                for p in d.paths.as_mut_slice() {
+                    if p.peer == peer {
+                        p.flags |= STALE;
+                        n += 1;
+                    }
+                }
+            }
+            n
+        }
+        match afi {
+            Afi::V4 => mark(&mut self.v4, peer),
+            Afi::V6 => mark(&mut self.v6, peer),
+        }
+    }
+
+    /// Removes the paths of `peer` in `afi` that are still stale (after
+    /// its End-of-RIB, or when the restart or stale timer ran out).
+    pub fn sweep_stale(&mut self, peer: PeerIdx, afi: Afi) -> u64 {
+        let n = match afi {
+            Afi::V4 => Self::retain_paths(&mut self.v4, |p| !(p.peer == peer && p.is_stale())),
+            Afi::V6 => Self::retain_paths(&mut self.v6, |p| !(p.peer == peer && p.is_stale())),
+        };
+        if let Some(c) = self.count_mut(peer, afi) {
+            *c = c.saturating_sub(n);
+        }
+        n
+    }
+
+    /// Whether `peer` has stale paths in `afi`.
+    pub fn has_stale(&self, peer: PeerIdx, afi: Afi) -> bool {
+        fn any<K: Ord + Copy>(t: &Table<K>, peer: PeerIdx) -> bool {
+            t.routes
+                .values()
+                .any(|d| d.paths().iter().any(|p| p.peer == peer && p.is_stale()))
+        }
+        match afi {
+            Afi::V4 => any(&self.v4, peer),
+            Afi::V6 => any(&self.v6, peer),
+        }
+    }
+
+    /// Runs the decision process for every prefix changed since the last
+    /// call and calls `changed` for each of them, in prefix order (also
+    /// when the prefix is gone: [`Rib::get`] then returns `None`). The
+    /// caller compares with what it exported or installed before.
+    pub fn run_decision(&mut self, mut changed: impl FnMut(IpNetwork)) {
+        let peers = &self.peers;
+        decide_table(&mut self.v4, peers, |k| changed(IpNetwork::V4(k)));
+        decide_table(&mut self.v6, peers, |k| changed(IpNetwork::V6(k)));
+    }
+
+    /// Whether prefixes wait for [`Rib::run_decision`].
+    pub fn has_dirty(&self) -> bool {
+        !self.v4.dirty.is_empty() || !self.v6.dirty.is_empty()
+    }
+
+    /// What is known about `prefix`.
+    pub fn get(&self, prefix: &IpNetwork) -> Option<&Dest> {
+        match prefix {
+            IpNetwork::V4(k) => self.v4.routes.get(k),
+            IpNetwork::V6(k) => self.v6.routes.get(k),
+        }
+    }
+
+    /// Every prefix of a family with its paths, in prefix order.
+    pub fn iter(&self, afi: Afi) -> Box<dyn Iterator<Item = (IpNetwork, &Dest)> + '_> {
+        match afi {
+            Afi::V4 => Box::new(self.v4.routes.iter().map(|(k, d)| (IpNetwork::V4(*k), d))),
+            Afi::V6 => Box::new(self.v6.routes.iter().map(|(k, d)| (IpNetwork::V6(*k), d))),
+        }
+    }
+
+    /// Number of prefixes in a family.
+    pub fn len(&self, afi: Afi) -> usize {
+        match afi {
+            Afi::V4 => self.v4.routes.len(),
+            Afi::V6 => self.v6.routes.len(),
+        }
+    }
+
+    /// Whether both families are empty.
+    pub fn is_empty(&self) -> bool {
+        self.v4.routes.is_empty() && self.v6.routes.is_empty()
+    }
+}
+
+fn meta<'a>(peers: &'a [Option<PeerEntry>], idx: PeerIdx) -> Option<&'a PeerMeta> {
+    peers
+        .get(idx as usize)
+        .and_then(|p| p.as_ref())
+        .map(|e| &e.meta)
+}
+
+fn decide_table<K: Ord + Copy>(
+    t: &mut Table<K>,
+    peers: &[Option<PeerEntry>],
+    mut changed: impl FnMut(K),
+) {
+    if t.dirty.is_empty() {
+        return;
+    }
+    let mut dirty = std::mem::take(&mut t.dirty);
+    dirty.sort_unstable();
+    dirty.dedup();
+    for k in dirty {
+        match t.routes.get_mut(&k) {
+            None => changed(k),
+            Some(d) => {
+                decide(d, peers, &t.cfg);
+                changed(k);
+            }
+        }
+    }
+}
+
+/// Marks the best path and the multipaths of one prefix; whether the
+/// marks changed.
+fn decide(d: &mut Dest, peers: &[Option<PeerEntry>], cfg: &DecisionConfig) {
+    let paths = d.paths.as_mut_slice();
+    let unknown = PeerMeta::local(Ipv4Addr::UNSPECIFIED);
+    let m = |p: &Path| meta(peers, p.peer).unwrap_or(&unknown);
+    let mut best = 0usize;
+    for i in 1..paths.len() {
+        if let (Some(a), Some(b)) = (paths.get(i), paths.get(best)) {
+            if compare(a, m(a), b, m(b)).0 == std::cmp::Ordering::Less {
+                best = i;
+            }
+        }
+    }
+    for p in paths.iter_mut() {
+        p.flags &= !(BEST | MULTIPATH);
+    }
+    let Some(b) = paths.get(best).cloned() else {
+        return;
+    };
+    let bm = m(&b).clone();
+    let limit = if bm.ebgp {
+        cfg.maximum_paths
+    } else {
+        cfg.maximum_paths_ibgp
+    };
+    let mut extra: Vec<usize> = Vec::new();
+    if limit > 1 {
+        for (i, p) in paths.iter().enumerate() {
+            if i == best {
+                continue;
+            }
+            let (_, step) = compare(&b, &bm, p, m(p));
+            if step > Step::IgpCost && multipath_eligible(&b, &bm, p, m(p), cfg) {
+                extra.push(i);
+            }
+        }
+        // The best of the candidates first, up to the limit.
+        extra.sort_by(|&i, &j| match (paths.get(i), paths.get(j)) {
+            (Some(a), Some(b)) => compare(a, m(a), b, m(b)).0,
+            _ => std::cmp::Ordering::Equal,
+        });
+        extra.truncate(usize::from(limit) - 1);
+    }
+    if let Some(p) = paths.get_mut(best) {
+        p.flags |= BEST;
+        if !extra.is_empty() {
+            p.flags |= MULTIPATH;
+        }
+    }
+    for i in extra {
+        if let Some(p) = paths.get_mut(i) {
+            p.flags |= MULTIPATH;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
