@@ -11,7 +11,8 @@
 //! - [`Output::Disconnect`]: close the TCP connection (after writing what
 //!   was queued before it);
 //! - [`Output::Established`] / [`Output::Down`]: the session came up / went
-//!   down (only `Established` is ever followed by `Down`);
+//!   down (only `Established` is ever followed by `Down`); `Down` says
+//!   whether to keep the peer's routes as stale (graceful restart, below);
 //! - [`Output::Update`], [`Output::RouteRefresh`]: what the peer sent, in
 //!   Established only.
 //!
@@ -41,6 +42,25 @@
 //! 6.8.) The loser is closed with [`Session::close_collision`], which sends
 //! Cease/Connection Collision Resolution and goes to Idle without
 //! restarting; the driver then drops it.
+//!
+//! # Graceful restart (RFC 4724), receiving speaker only
+//!
+//! With [`SessionConfig::graceful_restart`] our OPEN carries the Graceful
+//! Restart capability with our Restart Time, the Restart State bit clear
+//! and no families, as FRR sends it in its default "helper" mode: we
+//! preserve no forwarding state ourselves, but we keep a restarting peer's
+//! routes. [`Output::Down::retain`] is `true` when the peer's capability
+//! listed at least one of the session's families and the session ended
+//! without a NOTIFICATION either way (the connection closed or broke, or
+//! the driver called [`Session::peer_restarted`] because the peer opened a
+//! new connection while this one was Established). The driver then marks
+//! the peer's routes of the families in the peer's capability
+//! ([`PeerCaps::graceful_restart`]) stale instead of withdrawing them, for
+//! at most the peer's Restart Time, and drops what is still stale once the
+//! peer's End-of-RIB marker arrives on the new session (or that session's
+//! OPEN lacks the capability or the family's F bit). A NOTIFICATION (hold
+//! timer expiry included) always ends the session for good: the N bit of
+//! RFC 8538 is neither sent nor honoured.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -48,8 +68,9 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use crate::wire::{
-    as2, frame, subcode, Capability, Ctx, EmitError, ErrorCode, Family, Message, Notification,
-    Open, RouteRefresh, RouteRefreshSubtype, Update, WireError, AS_TRANS,
+    as2, frame, subcode, AddPathEntry, Capability, Ctx, EmitError, ErrorCode, Family,
+    GracefulRestart, Message, MessageType, Notification, Open, RouteRefresh, RouteRefreshSubtype,
+    Update, WireError, AS_TRANS, HEADER_LEN,
 };
 
 /// The largest idle hold time of the backoff after repeated failures.
@@ -91,6 +112,13 @@ pub struct SessionConfig {
     /// The first idle hold time after a failure (doubling after each
     /// further failure, up to [`IDLE_HOLD_MAX`]).
     pub idle_hold: Duration,
+    /// Our Restart Time in seconds (at most 4095) for the Graceful Restart
+    /// capability (RFC 4724) we send as a helper; `None` sends none. See
+    /// the [module documentation](self#graceful-restart-rfc-4724-receiving-speaker-only).
+    pub graceful_restart: Option<u16>,
+    /// What we offer in the ADD-PATH capability (RFC 7911); empty sends
+    /// none.
+    pub add_path: Vec<AddPathEntry>,
 }
 
 impl Default for SessionConfig {
@@ -105,6 +133,112 @@ impl Default for SessionConfig {
             families: vec![Family::IPV4_UNICAST],
             passive: false,
             idle_hold: Duration::from_secs(1),
+            graceful_restart: Some(120),
+            add_path: Vec::new(),
+        }
+    }
+}
+
+/// The capabilities the peer advertised in its OPEN.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PeerCaps {
+    /// Route Refresh (RFC 2918, code 2).
+    pub route_refresh: bool,
+    /// Enhanced Route Refresh (RFC 7313).
+    pub enhanced_route_refresh: bool,
+    /// Graceful Restart (RFC 4724), as advertised.
+    pub graceful_restart: Option<GracefulRestart>,
+    /// 4-octet AS numbers (RFC 6793).
+    pub four_octet_as: bool,
+    /// ADD-PATH (RFC 7911), as advertised.
+    pub add_path: Vec<AddPathEntry>,
+}
+
+impl PeerCaps {
+    fn of(peer: &Open) -> PeerCaps {
+        let has = |want: &Capability| peer.capabilities.iter().any(|c| c == want);
+        PeerCaps {
+            route_refresh: has(&Capability::RouteRefresh),
+            enhanced_route_refresh: has(&Capability::EnhancedRouteRefresh),
+            graceful_restart: peer.capabilities.iter().find_map(|c| match c {
+                Capability::GracefulRestart(g) => Some(g.clone()),
+                _ => None,
+            }),
+            four_octet_as: peer.four_octet_as().is_some(),
+            add_path: peer
+                .capabilities
+                .iter()
+                .flat_map(|c| match c {
+                    Capability::AddPath(v) => v.as_slice(),
+                    _ => &[],
+                })
+                .copied()
+                .collect(),
+        }
+    }
+}
+
+/// Messages sent and received, by type, over the life of the [`Session`]
+/// (all its connections). A message counts when it is framed: received
+/// messages that then fail to parse count too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// All messages received.
+    pub msgs_in: u64,
+    /// All messages sent.
+    pub msgs_out: u64,
+    /// UPDATEs received.
+    pub updates_in: u64,
+    /// UPDATEs sent.
+    pub updates_out: u64,
+    /// KEEPALIVEs received.
+    pub keepalives_in: u64,
+    /// KEEPALIVEs sent.
+    pub keepalives_out: u64,
+    /// NOTIFICATIONs received.
+    pub notifications_in: u64,
+    /// NOTIFICATIONs sent.
+    pub notifications_out: u64,
+    /// OPENs received.
+    pub opens_in: u64,
+    /// OPENs sent.
+    pub opens_out: u64,
+    /// ROUTE-REFRESHes received.
+    pub route_refresh_in: u64,
+    /// ROUTE-REFRESHes sent.
+    pub route_refresh_out: u64,
+}
+
+impl Counters {
+    fn count(&mut self, ty: MessageType, inbound: bool) {
+        if inbound {
+            self.msgs_in += 1;
+        } else {
+            self.msgs_out += 1;
+        }
+        let n = match (ty, inbound) {
+            (MessageType::OPEN, true) => &mut self.opens_in,
+            (MessageType::OPEN, false) => &mut self.opens_out,
+            (MessageType::UPDATE, true) => &mut self.updates_in,
+            (MessageType::UPDATE, false) => &mut self.updates_out,
+            (MessageType::NOTIFICATION, true) => &mut self.notifications_in,
+            (MessageType::NOTIFICATION, false) => &mut self.notifications_out,
+            (MessageType::KEEPALIVE, true) => &mut self.keepalives_in,
+            (MessageType::KEEPALIVE, false) => &mut self.keepalives_out,
+            (MessageType::ROUTE_REFRESH, true) => &mut self.route_refresh_in,
+            (MessageType::ROUTE_REFRESH, false) => &mut self.route_refresh_out,
+            _ => return,
+        };
+        *n += 1;
+    }
+
+    /// Counts the whole messages at the start of `bytes`.
+    fn count_all(&mut self, mut bytes: &[u8], inbound: bool) {
+        while let Ok(Some(len)) = frame(bytes) {
+            if let Some(t) = bytes.get(HEADER_LEN - 1) {
+                self.count(MessageType(*t), inbound);
+            }
+            bytes = bytes.get(len..).unwrap_or_default();
         }
     }
 }
@@ -155,11 +289,18 @@ pub enum Output {
         tx_ctx: Ctx,
         /// The families both sides offered.
         families: Vec<Family>,
+        /// What the peer advertised.
+        peer_caps: PeerCaps,
     },
     /// The Established session went down.
     Down {
         /// Why, for humans.
         reason: String,
+        /// Keep the peer's routes as stale rather than withdrawing them
+        /// (RFC 4724): the peer advertised Graceful Restart with at least
+        /// one of the session's families, and no NOTIFICATION was sent or
+        /// received. See the [module documentation](self#graceful-restart-rfc-4724-receiving-speaker-only).
+        retain: bool,
     },
     /// An UPDATE from the peer.
     Update(Box<Update>),
@@ -177,6 +318,19 @@ struct Negotiated {
     rx: Ctx,
     tx: Ctx,
     families: Vec<Family>,
+    caps: PeerCaps,
+}
+
+/// How a connection ends.
+#[derive(Debug)]
+enum Ending {
+    /// Without a NOTIFICATION: the connection closed or broke, or the peer
+    /// restarted.
+    Silent,
+    /// We send this NOTIFICATION (if a connection is up).
+    Send(Notification),
+    /// The peer sent this NOTIFICATION.
+    Received(Notification),
 }
 
 /// One BGP peer's session; see the [module documentation](self).
@@ -196,6 +350,8 @@ pub struct Session {
     hold_at: Option<Instant>,
     keepalive_at: Option<Instant>,
     idle_hold_at: Option<Instant>,
+    counters: Counters,
+    last_notification: Option<String>,
 }
 
 fn secs(s: u16) -> Duration {
@@ -220,6 +376,8 @@ impl Session {
             hold_at: None,
             keepalive_at: None,
             idle_hold_at: None,
+            counters: Counters::default(),
+            last_notification: None,
         }
     }
 
@@ -242,6 +400,50 @@ impl Session {
     /// Why the session last went to Idle.
     pub fn last_error(&self) -> Option<&str> {
         self.last_error.as_deref()
+    }
+
+    /// The last NOTIFICATION sent or received, for humans:
+    /// `sent Cease/Administrative Shutdown "maintenance"`, `received
+    /// HoldTimerExpired/0`.
+    pub fn last_notification(&self) -> Option<&str> {
+        self.last_notification.as_deref()
+    }
+
+    /// What the peer advertised in its OPEN, once that OPEN was accepted
+    /// (OpenConfirm and Established).
+    pub fn peer_caps(&self) -> Option<&PeerCaps> {
+        self.neg.as_ref().map(|n| &n.caps)
+    }
+
+    /// The decode context for what the peer sends, once its OPEN was
+    /// accepted (OpenConfirm and Established).
+    pub fn rx_ctx(&self) -> Option<&Ctx> {
+        self.neg.as_ref().map(|n| &n.rx)
+    }
+
+    /// The encode context for what we send, once the peer's OPEN was
+    /// accepted (OpenConfirm and Established).
+    pub fn tx_ctx(&self) -> Option<&Ctx> {
+        self.neg.as_ref().map(|n| &n.tx)
+    }
+
+    /// The families both sides offered; empty unless Established.
+    pub fn families(&self) -> &[Family] {
+        match &self.neg {
+            Some(n) if self.state == State::Established => &n.families,
+            _ => &[],
+        }
+    }
+
+    /// When the session became Established (`None` unless it is).
+    pub fn established_since(&self) -> Option<Instant> {
+        self.established_at
+            .filter(|_| self.state == State::Established)
+    }
+
+    /// Messages sent and received so far.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// The idle hold time the next failure will wait.
@@ -284,7 +486,7 @@ impl Session {
         let n = Notification::cease_with_message(subcode::cease::ADMINISTRATIVE_SHUTDOWN, reason);
         self.close(
             now,
-            Some(n),
+            Ending::Send(n),
             format!("administratively stopped: {reason}"),
             true,
         );
@@ -297,7 +499,26 @@ impl Session {
     pub fn close_collision(&mut self, now: Instant) {
         self.started = false;
         let n = Notification::cease(subcode::cease::CONNECTION_COLLISION_RESOLUTION);
-        self.close(now, Some(n), "connection collision".into(), true);
+        self.close(now, Ending::Send(n), "connection collision".into(), true);
+    }
+
+    /// The peer opened a new connection while this session is Established:
+    /// it restarted (RFC 4724 section 4.2). Closes this connection without
+    /// a NOTIFICATION, reports [`Output::Down`] (with `retain` if the peer
+    /// advertised Graceful Restart) and goes to Idle, restarting after the
+    /// idle hold time as after any failure. The driver hands the new
+    /// connection to another session. Does nothing in other states
+    /// (there, a second connection is a collision, see the
+    /// [module documentation](self)).
+    pub fn peer_restarted(&mut self, now: Instant) {
+        if self.state == State::Established {
+            self.close(
+                now,
+                Ending::Silent,
+                "peer restarted (new connection)".into(),
+                true,
+            );
+        }
     }
 
     /// The TCP connection is up (the one we asked for with
@@ -345,7 +566,12 @@ impl Session {
                 }
             }
             State::OpenConfirm | State::Established => {
-                self.close(now, None, "connection closed by peer".into(), false);
+                self.close(
+                    now,
+                    Ending::Silent,
+                    "connection closed by peer".into(),
+                    false,
+                );
             }
         }
     }
@@ -363,7 +589,12 @@ impl Session {
         loop {
             let rest = self.rx.get(used..).unwrap_or_default();
             let len = match frame(rest) {
-                Ok(Some(len)) => len,
+                Ok(Some(len)) => {
+                    if let Some(t) = rest.get(HEADER_LEN - 1) {
+                        self.counters.count(MessageType(*t), true);
+                    }
+                    len
+                }
                 Ok(None) => break,
                 Err(e) => {
                     self.wire_error(now, &e);
@@ -397,7 +628,7 @@ impl Session {
         if due(self.hold_at) {
             self.hold_at = None;
             let n = Notification::new(ErrorCode::HOLD_TIMER_EXPIRED, 0, Vec::new());
-            self.close(now, Some(n), "hold timer expired".into(), true);
+            self.close(now, Ending::Send(n), "hold timer expired".into(), true);
         }
         if due(self.idle_hold_at) {
             self.idle_hold_at = None;
@@ -426,7 +657,8 @@ impl Session {
         }
     }
 
-    /// Sends an UPDATE (Established only); it restarts the keepalive timer.
+    /// Sends an UPDATE (Established only, else ignored); it restarts the
+    /// keepalive timer.
     pub fn send_update(&mut self, now: Instant, update: &Update) -> Result<(), EmitError> {
         let Some(tx) = self.neg.as_ref().map(|n| n.tx) else {
             return Ok(());
@@ -436,9 +668,21 @@ impl Session {
         }
         let mut buf = Vec::new();
         update.emit(&tx, &mut buf)?;
-        self.out.push_back(Output::Send(buf));
-        self.arm_keepalive(now);
+        self.send_raw(now, buf);
         Ok(())
+    }
+
+    /// Sends whole messages encoded by the caller, typically UPDATEs from
+    /// [`UpdateBuilder`](crate::wire::UpdateBuilder) with
+    /// [`Session::tx_ctx`] (Established only, else ignored); like any
+    /// message sent it restarts the keepalive timer (RFC 4271 section
+    /// 4.4).
+    pub fn send_raw(&mut self, now: Instant, bytes: Vec<u8>) {
+        if self.state != State::Established || self.neg.is_none() || bytes.is_empty() {
+            return;
+        }
+        self.push_send(bytes);
+        self.arm_keepalive(now);
     }
 
     /// Asks the peer to re-send `family` (Established only).
@@ -458,6 +702,18 @@ impl Session {
             .map(|f| Capability::Multiprotocol(*f))
             .collect();
         caps.push(Capability::RouteRefresh);
+        if let Some(t) = self.cfg.graceful_restart {
+            // Helper mode: no families, we preserve no forwarding state.
+            caps.push(Capability::GracefulRestart(GracefulRestart {
+                restart_state: false,
+                notification: false,
+                restart_time: t.min(0x0fff),
+                families: Vec::new(),
+            }));
+        }
+        if !self.cfg.add_path.is_empty() {
+            caps.push(Capability::AddPath(self.cfg.add_path.clone()));
+        }
         Open::new(
             self.cfg.local_as,
             self.cfg.hold_time,
@@ -492,8 +748,13 @@ impl Session {
         let ctx = self.neg.as_ref().map(|n| n.tx).unwrap_or_default();
         let mut buf = Vec::new();
         if msg.emit(&ctx, &mut buf).is_ok() {
-            self.out.push_back(Output::Send(buf));
+            self.push_send(buf);
         }
+    }
+
+    fn push_send(&mut self, buf: Vec<u8>) {
+        self.counters.count_all(&buf, false);
+        self.out.push_back(Output::Send(buf));
     }
 
     fn arm_hold(&mut self, now: Instant) {
@@ -511,7 +772,7 @@ impl Session {
     }
 
     fn wire_error(&mut self, now: Instant, e: &WireError) {
-        self.close(now, Some(e.to_notification()), e.to_string(), true);
+        self.close(now, Ending::Send(e.to_notification()), e.to_string(), true);
     }
 
     fn fsm_error(&mut self, now: Instant, what: &str) {
@@ -523,37 +784,37 @@ impl Session {
         let n = Notification::new(ErrorCode::FSM_ERROR, sub, Vec::new());
         self.close(
             now,
-            Some(n),
+            Ending::Send(n),
             format!("unexpected {what} in {}", self.state),
             true,
         );
     }
 
-    /// Goes to Idle: sends `notification` if a connection is up, closes it
-    /// (if `disconnect`), reports Down if Established, and arms the idle
-    /// hold timer if still started.
-    fn close(
-        &mut self,
-        now: Instant,
-        notification: Option<Notification>,
-        reason: String,
-        disconnect: bool,
-    ) {
+    /// Goes to Idle: sends the NOTIFICATION of `ending` if a connection is
+    /// up, closes it (if `disconnect`), reports Down if Established, and
+    /// arms the idle hold timer if still started.
+    fn close(&mut self, now: Instant, ending: Ending, reason: String, disconnect: bool) {
         let connected = matches!(
             self.state,
             State::OpenSent | State::OpenConfirm | State::Established
         );
-        if connected {
-            if let Some(n) = notification {
+        let silent = matches!(ending, Ending::Silent);
+        match ending {
+            Ending::Send(n) if connected => {
+                self.last_notification = Some(format!("sent {n}"));
                 self.send(&Message::Notification(n));
             }
+            Ending::Received(n) => self.last_notification = Some(format!("received {n}")),
+            Ending::Send(_) | Ending::Silent => {}
         }
         if disconnect && self.state != State::Idle {
             self.out.push_back(Output::Disconnect);
         }
         if self.state == State::Established {
+            let retain = silent && self.neg.as_ref().is_some_and(Negotiated::peer_restarts);
             self.out.push_back(Output::Down {
                 reason: reason.clone(),
+                retain,
             });
         }
         // A session that stayed up long enough resets the backoff.
@@ -578,11 +839,14 @@ impl Session {
     }
 
     fn handle_message(&mut self, now: Instant, msg: Message) {
-        if let Message::Notification(n) = &msg {
-            let reason = format!("received NOTIFICATION {n}");
-            self.close(now, None, reason, true);
-            return;
-        }
+        let msg = match msg {
+            Message::Notification(n) => {
+                let reason = format!("received NOTIFICATION {n}");
+                self.close(now, Ending::Received(n), reason, true);
+                return;
+            }
+            other => other,
+        };
         match self.state {
             State::OpenSent => match msg {
                 Message::Open(o) => self.handle_open(now, &o),
@@ -623,6 +887,7 @@ impl Session {
             rx_ctx: n.rx,
             tx_ctx: n.tx,
             families: n.families,
+            peer_caps: n.caps,
         });
     }
 
@@ -727,14 +992,26 @@ impl Session {
             rx,
             tx,
             families,
+            caps: PeerCaps::of(peer),
         })
+    }
+}
+
+impl Negotiated {
+    /// The peer's Graceful Restart capability lists a family of the
+    /// session: its routes of such families outlive a silent end.
+    fn peer_restarts(&self) -> bool {
+        self.caps
+            .graceful_restart
+            .as_ref()
+            .is_some_and(|g| g.families.iter().any(|f| self.families.contains(&f.family)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Afi, Safi};
+    use crate::wire::{AddPathMode, Afi, CapabilityCode, Safi};
 
     const T0_ID: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
     const T1_ID: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -865,7 +1142,7 @@ mod tests {
             self.log[i]
                 .iter()
                 .filter_map(|(t, o)| match o {
-                    Output::Down { reason } => Some((*t, reason.clone())),
+                    Output::Down { reason, .. } => Some((*t, reason.clone())),
                     _ => None,
                 })
                 .collect()
@@ -896,6 +1173,7 @@ mod tests {
                     rx_ctx,
                     tx_ctx,
                     families,
+                    ..
                 } => Some((
                     *peer_as,
                     *peer_id,
@@ -1288,5 +1566,472 @@ mod tests {
         );
         assert_eq!(p.s[1].state(), State::Idle);
         assert_eq!(p.s[1].poll_timeout(), None);
+    }
+
+    // ---- graceful restart, ADD-PATH, send_raw, counters ----
+
+    fn drain(s: &mut Session) -> Vec<Output> {
+        std::iter::from_fn(|| s.poll_output()).collect()
+    }
+
+    fn sent_messages(outs: &[Output]) -> Vec<Message> {
+        outs.iter()
+            .filter_map(|o| match o {
+                Output::Send(b) => Some(parse(b)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn our_open(c: SessionConfig) -> (Open, Vec<u8>) {
+        let now = Instant::now();
+        let mut s = Session::new(c, now);
+        s.start(now);
+        s.tcp_connected(now);
+        let bytes = drain(&mut s)
+            .into_iter()
+            .find_map(|o| match o {
+                Output::Send(b) => Some(b),
+                _ => None,
+            })
+            .unwrap();
+        match parse(&bytes) {
+            Message::Open(o) => (o, bytes),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn gr(families: &[Family]) -> Capability {
+        Capability::GracefulRestart(GracefulRestart {
+            restart_time: 90,
+            families: families
+                .iter()
+                .map(|f| crate::wire::GrFamily {
+                    family: *f,
+                    forwarding_preserved: true,
+                })
+                .collect(),
+            ..GracefulRestart::default()
+        })
+    }
+
+    /// Session `cfg(65001, 65002)` Established at `now` with a peer whose
+    /// OPEN is `peer`; returns it and what it output on the way.
+    fn up_with_open(peer: Open, now: Instant) -> (Session, Vec<Output>) {
+        let mut s = Session::new(cfg(65001, 65002, T0_ID, false), now);
+        s.start(now);
+        s.tcp_connected(now);
+        let mut bytes = Vec::new();
+        peer.emit(&mut bytes).unwrap();
+        Message::Keepalive
+            .emit(&Ctx::default(), &mut bytes)
+            .unwrap();
+        s.bytes_received(now, &bytes);
+        assert_eq!(s.state(), State::Established);
+        let outs = drain(&mut s);
+        (s, outs)
+    }
+
+    fn up_with(caps: Vec<Capability>, now: Instant) -> Session {
+        up_with_open(Open::new(65002, 9, T1_ID, caps), now).0
+    }
+
+    fn down_of(outs: &[Output]) -> (String, bool) {
+        let downs: Vec<(String, bool)> = outs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Down { reason, retain } => Some((reason.clone(), *retain)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(downs.len(), 1, "{outs:?}");
+        downs[0].clone()
+    }
+
+    #[test]
+    fn graceful_restart_capability_in_open() {
+        // Default: helper mode, 120 s, R bit clear, no families (as FRR).
+        let (open, bytes) = our_open(cfg(65001, 65002, T0_ID, false));
+        let grs: Vec<&Capability> = open
+            .capabilities
+            .iter()
+            .filter(|c| matches!(c, Capability::GracefulRestart(_)))
+            .collect();
+        assert_eq!(
+            grs,
+            [&Capability::GracefulRestart(GracefulRestart {
+                restart_time: 120,
+                ..GracefulRestart::default()
+            })]
+        );
+        assert!(bytes.windows(4).any(|w| w == [64, 2, 0, 120]));
+        // No ADD-PATH unless configured.
+        assert!(!open
+            .capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::AddPath(_))));
+        // Off.
+        let mut c = cfg(65001, 65002, T0_ID, false);
+        c.graceful_restart = None;
+        let (open, _) = our_open(c);
+        assert!(!open
+            .capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::GracefulRestart(_))));
+        // Restart Time has 12 bits.
+        let mut c = cfg(65001, 65002, T0_ID, false);
+        c.graceful_restart = Some(5000);
+        let (open, _) = our_open(c);
+        assert!(open
+            .capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::GracefulRestart(g) if g.restart_time == 4095)));
+    }
+
+    #[test]
+    fn peer_caps_decoded() {
+        let now = Instant::now();
+        let g = GracefulRestart {
+            restart_state: true,
+            notification: true,
+            restart_time: 90,
+            families: vec![crate::wire::GrFamily {
+                family: Family::IPV4_UNICAST,
+                forwarding_preserved: true,
+            }],
+        };
+        let ap = vec![AddPathEntry {
+            family: Family::IPV4_UNICAST,
+            mode: AddPathMode::SEND,
+        }];
+        let caps = vec![
+            Capability::RouteRefresh,
+            Capability::EnhancedRouteRefresh,
+            Capability::GracefulRestart(g.clone()),
+            Capability::AddPath(ap.clone()),
+            Capability::Unknown {
+                code: CapabilityCode::ROUTE_REFRESH_CISCO,
+                value: vec![],
+            },
+        ];
+        let (s, outs) = up_with_open(Open::new(65002, 9, T1_ID, caps), now);
+        let want = PeerCaps {
+            route_refresh: true,
+            enhanced_route_refresh: true,
+            graceful_restart: Some(g),
+            four_octet_as: true,
+            add_path: ap,
+        };
+        assert!(outs
+            .iter()
+            .any(|o| matches!(o, Output::Established { peer_caps, .. } if *peer_caps == want)));
+        assert_eq!(s.peer_caps(), Some(&want));
+        // A plain RFC 4271 peer: nothing.
+        let plain = Open {
+            my_as: 65002,
+            hold_time: 9,
+            bgp_id: T1_ID,
+            capabilities: vec![],
+        };
+        let (s, _) = up_with_open(plain, now);
+        assert_eq!(s.peer_caps(), Some(&PeerCaps::default()));
+        assert_eq!(s.rx_ctx(), Some(&Ctx::new(false)));
+        // Not before the peer's OPEN.
+        let mut s = Session::new(cfg(65001, 65002, T0_ID, false), now);
+        s.start(now);
+        s.tcp_connected(now);
+        assert_eq!(s.peer_caps(), None);
+        assert_eq!(s.tx_ctx(), None);
+        assert!(s.families().is_empty());
+    }
+
+    #[test]
+    fn retain_after_silent_end_with_gr_peer() {
+        let now = Instant::now();
+        let v4 = [Family::IPV4_UNICAST];
+        // TCP closed or broken: keep the routes.
+        let mut s = up_with(vec![gr(&v4)], now);
+        s.tcp_closed(now);
+        let outs = drain(&mut s);
+        assert_eq!(down_of(&outs), ("connection closed by peer".into(), true));
+        assert!(sent_messages(&outs).is_empty());
+        assert_eq!(s.last_notification(), None);
+        assert_eq!(s.state(), State::Idle);
+        let mut s = up_with(vec![gr(&v4)], now);
+        s.tcp_failed(now);
+        assert!(down_of(&drain(&mut s)).1);
+        // Without GR, or GR without (common) families: withdraw.
+        for caps in [vec![], vec![gr(&[])], vec![gr(&[Family::IPV6_UNICAST])]] {
+            let mut s = up_with(caps, now);
+            s.tcp_closed(now);
+            assert!(!down_of(&drain(&mut s)).1);
+        }
+    }
+
+    #[test]
+    fn no_retain_after_notification() {
+        let now = Instant::now();
+        let v4 = [Family::IPV4_UNICAST];
+        // Received.
+        let mut s = up_with(vec![gr(&v4)], now);
+        let mut b = Vec::new();
+        Message::Notification(Notification::cease(subcode::cease::PEER_DECONFIGURED))
+            .emit(&Ctx::default(), &mut b)
+            .unwrap();
+        s.bytes_received(now, &b);
+        let outs = drain(&mut s);
+        assert!(!down_of(&outs).1);
+        assert!(outs.contains(&Output::Disconnect));
+        assert!(s
+            .last_notification()
+            .unwrap()
+            .starts_with("received CEASE/Peer De-configured"));
+        assert_eq!(s.counters().notifications_in, 1);
+        // Hold timer expiry sends one.
+        let mut s = up_with(vec![gr(&v4)], now);
+        s.handle_timeout(now + Duration::from_secs(9));
+        let outs = drain(&mut s);
+        assert!(!down_of(&outs).1);
+        assert!(matches!(
+            sent_messages(&outs).as_slice(),
+            [Message::Notification(n)] if n.code == ErrorCode::HOLD_TIMER_EXPIRED
+        ));
+        assert!(s.last_notification().unwrap().starts_with("sent "));
+        // Stop, collision, a malformed message.
+        let mut s = up_with(vec![gr(&v4)], now);
+        s.stop(now, "bye");
+        assert!(!down_of(&drain(&mut s)).1);
+        assert!(s.last_notification().unwrap().contains("bye"));
+        let mut s = up_with(vec![gr(&v4)], now);
+        s.close_collision(now);
+        assert!(!down_of(&drain(&mut s)).1);
+        let mut s = up_with(vec![gr(&v4)], now);
+        let mut bad = crate::wire::KEEPALIVE;
+        bad[0] = 0;
+        s.bytes_received(now, &bad);
+        assert!(!down_of(&drain(&mut s)).1);
+    }
+
+    #[test]
+    fn peer_restarted_closes_silently() {
+        let now = Instant::now();
+        let mut s = up_with(vec![gr(&[Family::IPV4_UNICAST])], now);
+        let t = now + Duration::from_secs(4);
+        s.bytes_received(t, &crate::wire::KEEPALIVE);
+        s.peer_restarted(t);
+        let outs = drain(&mut s);
+        assert_eq!(
+            outs,
+            vec![
+                Output::Disconnect,
+                Output::Down {
+                    reason: "peer restarted (new connection)".into(),
+                    retain: true
+                }
+            ]
+        );
+        assert_eq!(s.state(), State::Idle);
+        assert_eq!(s.counters().notifications_out, 0);
+        assert_eq!(s.last_notification(), None);
+        assert!(s.families().is_empty() && s.established_since().is_none());
+        // The usual restart after the idle hold time.
+        assert_eq!(s.poll_timeout(), Some(t + Duration::from_secs(1)));
+        s.handle_timeout(t + Duration::from_secs(1));
+        assert_eq!(s.poll_output(), Some(Output::Connect));
+        assert_eq!(s.state(), State::Connect);
+        // Without GR: nothing kept.
+        let mut s = up_with(vec![], now);
+        s.peer_restarted(now);
+        assert!(!down_of(&drain(&mut s)).1);
+        // Not Established: nothing happens (that is a collision).
+        let mut s = Session::new(cfg(65001, 65002, T0_ID, false), now);
+        s.peer_restarted(now);
+        assert_eq!(s.poll_output(), None);
+        s.start(now);
+        s.tcp_connected(now);
+        drain(&mut s);
+        s.peer_restarted(now);
+        assert_eq!(s.poll_output(), None);
+        assert_eq!(s.state(), State::OpenSent);
+    }
+
+    #[test]
+    fn add_path_negotiation() {
+        let v4 = Family::IPV4_UNICAST;
+        let e = |f: Family, m: AddPathMode| vec![AddPathEntry { family: f, mode: m }];
+        let (r, snd, both) = (AddPathMode::RECEIVE, AddPathMode::SEND, AddPathMode::BOTH);
+        // (a offers, b offers, a receives path ids, a sends path ids)
+        let cases = [
+            (e(v4, r), e(v4, snd), true, false),
+            (e(v4, snd), e(v4, r), false, true),
+            (e(v4, both), e(v4, both), true, true),
+            (e(v4, both), e(v4, r), false, true),
+            (e(v4, both), e(v4, snd), true, false),
+            (e(v4, snd), e(v4, snd), false, false),
+            (e(v4, r), e(v4, r), false, false),
+            (e(v4, both), vec![], false, false),
+            (vec![], e(v4, both), false, false),
+            (e(v4, both), e(Family::IPV6_UNICAST, both), false, false),
+        ];
+        for (ours, theirs, a_rx, a_tx) in cases {
+            let mut a = cfg(65001, 65002, T0_ID, false);
+            a.add_path = ours.clone();
+            let mut b = cfg(65002, 65001, T1_ID, true);
+            b.add_path = theirs.clone();
+            let mut p = Pipe::new(a, b);
+            p.start();
+            let what = format!("{ours:?} / {theirs:?}");
+            let est = |i: usize| {
+                p.log[i]
+                    .iter()
+                    .find_map(|(_, o)| match o {
+                        Output::Established {
+                            rx_ctx,
+                            tx_ctx,
+                            peer_caps,
+                            ..
+                        } => Some((*rx_ctx, *tx_ctx, peer_caps.add_path.clone())),
+                        _ => None,
+                    })
+                    .unwrap()
+            };
+            let (rx0, tx0, caps0) = est(0);
+            let (rx1, tx1, caps1) = est(1);
+            assert_eq!((rx0.add_path(v4), tx0.add_path(v4)), (a_rx, a_tx), "{what}");
+            assert_eq!((rx1.add_path(v4), tx1.add_path(v4)), (a_tx, a_rx), "{what}");
+            assert_eq!((caps0, caps1), (theirs, ours), "{what}");
+            assert_eq!(p.s[0].rx_ctx(), Some(&rx0));
+            assert_eq!(p.s[0].tx_ctx(), Some(&tx0));
+        }
+        // Path identifiers go through.
+        let mut a = cfg(65001, 65002, T0_ID, false);
+        a.add_path = e(v4, both);
+        let mut b = cfg(65002, 65001, T1_ID, true);
+        b.add_path = e(v4, both);
+        let mut p = Pipe::new(a, b);
+        p.start();
+        let attrs = crate::wire::PathAttrs {
+            origin: Some(crate::wire::Origin::Igp),
+            as_path: Some(crate::wire::AsPath::sequence([65001])),
+            next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            ..crate::wire::PathAttrs::default()
+        };
+        let nlri = [crate::wire::Nlri::with_path_id(
+            "10.1.0.0/16".parse().unwrap(),
+            7,
+        )];
+        let mut wire = Vec::new();
+        crate::wire::UpdateBuilder::ipv4_unicast(&attrs, p.s[0].tx_ctx().unwrap())
+            .unwrap()
+            .announce(&nlri, &mut wire)
+            .unwrap();
+        let now = p.now;
+        p.s[0].send_raw(now, wire);
+        p.pump();
+        assert!(p.log[1]
+            .iter()
+            .any(|(_, o)| matches!(o, Output::Update(u) if u.nlri == nlri)));
+    }
+
+    #[test]
+    fn send_raw_restarts_keepalive() {
+        let t0 = Instant::now();
+        let mut s = up_with(vec![], t0);
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(3)));
+        let attrs = crate::wire::PathAttrs {
+            origin: Some(crate::wire::Origin::Igp),
+            as_path: Some(crate::wire::AsPath::sequence([65001])),
+            next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            ..crate::wire::PathAttrs::default()
+        };
+        let prefixes: Vec<crate::wire::Nlri4> = (0..2000u32)
+            .map(|i| {
+                crate::wire::Nlri::new(
+                    ipnetwork::Ipv4Network::new((0x0a00_0000 + (i << 8)).into(), 24).unwrap(),
+                )
+            })
+            .collect();
+        let mut wire = Vec::new();
+        let n = crate::wire::UpdateBuilder::ipv4_unicast(&attrs, s.tx_ctx().unwrap())
+            .unwrap()
+            .announce(&prefixes, &mut wire)
+            .unwrap();
+        assert_eq!(n, 2);
+        let before = *s.counters();
+        let t = t0 + Duration::from_secs(2);
+        s.send_raw(t, wire.clone());
+        assert_eq!(s.poll_output(), Some(Output::Send(wire)));
+        assert_eq!(s.counters().updates_out, before.updates_out + 2);
+        assert_eq!(s.counters().msgs_out, before.msgs_out + 2);
+        // The keepalive due at t0 + 3 s moved to t + 3 s.
+        assert_eq!(s.poll_timeout(), Some(t + Duration::from_secs(3)));
+        s.handle_timeout(t0 + Duration::from_secs(3));
+        assert_eq!(s.poll_output(), None);
+        s.handle_timeout(t + Duration::from_secs(3));
+        assert_eq!(
+            s.poll_output(),
+            Some(Output::Send(crate::wire::KEEPALIVE.to_vec()))
+        );
+        // send_update shares it.
+        let t2 = t + Duration::from_secs(4);
+        s.send_update(t2, &Update::end_of_rib(Family::IPV4_UNICAST))
+            .unwrap();
+        assert!(matches!(s.poll_output(), Some(Output::Send(_))));
+        assert_eq!(s.poll_timeout(), Some(t2 + Duration::from_secs(3)));
+        // Ignored unless Established.
+        s.tcp_closed(t2);
+        drain(&mut s);
+        let c = *s.counters();
+        s.send_raw(t2, crate::wire::KEEPALIVE.to_vec());
+        assert_eq!(s.poll_output(), None);
+        assert_eq!(*s.counters(), c);
+    }
+
+    #[test]
+    fn counters_and_show_state() {
+        let mut p = established_pipe();
+        let up_at = p.now;
+        assert_eq!(p.s[0].established_since(), Some(up_at));
+        assert_eq!(p.s[0].families(), [Family::IPV4_UNICAST]);
+        p.run(Duration::from_secs(10));
+        let now = p.now;
+        p.s[0]
+            .send_update(now, &Update::end_of_rib(Family::IPV4_UNICAST))
+            .unwrap();
+        p.s[0].send_route_refresh(Family::IPV4_UNICAST);
+        p.pump();
+        p.s[0].stop(now, "maintenance");
+        p.pump();
+        let (a, b) = (*p.s[0].counters(), *p.s[1].counters());
+        assert_eq!(
+            (a.opens_out, a.opens_in, b.opens_out, b.opens_in),
+            (1, 1, 1, 1)
+        );
+        assert_eq!((a.updates_out, b.updates_in), (1, 1));
+        assert_eq!((a.route_refresh_out, b.route_refresh_in), (1, 1));
+        assert_eq!((a.notifications_out, b.notifications_in), (1, 1));
+        assert_eq!((a.updates_in, a.notifications_in), (0, 0));
+        // About one keepalive every 3 s each way, plus the OPEN answer.
+        assert!((4..=6).contains(&a.keepalives_out), "{a:?}");
+        assert_eq!(a.keepalives_out, b.keepalives_in);
+        assert_eq!(a.keepalives_in, b.keepalives_out);
+        assert_eq!(a.msgs_out, b.msgs_in);
+        assert_eq!(a.msgs_in, b.msgs_out);
+        let sent = a.opens_out
+            + a.updates_out
+            + a.keepalives_out
+            + a.notifications_out
+            + a.route_refresh_out;
+        assert_eq!(a.msgs_out, sent);
+        assert_eq!(
+            p.s[0].last_notification(),
+            Some(r#"sent CEASE/Administrative Shutdown "maintenance""#)
+        );
+        assert_eq!(
+            p.s[1].last_notification(),
+            Some(r#"received CEASE/Administrative Shutdown "maintenance""#)
+        );
+        assert_eq!(p.s[0].established_since(), None);
+        assert!(p.s[0].families().is_empty());
     }
 }

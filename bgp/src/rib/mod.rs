@@ -528,7 +528,7 @@ impl Rib {
     }
 }
 
-fn meta<'a>(peers: &'a [Option<PeerEntry>], idx: PeerIdx) -> Option<&'a PeerMeta> {
+fn meta(peers: &[Option<PeerEntry>], idx: PeerIdx) -> Option<&PeerMeta> {
     peers
         .get(idx as usize)
         .and_then(|p| p.as_ref())
