@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 use vtysh::diff::ChangeKind;
 use vtysh::protocol::{ErrorInfo, Request, Response};
-use vtysh::{Config, ExecCommand, FileError, Outcome, Session};
+use vtysh::{Config, ExecCommand, FileError, Outcome, Session, ShowCmd};
 
 /// Facts about this daemon that do not change while it runs.
 #[derive(Debug, Clone)]
@@ -88,6 +88,11 @@ pub struct Daemon {
     ike_problems: Vec<(String, String)>,
     /// The data plane, when it runs.
     dp: Option<mpsc::UnboundedSender<DpCommand>>,
+    /// The BGP speaker.
+    bgp: Option<mpsc::Sender<crate::bgp::Command>>,
+    /// IPsec SAs per tunnel interface: BGP hears when one gets its first
+    /// or loses its last.
+    tunnel_sas: std::collections::HashMap<String, usize>,
 }
 
 /// What a request handler produced, before the mode and prompt are added.
@@ -127,6 +132,7 @@ impl Daemon {
         startup: Config,
         ike: Option<mpsc::Sender<IkeCommand>>,
         dp: Option<mpsc::UnboundedSender<DpCommand>>,
+        bgp: Option<mpsc::Sender<crate::bgp::Command>>,
     ) -> Self {
         let mut d = Daemon {
             info,
@@ -137,6 +143,8 @@ impl Daemon {
             ike_cfg: ike::sa::config::EngineConfig::default(),
             ike_problems: Vec::new(),
             dp,
+            bgp,
+            tunnel_sas: std::collections::HashMap::new(),
         };
         d.commit(startup, Origin::Startup);
         d
@@ -219,6 +227,37 @@ impl Daemon {
         rx.await.ok()
     }
 
+    /// Gives BGP the running configuration.
+    fn sync_bgp(&self) {
+        if let Some(tx) = &self.bgp {
+            let cmd = crate::bgp::Command::SetConfig(Box::new(self.running.clone()));
+            if tx.try_send(cmd).is_err() {
+                error!("BGP task is not accepting configuration");
+            }
+        }
+    }
+
+    /// Counts a tunnel's SAs and tells BGP when it goes from none to some
+    /// or back: a session over that tunnel follows at once.
+    fn tunnel_sa(&mut self, tunnel: &str, up: bool) {
+        let n = self.tunnel_sas.entry(tunnel.to_string()).or_insert(0);
+        let before = *n;
+        if up {
+            *n += 1;
+        } else {
+            *n = n.saturating_sub(1);
+        }
+        let after = *n;
+        if (before == 0) != (after == 0) {
+            if let Some(tx) = &self.bgp {
+                let _ = tx.try_send(crate::bgp::Command::Tunnel {
+                    name: tunnel.to_string(),
+                    up: after > 0,
+                });
+            }
+        }
+    }
+
     fn on_ike_event(&mut self, ev: IkeEvent) {
         match ev {
             IkeEvent::Status { tunnel, status } => {
@@ -235,6 +274,7 @@ impl Daemon {
                     c.spi_out,
                     c.chosen.describe()
                 );
+                self.tunnel_sa(&c.tunnel, true);
                 if let Some(dp) = &self.dp {
                     let iface = self.iface_spec(&c.tunnel);
                     let _ = dp.send(DpCommand::Install {
@@ -250,6 +290,7 @@ impl Daemon {
                 spi_out,
             } => {
                 info!("{tunnel}: IPsec SA down, SPIs in {spi_in:08x} out {spi_out:08x}");
+                self.tunnel_sa(&tunnel, false);
                 if let Some(dp) = &self.dp {
                     let _ = dp.send(DpCommand::Remove {
                         tunnel,
@@ -387,6 +428,65 @@ impl Daemon {
                 }
                 None => Reply::msg("% IKE is not running (its UDP ports could not be opened)"),
             },
+            ExecCommand::Show { cmd, json }
+                if matches!(
+                    cmd,
+                    ShowCmd::BgpSummary { .. }
+                        | ShowCmd::BgpRoutes { .. }
+                        | ShowCmd::BgpNeighbors { .. }
+                ) =>
+            {
+                let Some(tx) = &self.bgp else {
+                    return Reply::msg("% BGP is not running");
+                };
+                let (rtx, rrx) = oneshot::channel();
+                let cmd = crate::bgp::Command::Show {
+                    cmd,
+                    json,
+                    reply: rtx,
+                };
+                if tx.send(cmd).await.is_err() {
+                    return Reply::msg("% BGP is not running");
+                }
+                match rrx.await {
+                    Ok(Ok(out)) => Reply::ok(out),
+                    Ok(Err(e)) => Reply::msg(e),
+                    Err(_) => Reply::msg("% BGP is not running"),
+                }
+            }
+            ExecCommand::ClearBgp { peer, soft } => {
+                let Some(tx) = &self.bgp else {
+                    return Reply::msg("% BGP is not running");
+                };
+                let (rtx, rrx) = oneshot::channel();
+                info!(
+                    conn,
+                    "clear ip bgp {}{}",
+                    peer.map_or("*".to_string(), |p| p.to_string()),
+                    match soft {
+                        None => "",
+                        Some(vtysh::SoftDir::In) => " soft in",
+                        Some(vtysh::SoftDir::Out) => " soft out",
+                        Some(vtysh::SoftDir::Both) => " soft",
+                    }
+                );
+                if tx
+                    .send(crate::bgp::Command::Clear {
+                        peer,
+                        soft,
+                        reply: rtx,
+                    })
+                    .await
+                    .is_err()
+                {
+                    return Reply::msg("% BGP is not running");
+                }
+                match rrx.await {
+                    Ok(Ok(out)) => Reply::ok(out),
+                    Ok(Err(e)) => Reply::msg(e),
+                    Err(_) => Reply::msg("% BGP is not running"),
+                }
+            }
             ExecCommand::Show { cmd, json } => {
                 let snapshot = self.ike_snapshot().await;
                 let dp = self.dp_stats().await;
@@ -468,6 +568,7 @@ impl Daemon {
             self.running = new;
             if matches!(origin, Origin::Startup) {
                 self.sync_ike();
+                self.sync_bgp();
             }
             return 0;
         }
@@ -485,6 +586,25 @@ impl Daemon {
         self.running = new;
         self.sync_dataplane(&changes);
         self.sync_ike();
+        // BGP follows its own section, policy, interfaces (tunnel binding,
+        // connected networks) and static routes.
+        use vtysh::diff::Section as S;
+        if changes.iter().any(|c| {
+            !matches!(
+                c.section,
+                S::Hostname
+                    | S::AllowWeak
+                    | S::CookieChallenge
+                    | S::Ikev2Proposal(_)
+                    | S::Ikev2Keyring(_)
+                    | S::Trustpoint(_)
+                    | S::Ikev2Profile(_)
+                    | S::TransformSet(_)
+                    | S::IpsecProfile(_)
+            )
+        }) {
+            self.sync_bgp();
+        }
         changes.len()
     }
 }

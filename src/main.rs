@@ -5,6 +5,7 @@
 //! One task owns all daemon state ([`daemon::Daemon`]); connection tasks
 //! ([`server`]) and the signal handler talk to it over a channel.
 
+mod bgp;
 mod daemon;
 mod dataplane;
 mod iface;
@@ -85,6 +86,15 @@ struct Args {
         default_value_t = 4500
     )]
     natt_port: u16,
+    /// TCP port of the BGP speaker (listening, and connecting unless a
+    /// neighbor has `port`).
+    #[arg(
+        long,
+        value_name = "PORT",
+        env = "RVPN_BGP_PORT",
+        default_value_t = 179
+    )]
+    bgp_port: u16,
 }
 
 fn main() -> ExitCode {
@@ -137,7 +147,7 @@ fn main() -> ExitCode {
         port: args.ike_port,
         natt_port: args.natt_port,
     };
-    let code = rt.block_on(run(info, running, ports));
+    let code = rt.block_on(run(info, running, ports, args.bgp_port));
     rt.shutdown_timeout(Duration::from_secs(1));
     code
 }
@@ -148,6 +158,7 @@ async fn run(
     info: daemon::Info,
     running: vtysh::Config,
     ports: ike::driver::DriverConfig,
+    bgp_port: u16,
 ) -> ExitCode {
     let mut signals = match (
         signal(SignalKind::hangup()),
@@ -199,7 +210,9 @@ async fn run(
         }
     };
     let dp_ctl = dp.clone();
-    let daemon = daemon::Daemon::new(info, running, ike, dp);
+    let bgp_tx = bgp::start(bgp_port);
+    let bgp_ctl = bgp_tx.clone();
+    let daemon = daemon::Daemon::new(info, running, ike, dp, Some(bgp_tx));
     let mut owner = tokio::spawn(daemon.run(rx, ev_rx));
     let server::Bound { listener, socket } = bound;
     tokio::spawn(server::serve(listener, tx.clone()));
@@ -223,6 +236,17 @@ async fn run(
             }
             _ = term.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = int.recv() => { info!("SIGINT: shutting down"); break; }
+        }
+    }
+    // BGP sessions end with a Cease, not a hold timer expiry at the peer.
+    {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        if bgp_ctl.send(bgp::Command::Shutdown(done_tx)).await.is_ok()
+            && tokio::time::timeout(std::time::Duration::from_secs(2), done_rx)
+                .await
+                .is_err()
+        {
+            error!("BGP did not stop within 2 s");
         }
     }
     // Tunnel interfaces (and kernel state) go with the daemon.

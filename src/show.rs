@@ -131,6 +131,13 @@ pub async fn show(v: &View<'_>, cmd: &ShowCmd, json: bool) -> Result<String, Err
         ShowCmd::Version => version(v, json),
         ShowCmd::Interface { name, brief } => interfaces(v, name.as_deref(), *brief, json),
         ShowCmd::IpInterfaceBrief => ip_interface_brief(v, json),
+        // The daemon hands these to the BGP task.
+        ShowCmd::BgpSummary { .. } | ShowCmd::BgpRoutes { .. } | ShowCmd::BgpNeighbors { .. } => {
+            Err(ErrorInfo {
+                message: "% BGP is not running".into(),
+                column: None,
+            })
+        }
         ShowCmd::CryptoSession { detail } => crypto_session(v, *detail, json),
         ShowCmd::CryptoIkev2Sa { detail } => crate::show_crypto::ikev2_sa(v, *detail, json),
         ShowCmd::CryptoIpsecSa { interface } => {

@@ -23,6 +23,7 @@ pub use mode::Mode;
 pub use model::Config;
 pub use render::render;
 pub use session::{
-    load_config, CliError, ExecCommand, FileError, Frame, Outcome, Session, ShowCmd,
+    load_config, BgpRoutesDir, CliError, ExecCommand, FileError, Frame, Outcome, Session, ShowCmd,
+    SoftDir,
 };
 pub use validate::{validate, ValidationError};

@@ -78,6 +78,38 @@ pub enum ShowCmd {
     CryptoIpsecSa {
         interface: Option<String>,
     },
+    /// `show ip bgp summary` (both families) / `show bgp ipv4|ipv6 unicast
+    /// summary` (one).
+    BgpSummary {
+        afi: Option<crate::model::Afi>,
+    },
+    /// `show ip bgp [PREFIX|ADDR]` / `show bgp ipv4|ipv6 unicast
+    /// [PREFIX|ADDR]`: the table, one prefix, or the longest match of an
+    /// address.
+    BgpRoutes {
+        afi: crate::model::Afi,
+        prefix: Option<String>,
+    },
+    /// `show ip bgp neighbors [ADDR [advertised-routes|received-routes]]`
+    BgpNeighbors {
+        addr: Option<std::net::IpAddr>,
+        routes: Option<BgpRoutesDir>,
+    },
+}
+
+/// Which routes of a neighbor `show ip bgp neighbors X ...` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum BgpRoutesDir {
+    Advertised,
+    Received,
+}
+
+/// `clear ip bgp ... soft [in|out]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SoftDir {
+    In,
+    Out,
+    Both,
 }
 
 /// An exec command for the daemon to carry out.
@@ -90,6 +122,12 @@ pub enum ExecCommand {
     /// `clear crypto session [peer ADDR]` / `clear crypto ikev2 sa [peer ADDR]`:
     /// delete the SAs (telling the peer) and negotiate again.
     ClearCrypto { peer: Option<std::net::IpAddr> },
+    /// `clear ip bgp <*|ADDR> [soft [in|out]]`: reset sessions (all with
+    /// `None`), or re-apply policy without a reset.
+    ClearBgp {
+        peer: Option<std::net::IpAddr>,
+        soft: Option<SoftDir>,
+    },
 }
 
 /// What a line did.

@@ -694,3 +694,87 @@ fn secrets_stay_out_of_debug_json_and_masked_output() {
         load_config(&format!("crypto allow-weak\n{masked}"), &Config::default()).unwrap_err();
     assert!(errs.iter().any(|e| e.message.contains("mask")), "{errs:?}");
 }
+
+/// The BGP show and clear commands parse to what the daemon needs,
+/// abbreviated as people type them.
+#[test]
+fn bgp_show_and_clear_commands() {
+    use vtysh::model::Afi;
+    use vtysh::{BgpRoutesDir, ExecCommand, ShowCmd, SoftDir};
+    let b = base();
+    let exec = |line: &str| {
+        let mut s = Session::new();
+        match s.execute(line, &b) {
+            Ok(Outcome::Exec(cmd)) => cmd,
+            other => panic!("{line}: {other:?}"),
+        }
+    };
+    let show = |line: &str| match exec(line) {
+        ExecCommand::Show { cmd, json } => (cmd, json),
+        other => panic!("{line}: {other:?}"),
+    };
+    assert_eq!(
+        show("sh ip bgp sum"),
+        (ShowCmd::BgpSummary { afi: None }, false)
+    );
+    assert_eq!(
+        show("show bgp ipv6 unicast summary json"),
+        (
+            ShowCmd::BgpSummary {
+                afi: Some(Afi::Ipv6)
+            },
+            true
+        )
+    );
+    assert_eq!(
+        show("sh ip bgp 10.1.0.0/24 json"),
+        (
+            ShowCmd::BgpRoutes {
+                afi: Afi::Ipv4,
+                prefix: Some("10.1.0.0/24".into())
+            },
+            true
+        )
+    );
+    assert_eq!(
+        show("show bgp ipv6 unicast fd00::/64"),
+        (
+            ShowCmd::BgpRoutes {
+                afi: Afi::Ipv6,
+                prefix: Some("fd00::/64".into())
+            },
+            false
+        )
+    );
+    assert_eq!(
+        show("sh ip bgp nei 10.1.0.2 adv json"),
+        (
+            ShowCmd::BgpNeighbors {
+                addr: Some("10.1.0.2".parse().unwrap()),
+                routes: Some(BgpRoutesDir::Advertised)
+            },
+            true
+        )
+    );
+    assert_eq!(
+        exec("clear ip bgp 10.1.0.2 soft in"),
+        ExecCommand::ClearBgp {
+            peer: Some("10.1.0.2".parse().unwrap()),
+            soft: Some(SoftDir::In)
+        }
+    );
+    assert_eq!(
+        exec("clear ip bgp * soft"),
+        ExecCommand::ClearBgp {
+            peer: None,
+            soft: Some(SoftDir::Both)
+        }
+    );
+    assert_eq!(
+        exec("clear ip bgp *"),
+        ExecCommand::ClearBgp {
+            peer: None,
+            soft: None
+        }
+    );
+}

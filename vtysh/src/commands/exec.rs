@@ -4,7 +4,8 @@
 use super::{config_modes, registry, Builder, Ctx};
 use crate::grammar::Args;
 use crate::mode::Mode;
-use crate::session::{CliError, ExecCommand, Frame, ShowCmd};
+use crate::model::Afi;
+use crate::session::{BgpRoutesDir, CliError, ExecCommand, Frame, ShowCmd, SoftDir};
 
 pub(super) fn register(b: &mut Builder) {
     use Mode::Exec;
@@ -102,6 +103,92 @@ pub(super) fn register(b: &mut Builder) {
             Ok(())
         },
     );
+    b.add(Exec, "show ip bgp summary [json]", |c, a| {
+        show(c, a, ShowCmd::BgpSummary { afi: None })
+    });
+    b.add(
+        Exec,
+        "show bgp <ipv4|ipv6> unicast summary [json]",
+        |c, a| {
+            show(
+                c,
+                a,
+                ShowCmd::BgpSummary {
+                    afi: Some(afi_of(a)),
+                },
+            )
+        },
+    );
+    b.add(Exec, "show ip bgp [<A.B.C.D/M|A.B.C.D>] [json]", |c, a| {
+        let prefix = a.get("A.B.C.D/M").or(a.get("A.B.C.D")).map(str::to_string);
+        show(
+            c,
+            a,
+            ShowCmd::BgpRoutes {
+                afi: Afi::Ipv4,
+                prefix,
+            },
+        )
+    });
+    b.add(
+        Exec,
+        "show bgp <ipv4|ipv6> unicast [<A.B.C.D/M|A.B.C.D|X:X::X:X/M|X:X::X:X>] [json]",
+        |c, a| {
+            let prefix = a
+                .get("A.B.C.D/M")
+                .or(a.get("A.B.C.D"))
+                .or(a.get("X:X::X:X/M"))
+                .or(a.get("X:X::X:X"))
+                .map(str::to_string);
+            show(
+                c,
+                a,
+                ShowCmd::BgpRoutes {
+                    afi: afi_of(a),
+                    prefix,
+                },
+            )
+        },
+    );
+    b.add(
+        Exec,
+        "show ip bgp neighbors [<A.B.C.D|X:X::X:X> [<advertised-routes|received-routes>]] [json]",
+        |c, a| {
+            let addr = a
+                .get("A.B.C.D")
+                .or(a.get("X:X::X:X"))
+                .and_then(|s| s.parse().ok());
+            let routes = if a.has("advertised-routes") {
+                Some(BgpRoutesDir::Advertised)
+            } else if a.has("received-routes") {
+                Some(BgpRoutesDir::Received)
+            } else {
+                None
+            };
+            show(c, a, ShowCmd::BgpNeighbors { addr, routes })
+        },
+    );
+    b.add(
+        Exec,
+        "clear ip bgp <*|A.B.C.D|X:X::X:X> [soft [<in|out>]]",
+        |c, a| {
+            let peer = a
+                .get("A.B.C.D")
+                .or(a.get("X:X::X:X"))
+                .and_then(|s| s.parse().ok());
+            let soft = if !a.has("soft") {
+                None
+            } else if a.has("in") {
+                Some(SoftDir::In)
+            } else if a.has("out") {
+                Some(SoftDir::Out)
+            } else {
+                Some(SoftDir::Both)
+            };
+            c.exec = Some(ExecCommand::ClearBgp { peer, soft });
+            Ok(())
+        },
+    );
     b.add(Exec, "write [memory]", |c, _| {
         c.exec = Some(ExecCommand::WriteMemory);
         Ok(())
@@ -125,6 +212,14 @@ pub(super) fn register(b: &mut Builder) {
         Ok(())
     });
     b.add_many(&cm, "do LINE", do_exec);
+}
+
+fn afi_of(a: &Args) -> Afi {
+    if a.has("ipv6") {
+        Afi::Ipv6
+    } else {
+        Afi::Ipv4
+    }
 }
 
 fn show(c: &mut Ctx, a: &Args, cmd: ShowCmd) -> Result<(), CliError> {

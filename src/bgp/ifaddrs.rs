@@ -1,0 +1,129 @@
+//! Interface addresses (getifaddrs): the connected networks for
+//! `redistribute connected`, and the address of the other family on the
+//! interface a session runs over (its next hop for that family).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnetwork::IpNetwork;
+
+/// One address of an up interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IfAddr {
+    name: String,
+    addr: IpAddr,
+    prefix: u8,
+    running: bool,
+    loopback: bool,
+}
+
+fn sockaddr_ip(sa: *const libc::sockaddr) -> Option<IpAddr> {
+    if sa.is_null() {
+        return None;
+    }
+    // SAFETY: getifaddrs gives valid sockaddrs of the family they name,
+    // which we read only as that family.
+    unsafe {
+        match i32::from((*sa).sa_family) {
+            libc::AF_INET => {
+                let s = &*(sa as *const libc::sockaddr_in);
+                Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(s.sin_addr.s_addr))))
+            }
+            libc::AF_INET6 => {
+                let s = &*(sa as *const libc::sockaddr_in6);
+                Some(IpAddr::V6(Ipv6Addr::from(s.sin6_addr.s6_addr)))
+            }
+            _ => None,
+        }
+    }
+}
+
+fn mask_len(m: IpAddr) -> u8 {
+    match m {
+        IpAddr::V4(a) => u32::from(a).count_ones() as u8,
+        IpAddr::V6(a) => u128::from(a).count_ones() as u8,
+    }
+}
+
+fn addresses() -> Vec<IfAddr> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: on success getifaddrs sets `head` to a list we walk read-only
+    // and free once with freeifaddrs.
+    unsafe {
+        if libc::getifaddrs(&mut head) != 0 {
+            return out;
+        }
+        let mut cur = head;
+        while !cur.is_null() {
+            let ifa = &*cur;
+            cur = ifa.ifa_next;
+            let flags = ifa.ifa_flags;
+            if flags & libc::IFF_UP as u32 == 0 || ifa.ifa_name.is_null() {
+                continue;
+            }
+            let (Some(addr), Some(mask)) =
+                (sockaddr_ip(ifa.ifa_addr), sockaddr_ip(ifa.ifa_netmask))
+            else {
+                continue;
+            };
+            let name = std::ffi::CStr::from_ptr(ifa.ifa_name)
+                .to_string_lossy()
+                .into_owned();
+            out.push(IfAddr {
+                name,
+                addr,
+                prefix: mask_len(mask),
+                running: flags & libc::IFF_RUNNING as u32 != 0,
+                loopback: flags & libc::IFF_LOOPBACK as u32 != 0,
+            });
+        }
+        libc::freeifaddrs(head);
+    }
+    out
+}
+
+fn link_local(a: &IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v) => v.is_link_local(),
+        IpAddr::V6(v) => (v.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+/// The networks of the addresses of interfaces that are up and running
+/// (not loopback, not link-local), as `redistribute connected` sees them.
+pub fn connected_networks() -> Vec<IpNetwork> {
+    let mut v: Vec<IpNetwork> = addresses()
+        .into_iter()
+        .filter(|a| a.running && !a.loopback && !link_local(&a.addr))
+        .filter_map(|a| IpNetwork::new(a.addr, a.prefix).ok())
+        .filter_map(|n| IpNetwork::new(n.network(), n.prefix()).ok())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// An address of the other family on the interface that has `local`:
+/// IPv6 (global, not link-local) when `want_v6`, else IPv4.
+pub fn sibling_address(local: IpAddr, want_v6: bool) -> Option<IpAddr> {
+    let all = addresses();
+    let name = all.iter().find(|a| a.addr == local)?.name.clone();
+    all.into_iter()
+        .filter(|a| a.name == name && a.addr.is_ipv6() == want_v6 && !link_local(&a.addr))
+        .map(|a| a.addr)
+        .next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_is_seen_but_not_connected() {
+        let all = addresses();
+        assert!(all
+            .iter()
+            .any(|a| a.addr == IpAddr::V4(Ipv4Addr::LOCALHOST) && a.prefix == 8));
+        assert!(!connected_networks().iter().any(|n| n.ip().is_loopback()));
+    }
+}

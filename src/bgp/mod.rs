@@ -1,0 +1,18 @@
+//! The BGP speaker of rvpnd (issue 5): sessions over tunnels and plain
+//! links, the RIB and its policy, and `show ip bgp`.
+//!
+//! - [`config`]: `router bgp` resolved per neighbor (peer groups, tunnel
+//!   binding, timers).
+//! - [`policy`]: prefix-lists, route-maps, community and AS-path lists.
+//! - [`speaker`]: the task that owns sessions, RIB and Adj-RIBs-Out.
+//! - [`tcp`]: sockets with TCP MD5 (RFC 2385), TTL and binding.
+//! - [`show`]: FRR-style show output and JSON.
+
+pub mod config;
+mod ifaddrs;
+pub mod policy;
+mod show;
+pub mod speaker;
+pub mod tcp;
+
+pub use speaker::{start, Command};
