@@ -207,6 +207,10 @@ const AFIS: [Afi; 2] = [Afi::V4, Afi::V6];
 /// How long stale paths may wait for the End-of-RIB of a peer that came
 /// back (FRR's `bgp graceful-restart stalepath-time`).
 const STALEPATH_TIME: Duration = Duration::from_secs(360);
+/// Events (mostly 64 KiB reads) queued for the speaker: few, so that a
+/// peer sending faster than the RIB takes it in waits in TCP, not in our
+/// memory.
+const EV_QUEUE: usize = 16;
 /// How often connected networks are scanned for `redistribute connected`.
 const RESCAN: Duration = Duration::from_secs(5);
 
@@ -231,7 +235,7 @@ pub(super) struct Speaker {
 /// Starts the speaker on BGP port `port`.
 pub fn start(port: u16) -> mpsc::Sender<Command> {
     let (tx, rx) = mpsc::channel(64);
-    let (ev_tx, ev_rx) = mpsc::channel(1024);
+    let (ev_tx, ev_rx) = mpsc::channel(EV_QUEUE);
     let now = Instant::now();
     let sp = Speaker {
         cfg: None,
@@ -642,11 +646,14 @@ impl Speaker {
             return;
         };
         let addr = c.addr;
-        let idx = self.rib.add_peer(PeerMeta {
+        let Some(idx) = self.rib.add_peer(PeerMeta {
             addr,
             router_id: Ipv4Addr::UNSPECIFIED,
             ebgp: c.is_ebgp(asn),
-        });
+        }) else {
+            warn!("bgp neighbor {addr}: refused, the RIB holds 65535 peers already");
+            return;
+        };
         let tunnel_down = c
             .tunnel
             .as_ref()
@@ -693,7 +700,11 @@ impl Speaker {
                 msgs_out_total: 0,
             },
         );
-        self.pump(addr);
+        // A dynamic neighbor has no session until its connection is
+        // handed over.
+        if !self.peers.get(&addr).is_some_and(|p| p.cfg.dynamic) {
+            self.pump(addr);
+        }
     }
 
     fn remove_peer(&mut self, addr: IpAddr, why: &str) {
@@ -703,7 +714,7 @@ impl Speaker {
                 c.session.stop(std_now(now), why);
             }
         }
-        self.pump(addr);
+        self.drain(addr);
         if let Some(mut p) = self.peers.remove(&addr) {
             for c in &mut p.conns {
                 c.detach();
@@ -1037,8 +1048,15 @@ impl Speaker {
     // ------------------------------------------------------ session output
 
     /// Drains every session of a peer and acts on what it said; resolves
-    /// collisions; drops finished extra connections.
+    /// collisions; drops finished extra connections (and a dynamic
+    /// neighbor whose session ended).
     fn pump(&mut self, addr: IpAddr) {
+        self.drain(addr);
+        self.reap(addr);
+    }
+
+    /// [`Speaker::pump`] without the clean-up.
+    fn drain(&mut self, addr: IpAddr) {
         for _ in 0..8 {
             let mut outputs: Vec<(u64, Output)> = Vec::new();
             let Some(p) = self.peers.get_mut(&addr) else {
@@ -1064,7 +1082,6 @@ impl Speaker {
                 self.output(addr, conn, o);
             }
         }
-        self.reap(addr);
     }
 
     fn output(&mut self, addr: IpAddr, conn: u64, o: Output) {

@@ -24,8 +24,9 @@ use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
 pub use attrs::RouteAttrs;
 pub use decision::{compare, multipath_eligible, DecisionConfig, PeerMeta, Step};
 
-/// A peer's index in the RIB. [`LOCAL`] is this router.
-pub type PeerIdx = u32;
+/// A peer's index in the RIB. [`LOCAL`] is this router. Two octets keep
+/// a path at 16 octets; a RIB takes up to 65535 peers.
+pub type PeerIdx = u16;
 /// The index of locally originated paths (`network`, `redistribute`).
 pub const LOCAL: PeerIdx = 0;
 
@@ -33,15 +34,15 @@ const BEST: u8 = 1;
 const MULTIPATH: u8 = 2;
 const STALE: u8 = 4;
 
-/// One path to a prefix.
+/// One path to a prefix (16 octets).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Path {
-    /// Where it came from.
-    pub peer: PeerIdx,
-    /// ADD-PATH identifier it arrived with (0 without ADD-PATH).
-    pub path_id: u32,
     /// Its attributes.
     pub attrs: Arc<RouteAttrs>,
+    /// ADD-PATH identifier it arrived with (0 without ADD-PATH).
+    pub path_id: u32,
+    /// Where it came from.
+    pub peer: PeerIdx,
     flags: u8,
 }
 
@@ -49,9 +50,9 @@ impl Path {
     /// A new path (not best, not stale).
     pub fn new(peer: PeerIdx, path_id: u32, attrs: Arc<RouteAttrs>) -> Path {
         Path {
-            peer,
-            path_id,
             attrs,
+            path_id,
+            peer,
             flags: 0,
         }
     }
@@ -70,24 +71,27 @@ impl Path {
     }
 }
 
-/// The paths of one prefix; a single path is kept inline.
+/// The paths of one prefix; a single path is kept inline, and the whole
+/// is 16 octets either way (the `Arc` of `One` is never null, which tells
+/// the variants apart).
 #[derive(Debug, Clone)]
 enum Paths {
     One(Path),
-    Many(Vec<Path>),
+    #[allow(clippy::box_collection)]
+    Many(Box<Vec<Path>>),
 }
 
 impl Paths {
     fn as_slice(&self) -> &[Path] {
         match self {
             Paths::One(p) => std::slice::from_ref(p),
-            Paths::Many(v) => v,
+            Paths::Many(v) => v.as_slice(),
         }
     }
     fn as_mut_slice(&mut self) -> &mut [Path] {
         match self {
             Paths::One(p) => std::slice::from_mut(p),
-            Paths::Many(v) => v,
+            Paths::Many(v) => v.as_mut_slice(),
         }
     }
     /// Inserts or replaces the path of (peer, path_id); whether anything
@@ -109,7 +113,7 @@ impl Paths {
         match self {
             Paths::One(p) => {
                 let first = p.clone();
-                *self = Paths::Many(vec![first, path]);
+                *self = Paths::Many(Box::new(vec![first, path]));
             }
             Paths::Many(v) => v.push(path),
         }
@@ -270,9 +274,9 @@ impl Rib {
         }
     }
 
-    /// Registers a peer (or changes what is known about it, e.g. its BGP
-    /// Identifier once its OPEN arrived) and returns its index.
-    pub fn add_peer(&mut self, meta: PeerMeta) -> PeerIdx {
+    /// Registers a peer and returns its index; `None` when 65535 peers
+    /// are registered already.
+    pub fn add_peer(&mut self, meta: PeerMeta) -> Option<PeerIdx> {
         let entry = Some(PeerEntry {
             meta,
             count: [0; 2],
@@ -282,10 +286,11 @@ impl Rib {
             if let Some(slot) = self.peers.get_mut(idx) {
                 *slot = entry;
             }
-            return idx as PeerIdx;
+            return PeerIdx::try_from(idx).ok();
         }
+        let idx = PeerIdx::try_from(self.peers.len()).ok()?;
         self.peers.push(entry);
-        (self.peers.len() - 1) as PeerIdx
+        Some(idx)
     }
 
     /// Updates a registered peer's identity (BGP Identifier after OPEN).
@@ -613,6 +618,8 @@ fn decide(d: &mut Dest, peers: &[Option<PeerEntry>], cfg: &DecisionConfig) {
         }
     }
 }
+
+const _: () = assert!(std::mem::size_of::<Paths>() == 16);
 
 #[cfg(test)]
 mod tests;

@@ -36,11 +36,13 @@ impl Lab {
         }
     }
     fn peer(&mut self, addr: &str, id: [u8; 4], ebgp: bool) -> PeerIdx {
-        self.rib.add_peer(PeerMeta {
-            addr: ip(addr),
-            router_id: Ipv4Addr::from(id),
-            ebgp,
-        })
+        self.rib
+            .add_peer(PeerMeta {
+                addr: ip(addr),
+                router_id: Ipv4Addr::from(id),
+                ebgp,
+            })
+            .unwrap()
     }
     fn add(&mut self, peer: PeerIdx, p: &str, a: RouteAttrs) {
         self.rib.update(peer, pfx(p), 0, Arc::new(a));
