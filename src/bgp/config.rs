@@ -27,6 +27,10 @@ pub struct AfPeer {
     pub route_map_in: Option<String>,
     pub route_map_out: Option<String>,
     pub soft_reconfiguration_inbound: bool,
+    pub default_originate: bool,
+    /// `neighbor X addpath-tx-all-paths`: offer ADD-PATH and send every
+    /// path, not only the best.
+    pub addpath_tx_all_paths: bool,
 }
 
 impl AfPeer {
@@ -145,6 +149,8 @@ fn merge_af(own: Option<&AfNeighbor>, group: Option<&AfNeighbor>) -> AfPeer {
         route_map_in: pick(|a| &a.route_map_in),
         route_map_out: pick(|a| &a.route_map_out),
         soft_reconfiguration_inbound: flag(|a| a.soft_reconfiguration_inbound),
+        default_originate: flag(|a| a.default_originate),
+        addpath_tx_all_paths: flag(|a| a.addpath_tx_all_paths),
     }
 }
 

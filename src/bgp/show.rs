@@ -139,7 +139,7 @@ fn summary(sp: &Speaker, only: Option<Afi>, json: bool) -> Result<String, String
         for (a, p) in &peers {
             let (rcvd, sent) = p.counters();
             let pfx_rcd = sp.rib.peer_count(p.idx, afi);
-            let pfx_snt = p.out.adj.keys().filter(|k| Afi::of(k) == afi).count() as u64;
+            let pfx_snt = p.out.adj.keys().filter(|k| Afi::of(&k.0) == afi).count() as u64;
             let up = p
                 .est
                 .as_ref()
@@ -593,7 +593,7 @@ fn neighbors(
     };
     if let (Some(dir), Some((_, p))) = (routes, selected.first()) {
         let mut list: Vec<(IpNetwork, std::sync::Arc<RouteAttrs>)> = match dir {
-            BgpRoutesDir::Advertised => p.out.adj.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            BgpRoutesDir::Advertised => p.out.adj.iter().map(|(k, v)| (k.0, v.clone())).collect(),
             BgpRoutesDir::Received => {
                 if p.adj_in_raw.is_empty() {
                     // Without soft-reconfiguration inbound: what was accepted.
@@ -754,7 +754,7 @@ fn neighbors(
             );
             x.insert(
                 "sentPrefixCounter".into(),
-                json!(p.out.adj.keys().filter(|k| Afi::of(k) == afi).count()),
+                json!(p.out.adj.keys().filter(|k| Afi::of(&k.0) == afi).count()),
             );
             if let Some(af) = af {
                 if let Some(r) = &af.route_map_in {
@@ -882,7 +882,7 @@ fn neighbors(
                 text,
                 "  {} accepted prefixes, {} sent",
                 sp.rib.peer_count(p.idx, afi),
-                p.out.adj.keys().filter(|k| Afi::of(k) == afi).count()
+                p.out.adj.keys().filter(|k| Afi::of(&k.0) == afi).count()
             );
         }
         let _ = writeln!(

@@ -9,10 +9,12 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bgp::rib::Path;
 use bgp::rib::{Afi, PeerIdx, PeerMeta, Rib, RouteAttrs, LOCAL};
 use bgp::session::{collision_winner, Output, PeerCaps, Session, SessionConfig, State};
 use bgp::wire::{
-    AsPath, Community, Family, MpNextHop, MpNlri, Nlri, Origin, PathAttrs, Update, UpdateBuilder,
+    AddPathEntry, AddPathMode, AsPath, Community, Family, MpNextHop, MpNlri, Nlri, Origin,
+    PathAttrs, Update, UpdateBuilder,
 };
 use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -126,8 +128,9 @@ pub(super) struct Est {
 /// What we have sent a peer, and what we will.
 #[derive(Debug, Default)]
 pub(super) struct AdjOut {
-    pub adj: HashMap<IpNetwork, Arc<RouteAttrs>>,
-    pending: BTreeMap<IpNetwork, Option<Arc<RouteAttrs>>>,
+    /// By prefix and path identifier (0 unless ADD-PATH send is on).
+    pub adj: BTreeMap<(IpNetwork, u32), Arc<RouteAttrs>>,
+    pending: BTreeMap<(IpNetwork, u32), Option<Arc<RouteAttrs>>>,
     intern: HashSet<Arc<RouteAttrs>>,
 }
 
@@ -627,7 +630,16 @@ impl Speaker {
                 families.push(family_of(afi));
             }
         }
+        let add_path = AFIS
+            .into_iter()
+            .filter(|a| c.af(*a).is_some_and(|x| x.addpath_tx_all_paths))
+            .map(|a| AddPathEntry {
+                family: family_of(a),
+                mode: AddPathMode::BOTH,
+            })
+            .collect();
         SessionConfig {
+            add_path,
             local_as: asn,
             peer_as: c.expected_as(asn),
             router_id,
@@ -1102,7 +1114,7 @@ impl Speaker {
                 if let Some(afi) = afi_of_family(f) {
                     debug!("bgp neighbor {addr}: route refresh for {afi:?}");
                     if let Some(p) = self.peers.get_mut(&addr) {
-                        p.out.adj.retain(|k, _| Afi::of(k) != afi);
+                        p.out.adj.retain(|k, _| Afi::of(&k.0) != afi);
                     }
                     self.reexport(addr);
                     self.flush(addr);
@@ -1639,15 +1651,23 @@ impl Speaker {
         let mut prefixes: Vec<IpNetwork> = Vec::new();
         for afi in families {
             prefixes.extend(self.rib.iter(afi).map(|(k, _)| k));
+            if p.cfg.af(afi).is_some_and(|a| a.default_originate) {
+                let any = match afi {
+                    Afi::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    Afi::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                };
+                prefixes.extend(IpNetwork::new(any, 0).ok());
+            }
         }
         // And whatever was sent that may have to be withdrawn.
-        let sent: Vec<IpNetwork> = p
+        let mut sent: Vec<IpNetwork> = p
             .out
             .adj
             .keys()
+            .map(|k| k.0)
             .filter(|k| self.rib.get(k).is_none())
-            .copied()
             .collect();
+        sent.dedup();
         prefixes.extend(sent);
         for prefix in prefixes {
             self.export_prefix(addr, prefix);
@@ -1655,8 +1675,20 @@ impl Speaker {
         self.flush(addr);
     }
 
-    /// What `addr` should be sent for `prefix` (None: nothing).
-    fn export_attrs(&self, p: &Peer, prefix: &IpNetwork) -> Option<RouteAttrs> {
+    /// Whether ADD-PATH send is on towards this peer for `afi`.
+    fn add_path_tx(&self, p: &Peer, afi: Afi) -> bool {
+        p.est.as_ref().is_some_and(|e| {
+            p.conns
+                .iter()
+                .find(|c| c.id == e.conn)
+                .and_then(|c| c.session.tx_ctx())
+                .is_some_and(|ctx| ctx.add_path(family_of(afi)))
+        })
+    }
+
+    /// What `p` should be sent for `prefix` through `best` (None:
+    /// nothing).
+    fn export_attrs(&self, p: &Peer, prefix: &IpNetwork, best: &Path) -> Option<RouteAttrs> {
         let cfg = self.cfg.as_ref()?;
         let est = p.est.as_ref()?;
         let afi = Afi::of(prefix);
@@ -1664,8 +1696,6 @@ impl Speaker {
             return None;
         }
         let af = p.cfg.af(afi)?;
-        let dest = self.rib.get(prefix)?;
-        let best = dest.best()?;
         if best.peer == p.idx {
             return None;
         }
@@ -1730,37 +1760,94 @@ impl Speaker {
         Some(out)
     }
 
+    /// The paths `p` should have for `prefix`, by path identifier: the
+    /// best path (identifier 0), or with ADD-PATH send every path, each
+    /// under an identifier made of its peer and its own identifier.
+    fn export_wanted(&self, p: &Peer, prefix: &IpNetwork) -> Vec<(u32, RouteAttrs)> {
+        let afi = Afi::of(prefix);
+        let mut v = Vec::new();
+        if let Some(dest) = self.rib.get(prefix) {
+            if self.add_path_tx(p, afi) {
+                for path in dest.paths() {
+                    if let Some(a) = self.export_attrs(p, prefix, path) {
+                        let id = (u32::from(path.peer) << 16) | (path.path_id & 0xffff);
+                        v.push((id.max(1), a));
+                    }
+                }
+            } else if let Some(a) = dest.best().and_then(|b| self.export_attrs(p, prefix, b)) {
+                v.push((0, a));
+            }
+        }
+        // `neighbor X default-originate`: 0.0.0.0/0 or ::/0 from us.
+        if prefix.prefix() == 0
+            && v.is_empty()
+            && p.cfg.af(afi).is_some_and(|a| a.default_originate)
+        {
+            if let Some(a) = self.default_route(p, afi) {
+                v.push((0, a));
+            }
+        }
+        v
+    }
+
+    /// The default route `default-originate` sends.
+    fn default_route(&self, p: &Peer, afi: Afi) -> Option<RouteAttrs> {
+        let cfg = self.cfg.as_ref()?;
+        let est = p.est.as_ref()?;
+        let nh = est
+            .local
+            .map(|s| s.ip())
+            .and_then(|l| next_hop_for(l, afi))?;
+        let mut path = AsPath::default();
+        let mut a = PathAttrs {
+            origin: Some(Origin::Igp),
+            ..PathAttrs::default()
+        };
+        if est.peer_as != cfg.asn {
+            path.prepend(cfg.asn);
+        } else {
+            a.local_pref = Some(100);
+        }
+        a.as_path = Some(path);
+        Some(RouteAttrs::new(a, nh))
+    }
+
     fn export_prefix(&mut self, addr: IpAddr, prefix: IpNetwork) {
         let Some(p) = self.peers.get(&addr) else {
             return;
         };
-        let want = self.export_attrs(p, &prefix);
+        let want = self.export_wanted(p, &prefix);
         let Some(p) = self.peers.get_mut(&addr) else {
             return;
         };
-        let have = p.out.adj.get(&prefix);
-        match (want, have) {
-            (None, None) => {
-                p.out.pending.remove(&prefix);
+        // What was sent under identifiers no longer wanted is withdrawn.
+        let lo = (prefix, 0u32);
+        let hi = (prefix, u32::MAX);
+        let stale: Vec<u32> = p
+            .out
+            .adj
+            .range(lo..=hi)
+            .map(|(k, _)| k.1)
+            .filter(|id| !want.iter().any(|(w, _)| w == id))
+            .collect();
+        for id in stale {
+            p.out.pending.insert((prefix, id), None);
+        }
+        for (id, w) in want {
+            let key = (prefix, id);
+            if p.out.adj.get(&key).is_some_and(|h| **h == w) {
+                p.out.pending.remove(&key);
+                continue;
             }
-            (None, Some(_)) => {
-                p.out.pending.insert(prefix, None);
-            }
-            (Some(w), h) => {
-                if h.is_some_and(|h| **h == w) {
-                    p.out.pending.remove(&prefix);
-                    return;
+            let a = match p.out.intern.get(&w) {
+                Some(a) => a.clone(),
+                None => {
+                    let a = Arc::new(w);
+                    p.out.intern.insert(a.clone());
+                    a
                 }
-                let a = match p.out.intern.get(&w) {
-                    Some(a) => a.clone(),
-                    None => {
-                        let a = Arc::new(w);
-                        p.out.intern.insert(a.clone());
-                        a
-                    }
-                };
-                p.out.pending.insert(prefix, Some(a));
-            }
+            };
+            p.out.pending.insert(key, Some(a));
         }
     }
 
@@ -1788,24 +1875,38 @@ impl Speaker {
         let pending = std::mem::take(&mut p.out.pending);
         let mut wd4: Vec<Nlri<Ipv4Network>> = Vec::new();
         let mut wd6: Vec<Nlri<Ipv6Network>> = Vec::new();
-        let mut groups: HashMap<*const RouteAttrs, (Arc<RouteAttrs>, Vec<IpNetwork>)> =
+        let mut groups: HashMap<*const RouteAttrs, (Arc<RouteAttrs>, Vec<(IpNetwork, u32)>)> =
             HashMap::new();
-        for (prefix, a) in pending {
+        let nlri4 = |n: Ipv4Network, id: u32| {
+            if ctx.add_path(Family::IPV4_UNICAST) {
+                Nlri::with_path_id(n, id)
+            } else {
+                Nlri::new(n)
+            }
+        };
+        let nlri6 = |n: Ipv6Network, id: u32| {
+            if ctx.add_path(Family::IPV6_UNICAST) {
+                Nlri::with_path_id(n, id)
+            } else {
+                Nlri::new(n)
+            }
+        };
+        for ((prefix, id), a) in pending {
             match a {
                 None => {
-                    p.out.adj.remove(&prefix);
+                    p.out.adj.remove(&(prefix, id));
                     match prefix {
-                        IpNetwork::V4(n) => wd4.push(Nlri::new(n)),
-                        IpNetwork::V6(n) => wd6.push(Nlri::new(n)),
+                        IpNetwork::V4(n) => wd4.push(nlri4(n, id)),
+                        IpNetwork::V6(n) => wd6.push(nlri6(n, id)),
                     }
                 }
                 Some(a) => {
-                    p.out.adj.insert(prefix, a.clone());
+                    p.out.adj.insert((prefix, id), a.clone());
                     groups
                         .entry(Arc::as_ptr(&a))
                         .or_insert_with(|| (a.clone(), Vec::new()))
                         .1
-                        .push(prefix);
+                        .push((prefix, id));
                 }
             }
         }
@@ -1820,10 +1921,10 @@ impl Speaker {
         for (_, (a, prefixes)) in groups {
             let mut v4: Vec<Nlri<Ipv4Network>> = Vec::new();
             let mut v6: Vec<Nlri<Ipv6Network>> = Vec::new();
-            for p in prefixes {
+            for (p, id) in prefixes {
                 match p {
-                    IpNetwork::V4(n) => v4.push(Nlri::new(n)),
-                    IpNetwork::V6(n) => v6.push(Nlri::new(n)),
+                    IpNetwork::V4(n) => v4.push(nlri4(n, id)),
+                    IpNetwork::V6(n) => v6.push(nlri6(n, id)),
                 }
             }
             if !v4.is_empty() {
