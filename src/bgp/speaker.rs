@@ -1875,8 +1875,9 @@ impl Speaker {
         let pending = std::mem::take(&mut p.out.pending);
         let mut wd4: Vec<Nlri<Ipv4Network>> = Vec::new();
         let mut wd6: Vec<Nlri<Ipv6Network>> = Vec::new();
-        let mut groups: HashMap<*const RouteAttrs, (Arc<RouteAttrs>, Vec<(IpNetwork, u32)>)> =
-            HashMap::new();
+        // Announcements grouped by their (shared) attributes.
+        type Group = (Arc<RouteAttrs>, Vec<(IpNetwork, u32)>);
+        let mut groups: HashMap<*const RouteAttrs, Group> = HashMap::new();
         let nlri4 = |n: Ipv4Network, id: u32| {
             if ctx.add_path(Family::IPV4_UNICAST) {
                 Nlri::with_path_id(n, id)
