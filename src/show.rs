@@ -226,7 +226,7 @@ fn version(v: &View<'_>, json: bool) -> Result<String, ErrorInfo> {
             "config_generation": v.generation,
             "dataplane": { "requested": v.info.dataplane.name(), "in_use": v.dp.map(|d| d.backend) },
             "ike": { "running": v.dp.is_some() },
-            "bgp": { "running": false },
+            "bgp": { "configured": v.running.bgp.is_some(), "asn": v.running.bgp.as_ref().map(|b| b.asn) },
         }));
     }
     Ok(format!(
@@ -238,7 +238,7 @@ fn version(v: &View<'_>, json: bool) -> Result<String, ErrorInfo> {
          Data plane requested: {}\n\
          Data plane in use: {}\n\
          IKE: {}\n\
-         BGP: not running yet\n",
+         BGP: {}\n",
         env!("CARGO_PKG_VERSION"),
         v.running.hostname(),
         uptime(up),
@@ -255,6 +255,10 @@ fn version(v: &View<'_>, json: bool) -> Result<String, ErrorInfo> {
         } else {
             "not running (UDP ports 500/4500 unavailable)"
         },
+        v.running
+            .bgp
+            .as_ref()
+            .map_or("not configured".to_string(), |b| format!("router bgp {}", b.asn)),
     ))
 }
 
