@@ -31,7 +31,9 @@ fn state(r: &Rvpnd, neighbor: &str) -> String {
 
 fn has_route(r: &Rvpnd, prefix: &str) -> bool {
     let v = r.show_json("show ip bgp json");
-    v["routes"][prefix].as_array().is_some_and(|a| !a.is_empty())
+    v["routes"][prefix]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
 }
 
 fn wait(what: &str, timeout: Duration, l: &DpLab, mut f: impl FnMut() -> bool) -> Duration {
@@ -75,16 +77,23 @@ fn tunnel_loss_takes_the_bgp_session_down_at_once() {
         &format!("network {NET_B}"),
         "end",
     ]);
-    wait("both sessions Established", Duration::from_secs(30), &l, || {
-        state(a, B_TUN) == "Established" && state(b, A_TUN) == "Established"
-    });
+    wait(
+        "both sessions Established",
+        Duration::from_secs(30),
+        &l,
+        || state(a, B_TUN) == "Established" && state(b, A_TUN) == "Established",
+    );
     wait("routes exchanged", Duration::from_secs(10), &l, || {
         has_route(a, NET_B) && has_route(b, NET_A)
     });
     // The session knows which tunnel it runs over, with 9 s hold time.
     let n = a.show_json(&format!("show ip bgp neighbors {B_TUN} json"));
     assert_eq!(n[B_TUN]["interface"], Value::from("Tunnel1"), "{n:#}");
-    assert_eq!(n[B_TUN]["bgpTimerHoldTimeMsecs"], Value::from(9000), "{n:#}");
+    assert_eq!(
+        n[B_TUN]["bgpTimerHoldTimeMsecs"],
+        Value::from(9000),
+        "{n:#}"
+    );
     let route = a.show_json(&format!("show ip bgp {NET_B} json"));
     assert_eq!(
         route["paths"][0]["nexthops"][0]["ip"],
@@ -120,7 +129,12 @@ fn tunnel_loss_takes_the_bgp_session_down_at_once() {
     );
 
     // And back.
-    a.vtysh_ok(&["configure terminal", "interface Tunnel1", "no shutdown", "end"]);
+    a.vtysh_ok(&[
+        "configure terminal",
+        "interface Tunnel1",
+        "no shutdown",
+        "end",
+    ]);
     let up = wait("sessions back", Duration::from_secs(45), &l, || {
         state(a, B_TUN) == "Established" && state(b, A_TUN) == "Established"
     });
