@@ -258,7 +258,10 @@ fn version(v: &View<'_>, json: bool) -> Result<String, ErrorInfo> {
         v.running
             .bgp
             .as_ref()
-            .map_or("not configured".to_string(), |b| format!("router bgp {}", b.asn)),
+            .map_or("not configured".to_string(), |b| format!(
+                "router bgp {}",
+                b.asn
+            )),
     ))
 }
 

@@ -1505,3 +1505,159 @@ pub fn parse_gobgp_neighbors(v: &Value) -> Vec<GoBgpNeighbor> {
         })
         .collect()
 }
+
+// ------------------------------------------------- route details (BGP tests)
+
+/// One route of `birdc show route PREFIX all` (or `show route all ...`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BirdRoute {
+    pub prefix: String,
+    /// The protocol it came from ("s4", "rv4" ...).
+    pub proto: String,
+    /// Marked `*` (the best route of its prefix).
+    pub primary: bool,
+    /// The `via` gateway, if any.
+    pub via: Option<String>,
+    /// `BGP.as_path` ("65000 65001"; "" when present and empty).
+    pub as_path: Option<String>,
+    /// `BGP.next_hop` (global, then link-local for IPv6).
+    pub next_hop: Option<String>,
+    pub local_pref: Option<u64>,
+    pub med: Option<u64>,
+    /// `BGP.community` as BIRD prints it ("(65000,7) (65001,1)").
+    pub community: Option<String>,
+}
+
+impl Bird {
+    /// `show route PREFIX all` (all tables), parsed.
+    pub fn route_detail(&self, prefix: &str) -> Vec<BirdRoute> {
+        let o = self.birdc(&["show", "route", prefix, "all"]);
+        parse_bird_route_detail(&String::from_utf8_lossy(&o.stdout))
+    }
+}
+
+/// Parse `birdc show route ... all`: a route per route line (a prefix
+/// line, or an indented further path of the prefix above), with the
+/// attribute lines under it.
+pub fn parse_bird_route_detail(text: &str) -> Vec<BirdRoute> {
+    let mut out: Vec<BirdRoute> = Vec::new();
+    let mut prefix = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        // A route line: "[PREFIX] unicast|blackhole|... [PROTO TIME] * (PREF) ..."
+        let route_line = t.contains(" [") && t.contains(']') && !line.starts_with('\t');
+        if route_line {
+            let mut words = t.split_whitespace().peekable();
+            if let Some(first) = words.peek().copied() {
+                if is_prefix(first) {
+                    prefix = first.to_string();
+                    words.next();
+                }
+            }
+            let rest: Vec<&str> = words.collect();
+            let proto = rest
+                .iter()
+                .find_map(|w| w.strip_prefix('['))
+                .unwrap_or_default()
+                .to_string();
+            out.push(BirdRoute {
+                prefix: prefix.clone(),
+                proto,
+                primary: rest.contains(&"*"),
+                ..BirdRoute::default()
+            });
+            continue;
+        }
+        let Some(r) = out.last_mut() else { continue };
+        if let Some(v) = t.strip_prefix("via ") {
+            r.via = v.split_whitespace().next().map(str::to_string);
+        } else if let Some(v) = t.strip_prefix("BGP.as_path:") {
+            r.as_path = Some(v.trim().to_string());
+        } else if let Some(v) = t.strip_prefix("BGP.next_hop:") {
+            r.next_hop = Some(v.trim().to_string());
+        } else if let Some(v) = t.strip_prefix("BGP.local_pref:") {
+            r.local_pref = v.trim().parse().ok();
+        } else if let Some(v) = t.strip_prefix("BGP.med:") {
+            r.med = v.trim().parse().ok();
+        } else if let Some(v) = t.strip_prefix("BGP.community:") {
+            r.community = Some(v.trim().to_string());
+        }
+    }
+    out
+}
+
+/// One path of `gobgp -j global rib` (GoBGP 3.x).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GoBgpPath {
+    pub prefix: String,
+    pub best: bool,
+    pub stale: bool,
+    /// AS numbers of all AS_PATH segments, in order.
+    pub as_path: Vec<u32>,
+    /// NEXT_HOP, or MP_REACH_NLRI's next hop.
+    pub next_hop: Option<String>,
+    pub local_pref: Option<u64>,
+    pub med: Option<u64>,
+    /// The neighbor it came from (None for routes added locally).
+    pub neighbor: Option<String>,
+}
+
+impl GoBgp {
+    /// Every path of the global RIB of `prefix` (either family).
+    pub fn paths(&self, prefix: &str) -> Vec<GoBgpPath> {
+        let af = Self::family_of(prefix);
+        let v = self.gobgp_json(&["global", "rib", "-a", af]);
+        parse_gobgp_rib(&v)
+            .into_iter()
+            .filter(|p| p.prefix == prefix)
+            .collect()
+    }
+}
+
+/// Parse `gobgp -j global rib -a FAMILY`: `{PREFIX: [path, ...], ...}`.
+pub fn parse_gobgp_rib(v: &Value) -> Vec<GoBgpPath> {
+    let mut out = Vec::new();
+    let Some(m) = v.as_object() else {
+        return out;
+    };
+    for (prefix, paths) in m {
+        for p in paths.as_array().map(Vec::as_slice).unwrap_or_default() {
+            let mut gp = GoBgpPath {
+                prefix: prefix.clone(),
+                best: p["best"].as_bool().unwrap_or(false),
+                stale: p["stale"].as_bool().unwrap_or(false),
+                neighbor: p["neighbor-ip"].as_str().map(str::to_string),
+                ..GoBgpPath::default()
+            };
+            for a in p["attrs"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                match a["type"].as_u64() {
+                    Some(2) => {
+                        for seg in a["as_paths"]
+                            .as_array()
+                            .map(Vec::as_slice)
+                            .unwrap_or_default()
+                        {
+                            for asn in seg["asns"]
+                                .as_array()
+                                .map(Vec::as_slice)
+                                .unwrap_or_default()
+                            {
+                                if let Some(n) = asn.as_u64() {
+                                    gp.as_path.push(n as u32);
+                                }
+                            }
+                        }
+                    }
+                    Some(3) | Some(14) => {
+                        gp.next_hop = a["nexthop"].as_str().map(str::to_string);
+                    }
+                    Some(4) => gp.med = a["metric"].as_u64(),
+                    Some(5) => gp.local_pref = a["value"].as_u64(),
+                    _ => {}
+                }
+            }
+            out.push(gp);
+        }
+    }
+    out
+}
