@@ -168,6 +168,6 @@ fn add_path_send_and_default_originate_to_frr() {
     ]);
     wait("d down to one path", Duration::from_secs(20), diag, || {
         let p = frr_paths(&fd, PREFIX);
-        p.len() == 1 && p[0]["aspath"]["string"] == Value::from("65000 65002")
+        p.len() == 1 && p[0]["aspath"]["string"] == "65000 65002"
     });
 }
