@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 use vtysh::model::RedistSource;
 use vtysh::{Config, ShowCmd, SoftDir};
 
-use super::config::{speaker_config, PeerCfg, SpeakerCfg};
+use super::config::{speaker_config, AfPeer, PeerCfg, SpeakerCfg};
 use super::ifaddrs;
 use super::policy::Policies;
 use super::tcp;
@@ -1444,7 +1444,9 @@ impl Speaker {
             e.eor_pending.retain(|a| *a != afi);
         }
         let mut done = false;
+        let mut was_stale = false;
         if let Some(r) = &mut p.restarting {
+            was_stale = r.families.contains(&afi);
             r.families.retain(|a| *a != afi);
             done = r.families.is_empty();
         }
@@ -1452,7 +1454,9 @@ impl Speaker {
             p.restarting = None;
         }
         debug!("bgp neighbor {addr}: End-of-RIB {afi:?}");
-        self.end_restart(addr, &[afi], "End-of-RIB received");
+        if was_stale {
+            self.end_restart(addr, &[afi], "End-of-RIB received");
+        }
     }
 
     fn unimport(&mut self, addr: IpAddr, prefix: IpNetwork, id: u32) {
@@ -1630,7 +1634,7 @@ impl Speaker {
         let addrs: Vec<IpAddr> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.est.is_some())
+            .filter(|(_, p)| p.est.is_some() && !self.exports_nothing(p))
             .map(|(a, _)| *a)
             .collect();
         for a in addrs {
@@ -1639,6 +1643,23 @@ impl Speaker {
             }
             self.flush(a);
         }
+    }
+
+    /// Whether nothing can be exported to `p` now and nothing was: an
+    /// eBGP neighbor without out-policy under RFC 8212 (a table transfer
+    /// from it then costs no export work).
+    fn exports_nothing(&self, p: &Peer) -> bool {
+        let Some(cfg) = &self.cfg else { return true };
+        if !p.out.adj.is_empty() || !p.out.pending.is_empty() {
+            return false;
+        }
+        let blocked = |a: &AfPeer| {
+            cfg.ebgp_requires_policy
+                && p.cfg.is_ebgp(cfg.asn)
+                && !a.has_out_policy()
+                && !a.default_originate
+        };
+        p.cfg.af.iter().flatten().all(blocked)
     }
 
     /// Compares everything the peer should have with what it has.

@@ -4,9 +4,9 @@
 //! One [`Rib`] holds, per prefix, every path that passed import policy
 //! (Adj-RIB-In after policy) and marks the best one and its multipaths
 //! (Loc-RIB). The speaker feeds it with [`Rib::update`] and
-//! [`Rib::withdraw`], then calls [`Rib::run_decision`], which re-runs the
-//! decision process for exactly the prefixes that changed and returns
-//! those whose best path or multipath set moved (for export and the FIB).
+//! [`Rib::withdraw`], which run the decision process for that prefix at
+//! once (no second lookup), then calls [`Rib::run_decision`] to learn
+//! which prefixes changed (for export and the FIB).
 //!
 //! Memory is what a million prefixes cost: a prefix with one path keeps
 //! it inline, attributes are shared `Arc`s, and the table is a B-tree
@@ -15,6 +15,7 @@
 mod attrs;
 mod decision;
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -225,17 +226,19 @@ pub struct Rib {
     peers: Vec<Option<PeerEntry>>,
 }
 
-/// Runs `$body` with `$t` bound to the table of `$afi`'s prefix `$p`
-/// (typed key `$k`).
+/// Runs `$body` with `$t` bound to the table of `$prefix`'s family,
+/// `$k` to the typed key and `$peers` to the peer table.
 macro_rules! with_table {
-    ($self:ident, $prefix:expr, |$t:ident, $k:ident| $body:expr) => {
+    ($self:ident, $prefix:expr, |$t:ident, $k:ident, $peers:ident| $body:expr) => {
         match $prefix {
             IpNetwork::V4($k) => {
                 let $t = &mut $self.v4;
+                let $peers = &$self.peers;
                 $body
             }
             IpNetwork::V6($k) => {
                 let $t = &mut $self.v6;
+                let $peers = &$self.peers;
                 $body
             }
         }
@@ -256,21 +259,22 @@ impl Rib {
     }
 
     /// Sets the decision settings of a family; every prefix of it is
-    /// decided again at the next [`Rib::run_decision`].
+    /// decided again (and reported by the next [`Rib::run_decision`]).
     pub fn set_config(&mut self, afi: Afi, cfg: DecisionConfig) {
+        fn apply<K: Ord + Copy>(
+            t: &mut Table<K>,
+            peers: &[Option<PeerEntry>],
+            cfg: DecisionConfig,
+        ) {
+            if t.cfg == cfg {
+                return;
+            }
+            t.cfg = cfg;
+            redecide(t, peers, |_| true);
+        }
         match afi {
-            Afi::V4 => {
-                if self.v4.cfg != cfg {
-                    self.v4.cfg = cfg;
-                    self.v4.dirty = self.v4.routes.keys().copied().collect();
-                }
-            }
-            Afi::V6 => {
-                if self.v6.cfg != cfg {
-                    self.v6.cfg = cfg;
-                    self.v6.dirty = self.v6.routes.keys().copied().collect();
-                }
-            }
+            Afi::V4 => apply(&mut self.v4, &self.peers, cfg),
+            Afi::V6 => apply(&mut self.v6, &self.peers, cfg),
         }
     }
 
@@ -293,10 +297,20 @@ impl Rib {
         Some(idx)
     }
 
-    /// Updates a registered peer's identity (BGP Identifier after OPEN).
+    /// Updates a registered peer's identity (BGP Identifier after OPEN);
+    /// the prefixes it has paths for are decided again.
     pub fn set_peer_meta(&mut self, peer: PeerIdx, meta: PeerMeta) {
-        if let Some(Some(e)) = self.peers.get_mut(peer as usize) {
-            e.meta = meta;
+        let Some(Some(e)) = self.peers.get_mut(peer as usize) else {
+            return;
+        };
+        if e.meta == meta {
+            return;
+        }
+        e.meta = meta;
+        let has = |d: &Dest| d.paths().iter().any(|p| p.peer == peer);
+        if e.count.iter().any(|c| *c > 0) {
+            redecide(&mut self.v4, &self.peers, has);
+            redecide(&mut self.v6, &self.peers, has);
         }
     }
 
@@ -344,21 +358,24 @@ impl Rib {
         path_id: u32,
         attrs: Arc<RouteAttrs>,
     ) -> bool {
-        let path = Path::new(peer, path_id, attrs);
-        let (changed, added) = with_table!(self, prefix, |t, k| {
-            let (changed, added) = match t.routes.get_mut(&k) {
-                Some(d) => {
+        let mut path = Path::new(peer, path_id, attrs);
+        let (changed, added) = with_table!(self, prefix, |t, k, peers| {
+            let (changed, added) = match t.routes.entry(k) {
+                Entry::Occupied(e) => {
+                    let d = e.into_mut();
                     let before = d.paths.as_slice().len();
                     let ch = d.paths.upsert(path);
+                    if ch {
+                        decide(d, peers, &t.cfg);
+                    }
                     (ch, d.paths.as_slice().len() > before)
                 }
-                None => {
-                    t.routes.insert(
-                        k,
-                        Dest {
-                            paths: Paths::One(path),
-                        },
-                    );
+                Entry::Vacant(e) => {
+                    // Alone, it is the best path.
+                    path.flags = BEST;
+                    e.insert(Dest {
+                        paths: Paths::One(path),
+                    });
                     (true, true)
                 }
             };
@@ -378,7 +395,7 @@ impl Rib {
     /// Removes the path of (`peer`, `path_id`) to `prefix`; whether there
     /// was one.
     pub fn withdraw(&mut self, peer: PeerIdx, prefix: IpNetwork, path_id: u32) -> bool {
-        let removed = with_table!(self, prefix, |t, k| {
+        let removed = with_table!(self, prefix, |t, k, peers| {
             let Some(d) = t.routes.get_mut(&k) else {
                 return false;
             };
@@ -387,6 +404,8 @@ impl Rib {
                 .remove_where(|p| p.peer == peer && p.path_id == path_id);
             if empty {
                 t.routes.remove(&k);
+            } else if removed {
+                decide(d, peers, &t.cfg);
             }
             if removed {
                 t.dirty.push(k);
@@ -402,7 +421,11 @@ impl Rib {
     }
 
     /// Keeps the paths for which `keep` holds; returns how many went.
-    fn retain_paths<K: Ord + Copy>(t: &mut Table<K>, keep: impl Fn(&Path) -> bool) -> u64 {
+    fn retain_paths<K: Ord + Copy>(
+        t: &mut Table<K>,
+        peers: &[Option<PeerEntry>],
+        keep: impl Fn(&Path) -> bool,
+    ) -> u64 {
         let mut removed = 0u64;
         let mut gone = Vec::new();
         for (k, d) in t.routes.iter_mut() {
@@ -413,6 +436,8 @@ impl Rib {
                 t.dirty.push(*k);
                 if empty {
                     gone.push(*k);
+                } else {
+                    decide(d, peers, &t.cfg);
                 }
             }
         }
@@ -426,13 +451,13 @@ impl Rib {
     pub fn withdraw_peer(&mut self, peer: PeerIdx, afi: Option<Afi>) -> u64 {
         let mut n = 0;
         if afi != Some(Afi::V6) {
-            n += Self::retain_paths(&mut self.v4, |p| p.peer != peer);
+            n += Self::retain_paths(&mut self.v4, &self.peers, |p| p.peer != peer);
             if let Some(c) = self.count_mut(peer, Afi::V4) {
                 *c = 0;
             }
         }
         if afi != Some(Afi::V4) {
-            n += Self::retain_paths(&mut self.v6, |p| p.peer != peer);
+            n += Self::retain_paths(&mut self.v6, &self.peers, |p| p.peer != peer);
             if let Some(c) = self.count_mut(peer, Afi::V6) {
                 *c = 0;
             }
@@ -466,8 +491,12 @@ impl Rib {
     /// its End-of-RIB, or when the restart or stale timer ran out).
     pub fn sweep_stale(&mut self, peer: PeerIdx, afi: Afi) -> u64 {
         let n = match afi {
-            Afi::V4 => Self::retain_paths(&mut self.v4, |p| !(p.peer == peer && p.is_stale())),
-            Afi::V6 => Self::retain_paths(&mut self.v6, |p| !(p.peer == peer && p.is_stale())),
+            Afi::V4 => Self::retain_paths(&mut self.v4, &self.peers, |p| {
+                !(p.peer == peer && p.is_stale())
+            }),
+            Afi::V6 => Self::retain_paths(&mut self.v6, &self.peers, |p| {
+                !(p.peer == peer && p.is_stale())
+            }),
         };
         if let Some(c) = self.count_mut(peer, afi) {
             *c = c.saturating_sub(n);
@@ -488,14 +517,16 @@ impl Rib {
         }
     }
 
-    /// Runs the decision process for every prefix changed since the last
-    /// call and calls `changed` for each of them, in prefix order (also
+    /// Calls `changed` for every prefix changed since the last call (also
     /// when the prefix is gone: [`Rib::get`] then returns `None`). The
-    /// caller compares with what it exported or installed before.
+    /// decision process ran when each changed, so [`Rib::get`] already
+    /// shows the new best path and multipaths; the caller compares with
+    /// what it exported or installed before. Small batches come in prefix
+    /// order without repeats; a large batch (a table transfer) comes in
+    /// the order of the changes and may repeat a prefix.
     pub fn run_decision(&mut self, mut changed: impl FnMut(IpNetwork)) {
-        let peers = &self.peers;
-        decide_table(&mut self.v4, peers, |k| changed(IpNetwork::V4(k)));
-        decide_table(&mut self.v6, peers, |k| changed(IpNetwork::V6(k)));
+        report_changed(&mut self.v4, |k| changed(IpNetwork::V4(k)));
+        report_changed(&mut self.v6, |k| changed(IpNetwork::V6(k)));
     }
 
     /// Whether prefixes wait for [`Rib::run_decision`].
@@ -540,24 +571,35 @@ fn meta(peers: &[Option<PeerEntry>], idx: PeerIdx) -> Option<&PeerMeta> {
         .map(|e| &e.meta)
 }
 
-fn decide_table<K: Ord + Copy>(
-    t: &mut Table<K>,
-    peers: &[Option<PeerEntry>],
-    mut changed: impl FnMut(K),
-) {
+/// Reports the prefixes changed since the last call (each was decided
+/// when it changed).
+fn report_changed<K: Ord + Copy>(t: &mut Table<K>, mut changed: impl FnMut(K)) {
     if t.dirty.is_empty() {
         return;
     }
     let mut dirty = std::mem::take(&mut t.dirty);
-    dirty.sort_unstable();
-    dirty.dedup();
+    // A table transfer changes each prefix once; only then is it worth
+    // not sorting.
+    if dirty.len() < 4096 {
+        dirty.sort_unstable();
+        dirty.dedup();
+    }
     for k in dirty {
-        match t.routes.get_mut(&k) {
-            None => changed(k),
-            Some(d) => {
-                decide(d, peers, &t.cfg);
-                changed(k);
-            }
+        changed(k);
+    }
+}
+
+/// Decides again the prefixes for which `which` holds, and marks them
+/// changed.
+fn redecide<K: Ord + Copy>(
+    t: &mut Table<K>,
+    peers: &[Option<PeerEntry>],
+    which: impl Fn(&Dest) -> bool,
+) {
+    for (k, d) in t.routes.iter_mut() {
+        if which(d) {
+            decide(d, peers, &t.cfg);
+            t.dirty.push(*k);
         }
     }
 }
