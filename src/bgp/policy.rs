@@ -444,7 +444,7 @@ impl PolicyRefs {
 }
 
 #[derive(Debug)]
-struct RouteMap {
+pub struct RouteMap {
     entries: Vec<RouteMapEntry>,
     refs: PolicyRefs,
 }
@@ -485,6 +485,23 @@ impl Route<'_> {
 }
 
 impl RouteMap {
+    /// [`Policies::apply_route_map_shared`] with the route-map in hand.
+    pub fn apply_shared(&self, prefix: &IpNetwork, attrs: &mut Arc<RouteAttrs>) -> bool {
+        let key = Key::of(prefix);
+        let Some(entry) = self.decide(key, attrs) else {
+            return false;
+        };
+        if entry.sets.iter().any(|s| s.changes(key.v6, attrs)) {
+            let a = Arc::make_mut(attrs);
+            for s in &entry.sets {
+                if s.changes(key.v6, a) {
+                    s.apply(a);
+                }
+            }
+        }
+        true
+    }
+
     /// The deciding entry if it permits; `None` denies.
     fn decide(&self, key: Key, attrs: &RouteAttrs) -> Option<&RouteMapEntry> {
         let mut route = Route {
@@ -650,23 +667,16 @@ impl Policies {
         prefix: &IpNetwork,
         attrs: &mut Arc<RouteAttrs>,
     ) -> bool {
-        let key = Key::of(prefix);
-        let Some(entry) = self
-            .route_maps
-            .get(name)
-            .and_then(|rm| rm.decide(key, attrs))
-        else {
-            return false;
-        };
-        if entry.sets.iter().any(|s| s.changes(key.v6, attrs)) {
-            let a = Arc::make_mut(attrs);
-            for s in &entry.sets {
-                if s.changes(key.v6, a) {
-                    s.apply(a);
-                }
-            }
+        match self.route_map(name) {
+            Some(rm) => rm.apply_shared(prefix, attrs),
+            None => false,
         }
-        true
+    }
+
+    /// A compiled route-map, to run over many routes without looking up
+    /// its name each time.
+    pub fn route_map(&self, name: &str) -> Option<&RouteMap> {
+        self.route_maps.get(name)
     }
 
     /// Whether route-map `name` exists.

@@ -1505,6 +1505,15 @@ impl Speaker {
         }
         let v4 = p.cfg.af(Afi::V4).cloned();
         let v6 = p.cfg.af(Afi::V6).cloned();
+        // Route-maps looked up once for the whole batch; a missing one
+        // denies (FRR).
+        let policies = &self.policies;
+        let rm_of = |af: &Option<AfPeer>| {
+            af.as_ref()
+                .and_then(|a| a.route_map_in.as_deref())
+                .map(|n| policies.route_map(n))
+        };
+        let (rm4, rm6) = (rm_of(&v4), rm_of(&v6));
         for &(prefix, id) in prefixes {
             let Some(af) = (match prefix {
                 IpNetwork::V4(_) => v4.as_ref(),
@@ -1524,11 +1533,13 @@ impl Speaker {
                 }
             }
             let mut result = attrs.clone();
+            let rm = match prefix {
+                IpNetwork::V4(_) => rm4,
+                IpNetwork::V6(_) => rm6,
+            };
             if ok {
-                if let Some(rm) = &af.route_map_in {
-                    ok = self
-                        .policies
-                        .apply_route_map_shared(rm, &prefix, &mut result);
+                if let Some(rm) = rm {
+                    ok = rm.is_some_and(|rm| rm.apply_shared(&prefix, &mut result));
                 }
             }
             if ok {

@@ -144,6 +144,79 @@ impl Paths {
     }
 }
 
+/// An IPv4 prefix as a table key: 5 octets, ordered by address then
+/// length with integer compares (`Ipv4Network`'s own order compares the
+/// address octet by octet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct K4 {
+    addr: [u8; 4],
+    len: u8,
+}
+
+impl From<Ipv4Network> for K4 {
+    fn from(n: Ipv4Network) -> K4 {
+        K4 {
+            addr: n.ip().octets(),
+            len: n.prefix(),
+        }
+    }
+}
+
+impl K4 {
+    fn net(self) -> Ipv4Network {
+        // The length came from a valid network.
+        Ipv4Network::new(self.addr.into(), self.len)
+            .unwrap_or_else(|_| Ipv4Network::from(std::net::Ipv4Addr::from(self.addr)))
+    }
+}
+
+impl Ord for K4 {
+    fn cmp(&self, o: &K4) -> std::cmp::Ordering {
+        (u32::from_be_bytes(self.addr), self.len).cmp(&(u32::from_be_bytes(o.addr), o.len))
+    }
+}
+
+impl PartialOrd for K4 {
+    fn partial_cmp(&self, o: &K4) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+/// An IPv6 prefix as a table key: 17 octets, integer compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct K6 {
+    addr: [u8; 16],
+    len: u8,
+}
+
+impl From<Ipv6Network> for K6 {
+    fn from(n: Ipv6Network) -> K6 {
+        K6 {
+            addr: n.ip().octets(),
+            len: n.prefix(),
+        }
+    }
+}
+
+impl K6 {
+    fn net(self) -> Ipv6Network {
+        Ipv6Network::new(self.addr.into(), self.len)
+            .unwrap_or_else(|_| Ipv6Network::from(std::net::Ipv6Addr::from(self.addr)))
+    }
+}
+
+impl Ord for K6 {
+    fn cmp(&self, o: &K6) -> std::cmp::Ordering {
+        (u128::from_be_bytes(self.addr), self.len).cmp(&(u128::from_be_bytes(o.addr), o.len))
+    }
+}
+
+impl PartialOrd for K6 {
+    fn partial_cmp(&self, o: &K6) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
 /// Everything known about one prefix.
 #[derive(Debug, Clone)]
 pub struct Dest {
@@ -221,8 +294,8 @@ impl Afi {
 /// Adj-RIB-In (after import policy) and Loc-RIB of both unicast families.
 #[derive(Debug, Clone)]
 pub struct Rib {
-    v4: Table<Ipv4Network>,
-    v6: Table<Ipv6Network>,
+    v4: Table<K4>,
+    v6: Table<K6>,
     peers: Vec<Option<PeerEntry>>,
 }
 
@@ -231,12 +304,14 @@ pub struct Rib {
 macro_rules! with_table {
     ($self:ident, $prefix:expr, |$t:ident, $k:ident, $peers:ident| $body:expr) => {
         match $prefix {
-            IpNetwork::V4($k) => {
+            IpNetwork::V4(n) => {
+                let $k = K4::from(n);
                 let $t = &mut $self.v4;
                 let $peers = &$self.peers;
                 $body
             }
-            IpNetwork::V6($k) => {
+            IpNetwork::V6(n) => {
+                let $k = K6::from(n);
                 let $t = &mut $self.v6;
                 let $peers = &$self.peers;
                 $body
@@ -525,8 +600,8 @@ impl Rib {
     /// order without repeats; a large batch (a table transfer) comes in
     /// the order of the changes and may repeat a prefix.
     pub fn run_decision(&mut self, mut changed: impl FnMut(IpNetwork)) {
-        report_changed(&mut self.v4, |k| changed(IpNetwork::V4(k)));
-        report_changed(&mut self.v6, |k| changed(IpNetwork::V6(k)));
+        report_changed(&mut self.v4, |k| changed(IpNetwork::V4(k.net())));
+        report_changed(&mut self.v6, |k| changed(IpNetwork::V6(k.net())));
     }
 
     /// Whether prefixes wait for [`Rib::run_decision`].
@@ -537,16 +612,26 @@ impl Rib {
     /// What is known about `prefix`.
     pub fn get(&self, prefix: &IpNetwork) -> Option<&Dest> {
         match prefix {
-            IpNetwork::V4(k) => self.v4.routes.get(k),
-            IpNetwork::V6(k) => self.v6.routes.get(k),
+            IpNetwork::V4(k) => self.v4.routes.get(&K4::from(*k)),
+            IpNetwork::V6(k) => self.v6.routes.get(&K6::from(*k)),
         }
     }
 
     /// Every prefix of a family with its paths, in prefix order.
     pub fn iter(&self, afi: Afi) -> Box<dyn Iterator<Item = (IpNetwork, &Dest)> + '_> {
         match afi {
-            Afi::V4 => Box::new(self.v4.routes.iter().map(|(k, d)| (IpNetwork::V4(*k), d))),
-            Afi::V6 => Box::new(self.v6.routes.iter().map(|(k, d)| (IpNetwork::V6(*k), d))),
+            Afi::V4 => Box::new(
+                self.v4
+                    .routes
+                    .iter()
+                    .map(|(k, d)| (IpNetwork::V4(k.net()), d)),
+            ),
+            Afi::V6 => Box::new(
+                self.v6
+                    .routes
+                    .iter()
+                    .map(|(k, d)| (IpNetwork::V6(k.net()), d)),
+            ),
         }
     }
 
