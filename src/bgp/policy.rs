@@ -19,8 +19,6 @@
 //! Referenced lists are resolved when compiling: a route-map clause naming
 //! a list that does not exist never matches.
 
-// Wired into the BGP daemon separately; until then only the tests use it.
-#![allow(dead_code)]
 #![cfg_attr(
     not(test),
     deny(
@@ -31,7 +29,7 @@
     )
 )]
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -414,39 +412,9 @@ struct RouteMapEntry {
     sets: Vec<Set>,
 }
 
-/// The policy objects a route-map refers to, by kind.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PolicyRefs {
-    /// `match ip address prefix-list`.
-    pub prefix_lists: BTreeSet<String>,
-    /// `match ipv6 address prefix-list`.
-    pub prefix_lists_v6: BTreeSet<String>,
-    /// `match community`.
-    pub community_lists: BTreeSet<String>,
-    /// `match as-path`.
-    pub as_path_lists: BTreeSet<String>,
-}
-
-impl PolicyRefs {
-    fn of(rm: &model::RouteMap) -> PolicyRefs {
-        let mut r = PolicyRefs::default();
-        for m in rm.entries.values().flat_map(|e| &e.matches) {
-            let (set, n) = match m {
-                RouteMapMatch::IpAddressPrefixList(n) => (&mut r.prefix_lists, n),
-                RouteMapMatch::Ipv6AddressPrefixList(n) => (&mut r.prefix_lists_v6, n),
-                RouteMapMatch::Community(n) => (&mut r.community_lists, n),
-                RouteMapMatch::AsPath(n) => (&mut r.as_path_lists, n),
-            };
-            set.insert(n.clone());
-        }
-        r
-    }
-}
-
 #[derive(Debug)]
 pub struct RouteMap {
     entries: Vec<RouteMapEntry>,
-    refs: PolicyRefs,
 }
 
 /// The route being evaluated, with its AS path printed on first need.
@@ -485,7 +453,9 @@ impl Route<'_> {
 }
 
 impl RouteMap {
-    /// [`Policies::apply_route_map_shared`] with the route-map in hand.
+    /// [`Policies::apply_route_map`] on shared attributes: copies them
+    /// (`Arc::make_mut`) only when a set clause changes something, so
+    /// routes that pass unchanged keep sharing one allocation.
     pub fn apply_shared(&self, prefix: &IpNetwork, attrs: &mut Arc<RouteAttrs>) -> bool {
         let key = Key::of(prefix);
         let Some(entry) = self.decide(key, attrs) else {
@@ -524,8 +494,6 @@ impl RouteMap {
 pub struct Policies {
     prefix_lists: HashMap<String, Arc<PrefixList>>,
     prefix_lists_v6: HashMap<String, Arc<PrefixList>>,
-    community_lists: HashMap<String, Arc<CommunityList>>,
-    as_path_lists: HashMap<String, Arc<AsPathList>>,
     route_maps: HashMap<String, RouteMap>,
 }
 
@@ -606,21 +574,13 @@ impl Policies {
                         sets: e.sets.iter().map(|s| compile_set(n, seq, s)).collect(),
                     })
                     .collect();
-                (
-                    n.clone(),
-                    RouteMap {
-                        entries,
-                        refs: PolicyRefs::of(rm),
-                    },
-                )
+                (n.clone(), RouteMap { entries })
             })
             .collect();
 
         Policies {
             prefix_lists,
             prefix_lists_v6,
-            community_lists,
-            as_path_lists,
             route_maps,
         }
     }
@@ -658,21 +618,6 @@ impl Policies {
         true
     }
 
-    /// [`Policies::apply_route_map`] on shared attributes: copies them
-    /// (`Arc::make_mut`) only when a set clause changes something, so
-    /// routes that pass unchanged keep sharing one allocation.
-    pub fn apply_route_map_shared(
-        &self,
-        name: &str,
-        prefix: &IpNetwork,
-        attrs: &mut Arc<RouteAttrs>,
-    ) -> bool {
-        match self.route_map(name) {
-            Some(rm) => rm.apply_shared(prefix, attrs),
-            None => false,
-        }
-    }
-
     /// A compiled route-map, to run over many routes without looking up
     /// its name each time.
     pub fn route_map(&self, name: &str) -> Option<&RouteMap> {
@@ -687,22 +632,6 @@ impl Policies {
     /// Whether a prefix-list `name` exists, IPv4 or IPv6.
     pub fn exists_prefix_list(&self, name: &str) -> bool {
         self.prefix_lists.contains_key(name) || self.prefix_lists_v6.contains_key(name)
-    }
-
-    /// Whether community-list `name` exists.
-    pub fn exists_community_list(&self, name: &str) -> bool {
-        self.community_lists.contains_key(name)
-    }
-
-    /// Whether AS-path access-list `name` exists.
-    pub fn exists_as_path_list(&self, name: &str) -> bool {
-        self.as_path_lists.contains_key(name)
-    }
-
-    /// The policy objects route-map `name` refers to, `None` if it does
-    /// not exist.
-    pub fn route_map_refs(&self, name: &str) -> Option<&PolicyRefs> {
-        self.route_maps.get(name).map(|rm| &rm.refs)
     }
 }
 
@@ -1048,7 +977,6 @@ mod tests {
         assert!(p.apply_route_map("RW", &n, &mut attrs(&[1], &w)));
         assert!(!p.apply_route_map("RW", &n, &mut attrs(&[1], &w[..2])));
         assert!(!p.apply_route_map("RX", &n, &mut attrs(&[1], &ok)));
-        assert!(p.exists_community_list("C"));
     }
 
     fn path_matches(re: &str, path: &AsPath) -> bool {
@@ -1107,7 +1035,6 @@ mod tests {
         let mut a = plain();
         a.attrs.as_path = None;
         assert!(p.apply_route_map("RE", &n, &mut a));
-        assert!(p.exists_as_path_list("E"));
     }
 
     #[test]
@@ -1151,16 +1078,22 @@ mod tests {
         let n = net("10.0.0.0/8");
         for rm in ["N", "S"] {
             let mut s = Arc::clone(&orig);
-            assert!(p.apply_route_map_shared(rm, &n, &mut s));
+            assert!(p
+                .route_map(rm)
+                .is_some_and(|rm| rm.apply_shared(&n, &mut s)));
             assert!(Arc::ptr_eq(&s, &orig));
         }
         let mut s = Arc::clone(&orig);
-        assert!(p.apply_route_map_shared("C", &n, &mut s));
+        assert!(p
+            .route_map("C")
+            .is_some_and(|rm| rm.apply_shared(&n, &mut s)));
         assert!(!Arc::ptr_eq(&s, &orig));
         assert_eq!(s.attrs.local_pref, Some(200));
         assert_eq!(orig.attrs.local_pref, Some(100));
         let mut s = Arc::clone(&orig);
-        assert!(!p.apply_route_map_shared("MISSING", &n, &mut s));
+        assert!(!p
+            .route_map("MISSING")
+            .is_some_and(|rm| rm.apply_shared(&n, &mut s)));
     }
 
     #[test]
@@ -1171,13 +1104,6 @@ mod tests {
              route-map RM permit 20\n match as-path P1\n"
         );
         let old = cfg(&text);
-        let p = Policies::compile(&old);
-        let r = p.route_map_refs("RM").unwrap();
-        assert_eq!(r.prefix_lists, BTreeSet::from(["TEN".to_string()]));
-        assert!(r.prefix_lists_v6.is_empty());
-        assert_eq!(r.community_lists, BTreeSet::from(["C1".to_string()]));
-        assert_eq!(r.as_path_lists, BTreeSet::from(["P1".to_string()]));
-        assert!(p.route_map_refs("NOPE").is_none());
 
         assert!(!route_map_changed(&old, &old, "RM"));
         let new = cfg(&format!("{text}ip prefix-list TEN permit 11.0.0.0/8\n"));
@@ -1241,11 +1167,28 @@ mod tests {
             },
         );
         cfg.community_lists.insert("C".into(), cl);
+        let mut rm = model::RouteMap::default();
+        rm.entries.insert(
+            10,
+            model::RouteMapEntry {
+                action: Action::Permit,
+                description: None,
+                matches: vec![RouteMapMatch::Community("C".into())],
+                sets: vec![],
+            },
+        );
+        cfg.route_maps.insert("RMC".into(), rm);
         let p = Policies::compile(&cfg);
         assert!(!p.prefix_list_permits("L", &net("2001:db8::/32")));
         // Only the last entry (ge 4 → at least /8, le clamped to 32).
         assert!(p.prefix_list_permits("L", &net("10.0.0.0/8")));
         assert!(p.prefix_list_permits("L", &net("10.1.2.3/32")));
-        assert!(!p.community_lists["C"].matches(&[]));
+        // The entry with a malformed community never matches.
+        let mut a = Arc::new(RouteAttrs::new(
+            PathAttrs::default(),
+            "10.0.0.1".parse().unwrap(),
+        ));
+        let rmc = p.route_map("RMC").unwrap();
+        assert!(!rmc.apply_shared(&net("10.0.0.0/8"), &mut a));
     }
 }

@@ -355,7 +355,12 @@ fn status_codes(p: &Path, sp: &Speaker) -> String {
 }
 
 fn route_line(sp: &Speaker, prefix: Option<&IpNetwork>, p: &Path, out: &mut String) {
-    let a = &p.attrs;
+    table_row(out, &status_codes(p, sp), prefix, &p.attrs);
+}
+
+/// One row of FRR's route table: status codes, network (blank for a
+/// second path), next hop, metric, local preference, weight, path, origin.
+fn table_row(out: &mut String, codes: &str, prefix: Option<&IpNetwork>, a: &RouteAttrs) {
     let net = prefix.map(|x| x.to_string()).unwrap_or_default();
     let nh = if a.next_hop.is_unspecified() {
         if a.next_hop.is_ipv4() {
@@ -375,7 +380,7 @@ fn route_line(sp: &Speaker, prefix: Option<&IpNetwork>, p: &Path, out: &mut Stri
         .unwrap_or_default();
     let path = path_text(a.attrs.as_path.as_ref());
     let sep = if path.is_empty() { "" } else { " " };
-    let _ = write!(out, "{}{net:<16} {nh:<19}", status_codes(p, sp));
+    let _ = write!(out, "{codes}{net:<16} {nh:<19}");
     if net.len() > 16 || nh.len() > 19 {
         let _ = write!(out, "\n{:>40}", "");
     }
@@ -639,22 +644,7 @@ fn neighbors(
             cfg.router_id, cfg.asn
         );
         for (k, a) in &list {
-            let metric = a.attrs.med.map(|m| m.to_string()).unwrap_or_default();
-            let lp = a
-                .attrs
-                .local_pref
-                .map(|m| m.to_string())
-                .unwrap_or_default();
-            let path = path_text(a.attrs.as_path.as_ref());
-            let sep = if path.is_empty() { "" } else { " " };
-            let _ = writeln!(
-                out,
-                "*> {:<16} {:<19} {metric:>6} {lp:>6} {:>6} {path}{sep}{}",
-                k.to_string(),
-                a.next_hop.to_string(),
-                a.weight,
-                origin_char(a.attrs.origin)
-            );
+            table_row(&mut out, "*> ", Some(k), a);
         }
         let _ = writeln!(out, "\nTotal number of prefixes {}", list.len());
         return Ok(out);

@@ -27,7 +27,7 @@ use vtysh::{Config, ShowCmd, SoftDir};
 
 use super::config::{speaker_config, AfPeer, PeerCfg, SpeakerCfg};
 use super::ifaddrs;
-use super::policy::Policies;
+use super::policy::{route_map_changed, Policies};
 use super::tcp;
 
 /// What the rest of rvpnd asks of the speaker.
@@ -369,13 +369,8 @@ impl Speaker {
 
     fn set_config(&mut self, running: Config) {
         let new = speaker_config(&running);
-        let policy_changed = self.running.prefix_lists != running.prefix_lists
-            || self.running.prefix_lists_v6 != running.prefix_lists_v6
-            || self.running.community_lists != running.community_lists
-            || self.running.as_path_lists != running.as_path_lists
-            || self.running.route_maps != running.route_maps;
-        self.policies = Arc::new(Policies::compile(&running));
-        self.running = running;
+        let old_running = std::mem::replace(&mut self.running, running);
+        self.policies = Arc::new(Policies::compile(&self.running));
         let now = Instant::now();
         let old = self.cfg.take();
         let Some(new) = new else {
@@ -430,9 +425,40 @@ impl Speaker {
             } else {
                 new.neighbors.get(a).cloned()
             };
-            let in_changed = newc.is_some_and(|c| in_of(&c) != in_of(&p.cfg));
-            if policy_changed || requires_changed || in_changed {
+            let in_changed = newc.as_ref().is_some_and(|c| in_of(c) != in_of(&p.cfg));
+            // The in-policy objects themselves (a route-map, or a list
+            // it or the neighbor uses) changed.
+            let (old_run, new_run) = (&old_running, &self.running);
+            let objects_changed = newc.iter().flat_map(|c| c.af.iter().flatten()).any(|af| {
+                af.route_map_in
+                    .as_deref()
+                    .is_some_and(|rm| route_map_changed(old_run, new_run, rm))
+                    || af.prefix_list_in.as_deref().is_some_and(|pl| {
+                        old_run.prefix_lists.get(pl) != new_run.prefix_lists.get(pl)
+                            || old_run.prefix_lists_v6.get(pl) != new_run.prefix_lists_v6.get(pl)
+                    })
+            });
+            if requires_changed || in_changed || objects_changed {
                 refresh_in.push(*a);
+            }
+        }
+        // A policy named but not defined denies everything (as in FRR):
+        // say so.
+        for (a, c) in &new.neighbors {
+            for af in c.af.iter().flatten() {
+                for rm in [&af.route_map_in, &af.route_map_out].into_iter().flatten() {
+                    if !self.policies.exists_route_map(rm) {
+                        warn!("bgp neighbor {a}: route-map {rm} is not defined; it denies every route");
+                    }
+                }
+                for pl in [&af.prefix_list_in, &af.prefix_list_out]
+                    .into_iter()
+                    .flatten()
+                {
+                    if !self.policies.exists_prefix_list(pl) {
+                        warn!("bgp neighbor {a}: prefix-list {pl} is not defined; it denies every route");
+                    }
+                }
             }
         }
         // Neighbors that went or changed in a way that needs a new session.
