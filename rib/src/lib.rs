@@ -1,0 +1,360 @@
+//! The routing table of rvpnd (issue 6), sans-IO: routes from every
+//! source (connected networks, `ip route` / `ipv6 route`, BGP), selection
+//! by administrative distance, recursive next-hop resolution, and ECMP
+//! sets: what the FIB installs.
+//!
+//! The owner feeds candidates with [`Rib::set`] (one per source and
+//! prefix; `None` removes it) and calls [`Rib::resolve`], which recomputes
+//! exactly the prefixes that may have changed (the ones set, and those
+//! whose gateways fall inside a changed prefix) and returns the FIB
+//! changes. [`Rib::fib`] is the installed view for `show ip route`.
+//!
+//! Selection (as FRR's zebra): per prefix the candidate with the lowest
+//! distance whose next hops resolve wins (ties: the lower metric, then the
+//! source order connected, static, BGP). A gateway resolves through the
+//! longest selected prefix that contains it (not the route itself), down
+//! to a connected network, at most [`MAX_DEPTH`] levels; its interface is
+//! then the connected network's. The winner's resolved next hops, with
+//! duplicates removed, are its ECMP set.
+
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+#![warn(missing_docs)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+
+/// How deep recursive next hops are followed.
+pub const MAX_DEPTH: usize = 8;
+
+/// Where a route comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// An interface's own network (code C).
+    Connected,
+    /// `ip route` / `ipv6 route` (code S).
+    Static,
+    /// BGP (code B).
+    Bgp,
+}
+
+impl Source {
+    /// FRR's one-letter code.
+    pub fn code(self) -> char {
+        match self {
+            Source::Connected => 'C',
+            Source::Static => 'S',
+            Source::Bgp => 'B',
+        }
+    }
+    /// The default administrative distance (BGP: eBGP's; iBGP is 200).
+    pub fn default_distance(self) -> u8 {
+        match self {
+            Source::Connected => 0,
+            Source::Static => 1,
+            Source::Bgp => 20,
+        }
+    }
+}
+
+/// A next hop as a source gives it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NextHop {
+    /// Through a gateway, resolved recursively.
+    Gateway(IpAddr),
+    /// Out of an interface (connected networks, `ip route P Tunnel1`).
+    Interface(String),
+    /// Through a gateway on a given interface (no resolution needed).
+    GatewayOn(IpAddr, String),
+    /// Dropped (`Null0`).
+    Blackhole,
+}
+
+/// A resolved next hop: what the kernel gets.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Resolved {
+    /// Via `gateway` (if any) out of `ifname`.
+    Via {
+        /// The gateway; `None` for an on-link route.
+        gateway: Option<IpAddr>,
+        /// The outgoing interface.
+        ifname: String,
+    },
+    /// Dropped.
+    Blackhole,
+}
+
+impl fmt::Display for Resolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Resolved::Via {
+                gateway: Some(g),
+                ifname,
+            } => write!(f, "via {g}, {ifname}"),
+            Resolved::Via {
+                gateway: None,
+                ifname,
+            } => write!(f, "is directly connected, {ifname}"),
+            Resolved::Blackhole => f.write_str("unreachable (blackhole)"),
+        }
+    }
+}
+
+/// A route offered by one source for one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// Administrative distance (lower wins).
+    pub distance: u8,
+    /// Metric within the source (lower wins among equal distances).
+    pub metric: u32,
+    /// Next hops (more than one: ECMP).
+    pub nexthops: Vec<NextHop>,
+}
+
+/// The route selected for a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selected {
+    /// Its source.
+    pub source: Source,
+    /// Its distance.
+    pub distance: u8,
+    /// Its metric.
+    pub metric: u32,
+    /// The ECMP set, sorted, without duplicates.
+    pub nexthops: Vec<Resolved>,
+}
+
+/// One change for the FIB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FibChange {
+    /// Install or replace the route of a prefix.
+    Set(IpNetwork, Selected),
+    /// Remove the route of a prefix.
+    Remove(IpNetwork),
+}
+
+/// Candidates and selection of both families.
+#[derive(Debug, Clone, Default)]
+pub struct Rib {
+    candidates: BTreeMap<IpNetwork, BTreeMap<Source, Candidate>>,
+    fib: BTreeMap<IpNetwork, Selected>,
+    dirty: BTreeSet<IpNetwork>,
+    /// Which prefixes have a candidate through each gateway (to find the
+    /// routes a moved prefix may re-resolve without scanning them all).
+    by_gateway: BTreeMap<IpAddr, BTreeSet<IpNetwork>>,
+}
+
+fn gateways(c: &Candidate) -> impl Iterator<Item = IpAddr> + '_ {
+    c.nexthops.iter().filter_map(|n| match n {
+        NextHop::Gateway(g) => Some(*g),
+        _ => None,
+    })
+}
+
+fn canonical(p: IpNetwork) -> IpNetwork {
+    IpNetwork::new(p.network(), p.prefix()).unwrap_or(p)
+}
+
+impl Rib {
+    /// An empty table.
+    pub fn new() -> Rib {
+        Rib::default()
+    }
+
+    /// Sets (or with `None` removes) what `source` offers for `prefix`.
+    pub fn set(&mut self, source: Source, prefix: IpNetwork, candidate: Option<Candidate>) {
+        let prefix = canonical(prefix);
+        let entry = self.candidates.entry(prefix).or_default();
+        let old = match &candidate {
+            Some(c) => entry.insert(source, c.clone()),
+            None => entry.remove(&source),
+        };
+        let changed = old != candidate;
+        if entry.is_empty() {
+            self.candidates.remove(&prefix);
+        }
+        if !changed {
+            return;
+        }
+        if let Some(o) = &old {
+            for g in gateways(o) {
+                let still = self
+                    .candidates
+                    .get(&prefix)
+                    .is_some_and(|m| m.values().any(|c| gateways(c).any(|x| x == g)));
+                if !still {
+                    if let Some(set) = self.by_gateway.get_mut(&g) {
+                        set.remove(&prefix);
+                        if set.is_empty() {
+                            self.by_gateway.remove(&g);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(c) = &candidate {
+            for g in gateways(c) {
+                self.by_gateway.entry(g).or_default().insert(prefix);
+            }
+        }
+        self.dirty.insert(prefix);
+    }
+
+    /// What `source` offers for `prefix`.
+    pub fn candidate(&self, source: Source, prefix: &IpNetwork) -> Option<&Candidate> {
+        self.candidates.get(prefix).and_then(|m| m.get(&source))
+    }
+
+    /// Every candidate of a prefix, by source.
+    pub fn candidates(&self, prefix: &IpNetwork) -> impl Iterator<Item = (Source, &Candidate)> {
+        self.candidates
+            .get(prefix)
+            .into_iter()
+            .flat_map(|m| m.iter().map(|(s, c)| (*s, c)))
+    }
+
+    /// The selected routes, by prefix.
+    pub fn fib(&self) -> &BTreeMap<IpNetwork, Selected> {
+        &self.fib
+    }
+
+    /// Every prefix with a candidate, in order.
+    pub fn prefixes(&self) -> impl Iterator<Item = &IpNetwork> {
+        self.candidates.keys()
+    }
+
+    /// Whether [`Rib::resolve`] has work.
+    pub fn has_dirty(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    /// Recomputes what changed and returns the FIB changes. A prefix
+    /// whose selection changed can change the resolution of gateways
+    /// inside it, so those routes are recomputed too, until nothing moves.
+    pub fn resolve(&mut self) -> Vec<FibChange> {
+        let mut out: BTreeMap<IpNetwork, FibChange> = BTreeMap::new();
+        let mut rounds = 0;
+        while !self.dirty.is_empty() && rounds <= MAX_DEPTH {
+            rounds += 1;
+            let dirty = std::mem::take(&mut self.dirty);
+            let mut moved: Vec<IpNetwork> = Vec::new();
+            for p in dirty {
+                let new = self.select(&p);
+                let old = self.fib.get(&p);
+                if old == new.as_ref() {
+                    continue;
+                }
+                moved.push(p);
+                match new {
+                    Some(s) => {
+                        self.fib.insert(p, s.clone());
+                        out.insert(p, FibChange::Set(p, s));
+                    }
+                    None => {
+                        self.fib.remove(&p);
+                        out.insert(p, FibChange::Remove(p));
+                    }
+                }
+            }
+            // Routes whose gateway lies inside a prefix that moved.
+            for q in &moved {
+                let (lo, hi) = (q.network(), q.broadcast());
+                for (_, users) in self.by_gateway.range(lo..=hi) {
+                    for p in users {
+                        if p != q {
+                            self.dirty.insert(*p);
+                        }
+                    }
+                }
+            }
+        }
+        // A loop deeper than MAX_DEPTH rounds stops here; what is left
+        // is retried at the next call.
+        out.into_values().collect()
+    }
+
+    /// The selection for `p` from its candidates and the current FIB.
+    fn select(&self, p: &IpNetwork) -> Option<Selected> {
+        let m = self.candidates.get(p)?;
+        let mut order: Vec<(&Source, &Candidate)> = m.iter().collect();
+        order.sort_by_key(|(s, c)| (c.distance, c.metric, **s));
+        for (s, c) in order {
+            // Distance 255 is never installed (as in IOS/FRR).
+            if c.distance == 255 {
+                continue;
+            }
+            let mut hops: Vec<Resolved> = Vec::new();
+            for n in &c.nexthops {
+                match n {
+                    NextHop::Blackhole => hops.push(Resolved::Blackhole),
+                    NextHop::Interface(i) => hops.push(Resolved::Via {
+                        gateway: None,
+                        ifname: i.clone(),
+                    }),
+                    NextHop::GatewayOn(g, i) => hops.push(Resolved::Via {
+                        gateway: Some(*g),
+                        ifname: i.clone(),
+                    }),
+                    NextHop::Gateway(g) => hops.extend(self.resolve_gateway(p, *g)),
+                }
+            }
+            hops.sort();
+            hops.dedup();
+            if !hops.is_empty() {
+                return Some(Selected {
+                    source: s.to_owned(),
+                    distance: c.distance,
+                    metric: c.metric,
+                    nexthops: hops,
+                });
+            }
+        }
+        None
+    }
+
+    /// Resolves `gateway` (a next hop of `for_prefix`) through the FIB:
+    /// the longest selected prefix containing it, other than `for_prefix`
+    /// (one B-tree lookup per prefix length). Its next hops are already
+    /// resolved, so one level is enough: a connected network puts the
+    /// gateway on its interface; a route through another gateway makes
+    /// that one the next hop.
+    fn resolve_gateway(&self, for_prefix: &IpNetwork, gateway: IpAddr) -> Vec<Resolved> {
+        let max = if gateway.is_ipv4() { 32 } else { 128 };
+        let found = (0..=max).rev().find_map(|len| {
+            let q = IpNetwork::new(gateway, len).ok().map(canonical)?;
+            if &q == for_prefix {
+                return None;
+            }
+            self.fib.get(&q)
+        });
+        let Some(sel) = found else {
+            return Vec::new();
+        };
+        sel.nexthops
+            .iter()
+            .map(|h| match h {
+                Resolved::Via {
+                    gateway: None,
+                    ifname,
+                } => Resolved::Via {
+                    gateway: Some(gateway),
+                    ifname: ifname.clone(),
+                },
+                other => other.clone(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;
