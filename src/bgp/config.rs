@@ -52,7 +52,9 @@ pub struct PeerCfg {
     pub password: Option<String>,
     /// (keepalive, hold).
     pub timers: (u16, u16),
-    pub update_source: Option<IpAddr>,
+    /// `update-source`: an address, or an interface whose address (of the
+    /// neighbor's family) the session is bound to.
+    pub update_source: Option<String>,
     pub ebgp_multihop: Option<u8>,
     pub shutdown: bool,
     pub port: u16,
@@ -230,7 +232,7 @@ fn resolve(
             .or_else(|| group.and_then(|g| g.password.as_ref()))
             .map(|s| s.expose().to_string()),
         timers,
-        update_source: get(|n| n.update_source.as_deref()).and_then(|s| s.parse().ok()),
+        update_source: get(|n| n.update_source.as_deref()),
         ebgp_multihop: own
             .and_then(|n| n.ebgp_multihop)
             .or_else(|| group.and_then(|g| g.ebgp_multihop)),

@@ -114,6 +114,15 @@ pub fn sibling_address(local: IpAddr, want_v6: bool) -> Option<IpAddr> {
         .next()
 }
 
+/// The first address (IPv6 when `v6`, not link-local) of interface
+/// `name` (for `neighbor X update-source IFNAME`).
+pub fn interface_address(name: &str, v6: bool) -> Option<IpAddr> {
+    addresses()
+        .into_iter()
+        .find(|a| a.name == name && a.addr.is_ipv6() == v6 && !link_local(&a.addr))
+        .map(|a| a.addr)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +134,10 @@ mod tests {
             .iter()
             .any(|a| a.addr == IpAddr::V4(Ipv4Addr::LOCALHOST) && a.prefix == 8));
         assert!(!connected_networks().iter().any(|n| n.ip().is_loopback()));
+        assert_eq!(
+            interface_address("lo", false),
+            Some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        );
+        assert_eq!(interface_address("no-such-interface", false), None);
     }
 }

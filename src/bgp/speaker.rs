@@ -867,7 +867,18 @@ impl Speaker {
         let c = &p.cfg;
         let ebgp = self.cfg.as_ref().is_some_and(|s| c.is_ebgp(s.asn));
         let opts = tcp::ConnectOpts {
-            local: c.update_source,
+            local: c.update_source.as_deref().and_then(|s| {
+                let a = s
+                    .parse::<IpAddr>()
+                    .ok()
+                    .or_else(|| ifaddrs::interface_address(s, addr.is_ipv6()));
+                if a.is_none() {
+                    warn!(
+                        "bgp neighbor {addr}: update-source {s} has no usable address; not binding"
+                    );
+                }
+                a
+            }),
             bind_device: None,
             md5: c.password.as_ref().map(|s| s.as_bytes().to_vec()),
             ttl: if ebgp {

@@ -778,3 +778,29 @@ fn bgp_show_and_clear_commands() {
         }
     );
 }
+
+/// `neighbor X update-source Y` stores Y, whatever X is (an IPv4
+/// neighbor's own address used to be taken for the source).
+#[test]
+fn update_source_is_the_word_after_the_keyword() {
+    let b = base();
+    let (cfg, _, r) = run(
+        &b,
+        &[
+            "configure terminal",
+            "router bgp 65000",
+            "neighbor 10.1.0.3 remote-as 65009",
+            "neighbor 10.1.0.3 update-source lo0",
+            "neighbor 10.1.0.4 remote-as 65009",
+            "neighbor 10.1.0.4 update-source 10.9.9.9",
+            "neighbor fd00::4 remote-as 65009",
+            "neighbor fd00::4 update-source fd00::9",
+        ],
+    );
+    r.unwrap();
+    let bgp = cfg.bgp.as_ref().unwrap();
+    let src = |a: &str| bgp.neighbors[&a.parse().unwrap()].update_source.clone();
+    assert_eq!(src("10.1.0.3").as_deref(), Some("lo0"));
+    assert_eq!(src("10.1.0.4").as_deref(), Some("10.9.9.9"));
+    assert_eq!(src("fd00::4").as_deref(), Some("fd00::9"));
+}

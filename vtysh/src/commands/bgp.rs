@@ -250,13 +250,9 @@ pub(super) fn register(b: &mut Builder) {
         b,
         "update-source <A.B.C.D|X:X::X:X|IFNAME>",
         "update-source",
-        |n, a| {
-            n.update_source = a
-                .get("A.B.C.D")
-                .or(a.get("X:X::X:X"))
-                .or(a.get("IFNAME"))
-                .map(String::from)
-        },
+        // The word after the keyword: `A.B.C.D` alone would find the
+        // neighbor's own address first.
+        |n, a| n.update_source = a.after("update-source").map(String::from),
         |n| n.update_source = None,
     );
     neighbor_setting(
