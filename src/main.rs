@@ -8,9 +8,6 @@
 mod bgp;
 mod daemon;
 mod dataplane;
-// The FIB writer of issue 6; the RIB task that drives it comes next.
-#[cfg_attr(not(test), allow(dead_code))]
-mod fib;
 mod iface;
 mod ike_config;
 mod persist;

@@ -356,5 +356,8 @@ impl Rib {
     }
 }
 
+#[cfg(feature = "kernel")]
+pub mod fib;
+
 #[cfg(test)]
 mod tests;

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
-use rib::{FibChange, Resolved, Selected};
+use crate::{FibChange, Resolved, Selected};
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteNextHop, RouteProtocol, RouteType, RouteVia,
 };
@@ -213,7 +213,7 @@ impl Fib {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rib::{Candidate, NextHop, Rib, Source};
+    use crate::{Candidate, NextHop, Rib, Source};
     use std::process::Command;
 
     fn sh(args: &[&str]) -> String {
