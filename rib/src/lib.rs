@@ -146,7 +146,7 @@ pub enum FibChange {
 /// Candidates and selection of both families.
 #[derive(Debug, Clone, Default)]
 pub struct Rib {
-    candidates: BTreeMap<IpNetwork, BTreeMap<Source, Candidate>>,
+    candidates: BTreeMap<IpNetwork, BTreeMap<Source, Vec<Candidate>>>,
     fib: BTreeMap<IpNetwork, Selected>,
     dirty: BTreeSet<IpNetwork>,
     /// Which prefixes have a candidate through each gateway (to find the
@@ -173,54 +173,62 @@ impl Rib {
 
     /// Sets (or with `None` removes) what `source` offers for `prefix`.
     pub fn set(&mut self, source: Source, prefix: IpNetwork, candidate: Option<Candidate>) {
+        self.set_all(source, prefix, candidate.into_iter().collect());
+    }
+
+    /// Sets everything `source` offers for `prefix` (several candidates:
+    /// e.g. `ip route P A` and a floating `ip route P B 250`); an empty
+    /// list removes them.
+    pub fn set_all(&mut self, source: Source, prefix: IpNetwork, mut list: Vec<Candidate>) {
         let prefix = canonical(prefix);
+        list.sort_by_key(|c| (c.distance, c.metric));
         let entry = self.candidates.entry(prefix).or_default();
-        let old = match &candidate {
-            Some(c) => entry.insert(source, c.clone()),
-            None => entry.remove(&source),
+        let old = if list.is_empty() {
+            entry.remove(&source).unwrap_or_default()
+        } else {
+            entry.insert(source, list.clone()).unwrap_or_default()
         };
-        let changed = old != candidate;
         if entry.is_empty() {
             self.candidates.remove(&prefix);
         }
-        if !changed {
+        if old == list {
             return;
         }
-        if let Some(o) = &old {
-            for g in gateways(o) {
-                let still = self
-                    .candidates
-                    .get(&prefix)
-                    .is_some_and(|m| m.values().any(|c| gateways(c).any(|x| x == g)));
-                if !still {
-                    if let Some(set) = self.by_gateway.get_mut(&g) {
-                        set.remove(&prefix);
-                        if set.is_empty() {
-                            self.by_gateway.remove(&g);
-                        }
+        for g in old.iter().flat_map(gateways) {
+            let still = self.candidates.get(&prefix).is_some_and(|m| {
+                m.values()
+                    .flatten()
+                    .any(|c| gateways(c).any(|x| x == g))
+            });
+            if !still {
+                if let Some(set) = self.by_gateway.get_mut(&g) {
+                    set.remove(&prefix);
+                    if set.is_empty() {
+                        self.by_gateway.remove(&g);
                     }
                 }
             }
         }
-        if let Some(c) = &candidate {
-            for g in gateways(c) {
-                self.by_gateway.entry(g).or_default().insert(prefix);
-            }
+        for g in list.iter().flat_map(gateways) {
+            self.by_gateway.entry(g).or_default().insert(prefix);
         }
         self.dirty.insert(prefix);
     }
 
-    /// What `source` offers for `prefix`.
+    /// What `source` offers for `prefix` (its best candidate).
     pub fn candidate(&self, source: Source, prefix: &IpNetwork) -> Option<&Candidate> {
-        self.candidates.get(prefix).and_then(|m| m.get(&source))
+        self.candidates
+            .get(prefix)
+            .and_then(|m| m.get(&source))
+            .and_then(|v| v.first())
     }
 
-    /// Every candidate of a prefix, by source.
+    /// Every candidate of a prefix, by source, lowest distance first.
     pub fn candidates(&self, prefix: &IpNetwork) -> impl Iterator<Item = (Source, &Candidate)> {
         self.candidates
             .get(prefix)
             .into_iter()
-            .flat_map(|m| m.iter().map(|(s, c)| (*s, c)))
+            .flat_map(|m| m.iter().flat_map(|(s, v)| v.iter().map(|c| (*s, c))))
     }
 
     /// The selected routes, by prefix.
@@ -286,7 +294,10 @@ impl Rib {
     /// The selection for `p` from its candidates and the current FIB.
     fn select(&self, p: &IpNetwork) -> Option<Selected> {
         let m = self.candidates.get(p)?;
-        let mut order: Vec<(&Source, &Candidate)> = m.iter().collect();
+        let mut order: Vec<(&Source, &Candidate)> = m
+            .iter()
+            .flat_map(|(s, v)| v.iter().map(move |c| (s, c)))
+            .collect();
         order.sort_by_key(|(s, c)| (c.distance, c.metric, **s));
         for (s, c) in order {
             // Distance 255 is never installed (as in IOS/FRR).

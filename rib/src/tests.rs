@@ -211,3 +211,35 @@ fn same_candidate_again_changes_nothing() {
     rib.set(Source::Bgp, net("10.1.2.3/8"), via(20, &["192.0.2.1"]));
     assert!(rib.resolve().is_empty());
 }
+
+/// `ip route 0.0.0.0/0 A` and a floating `ip route 0.0.0.0/0 B 250`: one
+/// source, two candidates; the floating one takes over when A's network
+/// goes and steps back when it returns.
+#[test]
+fn floating_static_of_the_same_source() {
+    let mut rib = Rib::new();
+    connected(&mut rib, "192.0.2.0/24", "eth0");
+    connected(&mut rib, "198.51.100.0/24", "eth1");
+    let (a, b) = (via(1, &["192.0.2.254"]), via(250, &["198.51.100.254"]));
+    rib.set_all(
+        Source::Static,
+        net("0.0.0.0/0"),
+        vec![b.clone().unwrap(), a.clone().unwrap()],
+    );
+    rib.resolve();
+    assert_eq!(hops(&rib, "0.0.0.0/0"), vec!["via 192.0.2.254, eth0"]);
+    assert_eq!(rib.candidates(&net("0.0.0.0/0")).count(), 2);
+    rib.set(Source::Connected, net("192.0.2.0/24"), None);
+    rib.resolve();
+    assert_eq!(hops(&rib, "0.0.0.0/0"), vec!["via 198.51.100.254, eth1"]);
+    assert_eq!(rib.fib()[&net("0.0.0.0/0")].distance, 250);
+    connected(&mut rib, "192.0.2.0/24", "eth0");
+    rib.resolve();
+    assert_eq!(hops(&rib, "0.0.0.0/0"), vec!["via 192.0.2.254, eth0"]);
+    // Removing the source's list removes both; the gateway index is
+    // emptied too (a later change of 192.0.2.0/24 re-resolves nothing).
+    rib.set_all(Source::Static, net("0.0.0.0/0"), Vec::new());
+    let ch = rib.resolve();
+    assert_eq!(ch, vec![FibChange::Remove(net("0.0.0.0/0"))]);
+    assert!(rib.by_gateway.is_empty());
+}
