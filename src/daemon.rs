@@ -93,6 +93,8 @@ pub struct Daemon {
     /// IPsec SAs per tunnel interface: BGP hears when one gets its first
     /// or loses its last.
     tunnel_sas: std::collections::HashMap<String, usize>,
+    /// The RIB task.
+    rib: Option<crate::routing::RibHandle>,
 }
 
 /// What a request handler produced, before the mode and prompt are added.
@@ -133,6 +135,7 @@ impl Daemon {
         ike: Option<mpsc::Sender<IkeCommand>>,
         dp: Option<mpsc::UnboundedSender<DpCommand>>,
         bgp: Option<mpsc::Sender<crate::bgp::Command>>,
+        rib: Option<crate::routing::RibHandle>,
     ) -> Self {
         let mut d = Daemon {
             info,
@@ -145,6 +148,7 @@ impl Daemon {
             dp,
             bgp,
             tunnel_sas: std::collections::HashMap::new(),
+            rib,
         };
         d.commit(startup, Origin::Startup);
         d
@@ -227,6 +231,17 @@ impl Daemon {
         rx.await.ok()
     }
 
+    /// Gives the RIB the running configuration (static routes, tunnel
+    /// interfaces).
+    fn sync_rib(&self) {
+        if let Some(r) = &self.rib {
+            let cmd = crate::routing::Command::SetConfig(Box::new(self.running.clone()));
+            if r.tx.send(cmd).is_err() {
+                error!("RIB task is not accepting configuration");
+            }
+        }
+    }
+
     /// Gives BGP the running configuration.
     fn sync_bgp(&self) {
         if let Some(tx) = &self.bgp {
@@ -249,6 +264,14 @@ impl Daemon {
         }
         let after = *n;
         if (before == 0) != (after == 0) {
+            // The RIB first: next hops through the tunnel leave (or
+            // rejoin the connected network) before BGP reacts.
+            if let Some(r) = &self.rib {
+                let _ = r.tx.send(crate::routing::Command::Tunnel {
+                    name: tunnel.to_string(),
+                    up: after > 0,
+                });
+            }
             if let Some(tx) = &self.bgp {
                 let _ = tx.try_send(crate::bgp::Command::Tunnel {
                     name: tunnel.to_string(),
@@ -454,6 +477,25 @@ impl Daemon {
                     Err(_) => Reply::msg("% BGP is not running"),
                 }
             }
+            ExecCommand::Show {
+                cmd: ShowCmd::IpRoute { v6, prefix },
+                json,
+            } => {
+                let Some(r) = &self.rib else {
+                    return Reply::msg("% The routing table is not running");
+                };
+                let table = r.view.load();
+                match crate::routing::show::show(
+                    &table,
+                    v6,
+                    prefix.as_deref(),
+                    json,
+                    Instant::now(),
+                ) {
+                    Ok(out) => Reply::ok(out),
+                    Err(e) => Reply::msg(e),
+                }
+            }
             ExecCommand::ClearBgp { peer, soft } => {
                 let Some(tx) = &self.bgp else {
                     return Reply::msg("% BGP is not running");
@@ -569,6 +611,7 @@ impl Daemon {
             if matches!(origin, Origin::Startup) {
                 self.sync_ike();
                 self.sync_bgp();
+                self.sync_rib();
             }
             return 0;
         }
@@ -604,6 +647,7 @@ impl Daemon {
             )
         }) {
             self.sync_bgp();
+            self.sync_rib();
         }
         changes.len()
     }

@@ -12,6 +12,7 @@ mod iface;
 mod ike_config;
 mod persist;
 mod redact;
+mod routing;
 mod server;
 mod show;
 mod show_crypto;
@@ -95,6 +96,10 @@ struct Args {
         default_value_t = 179
     )]
     bgp_port: u16,
+    /// Keep the routing table out of the kernel (it is still computed and
+    /// shown; for benchmarks and hosts where another daemon owns routes).
+    #[arg(long)]
+    no_kernel_routes: bool,
 }
 
 fn main() -> ExitCode {
@@ -147,7 +152,13 @@ fn main() -> ExitCode {
         port: args.ike_port,
         natt_port: args.natt_port,
     };
-    let code = rt.block_on(run(info, running, ports, args.bgp_port));
+    let code = rt.block_on(run(
+        info,
+        running,
+        ports,
+        args.bgp_port,
+        !args.no_kernel_routes,
+    ));
     rt.shutdown_timeout(Duration::from_secs(1));
     code
 }
@@ -159,6 +170,7 @@ async fn run(
     running: vtysh::Config,
     ports: ike::driver::DriverConfig,
     bgp_port: u16,
+    kernel_routes: bool,
 ) -> ExitCode {
     let mut signals = match (
         signal(SignalKind::hangup()),
@@ -210,9 +222,12 @@ async fn run(
         }
     };
     let dp_ctl = dp.clone();
-    let bgp_tx = bgp::start(bgp_port);
+    let (routes_tx, routes_rx) = mpsc::unbounded_channel();
+    let rib = routing::start(routes_rx, kernel_routes);
+    let rib_ctl = rib.tx.clone();
+    let bgp_tx = bgp::start(bgp_port, Some(routes_tx));
     let bgp_ctl = bgp_tx.clone();
-    let daemon = daemon::Daemon::new(info, running, ike, dp, Some(bgp_tx));
+    let daemon = daemon::Daemon::new(info, running, ike, dp, Some(bgp_tx), Some(rib));
     let mut owner = tokio::spawn(daemon.run(rx, ev_rx));
     let server::Bound { listener, socket } = bound;
     tokio::spawn(server::serve(listener, tx.clone()));
@@ -247,6 +262,18 @@ async fn run(
                 .is_err()
         {
             error!("BGP did not stop within 2 s");
+        }
+    }
+    // rvpn's kernel routes go with the daemon (a restart after a crash
+    // finds and removes them instead).
+    {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        if rib_ctl.send(routing::Command::Shutdown(done_tx)).is_ok()
+            && tokio::time::timeout(std::time::Duration::from_secs(10), done_rx)
+                .await
+                .is_err()
+        {
+            error!("routes were not removed from the kernel within 10 s");
         }
     }
     // Tunnel interfaces (and kernel state) go with the daemon.

@@ -138,6 +138,11 @@ pub async fn show(v: &View<'_>, cmd: &ShowCmd, json: bool) -> Result<String, Err
                 column: None,
             })
         }
+        // And this one reads the RIB's snapshot.
+        ShowCmd::IpRoute { .. } => Err(ErrorInfo {
+            message: "% The routing table is not running".into(),
+            column: None,
+        }),
         ShowCmd::CryptoSession { detail } => crypto_session(v, *detail, json),
         ShowCmd::CryptoIkev2Sa { detail } => crate::show_crypto::ikev2_sa(v, *detail, json),
         ShowCmd::CryptoIpsecSa { interface } => {

@@ -101,19 +101,58 @@ fn tunnel_loss_takes_the_bgp_session_down_at_once() {
         "{route:#}"
     );
 
+    // The RIB: the lab's `ip route NET_B Tunnel1` (distance 1) wins over
+    // BGP (20); without it the BGP route is selected and goes into the
+    // kernel through the tunnel, marked with rvpn's protocol.
+    let sel = a.show_json(&format!("show ip route {NET_B} json"));
+    assert_eq!(sel[NET_B][0]["protocol"], "static", "{sel:#}");
+    assert_eq!(sel[NET_B][1]["protocol"], "bgp", "{sel:#}");
+    a.vtysh_ok(&[
+        "configure terminal",
+        &format!("no ip route {NET_B} Tunnel1"),
+        "end",
+    ]);
+    let kernel_route = || l.gw_a.exec_ok(&["ip", "route", "show", NET_B]);
+    wait(
+        "BGP route in A's kernel",
+        Duration::from_secs(5),
+        &l,
+        || kernel_route().contains(&format!("via {B_TUN} dev Tunnel1 proto 202")),
+    );
+    let sel = a.show_json(&format!("show ip route {NET_B} json"));
+    assert_eq!(sel[NET_B][0]["protocol"], "bgp", "{sel:#}");
+    assert_eq!(sel[NET_B][0]["installed"], true, "{sel:#}");
+    assert_eq!(sel[NET_B][0]["nexthops"][0]["ip"], B_TUN, "{sel:#}");
+    assert_eq!(
+        sel[NET_B][0]["nexthops"][0]["interfaceName"], "Tunnel1",
+        "{sel:#}"
+    );
+    let text = a.vtysh_ok(&["show ip route"]);
+    assert!(
+        text.contains(&format!("B>* {NET_B} [20/0] via {B_TUN}, Tunnel1")),
+        "{text}"
+    );
+    // Traffic follows the BGP route.
+    l.ping_ok(support::hosts::Side::A, false, 2);
+
     // Shut the tunnel on A: IKE deletes the SA, both ends lose it.
     let t0 = Instant::now();
     a.vtysh_ok(&["configure terminal", "interface Tunnel1", "shutdown", "end"]);
     let down_a = wait("A's session down", Duration::from_secs(8), &l, || {
         state(a, B_TUN) != "Established" && !has_route(a, NET_B)
     });
+    // The kernel route through the dead tunnel is gone as well.
+    let gone = wait("A's kernel route gone", Duration::from_secs(8), &l, || {
+        !kernel_route().contains("proto 202")
+    });
     let down_b = wait("B's session down", Duration::from_secs(8), &l, || {
         state(b, A_TUN) != "Established" && !has_route(b, NET_A)
     });
     eprintln!(
-        "METRIC bgp_down_after_tunnel_shutdown_ms a={} b={} (hold time 9000)",
+        "METRIC bgp_down_after_tunnel_shutdown_ms a={} b={} (hold time 9000); kernel route gone a={}",
         down_a.as_millis(),
-        (down_a + down_b).as_millis()
+        (down_a + down_b).as_millis(),
+        (down_a + gone).as_millis()
     );
     // Well inside the 9 s hold time: the tunnel event, not the timer.
     assert!(
@@ -140,6 +179,9 @@ fn tunnel_loss_takes_the_bgp_session_down_at_once() {
     });
     wait("routes back", Duration::from_secs(10), &l, || {
         has_route(a, NET_B) && has_route(b, NET_A)
+    });
+    wait("kernel route back", Duration::from_secs(5), &l, || {
+        kernel_route().contains(&format!("via {B_TUN} dev Tunnel1 proto 202"))
     });
     eprintln!("METRIC bgp_up_after_no_shutdown_ms {}", up.as_millis());
 }

@@ -11,17 +11,19 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
+use crate::{FibChange, Resolved, Selected};
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
-use crate::{FibChange, Resolved, Selected};
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteNextHop, RouteProtocol, RouteType, RouteVia,
 };
 use rtnetlink::{Handle, RouteMessageBuilder};
 
-/// rvpn's route protocol number (`ip route ... proto 196`; FRR's are
-/// 186-192, the kernel's below 20).
-pub const RTPROT_RVPN: u8 = 196;
+/// rvpn's route protocol number (`ip route ... proto 202`). FRR's
+/// daemons use 186-198 (196 is its staticd), BIRD 12, the kernel's own
+/// are below 20; 202 is in none of iproute2's or FRR's tables, so a
+/// restart's reconcile never removes another daemon's routes.
+pub const RTPROT_RVPN: u8 = 202;
 
 fn nl(e: rtnetlink::Error) -> String {
     match e {
@@ -251,7 +253,7 @@ mod tests {
     }
 
     /// Two tunnels' worth of connected networks, a BGP route through both:
-    /// the kernel gets one route with two next hops, marked proto 196; it
+    /// the kernel gets one route with two next hops, marked proto 202; it
     /// shrinks to one when a tunnel goes; a restart's reconcile removes
     /// our leftovers and leaves a route of another protocol alone.
     #[test]
@@ -333,7 +335,7 @@ mod tests {
         let (failed, installed) = failed;
         assert!(failed.is_empty(), "{failed:?}");
         assert_eq!(installed, vec!["10.2.0.0/24".parse::<IpNetwork>().unwrap()]);
-        let out = sh(&["ip", "-n", &ns.0, "route", "show", "proto", "196"]);
+        let out = sh(&["ip", "-n", &ns.0, "route", "show", "proto", "202"]);
         assert!(out.contains("10.2.0.0/24"), "{out}");
         assert!(out.contains("nexthop via 169.254.11.1 dev d1"), "{out}");
         assert!(out.contains("nexthop via 169.254.12.1 dev d2"), "{out}");

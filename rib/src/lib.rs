@@ -195,11 +195,10 @@ impl Rib {
             return;
         }
         for g in old.iter().flat_map(gateways) {
-            let still = self.candidates.get(&prefix).is_some_and(|m| {
-                m.values()
-                    .flatten()
-                    .any(|c| gateways(c).any(|x| x == g))
-            });
+            let still = self
+                .candidates
+                .get(&prefix)
+                .is_some_and(|m| m.values().flatten().any(|c| gateways(c).any(|x| x == g)));
             if !still {
                 if let Some(set) = self.by_gateway.get_mut(&g) {
                     set.remove(&prefix);

@@ -103,6 +103,24 @@ pub fn connected_networks() -> Vec<IpNetwork> {
     v
 }
 
+/// Every interface's connected networks as the RIB sees them: interfaces
+/// up and running, without loopback (127/8, ::1) and IPv6 link-local
+/// networks; IPv4 link-local (169.254/16, common on tunnels) is kept.
+pub fn interface_networks() -> Vec<(String, IpNetwork)> {
+    let mut v: Vec<(String, IpNetwork)> = addresses()
+        .into_iter()
+        .filter(|a| a.running && !a.addr.is_loopback())
+        .filter(|a| !matches!(a.addr, IpAddr::V6(_)) || !link_local(&a.addr))
+        .filter_map(|a| {
+            let n = IpNetwork::new(a.addr, a.prefix).ok()?;
+            Some((a.name, IpNetwork::new(n.network(), n.prefix()).ok()?))
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
 /// An address of the other family on the interface that has `local`:
 /// IPv6 (global, not link-local) when `want_v6`, else IPv4.
 pub fn sibling_address(local: IpAddr, want_v6: bool) -> Option<IpAddr> {

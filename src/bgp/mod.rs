@@ -9,10 +9,10 @@
 //! - [`show`]: FRR-style show output and JSON.
 
 pub mod config;
-mod ifaddrs;
+pub(crate) mod ifaddrs;
 pub mod policy;
-mod show;
+pub(crate) mod show;
 pub mod speaker;
 pub mod tcp;
 
-pub use speaker::{start, Command};
+pub use speaker::{start, Command, RouteBatch};

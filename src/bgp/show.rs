@@ -58,7 +58,7 @@ pub fn uptime(secs: u64) -> String {
     }
 }
 
-pub fn show(sp: &Speaker, cmd: &ShowCmd, json: bool) -> Result<String, String> {
+pub(super) fn show(sp: &Speaker, cmd: &ShowCmd, json: bool) -> Result<String, String> {
     let Some(_) = &sp.cfg else {
         return if json {
             to_json(&json!({}))

@@ -233,10 +233,24 @@ pub(super) struct Speaker {
     ev_tx: mpsc::Sender<Ev>,
     next_conn: u64,
     next_rescan: Instant,
+    /// Where forwarding changes go (the RIB task).
+    routes_tx: Option<mpsc::UnboundedSender<RouteBatch>>,
 }
 
-/// Starts the speaker on BGP port `port`.
-pub fn start(port: u16) -> mpsc::Sender<Command> {
+/// What BGP offers the RIB for some prefixes after a decision run:
+/// `None` withdraws the prefix.
+pub type RouteBatch = Vec<(IpNetwork, Option<rib::Candidate>)>;
+
+/// iBGP's administrative distance (eBGP's is `rib::Source::Bgp`'s
+/// default, 20), as in FRR and IOS.
+pub const IBGP_DISTANCE: u8 = 200;
+
+/// Starts the speaker on BGP port `port`; forwarding changes (best path
+/// and multipaths of each changed prefix) go to `routes`.
+pub fn start(
+    port: u16,
+    routes: Option<mpsc::UnboundedSender<RouteBatch>>,
+) -> mpsc::Sender<Command> {
     let (tx, rx) = mpsc::channel(64);
     let (ev_tx, ev_rx) = mpsc::channel(EV_QUEUE);
     let now = Instant::now();
@@ -254,6 +268,7 @@ pub fn start(port: u16) -> mpsc::Sender<Command> {
         ev_tx,
         next_conn: 1,
         next_rescan: now + RESCAN,
+        routes_tx: routes,
     };
     tokio::spawn(sp.run(rx, ev_rx));
     tx
@@ -1679,6 +1694,7 @@ impl Speaker {
         }
         let mut changed = Vec::new();
         self.rib.run_decision(|p| changed.push(p));
+        self.publish_forwarding(&changed);
         let addrs: Vec<IpAddr> = self
             .peers
             .iter()
@@ -1691,6 +1707,67 @@ impl Speaker {
             }
             self.flush(a);
         }
+    }
+
+    /// Tells the RIB task what BGP now forwards for `changed`.
+    fn publish_forwarding(&self, changed: &[IpNetwork]) {
+        let Some(tx) = &self.routes_tx else { return };
+        if changed.is_empty() {
+            return;
+        }
+        let batch: RouteBatch = changed
+            .iter()
+            .map(|p| (*p, self.forwarding_candidate(p)))
+            .collect();
+        // The RIB task is gone only while shutting down.
+        let _ = tx.send(batch);
+    }
+
+    /// The RIB candidate of a prefix: the best path and its multipaths,
+    /// one next hop each; eBGP distance 20, iBGP 200, metric the MED.
+    /// Locally originated routes are not offered (as FRR: `network` does
+    /// not install a route).
+    fn forwarding_candidate(&self, prefix: &IpNetwork) -> Option<rib::Candidate> {
+        let dest = self.rib.get(prefix)?;
+        let best = dest.best()?;
+        if best.peer == LOCAL {
+            return None;
+        }
+        let ebgp = self.rib.peer_meta(best.peer).is_some_and(|m| m.ebgp);
+        let mut nexthops = Vec::new();
+        for path in dest.forwarding() {
+            let a = &path.attrs;
+            let hop = if !a.next_hop_unset() {
+                rib::NextHop::Gateway(a.next_hop)
+            } else if let Some(ll) = a.link_local {
+                // An IPv6 next hop with only a link-local address is on
+                // the interface the session runs over.
+                let tunnel = self
+                    .rib
+                    .peer_meta(path.peer)
+                    .and_then(|m| self.peers.get(&m.addr))
+                    .and_then(|p| p.cfg.tunnel.clone());
+                match tunnel {
+                    Some(t) => rib::NextHop::GatewayOn(IpAddr::V6(ll), t),
+                    None => continue,
+                }
+            } else {
+                continue;
+            };
+            nexthops.push(hop);
+        }
+        if nexthops.is_empty() {
+            return None;
+        }
+        Some(rib::Candidate {
+            distance: if ebgp {
+                rib::Source::Bgp.default_distance()
+            } else {
+                IBGP_DISTANCE
+            },
+            metric: best.attrs.med(),
+            nexthops,
+        })
     }
 
     /// Whether nothing can be exported to `p` now and nothing was: an

@@ -90,6 +90,12 @@ pub enum ShowCmd {
         afi: crate::model::Afi,
         prefix: Option<String>,
     },
+    /// `show ip route [PREFIX|ADDR]` / `show ipv6 route [PREFIX|ADDR]`:
+    /// the routing table, or one prefix (an address by longest match).
+    IpRoute {
+        v6: bool,
+        prefix: Option<String>,
+    },
     /// `show ip bgp neighbors [ADDR [advertised-routes|received-routes]]`
     BgpNeighbors {
         addr: Option<std::net::IpAddr>,

@@ -103,6 +103,25 @@ pub(super) fn register(b: &mut Builder) {
             Ok(())
         },
     );
+    b.add(
+        Exec,
+        "show ip route [<A.B.C.D/M|A.B.C.D>] [json]",
+        |c, a| {
+            let prefix = a.get("A.B.C.D/M").or(a.get("A.B.C.D")).map(str::to_string);
+            show(c, a, ShowCmd::IpRoute { v6: false, prefix })
+        },
+    );
+    b.add(
+        Exec,
+        "show ipv6 route [<X:X::X:X/M|X:X::X:X>] [json]",
+        |c, a| {
+            let prefix = a
+                .get("X:X::X:X/M")
+                .or(a.get("X:X::X:X"))
+                .map(str::to_string);
+            show(c, a, ShowCmd::IpRoute { v6: true, prefix })
+        },
+    );
     b.add(Exec, "show ip bgp summary [json]", |c, a| {
         show(c, a, ShowCmd::BgpSummary { afi: None })
     });

@@ -1,0 +1,533 @@
+//! The RIB task of rvpnd (issue 6): the one writer of the routing table.
+//!
+//! It gathers the candidates of every source, lets the `rib` crate
+//! select and resolve them, and drives the kernel FIB:
+//! - connected: the networks of the kernel's interfaces (rescanned every
+//!   few seconds) and, for tunnel interfaces, their configured networks
+//!   while the tunnel is up: not `shutdown` and holding an IPsec SA. The
+//!   daemon reports a tunnel's first and last SA ([`Command::Tunnel`]),
+//!   so when a tunnel dies its connected network leaves and with it every
+//!   next hop through the tunnel, in one resolve, before BGP notices;
+//! - static: `ip route` / `ipv6 route` with their distances;
+//! - BGP: the best path and multipaths of each prefix, from the speaker.
+//!
+//! Readers (`show ip route`) never talk to the task: they load the
+//! [`Table`] it publishes through an `arc-swap`.
+//!
+//! The kernel gets every selected route except connected ones (the
+//! kernel has those itself), marked with rvpn's protocol number; at start
+//! the leftovers of an earlier run are removed. A refused write is logged,
+//! shown as rejected and retried every second. On shutdown rvpn's routes
+//! are removed, as FRR's zebra does.
+
+pub mod show;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use ipnetwork::IpNetwork;
+use rib::fib::Fib;
+use rib::{Candidate, FibChange, NextHop, Resolved, Rib, Source};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+use vtysh::Config;
+
+use crate::bgp::RouteBatch;
+
+/// How often the kernel's interface addresses are read again.
+const RESCAN: Duration = Duration::from_secs(2);
+/// How often refused kernel writes are tried again.
+const RETRY: Duration = Duration::from_secs(1);
+/// Tables larger than this are published at most once per
+/// [`PUBLISH_EVERY`] (copying them costs time); smaller ones at once.
+const PUBLISH_AT_ONCE: usize = 20_000;
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+
+/// A message to the RIB task.
+#[derive(Debug)]
+pub enum Command {
+    /// The running configuration (static routes, tunnel interfaces).
+    SetConfig(Box<Config>),
+    /// A tunnel interface gained its first or lost its last IPsec SA.
+    Tunnel {
+        /// The tunnel interface.
+        name: String,
+        /// Whether it has an SA now.
+        up: bool,
+    },
+    /// Remove rvpn's routes from the kernel and stop.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Whether a selected route is in the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fibbed {
+    /// Installed by rvpn.
+    Installed,
+    /// The kernel's own (connected networks).
+    Kernel,
+    /// Not written: the kernel refused it (why), or it is not tried
+    /// (`--no-kernel-routes`).
+    Rejected(String),
+    /// Waiting to be written.
+    Queued,
+}
+
+/// One route of a prefix as `show ip route` lists it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Its source.
+    pub source: Source,
+    /// Administrative distance.
+    pub distance: u8,
+    /// Metric.
+    pub metric: u32,
+    /// Whether it is the selected route of its prefix.
+    pub selected: bool,
+    /// For the selected route: whether it is in the kernel.
+    pub fib: Option<Fibbed>,
+    /// Next hops: resolved ones for the selected route, as configured
+    /// or learned otherwise.
+    pub nexthops: Vec<Hop>,
+    /// When the prefix's selection last changed.
+    pub since: Instant,
+}
+
+/// A next hop for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    /// The gateway, if any.
+    pub gateway: Option<IpAddr>,
+    /// The outgoing interface, if known.
+    pub ifname: Option<String>,
+    /// Dropped (Null0).
+    pub blackhole: bool,
+    /// Resolved and in use.
+    pub active: bool,
+}
+
+/// What readers see: every prefix with its routes, selected first.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    /// Routes by prefix.
+    pub routes: BTreeMap<IpNetwork, Vec<Entry>>,
+}
+
+/// The task's handles.
+#[derive(Clone)]
+pub struct RibHandle {
+    /// Commands.
+    pub tx: mpsc::UnboundedSender<Command>,
+    /// The published table.
+    pub view: Arc<ArcSwap<Table>>,
+}
+
+/// Starts the RIB task. `bgp_rx` brings BGP's forwarding changes;
+/// `kernel` false keeps the table out of the kernel (benchmarks,
+/// `--no-kernel-routes`).
+pub fn start(bgp_rx: mpsc::UnboundedReceiver<RouteBatch>, kernel: bool) -> RibHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let view = Arc::new(ArcSwap::from_pointee(Table::default()));
+    let task = Task {
+        rib: Rib::new(),
+        fib: None,
+        kernel,
+        running: Config::default(),
+        statics: BTreeMap::new(),
+        connected: BTreeMap::new(),
+        tunnels_up: HashSet::new(),
+        refused: BTreeMap::new(),
+        pending_retry: Vec::new(),
+        since: HashMap::new(),
+        view: view.clone(),
+        view_dirty: false,
+        published: Instant::now(),
+    };
+    tokio::spawn(task.run(rx, bgp_rx));
+    RibHandle { tx, view }
+}
+
+struct Task {
+    rib: Rib,
+    fib: Option<Fib>,
+    kernel: bool,
+    running: Config,
+    /// Static candidates as last given to the RIB.
+    statics: BTreeMap<IpNetwork, Vec<Candidate>>,
+    /// Connected networks as last given to the RIB, with their interfaces.
+    connected: BTreeMap<IpNetwork, BTreeSet<String>>,
+    tunnels_up: HashSet<String>,
+    /// Selected routes the kernel refused, and why.
+    refused: BTreeMap<IpNetwork, String>,
+    /// Refused routes to write again at the next settle.
+    pending_retry: Vec<FibChange>,
+    since: HashMap<IpNetwork, Instant>,
+    view: Arc<ArcSwap<Table>>,
+    view_dirty: bool,
+    published: Instant,
+}
+
+impl Task {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Command>,
+        mut bgp_rx: mpsc::UnboundedReceiver<RouteBatch>,
+    ) {
+        if self.kernel {
+            match Fib::open() {
+                Ok(mut f) => {
+                    match f.reconcile().await {
+                        Ok(0) => {}
+                        Ok(n) => info!("removed {n} stale rvpn route(s) from the kernel"),
+                        Err(e) => warn!("cannot read the kernel's routes: {e}"),
+                    }
+                    self.fib = Some(f);
+                }
+                Err(e) => warn!("cannot open rtnetlink; routes stay out of the kernel: {e}"),
+            }
+        }
+        self.rescan();
+        let mut rescan = tokio::time::interval(RESCAN);
+        let mut retry = tokio::time::interval(RETRY);
+        let mut bgp_open = true;
+        loop {
+            let publish_at = self.published + PUBLISH_EVERY;
+            tokio::select! {
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    if let Command::Shutdown(done) = cmd {
+                        self.shutdown().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    self.command(cmd);
+                }
+                batch = bgp_rx.recv(), if bgp_open => match batch {
+                    Some(b) => self.bgp(b),
+                    None => bgp_open = false,
+                },
+                _ = rescan.tick() => self.rescan(),
+                _ = retry.tick(), if !self.refused.is_empty() => self.retry(),
+                _ = tokio::time::sleep_until(publish_at.into()), if self.view_dirty => {}
+            }
+            // Take whatever else is queued before resolving: one resolve
+            // and one kernel batch for a burst of events.
+            while let Ok(cmd) = rx.try_recv() {
+                if let Command::Shutdown(done) = cmd {
+                    self.shutdown().await;
+                    let _ = done.send(());
+                    return;
+                }
+                self.command(cmd);
+            }
+            while let Ok(b) = bgp_rx.try_recv() {
+                self.bgp(b);
+            }
+            self.settle().await;
+        }
+        debug!("RIB task stopping");
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::SetConfig(cfg) => {
+                self.running = *cfg;
+                self.sync_statics();
+                self.sync_connected();
+            }
+            Command::Tunnel { name, up } => {
+                if up {
+                    self.tunnels_up.insert(name);
+                } else {
+                    self.tunnels_up.remove(&name);
+                }
+                self.sync_connected();
+                self.sync_statics();
+            }
+            Command::Shutdown(_) => {}
+        }
+    }
+
+    fn bgp(&mut self, batch: RouteBatch) {
+        for (prefix, cand) in batch {
+            self.rib.set(Source::Bgp, prefix, cand);
+        }
+    }
+
+    /// Static routes from the configuration.
+    fn sync_statics(&mut self) {
+        let mut want: BTreeMap<IpNetwork, Vec<Candidate>> = BTreeMap::new();
+        for r in &self.running.static_routes {
+            let hop = match &r.next_hop {
+                vtysh::model::NextHop::Gateway(g) => NextHop::Gateway(*g),
+                // A tunnel without an SA is down (line protocol down on
+                // IOS): routes out of it are inactive until it is up.
+                vtysh::model::NextHop::Interface(i) if !self.link_up(i) => continue,
+                vtysh::model::NextHop::Interface(i) => NextHop::Interface(i.clone()),
+                vtysh::model::NextHop::Blackhole => NextHop::Blackhole,
+            };
+            let list = want.entry(r.prefix).or_default();
+            // Equal distance: one candidate with several next hops (ECMP).
+            match list.iter_mut().find(|c| c.distance == r.distance) {
+                Some(c) => c.nexthops.push(hop),
+                None => list.push(Candidate {
+                    distance: r.distance,
+                    metric: 0,
+                    nexthops: vec![hop],
+                }),
+            }
+        }
+        let gone: Vec<IpNetwork> = self
+            .statics
+            .keys()
+            .filter(|p| !want.contains_key(p))
+            .copied()
+            .collect();
+        for p in gone {
+            self.rib.set_all(Source::Static, p, Vec::new());
+        }
+        for (p, list) in &want {
+            if self.statics.get(p) != Some(list) {
+                self.rib.set_all(Source::Static, *p, list.clone());
+            }
+        }
+        self.statics = want;
+    }
+
+    /// Whether an interface can carry routes: a configured tunnel only
+    /// while it is not shut down and has an SA; others always (the kernel
+    /// refuses a route out of an interface that is down).
+    fn link_up(&self, name: &str) -> bool {
+        match self.running.interfaces.get(name) {
+            Some(itf) if itf.tunnel.is_some() => !itf.shutdown && self.tunnels_up.contains(name),
+            _ => true,
+        }
+    }
+
+    /// Reads the kernel's interface networks again.
+    fn rescan(&mut self) {
+        self.sync_connected();
+    }
+
+    /// Connected networks: the kernel's interfaces (tunnel interfaces
+    /// excepted) and the tunnels that are up.
+    fn sync_connected(&mut self) {
+        let mut want: BTreeMap<IpNetwork, BTreeSet<String>> = BTreeMap::new();
+        for (name, net) in crate::bgp::ifaddrs::interface_networks() {
+            if self.running.interfaces.contains_key(&name) && vtysh::model::is_tunnel_name(&name) {
+                continue;
+            }
+            want.entry(net).or_default().insert(name);
+        }
+        for (name, itf) in &self.running.interfaces {
+            if itf.tunnel.is_none() || !self.link_up(name) {
+                continue;
+            }
+            let nets = itf
+                .ipv4
+                .map(IpNetwork::V4)
+                .into_iter()
+                .chain(itf.ipv6.iter().copied().map(IpNetwork::V6));
+            for n in nets {
+                if let Ok(n) = IpNetwork::new(n.network(), n.prefix()) {
+                    want.entry(n).or_default().insert(name.clone());
+                }
+            }
+        }
+        if want == self.connected {
+            return;
+        }
+        let gone: Vec<IpNetwork> = self
+            .connected
+            .keys()
+            .filter(|p| !want.contains_key(p))
+            .copied()
+            .collect();
+        for p in gone {
+            self.rib.set(Source::Connected, p, None);
+        }
+        for (p, names) in &want {
+            if self.connected.get(p) != Some(names) {
+                let cand = Candidate {
+                    distance: Source::Connected.default_distance(),
+                    metric: 0,
+                    nexthops: names.iter().cloned().map(NextHop::Interface).collect(),
+                };
+                self.rib.set(Source::Connected, *p, Some(cand));
+            }
+        }
+        self.connected = want;
+    }
+
+    /// Marks every refused route for another try.
+    fn retry(&mut self) {
+        let again: Vec<IpNetwork> = self.refused.keys().copied().collect();
+        let changes: Vec<FibChange> = again
+            .iter()
+            .filter_map(|p| self.rib.fib().get(p).map(|s| FibChange::Set(*p, s.clone())))
+            .collect();
+        self.pending_retry = changes;
+    }
+
+    /// Resolves, writes the kernel, publishes.
+    async fn settle(&mut self) {
+        let mut changes = if self.rib.has_dirty() {
+            // A candidate changed (shown even when the selection did not).
+            self.view_dirty = true;
+            self.rib.resolve()
+        } else {
+            Vec::new()
+        };
+        let now = Instant::now();
+        for c in &changes {
+            let p = match c {
+                FibChange::Set(p, _) | FibChange::Remove(p) => p,
+            };
+            self.since.insert(*p, now);
+            self.view_dirty = true;
+        }
+        changes.append(&mut std::mem::take(&mut self.pending_retry));
+        if !changes.is_empty() {
+            self.write_kernel(changes).await;
+        }
+        if self.view_dirty
+            && (self.rib.fib().len() < PUBLISH_AT_ONCE || now >= self.published + PUBLISH_EVERY)
+        {
+            self.publish(now);
+        }
+    }
+
+    /// Writes FIB changes: connected routes are the kernel's, so a
+    /// connected selection removes any route of ours for the prefix.
+    async fn write_kernel(&mut self, changes: Vec<FibChange>) {
+        let Some(fib) = &mut self.fib else { return };
+        let changes: Vec<FibChange> = changes
+            .into_iter()
+            .map(|c| match c {
+                FibChange::Set(p, s) if s.source == Source::Connected => FibChange::Remove(p),
+                other => other,
+            })
+            .collect();
+        for c in &changes {
+            let (FibChange::Remove(p) | FibChange::Set(p, _)) = c;
+            self.refused.remove(p);
+        }
+        let t0 = Instant::now();
+        let failed = fib.apply(&changes).await;
+        debug!(
+            changes = changes.len(),
+            failed = failed.len(),
+            ms = t0.elapsed().as_millis() as u64,
+            "kernel routes written"
+        );
+        for (p, why) in failed {
+            if !self.refused.contains_key(&p) {
+                warn!("kernel refused route {p}: {why}; retrying every second");
+            }
+            self.refused.insert(p, why);
+        }
+        self.view_dirty = true;
+    }
+
+    /// Publishes the table for readers.
+    fn publish(&mut self, now: Instant) {
+        let fib = self.fib.as_ref().map(|f| f.installed());
+        let mut routes: BTreeMap<IpNetwork, Vec<Entry>> = BTreeMap::new();
+        for p in self.rib.prefixes() {
+            let sel = self.rib.fib().get(p);
+            let since = self.since.get(p).copied().unwrap_or(now);
+            let mut entries: Vec<Entry> = Vec::new();
+            let mut selected_done = false;
+            for (source, c) in self.rib.candidates(p) {
+                let is_sel = !selected_done
+                    && sel.is_some_and(|s| {
+                        s.source == source && s.distance == c.distance && s.metric == c.metric
+                    });
+                let (nexthops, fibbed) = match (is_sel, sel) {
+                    (true, Some(s)) => {
+                        selected_done = true;
+                        let fibbed = if source == Source::Connected {
+                            Fibbed::Kernel
+                        } else if let Some(why) = self.refused.get(p) {
+                            Fibbed::Rejected(why.clone())
+                        } else if !self.kernel || self.fib.is_none() {
+                            Fibbed::Rejected("not written (no kernel routes)".into())
+                        } else if fib.is_some_and(|f| f.get(p) == Some(s)) {
+                            Fibbed::Installed
+                        } else {
+                            Fibbed::Queued
+                        };
+                        (s.nexthops.iter().map(resolved_hop).collect(), Some(fibbed))
+                    }
+                    _ => (c.nexthops.iter().map(candidate_hop).collect(), None),
+                };
+                entries.push(Entry {
+                    source,
+                    distance: c.distance,
+                    metric: c.metric,
+                    selected: fibbed.is_some(),
+                    fib: fibbed,
+                    nexthops,
+                    since,
+                });
+            }
+            // Selected first, as FRR lists them.
+            entries.sort_by_key(|e| !e.selected);
+            routes.insert(*p, entries);
+        }
+        self.view.store(Arc::new(Table { routes }));
+        self.view_dirty = false;
+        self.published = now;
+    }
+
+    /// Removes rvpn's routes from the kernel (daemon shutdown).
+    async fn shutdown(&mut self) {
+        let Some(fib) = &mut self.fib else { return };
+        let all: Vec<FibChange> = fib
+            .installed()
+            .keys()
+            .map(|p| FibChange::Remove(*p))
+            .collect();
+        let n = all.len();
+        let failed = fib.apply(&all).await;
+        info!(
+            removed = n - failed.len(),
+            "rvpn routes removed from the kernel"
+        );
+    }
+}
+
+fn resolved_hop(r: &Resolved) -> Hop {
+    match r {
+        Resolved::Via { gateway, ifname } => Hop {
+            gateway: *gateway,
+            ifname: Some(ifname.clone()),
+            blackhole: false,
+            active: true,
+        },
+        Resolved::Blackhole => Hop {
+            gateway: None,
+            ifname: None,
+            blackhole: true,
+            active: true,
+        },
+    }
+}
+
+fn candidate_hop(n: &NextHop) -> Hop {
+    let (gateway, ifname, blackhole) = match n {
+        NextHop::Gateway(g) => (Some(*g), None, false),
+        NextHop::Interface(i) => (None, Some(i.clone()), false),
+        NextHop::GatewayOn(g, i) => (Some(*g), Some(i.clone()), false),
+        NextHop::Blackhole => (None, None, true),
+    };
+    Hop {
+        gateway,
+        ifname,
+        blackhole,
+        active: false,
+    }
+}
