@@ -1818,6 +1818,28 @@ router bgp 65000
         assert_eq!(detail.iter().filter(|p| p_best(p)).count(), 1, "{detail:?}");
         let paths_seen: BTreeSet<String> = paths.iter().map(p_path).collect();
         assert_eq!(paths_seen, ["65001", "65002"].map(String::from).into());
+        if kind != Kind::Rvpn {
+            return;
+        }
+        // rvpn's RIB installs both as one kernel route with two next hops.
+        let kernel = wait_until("an ECMP kernel route", ROUTES, || {
+            let out = na.exec_ok(&["ip", "route", "show", "10.50.0.0/24"]);
+            if out.contains("proto 202")
+                && out.contains("nexthop via 10.1.0.2")
+                && out.contains("nexthop via 10.2.0.2")
+            {
+                Ok(out)
+            } else {
+                Err(out)
+            }
+        });
+        eprintln!("kernel: {kernel}");
+        let Dut::Rvpn(r) = &dut else { return };
+        let v = r.show_json("show ip route 10.50.0.0/24 json");
+        let e = &v["10.50.0.0/24"][0];
+        assert_eq!(e["protocol"], "bgp", "{v:#}");
+        assert_eq!(e["installed"], true, "{v:#}");
+        assert_eq!(e["nexthops"].as_array().map(Vec::len), Some(2), "{v:#}");
     }
 
     fn hub_lab(kind: Kind, limit: Option<u32>) -> (Netns, Netns, Netns, Dut) {
