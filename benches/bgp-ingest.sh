@@ -19,7 +19,9 @@
 # 1M distinct prefixes).
 #
 # Receivers import everything and export nothing:
-#   rvpn   rvpnd: `neighbor X route-map ALL in` (permit all) and no out
+#   rvpn   rvpnd --no-kernel-routes (installs nothing, as FRR's -n; the
+#          FIB's own figures are benches/fib-install.sh's):
+#          `neighbor X route-map ALL in` (permit all) and no out
 #          policy, so RFC 8212 keeps it from sending; polled with
 #          `vtysh -c 'show ip bgp summary json'` until the sum of pfxRcd and
 #          ribCount both reach the total.
@@ -195,7 +197,7 @@ start_rvpn() { # DIR K
     echo "!"
   } > "$d/rvpnd.conf"
   ip netns exec "$NR" env RUST_LOG="$RVPN_LOG" "$RVPND" -f "$d/rvpnd.conf" --socket "$d/rvpnd.sock" \
-    > "$d/rvpnd.log" 2>&1 &
+    --no-kernel-routes > "$d/rvpnd.log" 2>&1 &
   RPID=$!; PIDS+=("$RPID")
   wait_for 100 test -S "$d/rvpnd.sock" || { echo "rvpnd did not start" > "$d/why"; return 1; }
   RDIR=$d

@@ -96,8 +96,10 @@ struct Args {
         default_value_t = 179
     )]
     bgp_port: u16,
-    /// Keep the routing table out of the kernel (it is still computed and
-    /// shown; for benchmarks and hosts where another daemon owns routes).
+    /// Write no routes to the kernel and keep BGP's routes out of the
+    /// routing table (as FRR's `bgpd -n`): for benchmarks and for hosts
+    /// where another daemon owns the routes. `show ip route` still lists
+    /// connected and static routes, marked not installed.
     #[arg(long)]
     no_kernel_routes: bool,
 }
@@ -225,7 +227,7 @@ async fn run(
     let (routes_tx, routes_rx) = mpsc::unbounded_channel();
     let rib = routing::start(routes_rx, kernel_routes);
     let rib_ctl = rib.tx.clone();
-    let bgp_tx = bgp::start(bgp_port, Some(routes_tx));
+    let bgp_tx = bgp::start(bgp_port, kernel_routes.then_some(routes_tx));
     let bgp_ctl = bgp_tx.clone();
     let daemon = daemon::Daemon::new(info, running, ike, dp, Some(bgp_tx), Some(rib));
     let mut owner = tokio::spawn(daemon.run(rx, ev_rx));

@@ -28,7 +28,7 @@
 )]
 #![warn(missing_docs)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -255,12 +255,17 @@ impl Rib {
             rounds += 1;
             let dirty = std::mem::take(&mut self.dirty);
             let mut moved: Vec<IpNetwork> = Vec::new();
+            // Many routes share few gateways (a full table through two
+            // tunnels): resolve each once, and forget it when a prefix
+            // holding it moves.
+            let mut cache: HashMap<IpAddr, Vec<Resolved>> = HashMap::new();
             for p in dirty {
-                let new = self.select(&p);
+                let new = self.select(&p, &mut cache);
                 let old = self.fib.get(&p);
                 if old == new.as_ref() {
                     continue;
                 }
+                cache.retain(|g, _| !p.contains(*g));
                 moved.push(p);
                 match new {
                     Some(s) => {
@@ -291,7 +296,11 @@ impl Rib {
     }
 
     /// The selection for `p` from its candidates and the current FIB.
-    fn select(&self, p: &IpNetwork) -> Option<Selected> {
+    fn select(
+        &self,
+        p: &IpNetwork,
+        cache: &mut HashMap<IpAddr, Vec<Resolved>>,
+    ) -> Option<Selected> {
         let m = self.candidates.get(p)?;
         let mut order: Vec<(&Source, &Candidate)> = m
             .iter()
@@ -315,7 +324,17 @@ impl Rib {
                         gateway: Some(*g),
                         ifname: i.clone(),
                     }),
-                    NextHop::Gateway(g) => hops.extend(self.resolve_gateway(p, *g)),
+                    // A route containing its own gateway resolves it
+                    // differently (never through itself): not cached.
+                    NextHop::Gateway(g) if p.contains(*g) => {
+                        hops.extend(self.resolve_gateway(p, *g))
+                    }
+                    NextHop::Gateway(g) => {
+                        let r = cache
+                            .entry(*g)
+                            .or_insert_with(|| self.resolve_gateway(p, *g));
+                        hops.extend(r.iter().cloned())
+                    }
                 }
             }
             hops.sort();

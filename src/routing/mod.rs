@@ -22,7 +22,7 @@
 
 pub mod show;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -109,11 +109,13 @@ pub struct Hop {
     pub active: bool,
 }
 
-/// What readers see: every prefix with its routes, selected first.
+/// What readers see: every prefix with its routes, selected first. The
+/// task keeps its own copy up to date prefix by prefix; publishing clones
+/// only the map of shared entries.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
     /// Routes by prefix.
-    pub routes: BTreeMap<IpNetwork, Vec<Entry>>,
+    pub routes: BTreeMap<IpNetwork, Arc<[Entry]>>,
 }
 
 /// The task's handles.
@@ -141,7 +143,8 @@ pub fn start(bgp_rx: mpsc::UnboundedReceiver<RouteBatch>, kernel: bool) -> RibHa
         tunnels_up: HashSet::new(),
         refused: BTreeMap::new(),
         pending_retry: Vec::new(),
-        since: HashMap::new(),
+        touched: BTreeSet::new(),
+        table: BTreeMap::new(),
         view: view.clone(),
         view_dirty: false,
         published: Instant::now(),
@@ -164,7 +167,11 @@ struct Task {
     refused: BTreeMap<IpNetwork, String>,
     /// Refused routes to write again at the next settle.
     pending_retry: Vec<FibChange>,
-    since: HashMap<IpNetwork, Instant>,
+    /// Prefixes whose candidates, selection or kernel state changed since
+    /// the table was last brought up to date.
+    touched: BTreeSet<IpNetwork>,
+    /// The readers' view, kept up to date incrementally.
+    table: BTreeMap<IpNetwork, Arc<[Entry]>>,
     view: Arc<ArcSwap<Table>>,
     view_dirty: bool,
     published: Instant,
@@ -253,6 +260,7 @@ impl Task {
 
     fn bgp(&mut self, batch: RouteBatch) {
         for (prefix, cand) in batch {
+            self.touched.insert(prefix);
             self.rib.set(Source::Bgp, prefix, cand);
         }
     }
@@ -287,10 +295,12 @@ impl Task {
             .copied()
             .collect();
         for p in gone {
+            self.touched.insert(p);
             self.rib.set_all(Source::Static, p, Vec::new());
         }
         for (p, list) in &want {
             if self.statics.get(p) != Some(list) {
+                self.touched.insert(*p);
                 self.rib.set_all(Source::Static, *p, list.clone());
             }
         }
@@ -347,6 +357,7 @@ impl Task {
             .copied()
             .collect();
         for p in gone {
+            self.touched.insert(p);
             self.rib.set(Source::Connected, p, None);
         }
         for (p, names) in &want {
@@ -356,6 +367,7 @@ impl Task {
                     metric: 0,
                     nexthops: names.iter().cloned().map(NextHop::Interface).collect(),
                 };
+                self.touched.insert(*p);
                 self.rib.set(Source::Connected, *p, Some(cand));
             }
         }
@@ -375,28 +387,39 @@ impl Task {
     /// Resolves, writes the kernel, publishes.
     async fn settle(&mut self) {
         let mut changes = if self.rib.has_dirty() {
-            // A candidate changed (shown even when the selection did not).
-            self.view_dirty = true;
             self.rib.resolve()
         } else {
             Vec::new()
         };
         let now = Instant::now();
+        let mut moved: BTreeSet<IpNetwork> = BTreeSet::new();
         for c in &changes {
-            let p = match c {
-                FibChange::Set(p, _) | FibChange::Remove(p) => p,
-            };
-            self.since.insert(*p, now);
-            self.view_dirty = true;
+            let (FibChange::Set(p, _) | FibChange::Remove(p)) = c;
+            moved.insert(*p);
         }
         changes.append(&mut std::mem::take(&mut self.pending_retry));
         if !changes.is_empty() {
+            for c in &changes {
+                let (FibChange::Set(p, _) | FibChange::Remove(p)) = c;
+                self.touched.insert(*p);
+            }
             self.write_kernel(changes).await;
         }
+        if !self.touched.is_empty() || !moved.is_empty() {
+            let touched = std::mem::take(&mut self.touched);
+            for p in touched.union(&moved) {
+                self.refresh(p, moved.contains(p), now);
+            }
+            self.view_dirty = true;
+        }
         if self.view_dirty
-            && (self.rib.fib().len() < PUBLISH_AT_ONCE || now >= self.published + PUBLISH_EVERY)
+            && (self.table.len() < PUBLISH_AT_ONCE || now >= self.published + PUBLISH_EVERY)
         {
-            self.publish(now);
+            self.view.store(Arc::new(Table {
+                routes: self.table.clone(),
+            }));
+            self.view_dirty = false;
+            self.published = now;
         }
     }
 
@@ -432,55 +455,57 @@ impl Task {
         self.view_dirty = true;
     }
 
-    /// Publishes the table for readers.
-    fn publish(&mut self, now: Instant) {
-        let fib = self.fib.as_ref().map(|f| f.installed());
-        let mut routes: BTreeMap<IpNetwork, Vec<Entry>> = BTreeMap::new();
-        for p in self.rib.prefixes() {
-            let sel = self.rib.fib().get(p);
-            let since = self.since.get(p).copied().unwrap_or(now);
-            let mut entries: Vec<Entry> = Vec::new();
-            let mut selected_done = false;
-            for (source, c) in self.rib.candidates(p) {
-                let is_sel = !selected_done
-                    && sel.is_some_and(|s| {
-                        s.source == source && s.distance == c.distance && s.metric == c.metric
-                    });
-                let (nexthops, fibbed) = match (is_sel, sel) {
-                    (true, Some(s)) => {
-                        selected_done = true;
-                        let fibbed = if source == Source::Connected {
-                            Fibbed::Kernel
-                        } else if let Some(why) = self.refused.get(p) {
-                            Fibbed::Rejected(why.clone())
-                        } else if !self.kernel || self.fib.is_none() {
-                            Fibbed::Rejected("not written (no kernel routes)".into())
-                        } else if fib.is_some_and(|f| f.get(p) == Some(s)) {
-                            Fibbed::Installed
-                        } else {
-                            Fibbed::Queued
-                        };
-                        (s.nexthops.iter().map(resolved_hop).collect(), Some(fibbed))
-                    }
-                    _ => (c.nexthops.iter().map(candidate_hop).collect(), None),
-                };
-                entries.push(Entry {
-                    source,
-                    distance: c.distance,
-                    metric: c.metric,
-                    selected: fibbed.is_some(),
-                    fib: fibbed,
-                    nexthops,
-                    since,
+    /// Brings the readers' entries of one prefix up to date; `moved`:
+    /// its selection changed now.
+    fn refresh(&mut self, p: &IpNetwork, moved: bool, now: Instant) {
+        let since = match self.table.get(p).and_then(|es| es.first()) {
+            Some(e) if !moved => e.since,
+            _ => now,
+        };
+        let sel = self.rib.fib().get(p);
+        let installed = self.fib.as_ref().and_then(|f| f.installed().get(p));
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut selected_done = false;
+        for (source, c) in self.rib.candidates(p) {
+            let is_sel = !selected_done
+                && sel.is_some_and(|s| {
+                    s.source == source && s.distance == c.distance && s.metric == c.metric
                 });
-            }
-            // Selected first, as FRR lists them.
-            entries.sort_by_key(|e| !e.selected);
-            routes.insert(*p, entries);
+            let (nexthops, fibbed) = match (is_sel, sel) {
+                (true, Some(s)) => {
+                    selected_done = true;
+                    let fibbed = if source == Source::Connected {
+                        Fibbed::Kernel
+                    } else if let Some(why) = self.refused.get(p) {
+                        Fibbed::Rejected(why.clone())
+                    } else if self.fib.is_none() {
+                        Fibbed::Rejected("not written (no kernel routes)".into())
+                    } else if installed == Some(s) {
+                        Fibbed::Installed
+                    } else {
+                        Fibbed::Queued
+                    };
+                    (s.nexthops.iter().map(resolved_hop).collect(), Some(fibbed))
+                }
+                _ => (c.nexthops.iter().map(candidate_hop).collect(), None),
+            };
+            entries.push(Entry {
+                source,
+                distance: c.distance,
+                metric: c.metric,
+                selected: fibbed.is_some(),
+                fib: fibbed,
+                nexthops,
+                since,
+            });
         }
-        self.view.store(Arc::new(Table { routes }));
-        self.view_dirty = false;
-        self.published = now;
+        if entries.is_empty() {
+            self.table.remove(p);
+            return;
+        }
+        // Selected first, as FRR lists them.
+        entries.sort_by_key(|e| !e.selected);
+        self.table.insert(*p, entries.into());
     }
 
     /// Removes rvpn's routes from the kernel (daemon shutdown).

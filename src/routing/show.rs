@@ -60,7 +60,7 @@ pub fn show(
         None => {
             out.push_str(CODES);
             for (p, es) in table.routes.iter().filter(|(p, _)| family(p)) {
-                for e in es {
+                for e in es.iter() {
                     line(&mut out, p, e, now);
                 }
             }
@@ -308,7 +308,8 @@ mod tests {
                     hop("169.254.21.1", "Tunnel2"),
                 ],
                 since,
-            }],
+            }]
+            .into(),
         );
         routes.insert(
             "169.254.11.0/30".parse().unwrap(),
@@ -325,7 +326,8 @@ mod tests {
                     active: true,
                 }],
                 since,
-            }],
+            }]
+            .into(),
         );
         routes.insert(
             "10.9.0.0/16".parse().unwrap(),
@@ -337,7 +339,8 @@ mod tests {
                 fib: Some(Fibbed::Rejected("Network is unreachable".into())),
                 nexthops: vec![hop("192.0.2.1", "eth0")],
                 since,
-            }],
+            }]
+            .into(),
         );
         Table { routes }
     }
