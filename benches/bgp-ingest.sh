@@ -45,6 +45,14 @@
 # failed gets FAIL in its row, one with some failed runs the median of the
 # others and a note. The exit status is non-zero if any run failed.
 #
+# FIB=1 measures to the kernel instead: each receiver also installs every
+# route into its namespace's kernel table (rvpnd without
+# --no-kernel-routes, FRR bgpd without -n through zebra, BIRD with
+# `protocol kernel { export all; }`; GoBGP has no kernel install and is
+# left out), and T ends when the kernel holds them all (the last prefix
+# is seen with `ip route show exact`, then `ip route show proto P | wc -l`
+# must reach the total).
+#
 # Usage: benches/bgp-ingest.sh [--smoke] [--runs N]
 #   env: RECEIVERS="rvpn frr bird gobgp" SCENARIOS="1x1000000 10x100000"
 #        RUNS=3 PROFILE=release (--smoke: dev) TIMEOUT=600 (s per run)
@@ -78,6 +86,13 @@ RECEIVERS=${RECEIVERS:-"rvpn frr bird gobgp"}
 SCENARIOS=${SCENARIOS:-"1x1000000 10x100000"}
 RUNS=${RUNS:-3}; PROFILE=${PROFILE:-release}; TIMEOUT=${TIMEOUT:-600}; STALL=${STALL:-60}
 RVPN_LOG=${RVPN_LOG:-warn}
+FIB=${FIB:-0}
+if [ "$FIB" = 1 ]; then
+  RECEIVERS=$(echo " $RECEIVERS " | sed 's/ gobgp / /g; s/^ *//; s/ *$//')
+  RVPN_FIB_ARGS=(); FRR_FIB_ARG=""
+else
+  RVPN_FIB_ARGS=(--no-kernel-routes); FRR_FIB_ARG="-n"
+fi
 BGPD=/usr/lib/frr/bgpd; ZEBRA=/usr/lib/frr/zebra; VTYSH_FRR=/usr/bin/vtysh; BIRD=/usr/sbin/bird; BIRDC=/usr/sbin/birdc
 GOBGPD=/usr/bin/gobgpd; GOBGP=/usr/bin/gobgp
 NR=bgi$$r; NI=bgi$$i                 # namespaces: receiver, injector
@@ -197,7 +212,7 @@ start_rvpn() { # DIR K
     echo "!"
   } > "$d/rvpnd.conf"
   ip netns exec "$NR" env RUST_LOG="$RVPN_LOG" "$RVPND" -f "$d/rvpnd.conf" --socket "$d/rvpnd.sock" \
-    --no-kernel-routes > "$d/rvpnd.log" 2>&1 &
+    "${RVPN_FIB_ARGS[@]}" > "$d/rvpnd.log" 2>&1 &
   RPID=$!; PIDS+=("$RPID")
   wait_for 100 test -S "$d/rvpnd.sock" || { echo "rvpnd did not start" > "$d/why"; return 1; }
   RDIR=$d
@@ -245,7 +260,7 @@ start_frr() { # DIR K
   ZPID=$!; PIDS+=("$ZPID")
   wait_for 100 test -S "$d/zserv.api" || { echo "zebra did not start" > "$d/why"; return 1; }
   ip netns exec "$NR" unshare -m --propagation private sh -c \
-    "mount -t tmpfs tmpfs /var/tmp && exec $BGPD -u frr -g frr -n -f $d/bgpd.conf -i $d/bgpd.pid \
+    "mount -t tmpfs tmpfs /var/tmp && exec $BGPD -u frr -g frr $FRR_FIB_ARG -f $d/bgpd.conf -i $d/bgpd.pid \
      -z $d/zserv.api --vty_socket $d -P 0 --log file:$d/bgpd.log" > "$d/bgpd.out" 2>&1 &
   RPID=$!; PIDS+=("$RPID")
   wait_for 100 test -S "$d/bgpd.vty" || { echo "bgpd did not start" > "$d/why"; return 1; }
@@ -266,6 +281,7 @@ start_bird() { # DIR K
     echo "router id $RADDR;"
     echo "log \"$d/bird.log\" { warning, error, fatal };"
     echo "protocol device { }"
+    [ "$FIB" = 1 ] && echo "protocol kernel { ipv4 { export all; }; }"
     echo "template bgp inj { local $RADDR as 65200; passive on; ipv4 { import all; export none; }; }"
     for i in $(seq 0 $((k - 1))); do echo "protocol bgp inj$i from inj { neighbor $(src_addr "$i") as 65100; }"; done
   } > "$d/bird.conf"
@@ -343,6 +359,18 @@ run_one() { # RECEIVER SCENARIO RUN
     return 0
   }
   "start_$r" "$d" "$k" || { fail "$(cat "$d/why" 2>/dev/null || echo "did not start")"; return 0; }
+  if [ "$FIB" = 1 ]; then
+    # Count what the kernel holds, once the last prefix is there (a full
+    # count of a million routes takes a second itself).
+    local proto; case $r in rvpn) proto=202 ;; frr) proto=bgp ;; bird) proto=bird ;; esac
+    local lastk=$((total - 1))
+    FIB_LAST="$((32 + (lastk >> 16))).$(((lastk >> 8) & 255)).$((lastk & 255)).0/24"; FIB_PROTO=$proto
+    count_r() {
+      local o; o=$(ip -n "$NR" route show exact "$FIB_LAST" proto "$FIB_PROTO" 2>/dev/null) || { echo 0; return; }
+      [ -n "$o" ] || { echo 0; return; }
+      ip -n "$NR" -4 route show proto "$FIB_PROTO" 2>/dev/null | wc -l
+    }
+  fi
   ip netns exec "$NI" "$INJECT" --peer "$RADDR" --local-as 65100 --peer-as 65200 \
     --router-id "$(src_addr 0)" --source "$(src_addr 0)" --sessions "$k" --count "$n" \
     --base 32.0.0.0 --prefix-len 24 --hold 180 --connect-timeout 30 --sync > "$d/inject.out" 2>&1 &
@@ -398,7 +426,11 @@ for run in $(seq "$RUNS"); do      # interleave so drift hits all alike
 done
 
 echo
-echo "=== medians of $RUNS run(s): seconds from the injector's first UPDATE until the receiver holds all prefixes"
+if [ "$FIB" = 1 ]; then
+  echo "=== medians of $RUNS run(s): seconds from the injector's first UPDATE until the receiver's kernel table holds all prefixes"
+else
+  echo "=== medians of $RUNS run(s): seconds from the injector's first UPDATE until the receiver holds all prefixes"
+fi
 echo
 awk -v recv="$RECEIVERS" -v scen="$SCENARIOS" -v runs="$RUNS" '
   function med(s,   a, k, i, j, t) { k = split(s, a, " ")

@@ -146,12 +146,49 @@ pub enum FibChange {
 /// Candidates and selection of both families.
 #[derive(Debug, Clone, Default)]
 pub struct Rib {
-    candidates: BTreeMap<IpNetwork, BTreeMap<Source, Vec<Candidate>>>,
+    candidates: BTreeMap<IpNetwork, BySource>,
     fib: BTreeMap<IpNetwork, Selected>,
     dirty: BTreeSet<IpNetwork>,
     /// Which prefixes have a candidate through each gateway (to find the
     /// routes a moved prefix may re-resolve without scanning them all).
     by_gateway: BTreeMap<IpAddr, BTreeSet<IpNetwork>>,
+}
+
+/// The candidates of one prefix by source: a short sorted vector (a
+/// prefix has one source or two; a B-tree node per prefix would cost
+/// hundreds of octets in a full table).
+#[derive(Debug, Clone, Default)]
+struct BySource(Vec<(Source, Vec<Candidate>)>);
+
+impl BySource {
+    fn get(&self, s: &Source) -> Option<&Vec<Candidate>> {
+        self.0.iter().find(|(k, _)| k == s).map(|(_, v)| v)
+    }
+    fn insert(&mut self, s: Source, v: Vec<Candidate>) -> Option<Vec<Candidate>> {
+        match self.0.binary_search_by_key(&s, |(k, _)| *k) {
+            Ok(i) => self
+                .0
+                .get_mut(i)
+                .map(|slot| std::mem::replace(&mut slot.1, v)),
+            Err(i) => {
+                self.0.insert(i, (s, v));
+                None
+            }
+        }
+    }
+    fn remove(&mut self, s: &Source) -> Option<Vec<Candidate>> {
+        let i = self.0.iter().position(|(k, _)| k == s)?;
+        Some(self.0.remove(i).1)
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    fn values(&self) -> impl Iterator<Item = &Vec<Candidate>> {
+        self.0.iter().map(|(_, v)| v)
+    }
+    fn iter(&self) -> impl Iterator<Item = (&Source, &Vec<Candidate>)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
 }
 
 fn gateways(c: &Candidate) -> impl Iterator<Item = IpAddr> + '_ {

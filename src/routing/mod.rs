@@ -22,7 +22,7 @@
 
 pub mod show;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -101,8 +101,9 @@ pub struct Entry {
 pub struct Hop {
     /// The gateway, if any.
     pub gateway: Option<IpAddr>,
-    /// The outgoing interface, if known.
-    pub ifname: Option<String>,
+    /// The outgoing interface, if known (shared: a full table has a
+    /// handful of interface names).
+    pub ifname: Option<Arc<str>>,
     /// Dropped (Null0).
     pub blackhole: bool,
     /// Resolved and in use.
@@ -145,6 +146,7 @@ pub fn start(bgp_rx: mpsc::UnboundedReceiver<RouteBatch>, kernel: bool) -> RibHa
         pending_retry: Vec::new(),
         touched: BTreeSet::new(),
         table: BTreeMap::new(),
+        names: HashMap::new(),
         view: view.clone(),
         view_dirty: false,
         published: Instant::now(),
@@ -172,6 +174,8 @@ struct Task {
     touched: BTreeSet<IpNetwork>,
     /// The readers' view, kept up to date incrementally.
     table: BTreeMap<IpNetwork, Arc<[Entry]>>,
+    /// Interface names, shared by the table's next hops.
+    names: HashMap<String, Arc<str>>,
     view: Arc<ArcSwap<Table>>,
     view_dirty: bool,
     published: Instant,
@@ -485,9 +489,15 @@ impl Task {
                     } else {
                         Fibbed::Queued
                     };
-                    (s.nexthops.iter().map(resolved_hop).collect(), Some(fibbed))
+                    let names = &mut self.names;
+                    let hops = s.nexthops.iter().map(|h| resolved_hop(h, names)).collect();
+                    (hops, Some(fibbed))
                 }
-                _ => (c.nexthops.iter().map(candidate_hop).collect(), None),
+                _ => {
+                    let names = &mut self.names;
+                    let hops = c.nexthops.iter().map(|h| candidate_hop(h, names)).collect();
+                    (hops, None)
+                }
             };
             entries.push(Entry {
                 source,
@@ -525,11 +535,20 @@ impl Task {
     }
 }
 
-fn resolved_hop(r: &Resolved) -> Hop {
+fn intern(names: &mut HashMap<String, Arc<str>>, name: &str) -> Arc<str> {
+    if let Some(n) = names.get(name) {
+        return n.clone();
+    }
+    let n: Arc<str> = Arc::from(name);
+    names.insert(name.to_string(), n.clone());
+    n
+}
+
+fn resolved_hop(r: &Resolved, names: &mut HashMap<String, Arc<str>>) -> Hop {
     match r {
         Resolved::Via { gateway, ifname } => Hop {
             gateway: *gateway,
-            ifname: Some(ifname.clone()),
+            ifname: Some(intern(names, ifname)),
             blackhole: false,
             active: true,
         },
@@ -542,11 +561,11 @@ fn resolved_hop(r: &Resolved) -> Hop {
     }
 }
 
-fn candidate_hop(n: &NextHop) -> Hop {
+fn candidate_hop(n: &NextHop, names: &mut HashMap<String, Arc<str>>) -> Hop {
     let (gateway, ifname, blackhole) = match n {
         NextHop::Gateway(g) => (Some(*g), None, false),
-        NextHop::Interface(i) => (None, Some(i.clone()), false),
-        NextHop::GatewayOn(g, i) => (Some(*g), Some(i.clone()), false),
+        NextHop::Interface(i) => (None, Some(intern(names, i)), false),
+        NextHop::GatewayOn(g, i) => (Some(*g), Some(intern(names, i)), false),
         NextHop::Blackhole => (None, None, true),
     };
     Hop {

@@ -228,7 +228,7 @@ fn entry_json(p: &IpNetwork, e: &Entry, now: Instant) -> Value {
                 m.insert("directlyConnected".into(), json!(true));
             }
             if let Some(i) = &h.ifname {
-                m.insert("interfaceName".into(), json!(i));
+                m.insert("interfaceName".into(), json!(&**i));
             }
             if h.blackhole {
                 m.insert("unreachable".into(), json!(true));
@@ -281,12 +281,13 @@ fn entry_json(p: &IpNetwork, e: &Entry, now: Instant) -> Value {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+    use std::sync::Arc;
     use std::time::Duration;
 
     fn hop(g: &str, i: &str) -> Hop {
         Hop {
             gateway: Some(g.parse().unwrap()),
-            ifname: Some(i.into()),
+            ifname: Some(Arc::from(i)),
             blackhole: false,
             active: true,
         }
@@ -321,7 +322,7 @@ mod tests {
                 fib: Some(Fibbed::Kernel),
                 nexthops: vec![Hop {
                     gateway: None,
-                    ifname: Some("Tunnel1".into()),
+                    ifname: Some(Arc::from("Tunnel1")),
                     blackhole: false,
                     active: true,
                 }],
