@@ -11,9 +11,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
+use crate::{FibChange, Resolved, Selected};
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
-use crate::{FibChange, Resolved, Selected};
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteMessage, RouteNextHop, RouteProtocol, RouteType, RouteVia,
 };
