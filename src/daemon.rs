@@ -93,6 +93,8 @@ pub struct Daemon {
     /// IPsec SAs per tunnel interface: BGP hears when one gets its first
     /// or loses its last.
     tunnel_sas: std::collections::HashMap<String, usize>,
+    /// The BFD task.
+    bfd: Option<mpsc::Sender<crate::bfd_task::Command>>,
 }
 
 /// What a request handler produced, before the mode and prompt are added.
@@ -145,6 +147,7 @@ impl Daemon {
             dp,
             bgp,
             tunnel_sas: std::collections::HashMap::new(),
+            bfd: None,
         };
         d.commit(startup, Origin::Startup);
         d
@@ -234,6 +237,44 @@ impl Daemon {
             if tx.try_send(cmd).is_err() {
                 error!("BGP task is not accepting configuration");
             }
+        }
+    }
+
+    /// Attaches the BFD task and gives it the running configuration.
+    pub fn with_bfd(mut self, tx: mpsc::Sender<crate::bfd_task::Command>) -> Self {
+        self.bfd = Some(tx);
+        self.sync_bfd();
+        self
+    }
+
+    /// Gives BFD the running configuration (it keeps what did not change).
+    fn sync_bfd(&self) {
+        if let Some(tx) = &self.bfd {
+            let cmd = crate::bfd_task::Command::SetConfig(Box::new(self.running.clone()));
+            if tx.try_send(cmd).is_err() {
+                error!("BFD task is not accepting configuration");
+            }
+        }
+    }
+
+    /// `show bfd peers ...`, answered by the BFD task.
+    async fn show_bfd(&self, brief: bool, json: bool) -> Reply {
+        let Some(tx) = &self.bfd else {
+            return Reply::msg("% BFD is not running");
+        };
+        let (rtx, rrx) = oneshot::channel();
+        let cmd = crate::bfd_task::Command::Show {
+            brief,
+            json,
+            reply: rtx,
+        };
+        if tx.send(cmd).await.is_err() {
+            return Reply::msg("% BFD is not running");
+        }
+        match rrx.await {
+            Ok(Ok(out)) => Reply::ok(out),
+            Ok(Err(e)) => Reply::msg(e),
+            Err(_) => Reply::msg("% BFD is not running"),
         }
     }
 
@@ -454,6 +495,10 @@ impl Daemon {
                     Err(_) => Reply::msg("% BGP is not running"),
                 }
             }
+            ExecCommand::Show {
+                cmd: ShowCmd::BfdPeers { brief },
+                json,
+            } => self.show_bfd(brief, json).await,
             ExecCommand::ClearBgp { peer, soft } => {
                 let Some(tx) = &self.bgp else {
                     return Reply::msg("% BGP is not running");
@@ -604,6 +649,7 @@ impl Daemon {
             )
         }) {
             self.sync_bgp();
+            self.sync_bfd();
         }
         changes.len()
     }

@@ -493,6 +493,14 @@ impl Session {
         self.idle_hold = self.cfg.idle_hold.min(IDLE_HOLD_MAX);
     }
 
+    /// BFD declared the path to the peer down (RFC 9384): close with
+    /// Cease/BFD Down; the session starts again after the idle hold time,
+    /// as after any failure.
+    pub fn bfd_down(&mut self, now: Instant) {
+        let n = Notification::cease(subcode::cease::BFD_DOWN);
+        self.close(now, Ending::Send(n), "BFD down".into(), true);
+    }
+
     /// Closes this connection as the loser of a connection collision
     /// (Cease/Connection Collision Resolution); the session stays in Idle
     /// and does not restart. See the [module documentation](self).
