@@ -4,11 +4,11 @@
 //! `show bfd peers json` and `show ip bgp ... json` on both sides.
 //!
 //! 1 `bfd_up_with_frr`: both sides reach BFD Up and BGP Established.
-//! 2 `bfd_down_takes_bgp_down`: 100 ms x 3 on both; FRR's BFD packets are
-//!   cut (iptables in FRR's namespace): rvpn's BGP session must be down
-//!   within 600 ms of the cut (the figure is printed) and FRR's routes
-//!   gone; once restored, BFD Up and BGP Established again with the
-//!   routes back.
+//! 2 `bfd_down_takes_bgp_down`: 100 ms x 3 on both; FRR's bfdd is frozen
+//!   (SIGSTOP, so FRR's bgpd learns nothing and keeps its session): rvpn's
+//!   BGP session must be down within 600 ms (the figure is printed), by
+//!   rvpn's own Cease/BFD Down, and FRR's routes gone; once bfdd runs
+//!   again, BFD Up and BGP Established again with the routes back.
 //! 3 `timers_negotiated`: FRR at 50 x 3, rvpn at 150/200 x 4: each side
 //!   shows the other's configured intervals as the remote ones.
 //!
@@ -227,18 +227,12 @@ impl Lab {
         });
     }
 
-    /// FRR's outgoing BFD Control packets dropped (or let through again).
-    fn cut_frr_bfd(&self, cut: bool) {
-        self.frr_ns.iptables(&[
-            if cut { "-A" } else { "-D" },
-            "OUTPUT",
-            "-p",
-            "udp",
-            "--dport",
-            "3784",
-            "-j",
-            "DROP",
-        ]);
+    /// FRR's bfdd frozen (SIGSTOP: it neither sends nor answers, and
+    /// FRR's bgpd hears nothing of it, so only rvpn's reaction can take
+    /// the session down) or thawed (SIGCONT).
+    fn freeze_frr_bfdd(&self, freeze: bool) {
+        let pid = self.frr.bfdd_pid().expect("bfdd runs");
+        support::signal(pid, if freeze { libc::SIGSTOP } else { libc::SIGCONT });
     }
 }
 
@@ -289,7 +283,7 @@ fn bfd_down_takes_bgp_down() {
             .ok_or(p.to_string())
     });
     let t0 = Instant::now();
-    lab.cut_frr_bfd(true);
+    lab.freeze_frr_bfdd(true);
     let cut_took = t0.elapsed();
     let mut down_at = None;
     while t0.elapsed() < Duration::from_secs(5) {
@@ -307,8 +301,8 @@ fn bfd_down_takes_bgp_down() {
         );
     };
     println!(
-        "BFD detection: rvpn's BGP session with FRR down {} ms after cutting FRR's BFD \
-         (iptables took {} ms; 100 ms x 3 => 300 ms detection time)",
+        "BFD detection: rvpn's BGP session with FRR down {} ms after freezing FRR's bfdd \
+         (kill -STOP took {} ms; 100 ms x 3 => 300 ms detection time)",
         took.as_millis(),
         cut_took.as_millis()
     );
@@ -326,14 +320,16 @@ fn bfd_down_takes_bgp_down() {
     let p = lab.rv_bfd().unwrap_or_else(|e| panic!("{e}"));
     assert_ne!(p["status"], "up", "{p}");
     assert_eq!(p["diagnostic"], "control detection time expired", "{p}");
-    // FRR heard why.
+    // FRR's bgpd heard why: rvpn's Cease/BFD Down (RFC 9384). From its
+    // log file: vtysh would wait for the frozen bfdd.
     assert!(
-        lab.frr.wait_log("BFD", Duration::from_secs(5)),
-        "{}",
+        lab.frr
+            .wait_log("6/10 (Cease/BFD Down)", Duration::from_secs(5)),
+        "FRR did not receive Cease/BFD Down\n{}",
         lab.report()
     );
     // Restored: everything comes back by itself.
-    lab.cut_frr_bfd(false);
+    lab.freeze_frr_bfdd(false);
     lab.wait_all_up();
     let p = lab.rv_bfd().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(p["session-down-count"], 1, "{p}");
