@@ -51,7 +51,7 @@ struct Lab {
     rv: Rvpnd,
     frr: Frr,
     _rv_ns: Netns,
-    frr_ns: Netns,
+    _frr_ns: Netns,
 }
 
 impl Lab {
@@ -95,7 +95,7 @@ impl Lab {
             rv,
             frr,
             _rv_ns: rv_ns,
-            frr_ns,
+            _frr_ns: frr_ns,
         }
     }
 

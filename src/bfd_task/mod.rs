@@ -500,3 +500,175 @@ fn send(e: &mut Entry, p: &ControlPacket) {
         Err(err) => debug!("BFD peer {}: send: {err}", e.spec.peer),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bfd::Diag;
+
+    fn task(cfg: &str) -> Task {
+        let mut t = Task {
+            running: Config::default(),
+            sessions: HashMap::new(),
+            by_peer: BTreeMap::new(),
+            next_discr: 100,
+            bgp: None,
+            drops: Drops::default(),
+            v4: None,
+            v6: None,
+        };
+        let cfg = vtysh::load_config(cfg, &Config::default()).unwrap_or_else(|e| panic!("{e:?}"));
+        t.set_config(cfg);
+        t
+    }
+
+    fn meta(src: &str, len: usize, ttl: Option<u8>) -> sock::RecvMeta {
+        sock::RecvMeta {
+            len,
+            src: SocketAddr::new(src.parse().unwrap(), 49200),
+            ttl,
+            ifindex: Some(3),
+            dst: Some("10.1.0.1".parse().unwrap()),
+        }
+    }
+
+    fn pkt(my: u32, your: u32) -> Vec<u8> {
+        ControlPacket {
+            diag: Diag::None,
+            state: State::Down,
+            poll: false,
+            final_: false,
+            cpi: false,
+            demand: false,
+            detect_mult: 3,
+            my_discr: my,
+            your_discr: your,
+            desired_min_tx_us: 1_000_000,
+            required_min_rx_us: 300_000,
+            required_min_echo_rx_us: 0,
+            auth: None,
+        }
+        .to_vec()
+    }
+
+    const CFG: &str = "router bgp 65000\n neighbor D peer-group\n neighbor D remote-as external\n \
+         neighbor D bfd\n bgp listen range 172.16.0.0/16 peer-group D\n \
+         neighbor 10.1.0.2 remote-as 65001\n neighbor 10.1.0.2 bfd\n";
+
+    #[test]
+    fn gtsm_malformed_and_unknown_packets_are_counted_and_dropped() {
+        let mut t = task(CFG);
+        assert_eq!(t.sessions.len(), 1);
+        let good = pkt(7, 0);
+        // TTL 64 or unknown: GTSM drops it.
+        t.received(Ok(meta("10.1.0.2", good.len(), Some(64))), &good);
+        t.received(Ok(meta("10.1.0.2", good.len(), Some(254))), &good);
+        t.received(Ok(meta("10.1.0.2", good.len(), None)), &good);
+        assert_eq!(t.drops.ttl, 3);
+        // Garbage, truncated, a length beyond the buffer: parse errors.
+        let junk = [0xffu8; 30];
+        t.received(Ok(meta("10.1.0.2", junk.len(), Some(255))), &junk);
+        t.received(Ok(meta("10.1.0.2", 10, Some(255))), &good);
+        t.received(Ok(meta("10.1.0.2", 4000, Some(255))), &good);
+        assert_eq!(t.drops.parse, 3);
+        // No session: another peer; a discriminator that is not ours.
+        t.received(Ok(meta("10.1.0.9", good.len(), Some(255))), &good);
+        let wrong = pkt(7, 4242);
+        t.received(Ok(meta("10.1.0.2", wrong.len(), Some(255))), &wrong);
+        assert_eq!(t.drops.no_session, 2);
+        let e = t.sessions.values().next().unwrap();
+        assert_eq!(e.rx, 0, "nothing reached the session");
+        // The good one at TTL 255 does, and binds the session to the link.
+        t.received(Ok(meta("10.1.0.2", good.len(), Some(255))), &good);
+        let e = t.sessions.values().next().unwrap();
+        assert_eq!(e.rx, 1);
+        assert_eq!(e.session.remote_discr(), 7);
+        assert_eq!(e.session.state(), State::Init);
+        assert_eq!(e.ifindex, Some(3));
+        // Then by our discriminator.
+        let d = *t.sessions.keys().next().unwrap();
+        let mine = pkt(7, d);
+        t.received(Ok(meta("10.1.0.2", mine.len(), Some(255))), &mine);
+        assert_eq!(t.sessions[&d].rx, 2);
+    }
+
+    #[test]
+    fn dynamic_neighbor_gets_a_session_when_it_speaks_bfd() {
+        let mut t = task(CFG);
+        let p = pkt(9, 0);
+        t.received(Ok(meta("172.16.3.4", p.len(), Some(255))), &p);
+        assert_eq!(t.sessions.len(), 2);
+        let e = t
+            .sessions
+            .values()
+            .find(|e| e.spec.peer == "172.16.3.4".parse::<IpAddr>().unwrap())
+            .unwrap();
+        assert!(e.spec.dynamic);
+        assert_eq!(e.rx, 1);
+        // Outside every range: none.
+        t.received(Ok(meta("192.0.2.1", p.len(), Some(255))), &p);
+        assert_eq!(t.sessions.len(), 2);
+        // The group loses bfd: the dynamic session goes, the configured stays.
+        let cfg = CFG.replace(" neighbor D bfd\n", "");
+        t.set_config(vtysh::load_config(&cfg, &Config::default()).unwrap());
+        assert_eq!(t.sessions.len(), 1);
+        // Unconfigured: gone.
+        let cfg = cfg.replace(" neighbor 10.1.0.2 bfd\n", "");
+        t.set_config(vtysh::load_config(&cfg, &Config::default()).unwrap());
+        assert!(t.sessions.is_empty());
+    }
+
+    #[test]
+    fn timer_changes_keep_the_session() {
+        let mut t = task(CFG);
+        let d = *t.sessions.keys().next().unwrap();
+        let cfg = CFG.replace(
+            " neighbor 10.1.0.2 bfd\n",
+            " neighbor 10.1.0.2 bfd 5 100 200\n",
+        );
+        t.set_config(vtysh::load_config(&cfg, &Config::default()).unwrap());
+        let e = &t.sessions[&d];
+        assert_eq!(e.session.config().detect_mult, 5);
+        assert_eq!(
+            e.session.config().required_min_rx,
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            e.session.config().desired_min_tx,
+            Duration::from_millis(200)
+        );
+    }
+
+    /// The listener reports TTL, destination and interface (loopback).
+    #[test]
+    fn listener_reports_ttl_and_destination() {
+        let l = sock::listener(false, 0).unwrap();
+        let port = l.local_addr().unwrap().port();
+        for ttl in [255u32, 17] {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.set_ttl(ttl).unwrap();
+            s.send_to(&[1, 2, 3], ("127.0.0.1", port)).unwrap();
+            let mut buf = [0u8; 64];
+            let mut got = None;
+            for _ in 0..100 {
+                match sock::recv(l.as_fd(), &mut buf) {
+                    Ok(m) => {
+                        got = Some(m);
+                        break;
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            let m = got.expect("datagram received");
+            assert_eq!(m.len, 3);
+            assert_eq!(m.ttl, Some(ttl as u8));
+            assert_eq!(m.dst, Some("127.0.0.1".parse().unwrap()));
+            assert_eq!(m.ifindex, Some(1));
+            assert_eq!(m.src, s.local_addr().unwrap());
+        }
+        // A sender: TTL 255 from the BFD source port range.
+        let s = sock::sender("127.0.0.1".parse().unwrap(), None, 50000).unwrap();
+        assert!(sock::SRC_PORTS.contains(&s.local_addr().unwrap().port()));
+        assert_eq!(s.ttl().unwrap(), 255);
+    }
+}

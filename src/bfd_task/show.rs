@@ -127,13 +127,13 @@ pub(super) fn show(t: &Task, brief: bool, json: bool) -> String {
         let _ = writeln!(out, "Session count: {}", list.len());
         let _ = writeln!(
             out,
-            "{:<11}{:<40}{:<40}{}",
-            "SessionId", "LocalAddress", "PeerAddress", "Status"
+            "{:<11}{:<40}{:<40}Status",
+            "SessionId", "LocalAddress", "PeerAddress"
         );
         let _ = writeln!(
             out,
-            "{:<11}{:<40}{:<40}{}",
-            "=========", "============", "===========", "======"
+            "{:<11}{:<40}{:<40}======",
+            "=========", "============", "==========="
         );
         for (d, e) in list {
             let l = local(e).map_or("unknown".to_string(), |a| a.to_string());
