@@ -264,6 +264,11 @@ fn bfd_up_with_frr() {
         "{text}"
     );
     assert!(text.contains("Status: up"), "{text}");
+    println!("--- rvpn# show bfd peers\n{text}");
+    println!(
+        "--- FRR# show bfd peers\n{}",
+        lab.frr.vtysh_ok(&["show bfd peers"])
+    );
     let brief = lab.rv.vtysh_ok(&["show bfd peers brief"]);
     assert!(brief.contains("Session count: 1"), "{brief}");
 }

@@ -85,7 +85,7 @@ fn entry_json(d: u32, e: &Entry) -> Value {
         "status": status(s.state()),
         "diagnostic": diag(s.local_diag()),
         "remote-diagnostic": e.remote.map_or("ok", |r| diag(Diag::from_bits(r.diag))),
-        "peer-type": if e.spec.dynamic { "dynamic" } else { "configured" },
+        "peer-type": "dynamic",
         "receive-interval": c.required_min_rx.as_millis(),
         "transmit-interval": c.desired_min_tx.as_millis(),
         "echo-receive-interval": 0,
