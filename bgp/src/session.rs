@@ -1531,6 +1531,32 @@ mod tests {
     }
 
     #[test]
+    fn bfd_down_sends_cease_bfd_down_and_comes_back() {
+        let mut p = established_pipe();
+        let now = p.now;
+        p.s[0].bfd_down(now);
+        p.pump();
+        let n = p.notifications(0);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].code, ErrorCode::CEASE);
+        assert_eq!(n[0].subcode, subcode::cease::BFD_DOWN);
+        assert_eq!(p.s[0].state(), State::Idle);
+        let d = p.downs(0);
+        assert_eq!(d.len(), 1);
+        assert!(d[0].1.contains("BFD down"), "{}", d[0].1);
+        assert!(
+            p.log[0]
+                .iter()
+                .any(|(_, o)| matches!(o, Output::Down { retain: false, .. })),
+            "no graceful restart after BFD down"
+        );
+        // Not a ManualStop: the session starts again by itself.
+        p.run(Duration::from_secs(30));
+        assert_eq!(p.s[0].state(), State::Established);
+        assert_eq!(p.s[1].state(), State::Established);
+    }
+
+    #[test]
     fn stop_sends_cease() {
         let mut p = established_pipe();
         let now = p.now;
