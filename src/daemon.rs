@@ -95,6 +95,8 @@ pub struct Daemon {
     tunnel_sas: std::collections::HashMap<String, usize>,
     /// The RIB task.
     rib: Option<crate::routing::RibHandle>,
+    /// The BFD task.
+    bfd: Option<mpsc::Sender<crate::bfd_task::Command>>,
 }
 
 /// What a request handler produced, before the mode and prompt are added.
@@ -149,6 +151,7 @@ impl Daemon {
             bgp,
             tunnel_sas: std::collections::HashMap::new(),
             rib,
+            bfd: None,
         };
         d.commit(startup, Origin::Startup);
         d
@@ -249,6 +252,44 @@ impl Daemon {
             if tx.try_send(cmd).is_err() {
                 error!("BGP task is not accepting configuration");
             }
+        }
+    }
+
+    /// Attaches the BFD task and gives it the running configuration.
+    pub fn with_bfd(mut self, tx: mpsc::Sender<crate::bfd_task::Command>) -> Self {
+        self.bfd = Some(tx);
+        self.sync_bfd();
+        self
+    }
+
+    /// Gives BFD the running configuration (it keeps what did not change).
+    fn sync_bfd(&self) {
+        if let Some(tx) = &self.bfd {
+            let cmd = crate::bfd_task::Command::SetConfig(Box::new(self.running.clone()));
+            if tx.try_send(cmd).is_err() {
+                error!("BFD task is not accepting configuration");
+            }
+        }
+    }
+
+    /// `show bfd peers ...`, answered by the BFD task.
+    async fn show_bfd(&self, brief: bool, json: bool) -> Reply {
+        let Some(tx) = &self.bfd else {
+            return Reply::msg("% BFD is not running");
+        };
+        let (rtx, rrx) = oneshot::channel();
+        let cmd = crate::bfd_task::Command::Show {
+            brief,
+            json,
+            reply: rtx,
+        };
+        if tx.send(cmd).await.is_err() {
+            return Reply::msg("% BFD is not running");
+        }
+        match rrx.await {
+            Ok(Ok(out)) => Reply::ok(out),
+            Ok(Err(e)) => Reply::msg(e),
+            Err(_) => Reply::msg("% BFD is not running"),
         }
     }
 
@@ -496,6 +537,10 @@ impl Daemon {
                     Err(e) => Reply::msg(e),
                 }
             }
+            ExecCommand::Show {
+                cmd: ShowCmd::BfdPeers { brief },
+                json,
+            } => self.show_bfd(brief, json).await,
             ExecCommand::ClearBgp { peer, soft } => {
                 let Some(tx) = &self.bgp else {
                     return Reply::msg("% BGP is not running");
@@ -648,6 +693,7 @@ impl Daemon {
         }) {
             self.sync_bgp();
             self.sync_rib();
+            self.sync_bfd();
         }
         changes.len()
     }

@@ -5,6 +5,7 @@
 //! One task owns all daemon state ([`daemon::Daemon`]); connection tasks
 //! ([`server`]) and the signal handler talk to it over a channel.
 
+mod bfd_task;
 mod bgp;
 mod daemon;
 mod dataplane;
@@ -229,7 +230,9 @@ async fn run(
     let rib_ctl = rib.tx.clone();
     let bgp_tx = bgp::start(bgp_port, kernel_routes.then_some(routes_tx));
     let bgp_ctl = bgp_tx.clone();
-    let daemon = daemon::Daemon::new(info, running, ike, dp, Some(bgp_tx), Some(rib));
+    let bfd_tx = bfd_task::start(bfd_task::CONTROL_PORT, Some(bgp_tx.clone()));
+    let daemon =
+        daemon::Daemon::new(info, running, ike, dp, Some(bgp_tx), Some(rib)).with_bfd(bfd_tx);
     let mut owner = tokio::spawn(daemon.run(rx, ev_rx));
     let server::Bound { listener, socket } = bound;
     tokio::spawn(server::serve(listener, tx.clone()));

@@ -143,6 +143,11 @@ pub async fn show(v: &View<'_>, cmd: &ShowCmd, json: bool) -> Result<String, Err
             message: "% The routing table is not running".into(),
             column: None,
         }),
+        // The daemon hands this to the BFD task.
+        ShowCmd::BfdPeers { .. } => Err(ErrorInfo {
+            message: "% BFD is not running".into(),
+            column: None,
+        }),
         ShowCmd::CryptoSession { detail } => crypto_session(v, *detail, json),
         ShowCmd::CryptoIkev2Sa { detail } => crate::show_crypto::ikev2_sa(v, *detail, json),
         ShowCmd::CryptoIpsecSa { interface } => {

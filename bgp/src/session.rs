@@ -493,6 +493,14 @@ impl Session {
         self.idle_hold = self.cfg.idle_hold.min(IDLE_HOLD_MAX);
     }
 
+    /// BFD declared the path to the peer down (RFC 9384): close with
+    /// Cease/BFD Down; the session starts again after the idle hold time,
+    /// as after any failure.
+    pub fn bfd_down(&mut self, now: Instant) {
+        let n = Notification::cease(subcode::cease::BFD_DOWN);
+        self.close(now, Ending::Send(n), "BFD down".into(), true);
+    }
+
     /// Closes this connection as the loser of a connection collision
     /// (Cease/Connection Collision Resolution); the session stays in Idle
     /// and does not restart. See the [module documentation](self).
@@ -1519,6 +1527,32 @@ mod tests {
         assert!(p.log[1]
             .iter()
             .any(|(_, o)| o == &Output::RouteRefresh(Family::IPV4_UNICAST)));
+        assert_eq!(p.s[1].state(), State::Established);
+    }
+
+    #[test]
+    fn bfd_down_sends_cease_bfd_down_and_comes_back() {
+        let mut p = established_pipe();
+        let now = p.now;
+        p.s[0].bfd_down(now);
+        p.pump();
+        let n = p.notifications(0);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].code, ErrorCode::CEASE);
+        assert_eq!(n[0].subcode, subcode::cease::BFD_DOWN);
+        assert_eq!(p.s[0].state(), State::Idle);
+        let d = p.downs(0);
+        assert_eq!(d.len(), 1);
+        assert!(d[0].1.contains("BFD down"), "{}", d[0].1);
+        assert!(
+            p.log[0]
+                .iter()
+                .any(|(_, o)| matches!(o, Output::Down { retain: false, .. })),
+            "no graceful restart after BFD down"
+        );
+        // Not a ManualStop: the session starts again by itself.
+        p.run(Duration::from_secs(30));
+        assert_eq!(p.s[0].state(), State::Established);
         assert_eq!(p.s[1].state(), State::Established);
     }
 

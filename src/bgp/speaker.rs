@@ -51,6 +51,8 @@ pub enum Command {
     },
     /// Close every session (Cease) and stop.
     Shutdown(oneshot::Sender<()>),
+    /// BFD to this neighbor went Up, or from Up to Down.
+    Bfd { peer: IpAddr, up: bool },
 }
 
 /// Events of the I/O tasks.
@@ -379,6 +381,7 @@ impl Speaker {
                 let _ = reply.send(self.clear(peer, soft));
             }
             Command::Shutdown(_) => {}
+            Command::Bfd { peer, up } => self.bfd(peer, up),
         }
     }
 
@@ -2159,6 +2162,35 @@ impl Speaker {
 
 /// Whether two neighbor configurations can keep the same session (only
 /// policy and per-family output settings differ).
+impl Speaker {
+    /// BFD news of `peer`. Down (from Up) takes an Established session
+    /// down at once with Cease/BFD Down (RFC 9384), withdrawing its
+    /// routes; it comes back by itself as after any failure. Up changes
+    /// nothing: like FRR, BGP does not wait for BFD.
+    fn bfd(&mut self, peer: IpAddr, up: bool) {
+        if up {
+            debug!("bgp neighbor {peer}: BFD up");
+            return;
+        }
+        let now = std_now(Instant::now());
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let mut hit = false;
+        for c in &mut p.conns {
+            if c.session.state() == State::Established {
+                c.session.bfd_down(now);
+                hit = true;
+            }
+        }
+        if hit {
+            info!("bgp neighbor {peer}: BFD down, session down now");
+            p.last_reset = Some("BFD down".into());
+        }
+        self.pump(peer);
+    }
+}
+
 fn session_same(a: &PeerCfg, b: &PeerCfg) -> bool {
     a.remote_as == b.remote_as
         && a.password == b.password

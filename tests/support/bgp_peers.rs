@@ -80,6 +80,7 @@ pub const BGP_PACKAGES: &str = "frr bird2 gobgpd";
 /// FRR's daemons (Debian 12).
 pub const ZEBRA: &str = "/usr/lib/frr/zebra";
 pub const BGPD: &str = "/usr/lib/frr/bgpd";
+pub const BFDD: &str = "/usr/lib/frr/bfdd";
 pub const VTYSH: &str = "/usr/bin/vtysh";
 /// BIRD 2 and its client.
 pub const BIRD: &str = "/usr/sbin/bird";
@@ -301,6 +302,9 @@ pub struct FrrOpts {
     /// Put `debug bgp neighbor-events` before the test's config (why a
     /// session went down or an OPEN was refused, in bgpd.log).
     pub debug_neighbor_events: bool,
+    /// Also run bfdd (for `neighbor X bfd`), with its own empty config
+    /// and control socket in the scratch directory.
+    pub bfdd: bool,
 }
 
 impl Default for FrrOpts {
@@ -311,6 +315,7 @@ impl Default for FrrOpts {
             bgpd_args: Vec::new(),
             log_level: Some("debug".into()),
             debug_neighbor_events: true,
+            bfdd: false,
         }
     }
 }
@@ -338,6 +343,7 @@ pub struct Frr {
     dir: Scratch,
     zebra: Option<Proc>,
     bgpd: Option<Proc>,
+    bfdd: Option<Proc>,
 }
 
 impl Frr {
@@ -355,6 +361,7 @@ impl Frr {
             dir,
             zebra: None,
             bgpd: None,
+            bfdd: None,
         };
         let mut conf = String::from("! harness header (tests/support/bgp_peers.rs)\n");
         if f.opts.debug_neighbor_events {
@@ -375,8 +382,33 @@ impl Frr {
         // The daemons run as frr and write pid files and sockets here.
         run_ok(Command::new("chown").arg("frr:frr").arg(f.dir.path()));
         f.launch_zebra();
+        if f.opts.bfdd {
+            f.launch_bfdd();
+        }
         f.launch_bgpd();
         f
+    }
+
+    /// bfdd's pid while it runs (with [`FrrOpts::bfdd`]).
+    pub fn bfdd_pid(&self) -> Option<u32> {
+        self.bfdd.as_ref().map(|p| p.id())
+    }
+
+    fn launch_bfdd(&mut self) {
+        let _ = fs::remove_file(self.dir.join("bfdd.vty"));
+        fs::write(self.dir.join("bfdd.conf"), "").expect("write bfdd.conf");
+        let mut argv = self.daemon_argv(BFDD, "bfdd", "bfdd.conf");
+        argv.push("--bfdctl".into());
+        argv.push(self.dir.join("bfdd.sock").display().to_string());
+        let what = format!("bfdd {}", self.opts.tag);
+        let proc = spawn_daemon(&self.ns, &argv, &self.dir.join("bfdd.out"), true, &what);
+        let vty = self.dir.join("bfdd.vty");
+        self.bfdd = Some(wait_up(
+            proc,
+            &format!("{what} in {}", self.ns),
+            || can_connect(&vty),
+            || self.log(),
+        ));
     }
 
     pub fn dir(&self) -> &Path {
@@ -635,7 +667,14 @@ impl Frr {
     /// bgpd's and zebra's logs (and anything they printed).
     pub fn log(&self) -> String {
         let mut s = String::new();
-        for f in ["zebra.out", "zebra.log", "bgpd.out", "bgpd.log"] {
+        for f in [
+            "zebra.out",
+            "zebra.log",
+            "bfdd.out",
+            "bfdd.log",
+            "bgpd.out",
+            "bgpd.log",
+        ] {
             let t = read(&self.dir.join(f));
             if !t.trim().is_empty() {
                 let _ = write!(s, "=== {f}\n{t}");
@@ -717,6 +756,9 @@ impl BgpSpeaker for Frr {
 impl Drop for Frr {
     fn drop(&mut self) {
         self.kill();
+        if let Some(mut b) = self.bfdd.take() {
+            b.kill();
+        }
         if let Some(mut z) = self.zebra.take() {
             z.kill();
         }

@@ -455,6 +455,28 @@ pub struct Interface {
     pub tcp_adjust_mss: Option<u16>,
     /// Present on tunnel interfaces.
     pub tunnel: Option<Tunnel>,
+    /// `bfd interval TX min_rx RX multiplier N`: BFD timers of sessions
+    /// to neighbors on this interface (a neighbor's own timers win).
+    #[serde(default)]
+    pub bfd: Option<BfdTimers>,
+}
+
+/// BFD timers in milliseconds (RFC 5880 Desired Min TX, Required Min RX,
+/// Detect Mult), from `neighbor X bfd MULT RX TX` or `bfd interval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BfdTimers {
+    pub detect_mult: u8,
+    pub min_rx_ms: u32,
+    pub min_tx_ms: u32,
+}
+
+impl BfdTimers {
+    /// 300 ms x 3 (FRR's and rvpn's default).
+    pub const DEFAULT: BfdTimers = BfdTimers {
+        detect_mult: 3,
+        min_rx_ms: 300,
+        min_tx_ms: 300,
+    };
 }
 
 /// Whether a name is a tunnel interface (`TunnelN`).
@@ -511,6 +533,9 @@ pub struct NeighborConfig {
     pub ebgp_multihop: Option<u8>,
     pub shutdown: bool,
     pub bfd: bool,
+    /// `neighbor X bfd MULT RX TX` (bfd is then on too).
+    #[serde(default)]
+    pub bfd_timers: Option<BfdTimers>,
     pub port: Option<u16>,
 }
 

@@ -380,6 +380,15 @@ impl Renderer {
         if let Some(m) = i.tcp_adjust_mss {
             line!(self, " ip tcp adjust-mss {m}");
         }
+        if let Some(t) = i.bfd {
+            line!(
+                self,
+                " bfd interval {} min_rx {} multiplier {}",
+                t.min_tx_ms,
+                t.min_rx_ms,
+                t.detect_mult
+            );
+        }
         if i.shutdown {
             line!(self, " shutdown");
         }
@@ -414,8 +423,16 @@ impl Renderer {
         if let Some(p) = n.port {
             line!(self, " neighbor {who} port {p}");
         }
-        if n.bfd {
-            line!(self, " neighbor {who} bfd");
+        match (n.bfd, n.bfd_timers) {
+            (true, Some(t)) => line!(
+                self,
+                " neighbor {who} bfd {} {} {}",
+                t.detect_mult,
+                t.min_rx_ms,
+                t.min_tx_ms
+            ),
+            (true, None) => line!(self, " neighbor {who} bfd"),
+            _ => {}
         }
         if n.shutdown {
             line!(self, " neighbor {who} shutdown");

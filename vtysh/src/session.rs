@@ -101,6 +101,10 @@ pub enum ShowCmd {
         addr: Option<std::net::IpAddr>,
         routes: Option<BgpRoutesDir>,
     },
+    /// `show bfd peers [brief]`
+    BfdPeers {
+        brief: bool,
+    },
 }
 
 /// Which routes of a neighbor `show ip bgp neighbors X ...` lists.

@@ -565,6 +565,16 @@ fn every_no_form_undoes_its_command() {
         ),
         (
             "router bgp 65000",
+            "neighbor 169.254.1.2 bfd 3 100 200",
+            "no neighbor 169.254.1.2 bfd",
+        ),
+        (
+            "interface Tunnel1",
+            "bfd interval 100 min_rx 150 multiplier 5",
+            "no bfd interval",
+        ),
+        (
+            "router bgp 65000",
             "neighbor 169.254.1.6 remote-as external",
             "no neighbor 169.254.1.6",
         ),
@@ -777,6 +787,100 @@ fn bgp_show_and_clear_commands() {
             soft: None
         }
     );
+}
+
+/// BFD: `neighbor X bfd [MULT RX TX]` on neighbors and peer groups,
+/// `bfd interval` per interface; the numbers are bounded like FRR's and
+/// IOS's, and `show bfd peers [brief] [json]` parses.
+#[test]
+fn bfd_timers_on_neighbors_groups_and_interfaces() {
+    use vtysh::model::BfdTimers;
+    let b = base();
+    let (cfg, _, r) = run(
+        &b,
+        &[
+            "configure terminal",
+            "interface Tunnel1",
+            "bfd interval 100 min_rx 200 multiplier 4",
+            "exit",
+            "router bgp 65000",
+            "neighbor G peer-group",
+            "neighbor G remote-as external",
+            "neighbor G bfd 5 50 60",
+            "neighbor 169.254.1.2 bfd",
+        ],
+    );
+    r.unwrap();
+    assert_eq!(
+        cfg.interfaces["Tunnel1"].bfd,
+        Some(BfdTimers {
+            detect_mult: 4,
+            min_rx_ms: 200,
+            min_tx_ms: 100
+        })
+    );
+    let bgp = cfg.bgp.as_ref().unwrap();
+    let g = &bgp.peer_groups["G"];
+    assert!(g.bfd);
+    assert_eq!(
+        g.bfd_timers,
+        Some(BfdTimers {
+            detect_mult: 5,
+            min_rx_ms: 50,
+            min_tx_ms: 60
+        })
+    );
+    let n = &bgp.neighbors[&"169.254.1.2".parse().unwrap()];
+    assert!(n.bfd && n.bfd_timers.is_none());
+    let text = render(&cfg);
+    assert!(
+        text.contains(" bfd interval 100 min_rx 200 multiplier 4\n"),
+        "{text}"
+    );
+    assert!(text.contains(" neighbor G bfd 5 50 60\n"), "{text}");
+    assert!(text.contains(" neighbor 169.254.1.2 bfd\n"), "{text}");
+    // Round trip through the text.
+    assert_eq!(load_config(&text, &Config::default()).unwrap(), cfg);
+    // Out of range: FRR's bounds (multiplier 2-255, 50-60000 ms).
+    for (enter, line) in [
+        ("router bgp 65000", "neighbor 169.254.1.2 bfd 1 300 300"),
+        ("router bgp 65000", "neighbor 169.254.1.2 bfd 3 49 300"),
+        ("router bgp 65000", "neighbor 169.254.1.2 bfd 3 300 60001"),
+        (
+            "interface Tunnel1",
+            "bfd interval 10 min_rx 300 multiplier 3",
+        ),
+        (
+            "interface Tunnel1",
+            "bfd interval 300 min_rx 300 multiplier 256",
+        ),
+    ] {
+        let (_, _, r) = run(&b, &["configure terminal", enter, line]);
+        assert!(r.is_err(), "{line} must be refused");
+    }
+    // Timers again without numbers keep bfd on and drop the timers.
+    let (cfg2, _, r) = run(
+        &cfg,
+        &["configure terminal", "router bgp 65000", "neighbor G bfd"],
+    );
+    r.unwrap();
+    let g = &cfg2.bgp.as_ref().unwrap().peer_groups["G"];
+    assert!(g.bfd && g.bfd_timers.is_none());
+    let mut s = Session::new();
+    for (line, brief, json) in [
+        ("show bfd peers", false, false),
+        ("sh bfd peers json", false, true),
+        ("show bfd peers brief", true, false),
+    ] {
+        assert_eq!(
+            s.execute(line, &cfg).unwrap(),
+            Outcome::Exec(ExecCommand::Show {
+                cmd: ShowCmd::BfdPeers { brief },
+                json
+            }),
+            "{line}"
+        );
+    }
 }
 
 /// `neighbor X update-source Y` stores Y, whatever X is (an IPv4

@@ -76,6 +76,16 @@ fn transform() -> impl Strategy<Value = EspTransform> {
     ]
 }
 
+fn bfd_timers() -> impl Strategy<Value = BfdTimers> {
+    (2u8..=255, 50u32..=60000, 50u32..=60000).prop_map(|(detect_mult, min_rx_ms, min_tx_ms)| {
+        BfdTimers {
+            detect_mult,
+            min_rx_ms,
+            min_tx_ms,
+        }
+    })
+}
+
 fn interface(i: u8) -> impl Strategy<Value = Interface> {
     (
         prop::option::of("[a-z][a-z0-9 ]{0,20}[a-z0-9]".prop_map(String::from)),
@@ -84,9 +94,11 @@ fn interface(i: u8) -> impl Strategy<Value = Interface> {
         prop::option::of(500u16..=1460),
         prop::option::of(any::<[u8; 4]>()),
         any::<bool>(),
+        prop::option::of(bfd_timers()),
     )
         .prop_map(
-            move |(description, shutdown, mtu, mss, dst, dynamic)| Interface {
+            move |(description, shutdown, mtu, mss, dst, dynamic, bfd)| Interface {
+                bfd,
                 description,
                 shutdown,
                 ipv4: Some(Ipv4Network::new(Ipv4Addr::new(169, 254, i, 1), 30).unwrap()),
@@ -114,7 +126,15 @@ fn bgp() -> impl Strategy<Value = Bgp> {
         1u32..=u32::MAX,
         any::<bool>(),
         prop::option::of((3u16..=300).prop_flat_map(|h| (1u16..=h / 3, Just(h)))),
-        prop::collection::btree_map(any::<[u8; 4]>(), 1u32..=u32::MAX, 0..4),
+        prop::collection::btree_map(
+            any::<[u8; 4]>(),
+            (
+                1u32..=u32::MAX,
+                any::<bool>(),
+                prop::option::of(bfd_timers()),
+            ),
+            0..4,
+        ),
         prop::option::of(1u16..=64),
     )
         .prop_map(|(asn, rp, timers, nbrs, mp)| {
@@ -122,13 +142,15 @@ fn bgp() -> impl Strategy<Value = Bgp> {
             b.ebgp_requires_policy = rp;
             b.timers = timers;
             b.router_id = Some(Ipv4Addr::new(10, 0, 0, 1));
-            for (a, r) in nbrs {
+            for (a, (r, bfd, bfd_timers)) in nbrs {
                 let addr = IpAddr::V4(Ipv4Addr::from(a));
                 b.neighbors.insert(
                     addr,
                     NeighborConfig {
                         remote_as: Some(RemoteAs::As(r)),
                         timers,
+                        bfd: bfd || bfd_timers.is_some(),
+                        bfd_timers,
                         ..Default::default()
                     },
                 );

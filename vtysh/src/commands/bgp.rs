@@ -269,7 +269,30 @@ pub(super) fn register(b: &mut Builder) {
         |n, _| n.shutdown = true,
         |n| n.shutdown = false,
     );
-    neighbor_setting(b, "bfd", "bfd", |n, _| n.bfd = true, |n| n.bfd = false);
+    neighbor_setting(
+        b,
+        "bfd [(2-255) (50-60000) (50-60000)]",
+        "bfd",
+        |n, a| {
+            n.bfd = true;
+            let ms = a.all("(50-60000)");
+            n.bfd_timers = match (a.get("(2-255)"), ms.first(), ms.get(1)) {
+                (Some(m), Some(rx), Some(tx)) => match (m.parse(), rx.parse(), tx.parse()) {
+                    (Ok(detect_mult), Ok(min_rx_ms), Ok(min_tx_ms)) => Some(BfdTimers {
+                        detect_mult,
+                        min_rx_ms,
+                        min_tx_ms,
+                    }),
+                    _ => None,
+                },
+                _ => None,
+            };
+        },
+        |n| {
+            n.bfd = false;
+            n.bfd_timers = None;
+        },
+    );
     neighbor_setting(
         b,
         "port (1-65535)",

@@ -187,6 +187,15 @@ pub(super) fn register(b: &mut Builder) {
             show(c, a, ShowCmd::BgpNeighbors { addr, routes })
         },
     );
+    b.add(Exec, "show bfd peers [brief] [json]", |c, a| {
+        show(
+            c,
+            a,
+            ShowCmd::BfdPeers {
+                brief: a.has("brief"),
+            },
+        )
+    });
     b.add(
         Exec,
         "clear ip bgp <*|A.B.C.D|X:X::X:X> [soft [<in|out>]]",

@@ -99,6 +99,29 @@ pub(super) fn register(b: &mut Builder) {
     });
     b.add(
         Interface,
+        "bfd interval (50-60000) min_rx (50-60000) multiplier (2-255)",
+        |c, a| {
+            let ms = a.all("(50-60000)");
+            let ms = |i: usize| -> Result<u32, CliError> {
+                ms.get(i)
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| CliError::new("% Bad interval"))
+            };
+            let t = BfdTimers {
+                min_tx_ms: ms(0)?,
+                min_rx_ms: ms(1)?,
+                detect_mult: num(a, "(2-255)")?,
+            };
+            iface(c)?.bfd = Some(t);
+            Ok(())
+        },
+    );
+    b.add(Interface, "no bfd interval [LINE]", |c, _| {
+        iface(c)?.bfd = None;
+        Ok(())
+    });
+    b.add(
+        Interface,
         "tunnel source <A.B.C.D|X:X::X:X|IFNAME>",
         |c, a| {
             let s = match a.get("A.B.C.D").or(a.get("X:X::X:X")) {
