@@ -292,13 +292,7 @@ impl Task {
                 }),
             }
         }
-        let gone: Vec<IpNetwork> = self
-            .statics
-            .keys()
-            .filter(|p| !want.contains_key(p))
-            .copied()
-            .collect();
-        for p in gone {
+        for p in gone(&self.statics, &want) {
             self.touched.insert(p);
             self.rib.set_all(Source::Static, p, Vec::new());
         }
@@ -354,13 +348,7 @@ impl Task {
         if want == self.connected {
             return;
         }
-        let gone: Vec<IpNetwork> = self
-            .connected
-            .keys()
-            .filter(|p| !want.contains_key(p))
-            .copied()
-            .collect();
-        for p in gone {
+        for p in gone(&self.connected, &want) {
             self.touched.insert(p);
             self.rib.set(Source::Connected, p, None);
         }
@@ -533,6 +521,11 @@ impl Task {
             "rvpn routes removed from the kernel"
         );
     }
+}
+
+/// The prefixes of `old` that `new` no longer has.
+fn gone<V, W>(old: &BTreeMap<IpNetwork, V>, new: &BTreeMap<IpNetwork, W>) -> Vec<IpNetwork> {
+    old.keys().filter(|p| !new.contains_key(p)).copied().collect()
 }
 
 fn intern(names: &mut HashMap<String, Arc<str>>, name: &str) -> Arc<str> {
