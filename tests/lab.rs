@@ -167,7 +167,12 @@ fn loss_between(r: &ProbeResult, from: Duration, to: Duration) -> (Duration, usi
 fn control_plane_tunnels_bgp_and_two_paths() {
     lab_or_skip!(_g, lab);
     // `up` waited for all of it; check it as the operator sees it.
-    if let Err(e) = tunnels_and_sessions_up(&lab) {
+    if wait_until(Duration::from_secs(10), || {
+        tunnels_and_sessions_up(&lab).is_ok()
+    })
+    .is_none()
+    {
+        let e = tunnels_and_sessions_up(&lab).err().unwrap_or_default();
         panic!("not every tunnel UP-ACTIVE and session Established:\n{e}");
     }
     // Each spoke learns the other's LAN from both hubs: two paths, one
