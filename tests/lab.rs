@@ -419,3 +419,125 @@ fn planned_tunnel_shutdown_loses_nothing() {
         win.as_millis()
     );
 }
+
+/// One end of a link: (node, interface, address/len).
+type End = (String, String, String);
+
+/// The links of topologies/rvpn-lab (its `LINKS=(...)` lines).
+fn rvpn_lab_links(script: &str) -> Vec<(End, End)> {
+    let body = script
+        .split("\nLINKS=(\n")
+        .nth(1)
+        .and_then(|s| s.split("\n)").next())
+        .expect("rvpn-lab has a LINKS=( ... ) array");
+    let end = |s: &str| -> End {
+        let mut f = s.split(':').map(String::from);
+        let mut next = || f.next().expect("node:interface:address");
+        (next(), next(), next())
+    };
+    body.lines()
+        .map(|l| l.trim().trim_matches('"'))
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (a, b) = l.split_once(' ').expect("two ends");
+            (end(a), end(b))
+        })
+        .collect()
+}
+
+/// Every node's `exec:` lines and binds in the containerlab file.
+fn clab_nodes(yml: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut nodes = std::collections::BTreeMap::new();
+    let mut cur: Option<String> = None;
+    let mut in_nodes = false;
+    for line in yml.lines() {
+        if line == "  nodes:" {
+            in_nodes = true;
+            continue;
+        }
+        if line == "  links:" {
+            in_nodes = false;
+        }
+        if !in_nodes {
+            continue;
+        }
+        let t = line.trim();
+        if line.starts_with("    ") && !line.starts_with("     ") && t.ends_with(':') {
+            cur = Some(t.trim_end_matches(':').to_string());
+        } else if let (Some(n), Some(item)) = (&cur, t.strip_prefix("- ")) {
+            nodes
+                .entry(n.clone())
+                .or_insert_with(Vec::new)
+                .push(item.to_string());
+        }
+    }
+    nodes
+}
+
+/// The namespace lab, the containerlab file and the configs describe the
+/// same topology: links, addresses, gateways, and tunnel endpoints that
+/// are the two ends of one link. Needs no root.
+#[test]
+fn topologies_agree_with_each_other_and_the_configs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read =
+        |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("read {p}: {e}"));
+    let links = rvpn_lab_links(&read("topologies/rvpn-lab"));
+    let yml = read("topologies/hub-spoke.clab.yml");
+    let nodes = clab_nodes(&yml);
+    assert_eq!(links.len(), 6, "{links:?}");
+    assert_eq!(
+        nodes.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["host1", "host2", "hub1", "hub2", "spoke1", "spoke2"]
+    );
+    let mut errors = Vec::new();
+    for ((an, ai, aa), (bn, bi, ba)) in &links {
+        let ep = format!("[\"{an}:{ai}\", \"{bn}:{bi}\"]");
+        if !yml.contains(&format!("- endpoints: {ep}")) {
+            errors.push(format!("hub-spoke.clab.yml lacks the link {ep}"));
+        }
+        for (n, i, a) in [(an, ai, aa), (bn, bi, ba)] {
+            let want = format!("ip addr add {a} dev {i}");
+            if !nodes[n.as_str()].contains(&want) {
+                errors.push(format!("hub-spoke.clab.yml: {n} lacks '{want}'"));
+            }
+        }
+    }
+    for (host, gw) in [("host1", "10.1.0.1"), ("host2", "10.2.0.1")] {
+        let want = format!("ip route replace default via {gw}");
+        if !nodes[host].contains(&want) {
+            errors.push(format!("hub-spoke.clab.yml: {host} lacks '{want}'"));
+        }
+        if !read("topologies/rvpn-lab").contains(&format!("\"{host}:{gw}\"")) {
+            errors.push(format!("rvpn-lab: {host}'s gateway is not {gw}"));
+        }
+    }
+    // Each router's tunnels run between the two ends of one of its links.
+    let addr = |a: &str| a.split('/').next().unwrap_or("").to_string();
+    for r in ROUTERS {
+        let bind = format!("../configs/{r}.conf:/etc/rvpn/startup.conf:ro");
+        if !nodes[r].contains(&bind) {
+            errors.push(format!("hub-spoke.clab.yml: {r} does not bind {bind}"));
+        }
+        let conf = read(&format!("configs/{r}.conf"));
+        let words = |kw: &str| -> Vec<String> {
+            conf.lines()
+                .filter_map(|l| l.trim().strip_prefix(kw).map(|s| s.trim().to_string()))
+                .collect()
+        };
+        let (srcs, dsts) = (words("tunnel source "), words("tunnel destination "));
+        assert_eq!(srcs.len(), 2, "configs/{r}.conf: {srcs:?}");
+        for (s, d) in srcs.iter().zip(&dsts) {
+            let ok = links.iter().any(|((an, _, aa), (bn, _, ba))| {
+                (an == r && &addr(aa) == s && &addr(ba) == d)
+                    || (bn == r && &addr(ba) == s && &addr(aa) == d)
+            });
+            if !ok {
+                errors.push(format!(
+                    "configs/{r}.conf: tunnel {s} -> {d} is not a link of {r} in rvpn-lab"
+                ));
+            }
+        }
+    }
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
