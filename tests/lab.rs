@@ -4,9 +4,10 @@
 //! from configs/*.conf.
 //!
 //! ```text
-//! host1 -- spoke1 ==Tunnel1== hub1 ==Tunnel2== spoke2 -- host2
+//! host1 -- spoke1 ==Tunnel1== hub1 ==Tunnel1== spoke2 -- host2
 //!             \\=====Tunnel2== hub2 ==Tunnel2=====//
 //! ```
+//! (tunnels named as the spokes call them; a hub's TunnelN goes to spokeN)
 //!
 //! What each test needs of rvpnd:
 //! - `control_plane_*`: tunnels and BGP (there today).
