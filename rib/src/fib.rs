@@ -3,49 +3,487 @@
 //! ([`RTPROT_RVPN`]) so that a restart can find and remove its stale
 //! routes without ever touching anyone else's.
 //!
-//! An ECMP set goes in as one route with RTA_MULTIPATH; a single next hop
-//! as a plain route; an IPv4 route through an IPv6 next hop (RFC 8950)
-//! with RTA_VIA. Every write is a replace, so applying a change twice is
-//! harmless. Kernel nexthop objects (RTM_NEWNEXTHOP) are the next step.
+//! Two ways to say where a route goes ([`Mode`]):
+//! - kernel nexthop objects (RTM_NEWNEXTHOP, Linux 5.3+), used when the
+//!   kernel accepts them (probed once at open): one object per distinct
+//!   resolved next hop (gateway, interface), one group object per
+//!   distinct ECMP set, all with protocol [`RTPROT_RVPN`] and reference
+//!   counted; a route names its object with RTA_NH_ID, so a route write
+//!   is small and an ECMP set is written once, not once per route.
+//!   Objects no route uses any more are deleted.
+//! - RTA_MULTIPATH (the fallback, or [`Mode::Multipath`]): an ECMP set
+//!   goes in as one route with its next hops inline; a single next hop as
+//!   a plain route; an IPv4 route through an IPv6 next hop (RFC 8950)
+//!   with RTA_VIA.
+//!
+//! Writes are batched (see `nl.rs`): hundreds of requests per `sendmsg`,
+//! only refusals answered, so installing a million routes is bounded by
+//! the kernel, not by round trips. Every route write is a replace, so
+//! applying a change twice is harmless. A refused write is logged and
+//! returned with the kernel's reason, per prefix, to be retried.
+//!
+//! The kernel removes nexthop objects by itself when their interface goes
+//! down (with the routes that use them) and shrinks the groups that held
+//! them: a socket subscribed to nexthop notifications tells the writer,
+//! which then stops using those objects (new ones are made for the next
+//! routes that need them; the old ones are deleted once unused).
 
-use std::collections::{BTreeMap, HashMap};
+mod nl;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
+use crate::{FibChange, Resolved, Selected};
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
-use crate::{FibChange, Resolved, Selected};
+use nl::{Msg, Nl, Outcome, Seen, Watch};
+use rtnetlink::packet_core::Emitable;
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteMessage, RouteNextHop, RouteProtocol, RouteType, RouteVia,
+    RouteAddress, RouteAttribute, RouteMessage, RouteNextHop, RouteProtocol, RouteScope, RouteType,
+    RouteVia,
 };
 use rtnetlink::{Handle, RouteMessageBuilder};
 
-/// rvpn's route protocol number (`ip route ... proto 196`; FRR's are
-/// 186-192, the kernel's below 20).
+/// rvpn's route protocol number (`ip route ... proto 196`), also on its
+/// nexthop objects.
 pub const RTPROT_RVPN: u8 = 196;
 
-fn nl(e: rtnetlink::Error) -> String {
+const AF_INET: u8 = libc::AF_INET as u8;
+const AF_INET6: u8 = libc::AF_INET6 as u8;
+const RTM_NEWROUTE: u16 = 24;
+const RTM_DELROUTE: u16 = 25;
+const RTM_NEWNEXTHOP: u16 = 104;
+const RTM_DELNEXTHOP: u16 = 105;
+const RTM_GETNEXTHOP: u16 = 106;
+const RTA_DST: u16 = 1;
+const RTA_NH_ID: u16 = 30;
+const NHA_ID: u16 = 1;
+const NHA_GROUP: u16 = 2;
+const NHA_BLACKHOLE: u16 = 4;
+const NHA_OIF: u16 = 5;
+const NHA_GATEWAY: u16 = 6;
+const RT_TABLE_MAIN: u8 = 254;
+const RTN_UNICAST: u8 = 1;
+const RT_SCOPE_NOWHERE: u8 = 255;
+
+fn nl_err(e: rtnetlink::Error) -> String {
     match e {
         rtnetlink::Error::NetlinkError(m) => m.to_io().to_string(),
         other => other.to_string(),
     }
 }
 
+/// How routes name their next hops in the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Nexthop objects if the kernel accepts them, else RTA_MULTIPATH.
+    Auto,
+    /// Kernel nexthop objects and groups (RTA_NH_ID); opening fails if
+    /// the kernel refuses them.
+    NexthopObjects,
+    /// Next hops inline in each route (RTA_GATEWAY / RTA_VIA /
+    /// RTA_MULTIPATH), as kernels before 5.3 need.
+    Multipath,
+}
+
+/// A resolved next hop with its interface index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hop {
+    Via {
+        gateway: Option<IpAddr>,
+        ifindex: u32,
+    },
+    Blackhole,
+}
+
+/// What a nexthop object is (its identity for sharing).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum NhKey {
+    Hop {
+        family: u8,
+        gateway: Option<IpAddr>,
+        ifindex: u32,
+    },
+    Blackhole {
+        family: u8,
+    },
+    /// Member object ids, sorted.
+    Group(Vec<u32>),
+}
+
+#[derive(Debug)]
+struct NhObj {
+    key: NhKey,
+    /// Routes naming it, plus (for a single next hop) groups holding it.
+    refs: u32,
+}
+
+/// rvpn's nexthop objects in the kernel.
+#[derive(Debug, Default)]
+struct Objects {
+    by_id: HashMap<u32, NhObj>,
+    /// The objects new routes may use (an object the kernel changed or
+    /// removed on its own is only in `by_id`, until it is unused).
+    by_key: HashMap<NhKey, u32>,
+    /// Ids are never reused within a run (a late notification about an
+    /// old object must not hit a new one), and skip the ones found in
+    /// the kernel at open.
+    next_id: u32,
+    taken: std::collections::HashSet<u32>,
+    /// Objects that may have become unused.
+    garbage: BTreeSet<u32>,
+}
+
+impl Objects {
+    fn alloc(&mut self) -> Option<u32> {
+        for _ in 0..1_000_000 {
+            self.next_id = self.next_id.wrapping_add(1).max(1);
+            let id = self.next_id;
+            if !self.taken.contains(&id) && !self.by_id.contains_key(&id) {
+                return Some(id);
+            }
+        }
+        None
+    }
+    fn acquire(&mut self, id: u32) {
+        if let Some(o) = self.by_id.get_mut(&id) {
+            o.refs += 1;
+        }
+    }
+    fn release(&mut self, id: u32) {
+        if let Some(o) = self.by_id.get_mut(&id) {
+            o.refs = o.refs.saturating_sub(1);
+            if o.refs == 0 {
+                self.garbage.insert(id);
+            }
+        }
+    }
+    /// Stops using `id` for new routes (the kernel removed or changed it).
+    fn retire(&mut self, id: u32) {
+        if let Some(o) = self.by_id.get(&id) {
+            if self.by_key.get(&o.key) == Some(&id) {
+                self.by_key.remove(&o.key);
+            }
+            if o.refs == 0 {
+                self.garbage.insert(id);
+            }
+        }
+    }
+}
+
+/// A nexthop object as a dump or notification shows it.
+struct KernelNh {
+    id: u32,
+    protocol: u8,
+    group: Option<Vec<u32>>,
+}
+
+fn parse_nh(payload: &[u8]) -> Option<KernelNh> {
+    let protocol = *payload.get(2)?;
+    let mut id = None;
+    let mut group = None;
+    for (kind, data) in nl::attrs(payload.get(8..)?) {
+        match kind {
+            NHA_ID => id = nl::u32_at(data, 0),
+            NHA_GROUP => {
+                let mut g: Vec<u32> = data
+                    .chunks_exact(8)
+                    .filter_map(|c| nl::u32_at(c, 0))
+                    .collect();
+                g.sort_unstable();
+                group = Some(g);
+            }
+            _ => {}
+        }
+    }
+    Some(KernelNh {
+        id: id?,
+        protocol,
+        group,
+    })
+}
+
+fn nhmsg(family: u8) -> [u8; 8] {
+    [family, 0, RTPROT_RVPN, 0, 0, 0, 0, 0]
+}
+
+fn nh_dump_msg() -> Vec<u8> {
+    Msg::new(RTM_GETNEXTHOP, nl::NLM_F_DUMP)
+        .raw(&nhmsg(0))
+        .done()
+}
+
+fn nh_del_msg(id: u32) -> Vec<u8> {
+    Msg::new(RTM_DELNEXTHOP, 0)
+        .raw(&[0; 8])
+        .attr(NHA_ID, &id.to_ne_bytes())
+        .done()
+}
+
+fn ip_bytes(a: &IpAddr) -> Vec<u8> {
+    match a {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+fn nh_new_msg(id: u32, key: &NhKey) -> Vec<u8> {
+    let m = Msg::new(RTM_NEWNEXTHOP, nl::NLM_F_CREATE | nl::NLM_F_EXCL);
+    match key {
+        NhKey::Hop {
+            family,
+            gateway,
+            ifindex,
+        } => {
+            let mut m = m.raw(&nhmsg(*family)).attr(NHA_ID, &id.to_ne_bytes());
+            if let Some(g) = gateway {
+                m = m.attr(NHA_GATEWAY, &ip_bytes(g));
+            }
+            m.attr(NHA_OIF, &ifindex.to_ne_bytes()).done()
+        }
+        NhKey::Blackhole { family } => m
+            .raw(&nhmsg(*family))
+            .attr(NHA_ID, &id.to_ne_bytes())
+            .attr(NHA_BLACKHOLE, &[])
+            .done(),
+        NhKey::Group(members) => {
+            // struct nexthop_grp { u32 id; u8 weight (minus one); u8; u16 }
+            let mut g = Vec::with_capacity(members.len() * 8);
+            for m in members {
+                g.extend_from_slice(&m.to_ne_bytes());
+                g.extend_from_slice(&[0; 4]);
+            }
+            m.raw(&nhmsg(0))
+                .attr(NHA_ID, &id.to_ne_bytes())
+                .attr(NHA_GROUP, &g)
+                .done()
+        }
+    }
+}
+
+fn family_of(p: &IpNetwork) -> u8 {
+    if p.is_ipv4() {
+        AF_INET
+    } else {
+        AF_INET6
+    }
+}
+
+/// struct rtmsg for a route of rvpn in the main table.
+fn rtmsg(p: &IpNetwork, scope: u8, kind: u8) -> [u8; 12] {
+    [
+        family_of(p),
+        p.prefix(),
+        0,
+        0,
+        RT_TABLE_MAIN,
+        RTPROT_RVPN,
+        scope,
+        kind,
+        0,
+        0,
+        0,
+        0,
+    ]
+}
+
+fn route_nhid_msg(p: &IpNetwork, id: u32) -> Vec<u8> {
+    Msg::new(RTM_NEWROUTE, nl::NLM_F_CREATE | nl::NLM_F_REPLACE)
+        .raw(&rtmsg(p, 0, RTN_UNICAST))
+        .attr(RTA_DST, &ip_bytes(&p.network()))
+        .attr(RTA_NH_ID, &id.to_ne_bytes())
+        .done()
+}
+
+fn route_del_msg(p: &IpNetwork) -> Vec<u8> {
+    // Type unspecified: a blackhole route must match too.
+    Msg::new(RTM_DELROUTE, 0)
+        .raw(&rtmsg(p, RT_SCOPE_NOWHERE, 0))
+        .attr(RTA_DST, &ip_bytes(&p.network()))
+        .done()
+}
+
+fn emit_route(kind: u16, flags: u16, m: &RouteMessage) -> Vec<u8> {
+    let mut body = vec![0u8; m.buffer_len()];
+    m.emit(&mut body);
+    Msg::new(kind, flags).raw(&body).done()
+}
+
+/// The route with its next hops inline (RTA_MULTIPATH mode).
+fn legacy_msg(prefix: &IpNetwork, hops: &[Hop]) -> Result<Vec<u8>, String> {
+    let b = RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(prefix.network(), prefix.prefix())
+        .map(|b| b.protocol(RouteProtocol::Other(RTPROT_RVPN)))
+        .map_err(|e| format!("{prefix}: {e}"))?;
+    let flags = nl::NLM_F_CREATE | nl::NLM_F_REPLACE;
+    if hops.contains(&Hop::Blackhole) {
+        return Ok(emit_route(
+            RTM_NEWROUTE,
+            flags,
+            &b.kind(RouteType::BlackHole).build(),
+        ));
+    }
+    let gw_attr = |g: IpAddr| match (prefix.is_ipv4(), g) {
+        (true, IpAddr::V4(a)) => RouteAttribute::Gateway(RouteAddress::Inet(a)),
+        (false, IpAddr::V6(a)) => RouteAttribute::Gateway(RouteAddress::Inet6(a)),
+        (_, IpAddr::V6(a)) => RouteAttribute::Via(RouteVia::Inet6(a)),
+        (_, IpAddr::V4(a)) => RouteAttribute::Via(RouteVia::Inet(a)),
+    };
+    let mut nhs: Vec<RouteNextHop> = Vec::new();
+    for h in hops {
+        if let Hop::Via { gateway, ifindex } = h {
+            let mut nh = RouteNextHop::default();
+            nh.interface_index = *ifindex;
+            nh.attributes = gateway.map(gw_attr).into_iter().collect();
+            nhs.push(nh);
+        }
+    }
+    let m = match nhs.as_slice() {
+        [] => return Err(format!("{prefix}: no next hop")),
+        [one] => {
+            let mut m = b.output_interface(one.interface_index).build();
+            m.attributes.extend(one.attributes.iter().cloned());
+            m
+        }
+        _ => b.multipath(nhs).build(),
+    };
+    Ok(emit_route(RTM_NEWROUTE, flags, &m))
+}
+
+/// The object key of each next hop of a route to `p`, or None where the
+/// kernel's objects cannot express it (an IPv6 route through an IPv4
+/// gateway: left to the inline form, which refuses it with a reason).
+fn keys_of(p: &IpNetwork, hops: &[Hop]) -> Option<Vec<NhKey>> {
+    let route_family = family_of(p);
+    if hops.contains(&Hop::Blackhole) {
+        return Some(vec![NhKey::Blackhole {
+            family: route_family,
+        }]);
+    }
+    hops.iter()
+        .map(|h| match h {
+            Hop::Blackhole => None,
+            Hop::Via { gateway, ifindex } => {
+                let family = match gateway {
+                    None => route_family,
+                    Some(IpAddr::V6(_)) => AF_INET6,
+                    Some(IpAddr::V4(_)) if route_family == AF_INET => AF_INET,
+                    Some(IpAddr::V4(_)) => return None,
+                };
+                Some(NhKey::Hop {
+                    family,
+                    gateway: *gateway,
+                    ifindex: *ifindex,
+                })
+            }
+        })
+        .collect()
+}
+
+/// One change on its way to the kernel.
+enum Plan {
+    /// Through these nexthop objects (a group if more than one).
+    Objects(Vec<NhKey>),
+    /// With its next hops inline.
+    Inline(Vec<u8>),
+    /// Delete the route.
+    Delete,
+    /// Nothing to write (failed before, or nothing to remove).
+    Nothing,
+}
+
 /// The FIB writer.
 pub struct Fib {
     handle: Handle,
+    nl: Nl,
+    watch: Option<Watch>,
+    mode: Mode,
     /// What is in the kernel (as far as we know).
     installed: BTreeMap<IpNetwork, Selected>,
+    /// Our routes in the kernel and the object each names (0: none).
+    kernel: HashMap<IpNetwork, u32>,
+    objs: Objects,
+}
+
+/// Whether the kernel takes nexthop objects from us: a dump, then a
+/// blackhole object created and deleted. Returns the ids in use.
+fn probe() -> Result<std::collections::HashSet<u32>, String> {
+    let dump = nl::blocking_dump(&nh_dump_msg()).map_err(|e| format!("nexthop dump: {e}"))?;
+    let taken: std::collections::HashSet<u32> = dump
+        .iter()
+        .filter_map(|p| parse_nh(p))
+        .map(|n| n.id)
+        .collect();
+    let id = taken
+        .iter()
+        .max()
+        .copied()
+        .unwrap_or(0)
+        .wrapping_add(1)
+        .max(1);
+    let create = nh_new_msg(id, &NhKey::Blackhole { family: AF_INET });
+    let errs =
+        nl::blocking_acks(&[create, nh_del_msg(id)]).map_err(|e| format!("nexthop probe: {e}"))?;
+    match errs.as_slice() {
+        [0, 0] => {
+            let mut t = taken;
+            t.insert(id);
+            Ok(t)
+        }
+        [e, ..] => Err(format!(
+            "nexthop probe refused: {}",
+            std::io::Error::from_raw_os_error(*e)
+        )),
+        [] => Err("nexthop probe: no answer".into()),
+    }
 }
 
 impl Fib {
-    /// Opens a netlink connection in the current network namespace.
+    /// Opens a netlink connection in the current network namespace
+    /// ([`Mode::Auto`]). Needs a tokio runtime with I/O enabled.
     pub fn open() -> std::io::Result<Fib> {
+        Fib::open_with(Mode::Auto)
+    }
+
+    /// Opens with a given [`Mode`].
+    pub fn open_with(mode: Mode) -> std::io::Result<Fib> {
         let (conn, handle, _) = rtnetlink::new_connection()?;
         tokio::spawn(conn);
+        let nl = Nl::open()?;
+        let mut objs = Objects::default();
+        let mut watch = None;
+        let effective = match mode {
+            Mode::Multipath => Mode::Multipath,
+            Mode::Auto | Mode::NexthopObjects => match probe() {
+                Ok(taken) => {
+                    objs.next_id = taken.iter().max().copied().unwrap_or(0);
+                    objs.taken = taken;
+                    watch = Some(Watch::open()?);
+                    Mode::NexthopObjects
+                }
+                Err(e) if mode == Mode::NexthopObjects => {
+                    return Err(std::io::Error::other(e));
+                }
+                Err(e) => {
+                    tracing::info!("kernel nexthop objects not used ({e}): routes carry their next hops (RTA_MULTIPATH)");
+                    Mode::Multipath
+                }
+            },
+        };
         Ok(Fib {
             handle,
+            nl,
+            watch,
+            mode: effective,
             installed: BTreeMap::new(),
+            kernel: HashMap::new(),
+            objs,
         })
+    }
+
+    /// The mode in use: [`Mode::NexthopObjects`] or [`Mode::Multipath`].
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     /// What is installed (for `show ip route`'s installed marks).
@@ -53,10 +491,21 @@ impl Fib {
         &self.installed
     }
 
+    /// How many nexthop objects of ours are in the kernel.
+    pub fn nexthop_objects(&self) -> usize {
+        self.objs.by_id.len()
+    }
+
     /// Removes every route with rvpn's protocol that is not in
-    /// `installed` (leftovers of an earlier run); returns how many.
+    /// `installed` (leftovers of an earlier run), then every rvpn nexthop
+    /// object this writer did not make; returns how many routes.
     pub async fn reconcile(&mut self) -> Result<usize, String> {
-        let mut stale: Vec<RouteMessage> = Vec::new();
+        self.reconcile_counts().await.map(|(r, _)| r)
+    }
+
+    /// [`Fib::reconcile`], returning (routes, nexthop objects) removed.
+    pub async fn reconcile_counts(&mut self) -> Result<(usize, usize), String> {
+        let mut stale: Vec<(Option<IpNetwork>, Vec<u8>)> = Vec::new();
         for v6 in [false, true] {
             let filter = if v6 {
                 RouteMessageBuilder::<std::net::Ipv6Addr>::new().build()
@@ -64,7 +513,7 @@ impl Fib {
                 RouteMessageBuilder::<std::net::Ipv4Addr>::new().build()
             };
             let mut routes = self.handle.route().get(filter).execute();
-            while let Some(m) = routes.try_next().await.map_err(nl)? {
+            while let Some(m) = routes.try_next().await.map_err(nl_err)? {
                 if u8::from(m.header.protocol) != RTPROT_RVPN {
                     continue;
                 }
@@ -82,21 +531,84 @@ impl Fib {
                     None => IpNetwork::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0).ok(),
                 };
                 if prefix.is_some_and(|p| !self.installed.contains_key(&p)) {
-                    stale.push(m);
+                    // Delete exactly this route: its table and metric.
+                    let mut d = m.clone();
+                    d.attributes.retain(|a| {
+                        matches!(
+                            a,
+                            RouteAttribute::Destination(_)
+                                | RouteAttribute::Table(_)
+                                | RouteAttribute::Priority(_)
+                        )
+                    });
+                    d.header.kind = RouteType::Unspec;
+                    d.header.scope = RouteScope::NoWhere;
+                    stale.push((prefix, emit_route(RTM_DELROUTE, 0, &d)));
                 }
             }
         }
-        let n = stale.len();
-        for m in stale {
-            self.handle.route().del(m).execute().await.map_err(nl)?;
+        let msgs: Vec<Vec<u8>> = stale.iter().map(|(_, m)| m.clone()).collect();
+        let res = self.nl.write(&msgs).await;
+        let mut routes = 0;
+        let mut errors = Vec::new();
+        for ((p, _), r) in stale.iter().zip(res) {
+            match r {
+                Ok(()) => {
+                    routes += 1;
+                    if let Some(id) = p.and_then(|p| self.kernel.remove(&p)) {
+                        self.objs.release(id);
+                    }
+                }
+                Err((libc::ESRCH, _)) => {}
+                Err((_, e)) => errors.push(format!(
+                    "{}: {e}",
+                    p.map(|p| p.to_string()).unwrap_or_default()
+                )),
+            }
         }
-        Ok(n)
+        let mut nhs = 0;
+        if self.mode == Mode::NexthopObjects {
+            self.collect_garbage().await;
+            let dump = self
+                .nl
+                .dump(nh_dump_msg())
+                .await
+                .map_err(|e| format!("nexthop dump: {e}"))?;
+            let stale: Vec<KernelNh> = dump
+                .iter()
+                .filter_map(|p| parse_nh(p))
+                .filter(|n| n.protocol == RTPROT_RVPN && !self.objs.by_id.contains_key(&n.id))
+                .collect();
+            // Groups before their members.
+            for groups in [true, false] {
+                let ids: Vec<u32> = stale
+                    .iter()
+                    .filter(|n| n.group.is_some() == groups)
+                    .map(|n| n.id)
+                    .collect();
+                let msgs: Vec<Vec<u8>> = ids.iter().map(|id| nh_del_msg(*id)).collect();
+                for (id, r) in ids.iter().zip(self.nl.write(&msgs).await) {
+                    match r {
+                        Ok(()) => nhs += 1,
+                        Err((libc::ENOENT, _)) => {}
+                        Err((_, e)) => errors.push(format!("nexthop id {id}: {e}")),
+                    }
+                }
+            }
+        }
+        if routes + nhs > 0 {
+            tracing::info!("reconcile: removed {routes} stale routes and {nhs} stale nexthop objects of protocol {RTPROT_RVPN}");
+        }
+        match errors.first() {
+            None => Ok((routes, nhs)),
+            Some(e) => Err(format!(
+                "reconcile: {} removals refused, first: {e}",
+                errors.len()
+            )),
+        }
     }
 
-    async fn ifindex(&self, cache: &mut HashMap<String, u32>, name: &str) -> Result<u32, String> {
-        if let Some(i) = cache.get(name) {
-            return Ok(*i);
-        }
+    async fn ifindex(&self, name: &str) -> Result<u32, String> {
         let mut links = self
             .handle
             .link()
@@ -106,105 +618,423 @@ impl Fib {
         let m = links
             .try_next()
             .await
-            .map_err(|e| format!("interface {name}: {}", nl(e)))?
+            .map_err(|e| format!("interface {name}: {}", nl_err(e)))?
             .ok_or_else(|| format!("interface {name} does not exist"))?;
-        cache.insert(name.to_string(), m.header.index);
         Ok(m.header.index)
     }
 
-    fn message(prefix: &IpNetwork) -> Result<RouteMessageBuilder<IpAddr>, String> {
-        RouteMessageBuilder::<IpAddr>::new()
-            .destination_prefix(prefix.network(), prefix.prefix())
-            .map(|b| b.protocol(RouteProtocol::Other(RTPROT_RVPN)))
-            .map_err(|e| format!("{prefix}: {e}"))
+    /// The interface index of every interface the changes name.
+    async fn ifindexes(&self, changes: &[FibChange]) -> HashMap<String, Result<u32, String>> {
+        let mut out: HashMap<String, Result<u32, String>> = HashMap::new();
+        for c in changes {
+            if let FibChange::Set(_, sel) = c {
+                for h in &sel.nexthops {
+                    if let Resolved::Via { ifname, .. } = h {
+                        if !out.contains_key(ifname) {
+                            let r = self.ifindex(ifname).await;
+                            out.insert(ifname.clone(), r);
+                        }
+                    }
+                }
+            }
+        }
+        out
     }
 
-    async fn build(
-        &self,
-        cache: &mut HashMap<String, u32>,
-        prefix: &IpNetwork,
-        sel: &Selected,
-    ) -> Result<RouteMessage, String> {
-        let mut b = Self::message(prefix)?;
-        if sel.nexthops.contains(&Resolved::Blackhole) {
-            return Ok(b.kind(RouteType::BlackHole).build());
-        }
-        let gw_attr = |g: IpAddr| match (prefix.is_ipv4(), g) {
-            (true, IpAddr::V4(a)) => RouteAttribute::Gateway(RouteAddress::Inet(a)),
-            (false, IpAddr::V6(a)) => RouteAttribute::Gateway(RouteAddress::Inet6(a)),
-            (_, IpAddr::V6(a)) => RouteAttribute::Via(RouteVia::Inet6(a)),
-            (_, IpAddr::V4(a)) => RouteAttribute::Via(RouteVia::Inet(a)),
+    /// Takes note of what the kernel did to our objects on its own.
+    async fn observe_kernel(&mut self) {
+        let Some(w) = self.watch.as_mut() else {
+            return;
         };
-        let mut hops: Vec<RouteNextHop> = Vec::new();
-        for h in &sel.nexthops {
-            if let Resolved::Via { gateway, ifname } = h {
-                let index = self.ifindex(cache, ifname).await?;
-                let mut nh = RouteNextHop::default();
-                nh.interface_index = index;
-                nh.attributes = gateway.map(gw_attr).into_iter().collect();
-                hops.push(nh);
+        let mut seen: Vec<(u16, KernelNh)> = Vec::new();
+        let mut overrun = false;
+        for s in w.drain() {
+            match s {
+                Seen::Msg(kind, payload) => {
+                    if let Some(n) = parse_nh(&payload) {
+                        seen.push((kind, n));
+                    }
+                }
+                Seen::Overrun => overrun = true,
             }
         }
-        match hops.as_slice() {
-            [] => Err(format!("{prefix}: no next hop")),
-            [one] => {
-                b = b.output_interface(one.interface_index);
-                let mut m = b.build();
-                m.attributes.extend(one.attributes.iter().cloned());
-                Ok(m)
+        if overrun {
+            // Compare with a fresh dump instead.
+            seen.clear();
+            match self.nl.dump(nh_dump_msg()).await {
+                Ok(dump) => {
+                    let present: HashMap<u32, KernelNh> = dump
+                        .iter()
+                        .filter_map(|p| parse_nh(p))
+                        .map(|n| (n.id, n))
+                        .collect();
+                    let ours: Vec<u32> = self.objs.by_id.keys().copied().collect();
+                    for id in ours {
+                        if !present.contains_key(&id) {
+                            self.objs.retire(id);
+                        }
+                    }
+                    seen.extend(present.into_values().map(|n| (RTM_NEWNEXTHOP, n)));
+                }
+                Err(e) => {
+                    tracing::warn!("nexthop dump: {e}: not reusing any nexthop object");
+                    let ours: Vec<u32> = self.objs.by_id.keys().copied().collect();
+                    for id in ours {
+                        self.objs.retire(id);
+                    }
+                }
             }
-            _ => Ok(b.multipath(hops).build()),
         }
+        for (kind, n) in seen {
+            let Some(o) = self.objs.by_id.get(&n.id) else {
+                continue;
+            };
+            let changed = match (&o.key, &n.group) {
+                _ if kind == RTM_DELNEXTHOP => true,
+                (NhKey::Group(members), Some(g)) => members != g,
+                (NhKey::Group(_), None) => true,
+                (_, Some(_)) => true,
+                _ => false,
+            };
+            if changed {
+                tracing::info!(
+                    "nexthop object {} changed by the kernel: no longer used for new routes",
+                    n.id
+                );
+                self.objs.retire(n.id);
+            }
+        }
+    }
+
+    /// Creates the objects of `keys` that do not exist; returns the
+    /// refusals by key.
+    async fn create_objects(&mut self, keys: Vec<NhKey>, refused: &mut HashMap<NhKey, String>) {
+        let mut todo: Vec<(u32, NhKey)> = Vec::new();
+        for k in keys {
+            if self.objs.by_key.contains_key(&k) || refused.contains_key(&k) {
+                continue;
+            }
+            match self.objs.alloc() {
+                Some(id) => {
+                    // Reserve the key so a duplicate in `keys` is skipped.
+                    self.objs.by_key.insert(k.clone(), id);
+                    todo.push((id, k));
+                }
+                None => {
+                    refused.insert(k, "no free nexthop id".into());
+                }
+            }
+        }
+        let msgs: Vec<Vec<u8>> = todo.iter().map(|(id, k)| nh_new_msg(*id, k)).collect();
+        let res = self.nl.write(&msgs).await;
+        for ((id, key), r) in todo.into_iter().zip(res) {
+            match r {
+                Ok(()) => {
+                    if let NhKey::Group(members) = &key {
+                        for m in members {
+                            self.objs.acquire(*m);
+                        }
+                    }
+                    self.objs.by_id.insert(id, NhObj { key, refs: 0 });
+                    // Unused until a route names it.
+                    self.objs.garbage.insert(id);
+                }
+                Err((errno, e)) => {
+                    self.objs.by_key.remove(&key);
+                    if errno == libc::EEXIST {
+                        // Someone else's object took the id meanwhile.
+                        self.objs.taken.insert(id);
+                    }
+                    refused.insert(key, format!("nexthop object: {e}"));
+                }
+            }
+        }
+    }
+
+    /// Deletes the objects no route or group uses any more.
+    async fn collect_garbage(&mut self) {
+        for groups in [true, false] {
+            let ids: Vec<u32> =
+                self.objs
+                    .garbage
+                    .iter()
+                    .copied()
+                    .filter(|id| {
+                        self.objs.by_id.get(id).is_some_and(|o| {
+                            o.refs == 0 && matches!(o.key, NhKey::Group(_)) == groups
+                        })
+                    })
+                    .collect();
+            let msgs: Vec<Vec<u8>> = ids.iter().map(|id| nh_del_msg(*id)).collect();
+            for (id, r) in ids.iter().zip(self.nl.write(&msgs).await) {
+                match r {
+                    Ok(()) | Err((libc::ENOENT, _)) => {
+                        if let Some(o) = self.objs.by_id.remove(id) {
+                            if self.objs.by_key.get(&o.key) == Some(id) {
+                                self.objs.by_key.remove(&o.key);
+                            }
+                            if let NhKey::Group(members) = o.key {
+                                for m in members {
+                                    self.objs.release(m);
+                                }
+                            }
+                        }
+                        self.objs.garbage.remove(id);
+                    }
+                    // Kept in `garbage`: tried again next time.
+                    Err((_, e)) => tracing::warn!("deleting nexthop object {id}: {e}"),
+                }
+            }
+        }
+        let objs = &self.objs.by_id;
+        self.objs
+            .garbage
+            .retain(|id| objs.get(id).is_some_and(|o| o.refs == 0));
     }
 
     /// Applies FIB changes. Returns the ones the kernel refused, with why
     /// (they stay out of [`Fib::installed`], to be retried).
     pub async fn apply(&mut self, changes: &[FibChange]) -> Vec<(IpNetwork, String)> {
-        let mut cache = HashMap::new();
-        let mut failed = Vec::new();
+        let ifx = self.ifindexes(changes).await;
+        let objects = self.mode == Mode::NexthopObjects;
+        if objects {
+            self.observe_kernel().await;
+        }
+        let mut failed: Vec<(IpNetwork, String)> = Vec::new();
+        // What each change becomes.
+        let mut plans: Vec<Plan> = Vec::with_capacity(changes.len());
         for c in changes {
-            match c {
+            let plan = match c {
                 FibChange::Set(p, sel) => {
-                    let res = match self.build(&mut cache, p, sel).await {
-                        Ok(m) => self
-                            .handle
-                            .route()
-                            .add(m)
-                            .replace()
-                            .execute()
-                            .await
-                            .map_err(nl),
-                        Err(e) => Err(e),
+                    let hops: Result<Vec<Hop>, String> = sel
+                        .nexthops
+                        .iter()
+                        .map(|h| match h {
+                            Resolved::Blackhole => Ok(Hop::Blackhole),
+                            Resolved::Via { gateway, ifname } => match ifx.get(ifname) {
+                                Some(Ok(i)) => Ok(Hop::Via {
+                                    gateway: *gateway,
+                                    ifindex: *i,
+                                }),
+                                Some(Err(e)) => Err(e.clone()),
+                                None => Err(format!("interface {ifname}: not looked up")),
+                            },
+                        })
+                        .collect();
+                    let keys = match &hops {
+                        Ok(h) if objects && !h.is_empty() => keys_of(p, h),
+                        _ => None,
                     };
-                    match res {
-                        Ok(()) => {
-                            self.installed.insert(*p, sel.clone());
-                        }
-                        Err(e) => {
-                            self.installed.remove(p);
+                    match (hops, keys) {
+                        (Err(e), _) => {
                             failed.push((*p, e));
+                            Plan::Nothing
                         }
+                        (Ok(_), Some(k)) => Plan::Objects(k),
+                        (Ok(h), None) => match legacy_msg(p, &h) {
+                            Ok(m) => Plan::Inline(m),
+                            Err(e) => {
+                                failed.push((*p, e));
+                                Plan::Nothing
+                            }
+                        },
                     }
                 }
                 FibChange::Remove(p) => {
-                    if self.installed.remove(p).is_none() {
-                        continue;
+                    if self.kernel.contains_key(p) {
+                        Plan::Delete
+                    } else {
+                        Plan::Nothing
                     }
-                    let m = match Self::message(p) {
-                        Ok(b) => b.build(),
-                        Err(e) => {
-                            failed.push((*p, e));
-                            continue;
-                        }
-                    };
-                    if let Err(e) = self.handle.route().del(m).execute().await.map_err(nl) {
-                        // Already gone (e.g. with its interface) is fine.
-                        if !e.contains("No such process") {
-                            failed.push((*p, e));
+                }
+            };
+            plans.push(plan);
+        }
+        // The objects they need: single next hops, then groups of them.
+        let mut refused: HashMap<NhKey, String> = HashMap::new();
+        let mut targets: Vec<Result<u32, String>> = Vec::new();
+        if objects {
+            let mut singles: Vec<NhKey> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for p in &plans {
+                if let Plan::Objects(keys) = p {
+                    for k in keys {
+                        if !self.objs.by_key.contains_key(k) && seen.insert(k) {
+                            singles.push(k.clone());
                         }
                     }
                 }
             }
+            self.create_objects(singles, &mut refused).await;
+            // Each route's object: its single next hop, or its group.
+            let mut groups: Vec<NhKey> = Vec::new();
+            let mut group_of: Vec<Result<NhKey, String>> = Vec::with_capacity(plans.len());
+            for p in &plans {
+                let Plan::Objects(keys) = p else {
+                    group_of.push(Err(String::new()));
+                    continue;
+                };
+                let mut ids = Vec::with_capacity(keys.len());
+                let mut err = None;
+                for k in keys {
+                    match (self.objs.by_key.get(k), refused.get(k)) {
+                        (Some(id), _) => ids.push(*id),
+                        (None, Some(e)) => err = Some(e.clone()),
+                        (None, None) => err = Some("nexthop object missing".into()),
+                    }
+                }
+                let key = match (err, ids.as_slice()) {
+                    (Some(e), _) => Err(e),
+                    (None, [one]) => Ok(NhKey::Group(vec![*one])),
+                    (None, _) => {
+                        ids.sort_unstable();
+                        ids.dedup();
+                        let g = NhKey::Group(ids);
+                        if !self.objs.by_key.contains_key(&g) {
+                            groups.push(g.clone());
+                        }
+                        Ok(g)
+                    }
+                };
+                group_of.push(key);
+            }
+            groups.sort();
+            groups.dedup();
+            self.create_objects(groups, &mut refused).await;
+            targets = group_of
+                .into_iter()
+                .map(|g| match g {
+                    // A single next hop: the route names it directly.
+                    Ok(NhKey::Group(ids)) if ids.len() == 1 => {
+                        ids.first().copied().ok_or_else(String::new)
+                    }
+                    Ok(k) => match (self.objs.by_key.get(&k), refused.get(&k)) {
+                        (Some(id), _) => Ok(*id),
+                        (None, Some(e)) => Err(e.clone()),
+                        (None, None) => Err("nexthop group missing".into()),
+                    },
+                    Err(e) => Err(e),
+                })
+                .collect();
+        }
+        // The route writes, in the order given.
+        let mut msgs: Vec<Vec<u8>> = Vec::with_capacity(changes.len());
+        let mut sent: Vec<(usize, u32)> = Vec::with_capacity(changes.len());
+        for (i, (c, plan)) in changes.iter().zip(&plans).enumerate() {
+            let p = match c {
+                FibChange::Set(p, _) | FibChange::Remove(p) => p,
+            };
+            match plan {
+                Plan::Nothing => {}
+                Plan::Delete => {
+                    msgs.push(route_del_msg(p));
+                    sent.push((i, 0));
+                }
+                Plan::Inline(m) => {
+                    msgs.push(m.clone());
+                    sent.push((i, 0));
+                }
+                Plan::Objects(_) => match targets.get(i) {
+                    Some(Ok(id)) => {
+                        msgs.push(route_nhid_msg(p, *id));
+                        sent.push((i, *id));
+                    }
+                    Some(Err(e)) => failed.push((*p, e.clone())),
+                    None => failed.push((*p, "nexthop object missing".into())),
+                },
+            }
+        }
+        let res = self.nl.write(&msgs).await;
+        drop(msgs);
+        // IPv4 routes through IPv6 objects that the kernel refused: once
+        // more with the next hops inline (kernels without RFC 8950 for
+        // objects).
+        let mut retry: Vec<(usize, Vec<u8>)> = Vec::new();
+        let mut outcomes: Vec<(usize, u32, Outcome)> = Vec::with_capacity(sent.len());
+        for ((i, id), r) in sent.into_iter().zip(res) {
+            if let (
+                Err((libc::EINVAL, _)),
+                Some(FibChange::Set(p, sel)),
+                Some(Plan::Objects(keys)),
+            ) = (&r, changes.get(i), plans.get(i))
+            {
+                let v6_gw = keys
+                    .iter()
+                    .any(|k| matches!(k, NhKey::Hop { family, .. } if *family == AF_INET6));
+                if p.is_ipv4() && v6_gw {
+                    let hops: Vec<Hop> = keys
+                        .iter()
+                        .filter_map(|k| match k {
+                            NhKey::Hop {
+                                gateway, ifindex, ..
+                            } => Some(Hop::Via {
+                                gateway: *gateway,
+                                ifindex: *ifindex,
+                            }),
+                            _ => None,
+                        })
+                        .collect();
+                    if let Ok(m) = legacy_msg(p, &hops) {
+                        tracing::debug!(
+                            "{p} ({} next hops): nexthop object refused, inline instead",
+                            sel.nexthops.len()
+                        );
+                        retry.push((i, m));
+                        continue;
+                    }
+                }
+            }
+            outcomes.push((i, id, r));
+        }
+        if !retry.is_empty() {
+            let msgs: Vec<Vec<u8>> = retry.iter().map(|(_, m)| m.clone()).collect();
+            for ((i, _), r) in retry.iter().zip(self.nl.write(&msgs).await) {
+                outcomes.push((*i, 0, r));
+            }
+        }
+        for (i, id, r) in outcomes {
+            match (changes.get(i), r) {
+                (Some(FibChange::Set(p, sel)), Ok(())) => {
+                    if id != 0 {
+                        self.objs.acquire(id);
+                    }
+                    if let Some(old) = self.kernel.insert(*p, id) {
+                        if old != 0 {
+                            self.objs.release(old);
+                        }
+                    }
+                    self.installed.insert(*p, sel.clone());
+                }
+                (Some(FibChange::Set(p, _)), Err((_, e))) => failed.push((*p, e)),
+                (Some(FibChange::Remove(p)), r) => {
+                    // Already gone (e.g. with its interface) is fine.
+                    if let Err((errno, e)) = r {
+                        if errno != libc::ESRCH {
+                            failed.push((*p, e));
+                            continue;
+                        }
+                    }
+                    if let Some(old) = self.kernel.remove(p) {
+                        if old != 0 {
+                            self.objs.release(old);
+                        }
+                    }
+                }
+                (None, _) => {}
+            }
+        }
+        // Removals and refusals leave the installed view.
+        for c in changes {
+            if let FibChange::Remove(p) = c {
+                self.installed.remove(p);
+            }
+        }
+        for (p, e) in &failed {
+            self.installed.remove(p);
+            tracing::warn!("FIB: kernel refused {p}: {e} (to be retried)");
+        }
+        if objects {
+            self.collect_garbage().await;
         }
         failed
     }
