@@ -62,7 +62,7 @@ impl Msg {
         self
     }
     fn pad(&mut self) {
-        while self.0.len() % 4 != 0 {
+        while !self.0.len().is_multiple_of(4) {
             self.0.push(0);
         }
     }
@@ -182,6 +182,14 @@ impl Batch {
             }
         }
         complete
+    }
+}
+
+/// The end of a dump: a dump that failed says why in its NLMSG_DONE.
+fn done(out: Vec<Vec<u8>>, payload: &[u8]) -> io::Result<Vec<Vec<u8>>> {
+    match u32_at(payload, 0).map(|c| c as i32) {
+        Some(c) if c < 0 => Err(io::Error::from_raw_os_error(-c)),
+        _ => Ok(out),
     }
 }
 
@@ -355,7 +363,7 @@ impl Nl {
                     continue;
                 }
                 match kind {
-                    NLMSG_DONE => return Ok(out),
+                    NLMSG_DONE => return done(out, payload),
                     NLMSG_ERROR => {
                         let (errno, text) = error_of(flags, payload);
                         if errno == 0 {
@@ -373,9 +381,11 @@ impl Nl {
     }
 }
 
-/// A socket subscribed to nexthop notifications (RTNLGRP_NEXTHOP): how
-/// the writer learns of objects the kernel removed or changed on its own
-/// (an interface went down). Read without blocking.
+/// A socket subscribed to nexthop and link notifications: how the writer
+/// learns of objects the kernel removed or changed on its own. (When an
+/// interface goes down the kernel flushes its nexthop objects and shrinks
+/// the groups holding them without a nexthop notification; the link
+/// notification is the sign to look.) Read without blocking.
 pub(super) struct Watch {
     s: Socket,
     rbuf: Vec<u8>,
@@ -391,9 +401,11 @@ pub(super) enum Seen {
 
 impl Watch {
     pub(super) fn open() -> io::Result<Watch> {
+        const RTNLGRP_LINK: u32 = 1;
         const RTNLGRP_NEXTHOP: u32 = 32;
         let mut s = Socket::new(NETLINK_ROUTE)?;
         s.bind_auto()?;
+        s.add_membership(RTNLGRP_LINK)?;
         s.add_membership(RTNLGRP_NEXTHOP)?;
         set_bufs(&s);
         s.set_non_blocking(true)?;
@@ -469,7 +481,7 @@ pub(super) fn blocking_dump(msg: &[u8]) -> io::Result<Vec<Vec<u8>>> {
         s.recv(&mut rbuf, 0)?;
         for (kind, flags, _, payload) in messages(&rbuf) {
             match kind {
-                NLMSG_DONE => return Ok(out),
+                NLMSG_DONE => return done(out, payload),
                 NLMSG_ERROR => {
                     let (errno, text) = error_of(flags, payload);
                     if errno == 0 {
