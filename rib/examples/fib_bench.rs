@@ -33,7 +33,10 @@ fn main() {
     let mut batch: usize = 0;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut val = || args.next().unwrap_or_else(|| usage(&format!("{a} needs a value")));
+        let mut val = || {
+            args.next()
+                .unwrap_or_else(|| usage(&format!("{a} needs a value")))
+        };
         match a.as_str() {
             "--prefixes" => n = val().parse().unwrap_or_else(|_| usage("bad --prefixes")),
             "--ecmp" => k = val().parse().unwrap_or_else(|_| usage("bad --ecmp")),
@@ -49,7 +52,9 @@ fn main() {
             }
             "--nexthop" => {
                 let v = val();
-                let (gw, dev) = v.split_once('@').unwrap_or_else(|| usage("--nexthop GW@DEV"));
+                let (gw, dev) = v
+                    .split_once('@')
+                    .unwrap_or_else(|| usage("--nexthop GW@DEV"));
                 hops.push(Resolved::Via {
                     gateway: Some(gw.parse().unwrap_or_else(|_| usage("bad gateway"))),
                     ifname: dev.into(),
@@ -92,7 +97,11 @@ fn main() {
         let mut fib = Fib::open_with(mode).unwrap_or_else(|e| usage(&format!("open: {e}")));
         let t1 = Instant::now();
         let mut failed = Vec::new();
-        let step = if batch == 0 { changes.len().max(1) } else { batch };
+        let step = if batch == 0 {
+            changes.len().max(1)
+        } else {
+            batch
+        };
         for c in changes.chunks(step) {
             failed.extend(fib.apply(c).await);
         }

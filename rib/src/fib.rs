@@ -38,11 +38,10 @@ use std::net::IpAddr;
 use crate::{FibChange, Resolved, Selected};
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
-use nl::{Msg, Nl, Outcome, Seen, Watch};
+use nl::{Msg, Nl, Seen, Watch};
 use rtnetlink::packet_core::Emitable;
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteMessage, RouteNextHop, RouteProtocol, RouteScope, RouteType,
-    RouteVia,
+    RouteAddress, RouteAttribute, RouteMessage, RouteScope, RouteType,
 };
 use rtnetlink::{Handle, RouteMessageBuilder};
 
@@ -60,6 +59,10 @@ const RTM_NEWNEXTHOP: u16 = 104;
 const RTM_DELNEXTHOP: u16 = 105;
 const RTM_GETNEXTHOP: u16 = 106;
 const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+const RTA_MULTIPATH: u16 = 9;
+const RTA_VIA: u16 = 18;
 const RTA_NH_ID: u16 = 30;
 const NHA_ID: u16 = 1;
 const NHA_GROUP: u16 = 2;
@@ -68,6 +71,7 @@ const NHA_OIF: u16 = 5;
 const NHA_GATEWAY: u16 = 6;
 const RT_TABLE_MAIN: u8 = 254;
 const RTN_UNICAST: u8 = 1;
+const RTN_BLACKHOLE: u8 = 6;
 const RT_SCOPE_NOWHERE: u8 = 255;
 
 fn nl_err(e: rtnetlink::Error) -> String {
@@ -290,20 +294,82 @@ fn rtmsg(p: &IpNetwork, scope: u8, kind: u8) -> [u8; 12] {
     ]
 }
 
-fn route_nhid_msg(p: &IpNetwork, id: u32) -> Vec<u8> {
-    Msg::new(RTM_NEWROUTE, nl::NLM_F_CREATE | nl::NLM_F_REPLACE)
-        .raw(&rtmsg(p, 0, RTN_UNICAST))
-        .attr(RTA_DST, &ip_bytes(&p.network()))
-        .attr(RTA_NH_ID, &id.to_ne_bytes())
-        .done()
+/// Appends a route message of rvpn for `p` in the main table: rtmsg,
+/// RTA_DST, then `tail` (the attributes saying where it goes).
+fn put_route(buf: &mut Vec<u8>, kind: u16, flags: u16, p: &IpNetwork, rtype: u8, tail: &[u8]) {
+    let at = buf.len();
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    buf.extend_from_slice(&kind.to_ne_bytes());
+    buf.extend_from_slice(&(flags | nl::NLM_F_REQUEST).to_ne_bytes());
+    buf.extend_from_slice(&[0; 8]);
+    // Deletes leave the type unspecified (a blackhole route must match
+    // too) and the scope "nowhere", as `ip route del` does.
+    let scope = if kind == RTM_DELROUTE {
+        RT_SCOPE_NOWHERE
+    } else {
+        0
+    };
+    buf.extend_from_slice(&rtmsg(p, scope, rtype));
+    nl::put_attr(buf, RTA_DST, &ip_bytes(&p.network()));
+    buf.extend_from_slice(tail);
+    let len = (buf.len() - at) as u32;
+    if let Some(h) = buf.get_mut(at..at + 4) {
+        h.copy_from_slice(&len.to_ne_bytes());
+    }
 }
 
-fn route_del_msg(p: &IpNetwork) -> Vec<u8> {
-    // Type unspecified: a blackhole route must match too.
-    Msg::new(RTM_DELROUTE, 0)
-        .raw(&rtmsg(p, RT_SCOPE_NOWHERE, 0))
-        .attr(RTA_DST, &ip_bytes(&p.network()))
-        .done()
+/// RTA_GATEWAY, or RTA_VIA for a gateway of the other family.
+fn put_gateway(buf: &mut Vec<u8>, v4_route: bool, g: &IpAddr) {
+    if v4_route == g.is_ipv4() {
+        nl::put_attr(buf, RTA_GATEWAY, &ip_bytes(g));
+    } else {
+        let family = u16::from(if g.is_ipv4() { AF_INET } else { AF_INET6 });
+        let mut via = family.to_ne_bytes().to_vec();
+        via.extend_from_slice(&ip_bytes(g));
+        nl::put_attr(buf, RTA_VIA, &via);
+    }
+}
+
+/// The route type and the attributes after RTA_DST of a route with its
+/// next hops inline (RTA_MULTIPATH mode).
+fn inline_tail(v4_route: bool, hops: &[Hop]) -> Result<(u8, Vec<u8>), String> {
+    if hops.contains(&Hop::Blackhole) {
+        return Ok((RTN_BLACKHOLE, Vec::new()));
+    }
+    let vias: Vec<(Option<IpAddr>, u32)> = hops
+        .iter()
+        .filter_map(|h| match h {
+            Hop::Via { gateway, ifindex } => Some((*gateway, *ifindex)),
+            Hop::Blackhole => None,
+        })
+        .collect();
+    let mut t = Vec::new();
+    match vias.as_slice() {
+        [] => return Err("no next hop".into()),
+        [(gw, oif)] => {
+            nl::put_attr(&mut t, RTA_OIF, &oif.to_ne_bytes());
+            if let Some(g) = gw {
+                put_gateway(&mut t, v4_route, g);
+            }
+        }
+        many => {
+            // struct rtnexthop { u16 len; u8 flags; u8 hops; i32 ifindex }
+            // and its attributes, per next hop.
+            let mut mp = Vec::new();
+            for (gw, oif) in many {
+                let mut inner = Vec::new();
+                if let Some(g) = gw {
+                    put_gateway(&mut inner, v4_route, g);
+                }
+                mp.extend_from_slice(&((8 + inner.len()) as u16).to_ne_bytes());
+                mp.extend_from_slice(&[0, 0]);
+                mp.extend_from_slice(&oif.to_ne_bytes());
+                mp.extend_from_slice(&inner);
+            }
+            nl::put_attr(&mut t, RTA_MULTIPATH, &mp);
+        }
+    }
+    Ok((RTN_UNICAST, t))
 }
 
 fn emit_route(kind: u16, flags: u16, m: &RouteMessage) -> Vec<u8> {
@@ -312,52 +378,12 @@ fn emit_route(kind: u16, flags: u16, m: &RouteMessage) -> Vec<u8> {
     Msg::new(kind, flags).raw(&body).done()
 }
 
-/// The route with its next hops inline (RTA_MULTIPATH mode).
-fn legacy_msg(prefix: &IpNetwork, hops: &[Hop]) -> Result<Vec<u8>, String> {
-    let b = RouteMessageBuilder::<IpAddr>::new()
-        .destination_prefix(prefix.network(), prefix.prefix())
-        .map(|b| b.protocol(RouteProtocol::Other(RTPROT_RVPN)))
-        .map_err(|e| format!("{prefix}: {e}"))?;
-    let flags = nl::NLM_F_CREATE | nl::NLM_F_REPLACE;
-    if hops.contains(&Hop::Blackhole) {
-        return Ok(emit_route(
-            RTM_NEWROUTE,
-            flags,
-            &b.kind(RouteType::BlackHole).build(),
-        ));
-    }
-    let gw_attr = |g: IpAddr| match (prefix.is_ipv4(), g) {
-        (true, IpAddr::V4(a)) => RouteAttribute::Gateway(RouteAddress::Inet(a)),
-        (false, IpAddr::V6(a)) => RouteAttribute::Gateway(RouteAddress::Inet6(a)),
-        (_, IpAddr::V6(a)) => RouteAttribute::Via(RouteVia::Inet6(a)),
-        (_, IpAddr::V4(a)) => RouteAttribute::Via(RouteVia::Inet(a)),
-    };
-    let mut nhs: Vec<RouteNextHop> = Vec::new();
-    for h in hops {
-        if let Hop::Via { gateway, ifindex } = h {
-            let mut nh = RouteNextHop::default();
-            nh.interface_index = *ifindex;
-            nh.attributes = gateway.map(gw_attr).into_iter().collect();
-            nhs.push(nh);
-        }
-    }
-    let m = match nhs.as_slice() {
-        [] => return Err(format!("{prefix}: no next hop")),
-        [one] => {
-            let mut m = b.output_interface(one.interface_index).build();
-            m.attributes.extend(one.attributes.iter().cloned());
-            m
-        }
-        _ => b.multipath(nhs).build(),
-    };
-    Ok(emit_route(RTM_NEWROUTE, flags, &m))
-}
-
-/// The object key of each next hop of a route to `p`, or None where the
-/// kernel's objects cannot express it (an IPv6 route through an IPv4
-/// gateway: left to the inline form, which refuses it with a reason).
-fn keys_of(p: &IpNetwork, hops: &[Hop]) -> Option<Vec<NhKey>> {
-    let route_family = family_of(p);
+/// The object key of each next hop of a route (IPv4 or not), or None
+/// where the kernel's objects cannot express it (an IPv6 route through
+/// an IPv4 gateway: left to the inline form, which refuses it with a
+/// reason).
+fn keys_of(v4_route: bool, hops: &[Hop]) -> Option<Vec<NhKey>> {
+    let route_family = if v4_route { AF_INET } else { AF_INET6 };
     if hops.contains(&Hop::Blackhole) {
         return Some(vec![NhKey::Blackhole {
             family: route_family,
@@ -383,16 +409,59 @@ fn keys_of(p: &IpNetwork, hops: &[Hop]) -> Option<Vec<NhKey>> {
         .collect()
 }
 
-/// One change on its way to the kernel.
-enum Plan {
-    /// Through these nexthop objects (a group if more than one).
-    Objects(Vec<NhKey>),
-    /// With its next hops inline.
-    Inline(Vec<u8>),
-    /// Delete the route.
-    Delete,
-    /// Nothing to write (failed before, or nothing to remove).
-    Nothing,
+/// How the routes through one distinct next-hop set are written.
+struct SetPlan {
+    /// Route type and the attributes after RTA_DST; or why not.
+    tail: Result<(u8, Vec<u8>), String>,
+    /// The nexthop object the routes name (0: inline next hops).
+    target: u32,
+    /// The inline form of an IPv4 route through an IPv6 object, for a
+    /// kernel that refuses the object in an IPv4 route.
+    fallback: Option<(u8, Vec<u8>)>,
+}
+
+/// Books a route write before its answer (undone if refused): the
+/// kernel-side map and refcounts, the installed view. Returns the object
+/// the route named before (None: no route).
+fn book_set(
+    objs: &mut Objects,
+    kernel: &mut HashMap<IpNetwork, u32>,
+    installed: &mut BTreeMap<IpNetwork, Selected>,
+    (p, sel, target): (&IpNetwork, &Selected, u32),
+) -> Option<u32> {
+    if target != 0 {
+        objs.acquire(target);
+    }
+    let old = kernel.insert(*p, target);
+    if let Some(o) = old.filter(|o| *o != 0) {
+        objs.release(o);
+    }
+    installed.insert(*p, sel.clone());
+    old
+}
+
+/// Undoes [`book_set`] for a refused write (the kernel keeps what it had).
+fn unbook_set(
+    objs: &mut Objects,
+    kernel: &mut HashMap<IpNetwork, u32>,
+    installed: &mut BTreeMap<IpNetwork, Selected>,
+    (p, target, old): (&IpNetwork, u32, Option<u32>),
+) {
+    match old {
+        Some(o) => {
+            kernel.insert(*p, o);
+            if o != 0 {
+                objs.acquire(o);
+            }
+        }
+        None => {
+            kernel.remove(p);
+        }
+    }
+    if target != 0 {
+        objs.release(target);
+    }
+    installed.remove(p);
 }
 
 /// The FIB writer.
@@ -551,7 +620,7 @@ impl Fib {
             }
         }
         let msgs: Vec<Vec<u8>> = stale.iter().map(|(_, m)| m.clone()).collect();
-        let res = self.nl.write(&msgs).await;
+        let res = self.nl.write(&msgs);
         let mut routes = 0;
         let mut errors = Vec::new();
         for ((p, _), r) in stale.iter().zip(res) {
@@ -571,7 +640,7 @@ impl Fib {
         }
         let mut nhs = 0;
         if self.mode == Mode::NexthopObjects {
-            self.collect_garbage().await;
+            self.collect_garbage();
             let dump = self
                 .nl
                 .dump(nh_dump_msg())
@@ -590,7 +659,7 @@ impl Fib {
                     .map(|n| n.id)
                     .collect();
                 let msgs: Vec<Vec<u8>> = ids.iter().map(|id| nh_del_msg(*id)).collect();
-                for (id, r) in ids.iter().zip(self.nl.write(&msgs).await) {
+                for (id, r) in ids.iter().zip(self.nl.write(&msgs)) {
                     match r {
                         Ok(()) => nhs += 1,
                         Err((libc::ENOENT, _)) => {}
@@ -714,7 +783,7 @@ impl Fib {
 
     /// Creates the objects of `keys` that do not exist; returns the
     /// refusals by key.
-    async fn create_objects(&mut self, keys: Vec<NhKey>, refused: &mut HashMap<NhKey, String>) {
+    fn create_objects(&mut self, keys: Vec<NhKey>, refused: &mut HashMap<NhKey, String>) {
         let mut todo: Vec<(u32, NhKey)> = Vec::new();
         for k in keys {
             if self.objs.by_key.contains_key(&k) || refused.contains_key(&k) {
@@ -732,7 +801,7 @@ impl Fib {
             }
         }
         let msgs: Vec<Vec<u8>> = todo.iter().map(|(id, k)| nh_new_msg(*id, k)).collect();
-        let res = self.nl.write(&msgs).await;
+        let res = self.nl.write(&msgs);
         for ((id, key), r) in todo.into_iter().zip(res) {
             match r {
                 Ok(()) => {
@@ -758,7 +827,7 @@ impl Fib {
     }
 
     /// Deletes the objects no route or group uses any more.
-    async fn collect_garbage(&mut self) {
+    fn collect_garbage(&mut self) {
         for groups in [true, false] {
             let ids: Vec<u32> =
                 self.objs
@@ -772,7 +841,7 @@ impl Fib {
                     })
                     .collect();
             let msgs: Vec<Vec<u8>> = ids.iter().map(|id| nh_del_msg(*id)).collect();
-            for (id, r) in ids.iter().zip(self.nl.write(&msgs).await) {
+            for (id, r) in ids.iter().zip(self.nl.write(&msgs)) {
                 match r {
                     Ok(()) | Err((libc::ENOENT, _)) => {
                         if let Some(o) = self.objs.by_id.remove(id) {
@@ -800,6 +869,10 @@ impl Fib {
 
     /// Applies FIB changes. Returns the ones the kernel refused, with why
     /// (they stay out of [`Fib::installed`], to be retried).
+    ///
+    /// Blocks while the kernel takes the writes (a million routes take
+    /// seconds); from a few thousand routes on, it encodes on this thread
+    /// while a second one sends.
     pub async fn apply(&mut self, changes: &[FibChange]) -> Vec<(IpNetwork, String)> {
         let ifx = self.ifindexes(changes).await;
         let objects = self.mode == Mode::NexthopObjects;
@@ -807,232 +880,253 @@ impl Fib {
             self.observe_kernel().await;
         }
         let mut failed: Vec<(IpNetwork, String)> = Vec::new();
-        // What each change becomes.
-        let mut plans: Vec<Plan> = Vec::with_capacity(changes.len());
+
+        // The distinct next-hop sets (with the route's family) and which
+        // one each Set uses: a table's routes share a handful.
+        let mut sets: Vec<(bool, &[Resolved])> = Vec::new();
+        let mut set_of: Vec<usize> = Vec::with_capacity(changes.len());
+        let mut index: HashMap<(bool, &[Resolved]), usize> = HashMap::new();
+        let mut last: Option<((bool, &[Resolved]), usize)> = None;
         for c in changes {
-            let plan = match c {
-                FibChange::Set(p, sel) => {
-                    let hops: Result<Vec<Hop>, String> = sel
-                        .nexthops
-                        .iter()
-                        .map(|h| match h {
-                            Resolved::Blackhole => Ok(Hop::Blackhole),
-                            Resolved::Via { gateway, ifname } => match ifx.get(ifname) {
-                                Some(Ok(i)) => Ok(Hop::Via {
-                                    gateway: *gateway,
-                                    ifindex: *i,
-                                }),
-                                Some(Err(e)) => Err(e.clone()),
-                                None => Err(format!("interface {ifname}: not looked up")),
-                            },
-                        })
-                        .collect();
-                    let keys = match &hops {
-                        Ok(h) if objects && !h.is_empty() => keys_of(p, h),
-                        _ => None,
-                    };
-                    match (hops, keys) {
-                        (Err(e), _) => {
-                            failed.push((*p, e));
-                            Plan::Nothing
-                        }
-                        (Ok(_), Some(k)) => Plan::Objects(k),
-                        (Ok(h), None) => match legacy_msg(p, &h) {
-                            Ok(m) => Plan::Inline(m),
-                            Err(e) => {
-                                failed.push((*p, e));
-                                Plan::Nothing
-                            }
-                        },
-                    }
-                }
-                FibChange::Remove(p) => {
-                    if self.kernel.contains_key(p) {
-                        Plan::Delete
-                    } else {
-                        Plan::Nothing
-                    }
-                }
+            let FibChange::Set(p, sel) = c else {
+                set_of.push(usize::MAX);
+                continue;
             };
-            plans.push(plan);
+            let key = (p.is_ipv4(), sel.nexthops.as_slice());
+            let k = match last {
+                Some((l, k)) if l == key => k,
+                _ => *index.entry(key).or_insert_with(|| {
+                    sets.push(key);
+                    sets.len() - 1
+                }),
+            };
+            last = Some((key, k));
+            set_of.push(k);
         }
-        // The objects they need: single next hops, then groups of them.
+        drop(index);
+        let hops: Vec<Result<Vec<Hop>, String>> = sets
+            .iter()
+            .map(|(_, nhs)| {
+                nhs.iter()
+                    .map(|h| match h {
+                        Resolved::Blackhole => Ok(Hop::Blackhole),
+                        Resolved::Via { gateway, ifname } => match ifx.get(ifname) {
+                            Some(Ok(i)) => Ok(Hop::Via {
+                                gateway: *gateway,
+                                ifindex: *i,
+                            }),
+                            Some(Err(e)) => Err(e.clone()),
+                            None => Err(format!("interface {ifname}: not looked up")),
+                        },
+                    })
+                    .collect()
+            })
+            .collect();
+        let keys: Vec<Option<Vec<NhKey>>> = sets
+            .iter()
+            .zip(&hops)
+            .map(|((v4, _), h)| match h {
+                Ok(h) if objects && !h.is_empty() => keys_of(*v4, h),
+                _ => None,
+            })
+            .collect();
+
+        // Their objects: single next hops, then groups of them.
         let mut refused: HashMap<NhKey, String> = HashMap::new();
-        let mut targets: Vec<Result<u32, String>> = Vec::new();
-        if objects {
-            let mut singles: Vec<NhKey> = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            for p in &plans {
-                if let Plan::Objects(keys) = p {
-                    for k in keys {
-                        if !self.objs.by_key.contains_key(k) && seen.insert(k) {
-                            singles.push(k.clone());
-                        }
-                    }
-                }
-            }
-            self.create_objects(singles, &mut refused).await;
-            // Each route's object: its single next hop, or its group.
-            let mut groups: Vec<NhKey> = Vec::new();
-            let mut group_of: Vec<Result<NhKey, String>> = Vec::with_capacity(plans.len());
-            for p in &plans {
-                let Plan::Objects(keys) = p else {
-                    group_of.push(Err(String::new()));
-                    continue;
-                };
-                let mut ids = Vec::with_capacity(keys.len());
-                let mut err = None;
-                for k in keys {
+        let singles: Vec<NhKey> = keys
+            .iter()
+            .flatten()
+            .flatten()
+            .filter(|k| !self.objs.by_key.contains_key(k))
+            .cloned()
+            .collect();
+        self.create_objects(singles, &mut refused);
+        // Per set: the object it names, as a key (a one-member "group"
+        // is the single object itself).
+        let wanted: Vec<Option<Result<NhKey, String>>> = keys
+            .iter()
+            .map(|ks| {
+                let ks = ks.as_ref()?;
+                let mut ids = Vec::with_capacity(ks.len());
+                for k in ks {
                     match (self.objs.by_key.get(k), refused.get(k)) {
                         (Some(id), _) => ids.push(*id),
-                        (None, Some(e)) => err = Some(e.clone()),
-                        (None, None) => err = Some("nexthop object missing".into()),
+                        (None, Some(e)) => return Some(Err(e.clone())),
+                        (None, None) => return Some(Err("nexthop object missing".into())),
                     }
                 }
-                let key = match (err, ids.as_slice()) {
-                    (Some(e), _) => Err(e),
-                    (None, [one]) => Ok(NhKey::Group(vec![*one])),
-                    (None, _) => {
-                        ids.sort_unstable();
-                        ids.dedup();
-                        let g = NhKey::Group(ids);
-                        if !self.objs.by_key.contains_key(&g) {
-                            groups.push(g.clone());
+                ids.sort_unstable();
+                ids.dedup();
+                Some(Ok(NhKey::Group(ids)))
+            })
+            .collect();
+        let groups: Vec<NhKey> = wanted
+            .iter()
+            .flatten()
+            .flatten()
+            .filter(|g| matches!(g, NhKey::Group(ids) if ids.len() > 1))
+            .filter(|g| !self.objs.by_key.contains_key(g))
+            .cloned()
+            .collect();
+        self.create_objects(groups, &mut refused);
+        let plans: Vec<SetPlan> = sets
+            .iter()
+            .zip(hops.iter().zip(keys.iter().zip(wanted)))
+            .map(|((v4, _), (h, (ks, want)))| {
+                let h = match h {
+                    Ok(h) => h,
+                    Err(e) => {
+                        return SetPlan {
+                            tail: Err(e.clone()),
+                            target: 0,
+                            fallback: None,
                         }
-                        Ok(g)
                     }
                 };
-                group_of.push(key);
-            }
-            groups.sort();
-            groups.dedup();
-            self.create_objects(groups, &mut refused).await;
-            targets = group_of
-                .into_iter()
-                .map(|g| match g {
-                    // A single next hop: the route names it directly.
-                    Ok(NhKey::Group(ids)) if ids.len() == 1 => {
+                let target = match want {
+                    None => {
+                        return SetPlan {
+                            tail: inline_tail(*v4, h),
+                            target: 0,
+                            fallback: None,
+                        }
+                    }
+                    Some(Err(e)) => Err(e),
+                    Some(Ok(NhKey::Group(ids))) if ids.len() == 1 => {
                         ids.first().copied().ok_or_else(String::new)
                     }
-                    Ok(k) => match (self.objs.by_key.get(&k), refused.get(&k)) {
+                    Some(Ok(g)) => match (self.objs.by_key.get(&g), refused.get(&g)) {
                         (Some(id), _) => Ok(*id),
                         (None, Some(e)) => Err(e.clone()),
                         (None, None) => Err("nexthop group missing".into()),
                     },
-                    Err(e) => Err(e),
-                })
-                .collect();
-        }
-        // The route writes, in the order given.
-        let mut msgs: Vec<Vec<u8>> = Vec::with_capacity(changes.len());
-        let mut sent: Vec<(usize, u32)> = Vec::with_capacity(changes.len());
-        for (i, (c, plan)) in changes.iter().zip(&plans).enumerate() {
-            let p = match c {
-                FibChange::Set(p, _) | FibChange::Remove(p) => p,
-            };
-            match plan {
-                Plan::Nothing => {}
-                Plan::Delete => {
-                    msgs.push(route_del_msg(p));
-                    sent.push((i, 0));
-                }
-                Plan::Inline(m) => {
-                    msgs.push(m.clone());
-                    sent.push((i, 0));
-                }
-                Plan::Objects(_) => match targets.get(i) {
-                    Some(Ok(id)) => {
-                        msgs.push(route_nhid_msg(p, *id));
-                        sent.push((i, *id));
+                };
+                let v6_hop = ks
+                    .iter()
+                    .flatten()
+                    .any(|k| matches!(k, NhKey::Hop { family, .. } if *family == AF_INET6));
+                match target {
+                    Ok(id) => {
+                        let mut t = Vec::with_capacity(8);
+                        nl::put_attr(&mut t, RTA_NH_ID, &id.to_ne_bytes());
+                        SetPlan {
+                            tail: Ok((RTN_UNICAST, t)),
+                            target: id,
+                            fallback: if *v4 && v6_hop {
+                                inline_tail(*v4, h).ok()
+                            } else {
+                                None
+                            },
+                        }
                     }
+                    Err(e) => SetPlan {
+                        tail: Err(e),
+                        target: 0,
+                        fallback: None,
+                    },
+                }
+            })
+            .collect();
+
+        // The route writes, in the order given, booked as they are
+        // encoded and undone for the refused ones.
+        let mut sent: Vec<usize> = Vec::with_capacity(changes.len());
+        for (i, (c, s)) in changes.iter().zip(&set_of).enumerate() {
+            match c {
+                FibChange::Set(p, _) => match plans.get(*s).map(|pl| &pl.tail) {
+                    Some(Ok(_)) => sent.push(i),
                     Some(Err(e)) => failed.push((*p, e.clone())),
-                    None => failed.push((*p, "nexthop object missing".into())),
+                    None => failed.push((*p, "no plan".into())),
                 },
+                FibChange::Remove(p) => {
+                    if self.kernel.contains_key(p) {
+                        sent.push(i);
+                    } else {
+                        self.installed.remove(p);
+                    }
+                }
             }
         }
-        let res = self.nl.write(&msgs).await;
-        drop(msgs);
+        let mut olds: Vec<Option<u32>> = Vec::with_capacity(sent.len());
+        let Fib {
+            nl,
+            objs,
+            kernel,
+            installed,
+            ..
+        } = self;
+        let refusals = nl.write_with(sent.len(), |j, buf| {
+            let i = sent.get(j).copied().unwrap_or(usize::MAX);
+            match (changes.get(i), set_of.get(i).and_then(|s| plans.get(*s))) {
+                (Some(FibChange::Set(p, sel)), Some(plan)) => {
+                    if let Ok((rtype, tail)) = &plan.tail {
+                        let flags = nl::NLM_F_CREATE | nl::NLM_F_REPLACE;
+                        put_route(buf, RTM_NEWROUTE, flags, p, *rtype, tail);
+                        olds.push(book_set(objs, kernel, installed, (p, sel, plan.target)));
+                    }
+                }
+                (Some(FibChange::Remove(p)), _) => {
+                    put_route(buf, RTM_DELROUTE, 0, p, 0, &[]);
+                    let old = kernel.remove(p);
+                    if let Some(o) = old.filter(|o| *o != 0) {
+                        objs.release(o);
+                    }
+                    installed.remove(p);
+                    olds.push(old);
+                }
+                _ => olds.push(None),
+            }
+        });
         // IPv4 routes through IPv6 objects that the kernel refused: once
         // more with the next hops inline (kernels without RFC 8950 for
         // objects).
-        let mut retry: Vec<(usize, Vec<u8>)> = Vec::new();
-        let mut outcomes: Vec<(usize, u32, Outcome)> = Vec::with_capacity(sent.len());
-        for ((i, id), r) in sent.into_iter().zip(res) {
-            if let (
-                Err((libc::EINVAL, _)),
-                Some(FibChange::Set(p, sel)),
-                Some(Plan::Objects(keys)),
-            ) = (&r, changes.get(i), plans.get(i))
-            {
-                let v6_gw = keys
-                    .iter()
-                    .any(|k| matches!(k, NhKey::Hop { family, .. } if *family == AF_INET6));
-                if p.is_ipv4() && v6_gw {
-                    let hops: Vec<Hop> = keys
-                        .iter()
-                        .filter_map(|k| match k {
-                            NhKey::Hop {
-                                gateway, ifindex, ..
-                            } => Some(Hop::Via {
-                                gateway: *gateway,
-                                ifindex: *ifindex,
-                            }),
-                            _ => None,
-                        })
-                        .collect();
-                    if let Ok(m) = legacy_msg(p, &hops) {
-                        tracing::debug!(
-                            "{p} ({} next hops): nexthop object refused, inline instead",
-                            sel.nexthops.len()
-                        );
-                        retry.push((i, m));
-                        continue;
+        let mut retry: Vec<usize> = Vec::new();
+        for (j, errno, text) in refusals {
+            let i = sent.get(j).copied().unwrap_or(usize::MAX);
+            let old = olds.get(j).copied().flatten();
+            match (changes.get(i), set_of.get(i).and_then(|s| plans.get(*s))) {
+                (Some(FibChange::Set(p, _)), Some(plan)) => {
+                    unbook_set(objs, kernel, installed, (p, plan.target, old));
+                    if errno == libc::EINVAL && plan.fallback.is_some() {
+                        retry.push(i);
+                    } else {
+                        failed.push((*p, text));
                     }
                 }
+                // Already gone (e.g. with its interface) is fine.
+                (Some(FibChange::Remove(p)), _) if errno != libc::ESRCH => {
+                    if let Some(o) = old {
+                        kernel.insert(*p, o);
+                        if o != 0 {
+                            objs.acquire(o);
+                        }
+                    }
+                    failed.push((*p, text));
+                }
+                _ => {}
             }
-            outcomes.push((i, id, r));
         }
         if !retry.is_empty() {
-            let msgs: Vec<Vec<u8>> = retry.iter().map(|(_, m)| m.clone()).collect();
-            for ((i, _), r) in retry.iter().zip(self.nl.write(&msgs).await) {
-                outcomes.push((*i, 0, r));
-            }
-        }
-        for (i, id, r) in outcomes {
-            match (changes.get(i), r) {
-                (Some(FibChange::Set(p, sel)), Ok(())) => {
-                    if id != 0 {
-                        self.objs.acquire(id);
-                    }
-                    if let Some(old) = self.kernel.insert(*p, id) {
-                        if old != 0 {
-                            self.objs.release(old);
-                        }
-                    }
-                    self.installed.insert(*p, sel.clone());
-                }
-                (Some(FibChange::Set(p, _)), Err((_, e))) => failed.push((*p, e)),
-                (Some(FibChange::Remove(p)), r) => {
-                    // Already gone (e.g. with its interface) is fine.
-                    if let Err((errno, e)) = r {
-                        if errno != libc::ESRCH {
-                            failed.push((*p, e));
-                            continue;
-                        }
-                    }
-                    if let Some(old) = self.kernel.remove(p) {
-                        if old != 0 {
-                            self.objs.release(old);
-                        }
+            let mut olds: Vec<Option<u32>> = Vec::with_capacity(retry.len());
+            let refusals = nl.write_with(retry.len(), |j, buf| {
+                let i = retry.get(j).copied().unwrap_or(usize::MAX);
+                if let (Some(FibChange::Set(p, sel)), Some(plan)) =
+                    (changes.get(i), set_of.get(i).and_then(|s| plans.get(*s)))
+                {
+                    if let Some((rtype, tail)) = &plan.fallback {
+                        let flags = nl::NLM_F_CREATE | nl::NLM_F_REPLACE;
+                        put_route(buf, RTM_NEWROUTE, flags, p, *rtype, tail);
+                        olds.push(book_set(objs, kernel, installed, (p, sel, 0)));
                     }
                 }
-                (None, _) => {}
-            }
-        }
-        // Removals and refusals leave the installed view.
-        for c in changes {
-            if let FibChange::Remove(p) = c {
-                self.installed.remove(p);
+            });
+            for (j, _, text) in refusals {
+                let i = retry.get(j).copied().unwrap_or(usize::MAX);
+                if let Some(FibChange::Set(p, _)) = changes.get(i) {
+                    let old = olds.get(j).copied().flatten();
+                    unbook_set(objs, kernel, installed, (p, 0, old));
+                    failed.push((*p, text));
+                }
             }
         }
         for (p, e) in &failed {
@@ -1040,7 +1134,7 @@ impl Fib {
             tracing::warn!("FIB: kernel refused {p}: {e} (to be retried)");
         }
         if objects {
-            self.collect_garbage().await;
+            self.collect_garbage();
         }
         failed
     }
@@ -1673,5 +1767,78 @@ mod tests {
             assert!(!all.contains(&format!("id {g} ")), "{all}");
             assert_eq!(all.lines().count(), 3, "{all}");
         });
+    }
+
+    /// Enough routes for the pipelined path (several batches, a second
+    /// thread sending): every route is in the kernel, the refused ones
+    /// (a gateway off-link, refused by the route write itself in the
+    /// inline mode) are reported for exactly their prefixes, and a
+    /// second apply removes them all.
+    fn many_routes(mode: Mode) {
+        let Some(ns) = setup(if mode == Mode::Multipath { "pm" } else { "po" }) else {
+            return;
+        };
+        let name = ns.0.clone();
+        in_ns(&ns.0, move || async move {
+            let n = name.as_str();
+            let total: u32 = 6000;
+            let bad = |i: u32| i % 1000 == 999;
+            let prefix = |i: u32| {
+                let a = std::net::Ipv4Addr::from(0x2000_0000u32 + (i << 8));
+                IpNetwork::new(IpAddr::V4(a), 24).unwrap()
+            };
+            let changes: Vec<FibChange> = (0..total)
+                .map(|i| {
+                    let hops = if bad(i) {
+                        vec![via("192.0.2.1", "d1"), via("169.254.12.1", "d2")]
+                    } else {
+                        ecmp()
+                    };
+                    FibChange::Set(
+                        prefix(i),
+                        Selected {
+                            source: Source::Bgp,
+                            distance: 20,
+                            metric: 0,
+                            nexthops: hops,
+                        },
+                    )
+                })
+                .collect();
+            let mut fib = Fib::open_with(mode).unwrap();
+            let mut failed: Vec<IpNetwork> = fib
+                .apply(&changes)
+                .await
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect();
+            failed.sort();
+            let want: Vec<IpNetwork> = (0..total).filter(|i| bad(*i)).map(prefix).collect();
+            assert_eq!(failed, want);
+            let good = (total - want.len() as u32) as usize;
+            assert_eq!(fib.installed().len(), good);
+            let out = ip(n, &["-o", "route", "show", "proto", "196"]);
+            assert_eq!(out.lines().count(), good);
+            for p in &want {
+                assert!(!out.contains(&format!("{p} ")), "{p}");
+            }
+            let removes: Vec<FibChange> =
+                (0..total).map(|i| FibChange::Remove(prefix(i))).collect();
+            let failed = fib.apply(&removes).await;
+            assert!(failed.is_empty(), "{failed:?}");
+            assert_eq!(ip(n, &["route", "show", "proto", "196"]), "");
+            assert!(fib.installed().is_empty());
+            assert_eq!(ip(n, &["nexthop", "show"]), "");
+        });
+    }
+
+    #[test]
+    fn many_routes_pipelined_with_refusals() {
+        many_routes(Mode::NexthopObjects);
+    }
+
+    #[test]
+    fn many_routes_pipelined_with_refusals_multipath() {
+        many_routes(Mode::Multipath);
     }
 }

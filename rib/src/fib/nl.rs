@@ -31,6 +31,8 @@ const NLMSGERR_ATTR_MSG: u16 = 1;
 /// Requests per `sendmsg` (and so the most refusals that can queue up in
 /// the receive buffer before we read them).
 const CHUNK: usize = 512;
+/// From this many batches on, writes are pipelined over two threads.
+const THREAD_FROM: usize = 4;
 /// Receive buffer asked for (SO_RCVBUFFORCE as root, else SO_RCVBUF).
 const RCVBUF: usize = 8 << 20;
 
@@ -54,11 +56,7 @@ impl Msg {
     }
     /// Appends an attribute (padded to 4 bytes).
     pub(super) fn attr(mut self, kind: u16, data: &[u8]) -> Msg {
-        let len = 4 + data.len();
-        self.0.extend_from_slice(&(len as u16).to_ne_bytes());
-        self.0.extend_from_slice(&kind.to_ne_bytes());
-        self.0.extend_from_slice(data);
-        self.pad();
+        put_attr(&mut self.0, kind, data);
         self
     }
     fn pad(&mut self) {
@@ -153,35 +151,150 @@ fn error_of(flags: u16, payload: &[u8]) -> (i32, String) {
 /// What became of one request.
 pub(super) type Outcome = Result<(), (i32, String)>;
 
-/// Collects the answers to one batch.
-struct Batch {
-    first: u32,
-    end: u32,
-    res: Vec<Outcome>,
-    lost: bool,
+/// A refused request: its index, the errno and the kernel's reason.
+pub(super) type Refusal = (usize, i32, String);
+
+/// Appends an attribute (padded to 4 bytes) to `buf`.
+pub(super) fn put_attr(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
+    let len = 4 + data.len();
+    buf.extend_from_slice(&(len as u16).to_ne_bytes());
+    buf.extend_from_slice(&kind.to_ne_bytes());
+    buf.extend_from_slice(data);
+    while !buf.len().is_multiple_of(4) {
+        buf.push(0);
+    }
 }
 
-impl Batch {
-    /// Takes one datagram; true once the batch is complete.
-    fn feed(&mut self, b: &[u8]) -> bool {
-        let mut complete = false;
-        for (kind, flags, seq, payload) in messages(b) {
-            if kind != NLMSG_ERROR {
-                continue;
-            }
-            if seq == self.end {
-                complete = true;
-                continue;
-            }
-            let i = seq.wrapping_sub(self.first) as usize;
-            let (errno, text) = error_of(flags, payload);
-            if errno != 0 {
-                if let Some(r) = self.res.get_mut(i) {
-                    *r = Err((errno, text));
-                }
+fn push_noop(seq: &mut u32, buf: &mut Vec<u8>) -> u32 {
+    *seq = seq.wrapping_add(1);
+    buf.extend_from_slice(&(NLMSG_HDRLEN as u32).to_ne_bytes());
+    buf.extend_from_slice(&NLMSG_NOOP.to_ne_bytes());
+    buf.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+    buf.extend_from_slice(&seq.to_ne_bytes());
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    *seq
+}
+
+/// Waits up to a second for `s` to be readable.
+fn wait_readable(s: &Socket) -> bool {
+    let mut p = libc::pollfd {
+        fd: s.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    unsafe { libc::poll(&mut p, 1, 1000) > 0 }
+}
+
+/// Sends one batch (`count` requests from index `first`, encoded in
+/// `buf` with sequence number 0) and collects its refusals into `out`.
+/// The kernel handles the whole send before `send` returns and queues
+/// its answers to us, the NOOP's ack last.
+fn send_chunk(
+    sock: &Socket,
+    seq: &mut u32,
+    buf: &mut Vec<u8>,
+    (first, count): (usize, usize),
+    rbuf: &mut Vec<u8>,
+    out: &mut Vec<Refusal>,
+) {
+    let seq0 = seq.wrapping_add(1);
+    let mut at = 0;
+    while let Some(len) = u32_at(buf, at) {
+        *seq = seq.wrapping_add(1);
+        if let Some(s) = buf.get_mut(at + 8..at + 12) {
+            s.copy_from_slice(&seq.to_ne_bytes());
+        }
+        if len < NLMSG_HDRLEN as u32 {
+            break;
+        }
+        at += (len as usize + 3) & !3;
+    }
+    let mut end = push_noop(seq, buf);
+    let start = out.len();
+    let fail_rest = |out: &mut Vec<Refusal>, errno: i32, why: &str| {
+        let known: std::collections::HashSet<usize> = out
+            .get(start..)
+            .unwrap_or(&[])
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        for i in first..first + count {
+            if !known.contains(&i) {
+                out.push((i, errno, why.to_string()));
             }
         }
-        complete
+    };
+    let send = |buf: &[u8]| loop {
+        match sock.send(buf, 0) {
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            r => return r,
+        }
+    };
+    if let Err(e) = send(buf) {
+        fail_rest(out, e.raw_os_error().unwrap_or(0), &e.to_string());
+        return;
+    }
+    let mut lost = false;
+    let mut idle = 0;
+    loop {
+        rbuf.clear();
+        match sock.recv(rbuf, libc::MSG_DONTWAIT) {
+            Ok(_) => {
+                idle = 0;
+                let mut complete = false;
+                for (kind, flags, s, payload) in messages(rbuf) {
+                    if kind != NLMSG_ERROR {
+                        continue;
+                    }
+                    if s == end {
+                        complete = true;
+                        continue;
+                    }
+                    let k = s.wrapping_sub(seq0) as usize;
+                    let (errno, text) = error_of(flags, payload);
+                    if k < count && errno != 0 {
+                        out.push((first + k, errno, text));
+                    }
+                }
+                if complete {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                idle += 1;
+                if idle > 30 && !wait_readable(sock) {
+                    fail_rest(out, libc::ETIMEDOUT, "no answer from the kernel");
+                    return;
+                }
+                wait_readable(sock);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                // Answers were dropped: which ones is unknown. Close the
+                // batch with a new NOOP; the requests without an answer
+                // are reported as unknown (the caller retries them).
+                lost = true;
+                buf.clear();
+                end = push_noop(seq, buf);
+                if let Err(e) = send(buf) {
+                    fail_rest(out, e.raw_os_error().unwrap_or(0), &e.to_string());
+                    return;
+                }
+            }
+            Err(e) => {
+                fail_rest(out, e.raw_os_error().unwrap_or(0), &e.to_string());
+                return;
+            }
+        }
+    }
+    if lost {
+        fail_rest(
+            out,
+            libc::ENOBUFS,
+            "netlink receive buffer overrun: outcome unknown",
+        );
     }
 }
 
@@ -270,80 +383,91 @@ impl Nl {
         }
     }
 
-    /// Sends `msgs` (each from [`Msg::done`]) in batches, in order, and
-    /// returns what became of each.
-    pub(super) async fn write(&mut self, msgs: &[Vec<u8>]) -> Vec<Outcome> {
-        let mut out = Vec::with_capacity(msgs.len());
-        let mut buf = Vec::with_capacity(64 << 10);
-        for chunk in msgs.chunks(CHUNK) {
-            out.extend(self.write_chunk(chunk, &mut buf).await);
+    /// Sends `n` requests, `fill(i, buf)` appending request `i` to
+    /// `buf` (from [`Msg::done`], or in the same form), in batches of
+    /// [`CHUNK`], in order; returns the refused ones. From
+    /// [`THREAD_FROM`] batches on, a second thread sends (the kernel does
+    /// its work inside that thread's `sendmsg`) while `fill` encodes the
+    /// next batches on this one. Blocks: netlink to the kernel does not
+    /// wait for anything but the kernel's own work.
+    pub(super) fn write_with(
+        &mut self,
+        n: usize,
+        mut fill: impl FnMut(usize, &mut Vec<u8>),
+    ) -> Vec<Refusal> {
+        let sock = self.fd.get_ref();
+        let seq = &mut self.seq;
+        let mut out = Vec::new();
+        if n <= CHUNK * THREAD_FROM {
+            let mut buf = Vec::with_capacity(CHUNK * 64);
+            let mut rbuf = Vec::with_capacity(1 << 16);
+            let mut i = 0;
+            while i < n {
+                buf.clear();
+                let end = (i + CHUNK).min(n);
+                for j in i..end {
+                    fill(j, &mut buf);
+                }
+                send_chunk(sock, seq, &mut buf, (i, end - i), &mut rbuf, &mut out);
+                i = end;
+            }
+            return out;
         }
-        out
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize, usize)>(4);
+            let (back, reuse) = std::sync::mpsc::channel::<Vec<u8>>();
+            let sender = s.spawn(move || {
+                let mut out = Vec::new();
+                let mut rbuf = Vec::with_capacity(1 << 16);
+                for (mut buf, first, count) in rx {
+                    send_chunk(sock, seq, &mut buf, (first, count), &mut rbuf, &mut out);
+                    let _ = back.send(buf);
+                }
+                out
+            });
+            let mut i = 0;
+            while i < n {
+                let mut buf = reuse
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(CHUNK * 64));
+                buf.clear();
+                let end = (i + CHUNK).min(n);
+                for j in i..end {
+                    fill(j, &mut buf);
+                }
+                if tx.send((buf, i, end - i)).is_err() {
+                    break;
+                }
+                i = end;
+            }
+            drop(tx);
+            match sender.join() {
+                Ok(mut o) => {
+                    // Not sent (the sender stopped early): refused.
+                    o.extend((i..n).map(|j| (j, 0, "not sent".to_string())));
+                    o
+                }
+                Err(_) => (0..n)
+                    .map(|j| (j, 0, "sender failed".to_string()))
+                    .collect(),
+            }
+        })
     }
 
-    fn noop(&mut self, buf: &mut Vec<u8>) -> u32 {
-        self.seq = self.seq.wrapping_add(1);
-        let mut m = Msg::new(NLMSG_NOOP, NLM_F_ACK).done();
-        if let Some(s) = m.get_mut(8..12) {
-            s.copy_from_slice(&self.seq.to_ne_bytes());
-        }
-        buf.extend_from_slice(&m);
-        self.seq
-    }
-
-    async fn write_chunk(&mut self, chunk: &[Vec<u8>], buf: &mut Vec<u8>) -> Vec<Outcome> {
-        buf.clear();
-        let first = self.seq.wrapping_add(1);
-        for m in chunk {
-            self.seq = self.seq.wrapping_add(1);
-            let at = buf.len();
-            buf.extend_from_slice(m);
-            if let Some(s) = buf.get_mut(at + 8..at + 12) {
-                s.copy_from_slice(&self.seq.to_ne_bytes());
+    /// [`Nl::write_with`] for ready messages: what became of each.
+    pub(super) fn write(&mut self, msgs: &[Vec<u8>]) -> Vec<Outcome> {
+        let mut res: Vec<Outcome> = vec![Ok(()); msgs.len()];
+        let refused = self.write_with(msgs.len(), |i, buf| {
+            if let Some(m) = msgs.get(i) {
+                buf.extend_from_slice(m);
+            }
+        });
+        for (i, errno, text) in refused {
+            if let Some(r) = res.get_mut(i) {
+                *r = Err((errno, text));
             }
         }
-        let end = self.noop(buf);
-        let mut b = Batch {
-            first,
-            end,
-            res: vec![Ok(()); chunk.len()],
-            lost: false,
-        };
-        if let Err(e) = self.send(buf).await {
-            return vec![Err((e.raw_os_error().unwrap_or(0), e.to_string())); chunk.len()];
-        }
-        loop {
-            match self.recv().await {
-                Ok(()) => {
-                    if b.feed(&self.rbuf) {
-                        break;
-                    }
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    // Answers were dropped: which ones is unknown. Close
-                    // the batch with a new NOOP and report the requests
-                    // with no answer as unknown (the caller retries them).
-                    b.lost = true;
-                    buf.clear();
-                    b.end = self.noop(buf);
-                    if let Err(e) = self.send(buf).await {
-                        return vec![Err((0, e.to_string())); chunk.len()];
-                    }
-                }
-                Err(e) => {
-                    return vec![Err((e.raw_os_error().unwrap_or(0), e.to_string())); chunk.len()];
-                }
-            }
-        }
-        if b.lost {
-            for r in b.res.iter_mut().filter(|r| r.is_ok()) {
-                *r = Err((
-                    libc::ENOBUFS,
-                    "netlink receive buffer overrun: outcome unknown".into(),
-                ));
-            }
-        }
-        b.res
+        res
     }
 
     /// A dump request: the payload of every message of the answer.
