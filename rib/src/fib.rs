@@ -1048,6 +1048,7 @@ impl Fib {
             }
         }
         let mut olds: Vec<Option<u32>> = Vec::with_capacity(sent.len());
+        self.kernel.reserve(sent.len());
         let Fib {
             nl,
             objs,
