@@ -46,7 +46,10 @@ use rtnetlink::packet_route::route::{
 use rtnetlink::{Handle, RouteMessageBuilder};
 
 /// rvpn's route protocol number (`ip route ... proto 196`), also on its
-/// nexthop objects.
+/// nexthop objects. (FRR's /etc/iproute2/rt_protos.d/frr.conf names 196
+/// "static", for its staticd: where FRR is installed, `ip route` prints
+/// rvpn's routes as `proto static`, and a zebra on the same host would
+/// take them for its own.)
 pub const RTPROT_RVPN: u8 = 196;
 
 const AF_INET: u8 = libc::AF_INET as u8;
