@@ -525,7 +525,10 @@ impl Task {
 
 /// The prefixes of `old` that `new` no longer has.
 fn gone<V, W>(old: &BTreeMap<IpNetwork, V>, new: &BTreeMap<IpNetwork, W>) -> Vec<IpNetwork> {
-    old.keys().filter(|p| !new.contains_key(p)).copied().collect()
+    old.keys()
+        .filter(|p| !new.contains_key(p))
+        .copied()
+        .collect()
 }
 
 fn intern(names: &mut HashMap<String, Arc<str>>, name: &str) -> Arc<str> {
