@@ -427,7 +427,7 @@ impl Daemon {
             }
             Ok(Request::ApplyConfig { name, text }) => {
                 debug!(conn, len = text.len(), "apply-config");
-                self.apply_config(conn, &name, &text)
+                self.apply_config(conn, &name, &text).await
             }
         }
     }
@@ -445,6 +445,7 @@ impl Daemon {
             Err(e) => Reply::err(e),
             Ok(Outcome::Nothing) => Reply::ok(""),
             Ok(Outcome::Changed(cfg)) => {
+                self.drain_tunnels(&cfg).await;
                 // Committing cannot fail until there is a data plane that
                 // can refuse; when it can, a failed commit restores
                 // `before` and reports the refusal.
@@ -460,7 +461,35 @@ impl Daemon {
         }
     }
 
-    fn apply_config(&mut self, conn: u64, name: &str, text: &str) -> Reply {
+    /// Before a change shuts a tunnel down (or removes it): take its
+    /// routes out of the kernel first, so that no packet is routed into
+    /// it once its SAs are deleted (a planned shutdown loses nothing).
+    /// Waits for the RIB at most one second.
+    async fn drain_tunnels(&self, new: &Config) {
+        let Some(r) = &self.rib else { return };
+        let going = self.running.interfaces.iter().any(|(name, old)| {
+            old.tunnel.is_some()
+                && !old.shutdown
+                && new
+                    .interfaces
+                    .get(name)
+                    .is_none_or(|n| n.shutdown || n.tunnel.is_none())
+        });
+        if !going {
+            return;
+        }
+        let (tx, rx) = oneshot::channel();
+        let cmd = crate::routing::Command::SetConfigAck(Box::new(new.clone()), tx);
+        if r.tx.send(cmd).is_ok()
+            && tokio::time::timeout(std::time::Duration::from_secs(1), rx)
+                .await
+                .is_err()
+        {
+            warn!("the RIB did not drain the tunnel's routes within 1 s; going on");
+        }
+    }
+
+    async fn apply_config(&mut self, conn: u64, name: &str, text: &str) -> Reply {
         let running = &self.running;
         let Ok(loaded) = catch_unwind(AssertUnwindSafe(|| vtysh::load_config(text, running)))
         else {
@@ -471,6 +500,7 @@ impl Daemon {
         };
         match loaded {
             Ok(cfg) => {
+                self.drain_tunnels(&cfg).await;
                 self.commit(cfg, Origin::Conn(conn));
                 Reply::ok("")
             }
@@ -625,6 +655,7 @@ impl Daemon {
         let loaded = tokio::task::spawn_blocking(move || persist::load_startup(&path)).await;
         match loaded {
             Ok(Ok(Some(cfg))) => {
+                self.drain_tunnels(&cfg).await;
                 let n = self.commit(cfg, Origin::Reload);
                 info!(changes = n, generation = self.generation, "reload done");
             }

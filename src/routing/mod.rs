@@ -51,6 +51,9 @@ const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 pub enum Command {
     /// The running configuration (static routes, tunnel interfaces).
     SetConfig(Box<Config>),
+    /// The same, answered once the kernel has the result: a planned
+    /// tunnel shutdown moves traffic off the tunnel before its SAs go.
+    SetConfigAck(Box<Config>, oneshot::Sender<()>),
     /// A tunnel interface gained its first or lost its last IPsec SA.
     Tunnel {
         /// The tunnel interface.
@@ -144,6 +147,7 @@ pub fn start(bgp_rx: mpsc::UnboundedReceiver<RouteBatch>, kernel: bool) -> RibHa
         tunnels_up: HashSet::new(),
         refused: BTreeMap::new(),
         pending_retry: Vec::new(),
+        acks: Vec::new(),
         touched: BTreeSet::new(),
         table: BTreeMap::new(),
         names: HashMap::new(),
@@ -169,6 +173,8 @@ struct Task {
     refused: BTreeMap<IpNetwork, String>,
     /// Refused routes to write again at the next settle.
     pending_retry: Vec<FibChange>,
+    /// Whom to tell when the next settle is done.
+    acks: Vec<oneshot::Sender<()>>,
     /// Prefixes whose candidates, selection or kernel state changed since
     /// the table was last brought up to date.
     touched: BTreeSet<IpNetwork>,
@@ -238,6 +244,9 @@ impl Task {
                 self.bgp(b);
             }
             self.settle().await;
+            for a in self.acks.drain(..) {
+                let _ = a.send(());
+            }
         }
         debug!("RIB task stopping");
     }
@@ -248,6 +257,12 @@ impl Task {
                 self.running = *cfg;
                 self.sync_statics();
                 self.sync_connected();
+            }
+            Command::SetConfigAck(cfg, done) => {
+                self.running = *cfg;
+                self.sync_statics();
+                self.sync_connected();
+                self.acks.push(done);
             }
             Command::Tunnel { name, up } => {
                 if up {
