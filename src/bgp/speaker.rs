@@ -247,6 +247,10 @@ pub type RouteBatch = Vec<(IpNetwork, Option<rib::Candidate>)>;
 /// default, 20), as in FRR and IOS.
 pub const IBGP_DISTANCE: u8 = 200;
 
+/// How long after Established an incoming connection is still taken for
+/// the peer's side of a simultaneous open, not for a restart.
+const COLLISION_GRACE: Duration = Duration::from_secs(5);
+
 /// Starts the speaker on BGP port `port`; forwarding changes (best path
 /// and multipaths of each changed prefix) go to `routes`.
 pub fn start(
@@ -1075,10 +1079,15 @@ impl Speaker {
             self.pump(addr);
             return;
         }
-        let restarted = p.est.is_some()
-            && p.est
-                .as_ref()
-                .is_some_and(|e| e.caps.graceful_restart.is_some());
+        // A new connection from a graceful-restart peer whose session is
+        // established means it restarted (RFC 4724 4.2), unless the
+        // session is only seconds old: then it is the peer's own attempt
+        // from before both ends connected at once, and RFC 4271 6.8's rule
+        // (close the new connection) keeps the session that won.
+        let restarted = p.est.as_ref().is_some_and(|e| {
+            e.caps.graceful_restart.is_some()
+                && Instant::now().saturating_duration_since(e.since) >= COLLISION_GRACE
+        });
         if p.est.is_some() && !restarted {
             debug!("bgp: connection from {addr} refused: a session is established");
             return;
