@@ -32,6 +32,12 @@ fn route(ns: &Netns, prefix: &str) -> String {
     ns.exec_ok(&["ip", "route", "show", prefix])
 }
 
+/// A blackhole route of ours (inline, or through a blackhole nexthop
+/// object: `blackhole P nhid N dev lo proto 202`).
+fn is_blackhole(k: &str, prefix: &str) -> bool {
+    k.starts_with(&format!("blackhole {prefix} ")) && k.contains("proto 202")
+}
+
 fn entry(r: &Rvpnd, prefix: &str) -> Value {
     let v = r.show_json(&format!("show ip route {prefix} json"));
     v[prefix][0].clone()
@@ -76,11 +82,8 @@ fn statics_ecmp_floating_refused_retried_reconciled() {
         .then_some(())
         .ok_or(k)
     });
-    assert!(
-        route(&ns, "10.7.0.0/16").contains("blackhole 10.7.0.0/16 proto 202"),
-        "{}",
-        route(&ns, "10.7.0.0/16")
-    );
+    let k7 = route(&ns, "10.7.0.0/16");
+    assert!(is_blackhole(&k7, "10.7.0.0/16"), "{k7}");
     let k6 = ns.exec_ok(&["ip", "-6", "route", "show", "2001:db8:9::/48"]);
     assert!(k6.contains("via 2001:db8:2::fe dev e0 proto 202"), "{k6}");
     // Reconcile: our leftover gone, the other protocol's route kept.
@@ -136,9 +139,7 @@ fn statics_ecmp_floating_refused_retried_reconciled() {
     ns.link_down("e0");
     wait("the floating static", Duration::from_secs(6), || {
         let k = route(&ns, "10.9.0.0/16");
-        k.contains("blackhole 10.9.0.0/16 proto 202")
-            .then_some(())
-            .ok_or(k)
+        is_blackhole(&k, "10.9.0.0/16").then_some(()).ok_or(k)
     });
     assert_eq!(entry(&r, "10.9.0.0/16")["distance"], 250);
     ns.link_up("e0");

@@ -155,7 +155,22 @@ pub fn start(bgp_rx: mpsc::UnboundedReceiver<RouteBatch>, kernel: bool) -> RibHa
         view_dirty: false,
         published: Instant::now(),
     };
-    tokio::spawn(task.run(rx, bgp_rx));
+    // Its own thread and runtime: a large kernel write blocks (a million
+    // routes take seconds) and must not hold up BGP, BFD or IKE.
+    let spawned = std::thread::Builder::new()
+        .name("rib".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(task.run(rx, bgp_rx)),
+                Err(e) => tracing::error!("RIB: cannot start its runtime: {e}"),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("RIB: cannot start its thread: {e}");
+    }
     RibHandle { tx, view }
 }
 
