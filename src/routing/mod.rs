@@ -45,6 +45,8 @@ const RETRY: Duration = Duration::from_secs(1);
 /// [`PUBLISH_EVERY`] (copying them costs time); smaller ones at once.
 const PUBLISH_AT_ONCE: usize = 20_000;
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// How many changed prefixes one settle takes from BGP's queue at most.
+const SLICE: usize = 50_000;
 
 /// A message to the RIB task.
 #[derive(Debug)]
@@ -255,7 +257,11 @@ impl Task {
                 }
                 self.command(cmd);
             }
-            while let Ok(b) = bgp_rx.try_recv() {
+            // BGP's changes in slices: a full table goes to the kernel
+            // while the rest still arrives, and what one settle holds
+            // (changes, encoded messages) stays bounded.
+            while self.touched.len() < SLICE {
+                let Ok(b) = bgp_rx.try_recv() else { break };
                 self.bgp(b);
             }
             self.settle().await;
