@@ -78,7 +78,7 @@ fn main() {
         source: Source::Bgp,
         distance: 20,
         metric: 0,
-        nexthops: hops,
+        nexthops: hops.into(),
     };
     let b = u32::from(base);
     let changes: Vec<FibChange> = (0..n)

@@ -703,7 +703,7 @@ impl Fib {
         let mut out: HashMap<String, Result<u32, String>> = HashMap::new();
         for c in changes {
             if let FibChange::Set(_, sel) = c {
-                for h in &sel.nexthops {
+                for h in sel.nexthops.iter() {
                     if let Resolved::Via { ifname, .. } = h {
                         if !out.contains_key(ifname) {
                             let r = self.ifindex(ifname).await;
@@ -895,7 +895,7 @@ impl Fib {
                 set_of.push(usize::MAX);
                 continue;
             };
-            let key = (p.is_ipv4(), sel.nexthops.as_slice());
+            let key = (p.is_ipv4(), &sel.nexthops[..]);
             let k = match last {
                 Some((l, k)) if l == key => k,
                 _ => *index.entry(key).or_insert_with(|| {
@@ -1242,7 +1242,7 @@ mod tests {
                 source: Source::Bgp,
                 distance: 20,
                 metric: 0,
-                nexthops,
+                nexthops: nexthops.into(),
             },
         )
     }
@@ -1804,7 +1804,7 @@ mod tests {
                             source: Source::Bgp,
                             distance: 20,
                             metric: 0,
-                            nexthops: hops,
+                            nexthops: hops.into(),
                         },
                     )
                 })

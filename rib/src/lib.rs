@@ -28,7 +28,8 @@
 )]
 #![warn(missing_docs)]
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -130,8 +131,9 @@ pub struct Selected {
     pub distance: u8,
     /// Its metric.
     pub metric: u32,
-    /// The ECMP set, sorted, without duplicates.
-    pub nexthops: Vec<Resolved>,
+    /// The ECMP set, sorted, without duplicates; shared by every route
+    /// with the same set (a full table through two tunnels has one).
+    pub nexthops: Arc<[Resolved]>,
 }
 
 /// One change for the FIB.
@@ -149,6 +151,8 @@ pub struct Rib {
     candidates: BTreeMap<IpNetwork, BySource>,
     fib: BTreeMap<IpNetwork, Selected>,
     dirty: BTreeSet<IpNetwork>,
+    /// The distinct ECMP sets in use, shared by the routes that have them.
+    hopsets: HashSet<Arc<[Resolved]>>,
     /// Which prefixes have a candidate through each gateway (to find the
     /// routes a moved prefix may re-resolve without scanning them all).
     by_gateway: BTreeMap<IpAddr, BTreeSet<IpNetwork>>,
@@ -306,6 +310,9 @@ impl Rib {
                 moved.push(p);
                 match new {
                     Some(s) => {
+                        if !self.hopsets.contains(&*s.nexthops) {
+                            self.hopsets.insert(s.nexthops.clone());
+                        }
                         self.fib.insert(p, s.clone());
                         out.insert(p, FibChange::Set(p, s));
                     }
@@ -326,6 +333,9 @@ impl Rib {
                     }
                 }
             }
+        }
+        if self.hopsets.len() > 1024 {
+            self.hopsets.retain(|h| Arc::strong_count(h) > 1);
         }
         // A loop deeper than MAX_DEPTH rounds stops here; what is left
         // is retried at the next call.
@@ -381,11 +391,20 @@ impl Rib {
                     source: s.to_owned(),
                     distance: c.distance,
                     metric: c.metric,
-                    nexthops: hops,
+                    nexthops: self.hopset(hops),
                 });
             }
         }
         None
+    }
+
+    /// The shared copy of an ECMP set. Sets no route uses any more are
+    /// dropped once the table of them has grown.
+    fn hopset(&self, hops: Vec<Resolved>) -> Arc<[Resolved]> {
+        match self.hopsets.get(hops.as_slice()) {
+            Some(h) => h.clone(),
+            None => hops.into(),
+        }
     }
 
     /// Resolves `gateway` (a next hop of `for_prefix`) through the FIB:
