@@ -1303,7 +1303,7 @@ mod tests {
                 Some(Candidate {
                     distance: 0,
                     metric: 0,
-                    nexthops: vec![NextHop::Interface(i.into())],
+                    nexthops: vec![NextHop::Interface(i.into())].into(),
                 }),
             );
         }
@@ -1316,7 +1316,8 @@ mod tests {
                 nexthops: vec![
                     NextHop::Gateway("169.254.11.1".parse().unwrap()),
                     NextHop::Gateway("169.254.12.1".parse().unwrap()),
-                ],
+                ]
+                .into(),
             }),
         );
         // Only the BGP route is ours to install (connected ones are the

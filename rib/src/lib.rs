@@ -29,9 +29,9 @@
 #![warn(missing_docs)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnetwork::IpNetwork;
 
@@ -118,8 +118,9 @@ pub struct Candidate {
     pub distance: u8,
     /// Metric within the source (lower wins among equal distances).
     pub metric: u32,
-    /// Next hops (more than one: ECMP).
-    pub nexthops: Vec<NextHop>,
+    /// Next hops (more than one: ECMP); share one copy between
+    /// candidates with the same set where there are many.
+    pub nexthops: Arc<[NextHop]>,
 }
 
 /// The route selected for a prefix.
@@ -360,7 +361,7 @@ impl Rib {
                 continue;
             }
             let mut hops: Vec<Resolved> = Vec::new();
-            for n in &c.nexthops {
+            for n in c.nexthops.iter() {
                 match n {
                     NextHop::Blackhole => hops.push(Resolved::Blackhole),
                     NextHop::Interface(i) => hops.push(Resolved::Via {

@@ -15,7 +15,7 @@ fn connected(rib: &mut Rib, p: &str, ifname: &str) {
         Some(Candidate {
             distance: 0,
             metric: 0,
-            nexthops: vec![NextHop::Interface(ifname.into())],
+            nexthops: vec![NextHop::Interface(ifname.into())].into(),
         }),
     );
 }
@@ -24,7 +24,11 @@ fn via(distance: u8, gws: &[&str]) -> Option<Candidate> {
     Some(Candidate {
         distance,
         metric: 0,
-        nexthops: gws.iter().map(|g| NextHop::Gateway(ip(g))).collect(),
+        nexthops: gws
+            .iter()
+            .map(|g| NextHop::Gateway(ip(g)))
+            .collect::<Vec<_>>()
+            .into(),
     })
 }
 
@@ -169,7 +173,7 @@ fn blackhole_interface_and_ipv6() {
         Some(Candidate {
             distance: 1,
             metric: 0,
-            nexthops: vec![NextHop::Blackhole],
+            nexthops: vec![NextHop::Blackhole].into(),
         }),
     );
     rib.set(
@@ -178,7 +182,7 @@ fn blackhole_interface_and_ipv6() {
         Some(Candidate {
             distance: 1,
             metric: 0,
-            nexthops: vec![NextHop::Interface("Tunnel1".into())],
+            nexthops: vec![NextHop::Interface("Tunnel1".into())].into(),
         }),
     );
     connected(&mut rib, "fd00:100::/64", "Tunnel1");

@@ -1778,7 +1778,7 @@ impl Speaker {
                 IBGP_DISTANCE
             },
             metric: best.attrs.med(),
-            nexthops,
+            nexthops: nexthops.into(),
         })
     }
 

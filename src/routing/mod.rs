@@ -153,6 +153,7 @@ pub fn start(bgp_rx: mpsc::UnboundedReceiver<RouteBatch>, kernel: bool) -> RibHa
         touched: BTreeSet::new(),
         table: BTreeMap::new(),
         names: HashMap::new(),
+        hopsets: HashSet::new(),
         view: view.clone(),
         view_dirty: false,
         published: Instant::now(),
@@ -199,6 +200,8 @@ struct Task {
     table: BTreeMap<IpNetwork, Arc<[Entry]>>,
     /// Interface names, shared by the table's next hops.
     names: HashMap<String, Arc<str>>,
+    /// BGP's next-hop lists, shared by the candidates that have them.
+    hopsets: HashSet<Arc<[NextHop]>>,
     view: Arc<ArcSwap<Table>>,
     view_dirty: bool,
     published: Instant,
@@ -299,15 +302,32 @@ impl Task {
     }
 
     fn bgp(&mut self, batch: RouteBatch) {
-        for (prefix, cand) in batch {
+        for (prefix, mut cand) in batch {
+            if let Some(c) = &mut cand {
+                c.nexthops = self.share(&c.nexthops);
+            }
             self.touched.insert(prefix);
             self.rib.set(Source::Bgp, prefix, cand);
         }
+        if self.hopsets.len() > 1024 {
+            self.hopsets.retain(|h| Arc::strong_count(h) > 1);
+        }
+    }
+
+    /// The shared copy of a next-hop list (a full table from two peers
+    /// has two or three distinct ones).
+    fn share(&mut self, hops: &Arc<[NextHop]>) -> Arc<[NextHop]> {
+        if let Some(h) = self.hopsets.get(&**hops) {
+            return h.clone();
+        }
+        self.hopsets.insert(hops.clone());
+        hops.clone()
     }
 
     /// Static routes from the configuration.
     fn sync_statics(&mut self) {
-        let mut want: BTreeMap<IpNetwork, Vec<Candidate>> = BTreeMap::new();
+        // Equal distance: one candidate with several next hops (ECMP).
+        let mut by_distance: BTreeMap<(IpNetwork, u8), Vec<NextHop>> = BTreeMap::new();
         for r in &self.running.static_routes {
             let hop = match &r.next_hop {
                 vtysh::model::NextHop::Gateway(g) => NextHop::Gateway(*g),
@@ -317,16 +337,18 @@ impl Task {
                 vtysh::model::NextHop::Interface(i) => NextHop::Interface(i.clone()),
                 vtysh::model::NextHop::Blackhole => NextHop::Blackhole,
             };
-            let list = want.entry(r.prefix).or_default();
-            // Equal distance: one candidate with several next hops (ECMP).
-            match list.iter_mut().find(|c| c.distance == r.distance) {
-                Some(c) => c.nexthops.push(hop),
-                None => list.push(Candidate {
-                    distance: r.distance,
-                    metric: 0,
-                    nexthops: vec![hop],
-                }),
-            }
+            by_distance
+                .entry((r.prefix, r.distance))
+                .or_default()
+                .push(hop);
+        }
+        let mut want: BTreeMap<IpNetwork, Vec<Candidate>> = BTreeMap::new();
+        for ((prefix, distance), hops) in by_distance {
+            want.entry(prefix).or_default().push(Candidate {
+                distance,
+                metric: 0,
+                nexthops: hops.into(),
+            });
         }
         for p in gone(&self.statics, &want) {
             self.touched.insert(p);
@@ -393,7 +415,12 @@ impl Task {
                 let cand = Candidate {
                     distance: Source::Connected.default_distance(),
                     metric: 0,
-                    nexthops: names.iter().cloned().map(NextHop::Interface).collect(),
+                    nexthops: names
+                        .iter()
+                        .cloned()
+                        .map(NextHop::Interface)
+                        .collect::<Vec<_>>()
+                        .into(),
                 };
                 self.touched.insert(*p);
                 self.rib.set(Source::Connected, *p, Some(cand));
