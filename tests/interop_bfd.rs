@@ -305,12 +305,12 @@ fn bfd_down_takes_bgp_down() {
             lab.report()
         );
     };
-    println!(
+    support::figure(&format!(
         "BFD detection: rvpn's BGP session with FRR down {} ms after freezing FRR's bfdd \
          (kill -STOP took {} ms; 100 ms x 3 => 300 ms detection time)",
         took.as_millis(),
         cut_took.as_millis()
-    );
+    ));
     assert!(
         took < DETECT_BOUND,
         "BGP down only after {took:?} (bound {DETECT_BOUND:?})\n{}",

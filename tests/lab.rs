@@ -331,15 +331,15 @@ fn failover_hub1_killed_then_back() {
     let (base_w, base_lost, _) = loss_between(&r, Duration::ZERO, kill_at);
     let (win, lost, run) = loss_between(&r, kill_at, restore_at);
     let (back_w, back_lost, back_run) = loss_between(&r, restore_at, stream_len * 2);
-    eprintln!(
+    support::figure(&format!(
         "loss window: {} ms (hub1 killed: {lost} probes lost, longest run {run}; target < {} ms)",
         win.as_millis(),
         HUB_DEATH_LOSS_MAX.as_millis()
-    );
-    eprintln!(
+    ));
+    support::figure(&format!(
         "loss on hub1's return: {} ms ({back_lost} probes lost, longest run {back_run})",
         back_w.as_millis()
-    );
+    ));
 
     let mut fails = Vec::new();
     if base_lost > 0 {
@@ -399,7 +399,7 @@ fn planned_tunnel_shutdown_loses_nothing() {
     eprintln!("probes: {}", r.summary());
     let (win, lost, _) = loss_between(&r, shut_at, PROBE_INTERVAL * r.opts.count * 2);
     let (_, before, _) = loss_between(&r, Duration::ZERO, shut_at);
-    eprintln!(
+    support::figure(&format!(
         "planned shutdown of spoke1's Tunnel1: {lost} probes lost (window {} ms), hub1's next \
          hop gone from the kernel {}",
         win.as_millis(),
@@ -407,7 +407,7 @@ fn planned_tunnel_shutdown_loses_nothing() {
             "after {} ms",
             d.as_millis()
         ))
-    );
+    ));
     assert!(
         hub1_rate.is_none_or(|n| n > HUB1_CARRIES),
         "hub1 forwarded {hub1_rate:?} packets in 0.5 s before the shutdown: no probe flow \
@@ -608,10 +608,10 @@ fn rekeys_lose_nothing() {
     let done = rekeys() - before;
     eprintln!("probes: {}", r.summary());
     let (win, lost, _) = loss_between(&r, Duration::ZERO, PROBE_INTERVAL * r.opts.count * 2);
-    eprintln!(
+    support::figure(&format!(
         "rekeys: {lost} probes lost (window {} ms) across {done} Child SA rekeys at spoke1",
         win.as_millis()
-    );
+    ));
     assert!(
         done >= 2,
         "spoke1 rekeyed {done} Child SAs during the stream, expected both tunnels'"

@@ -12,6 +12,23 @@
 // helpers would otherwise warn in every binary that does not need them.
 #![allow(dead_code)]
 
+/// Prints a measured figure and, when `RVPN_TEST_FIGURES` names a file
+/// (scripts/test sets it), appends it there, so CI shows the figures of
+/// passing tests too (cargo test hides their output).
+pub fn figure(line: &str) {
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("RVPN_TEST_FIGURES") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
 pub mod bgp_peers;
 pub mod hosts;
 pub mod netns;
