@@ -148,6 +148,21 @@ fn statics_ecmp_floating_refused_retried_reconciled() {
         k.contains("nexthop via 192.0.2.254").then_some(()).ok_or(k)
     });
 
+    // A flap shorter than the 2 s interface rescan: the kernel deletes
+    // the routes through e0 when it goes down; the link event brings
+    // them back.
+    ns.link_down("e0");
+    std::thread::sleep(Duration::from_millis(30));
+    ns.link_up("e0");
+    wait(
+        "the routes back after a short flap",
+        Duration::from_secs(3),
+        || {
+            let k = route(&ns, "10.9.0.0/16");
+            k.contains("nexthop via 192.0.2.254").then_some(()).ok_or(k)
+        },
+    );
+
     // A config change: one static removed, the ECMP set shrinks.
     r.vtysh_ok(&[
         "configure terminal",

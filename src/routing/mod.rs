@@ -227,6 +227,11 @@ impl Task {
             }
         }
         self.rescan();
+        // Link events: the kernel deletes the routes through an interface
+        // that goes down, and a flap shorter than the rescan would leave
+        // them gone; every event re-writes the routes through the link.
+        let mut links = link_events();
+        let mut links_open = true;
         let mut rescan = tokio::time::interval(RESCAN);
         let mut retry = tokio::time::interval(RETRY);
         let mut bgp_open = true;
@@ -247,6 +252,10 @@ impl Task {
                     None => bgp_open = false,
                 },
                 _ = rescan.tick() => self.rescan(),
+                name = links.recv(), if links_open => match name {
+                    Some(n) => self.link_changed(n),
+                    None => links_open = false,
+                },
                 _ = retry.tick(), if !self.refused.is_empty() => self.retry(),
                 _ = tokio::time::sleep_until(publish_at.into()), if self.view_dirty => {}
             }
@@ -371,6 +380,31 @@ impl Task {
             Some(itf) if itf.tunnel.is_some() => !itf.shutdown && self.tunnels_up.contains(name),
             _ => true,
         }
+    }
+
+    /// A link changed (up, down, created): read the interfaces again and
+    /// write every selected route through it once more (the kernel may
+    /// have deleted them; writes are replaces, so this is harmless when it
+    /// did not).
+    fn link_changed(&mut self, name: String) {
+        self.rescan();
+        let again: Vec<FibChange> = self
+            .rib
+            .fib()
+            .iter()
+            .filter(|(_, sel)| {
+                sel.source != Source::Connected
+                    && sel
+                        .nexthops
+                        .iter()
+                        .any(|h| matches!(h, Resolved::Via { ifname, .. } if *ifname == name))
+            })
+            .map(|(p, sel)| FibChange::Set(*p, sel.clone()))
+            .collect();
+        if !again.is_empty() {
+            debug!(link = %name, routes = again.len(), "link event: writing its routes again");
+        }
+        self.pending_retry.extend(again);
     }
 
     /// Reads the kernel's interface networks again.
@@ -584,6 +618,57 @@ impl Task {
             "rvpn routes removed from the kernel"
         );
     }
+}
+
+/// Names of links the kernel reports changed (RTM_NEWLINK/DELLINK), from
+/// a netlink socket in rtnetlink's link multicast group. If it cannot be
+/// opened the channel is closed and only the periodic rescan remains.
+fn link_events() -> mpsc::UnboundedReceiver<String> {
+    use futures::StreamExt;
+    use rtnetlink::packet_core::NetlinkPayload;
+    use rtnetlink::packet_route::link::LinkAttribute;
+    use rtnetlink::packet_route::RouteNetlinkMessage;
+    use rtnetlink::sys::{AsyncSocket, SocketAddr};
+    const RTMGRP_LINK: u32 = 1;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (mut conn, _handle, mut messages) = match rtnetlink::new_connection() {
+        Ok(c) => c,
+        Err(e) => {
+            warn!("RIB: no link events ({e}); interfaces are rescanned every {RESCAN:?}");
+            return rx;
+        }
+    };
+    if let Err(e) = conn
+        .socket_mut()
+        .socket_mut()
+        .bind(&SocketAddr::new(0, RTMGRP_LINK))
+    {
+        warn!("RIB: no link events ({e}); interfaces are rescanned every {RESCAN:?}");
+        return rx;
+    }
+    tokio::spawn(conn);
+    tokio::spawn(async move {
+        // Keep the connection's handle alive with the task.
+        let _handle = _handle;
+        while let Some((m, _)) = messages.next().await {
+            let NetlinkPayload::InnerMessage(
+                RouteNetlinkMessage::NewLink(l) | RouteNetlinkMessage::DelLink(l),
+            ) = m.payload
+            else {
+                continue;
+            };
+            let name = l.attributes.iter().find_map(|a| match a {
+                LinkAttribute::IfName(n) => Some(n.clone()),
+                _ => None,
+            });
+            if let Some(n) = name {
+                if tx.send(n).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    rx
 }
 
 /// The prefixes of `old` that `new` no longer has.
