@@ -290,16 +290,21 @@ fn gro_super_packets_into_the_tun_reach_a_local_socket() {
 }
 
 /// Writes GRO super packets into `a` (from `src` to `dst`, one address
-/// family), lets the kernel forward them out of `b`, and checks what comes
-/// out: cut by the kernel (plain TUN) or by a Segmenter (offload TUN).
-fn forward_through(a: &Tun, b: &Tun, src: &[u8], dst: &[u8]) -> (usize, usize) {
+/// family, TCP source port `sport`), lets the kernel forward them out of
+/// the device whose queues are `b`, and checks what comes out: cut by the
+/// kernel (plain TUN) or by a Segmenter (offload TUN).
+///
+/// A multiqueue TUN hands each flow to the queue its flow hash picks, and
+/// that hash is seeded at random on every boot: the packets may come out of
+/// any of the queues, so every queue is read (as rvpn's workers do).
+fn forward_through(a: &Tun, b: &[&Tun], src: &[u8], dst: &[u8], sport: u16) -> (usize, usize) {
     let v6_ = src.len() == 16;
     let mut gro = GroBatch::default();
     let mut pkts = Vec::new();
     let mut seq0 = 1000u32;
     for i in 0..20u16 {
         let t = Tcp {
-            sport: 33000,
+            sport,
             dport: 8080,
             seq: seq0,
             flags: if i == 19 { ACK | PSH } else { ACK },
@@ -337,13 +342,14 @@ fn forward_through(a: &Tun, b: &Tun, src: &[u8], dst: &[u8]) -> (usize, usize) {
     let (mut reads, mut gso_reads) = (0, 0);
     let want: Vec<u8> = pkts.iter().flat_map(|p| payload(p).to_vec()).collect();
     while got.len() < want.len() {
-        let n = if b.vnet_hdr() {
-            read_any(&[b], &mut buf, Duration::from_secs(3))
+        let vnet = b[0].vnet_hdr();
+        let n = if vnet {
+            read_any(b, &mut buf, Duration::from_secs(3))
         } else {
-            read_any(&[b], &mut buf[10..], Duration::from_secs(3)).map(|n| n + 10)
+            read_any(b, &mut buf[10..], Duration::from_secs(3)).map(|n| n + 10)
         }
         .expect("forwarded packets");
-        if !b.vnet_hdr() {
+        if !vnet {
             buf[..10].fill(0);
         }
         let (gso, segs) = cut(&buf[..n]);
@@ -390,7 +396,7 @@ fn gro_super_packets_are_forwarded_and_cut_by_the_kernel() {
             .await
             .unwrap();
         // An offload TUN: the super packet goes out whole.
-        let (c, _qc) = offload_tun(&h, "offlc", "10.3.0.1", 24).await;
+        let (c, qc) = offload_tun(&h, "offlc", "10.3.0.1", 24).await;
         link::add_address(&h, "offlc", "fd03::1".parse().unwrap(), 64)
             .await
             .unwrap();
@@ -402,14 +408,18 @@ fn gro_super_packets_are_forwarded_and_cut_by_the_kernel() {
             IpAddr::V6(x) => x.octets().to_vec(),
         };
         std::thread::sleep(Duration::from_millis(100));
-        let (r, g) = forward_through(&a, &b, &[10, 1, 0, 2], &[10, 2, 0, 2]);
-        assert_eq!((r, g), (20, 0), "IPv4, cut by the kernel");
-        let (r, g) = forward_through(&a, &b, &oct(a6), &oct(b6));
-        assert_eq!((r, g), (20, 0), "IPv6, cut by the kernel");
-        let (r, g) = forward_through(&a, &c, &[10, 1, 0, 2], &[10, 3, 0, 2]);
-        assert_eq!((r, g), (20, 20), "IPv4, one super packet");
-        let (r, g) = forward_through(&a, &c, &oct(a6), &oct(c6));
-        assert_eq!((r, g), (20, 20), "IPv6, one super packet");
+        // Several flows, so that the offload TUN's two queues both get some
+        // whichever way this boot's flow hash falls.
+        for sport in [33000, 33001, 33002, 33003] {
+            let (r, g) = forward_through(&a, &[&b], &[10, 1, 0, 2], &[10, 2, 0, 2], sport);
+            assert_eq!((r, g), (20, 0), "IPv4, cut by the kernel");
+            let (r, g) = forward_through(&a, &[&b], &oct(a6), &oct(b6), sport);
+            assert_eq!((r, g), (20, 0), "IPv6, cut by the kernel");
+            let (r, g) = forward_through(&a, &[&c, &qc], &[10, 1, 0, 2], &[10, 3, 0, 2], sport);
+            assert_eq!((r, g), (20, 20), "IPv4, one super packet");
+            let (r, g) = forward_through(&a, &[&c, &qc], &oct(a6), &oct(c6), sport);
+            assert_eq!((r, g), (20, 20), "IPv6, one super packet");
+        }
     });
 }
 
