@@ -2,12 +2,14 @@
 //! runtime state, and serves requests and reloads one at a time, so no
 //! lock guards any of it.
 
-use crate::dataplane::{DpCommand, DpStats, IfaceSpec};
+use crate::dataplane::{iface_spec, DpCommand, DpStats};
 use crate::iface::{IfaceTable, Stamp};
 use crate::{persist, redact, show, Dataplane};
-use ike::driver::{Command as IkeCommand, Event as IkeEvent, Snapshot};
+use arc_swap::ArcSwap;
+use ike::driver::{Command as IkeCommand, Snapshot};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
@@ -65,14 +67,6 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// The xfrm interface id of a tunnel interface: its number plus one
-/// (`Tunnel0` is 1), so that ids are stable across restarts.
-fn if_id(name: &str) -> u32 {
-    name.strip_prefix("Tunnel")
-        .and_then(|n| n.parse::<u32>().ok())
-        .map_or(0x7fff_0000, |n| n.saturating_add(1))
-}
-
 /// The daemon's state.
 pub struct Daemon {
     info: Info,
@@ -90,13 +84,13 @@ pub struct Daemon {
     dp: Option<mpsc::UnboundedSender<DpCommand>>,
     /// The BGP speaker.
     bgp: Option<mpsc::Sender<crate::bgp::Command>>,
-    /// IPsec SAs per tunnel interface: BGP hears when one gets its first
-    /// or loses its last.
-    tunnel_sas: std::collections::HashMap<String, usize>,
     /// The RIB task.
     rib: Option<crate::routing::RibHandle>,
     /// The BFD task.
     bfd: Option<mpsc::Sender<crate::bfd_task::Command>>,
+    /// The running configuration for other tasks (the SA events task reads
+    /// interface settings from it), stored after every commit.
+    published: Arc<ArcSwap<Config>>,
 }
 
 /// What a request handler produced, before the mode and prompt are added.
@@ -149,12 +143,17 @@ impl Daemon {
             ike_problems: Vec::new(),
             dp,
             bgp,
-            tunnel_sas: std::collections::HashMap::new(),
+            published: Arc::new(ArcSwap::from_pointee(Config::default())),
             rib,
             bfd: None,
         };
         d.commit(startup, Origin::Startup);
         d
+    }
+
+    /// The running configuration as other tasks see it.
+    pub fn published(&self) -> Arc<ArcSwap<Config>> {
+        self.published.clone()
     }
 
     /// Tell IKE about the tunnels of the running configuration if they changed.
@@ -182,28 +181,9 @@ impl Daemon {
         let Some(tx) = &self.ike else {
             return Snapshot::default();
         };
-        let (stx, srx) = oneshot::channel();
-        if tx.send(IkeCommand::Snapshot(stx)).await.is_err() {
-            return Snapshot::default();
-        }
-        srx.await.unwrap_or_default()
-    }
-
-    /// How the data plane should set up tunnel interface `name` now.
-    fn iface_spec(&self, name: &str) -> IfaceSpec {
-        let itf = self.running.interfaces.get(name);
-        let mut addresses: Vec<ipnetwork::IpNetwork> = Vec::new();
-        if let Some(i) = itf {
-            addresses.extend(i.ipv4.map(ipnetwork::IpNetwork::V4));
-            addresses.extend(i.ipv6.iter().copied().map(ipnetwork::IpNetwork::V6));
-        }
-        IfaceSpec {
-            name: name.to_string(),
-            mtu: itf.and_then(|i| i.mtu).unwrap_or(1400),
-            addresses,
-            tcp_adjust_mss: itf.and_then(|i| i.tcp_adjust_mss),
-            if_id: if_id(name),
-        }
+        ask(tx, "IKE", IkeCommand::Snapshot)
+            .await
+            .unwrap_or_default()
     }
 
     /// Tell the data plane about changed and removed tunnel interfaces.
@@ -219,7 +199,7 @@ impl Daemon {
             let cmd = match c.kind {
                 ChangeKind::Removed => DpCommand::RemoveInterface { name: name.clone() },
                 ChangeKind::Modified | ChangeKind::Added => {
-                    DpCommand::Update(self.iface_spec(name))
+                    DpCommand::Update(iface_spec(&self.running, name))
                 }
             };
             let _ = dp.send(cmd);
@@ -231,7 +211,16 @@ impl Daemon {
         let dp = self.dp.as_ref()?;
         let (tx, rx) = oneshot::channel();
         dp.send(DpCommand::Stats(tx)).ok()?;
-        rx.await.ok()
+        match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
+            Ok(r) => r.ok(),
+            Err(_) => {
+                warn!(
+                    "the data plane did not answer within {} s",
+                    ANSWER_TIMEOUT.as_secs()
+                );
+                None
+            }
+        }
     }
 
     /// Gives the RIB the running configuration (static routes, tunnel
@@ -277,112 +266,18 @@ impl Daemon {
         let Some(tx) = &self.bfd else {
             return Reply::msg("% BFD is not running");
         };
-        let (rtx, rrx) = oneshot::channel();
-        let cmd = crate::bfd_task::Command::Show {
+        let r = ask(tx, "BFD", |reply| crate::bfd_task::Command::Show {
             brief,
             json,
-            reply: rtx,
-        };
-        if tx.send(cmd).await.is_err() {
-            return Reply::msg("% BFD is not running");
-        }
-        match rrx.await {
-            Ok(Ok(out)) => Reply::ok(out),
-            Ok(Err(e)) => Reply::msg(e),
-            Err(_) => Reply::msg("% BFD is not running"),
-        }
-    }
-
-    /// Counts a tunnel's SAs and tells BGP when it goes from none to some
-    /// or back: a session over that tunnel follows at once.
-    fn tunnel_sa(&mut self, tunnel: &str, up: bool) {
-        let n = self.tunnel_sas.entry(tunnel.to_string()).or_insert(0);
-        let before = *n;
-        if up {
-            *n += 1;
-        } else {
-            *n = n.saturating_sub(1);
-        }
-        let after = *n;
-        if (before == 0) != (after == 0) {
-            // The RIB first: next hops through the tunnel leave (or
-            // rejoin the connected network) before BGP reacts.
-            if let Some(r) = &self.rib {
-                let _ = r.tx.send(crate::routing::Command::Tunnel {
-                    name: tunnel.to_string(),
-                    up: after > 0,
-                });
-            }
-            if let Some(tx) = &self.bgp {
-                let _ = tx.try_send(crate::bgp::Command::Tunnel {
-                    name: tunnel.to_string(),
-                    up: after > 0,
-                });
-            }
-        }
-    }
-
-    fn on_ike_event(&mut self, ev: IkeEvent) {
-        match ev {
-            IkeEvent::Status { tunnel, status } => {
-                info!("{tunnel}: crypto session {}", status.label())
-            }
-            IkeEvent::ChildUp {
-                child: c,
-                installed,
-            } => {
-                info!(
-                    "{}: IPsec SA up, SPIs in {:08x} out {:08x}, {}",
-                    c.tunnel,
-                    c.spi_in,
-                    c.spi_out,
-                    c.chosen.describe()
-                );
-                self.tunnel_sa(&c.tunnel, true);
-                if let Some(dp) = &self.dp {
-                    let iface = self.iface_spec(&c.tunnel);
-                    let _ = dp.send(DpCommand::Install {
-                        child: Box::new(c),
-                        iface,
-                        installed: Some(installed),
-                    });
-                }
-            }
-            IkeEvent::ChildDown {
-                tunnel,
-                spi_in,
-                spi_out,
-            } => {
-                info!("{tunnel}: IPsec SA down, SPIs in {spi_in:08x} out {spi_out:08x}");
-                self.tunnel_sa(&tunnel, false);
-                if let Some(dp) = &self.dp {
-                    let _ = dp.send(DpCommand::Remove {
-                        tunnel,
-                        spi_in,
-                        spi_out,
-                    });
-                }
-            }
-        }
+            reply,
+        })
+        .await;
+        answer(r)
     }
 
     /// Serve messages until every sender is gone.
-    pub async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<Msg>,
-        mut ike_events: mpsc::UnboundedReceiver<IkeEvent>,
-    ) {
-        loop {
-            let msg = tokio::select! {
-                m = rx.recv() => match m {
-                    Some(m) => m,
-                    None => break,
-                },
-                Some(ev) = ike_events.recv() => {
-                    self.on_ike_event(ev);
-                    continue;
-                }
-            };
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        while let Some(msg) = rx.recv().await {
             match msg {
                 Msg::Request {
                     conn,
@@ -512,7 +407,12 @@ impl Daemon {
         match cmd {
             ExecCommand::ClearCrypto { peer } => match &self.ike {
                 Some(tx) => {
-                    let _ = tx.send(IkeCommand::Clear(peer)).await;
+                    if tokio::time::timeout(ANSWER_TIMEOUT, tx.send(IkeCommand::Clear(peer)))
+                        .await
+                        .is_err()
+                    {
+                        return Reply::msg("% IKE is busy; try again");
+                    }
                     info!(
                         conn,
                         "clear crypto session{}",
@@ -533,20 +433,13 @@ impl Daemon {
                 let Some(tx) = &self.bgp else {
                     return Reply::msg("% BGP is not running");
                 };
-                let (rtx, rrx) = oneshot::channel();
-                let cmd = crate::bgp::Command::Show {
+                let r = ask(tx, "BGP", |reply| crate::bgp::Command::Show {
                     cmd,
                     json,
-                    reply: rtx,
-                };
-                if tx.send(cmd).await.is_err() {
-                    return Reply::msg("% BGP is not running");
-                }
-                match rrx.await {
-                    Ok(Ok(out)) => Reply::ok(out),
-                    Ok(Err(e)) => Reply::msg(e),
-                    Err(_) => Reply::msg("% BGP is not running"),
-                }
+                    reply,
+                })
+                .await;
+                answer(r)
             }
             ExecCommand::Show {
                 cmd: ShowCmd::IpRoute { v6, prefix },
@@ -575,7 +468,6 @@ impl Daemon {
                 let Some(tx) = &self.bgp else {
                     return Reply::msg("% BGP is not running");
                 };
-                let (rtx, rrx) = oneshot::channel();
                 info!(
                     conn,
                     "clear ip bgp {}{}",
@@ -587,22 +479,13 @@ impl Daemon {
                         Some(vtysh::SoftDir::Both) => " soft",
                     }
                 );
-                if tx
-                    .send(crate::bgp::Command::Clear {
-                        peer,
-                        soft,
-                        reply: rtx,
-                    })
-                    .await
-                    .is_err()
-                {
-                    return Reply::msg("% BGP is not running");
-                }
-                match rrx.await {
-                    Ok(Ok(out)) => Reply::ok(out),
-                    Ok(Err(e)) => Reply::msg(e),
-                    Err(_) => Reply::msg("% BGP is not running"),
-                }
+                let r = ask(tx, "BGP", |reply| crate::bgp::Command::Clear {
+                    peer,
+                    soft,
+                    reply,
+                })
+                .await;
+                answer(r)
             }
             ExecCommand::Show { cmd, json } => {
                 let snapshot = self.ike_snapshot().await;
@@ -684,6 +567,7 @@ impl Daemon {
         if changes.is_empty() {
             debug!(%origin, "no configuration change");
             self.running = new;
+            self.published.store(Arc::new(self.running.clone()));
             if matches!(origin, Origin::Startup) {
                 self.sync_ike();
                 self.sync_bgp();
@@ -703,6 +587,7 @@ impl Daemon {
         self.ifaces
             .apply(&new, &changes, self.generation, Stamp::now());
         self.running = new;
+        self.published.store(Arc::new(self.running.clone()));
         self.sync_dataplane(&changes);
         self.sync_ike();
         // BGP follows its own section, policy, interfaces (tunnel binding,
@@ -727,6 +612,41 @@ impl Daemon {
             self.sync_bfd();
         }
         changes.len()
+    }
+}
+
+/// How long the state owner waits for another task's answer: a task that
+/// hangs costs one request an error, never the state owner.
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Sends `who` the request `make` builds around a reply channel and waits
+/// for the answer, at most [`ANSWER_TIMEOUT`] for both.
+async fn ask<C, T>(
+    tx: &mpsc::Sender<C>,
+    who: &str,
+    make: impl FnOnce(oneshot::Sender<T>) -> C,
+) -> Result<T, String> {
+    let (rtx, rrx) = oneshot::channel();
+    let exchange = async {
+        tx.send(make(rtx)).await.ok()?;
+        rrx.await.ok()
+    };
+    match tokio::time::timeout(ANSWER_TIMEOUT, exchange).await {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(format!("% {who} is not running")),
+        Err(_) => {
+            let secs = ANSWER_TIMEOUT.as_secs();
+            warn!("{who} did not answer within {secs} s");
+            Err(format!("% {who} did not answer within {secs} s"))
+        }
+    }
+}
+
+/// A task's text answer (or its error) as the reply to the client.
+fn answer(r: Result<Result<String, String>, String>) -> Reply {
+    match r {
+        Ok(Ok(out)) => Reply::ok(out),
+        Ok(Err(e)) | Err(e) => Reply::msg(e),
     }
 }
 

@@ -14,6 +14,7 @@ mod ike_config;
 mod persist;
 mod redact;
 mod routing;
+mod sa_events;
 mod server;
 mod show;
 mod show_crypto;
@@ -231,9 +232,26 @@ async fn run(
     let bgp_tx = bgp::start(bgp_port, kernel_routes.then_some(routes_tx));
     let bgp_ctl = bgp_tx.clone();
     let bfd_tx = bfd_task::start(bfd_task::CONTROL_PORT, Some(bgp_tx.clone()));
-    let daemon =
-        daemon::Daemon::new(info, running, ike, dp, Some(bgp_tx), Some(rib)).with_bfd(bfd_tx);
-    let mut owner = tokio::spawn(daemon.run(rx, ev_rx));
+    let rib_tx = rib.tx.clone();
+    let daemon = daemon::Daemon::new(
+        info,
+        running,
+        ike,
+        dp.clone(),
+        Some(bgp_tx.clone()),
+        Some(rib),
+    )
+    .with_bfd(bfd_tx);
+    // Child SA installs and tunnel up/down go around the state owner, so a
+    // request it is serving never holds them up.
+    let sa_events = sa_events::SaEvents {
+        running: daemon.published(),
+        dp,
+        rib: Some(rib_tx),
+        bgp: Some(bgp_tx),
+    };
+    tokio::spawn(sa_events.run(ev_rx));
+    let mut owner = tokio::spawn(daemon.run(rx));
     let server::Bound { listener, socket } = bound;
     tokio::spawn(server::serve(listener, tx.clone()));
 

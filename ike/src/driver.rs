@@ -47,13 +47,14 @@ pub enum Command {
 /// What the IKE task tells the daemon.
 #[derive(Debug)]
 pub enum Event {
-    /// A Child SA is up. IKE holds back what it would send next (the
-    /// response that lets the peer use the SA) until `installed` is
-    /// answered or dropped, or a second has passed, so that the peer's
-    /// first packets on the new SA find it installed.
+    /// A Child SA is up: install it and answer `installed`. IKE holds
+    /// back what it would send next on the IKE SA (the response that lets
+    /// the peer use the SA, the delete of the SA it replaces) until then,
+    /// so that the peer's first packets on the new SA find it installed.
+    /// A failed install fails the exchange.
     ChildUp {
         child: ChildSaParams,
-        installed: oneshot::Sender<()>,
+        installed: InstallAck,
     },
     ChildDown {
         tunnel: String,
@@ -64,6 +65,40 @@ pub enum Event {
         tunnel: String,
         status: TunnelStatus,
     },
+}
+
+/// The answer to [`Event::ChildUp`]. Dropping it unanswered counts as a
+/// failed install.
+#[derive(Debug)]
+pub struct InstallAck {
+    spi_in: u32,
+    tx: Option<mpsc::UnboundedSender<(u32, Result<(), String>)>>,
+}
+
+impl InstallAck {
+    /// An answer that reports Child SA `spi_in`'s install on `tx`.
+    pub fn new(spi_in: u32, tx: mpsc::UnboundedSender<(u32, Result<(), String>)>) -> Self {
+        InstallAck {
+            spi_in,
+            tx: Some(tx),
+        }
+    }
+
+    /// The install is done (`Ok`: the inbound SA takes packets), or why it
+    /// is not.
+    pub fn done(mut self, result: Result<(), String>) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send((self.spi_in, result));
+        }
+    }
+}
+
+impl Drop for InstallAck {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send((self.spi_in, Err("the data plane did not answer".into())));
+        }
+    }
 }
 
 /// State for show commands.
@@ -286,6 +321,8 @@ pub async fn run_with(
     let local4n = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), cfg.natt_port);
     let local6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), cfg.port);
     let local6n = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), cfg.natt_port);
+    // The data plane's answers to ChildUp.
+    let (ack_tx, mut acks) = mpsc::unbounded_channel();
     loop {
         let deadline = engine.poll_timeout().map(tokio::time::Instant::from_std);
         let sleep = async {
@@ -324,9 +361,10 @@ pub async fn run_with(
             r = recv_opt(socks.v6_natt.as_ref(), &mut b6n) => if let Ok((n, from)) = r {
                 natt_in(&mut engine, local6n, from, &b6n[..n]);
             },
+            Some((spi_in, r)) = acks.recv() => engine.child_installed(spi_in, r, Instant::now()),
             _ = sleep => engine.handle_timeout(Instant::now()),
         }
-        flush(&mut engine, &socks, &events).await;
+        flush(&mut engine, &socks, &events, &ack_tx).await;
     }
 }
 
@@ -353,40 +391,27 @@ async fn recv_opt(sock: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize
     }
 }
 
-async fn flush(engine: &mut Engine, socks: &Sockets, events: &mpsc::UnboundedSender<Event>) {
+async fn flush(
+    engine: &mut Engine,
+    socks: &Sockets,
+    events: &mpsc::UnboundedSender<Event>,
+    acks: &mpsc::UnboundedSender<(u32, Result<(), String>)>,
+) {
     while let Some(line) = engine.poll_log() {
         tracing::info!(target: "ike", "{line}");
     }
-    // New Child SAs go to the data plane before anything is sent: the
-    // response carrying them lets the peer use them at once.
-    let mut rest = Vec::new();
-    let mut waits = Vec::new();
+    // The engine itself holds back what must wait for an install, so
+    // outputs go out in order.
     while let Some(o) = engine.poll_output() {
-        match o {
-            Output::ChildUp(child) => {
-                let (tx, rx) = oneshot::channel();
-                if events
-                    .send(Event::ChildUp {
-                        child,
-                        installed: tx,
-                    })
-                    .is_ok()
-                {
-                    waits.push(rx);
-                }
-            }
-            o => rest.push(o),
-        }
-    }
-    for rx in waits {
-        let _ = tokio::time::timeout(Duration::from_secs(1), rx).await;
-    }
-    for o in rest {
         match o {
             Output::Send {
                 remote, natt, data, ..
             } => socks.send(remote, natt, &data).await,
-            Output::ChildUp(_) => {}
+            Output::ChildUp(child) => {
+                let installed = InstallAck::new(child.spi_in, acks.clone());
+                // If the daemon is gone, the dropped answer fails the install.
+                let _ = events.send(Event::ChildUp { child, installed });
+            }
             Output::ChildDown {
                 tunnel,
                 spi_in,

@@ -36,6 +36,31 @@ pub struct IfaceSpec {
     pub if_id: u32,
 }
 
+/// The xfrm interface id of a tunnel interface: its number plus one
+/// (`Tunnel0` is 1), so that ids are stable across restarts.
+fn if_id(name: &str) -> u32 {
+    name.strip_prefix("Tunnel")
+        .and_then(|n| n.parse::<u32>().ok())
+        .map_or(0x7fff_0000, |n| n.saturating_add(1))
+}
+
+/// How the data plane should set up tunnel interface `name` under `cfg`.
+pub fn iface_spec(cfg: &vtysh::Config, name: &str) -> IfaceSpec {
+    let itf = cfg.interfaces.get(name);
+    let mut addresses: Vec<IpNetwork> = Vec::new();
+    if let Some(i) = itf {
+        addresses.extend(i.ipv4.map(IpNetwork::V4));
+        addresses.extend(i.ipv6.iter().copied().map(IpNetwork::V6));
+    }
+    IfaceSpec {
+        name: name.to_string(),
+        mtu: itf.and_then(|i| i.mtu).unwrap_or(1400),
+        addresses,
+        tcp_adjust_mss: itf.and_then(|i| i.tcp_adjust_mss),
+        if_id: if_id(name),
+    }
+}
+
 /// What the daemon asks of the data plane.
 #[derive(Debug)]
 pub enum DpCommand {
@@ -46,9 +71,11 @@ pub enum DpCommand {
     Install {
         child: Box<ChildSaParams>,
         iface: IfaceSpec,
-        /// Answered (or dropped) once the inbound SA can take packets; IKE
-        /// sends the message that lets the peer use the SA only then.
-        installed: Option<oneshot::Sender<()>>,
+        /// Answered once the inbound SA can take packets, or with why the
+        /// pair could not be installed; IKE sends the message that lets the
+        /// peer use the SA only after a successful answer (dropping it
+        /// fails the install).
+        installed: Option<ike::driver::InstallAck>,
     },
     /// A Child SA is gone. When it was the tunnel's last, the interface's
     /// line protocol goes down (the interface stays, with its addresses).

@@ -372,7 +372,10 @@ async fn flush(
                 c.sent_bytes += data.len() as u64;
                 send(v4, v4n, remote, natt, &data).await;
             }
-            Output::ChildUp(_) | Output::ChildDown { .. } => {}
+            // No data plane here: every Child SA is "installed" at once,
+            // which releases what the engine held back for it.
+            Output::ChildUp(child) => engine.child_installed(child.spi_in, Ok(()), Instant::now()),
+            Output::ChildDown { .. } => {}
             Output::Status { tunnel, status: st } => {
                 let Some(i) = tunnel_index(&tunnel) else {
                     continue;

@@ -720,6 +720,18 @@ impl Engine {
         );
         self.logf(msg);
         self.out.push_back(Output::ChildUp(params));
+        self.await_install(
+            spi,
+            spi_in,
+            super::install::Installing {
+                ike: spi,
+                tunnel: t.name.clone(),
+                spi_out,
+                rekey_of,
+                we_initiated,
+                deadline: now + super::install::INSTALL_TIMEOUT,
+            },
+        );
         self.tunnel_up(&t.name, now);
     }
 
@@ -949,14 +961,16 @@ impl Engine {
                 let Ok(d) = self.seal(spi, IKE_AUTH, true, id, payloads) else {
                     return;
                 };
-                self.send_response(spi, id, d);
                 let sa = self.sas.get(&spi).expect("present");
                 let (ni, nr) = (sa.ni.clone(), sa.nr.clone());
+                // The Child SA goes to the data plane first: the response
+                // is held until its inbound SA is installed.
                 if let Ok(keys) = sa.child_keys(&chosen, None, &ni, &nr) {
                     self.child_established(
                         spi, &t, chosen, spi_in, spi_out, keys, false, tsr, tsi, None, now,
                     );
                 }
+                self.send_response(spi, id, d);
                 self.dedupe_tunnel(&t.name, now);
             }
             Err((code, reason)) => {

@@ -68,6 +68,9 @@ pub enum Output {
         natt: bool,
         data: Vec<u8>,
     },
+    /// Install a Child SA, then answer with [`Engine::child_installed`]:
+    /// the IKE SA's next datagram (the response that hands the peer the
+    /// SA, or the delete of the SA it replaces) waits for that answer.
     ChildUp(ChildSaParams),
     /// Remove a Child SA (by inbound SPI).
     ChildDown {
@@ -167,6 +170,9 @@ pub struct Engine {
     pub(crate) natt_port: u16,
     /// Log lines for the driver to emit (strongSwan-like, no secrets).
     pub(crate) log: VecDeque<String>,
+    /// Child SAs handed to the data plane and not yet confirmed, by
+    /// inbound SPI.
+    pub(crate) installing: HashMap<u32, super::install::Installing>,
 }
 
 impl Engine {
@@ -186,6 +192,7 @@ impl Engine {
             port,
             natt_port,
             log: VecDeque::new(),
+            installing: HashMap::new(),
         }
     }
 
@@ -442,6 +449,7 @@ impl Engine {
         for rt in self.tunnels.values() {
             consider(rt.retry_at);
         }
+        consider(self.install_deadline());
         for sa in self.sas.values() {
             consider(sa.pending.as_ref().map(|p| p.next));
             consider(sa.rekey_at);
@@ -550,7 +558,11 @@ impl Engine {
 
     /// Queue a datagram to the SA's peer.
     pub(crate) fn send_to_peer(&mut self, spi: u64, data: Vec<u8>) {
-        if let Some(sa) = self.sas.get(&spi) {
+        if let Some(sa) = self.sas.get_mut(&spi) {
+            if sa.installs > 0 {
+                sa.held.push(data);
+                return;
+            }
             self.out.push_back(Output::Send {
                 local: sa.local,
                 remote: sa.remote,
@@ -646,6 +658,7 @@ impl Engine {
                 self.initiate(&name, now);
             }
         }
+        self.install_timeouts(now);
         let spis: Vec<u64> = self.sas.keys().copied().collect();
         for spi in spis {
             self.sa_timers(spi, now);
@@ -785,6 +798,7 @@ impl Engine {
                 return;
             };
             if sa.pending.is_some()
+                || sa.installs > 0
                 || !matches!(sa.state, IkeState::Established | IkeState::Rekeyed)
             {
                 return;

@@ -440,14 +440,13 @@ impl Engine {
                 data: k.public().to_vec(),
             });
         }
-        payloads.push(Pl::TsI(tsi.clone()));
-        payloads.push(Pl::TsR(tsr.clone()));
-        self.respond(spi, CREATE_CHILD_SA, msg.id, payloads);
         let sa = self.sas.get_mut(&spi).expect("present");
         if let Some(c) = sa.children.get_mut(idx) {
             c.rekeyed = true;
             c.superseded = true;
         }
+        // The new SA goes to the data plane first: the response that lets
+        // the peer use it is held until its inbound SA is installed.
         let sa = self.sas.get(&spi).expect("present");
         if let Ok(keys) = sa.child_keys(&chosen, g_ir.as_ref().map(|s| s.expose()), &ni, &nr) {
             self.child_established(
@@ -458,12 +457,15 @@ impl Engine {
                 spi_out,
                 keys,
                 false,
-                tsr,
-                tsi,
+                tsr.clone(),
+                tsi.clone(),
                 Some(old_in),
                 now,
             );
         }
+        payloads.push(Pl::TsI(tsi));
+        payloads.push(Pl::TsR(tsr));
+        self.respond(spi, CREATE_CHILD_SA, msg.id, payloads);
         // If we were rekeying the same Child SA (collision, RFC 7296
         // 2.8.1), our own rekey finishes too and the nonces decide which
         // new SA survives; remember the peer's nonces for that.
@@ -816,6 +818,9 @@ impl Engine {
                 spi_out: c.spi_out,
             });
             self.logf(format!("{tunnel}: CHILD_SA {:08x}_i deleted", c.spi_in));
+            if let Some(sa) = self.sas.get_mut(&spi) {
+                sa.revive_lone_child();
+            }
         }
     }
 
@@ -855,6 +860,9 @@ impl Engine {
                                 "{tunnel}: peer deleted CHILD_SA {:08x}_o",
                                 c.spi_out
                             ));
+                        }
+                        if let Some(sa) = self.sas.get_mut(&spi) {
+                            sa.revive_lone_child();
                         }
                     }
                     if !ours.is_empty() {

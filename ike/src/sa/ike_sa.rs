@@ -165,6 +165,11 @@ pub struct IkeSa {
     /// Peer-initiated Child rekeys: (old inbound SPI, lowest nonce), to
     /// settle a collision with our own rekey of the same SA.
     pub collision_nonces: Vec<(u32, Vec<u8>)>,
+    /// Child SAs of this IKE SA that the data plane has not confirmed yet;
+    /// while there are any, datagrams wait in `held` and no exchange starts.
+    pub installs: u32,
+    /// Datagrams to the peer held until the installs are confirmed.
+    pub held: Vec<Vec<u8>>,
 }
 
 impl IkeSa {
@@ -226,6 +231,8 @@ impl IkeSa {
             successor: None,
             initial_contact: false,
             collision_nonces: Vec::new(),
+            installs: 0,
+            held: Vec::new(),
         }
     }
 
@@ -338,6 +345,19 @@ impl IkeSa {
     /// Find a child by our inbound SPI.
     pub fn child_by_in(&self, spi: u32) -> Option<usize> {
         self.children.iter().position(|c| c.spi_in == spi)
+    }
+
+    /// After a delete: a Child SA left alone but marked as replaced lost
+    /// its successor (the peer deleted the SA that replaced it, e.g. one it
+    /// could not install), so it is the tunnel's SA again and can be
+    /// rekeyed.
+    pub fn revive_lone_child(&mut self) {
+        if let [c] = self.children.as_mut_slice() {
+            if c.superseded {
+                c.superseded = false;
+                c.rekeyed = false;
+            }
+        }
     }
 
     /// Find a child by our outbound SPI (the peer's inbound).

@@ -8,11 +8,13 @@ pub mod config;
 mod engine;
 mod exchange;
 mod ike_sa;
+mod install;
 pub mod msg;
 pub mod proposal;
 
 pub use engine::{
     ChildSaInfo, ChildSaParams, Engine, IkeSaInfo, Output, TunnelStatus, HALF_OPEN_TIMEOUT,
 };
+pub use install::INSTALL_TIMEOUT;
 #[cfg(test)]
 mod tests;

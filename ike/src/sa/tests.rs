@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+mod install;
+
 /// A deterministic random source (xorshift), so runs repeat exactly.
 struct TestRng(u64);
 
@@ -81,12 +83,26 @@ fn tunnel(
     }
 }
 
+/// How a side's fake data plane answers installs.
+#[derive(Debug, Clone, PartialEq)]
+enum Install {
+    /// At once, successfully.
+    Auto,
+    /// Not until the test calls [`Pair::confirm`].
+    Manual,
+    /// At once, with this error.
+    Fail(String),
+}
+
 /// One side: its engine and what it has installed.
 struct Side {
     e: Engine,
     addr: SocketAddr,
     /// Installed Child SAs by inbound SPI.
     children: HashMap<u32, ChildSaParams>,
+    install: Install,
+    /// Child SAs handed out and not yet answered (Install::Manual).
+    unconfirmed: Vec<u32>,
     status: Vec<TunnelStatus>,
     ups: usize,
     downs: usize,
@@ -107,6 +123,8 @@ impl Side {
             e,
             addr: SocketAddr::new(ip(addr), 500),
             children: HashMap::new(),
+            install: Install::Auto,
+            unconfirmed: Vec::new(),
             status: Vec::new(),
             ups: 0,
             downs: 0,
@@ -169,7 +187,15 @@ impl Pair {
                         }
                         Output::ChildUp(c) => {
                             src.ups += 1;
-                            src.children.insert(c.spi_in, c);
+                            let spi_in = c.spi_in;
+                            src.children.insert(spi_in, c);
+                            match src.install.clone() {
+                                Install::Auto => src.e.child_installed(spi_in, Ok(()), self.now),
+                                Install::Manual => src.unconfirmed.push(spi_in),
+                                Install::Fail(why) => {
+                                    src.e.child_installed(spi_in, Err(why), self.now)
+                                }
+                            }
                         }
                         Output::ChildDown { spi_in, .. } => {
                             src.downs += 1;
@@ -199,6 +225,14 @@ impl Pair {
             }
         }
         panic!("no quiescence");
+    }
+
+    /// Answer every install side A (or B) holds with `result`.
+    fn confirm(&mut self, a: bool, result: Result<(), String>) {
+        let side = if a { &mut self.a } else { &mut self.b };
+        for spi_in in std::mem::take(&mut side.unconfirmed) {
+            side.e.child_installed(spi_in, result.clone(), self.now);
+        }
     }
 
     /// Both sides have exactly one Child SA and the keys pair up.

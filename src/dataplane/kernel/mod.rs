@@ -247,16 +247,22 @@ pub async fn run(mut cmds: UnboundedReceiver<DpCommand>) {
                 iface,
                 installed,
             } => {
-                match b.install(&child, &iface).await {
-                    Ok(true) => b.deferred.push((iface.name.clone(), child)),
-                    Ok(false) => {}
-                    Err(e) => error!(
-                        "{}: kernel data plane cannot install SA pair in {:08x} out {:08x}: {e}",
-                        iface.name, child.spi_in, child.spi_out
-                    ),
-                }
-                if let Some(tx) = installed {
-                    let _ = tx.send(());
+                let r = match b.install(&child, &iface).await {
+                    Ok(true) => {
+                        b.deferred.push((iface.name.clone(), child));
+                        Ok(())
+                    }
+                    Ok(false) => Ok(()),
+                    Err(e) => {
+                        error!(
+                            "{}: kernel data plane cannot install SA pair in {:08x} out {:08x}: {e}",
+                            iface.name, child.spi_in, child.spi_out
+                        );
+                        Err(e)
+                    }
+                };
+                if let Some(ack) = installed {
+                    ack.done(r);
                 }
             }
             DpCommand::Remove {

@@ -493,11 +493,12 @@ pub async fn run(dp: Userspace, mut cmds: mpsc::UnboundedReceiver<DpCommand>) {
                 iface,
                 installed,
             } => {
-                if let Err(e) = dp.install(&h, &child, &iface).await {
+                let r = dp.install(&h, &child, &iface).await.map_err(|e| {
                     warn!("{}: cannot install the SA pair: {e}", child.tunnel);
-                }
-                if let Some(tx) = installed {
-                    let _ = tx.send(());
+                    e.to_string()
+                });
+                if let Some(ack) = installed {
+                    ack.done(r);
                 }
             }
             DpCommand::Remove {
