@@ -608,7 +608,7 @@ impl Backend {
         };
         for a in t.addresses.iter().filter(|a| !iface.addresses.contains(a)) {
             if let Err(e) =
-                esp::userspace::link::del_address(&self.rt, name, a.ip(), a.prefix()).await
+                esp_io::link::del_address(&self.rt, name, a.ip(), a.prefix()).await
             {
                 error!("{name}: cannot remove address {a}: {e}");
             }

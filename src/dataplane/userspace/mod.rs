@@ -22,8 +22,8 @@ mod worker;
 
 use super::{DpCommand, DpStats, IfCounters, IfaceSpec, SaCounters};
 use arc_swap::ArcSwap;
-use esp::userspace::batch::RawEsp;
-use esp::userspace::{link, tun::Tun};
+use esp_io::batch::RawEsp;
+use esp_io::{link, tun::Tun};
 use esp::{InboundSa, Lifetime, LifetimeLimits, Limit, OsRandom, OutboundSa, SaKeys, Transform};
 use ike::driver::{ExternalNatt, NattIn};
 use ike::sa::ChildSaParams;

@@ -3,7 +3,7 @@
 //! [`Tables`] for every change and publishes it with arc-swap; workers load
 //! it once per wake-up and never wait for the control task.
 
-use esp::userspace::tun::Tun;
+use esp_io::tun::Tun;
 use esp::{InboundSa, OsRandom, OutboundSa};
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -209,7 +209,7 @@ impl Iterator for Segments {
 /// at construction, each filled after a headroom the caller chose.
 ///
 /// ```no_run
-/// # use esp::userspace::batch::RecvBatch;
+/// # use esp_io::batch::RecvBatch;
 /// # fn f(sock: &std::net::UdpSocket) -> std::io::Result<()> {
 /// let mut rx = RecvBatch::new(64, 2048, 0);
 /// let n = rx.recv(sock)?;
@@ -444,7 +444,7 @@ struct Pending {
 /// allocated at construction.
 ///
 /// ```no_run
-/// # use esp::userspace::batch::SendBatch;
+/// # use esp_io::batch::SendBatch;
 /// # fn f(sock: &std::net::UdpSocket, peer: std::net::SocketAddr) -> std::io::Result<()> {
 /// let mut tx = SendBatch::new(64, 2048);
 /// tx.enable_gso(sock);

@@ -1,0 +1,27 @@
+//! The I/O of rvpn's data planes, kept out of the sans-IO `esp` crate:
+//!
+//! - [`tun`]: TUN devices named as the tunnel interfaces, multi-queue and
+//!   with virtio-net headers;
+//! - [`offload`] (with [`csum`]): cutting the TUN's TCP/UDP super packets
+//!   into segments and merging decrypted segments back (GRO);
+//! - [`batch`]: many UDP datagrams per system call (recvmmsg/sendmmsg with
+//!   UDP GRO/GSO) and raw ESP sockets;
+//! - [`link`]: interfaces over rtnetlink (xfrm interfaces, up/down, MTU,
+//!   addresses, counters), for both the userspace and the kernel backend.
+
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+#![warn(missing_docs)]
+
+pub mod batch;
+pub mod csum;
+pub mod link;
+pub mod offload;
+pub mod tun;
