@@ -24,11 +24,11 @@
 //! (behind the non-ESP marker) to the socket's reader.
 
 mod algs;
-mod link;
 mod xfrm;
 
 use super::{DpCommand, DpStats, IfCounters, IfaceSpec, SaCounters};
 use algs::KernelAlg;
+use esp_io::link;
 use ike::sa::ChildSaParams;
 use netlink_packet_xfrm::{XFRM_POLICY_FWD, XFRM_POLICY_IN, XFRM_POLICY_OUT};
 use std::collections::BTreeMap;
@@ -342,12 +342,16 @@ impl Backend {
                 }
             }
         }
-        let existing = link::by_name(&self.rt, name).await?;
+        let existing = link::get(&self.rt, name).await.map_err(|e| e.to_string())?;
         let index = match existing {
             Some(l) if l.is_ours() && l.if_id == Some(iface.if_id) => l.index,
             Some(l) if l.is_ours() => {
-                link::delete(&self.rt, l.index).await?;
-                link::create_xfrm(&self.rt, name, iface.if_id).await?
+                link::delete(&self.rt, l.index)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                link::create_xfrm(&self.rt, name, iface.if_id)
+                    .await
+                    .map_err(|e| e.to_string())?
             }
             Some(l) => {
                 return Err(format!(
@@ -358,7 +362,9 @@ impl Backend {
                 ))
             }
             None => {
-                let index = link::create_xfrm(&self.rt, name, iface.if_id).await?;
+                let index = link::create_xfrm(&self.rt, name, iface.if_id)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 info!("{name}: xfrm interface created (if_id {})", iface.if_id);
                 index
             }
@@ -607,14 +613,12 @@ impl Backend {
             return;
         };
         for a in t.addresses.iter().filter(|a| !iface.addresses.contains(a)) {
-            if let Err(e) =
-                esp_io::link::del_address(&self.rt, name, a.ip(), a.prefix()).await
-            {
+            if let Err(e) = link::del_address(&self.rt, name, a.ip(), a.prefix()).await {
                 error!("{name}: cannot remove address {a}: {e}");
             }
         }
         for a in &iface.addresses {
-            if let Err(e) = link::add_address(&self.rt, t.index, *a).await {
+            if let Err(e) = link::add_address(&self.rt, t.index, a.ip(), a.prefix()).await {
                 error!("{name}: cannot add address {a}: {e}");
             }
         }
@@ -685,7 +689,7 @@ impl Backend {
                 error!("{name}: cannot delete policy dir {dir}: {e}");
             }
         }
-        match link::by_index(&self.rt, t.index).await {
+        match link::get(&self.rt, t.index).await {
             Ok(Some(l)) if l.is_ours() => match link::delete(&self.rt, t.index).await {
                 Ok(()) => info!("{name}: xfrm interface removed"),
                 Err(e) => error!("{name}: {e}"),
@@ -811,7 +815,7 @@ impl Backend {
                 name: name.clone(),
                 ..IfCounters::default()
             };
-            match link::by_index(&self.rt, t.index).await {
+            match link::get(&self.rt, t.index).await {
                 Ok(Some(l)) => {
                     i.line_up = l.up && !t.pairs.is_empty();
                     i.mtu = l.mtu;

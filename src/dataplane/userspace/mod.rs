@@ -22,9 +22,9 @@ mod worker;
 
 use super::{DpCommand, DpStats, IfCounters, IfaceSpec, SaCounters};
 use arc_swap::ArcSwap;
+use esp::{InboundSa, Lifetime, LifetimeLimits, Limit, OsRandom, OutboundSa, SaKeys, Transform};
 use esp_io::batch::RawEsp;
 use esp_io::{link, tun::Tun};
-use esp::{InboundSa, Lifetime, LifetimeLimits, Limit, OsRandom, OutboundSa, SaKeys, Transform};
 use ike::driver::{ExternalNatt, NattIn};
 use ike::sa::ChildSaParams;
 use net::EventFd;
