@@ -174,7 +174,7 @@ fn decode(kind: u16, payload: &[u8]) -> Msg {
 
 /// A failed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum NlError {
+pub enum NlError {
     /// The kernel refused: errno and its extended ACK text, if any.
     Kernel { errno: i32, msg: Option<String> },
     /// The request could not be made or answered.
