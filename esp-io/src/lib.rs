@@ -6,6 +6,8 @@
 //!   into segments and merging decrypted segments back (GRO);
 //! - [`batch`]: many UDP datagrams per system call (recvmmsg/sendmmsg with
 //!   UDP GRO/GSO) and raw ESP sockets;
+//! - [`sockopt`]: the socket options `socket2` lacks (UDP GRO/GSO,
+//!   ESP-in-UDP decapsulation, forced buffer sizes);
 //! - [`link`]: interfaces over rtnetlink (xfrm interfaces, up/down, MTU,
 //!   addresses, counters), for both the userspace and the kernel backend.
 
@@ -24,4 +26,5 @@ pub mod batch;
 pub mod csum;
 pub mod link;
 pub mod offload;
+pub mod sockopt;
 pub mod tun;

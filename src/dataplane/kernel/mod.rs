@@ -53,11 +53,6 @@ pub const POLICY_PRIORITY: u32 = 0x0052_5650;
 /// Directions of the policies of a tunnel.
 const DIRS: [u8; 3] = [XFRM_POLICY_OUT, XFRM_POLICY_IN, XFRM_POLICY_FWD];
 
-/// `SOL_UDP` / `UDP_ENCAP` / `UDP_ENCAP_ESPINUDP` (linux/udp.h).
-const SOL_UDP: libc::c_int = 17;
-const UDP_ENCAP: libc::c_int = 100;
-const UDP_ENCAP_ESPINUDP: libc::c_int = 2;
-
 fn is_our_reqid(r: u32) -> bool {
     r & REQID_MASK == REQID_BASE
 }
@@ -67,23 +62,13 @@ fn is_our_reqid(r: u32) -> bool {
 /// non-ESP marker, still reach the socket. A duplicated descriptor of the
 /// socket works as well.
 pub fn set_espinudp(fd: RawFd) -> io::Result<()> {
-    let v: libc::c_int = UDP_ENCAP_ESPINUDP;
-    // SAFETY: setsockopt(2) with a pointer to a live c_int and its size;
-    // an invalid descriptor only makes it fail.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            SOL_UDP,
-            UDP_ENCAP,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
     }
+    // SAFETY: the descriptor is only borrowed for one setsockopt(2); one
+    // closed meanwhile makes the call fail, nothing else.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    esp_io::sockopt::set_espinudp(&fd)
 }
 
 /// Whether this kernel can carry ESP through xfrm interfaces: creates a

@@ -101,7 +101,7 @@ pub fn start(
         .ok();
     let raw6 = RawEsp::new(true).ok();
     for r in raw4.iter().chain(raw6.iter()) {
-        net::deep_buffers(std::os::fd::AsRawFd::as_raw_fd(r));
+        net::deep_buffers(r);
     }
     let ext = ExternalNatt {
         rx: ike_rx,
