@@ -30,6 +30,7 @@
 //! changed (new ones are made for the next routes that need them; the
 //! old ones are deleted once unused).
 
+mod error;
 mod msg;
 mod nl;
 mod objects;
@@ -38,6 +39,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use crate::{FibChange, Resolved, Selected};
+pub use error::FibError;
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
 use msg::*;
@@ -52,13 +54,6 @@ use rtnetlink::{Handle, RouteMessageBuilder};
 /// FRR's tables, so a restart's reconcile never removes another daemon's
 /// routes or objects.
 pub const RTPROT_RVPN: u8 = 202;
-
-fn nl_err(e: rtnetlink::Error) -> String {
-    match e {
-        rtnetlink::Error::NetlinkError(m) => m.to_io().to_string(),
-        other => other.to_string(),
-    }
-}
 
 /// How routes name their next hops in the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,8 +83,11 @@ pub struct Fib {
 
 /// Whether the kernel takes nexthop objects from us: a dump, then a
 /// blackhole object created and deleted. Returns the ids in use.
-fn probe() -> Result<std::collections::HashSet<u32>, String> {
-    let dump = nl::blocking_dump(&nh_dump_msg()).map_err(|e| format!("nexthop dump: {e}"))?;
+fn probe() -> Result<std::collections::HashSet<u32>, FibError> {
+    let dump = nl::blocking_dump(&nh_dump_msg()).map_err(|source| FibError::Io {
+        what: "nexthop dump",
+        source,
+    })?;
     let taken: std::collections::HashSet<u32> = dump
         .iter()
         .filter_map(|p| parse_nh(p))
@@ -103,19 +101,18 @@ fn probe() -> Result<std::collections::HashSet<u32>, String> {
         .wrapping_add(1)
         .max(1);
     let create = nh_new_msg(id, &NhKey::Blackhole { family: AF_INET });
-    let errs =
-        nl::blocking_acks(&[create, nh_del_msg(id)]).map_err(|e| format!("nexthop probe: {e}"))?;
+    let errs = nl::blocking_acks(&[create, nh_del_msg(id)]).map_err(|source| FibError::Io {
+        what: "nexthop probe",
+        source,
+    })?;
     match errs.as_slice() {
         [0, 0] => {
             let mut t = taken;
             t.insert(id);
             Ok(t)
         }
-        [e, ..] => Err(format!(
-            "nexthop probe refused: {}",
-            std::io::Error::from_raw_os_error(*e)
-        )),
-        [] => Err("nexthop probe: no answer".into()),
+        [e, ..] => Err(FibError::ProbeRefused(*e)),
+        [] => Err(FibError::ProbeUnanswered),
     }
 }
 
@@ -180,12 +177,12 @@ impl Fib {
     /// Removes every route with rvpn's protocol that is not in
     /// `installed` (leftovers of an earlier run), then every rvpn nexthop
     /// object this writer did not make; returns how many routes.
-    pub async fn reconcile(&mut self) -> Result<usize, String> {
+    pub async fn reconcile(&mut self) -> Result<usize, FibError> {
         self.reconcile_counts().await.map(|(r, _)| r)
     }
 
     /// [`Fib::reconcile`], returning (routes, nexthop objects) removed.
-    pub async fn reconcile_counts(&mut self) -> Result<(usize, usize), String> {
+    pub async fn reconcile_counts(&mut self) -> Result<(usize, usize), FibError> {
         let mut stale: Vec<(Option<IpNetwork>, Vec<u8>)> = Vec::new();
         for v6 in [false, true] {
             let filter = if v6 {
@@ -194,7 +191,14 @@ impl Fib {
                 RouteMessageBuilder::<std::net::Ipv4Addr>::new().build()
             };
             let mut routes = self.handle.route().get(filter).execute();
-            while let Some(m) = routes.try_next().await.map_err(nl_err)? {
+            while let Some(m) = routes
+                .try_next()
+                .await
+                .map_err(|source| FibError::Netlink {
+                    what: "route dump".into(),
+                    source,
+                })?
+            {
                 if u8::from(m.header.protocol) != RTPROT_RVPN {
                     continue;
                 }
@@ -254,7 +258,10 @@ impl Fib {
                 .nl
                 .dump(nh_dump_msg())
                 .await
-                .map_err(|e| format!("nexthop dump: {e}"))?;
+                .map_err(|source| FibError::Io {
+                    what: "nexthop dump",
+                    source,
+                })?;
             let stale: Vec<KernelNh> = dump
                 .iter()
                 .filter_map(|p| parse_nh(p))
@@ -282,14 +289,14 @@ impl Fib {
         }
         match errors.first() {
             None => Ok((routes, nhs)),
-            Some(e) => Err(format!(
-                "reconcile: {} removals refused, first: {e}",
-                errors.len()
-            )),
+            Some(first) => Err(FibError::Removals {
+                count: errors.len(),
+                first: first.clone(),
+            }),
         }
     }
 
-    async fn ifindex(&self, name: &str) -> Result<u32, String> {
+    async fn ifindex(&self, name: &str) -> Result<u32, FibError> {
         let mut links = self
             .handle
             .link()
@@ -299,14 +306,17 @@ impl Fib {
         let m = links
             .try_next()
             .await
-            .map_err(|e| format!("interface {name}: {}", nl_err(e)))?
-            .ok_or_else(|| format!("interface {name} does not exist"))?;
+            .map_err(|source| FibError::Netlink {
+                what: format!("interface {name}"),
+                source,
+            })?
+            .ok_or_else(|| FibError::NoInterface(name.to_string()))?;
         Ok(m.header.index)
     }
 
     /// The interface index of every interface the changes name.
-    async fn ifindexes(&self, changes: &[FibChange]) -> HashMap<String, Result<u32, String>> {
-        let mut out: HashMap<String, Result<u32, String>> = HashMap::new();
+    async fn ifindexes(&self, changes: &[FibChange]) -> HashMap<String, Result<u32, FibError>> {
+        let mut out: HashMap<String, Result<u32, FibError>> = HashMap::new();
         for c in changes {
             if let FibChange::Set(_, sel) = c {
                 for h in sel.nexthops.iter() {
@@ -524,7 +534,7 @@ impl Fib {
                                 gateway: *gateway,
                                 ifindex: *i,
                             }),
-                            Some(Err(e)) => Err(e.clone()),
+                            Some(Err(e)) => Err(e.to_string()),
                             None => Err(format!("interface {ifname}: not looked up")),
                         },
                     })
