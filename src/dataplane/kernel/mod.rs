@@ -91,15 +91,43 @@ pub async fn probe() -> bool {
     }
 }
 
-async fn probe_kernel() -> Result<(), String> {
-    let x = Xfrm::connect().map_err(|e| format!("no XFRM netlink socket: {e}"))?;
-    let rt = link::connect().map_err(|e| format!("no rtnetlink socket: {e}"))?;
+/// Why the kernel cannot carry rvpn's ESP (the probe's step that failed).
+#[derive(Debug)]
+enum ProbeError {
+    XfrmSocket(io::Error),
+    RtnlSocket(io::Error),
+    NoXfrmInterface(link::LinkError),
+    Alg(String),
+    AddState(NlError),
+    DelState(NlError),
+    DelInterface(link::LinkError),
+}
+
+impl std::fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProbeError::XfrmSocket(e) => write!(f, "no XFRM netlink socket: {e}"),
+            ProbeError::RtnlSocket(e) => write!(f, "no rtnetlink socket: {e}"),
+            ProbeError::NoXfrmInterface(e) => write!(f, "no xfrm interfaces: {e}"),
+            ProbeError::Alg(e) => f.write_str(e),
+            ProbeError::AddState(e) => {
+                write!(f, "cannot add an ESP state with rfc4106(gcm(aes)): {e}")
+            }
+            ProbeError::DelState(e) => write!(f, "cannot delete the probe's ESP state: {e}"),
+            ProbeError::DelInterface(e) => write!(f, "cannot delete the probe's interface: {e}"),
+        }
+    }
+}
+
+async fn probe_kernel() -> Result<(), ProbeError> {
+    let x = Xfrm::connect().map_err(ProbeError::XfrmSocket)?;
+    let rt = link::connect().map_err(ProbeError::RtnlSocket)?;
     let pid = std::process::id();
     let name = format!("rvpnprobe{}", pid % 100_000);
     let if_id = 0x7fff_0000 | (pid & 0xffff);
     let index = link::create_xfrm(&rt, &name, if_id)
         .await
-        .map_err(|e| format!("no xfrm interfaces: {e}"))?;
+        .map_err(ProbeError::NoXfrmInterface)?;
     let key = [0u8; 20];
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -112,7 +140,7 @@ async fn probe_kernel() -> Result<(), String> {
         spi,
         reqid: PROBE_REQID,
         if_id,
-        alg: KernelAlg::from_iana((20, 128), None)?,
+        alg: KernelAlg::from_iana((20, 128), None).map_err(ProbeError::Alg)?,
         enc_key: &key,
         auth_key: &[],
         esn: false,
@@ -126,9 +154,9 @@ async fn probe_kernel() -> Result<(), String> {
         Ok(())
     };
     let unlinked = link::delete(&rt, index).await;
-    added.map_err(|e| format!("cannot add an ESP state with rfc4106(gcm(aes)): {e}"))?;
-    deleted.map_err(|e| format!("cannot delete the probe's ESP state: {e}"))?;
-    unlinked.map_err(|e| format!("cannot delete the probe's interface: {e}"))
+    added.map_err(ProbeError::AddState)?;
+    deleted.map_err(ProbeError::DelState)?;
+    unlinked.map_err(ProbeError::DelInterface)
 }
 
 /// One installed SA pair.
