@@ -18,9 +18,11 @@ pub enum Direction {
 /// (`show crypto session`: `PHASE2-FAILED (data plane: <reason>)`).
 #[derive(Debug)]
 pub enum DpError {
-    /// The negotiated ESP transform (or its keys) is not one the backend
-    /// can carry; says which.
+    /// The negotiated ESP transform is not one the userspace backend
+    /// carries (its IKE description).
     Unsupported(String),
+    /// The kernel backend has no XFRM algorithm for the transform.
+    Alg(super::kernel::AlgError),
     /// The esp crate refused the SA.
     Esp(esp::EspError),
     /// No local address towards the peer (an IKE SA on a wildcard socket).
@@ -63,6 +65,7 @@ impl fmt::Display for DpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DpError::Unsupported(why) => f.write_str(why),
+            DpError::Alg(e) => write!(f, "{e}"),
             DpError::Esp(e) => write!(f, "{e}"),
             DpError::NoSource { remote, source } => {
                 write!(f, "no local address towards {remote}: {source}")
@@ -111,6 +114,7 @@ impl fmt::Display for DpError {
 impl std::error::Error for DpError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            DpError::Alg(e) => Some(e),
             DpError::Esp(e) => Some(e),
             DpError::NoSource { source, .. } | DpError::Io(source) => Some(source),
             DpError::Link(e) => Some(e),

@@ -29,6 +29,7 @@ mod xfrm;
 use super::{
     serve, Backend, Direction, DpCommand, DpError, DpStats, IfCounters, IfaceSpec, SaCounters,
 };
+pub use algs::AlgError;
 use algs::KernelAlg;
 use esp_io::link;
 use ike::sa::ChildSaParams;
@@ -97,7 +98,7 @@ enum ProbeError {
     XfrmSocket(io::Error),
     RtnlSocket(io::Error),
     NoXfrmInterface(link::LinkError),
-    Alg(String),
+    Alg(algs::AlgError),
     AddState(NlError),
     DelState(NlError),
     DelInterface(link::LinkError),
@@ -109,7 +110,7 @@ impl std::fmt::Display for ProbeError {
             ProbeError::XfrmSocket(e) => write!(f, "no XFRM netlink socket: {e}"),
             ProbeError::RtnlSocket(e) => write!(f, "no rtnetlink socket: {e}"),
             ProbeError::NoXfrmInterface(e) => write!(f, "no xfrm interfaces: {e}"),
-            ProbeError::Alg(e) => f.write_str(e),
+            ProbeError::Alg(e) => write!(f, "{e}"),
             ProbeError::AddState(e) => {
                 write!(f, "cannot add an ESP state with rfc4106(gcm(aes)): {e}")
             }
@@ -206,7 +207,7 @@ struct Endpoints {
 }
 
 fn endpoints(c: &ChildSaParams) -> Result<Endpoints, DpError> {
-    let alg = KernelAlg::from_iana(c.chosen.encr, c.chosen.integ).map_err(DpError::Unsupported)?;
+    let alg = KernelAlg::from_iana(c.chosen.encr, c.chosen.integ).map_err(DpError::Alg)?;
     let remote = c.remote.ip().to_canonical();
     let mut local = c.local.ip().to_canonical();
     if local.is_unspecified() {
