@@ -9,10 +9,9 @@
 use nom::number::complete::{be_u16, be_u32, be_u8};
 use nom::IResult;
 
-use super::attrs::FLAG_EXTENDED_LENGTH;
 use super::error::EmitError;
 use super::header::{HEADER_LEN, MARKER, MAX_MESSAGE_LEN};
-use super::registry::{AttrType, MessageType};
+use super::registry::{AttrType, MessageType, FLAG_EXTENDED_LENGTH};
 
 /// nom's result with the unit error: the caller names the field.
 pub(crate) type Res<'a, T> = IResult<&'a [u8], T, ()>;

@@ -170,6 +170,16 @@ registry! {
     }
 }
 
+/// Attribute flag: optional (clear: well-known).
+pub const FLAG_OPTIONAL: u8 = 0x80;
+/// Attribute flag: transitive.
+pub const FLAG_TRANSITIVE: u8 = 0x40;
+/// Attribute flag: partial (some speaker on the way did not know an
+/// optional transitive attribute).
+pub const FLAG_PARTIAL: u8 = 0x20;
+/// Attribute flag: the length takes two octets.
+pub const FLAG_EXTENDED_LENGTH: u8 = 0x10;
+
 registry! {
     /// Capability Code of an OPEN capability (RFC 5492, IANA "Capability
     /// Codes").
