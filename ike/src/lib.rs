@@ -8,10 +8,6 @@
 //! - `driver` (cargo feature `driver`, off by default): the tokio task that
 //!   runs one engine on the IKE and NAT-T UDP ports.
 
-// Not every public item is documented yet (issue 13): exempt from the
-// workspace's missing_docs until it is.
-#![allow(missing_docs)]
-
 pub mod crypto;
 #[cfg(feature = "driver")]
 pub mod driver;
