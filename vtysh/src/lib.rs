@@ -7,10 +7,6 @@
 //! files; the `vtysh` binary uses [`help`] and [`complete`] locally and
 //! talks [`protocol`] to the daemon.
 
-// Not every public item is documented yet (issue 13): exempt from the
-// workspace's missing_docs until it is.
-#![allow(missing_docs)]
-
 pub mod commands;
 pub mod diff;
 pub mod grammar;
