@@ -39,12 +39,12 @@ pub use aspath::{as2, AsPath, AsSegment, SegmentType, AS_TRANS};
 pub use attrs::{expected_flags, Aggregator, AttrTypeSet, Origin, PathAttrs, RawAttr};
 pub use builder::UpdateBuilder;
 pub use capability::{AddPathEntry, Capability, GrFamily, GracefulRestart};
+pub use codec::{HEADER_LEN, MARKER, MAX_MESSAGE_LEN};
 pub use community::{Community, ExtCommunity, LargeCommunity};
 pub use error::{AttrError, AttrIssue, EmitError, UpdateError, WireError};
 pub use family::{Ctx, Family};
 pub use header::{
-    frame, Header, HEADER_LEN, KEEPALIVE, MARKER, MAX_MESSAGE_LEN, MIN_NOTIFICATION_LEN,
-    MIN_OPEN_LEN, MIN_UPDATE_LEN, ROUTE_REFRESH_LEN,
+    frame, Header, KEEPALIVE, MIN_NOTIFICATION_LEN, MIN_OPEN_LEN, MIN_UPDATE_LEN, ROUTE_REFRESH_LEN,
 };
 pub use message::Message;
 pub use mp::{MpNextHop, MpNlri, MpReach, MpUnreach};
