@@ -4,11 +4,11 @@
 
 use crate::dataplane::{iface_spec, DpCommand, DpStats};
 use crate::iface::{IfaceTable, Stamp};
-use crate::{persist, redact, show, Dataplane};
+use crate::info::Info;
+use crate::{persist, redact, show};
 use arc_swap::ArcSwap;
 use ike::driver::{Command as IkeCommand, Snapshot};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
@@ -16,19 +16,6 @@ use tracing::{debug, error, info, warn};
 use vtysh::diff::ChangeKind;
 use vtysh::protocol::{ErrorInfo, Request, Response};
 use vtysh::{Config, ExecCommand, FileError, Outcome, Session, ShowCmd};
-
-/// Facts about this daemon that do not change while it runs.
-#[derive(Debug, Clone)]
-pub struct Info {
-    /// The startup configuration file.
-    pub startup: PathBuf,
-    /// The control socket.
-    pub socket: PathBuf,
-    /// The data plane the operator asked for.
-    pub dataplane: Dataplane,
-    /// When the daemon started.
-    pub started: Instant,
-}
 
 /// A message to the state owner.
 #[derive(Debug)]

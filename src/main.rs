@@ -11,6 +11,7 @@ mod daemon;
 mod dataplane;
 mod iface;
 mod ike_config;
+mod info;
 mod persist;
 mod redact;
 mod routing;
@@ -19,7 +20,8 @@ mod server;
 mod show;
 mod show_crypto;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use dataplane::Dataplane;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,28 +30,6 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
-
-/// Which data plane the operator asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Dataplane {
-    /// Probe the kernel (XFRM) and fall back to userspace.
-    Auto,
-    /// XFRM states/policies and VTI or xfrm interfaces.
-    Kernel,
-    /// TUN devices and UDP/raw ESP sockets.
-    Userspace,
-}
-
-impl Dataplane {
-    /// The command-line spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dataplane::Auto => "auto",
-            Dataplane::Kernel => "kernel",
-            Dataplane::Userspace => "userspace",
-        }
-    }
-}
 
 /// Command line of rvpnd.
 #[derive(Debug, Parser)]
@@ -146,7 +126,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let info = daemon::Info {
+    let info = info::Info {
         startup: args.config,
         socket,
         dataplane: args.dataplane,
@@ -170,7 +150,7 @@ fn main() -> ExitCode {
 /// Bind the socket, start the state owner and the accept loop, and wait
 /// for signals: SIGHUP reloads, SIGTERM/SIGINT remove the socket and exit.
 async fn run(
-    info: daemon::Info,
+    info: info::Info,
     running: vtysh::Config,
     ports: ike::driver::DriverConfig,
     bgp_port: u16,

@@ -1,7 +1,7 @@
 //! `show` commands: text for people, JSON (the same facts) for scripts.
 
-use crate::daemon::Info;
 use crate::iface::{IfaceTable, Stamp};
+use crate::info::Info;
 use crate::{persist, redact};
 use serde_json::{json, Value};
 use std::time::{Duration, UNIX_EPOCH};

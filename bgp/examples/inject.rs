@@ -389,6 +389,86 @@ fn prefix(args: &Args, i: u64) -> Nlri4 {
     Nlri::new(net)
 }
 
+/// A session's setup failed: worth trying again (the peer reset or
+/// closed it), or not (a configuration mismatch).
+enum Setup {
+    Retry(Error),
+    Fatal(Error),
+}
+
+impl<E: Into<Error>> From<E> for Setup {
+    fn from(e: E) -> Self {
+        Setup::Retry(e.into())
+    }
+}
+
+/// What an established session hands on: the halves of the stream, what
+/// was read past the KEEPALIVE, both directions' contexts, the hold time,
+/// our address and when the session came up (ms).
+type Established = (
+    OwnedReadHalf,
+    OwnedWriteHalf,
+    Vec<u8>,
+    Ctx,
+    Ctx,
+    u16,
+    SocketAddr,
+    f64,
+);
+
+/// Connects session `s` and exchanges OPEN and KEEPALIVE.
+async fn establish(s: u32, args: &Args, clock: &Clock) -> Result<Established, Setup> {
+    let local = args.source.map(|ip| add_ip(ip, s * args.source_step));
+    let stream = connect(local, args.peer, args.connect_timeout).await?;
+    let local_addr = stream.local_addr()?;
+    let (mut r, mut w) = stream.into_split();
+
+    let router_id = Ipv4Addr::from(u32::from(args.router_id).wrapping_add(s));
+    let open = Open::new(
+        args.local_as,
+        args.hold,
+        router_id,
+        vec![
+            Capability::Multiprotocol(Family::IPV4_UNICAST),
+            Capability::RouteRefresh,
+        ],
+    );
+    let mut out = Vec::new();
+    Message::Open(open.clone()).emit(&Ctx::default(), &mut out)?;
+    w.write_all(&out).await?;
+
+    // OPEN, then KEEPALIVE.
+    let mut buf = Vec::new();
+    let peer_open = match read_message(&mut r, &mut buf, &Ctx::default()).await? {
+        Message::Open(o) => o,
+        Message::Notification(n) => return Err(notification_text(&n).into()),
+        m => return Err(format!("expected OPEN, got {:?}", m.msg_type()).into()),
+    };
+    if peer_open.asn() != args.peer_as {
+        let mut out = Vec::new();
+        Notification::new(
+            ErrorCode::OPEN_MESSAGE_ERROR,
+            subcode::open::BAD_PEER_AS,
+            [],
+        )
+        .emit(&mut out)?;
+        let _ = w.write_all(&out).await;
+        return Err(Setup::Fatal(
+            format!("peer is AS {}, not {}", peer_open.asn(), args.peer_as).into(),
+        ));
+    }
+    let (rx_ctx, tx_ctx) = Ctx::negotiate(&open, &peer_open);
+    w.write_all(&KEEPALIVE).await?;
+    match read_message(&mut r, &mut buf, &rx_ctx).await? {
+        Message::Keepalive => {}
+        Message::Notification(n) => return Err(notification_text(&n).into()),
+        m => return Err(format!("expected KEEPALIVE, got {:?}", m.msg_type()).into()),
+    }
+    let established_ms = clock.ms();
+    let hold = args.hold.min(peer_open.hold_time);
+    Ok((r, w, buf, rx_ctx, tx_ctx, hold, local_addr, established_ms))
+}
+
 async fn session(
     s: u32,
     args: &Args,
@@ -397,57 +477,21 @@ async fn session(
     barrier: Option<&Barrier>,
 ) -> Result<(), Error> {
     // Connect and exchange OPENs; with --sync, wait for every session
-    // (failed ones included) before announcing anything.
-    let setup = async {
-        let local = args.source.map(|ip| add_ip(ip, s * args.source_step));
-        let stream = connect(local, args.peer, args.connect_timeout).await?;
-        let local_addr = stream.local_addr()?;
-        let (mut r, mut w) = stream.into_split();
-
-        let router_id = Ipv4Addr::from(u32::from(args.router_id).wrapping_add(s));
-        let open = Open::new(
-            args.local_as,
-            args.hold,
-            router_id,
-            vec![
-                Capability::Multiprotocol(Family::IPV4_UNICAST),
-                Capability::RouteRefresh,
-            ],
-        );
-        let mut out = Vec::new();
-        Message::Open(open.clone()).emit(&Ctx::default(), &mut out)?;
-        w.write_all(&out).await?;
-
-        // OPEN, then KEEPALIVE.
-        let mut buf = Vec::new();
-        let peer_open = match read_message(&mut r, &mut buf, &Ctx::default()).await? {
-            Message::Open(o) => o,
-            Message::Notification(n) => return Err(notification_text(&n).into()),
-            m => return Err(format!("expected OPEN, got {:?}", m.msg_type()).into()),
-        };
-        if peer_open.asn() != args.peer_as {
-            let mut out = Vec::new();
-            Notification::new(
-                ErrorCode::OPEN_MESSAGE_ERROR,
-                subcode::open::BAD_PEER_AS,
-                [],
-            )
-            .emit(&mut out)?;
-            let _ = w.write_all(&out).await;
-            return Err(format!("peer is AS {}, not {}", peer_open.asn(), args.peer_as).into());
+    // (failed ones included) before announcing anything. A peer that is
+    // not ready yet (FRR's bgpd before zebra told it its interfaces resets
+    // the session with a NOTIFICATION) is tried again until the connect
+    // timeout, as a BGP speaker's ConnectRetry would.
+    let deadline = Instant::now() + Duration::from_secs_f64(args.connect_timeout);
+    let setup = loop {
+        match establish(s, args, clock).await {
+            Err(Setup::Retry(e)) if Instant::now() < deadline => {
+                eprintln!("session {s}: {e}; connecting again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(Setup::Retry(e) | Setup::Fatal(e)) => break Err(e),
+            Ok(up) => break Ok(up),
         }
-        let (rx_ctx, tx_ctx) = Ctx::negotiate(&open, &peer_open);
-        w.write_all(&KEEPALIVE).await?;
-        match read_message(&mut r, &mut buf, &rx_ctx).await? {
-            Message::Keepalive => {}
-            Message::Notification(n) => return Err(notification_text(&n).into()),
-            m => return Err(format!("expected KEEPALIVE, got {:?}", m.msg_type()).into()),
-        }
-        let established_ms = clock.ms();
-        let hold = args.hold.min(peer_open.hold_time);
-        Ok::<_, Error>((r, w, buf, rx_ctx, tx_ctx, hold, local_addr, established_ms))
-    }
-    .await;
+    };
     if let Some(b) = barrier {
         b.wait().await;
     }

@@ -29,6 +29,9 @@
 //! assert_eq!(opened.inner, &inner[..]);
 //! ```
 
+// Not in [workspace.lints] (root Cargo.toml): these apply to this library
+// only, and only outside its unit tests; a Cargo lints table applies to
+// every target of every member and cannot depend on cfg(test).
 #![cfg_attr(
     not(test),
     deny(
@@ -38,7 +41,6 @@
         clippy::panic
     )
 )]
-#![warn(missing_docs)]
 
 mod crypto;
 pub mod db;

@@ -17,7 +17,9 @@ const NON_ESP_MARKER: [u8; 4] = [0; 4];
 /// Where the driver listens.
 #[derive(Debug, Clone, Copy)]
 pub struct DriverConfig {
+    /// The IKE port (500 by default).
     pub port: u16,
+    /// The NAT-T port (4500 by default), where IKE follows the non-ESP marker.
     pub natt_port: u16,
 }
 
@@ -41,7 +43,10 @@ pub enum Command {
     Snapshot(oneshot::Sender<Snapshot>),
     /// The data plane asks for a rekey of Child SA `spi_in` (volume
     /// lifetime or sequence numbers nearly used up).
-    RekeyChild { spi_in: u32 },
+    RekeyChild {
+        /// The inbound SPI of the Child SA to rekey.
+        spi_in: u32,
+    },
 }
 
 /// What the IKE task tells the daemon.
@@ -53,16 +58,25 @@ pub enum Event {
     /// so that the peer's first packets on the new SA find it installed.
     /// A failed install fails the exchange.
     ChildUp {
+        /// The Child SA's parameters and keys, for the data plane.
         child: ChildSaParams,
+        /// Answer with the outcome of the install.
         installed: InstallAck,
     },
+    /// A Child SA is gone: remove it from the data plane.
     ChildDown {
+        /// The tunnel it belonged to.
         tunnel: String,
+        /// Its inbound SPI.
         spi_in: u32,
+        /// Its outbound SPI.
         spi_out: u32,
     },
+    /// A tunnel's status changed.
     Status {
+        /// The tunnel.
         tunnel: String,
+        /// Its new status.
         status: TunnelStatus,
     },
 }
@@ -106,6 +120,7 @@ impl Drop for InstallAck {
 pub struct Snapshot {
     /// (tunnel, status, time in that status)
     pub tunnels: Vec<(String, TunnelStatus, Duration)>,
+    /// Every IKE SA, with its Child SAs.
     pub sas: Vec<IkeSaInfo>,
 }
 
@@ -131,12 +146,14 @@ pub struct ExternalNatt {
     pub rx: mpsc::UnboundedReceiver<NattIn>,
     /// Sockets bound to the NAT-T port (non-blocking), for sending.
     pub v4: std::net::UdpSocket,
+    /// The IPv6 socket bound to the NAT-T port, if IPv6 is available.
     pub v6: Option<std::net::UdpSocket>,
 }
 
 /// An IKE datagram that arrived on the NAT-T port.
 #[derive(Debug)]
 pub struct NattIn {
+    /// Where the datagram came from.
     pub from: SocketAddr,
     /// The IKE message (the non-ESP marker removed).
     pub data: Vec<u8>,

@@ -5,8 +5,11 @@
 //!   Diffie-Hellman groups, PSK authentication.
 //! - [`sa`]: the sans-IO IKE SA and Child SA state machines, driven by
 //!   events and an injected clock.
+//! - `driver` (cargo feature `driver`, off by default): the tokio task that
+//!   runs one engine on the IKE and NAT-T UDP ports.
 
 pub mod crypto;
+#[cfg(feature = "driver")]
 pub mod driver;
 pub mod sa;
 pub mod wire;

@@ -17,6 +17,9 @@
 //! then the connected network's. The winner's resolved next hops, with
 //! duplicates removed, are its ECMP set.
 
+// Not in [workspace.lints] (root Cargo.toml): these apply to this library
+// only, and only outside its unit tests; a Cargo lints table applies to
+// every target of every member and cannot depend on cfg(test).
 #![cfg_attr(
     not(test),
     deny(
@@ -26,7 +29,6 @@
         clippy::panic
     )
 )]
-#![warn(missing_docs)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;

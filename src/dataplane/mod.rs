@@ -20,10 +20,33 @@ pub mod userspace;
 pub use backend::{serve, Backend};
 pub use error::{Direction, DpError};
 
+use clap::ValueEnum;
 use ike::sa::ChildSaParams;
 use ipnetwork::IpNetwork;
 use serde::Serialize;
 use tokio::sync::oneshot;
+
+/// Which data plane the operator asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Dataplane {
+    /// Probe the kernel (XFRM) and fall back to userspace.
+    Auto,
+    /// XFRM states/policies and VTI or xfrm interfaces.
+    Kernel,
+    /// TUN devices and UDP/raw ESP sockets.
+    Userspace,
+}
+
+impl Dataplane {
+    /// The command-line spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataplane::Auto => "auto",
+            Dataplane::Kernel => "kernel",
+            Dataplane::Userspace => "userspace",
+        }
+    }
+}
 
 /// How a tunnel interface should look while it carries SAs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,22 +10,39 @@ use std::fmt;
 /// A top-level piece of configuration that is applied as a unit.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub enum Section {
+    /// `hostname NAME`.
     Hostname,
+    /// `crypto allow-weak`.
     AllowWeak,
+    /// `crypto ikev2 cookie-challenge N`.
     CookieChallenge,
+    /// `crypto ikev2 proposal NAME`.
     Ikev2Proposal(String),
+    /// `crypto ikev2 keyring NAME`.
     Ikev2Keyring(String),
+    /// `crypto pki trustpoint NAME`.
     Trustpoint(String),
+    /// `crypto ikev2 profile NAME`.
     Ikev2Profile(String),
+    /// `crypto ipsec transform-set NAME`.
     TransformSet(String),
+    /// `crypto ipsec profile NAME`.
     IpsecProfile(String),
+    /// `interface NAME`.
     Interface(String),
+    /// `router bgp` (one section for the whole BGP configuration).
     Bgp,
+    /// `ip prefix-list NAME`.
     PrefixList(String),
+    /// `ipv6 prefix-list NAME`.
     PrefixListV6(String),
+    /// `bgp community-list NAME`.
     CommunityList(String),
+    /// `bgp as-path access-list NAME`.
     AsPathList(String),
+    /// `route-map NAME` (all its entries).
     RouteMap(String),
+    /// One `ip route` or `ipv6 route`: prefix and next hop.
     StaticRoute(IpNetwork, NextHop),
 }
 
@@ -62,15 +79,20 @@ impl fmt::Display for Section {
 /// How a section changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ChangeKind {
+    /// In the new configuration only.
     Added,
+    /// In the old configuration only.
     Removed,
+    /// In both, different.
     Modified,
 }
 
 /// One changed section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
+    /// The section.
     pub section: Section,
+    /// How it changed.
     pub kind: ChangeKind,
 }
 

@@ -14,13 +14,21 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// A value type of a variable token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VarType {
+    /// A free-form word (`NAME`, `IFNAME`, ...).
     Word,
+    /// `LINE`: the rest of the line.
     Line,
+    /// `A.B.C.D`.
     Ipv4,
+    /// `A.B.C.D/M`.
     Ipv4Prefix,
+    /// `X:X::X:X`.
     Ipv6,
+    /// `X:X::X:X/M`.
     Ipv6Prefix,
+    /// `(LO-HI)`: an integer in this range.
     Range(u64, u64),
+    /// `AA:NN`: a community, or a well-known community name.
     Community,
 }
 
@@ -90,8 +98,15 @@ pub fn community_ok(s: &str) -> bool {
 /// One token of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Token {
+    /// A keyword, matched by unique abbreviation.
     Keyword(String),
-    Var { name: String, ty: VarType },
+    /// A variable: a value of a type.
+    Var {
+        /// Its spelling in the template (`NAME`, `A.B.C.D`, ...).
+        name: String,
+        /// The values it takes.
+        ty: VarType,
+    },
 }
 
 impl Token {
@@ -307,7 +322,9 @@ fn lex(text: &str) -> Vec<String> {
 /// A word of the input line with its byte offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Word<'a> {
+    /// The word.
     pub text: &'a str,
+    /// Its byte offset in the line.
     pub start: usize,
 }
 
@@ -339,7 +356,9 @@ pub fn split_words(line: &str) -> Vec<Word<'_>> {
 /// One matched item: a keyword (its full spelling) or a variable's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
+    /// The template token it matched.
     pub token: Token,
+    /// The keyword's full spelling or the variable's value.
     pub value: String,
     /// Byte offset of the word in the line.
     pub column: usize,
@@ -348,6 +367,7 @@ pub struct Item {
 /// The matched items of a command, for its handler.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Args {
+    /// The items, in line order.
     pub items: Vec<Item>,
 }
 
@@ -400,10 +420,15 @@ pub enum MatchError {
     /// Nothing was typed.
     Empty,
     /// The word at this offset fits no command.
-    Invalid { column: usize },
+    Invalid {
+        /// Byte offset of the word in the line.
+        column: usize,
+    },
     /// The word at this offset abbreviates several keywords.
     Ambiguous {
+        /// Byte offset of the word in the line.
         column: usize,
+        /// The keywords it abbreviates.
         candidates: Vec<String>,
     },
     /// The line stops before a command is complete.
@@ -489,10 +514,12 @@ pub struct CommandSet<'t> {
 pub struct HelpItem {
     /// Keyword, placeholder, or `<cr>`.
     pub token: String,
+    /// What the item is.
     pub help: String,
 }
 
 impl<'t> CommandSet<'t> {
+    /// The set of these templates.
     pub fn new(templates: Vec<&'t Template>) -> Self {
         CommandSet { templates }
     }

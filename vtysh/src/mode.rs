@@ -7,18 +7,32 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
+    /// Exec mode (`#`): show, clear, write, configure.
     Exec,
+    /// Global configuration (`configure terminal`).
     Config,
+    /// `interface IFNAME`.
     Interface,
+    /// `crypto ikev2 proposal PROPOSAL`.
     Ikev2Proposal,
+    /// `crypto ikev2 keyring KEYRING`.
     Ikev2Keyring,
+    /// `peer PEER` inside a keyring.
     Ikev2KeyringPeer,
+    /// `crypto pki trustpoint TRUSTPOINT`.
     PkiTrustpoint,
+    /// `crypto ikev2 profile PROFILE`.
     Ikev2Profile,
+    /// `crypto ipsec transform-set TRANSFORMSET ...`.
     IpsecTransformSet,
+    /// `crypto ipsec profile PROFILE`.
     IpsecProfile,
+    /// `router bgp ASN`.
     RouterBgp,
+    /// `address-family ...` inside `router bgp`.
     RouterBgpAf,
+    /// `route-map ROUTEMAP <permit
+    /// deny> SEQ`.
     RouteMap,
 }
 

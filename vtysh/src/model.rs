@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 /// The whole configuration of one rvpnd.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
+    /// `hostname NAME`; None: the default, `rvpn`.
     pub hostname: Option<String>,
     /// `crypto allow-weak`: sha1 and short PSKs are accepted.
     pub allow_weak: bool,
@@ -18,18 +19,31 @@ pub struct Config {
     /// IKE SAs are half-open (None: rvpn's default, 32).
     #[serde(default)]
     pub cookie_challenge: Option<u32>,
+    /// `crypto ikev2 proposal NAME`, by name.
     pub ikev2_proposals: BTreeMap<String, Ikev2Proposal>,
+    /// `crypto ikev2 keyring NAME`, by name.
     pub ikev2_keyrings: BTreeMap<String, Keyring>,
+    /// `crypto pki trustpoint NAME`, by name.
     pub trustpoints: BTreeMap<String, Trustpoint>,
+    /// `crypto ikev2 profile NAME`, by name.
     pub ikev2_profiles: BTreeMap<String, Ikev2Profile>,
+    /// `crypto ipsec transform-set NAME`, by name.
     pub transform_sets: BTreeMap<String, TransformSet>,
+    /// `crypto ipsec profile NAME`, by name.
     pub ipsec_profiles: BTreeMap<String, IpsecProfile>,
+    /// `interface NAME`, by name.
     pub interfaces: BTreeMap<String, Interface>,
+    /// `router bgp ASN`, if configured.
     pub bgp: Option<Bgp>,
+    /// `ip prefix-list NAME`, by name.
     pub prefix_lists: BTreeMap<String, PrefixList>,
+    /// `ipv6 prefix-list NAME`, by name.
     pub prefix_lists_v6: BTreeMap<String, PrefixList>,
+    /// `bgp community-list NAME`, by name.
     pub community_lists: BTreeMap<String, CommunityList>,
+    /// `bgp as-path access-list NAME`, by name.
     pub as_path_lists: BTreeMap<String, AsPathList>,
+    /// `route-map NAME`, by name.
     pub route_maps: BTreeMap<String, RouteMap>,
     /// `ip route` and `ipv6 route`, sorted by (prefix, next hop), one per pair.
     pub static_routes: Vec<StaticRoute>,
@@ -47,19 +61,25 @@ impl Config {
 /// IKE and ESP encryption algorithms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Encryption {
+    /// `aes-gcm-128`.
     #[serde(rename = "aes-gcm-128")]
     AesGcm128,
+    /// `aes-gcm-256`.
     #[serde(rename = "aes-gcm-256")]
     AesGcm256,
+    /// `chacha20-poly1305`.
     #[serde(rename = "chacha20-poly1305")]
     Chacha20Poly1305,
+    /// `aes-cbc-128`.
     #[serde(rename = "aes-cbc-128")]
     AesCbc128,
+    /// `aes-cbc-256`.
     #[serde(rename = "aes-cbc-256")]
     AesCbc256,
 }
 
 impl Encryption {
+    /// Every algorithm, in the order of the configuration keywords.
     pub const ALL: [Encryption; 5] = [
         Encryption::AesGcm128,
         Encryption::AesGcm256,
@@ -81,6 +101,7 @@ impl Encryption {
     pub fn is_aead(self) -> bool {
         !matches!(self, Encryption::AesCbc128 | Encryption::AesCbc256)
     }
+    /// The algorithm with this configuration keyword.
     pub fn from_name(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|e| e.name() == s)
     }
@@ -90,14 +111,20 @@ impl Encryption {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Hash {
+    /// SHA-1 (`sha1`).
     Sha1,
+    /// SHA-256 (`sha256`).
     Sha256,
+    /// SHA-384 (`sha384`).
     Sha384,
+    /// SHA-512 (`sha512`).
     Sha512,
 }
 
 impl Hash {
+    /// Every algorithm.
     pub const ALL: [Hash; 4] = [Hash::Sha1, Hash::Sha256, Hash::Sha384, Hash::Sha512];
+    /// The configuration keyword.
     pub fn name(self) -> &'static str {
         match self {
             Hash::Sha1 => "sha1",
@@ -106,6 +133,7 @@ impl Hash {
             Hash::Sha512 => "sha512",
         }
     }
+    /// The algorithm with this configuration keyword.
     pub fn from_name(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|e| e.name() == s)
     }
@@ -124,6 +152,7 @@ impl DhGroup {
     pub const SUPPORTED: [u16; 7] = [14, 15, 16, 19, 20, 21, 31];
     /// Groups that are refused outright.
     pub const REFUSED: [u16; 6] = [1, 2, 5, 22, 23, 24];
+    /// The group's name (`MODP 2048`, `ECP 256`, ...).
     pub fn describe(self) -> &'static str {
         match self.0 {
             1 => "MODP 768",
@@ -147,9 +176,13 @@ impl DhGroup {
 /// `crypto ikev2 proposal NAME`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ikev2Proposal {
+    /// `encryption ...`, in order of preference.
     pub encryption: Vec<Encryption>,
+    /// `integrity ...`, in order of preference.
     pub integrity: Vec<Hash>,
+    /// `prf ...`, in order of preference.
     pub prf: Vec<Hash>,
+    /// `group ...`, in order of preference.
     pub groups: Vec<DhGroup>,
 }
 
@@ -157,9 +190,14 @@ pub struct Ikev2Proposal {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "kebab-case")]
 pub enum Identity {
+    /// `address A.B.C.D
+    /// X:X::X:X`.
     Address(IpAddr),
+    /// `fqdn NAME`.
     Fqdn(String),
+    /// `email NAME`.
     Email(String),
+    /// `key-id KEYID`.
     KeyId(String),
 }
 
@@ -203,18 +241,24 @@ impl Serialize for Secret {
 /// `peer NAME` inside a keyring.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyringPeer {
+    /// `description LINE`.
     pub description: Option<String>,
     /// The peer's address or a range of them.
     pub address: Option<IpNetwork>,
+    /// `identity ...`: the peer's identity.
     pub identity: Option<Identity>,
+    /// `pre-shared-key SECRET`: the key for both directions.
     pub pre_shared_key: Option<Secret>,
+    /// `pre-shared-key local SECRET`: the key that authenticates us to the peer.
     pub pre_shared_key_local: Option<Secret>,
+    /// `pre-shared-key remote SECRET`: the key that authenticates the peer to us.
     pub pre_shared_key_remote: Option<Secret>,
 }
 
 /// `crypto ikev2 keyring NAME`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Keyring {
+    /// `peer NAME` entries, by name.
     pub peers: BTreeMap<String, KeyringPeer>,
 }
 
@@ -222,16 +266,22 @@ pub struct Keyring {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "path", rename_all = "kebab-case")]
 pub enum Revocation {
+    /// `revocation-check none`.
     None,
+    /// `revocation-check crl PATH`: the CRL file.
     Crl(String),
 }
 
 /// `crypto pki trustpoint NAME`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trustpoint {
+    /// `ca-certificate PATH`.
     pub ca_certificate: Option<String>,
+    /// `certificate PATH`: our certificate.
     pub certificate: Option<String>,
+    /// `private-key PATH`: our private key.
     pub private_key: Option<String>,
+    /// `revocation-check ...`.
     pub revocation: Option<Revocation>,
 }
 
@@ -239,12 +289,16 @@ pub struct Trustpoint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthMethod {
+    /// `pre-share`: a pre-shared key.
     PreShare,
+    /// `rsa-sig`: an RSA signature.
     RsaSig,
+    /// `ecdsa-sig`: an ECDSA signature.
     EcdsaSig,
 }
 
 impl AuthMethod {
+    /// The configuration keyword.
     pub fn name(self) -> &'static str {
         match self {
             AuthMethod::PreShare => "pre-share",
@@ -260,19 +314,26 @@ impl AuthMethod {
 pub enum IdentityMatch {
     /// `fqdn NAME` (exact) or `fqdn domain NAME` (NAME or any name under it).
     Fqdn {
+        /// Match names under `value` too.
         domain: bool,
+        /// The name or domain.
         value: String,
     },
     /// `email NAME` or `email domain DOMAIN`.
     Email {
+        /// Match every address in the domain `value`.
         domain: bool,
+        /// The address or domain.
         value: String,
     },
     /// `address A.B.C.D[/M]`.
     Address {
+        /// The address or network.
         network: IpNetwork,
     },
+    /// `key-id KEYID`.
     KeyId {
+        /// The key ID.
         value: String,
     },
     /// `any`.
@@ -314,29 +375,44 @@ pub fn max_prefix(ip: IpAddr) -> u8 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DpdMode {
+    /// `periodic`: probe at every interval, even when traffic flows.
     Periodic,
+    /// `on-demand`: probe only when no traffic came from the peer.
     OnDemand,
 }
 
 /// `dpd INTERVAL RETRY periodic|on-demand`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dpd {
+    /// Seconds between probes.
     pub interval: u32,
+    /// Seconds between retransmissions of an unanswered probe.
     pub retry: u32,
+    /// `periodic` or `on-demand`.
     pub mode: DpdMode,
 }
 
 /// `crypto ikev2 profile NAME`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ikev2Profile {
+    /// `description LINE`.
     pub description: Option<String>,
+    /// `match identity remote ...` rules.
     pub match_identities: Vec<IdentityMatch>,
+    /// `identity local ...`.
     pub identity_local: Option<Identity>,
+    /// `authentication local ...`: how we authenticate.
     pub authentication_local: Option<AuthMethod>,
+    /// `authentication remote ...`: the methods the peer may use.
     pub authentication_remote: Vec<AuthMethod>,
+    /// `keyring local NAME`.
     pub keyring: Option<String>,
+    /// `pki trustpoint NAME` entries.
     pub trustpoints: Vec<String>,
+    /// `proposal NAME ...`, in order.
     pub proposals: Vec<String>,
+    /// `dpd INTERVAL RETRY periodic
+    /// on-demand`.
     pub dpd: Option<Dpd>,
     /// IKE SA lifetime in seconds.
     pub lifetime: Option<u32>,
@@ -349,11 +425,19 @@ pub struct Ikev2Profile {
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum EspTransform {
     /// `esp-gcm 128|256`
-    Gcm { bits: u16 },
+    Gcm {
+        /// Key length: 128 or 256.
+        bits: u16,
+    },
     /// `esp-chacha20-poly1305`
     Chacha20Poly1305,
     /// `esp-aes 128|256 esp-sha*-hmac`
-    Cbc { bits: u16, integrity: Hash },
+    Cbc {
+        /// Key length: 128 or 256.
+        bits: u16,
+        /// The HMAC.
+        integrity: Hash,
+    },
 }
 
 impl fmt::Display for EspTransform {
@@ -382,27 +466,39 @@ pub fn esp_hmac_name(h: Hash) -> &'static str {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EspMode {
+    /// Tunnel mode (the default).
     #[default]
     Tunnel,
+    /// Transport mode.
     Transport,
 }
 
 /// `crypto ipsec transform-set NAME ...`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransformSet {
+    /// The ESP transforms, in order.
     pub transforms: Vec<EspTransform>,
+    /// `mode tunnel
+    /// transport`.
     pub mode: EspMode,
 }
 
 /// `crypto ipsec profile NAME`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpsecProfile {
+    /// `description LINE`.
     pub description: Option<String>,
+    /// `set transform-set NAME ...`, in order.
     pub transform_sets: Vec<String>,
+    /// `set ikev2-profile NAME`.
     pub ikev2_profile: Option<String>,
+    /// `set pfs groupN`.
     pub pfs: Option<DhGroup>,
+    /// `set security-association lifetime seconds N`.
     pub lifetime_seconds: Option<u32>,
+    /// `set security-association lifetime kilobytes N`.
     pub lifetime_kilobytes: Option<u64>,
+    /// `set security-association replay window-size N`.
     pub replay_window: Option<u32>,
 }
 
@@ -412,7 +508,9 @@ pub struct IpsecProfile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "kebab-case")]
 pub enum TunnelSource {
+    /// An address.
     Address(IpAddr),
+    /// An interface, by name.
     Interface(String),
 }
 
@@ -420,6 +518,7 @@ pub enum TunnelSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "kebab-case")]
 pub enum TunnelDestination {
+    /// A fixed peer address.
     Address(IpAddr),
     /// Any peer that authenticates against the profile.
     Dynamic,
@@ -429,15 +528,20 @@ pub enum TunnelDestination {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TunnelMode {
+    /// `tunnel mode ipsec ipv4`.
     IpsecIpv4,
+    /// `tunnel mode ipsec ipv6`.
     IpsecIpv6,
 }
 
 /// Tunnel settings of a `TunnelN` interface.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tunnel {
+    /// `tunnel source ...`.
     pub source: Option<TunnelSource>,
+    /// `tunnel destination ...`.
     pub destination: Option<TunnelDestination>,
+    /// `tunnel mode ipsec ...`.
     pub mode: Option<TunnelMode>,
     /// `tunnel protection ipsec profile NAME`.
     pub protection: Option<String>,
@@ -446,10 +550,15 @@ pub struct Tunnel {
 /// `interface NAME`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Interface {
+    /// `description LINE`.
     pub description: Option<String>,
+    /// `shutdown`.
     pub shutdown: bool,
+    /// `ip address A.B.C.D/M`.
     pub ipv4: Option<Ipv4Network>,
+    /// `ipv6 address X:X::X:X/M`, every one configured.
     pub ipv6: Vec<Ipv6Network>,
+    /// `mtu N`.
     pub mtu: Option<u32>,
     /// `ip tcp adjust-mss N`.
     pub tcp_adjust_mss: Option<u16>,
@@ -465,8 +574,11 @@ pub struct Interface {
 /// Detect Mult), from `neighbor X bfd MULT RX TX` or `bfd interval`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BfdTimers {
+    /// Detect Mult: missed packets before the session goes down.
     pub detect_mult: u8,
+    /// Required Min RX interval, in milliseconds.
     pub min_rx_ms: u32,
+    /// Desired Min TX interval, in milliseconds.
     pub min_tx_ms: u32,
 }
 
@@ -503,8 +615,11 @@ pub fn interface_order(a: &str, b: &str) -> std::cmp::Ordering {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "asn", rename_all = "kebab-case")]
 pub enum RemoteAs {
+    /// A fixed AS number.
     As(u32),
+    /// `internal`: the peer is in our AS.
     Internal,
+    /// `external`: the peer is in any other AS.
     External,
 }
 
@@ -521,21 +636,29 @@ impl fmt::Display for RemoteAs {
 /// Session settings shared by neighbors and peer groups.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NeighborConfig {
+    /// `neighbor X remote-as ...`.
     pub remote_as: Option<RemoteAs>,
     /// Member of this peer group (neighbors only).
     pub peer_group: Option<String>,
+    /// `neighbor X description LINE`.
     pub description: Option<String>,
     /// TCP MD5 password (RFC 2385).
     pub password: Option<Secret>,
     /// `neighbor X timers KEEPALIVE HOLD`.
     pub timers: Option<(u16, u16)>,
+    /// `neighbor X update-source ADDR
+    /// IFNAME`: the local end of the session.
     pub update_source: Option<String>,
+    /// `neighbor X ebgp-multihop [N]`: the TTL for eBGP (255 without N).
     pub ebgp_multihop: Option<u8>,
+    /// `neighbor X shutdown`.
     pub shutdown: bool,
+    /// `neighbor X bfd`: BFD watches the session.
     pub bfd: bool,
     /// `neighbor X bfd MULT RX TX` (bfd is then on too).
     #[serde(default)]
     pub bfd_timers: Option<BfdTimers>,
+    /// `neighbor X port N`: the peer's TCP port (179 when None).
     pub port: Option<u16>,
 }
 
@@ -545,13 +668,21 @@ pub struct AfNeighbor {
     /// `neighbor X activate` / `no neighbor X activate`; None is the
     /// default (active in ipv4 unicast, inactive in ipv6 unicast).
     pub activate: Option<bool>,
+    /// `neighbor X next-hop-self`.
     pub next_hop_self: bool,
+    /// `neighbor X prefix-list NAME in`.
     pub prefix_list_in: Option<String>,
+    /// `neighbor X prefix-list NAME out`.
     pub prefix_list_out: Option<String>,
+    /// `neighbor X route-map NAME in`.
     pub route_map_in: Option<String>,
+    /// `neighbor X route-map NAME out`.
     pub route_map_out: Option<String>,
+    /// `neighbor X soft-reconfiguration inbound`.
     pub soft_reconfiguration_inbound: bool,
+    /// `neighbor X default-originate`.
     pub default_originate: bool,
+    /// `neighbor X addpath-tx-all-paths`.
     pub addpath_tx_all_paths: bool,
 }
 
@@ -559,7 +690,9 @@ pub struct AfNeighbor {
 /// as its text (an address or a group name), so it can key JSON objects.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PeerRef {
+    /// A neighbor's address.
     Addr(IpAddr),
+    /// A peer group's name.
     Group(String),
 }
 
@@ -599,11 +732,14 @@ impl fmt::Display for PeerRef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RedistSource {
+    /// `connected`: the networks of the interfaces.
     Connected,
+    /// `static`: `ip route` and `ipv6 route`.
     Static,
 }
 
 impl RedistSource {
+    /// The configuration keyword.
     pub fn name(self) -> &'static str {
         match self {
             RedistSource::Connected => "connected",
@@ -616,11 +752,14 @@ impl RedistSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Afi {
+    /// IPv4 unicast.
     Ipv4,
+    /// IPv6 unicast.
     Ipv6,
 }
 
 impl Afi {
+    /// The configuration keyword.
     pub fn name(self) -> &'static str {
         match self {
             Afi::Ipv4 => "ipv4",
@@ -636,8 +775,11 @@ pub struct BgpAf {
     pub networks: BTreeMap<IpNetwork, Option<String>>,
     /// `redistribute SOURCE [route-map NAME]`.
     pub redistribute: BTreeMap<RedistSource, Option<String>>,
+    /// `maximum-paths N`: eBGP ECMP paths.
     pub maximum_paths: Option<u16>,
+    /// `maximum-paths ibgp N`: iBGP ECMP paths.
     pub maximum_paths_ibgp: Option<u16>,
+    /// Per-neighbor and per-peer-group settings in this family.
     pub neighbors: BTreeMap<PeerRef, AfNeighbor>,
 }
 
@@ -651,23 +793,32 @@ impl BgpAf {
 /// `router bgp ASN`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bgp {
+    /// The local AS number.
     pub asn: u32,
+    /// `bgp router-id A.B.C.D`.
     pub router_id: Option<Ipv4Addr>,
     /// RFC 8212 behaviour; on by default as in FRR.
     pub ebgp_requires_policy: bool,
+    /// `bgp bestpath as-path multipath-relax`.
     pub multipath_relax: bool,
     /// `timers bgp KEEPALIVE HOLD`.
     pub timers: Option<(u16, u16)>,
     /// `bgp listen range PREFIX peer-group NAME`.
     pub listen_ranges: BTreeMap<IpNetwork, String>,
+    /// `bgp listen limit N`.
     pub listen_limit: Option<u32>,
+    /// `neighbor NAME peer-group` and the groups' settings, by name.
     pub peer_groups: BTreeMap<String, NeighborConfig>,
+    /// `neighbor ADDR ...` settings, by address.
     pub neighbors: BTreeMap<IpAddr, NeighborConfig>,
+    /// `address-family ipv4 unicast`.
     pub ipv4_unicast: BgpAf,
+    /// `address-family ipv6 unicast`.
     pub ipv6_unicast: BgpAf,
 }
 
 impl Bgp {
+    /// `router bgp ASN` with every setting at its default.
     pub fn new(asn: u32) -> Self {
         Bgp {
             asn,
@@ -683,12 +834,14 @@ impl Bgp {
             ipv6_unicast: BgpAf::default(),
         }
     }
+    /// The settings of an address family.
     pub fn af(&self, afi: Afi) -> &BgpAf {
         match afi {
             Afi::Ipv4 => &self.ipv4_unicast,
             Afi::Ipv6 => &self.ipv6_unicast,
         }
     }
+    /// The settings of an address family, to change them.
     pub fn af_mut(&mut self, afi: Afi) -> &mut BgpAf {
         match afi {
             Afi::Ipv4 => &mut self.ipv4_unicast,
@@ -723,11 +876,14 @@ impl Bgp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
+    /// `permit`.
     Permit,
+    /// `deny`.
     Deny,
 }
 
 impl Action {
+    /// The configuration keyword.
     pub fn name(self) -> &'static str {
         match self {
             Action::Permit => "permit",
@@ -739,21 +895,27 @@ impl Action {
 /// One `ip prefix-list NAME seq N permit|deny PREFIX [ge N] [le N]` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrefixListEntry {
+    /// `permit` or `deny`.
     pub action: Action,
+    /// The prefix.
     pub prefix: IpNetwork,
+    /// `ge N`: the minimum prefix length matched.
     pub ge: Option<u8>,
+    /// `le N`: the maximum prefix length matched.
     pub le: Option<u8>,
 }
 
 /// A prefix list: entries by sequence number.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrefixList {
+    /// The entries, by sequence number.
     pub entries: BTreeMap<u32, PrefixListEntry>,
 }
 
 /// One community-list entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommunityListEntry {
+    /// `permit` or `deny`.
     pub action: Action,
     /// Communities as written (`65000:100`, `no-export`, ...); an entry
     /// matches a route carrying all of them.
@@ -763,19 +925,23 @@ pub struct CommunityListEntry {
 /// `bgp community-list standard NAME seq N permit|deny COMMUNITY...`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommunityList {
+    /// The entries, by sequence number.
     pub entries: BTreeMap<u32, CommunityListEntry>,
 }
 
 /// One as-path access-list entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AsPathEntry {
+    /// `permit` or `deny`.
     pub action: Action,
+    /// The regular expression, matched against the AS path.
     pub regex: String,
 }
 
 /// `bgp as-path access-list NAME seq N permit|deny REGEX`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AsPathList {
+    /// The entries, by sequence number.
     pub entries: BTreeMap<u32, AsPathEntry>,
 }
 
@@ -783,9 +949,13 @@ pub struct AsPathList {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "kebab-case")]
 pub enum RouteMapMatch {
+    /// `match ip address prefix-list NAME`.
     IpAddressPrefixList(String),
+    /// `match ipv6 address prefix-list NAME`.
     Ipv6AddressPrefixList(String),
+    /// `match community NAME`.
     Community(String),
+    /// `match as-path NAME`.
     AsPath(String),
 }
 
@@ -806,15 +976,24 @@ impl fmt::Display for RouteMapMatch {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "kebab-case")]
 pub enum RouteMapSet {
+    /// `set local-preference N`.
     LocalPreference(u32),
+    /// `set metric N`.
     Metric(u32),
+    /// `set weight N`.
     Weight(u32),
+    /// `set as-path prepend ASN...`.
     AsPathPrepend(Vec<u32>),
+    /// `set community COMMUNITY... [additive]`.
     Community {
+        /// The communities, as written.
         communities: Vec<String>,
+        /// Add them to the route's communities instead of replacing those.
         additive: bool,
     },
+    /// `set ip next-hop A.B.C.D`.
     IpNextHop(Ipv4Addr),
+    /// `set ipv6 next-hop global X:X::X:X`.
     Ipv6NextHop(std::net::Ipv6Addr),
 }
 
@@ -861,15 +1040,20 @@ impl fmt::Display for RouteMapSet {
 /// One `route-map NAME permit|deny SEQ` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteMapEntry {
+    /// `permit` or `deny`.
     pub action: Action,
+    /// `description LINE`.
     pub description: Option<String>,
+    /// The `match` clauses.
     pub matches: Vec<RouteMapMatch>,
+    /// The `set` clauses.
     pub sets: Vec<RouteMapSet>,
 }
 
 /// A route map: entries by sequence number.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteMap {
+    /// The entries, by sequence number.
     pub entries: BTreeMap<u32, RouteMapEntry>,
 }
 
@@ -879,7 +1063,9 @@ pub struct RouteMap {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "kebab-case")]
 pub enum NextHop {
+    /// A gateway address.
     Gateway(IpAddr),
+    /// An interface, by name.
     Interface(String),
     /// `Null0` / `blackhole`.
     Blackhole,
@@ -898,7 +1084,9 @@ impl fmt::Display for NextHop {
 /// `ip route PREFIX NEXTHOP [DISTANCE]` / `ipv6 route ...`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StaticRoute {
+    /// The destination prefix.
     pub prefix: IpNetwork,
+    /// The next hop.
     pub next_hop: NextHop,
     /// Administrative distance, 1 by default.
     pub distance: u8,

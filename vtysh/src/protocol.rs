@@ -25,11 +25,19 @@ pub enum Request {
     /// Ask for the current prompt and mode; changes nothing.
     Hello,
     /// One command line, as typed, in the connection's current mode.
-    Line { line: String },
+    Line {
+        /// The line.
+        line: String,
+    },
     /// A whole configuration text applied as one transaction on top of the
     /// running config (`vtysh -f`): every line parses and the result
     /// validates, or nothing changes. `name` is used in error messages.
-    ApplyConfig { name: String, text: String },
+    ApplyConfig {
+        /// What to call the text in error messages (a file name).
+        name: String,
+        /// The configuration text.
+        text: String,
+    },
 }
 
 /// Where and why a line was refused.

@@ -12,19 +12,43 @@ use serde::Serialize;
 /// One level of the mode stack, with what it configures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Frame {
+    /// Exec mode, the bottom of every stack.
     Exec,
+    /// `configure terminal`.
     Config,
+    /// `interface IFNAME`: the interface's name.
     Interface(String),
+    /// `crypto ikev2 proposal PROPOSAL`: the proposal's name.
     Ikev2Proposal(String),
+    /// `crypto ikev2 keyring KEYRING`: the keyring's name.
     Ikev2Keyring(String),
-    Ikev2KeyringPeer { keyring: String, peer: String },
+    /// `peer PEER` inside a keyring.
+    Ikev2KeyringPeer {
+        /// The keyring's name.
+        keyring: String,
+        /// The peer's name.
+        peer: String,
+    },
+    /// `crypto pki trustpoint TRUSTPOINT`: the trustpoint's name.
     PkiTrustpoint(String),
+    /// `crypto ikev2 profile PROFILE`: the profile's name.
     Ikev2Profile(String),
+    /// `crypto ipsec transform-set TRANSFORMSET ...`: the set's name.
     IpsecTransformSet(String),
+    /// `crypto ipsec profile PROFILE`: the profile's name.
     IpsecProfile(String),
+    /// `router bgp ASN`.
     RouterBgp,
+    /// `address-family ...` inside `router bgp`: the family.
     RouterBgpAf(Afi),
-    RouteMap { name: String, seq: u32 },
+    /// `route-map ROUTEMAP <permit
+    /// deny> SEQ`.
+    RouteMap {
+        /// The route map's name.
+        name: String,
+        /// The entry's sequence number.
+        seq: u32,
+    },
 }
 
 impl Frame {
@@ -53,56 +77,73 @@ impl Frame {
 pub enum ShowCmd {
     /// `show running-config [include-secrets]`
     RunningConfig {
+        /// Show the keys and passwords instead of hiding them.
         include_secrets: bool,
     },
     /// `show startup-config [include-secrets]`
     StartupConfig {
+        /// Show the keys and passwords instead of hiding them.
         include_secrets: bool,
     },
+    /// `show version`
     Version,
     /// `show interface [NAME] [brief]`
     Interface {
+        /// One interface, or all.
         name: Option<String>,
+        /// One line per interface.
         brief: bool,
     },
+    /// `show ip interface brief`
     IpInterfaceBrief,
     /// `show crypto session [detail]`
     CryptoSession {
+        /// Per-SA details.
         detail: bool,
     },
     /// `show crypto ikev2 sa [detail]`
     CryptoIkev2Sa {
+        /// Per-SA details.
         detail: bool,
     },
     /// `show crypto ipsec sa [interface NAME]`
     CryptoIpsecSa {
+        /// Only the SAs of this tunnel interface, or all.
         interface: Option<String>,
     },
     /// `show ip bgp summary` (both families) / `show bgp ipv4|ipv6 unicast
     /// summary` (one).
     BgpSummary {
+        /// One family, or both.
         afi: Option<crate::model::Afi>,
     },
     /// `show ip bgp [PREFIX|ADDR]` / `show bgp ipv4|ipv6 unicast
     /// [PREFIX|ADDR]`: the table, one prefix, or the longest match of an
     /// address.
     BgpRoutes {
+        /// The family.
         afi: crate::model::Afi,
+        /// The prefix or address, or the whole table.
         prefix: Option<String>,
     },
     /// `show ip route [PREFIX|ADDR]` / `show ipv6 route [PREFIX|ADDR]`:
     /// the routing table, or one prefix (an address by longest match).
     IpRoute {
+        /// IPv6 rather than IPv4.
         v6: bool,
+        /// The prefix or address, or the whole table.
         prefix: Option<String>,
     },
     /// `show ip bgp neighbors [ADDR [advertised-routes|received-routes]]`
     BgpNeighbors {
+        /// One neighbor, or all.
         addr: Option<std::net::IpAddr>,
+        /// The neighbor's routes instead of its details.
         routes: Option<BgpRoutesDir>,
     },
     /// `show bfd peers [brief]`
     BfdPeers {
+        /// One line per peer.
         brief: bool,
     },
 }
@@ -110,15 +151,20 @@ pub enum ShowCmd {
 /// Which routes of a neighbor `show ip bgp neighbors X ...` lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum BgpRoutesDir {
+    /// `advertised-routes`: what we send the neighbor.
     Advertised,
+    /// `received-routes`: what the neighbor sent us.
     Received,
 }
 
 /// `clear ip bgp ... soft [in|out]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum SoftDir {
+    /// `soft in`: re-apply inbound policy.
     In,
+    /// `soft out`: re-send with outbound policy.
     Out,
+    /// `soft`: both directions.
     Both,
 }
 
@@ -126,16 +172,26 @@ pub enum SoftDir {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum ExecCommand {
     /// A show command; `json` when the line ended in `json`.
-    Show { cmd: ShowCmd, json: bool },
+    Show {
+        /// Which show command.
+        cmd: ShowCmd,
+        /// JSON output instead of text.
+        json: bool,
+    },
     /// `write memory`, `write`, `copy running-config startup-config`.
     WriteMemory,
     /// `clear crypto session [peer ADDR]` / `clear crypto ikev2 sa [peer ADDR]`:
     /// delete the SAs (telling the peer) and negotiate again.
-    ClearCrypto { peer: Option<std::net::IpAddr> },
+    ClearCrypto {
+        /// Only the SAs with this peer, or all.
+        peer: Option<std::net::IpAddr>,
+    },
     /// `clear ip bgp <*|ADDR> [soft [in|out]]`: reset sessions (all with
     /// `None`), or re-apply policy without a reset.
     ClearBgp {
+        /// One neighbor, or every neighbor (`*`).
         peer: Option<std::net::IpAddr>,
+        /// Re-apply policy without a reset, or reset the session.
         soft: Option<SoftDir>,
     },
 }
@@ -158,7 +214,9 @@ pub enum Outcome {
 /// A refused line: message and, where it points at a word, its column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CliError {
+    /// The message, as the shell prints it.
     pub message: String,
+    /// The column of the word it points at (where the caret goes), if any.
     pub column: Option<usize>,
 }
 
@@ -320,11 +378,13 @@ impl Session {
 /// error concerns the whole configuration) and the message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileError {
+    /// The line number (1-based; 0 for the whole configuration).
     pub line: usize,
     /// The line as written in the file.
     pub text: String,
     /// Byte column in `text` of the word the error points at.
     pub column: Option<usize>,
+    /// The message.
     pub message: String,
 }
 

@@ -11,6 +11,7 @@ use std::fmt;
 pub struct ValidationError {
     /// The section header, e.g. `crypto ikev2 profile SPOKES`.
     pub section: String,
+    /// What is wrong.
     pub message: String,
 }
 

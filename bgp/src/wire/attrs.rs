@@ -22,17 +22,9 @@ use super::codec::attr_header;
 use super::community::{Community, ExtCommunity, LargeCommunity};
 use super::error::EmitError;
 use super::family::Ctx;
-use super::registry::AttrType;
-
-/// Attribute flag: optional (clear: well-known).
-pub const FLAG_OPTIONAL: u8 = 0x80;
-/// Attribute flag: transitive.
-pub const FLAG_TRANSITIVE: u8 = 0x40;
-/// Attribute flag: partial (some speaker on the way did not know an
-/// optional transitive attribute).
-pub const FLAG_PARTIAL: u8 = 0x20;
-/// Attribute flag: the length takes two octets.
-pub const FLAG_EXTENDED_LENGTH: u8 = 0x10;
+use super::registry::{
+    AttrType, FLAG_EXTENDED_LENGTH, FLAG_OPTIONAL, FLAG_PARTIAL, FLAG_TRANSITIVE,
+};
 
 const WELL_KNOWN: u8 = FLAG_TRANSITIVE;
 const OPT_NON_TRANS: u8 = FLAG_OPTIONAL;

@@ -13,14 +13,13 @@
 //! MP_UNREACH_NLRI, placed first, always with the Extended Length flag
 //! (the length is written once the prefixes are in).
 
-use super::attrs::{PathAttrs, FLAG_EXTENDED_LENGTH, FLAG_OPTIONAL};
-use super::codec::SliceWriter;
+use super::attrs::PathAttrs;
+use super::codec::{SliceWriter, MAX_MESSAGE_LEN};
 use super::error::EmitError;
 use super::family::{Ctx, Family};
-use super::header::MAX_MESSAGE_LEN;
 use super::mp::MpNextHop;
 use super::prefix::{write_prefix, Nlri, Prefix};
-use super::registry::{AttrType, MessageType};
+use super::registry::{AttrType, MessageType, FLAG_EXTENDED_LENGTH, FLAG_OPTIONAL};
 
 /// Builds UPDATEs announcing prefixes of one family with one attribute
 /// set.

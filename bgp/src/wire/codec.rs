@@ -9,10 +9,20 @@
 use nom::number::complete::{be_u16, be_u32, be_u8};
 use nom::IResult;
 
-use super::attrs::FLAG_EXTENDED_LENGTH;
 use super::error::EmitError;
-use super::header::{HEADER_LEN, MARKER, MAX_MESSAGE_LEN};
-use super::registry::{AttrType, MessageType};
+use super::registry::{AttrType, MessageType, FLAG_EXTENDED_LENGTH};
+
+// The message frame (RFC 4271 section 4.1), which begin_message,
+// finish_message and SliceWriter write. header.rs, which parses it, takes
+// these from here: it imports this file, so this file does not import it.
+
+/// The Marker: sixteen all-ones octets.
+pub const MARKER: [u8; 16] = [0xff; 16];
+/// Length of the header, and of a KEEPALIVE.
+pub const HEADER_LEN: usize = 19;
+/// Largest message (RFC 4271; RFC 8654 extended messages are not
+/// supported).
+pub const MAX_MESSAGE_LEN: usize = 4096;
 
 /// nom's result with the unit error: the caller names the field.
 pub(crate) type Res<'a, T> = IResult<&'a [u8], T, ()>;

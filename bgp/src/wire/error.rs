@@ -5,7 +5,6 @@
 
 use std::fmt;
 
-use super::notification::Notification;
 use super::registry::{subcode, AttrType, ErrorCode};
 
 /// Received octets that cannot be accepted: the session must be reset with
@@ -54,11 +53,6 @@ impl WireError {
     pub fn with_data(mut self, data: impl Into<Vec<u8>>) -> WireError {
         self.data = data.into();
         self
-    }
-
-    /// The NOTIFICATION that answers this error.
-    pub fn to_notification(&self) -> Notification {
-        Notification::new(self.code, self.subcode, self.data.clone())
     }
 }
 

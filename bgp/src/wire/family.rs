@@ -3,8 +3,6 @@
 
 use std::fmt;
 
-use super::capability::Capability;
-use super::open::Open;
 use super::registry::{Afi, Safi};
 
 /// An address family: AFI and SAFI (RFC 4760).
@@ -119,38 +117,6 @@ impl Ctx {
         let bit = family.add_path_bit();
         bit != 0 && self.add_path & bit != 0
     }
-
-    /// The contexts that follow from our OPEN and the peer's: `(receive,
-    /// send)`. Four-octet AS numbers when both sides advertise the
-    /// capability; path identifiers from the peer for a family when we
-    /// said we can receive and the peer said it can send, and the other way
-    /// round for sending.
-    pub fn negotiate(local: &Open, peer: &Open) -> (Ctx, Ctx) {
-        let four = local.four_octet_as().is_some() && peer.four_octet_as().is_some();
-        let mut rx = Ctx::new(four);
-        let mut tx = Ctx::new(four);
-        for (fam, ours) in add_path_modes(local) {
-            for (pfam, theirs) in add_path_modes(peer) {
-                if fam != pfam {
-                    continue;
-                }
-                if ours.can_receive() && theirs.can_send() {
-                    rx = rx.with_add_path(fam, true);
-                }
-                if ours.can_send() && theirs.can_receive() {
-                    tx = tx.with_add_path(fam, true);
-                }
-            }
-        }
-        (rx, tx)
-    }
-}
-
-fn add_path_modes(o: &Open) -> impl Iterator<Item = (Family, super::AddPathMode)> + '_ {
-    o.capabilities.iter().flat_map(|c| match c {
-        Capability::AddPath(v) => v.iter().map(|e| (e.family, e.mode)).collect(),
-        _ => Vec::new(),
-    })
 }
 
 #[cfg(test)]

@@ -19,17 +19,10 @@
 
 use nom::sequence::tuple;
 
-use super::codec::{takep, u16p, u8p};
+use super::codec::{takep, u16p, u8p, HEADER_LEN, MARKER, MAX_MESSAGE_LEN};
 use super::error::WireError;
 use super::registry::{subcode, ErrorCode, MessageType};
 
-/// The Marker: sixteen all-ones octets.
-pub const MARKER: [u8; 16] = [0xff; 16];
-/// Length of the header, and of a KEEPALIVE.
-pub const HEADER_LEN: usize = 19;
-/// Largest message (RFC 4271; RFC 8654 extended messages are not
-/// supported).
-pub const MAX_MESSAGE_LEN: usize = 4096;
 /// Smallest OPEN.
 pub const MIN_OPEN_LEN: usize = 29;
 /// Smallest UPDATE.

@@ -1,9 +1,9 @@
 //! A whole BGP message of any type.
 
-use super::codec::{begin_message, finish_message};
+use super::codec::{begin_message, finish_message, HEADER_LEN};
 use super::error::{EmitError, WireError};
 use super::family::Ctx;
-use super::header::{Header, HEADER_LEN, ROUTE_REFRESH_LEN};
+use super::header::{Header, ROUTE_REFRESH_LEN};
 use super::notification::Notification;
 use super::open::Open;
 use super::registry::{subcode, ErrorCode, MessageType};

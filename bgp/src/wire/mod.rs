@@ -36,18 +36,15 @@ mod route_refresh;
 mod update;
 
 pub use aspath::{as2, AsPath, AsSegment, SegmentType, AS_TRANS};
-pub use attrs::{
-    expected_flags, Aggregator, AttrTypeSet, Origin, PathAttrs, RawAttr, FLAG_EXTENDED_LENGTH,
-    FLAG_OPTIONAL, FLAG_PARTIAL, FLAG_TRANSITIVE,
-};
+pub use attrs::{expected_flags, Aggregator, AttrTypeSet, Origin, PathAttrs, RawAttr};
 pub use builder::UpdateBuilder;
 pub use capability::{AddPathEntry, Capability, GrFamily, GracefulRestart};
+pub use codec::{HEADER_LEN, MARKER, MAX_MESSAGE_LEN};
 pub use community::{Community, ExtCommunity, LargeCommunity};
 pub use error::{AttrError, AttrIssue, EmitError, UpdateError, WireError};
 pub use family::{Ctx, Family};
 pub use header::{
-    frame, Header, HEADER_LEN, KEEPALIVE, MARKER, MAX_MESSAGE_LEN, MIN_NOTIFICATION_LEN,
-    MIN_OPEN_LEN, MIN_UPDATE_LEN, ROUTE_REFRESH_LEN,
+    frame, Header, KEEPALIVE, MIN_NOTIFICATION_LEN, MIN_OPEN_LEN, MIN_UPDATE_LEN, ROUTE_REFRESH_LEN,
 };
 pub use message::Message;
 pub use mp::{MpNextHop, MpNlri, MpReach, MpUnreach};
@@ -56,7 +53,7 @@ pub use open::{Open, BGP_VERSION, OPT_PARAM_CAPABILITIES, OPT_PARAM_EXTENDED_LEN
 pub use prefix::{emit_nlri, parse_nlri, Nlri, Nlri4, Nlri6, Prefix};
 pub use registry::{
     subcode, AddPathMode, Afi, AttrType, CapabilityCode, ErrorCode, MessageType,
-    RouteRefreshSubtype, Safi,
+    RouteRefreshSubtype, Safi, FLAG_EXTENDED_LENGTH, FLAG_OPTIONAL, FLAG_PARTIAL, FLAG_TRANSITIVE,
 };
 pub use route_refresh::RouteRefresh;
 pub use update::{parse_update, Update};

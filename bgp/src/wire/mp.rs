@@ -21,12 +21,11 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use nom::sequence::tuple;
 
-use super::attrs::FLAG_OPTIONAL;
 use super::codec::{attr_header, ipv4p, ipv6p, takep, u16p, u8p};
 use super::error::EmitError;
 use super::family::{Ctx, Family, PrefixKind};
 use super::prefix::{emit_nlri, nlri_len, parse_prefixes, Nlri4, Nlri6};
-use super::registry::{Afi, AttrType, Safi};
+use super::registry::{Afi, AttrType, Safi, FLAG_OPTIONAL};
 
 /// The next hop of MP_REACH_NLRI.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -11,9 +11,9 @@ use std::fmt;
 
 use nom::sequence::tuple;
 
-use super::codec::{begin_message, finish_message, u8p};
+use super::codec::{begin_message, finish_message, u8p, MAX_MESSAGE_LEN};
 use super::error::{EmitError, WireError};
-use super::header::{MAX_MESSAGE_LEN, MIN_NOTIFICATION_LEN};
+use super::header::MIN_NOTIFICATION_LEN;
 use super::registry::{subcode, ErrorCode, MessageType};
 
 /// A NOTIFICATION message.
@@ -29,6 +29,15 @@ pub struct Notification {
 
 /// Most data octets a NOTIFICATION can carry.
 pub const MAX_NOTIFICATION_DATA: usize = MAX_MESSAGE_LEN - MIN_NOTIFICATION_LEN;
+
+// Here rather than in error.rs, which this file imports: no two wire
+// files import each other.
+impl WireError {
+    /// The NOTIFICATION that answers this error.
+    pub fn to_notification(&self) -> Notification {
+        Notification::new(self.code, self.subcode, self.data.clone())
+    }
+}
 
 impl Notification {
     /// A NOTIFICATION.

@@ -3,60 +3,7 @@
 //! named constants, so values this code does not know survive decoding and
 //! can be logged and re-emitted.
 
-/// Declares a registry newtype: named constants, `name()`, `Debug` that
-/// prints the IANA name (or `Type(n)`), and conversions from and to the
-/// raw integer.
-macro_rules! registry {
-    (
-        $(#[$meta:meta])*
-        $name:ident($repr:ty) {
-            $( $(#[$cmeta:meta])* $cname:ident = $val:literal, )*
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-        pub struct $name(pub $repr);
-
-        impl $name {
-            $( $(#[$cmeta])* pub const $cname: $name = $name($val); )*
-
-            /// The IANA name of this value, if it is one this code knows.
-            pub fn name(self) -> Option<&'static str> {
-                match self.0 {
-                    $( $val => Some(stringify!($cname)), )*
-                    _ => None,
-                }
-            }
-        }
-
-        impl ::std::fmt::Debug for $name {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match self.name() {
-                    Some(n) => f.write_str(n),
-                    None => write!(f, "{}({})", stringify!($name), self.0),
-                }
-            }
-        }
-
-        impl ::std::fmt::Display for $name {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                ::std::fmt::Debug::fmt(self, f)
-            }
-        }
-
-        impl From<$repr> for $name {
-            fn from(v: $repr) -> Self {
-                $name(v)
-            }
-        }
-
-        impl From<$name> for $repr {
-            fn from(v: $name) -> Self {
-                v.0
-            }
-        }
-    };
-}
+use iana::registry;
 
 registry! {
     /// Message Type in the BGP header (RFC 4271 section 4.1).
@@ -169,6 +116,16 @@ registry! {
         ATTR_SET = 128,
     }
 }
+
+/// Attribute flag: optional (clear: well-known).
+pub const FLAG_OPTIONAL: u8 = 0x80;
+/// Attribute flag: transitive.
+pub const FLAG_TRANSITIVE: u8 = 0x40;
+/// Attribute flag: partial (some speaker on the way did not know an
+/// optional transitive attribute).
+pub const FLAG_PARTIAL: u8 = 0x20;
+/// Attribute flag: the length takes two octets.
+pub const FLAG_EXTENDED_LENGTH: u8 = 0x10;
 
 registry! {
     /// Capability Code of an OPEN capability (RFC 5492, IANA "Capability

@@ -47,14 +47,14 @@
 //! session state (NEXT_HOP is our own address, first AS is the peer's,
 //! LOCAL_PREF from an external peer) are the session's.
 
-use super::attrs::{expected_flags, PathAttrs, RawAttr, FLAG_EXTENDED_LENGTH, FLAG_PARTIAL};
-use super::attrs::{FLAG_OPTIONAL, FLAG_TRANSITIVE};
+use super::attrs::{expected_flags, PathAttrs, RawAttr};
 use super::codec::{begin_message, finish_message, fit_u16, patch_u16, takep, u16p};
 use super::error::{AttrError, AttrIssue, EmitError, UpdateError, WireError};
 use super::family::{Ctx, Family};
 use super::mp::{MpNlri, MpReach, MpUnreach};
 use super::prefix::{emit_nlri, parse_prefixes, Nlri4};
 use super::registry::{subcode::update as sub, AttrType, MessageType};
+use super::registry::{FLAG_EXTENDED_LENGTH, FLAG_OPTIONAL, FLAG_PARTIAL, FLAG_TRANSITIVE};
 
 /// An UPDATE message.
 ///

@@ -9,18 +9,27 @@ use ring::hmac;
 pub enum EncrAlg {
     /// ENCR_AES_GCM_16 (20), RFC 5282 / RFC 4106: 8-byte IV, 16-byte ICV,
     /// KEYMAT = key || 4-byte salt. `key_bits` is 128 or 256.
-    AesGcm16 { key_bits: u16 },
+    AesGcm16 {
+        /// Key length in bits.
+        key_bits: u16,
+    },
     /// ENCR_CHACHA20_POLY1305 (28), RFC 7634: 32-byte key || 4-byte salt,
     /// 8-byte IV, 16-byte ICV. No key length attribute.
     Chacha20Poly1305,
     /// ENCR_AES_CBC (12), RFC 3602: 16-byte IV; needs an integrity
     /// algorithm. `key_bits` is 128, 192 or 256.
-    AesCbc { key_bits: u16 },
+    AesCbc {
+        /// Key length in bits.
+        key_bits: u16,
+    },
 }
 
 impl EncrAlg {
+    /// Transform ID of ENCR_AES_CBC.
     pub const ENCR_AES_CBC: u16 = 12;
+    /// Transform ID of ENCR_AES_GCM_16.
     pub const ENCR_AES_GCM_16: u16 = 20;
+    /// Transform ID of ENCR_CHACHA20_POLY1305.
     pub const ENCR_CHACHA20_POLY1305: u16 = 28;
 
     /// From the transform ID and the Key Length attribute (in bits), if any.
@@ -127,6 +136,7 @@ pub enum IntegAlg {
 }
 
 impl IntegAlg {
+    /// From the Transform ID, if it is one of the supported ones.
     pub fn from_iana(id: u16) -> Option<Self> {
         match id {
             2 => Some(IntegAlg::HmacSha1_96),
@@ -137,6 +147,7 @@ impl IntegAlg {
         }
     }
 
+    /// The Transform ID.
     pub fn iana(&self) -> u16 {
         match self {
             IntegAlg::HmacSha1_96 => 2,
@@ -190,6 +201,7 @@ pub enum PrfAlg {
 }
 
 impl PrfAlg {
+    /// From the Transform ID, if it is one of the supported ones.
     pub fn from_iana(id: u16) -> Option<Self> {
         match id {
             2 => Some(PrfAlg::HmacSha1),
@@ -200,6 +212,7 @@ impl PrfAlg {
         }
     }
 
+    /// The Transform ID.
     pub fn iana(&self) -> u16 {
         match self {
             PrfAlg::HmacSha1 => 2,

@@ -12,9 +12,11 @@ use super::CryptoError;
 /// The algorithms negotiated for an IKE SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Suite {
+    /// The encryption algorithm.
     pub encr: EncrAlg,
     /// `None` exactly when `encr` is an AEAD transform.
     pub integ: Option<IntegAlg>,
+    /// The pseudorandom function.
     pub prf: PrfAlg,
     /// Key exchange method (Transform Type 4 number).
     pub ke: u16,
@@ -50,6 +52,7 @@ fn check_integ(encr: EncrAlg, integ: Option<IntegAlg>) -> Result<(), CryptoError
 /// The seven IKE SA keys. `Debug` shows only lengths.
 #[derive(Debug, Clone)]
 pub struct IkeKeys {
+    /// SK_d: the key that Child SA keys (and a rekeyed IKE SA's SKEYSEED) derive from.
     pub sk_d: SecretBytes,
     /// Empty for AEAD suites.
     pub sk_ai: SecretBytes,
@@ -59,7 +62,9 @@ pub struct IkeKeys {
     pub sk_ei: SecretBytes,
     /// Includes the 4-byte salt at the end for AEAD suites.
     pub sk_er: SecretBytes,
+    /// SK_pi: the initiator's key for its AUTH payload.
     pub sk_pi: SecretBytes,
+    /// SK_pr: the responder's key for its AUTH payload.
     pub sk_pr: SecretBytes,
 }
 

@@ -14,6 +14,7 @@ pub trait Random {
 pub struct SystemRandom(ring::rand::SystemRandom);
 
 impl SystemRandom {
+    /// Opens the system generator.
     pub fn new() -> Self {
         SystemRandom(ring::rand::SystemRandom::new())
     }

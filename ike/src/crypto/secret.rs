@@ -26,10 +26,12 @@ impl SecretBytes {
         &self.0
     }
 
+    /// The number of bytes.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether there are no bytes.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -112,10 +112,12 @@ impl SkCipher {
         })
     }
 
+    /// The encryption algorithm.
     pub fn encr(&self) -> EncrAlg {
         self.encr
     }
 
+    /// The integrity algorithm; `None` for AEAD ciphers.
     pub fn integ(&self) -> Option<IntegAlg> {
         self.integ
     }

@@ -17,17 +17,24 @@ use std::fmt;
 /// The header fields the engine dispatches on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// The IKE SA initiator's SPI.
     pub spi_i: u64,
+    /// The IKE SA responder's SPI (zero in a first IKE_SA_INIT request).
     pub spi_r: u64,
+    /// The Exchange Type.
     pub exchange: u8,
+    /// The Initiator flag: the sender is the IKE SA's original initiator.
     pub initiator: bool,
+    /// The Response flag.
     pub response: bool,
+    /// The Message ID.
     pub id: u32,
 }
 
 /// Why a message could not be read or written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodecError {
+    /// The wire format is malformed (the parser's message).
     Wire(String),
     /// An unknown payload with the critical bit (its type).
     UnsupportedCritical(u8),

@@ -9,9 +9,13 @@ use std::time::Duration;
 /// An IKE identity as sent in IDi/IDr.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Identity {
+    /// An IP address (ID_IPV4_ADDR or ID_IPV6_ADDR).
     Address(IpAddr),
+    /// A fully qualified domain name (ID_FQDN).
     Fqdn(String),
+    /// An RFC 822 email address (ID_RFC822_ADDR).
     Email(String),
+    /// Opaque bytes (ID_KEY_ID).
     KeyId(Vec<u8>),
 }
 
@@ -61,10 +65,31 @@ impl fmt::Display for Identity {
 /// A rule for accepting a remote identity (`match identity remote ...`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdentityMatch {
-    Fqdn { domain: bool, value: String },
-    Email { domain: bool, value: String },
-    Address { network: IpAddr, prefix: u8 },
+    /// An FQDN identity (compared without case).
+    Fqdn {
+        /// Match `value` and every name below it, not only `value`.
+        domain: bool,
+        /// The name or domain.
+        value: String,
+    },
+    /// An RFC 822 (email) identity (compared without case).
+    Email {
+        /// Match every address whose domain is `value` or below it, not
+        /// only the address `value`.
+        domain: bool,
+        /// The address or domain.
+        value: String,
+    },
+    /// An IP address identity inside a prefix.
+    Address {
+        /// The network address.
+        network: IpAddr,
+        /// The prefix length.
+        prefix: u8,
+    },
+    /// A KEY_ID identity with exactly these bytes.
     KeyId(Vec<u8>),
+    /// Any identity.
     Any,
 }
 
@@ -77,6 +102,7 @@ fn in_domain(name: &str, domain: &str) -> bool {
     name == domain || name.ends_with(&format!(".{domain}"))
 }
 
+/// Whether `a` lies in `net`/`prefix` (false across address families).
 pub fn prefix_match(a: IpAddr, net: IpAddr, prefix: u8) -> bool {
     match (a, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
@@ -150,7 +176,9 @@ pub struct IkeProposal {
     pub encryption: Vec<(u16, u16)>,
     /// INTEG transform ids (used with non-AEAD ciphers only).
     pub integrity: Vec<u16>,
+    /// PRF transform ids.
     pub prf: Vec<u16>,
+    /// Diffie-Hellman group (key exchange method) ids.
     pub groups: Vec<u16>,
 }
 
@@ -177,7 +205,9 @@ pub enum Peer {
 /// Dead peer detection settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DpdConfig {
+    /// Time between liveness checks (see `periodic`).
     pub interval: Duration,
+    /// Seconds between retransmissions of an unanswered check (IOS `dpd INTERVAL RETRY`).
     pub retries: u32,
     /// Probe even when traffic flows (IOS `periodic`); otherwise only when idle.
     pub periodic: bool,
@@ -190,7 +220,9 @@ pub struct TunnelConfig {
     pub name: String,
     /// Our address for IKE (`tunnel source`); None: any local address.
     pub local: Option<IpAddr>,
+    /// Where the peer is, and so whether we initiate.
     pub peer: Peer,
+    /// The identity we send.
     pub local_id: Identity,
     /// Remote identity rules; empty: any identity whose PSK we find.
     pub remote_match: Vec<IdentityMatch>,
@@ -199,14 +231,21 @@ pub struct TunnelConfig {
     /// Keys from the keyring; the one for a peer is found by its identity,
     /// else by its address ([`TunnelConfig::find_key`]).
     pub keys: Vec<PeerKey>,
+    /// IKE SA algorithms.
     pub ike: IkeProposal,
+    /// Child SA algorithms.
     pub esp: EspProposal,
+    /// IKE SA lifetime: rekeyed near this age (with jitter), expired at 110% of it.
     pub ike_lifetime: Duration,
+    /// Child SA lifetime: rekeyed near this age (with jitter), expired at 110% of it.
     pub child_lifetime: Duration,
     /// Child SA soft lifetime in kilobytes (0: none).
     pub child_lifetime_kb: u64,
+    /// Dead peer detection; None: off.
     pub dpd: Option<DpdConfig>,
+    /// Interval of NAT-T keepalives while we are behind a NAT (zero: none).
     pub nat_keepalive: Duration,
+    /// ESP anti-replay window size, in packets.
     pub replay_window: u32,
     /// Administratively down: no negotiation.
     pub shutdown: bool,
@@ -217,6 +256,7 @@ pub struct TunnelConfig {
 pub struct PeerKey {
     /// The keyring peer's name (for messages).
     pub name: String,
+    /// The peer's identity, if the keyring gives one.
     pub identity: Option<Identity>,
     /// Address range: (network, prefix length).
     pub address: Option<(IpAddr, u8)>,
@@ -263,11 +303,13 @@ impl TunnelConfig {
 /// Engine-wide settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
+    /// The tunnels, one per protected tunnel interface.
     pub tunnels: Vec<TunnelConfig>,
     /// Half-open SAs above which a COOKIE is demanded.
     pub cookie_threshold: usize,
     /// First retransmission timeout; doubles (x1.8 as strongSwan) per try.
     pub retransmit_base: Duration,
+    /// Retransmissions before an exchange is given up.
     pub retransmit_tries: u32,
 }
 

@@ -17,18 +17,26 @@ use std::time::{Duration, Instant};
 /// A Child SA for the data plane to install.
 #[derive(Debug)]
 pub struct ChildSaParams {
+    /// The tunnel interface it belongs to.
     pub tunnel: String,
+    /// Our SPI: what the peer puts in the packets it sends us.
     pub spi_in: u32,
+    /// The peer's SPI: what we put in the packets we send.
     pub spi_out: u32,
+    /// The negotiated algorithms.
     pub chosen: Chosen,
     /// Keys: `keys.encr_i/integ_i` protect initiator-to-responder traffic of
     /// the exchange that created the SA; `we_initiated` says which we were.
     pub keys: ChildKeys,
+    /// Whether we initiated the exchange that created the SA.
     pub we_initiated: bool,
+    /// Our address (the IKE SA's local endpoint).
     pub local: SocketAddr,
+    /// The peer's address (the IKE SA's remote endpoint).
     pub remote: SocketAddr,
     /// ESP in UDP 4500 (NAT found, or the peer forces it).
     pub encap: bool,
+    /// ESP anti-replay window size, in packets (from the tunnel's configuration).
     pub replay_window: u32,
     /// The Child SA this one replaces (its inbound SPI), for
     /// make-before-break.
@@ -63,9 +71,13 @@ pub enum Output {
     /// Send a datagram; `natt` means from/to port 4500 with the non-ESP
     /// marker prepended by the driver.
     Send {
+        /// Our address and port to send from.
         local: SocketAddr,
+        /// The peer's address and port.
         remote: SocketAddr,
+        /// Send from and to the NAT-T port, behind the non-ESP marker.
         natt: bool,
+        /// The IKE message.
         data: Vec<u8>,
     },
     /// Install a Child SA, then answer with [`Engine::child_installed`]:
@@ -74,13 +86,18 @@ pub enum Output {
     ChildUp(ChildSaParams),
     /// Remove a Child SA (by inbound SPI).
     ChildDown {
+        /// The tunnel the SA belonged to.
         tunnel: String,
+        /// Its inbound SPI.
         spi_in: u32,
+        /// Its outbound SPI.
         spi_out: u32,
     },
     /// A tunnel's status changed.
     Status {
+        /// The tunnel.
         tunnel: String,
+        /// Its new status.
         status: TunnelStatus,
     },
 }
@@ -125,30 +142,50 @@ pub(crate) struct TunnelRt {
 /// A snapshot of one IKE SA for show commands.
 #[derive(Debug, Clone)]
 pub struct IkeSaInfo {
+    /// The tunnel, once the SA is matched to one.
     pub tunnel: Option<String>,
+    /// Our address.
     pub local: SocketAddr,
+    /// The peer's address.
     pub remote: SocketAddr,
+    /// The initiator's SPI.
     pub spi_i: u64,
+    /// The responder's SPI (zero before the IKE_SA_INIT response).
     pub spi_r: u64,
+    /// Whether we are the original initiator.
     pub initiator: bool,
+    /// The state: CONNECTING, ESTABLISHED, REKEYED or DELETING.
     pub state: &'static str,
+    /// The negotiated algorithms, as text (empty before negotiation).
     pub proposal: String,
+    /// The peer's authenticated identity, once known.
     pub remote_id: Option<String>,
+    /// Time since the SA was established (or created, before that).
     pub age: Duration,
+    /// Time until the rekey, if one is scheduled.
     pub rekey_in: Option<Duration>,
+    /// IKE moved to UDP 4500 (NAT-T).
     pub natt: bool,
+    /// Its Child SAs.
     pub children: Vec<ChildSaInfo>,
 }
 
 /// A snapshot of one Child SA.
 #[derive(Debug, Clone)]
 pub struct ChildSaInfo {
+    /// Our (inbound) SPI.
     pub spi_in: u32,
+    /// The peer's (outbound) SPI.
     pub spi_out: u32,
+    /// The negotiated algorithms, as text.
     pub proposal: String,
+    /// Local traffic selectors, as text.
     pub ts_local: Vec<String>,
+    /// Remote traffic selectors, as text.
     pub ts_remote: Vec<String>,
+    /// Time since the Child SA was created.
     pub age: Duration,
+    /// Time until the rekey.
     pub rekey_in: Duration,
 }
 

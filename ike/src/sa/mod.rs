@@ -3,11 +3,13 @@
 //! back [`Output`]s. Nothing here reads the clock or touches a socket.
 
 mod auth;
+mod child;
 pub mod codec;
 pub mod config;
 mod engine;
 mod exchange;
 mod ike_sa;
+mod init;
 mod install;
 pub mod msg;
 pub mod proposal;

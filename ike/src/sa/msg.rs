@@ -6,34 +6,60 @@ use std::net::IpAddr;
 
 /// Exchange types.
 pub const IKE_SA_INIT: u8 = 34;
+/// Exchange type IKE_AUTH.
 pub const IKE_AUTH: u8 = 35;
+/// Exchange type CREATE_CHILD_SA.
 pub const CREATE_CHILD_SA: u8 = 36;
+/// Exchange type INFORMATIONAL.
 pub const INFORMATIONAL: u8 = 37;
 
 /// Notify types used here (RFC 7296 3.10.1).
 pub mod notify {
+    /// Error: a payload with the critical bit that the receiver does not know.
     pub const UNSUPPORTED_CRITICAL_PAYLOAD: u16 = 1;
+    /// Error: a message for an IKE SA that the receiver does not have.
     pub const INVALID_IKE_SPI: u16 = 4;
+    /// Error: an IKE major version that the receiver cannot handle.
     pub const INVALID_MAJOR_VERSION: u16 = 5;
+    /// Error: a malformed or unacceptable message.
     pub const INVALID_SYNTAX: u16 = 7;
+    /// Error: a Message ID outside the window.
     pub const INVALID_MESSAGE_ID: u16 = 9;
+    /// Error: an ESP or AH packet for an SA that the receiver does not have.
     pub const INVALID_SPI: u16 = 11;
+    /// Error: none of the proposals offered is acceptable.
     pub const NO_PROPOSAL_CHOSEN: u16 = 14;
+    /// Error: the KE payload is not of the selected group; data: the group wanted.
     pub const INVALID_KE_PAYLOAD: u16 = 17;
+    /// Error: the peer could not be authenticated.
     pub const AUTHENTICATION_FAILED: u16 = 24;
+    /// Error: only a single pair of traffic selectors is acceptable.
     pub const SINGLE_PAIR_REQUIRED: u16 = 34;
+    /// Error: the responder accepts no more Child SAs on this IKE SA.
     pub const NO_ADDITIONAL_SAS: u16 = 35;
+    /// Error: no internal address could be assigned.
     pub const INTERNAL_ADDRESS_FAILURE: u16 = 36;
+    /// Error: a configuration payload was required but not sent.
     pub const FAILED_CP_REQUIRED: u16 = 37;
+    /// Error: none of the traffic selectors is acceptable.
     pub const TS_UNACCEPTABLE: u16 = 38;
+    /// Error: an ESP or AH packet outside the SA's traffic selectors.
     pub const INVALID_SELECTORS: u16 = 39;
+    /// Error: the request cannot be served now (say, a rekey collision); retry later.
     pub const TEMPORARY_FAILURE: u16 = 43;
+    /// Error: the Child SA to rekey does not exist.
     pub const CHILD_SA_NOT_FOUND: u16 = 44;
+    /// Status: the sender has no other IKE SA with the receiver, which may drop old ones.
     pub const INITIAL_CONTACT: u16 = 16384;
+    /// Status: a hash of the SPIs and the sender's address and port (NAT detection).
     pub const NAT_DETECTION_SOURCE_IP: u16 = 16388;
+    /// Status: a hash of the SPIs and the receiver's address and port (NAT detection).
     pub const NAT_DETECTION_DESTINATION_IP: u16 = 16389;
+    /// Status: the responder's stateless cookie, to send back in a retried IKE_SA_INIT.
     pub const COOKIE: u16 = 16390;
+    /// Status: the sender asks for transport mode.
     pub const USE_TRANSPORT_MODE: u16 = 16391;
+    /// Status: this CREATE_CHILD_SA rekeys the Child SA whose SPI it carries.
     pub const REKEY_SA: u16 = 16393;
 
     /// A name for logs and show output.
@@ -65,10 +91,15 @@ pub mod notify {
 /// the peer narrowed further.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Selector {
+    /// IP protocol number; 0: any.
     pub protocol: u8,
+    /// First port of the range.
     pub start_port: u16,
+    /// Last port of the range.
     pub end_port: u16,
+    /// First address of the range.
     pub start: IpAddr,
+    /// Last address of the range.
     pub end: IpAddr,
 }
 
@@ -117,35 +148,59 @@ impl std::fmt::Display for Selector {
 /// A payload, as the state machines see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pl {
+    /// Security Association: the proposals.
     Sa(Vec<Proposal>),
+    /// Key Exchange.
     Ke {
+        /// The Diffie-Hellman group.
         group: u16,
+        /// The public value.
         data: Vec<u8>,
     },
+    /// Nonce: its data.
     Nonce(Vec<u8>),
+    /// Identification - Initiator.
     IdI {
+        /// The ID type.
         id_type: u8,
+        /// The identification data.
         data: Vec<u8>,
     },
+    /// Identification - Responder.
     IdR {
+        /// The ID type.
         id_type: u8,
+        /// The identification data.
         data: Vec<u8>,
     },
+    /// Authentication.
     Auth {
+        /// The authentication method.
         method: u8,
+        /// The authentication data.
         data: Vec<u8>,
     },
+    /// Notify.
     Notify {
+        /// The protocol ID of the SA concerned (0: none).
         protocol: u8,
+        /// The SPI of the SA concerned (may be empty).
         spi: Vec<u8>,
+        /// The notify message type.
         ty: u16,
+        /// The notification data.
         data: Vec<u8>,
     },
+    /// Delete.
     Delete {
+        /// The protocol ID (IKE, AH or ESP).
         protocol: u8,
+        /// The SPIs of the SAs to delete (none for the IKE SA).
         spis: Vec<Vec<u8>>,
     },
+    /// Traffic Selector - Initiator.
     TsI(Vec<Selector>),
+    /// Traffic Selector - Responder.
     TsR(Vec<Selector>),
     /// Anything else that was skipped (vendor IDs, CERTREQ, CP, ...).
     Other(u8),
@@ -154,23 +209,31 @@ pub enum Pl {
 /// A whole message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Msg {
+    /// The initiator's SPI.
     pub spi_i: u64,
+    /// The responder's SPI.
     pub spi_r: u64,
+    /// The exchange type.
     pub exchange: u8,
     /// Sent by the original initiator of the IKE SA.
     pub initiator: bool,
+    /// Whether this is a response.
     pub response: bool,
+    /// The Message ID.
     pub id: u32,
+    /// The payloads, in order.
     pub payloads: Vec<Pl>,
 }
 
 impl Msg {
+    /// The data of the first notify of type `ty`, if any.
     pub fn notify(&self, ty: u16) -> Option<&[u8]> {
         self.payloads.iter().find_map(|p| match p {
             Pl::Notify { ty: t, data, .. } if *t == ty => Some(data.as_slice()),
             _ => None,
         })
     }
+    /// The SPI of the first notify of type `ty`, if any.
     pub fn notify_spi(&self, ty: u16) -> Option<&[u8]> {
         self.payloads.iter().find_map(|p| match p {
             Pl::Notify { ty: t, spi, .. } if *t == ty => Some(spi.as_slice()),
@@ -184,6 +247,7 @@ impl Msg {
             _ => None,
         })
     }
+    /// The proposals of the SA payload, if any.
     pub fn sa(&self) -> Option<&[Proposal]> {
         self.payloads.iter().find_map(|p| {
             if let Pl::Sa(v) = p {
@@ -193,6 +257,7 @@ impl Msg {
             }
         })
     }
+    /// The KE payload: (group, public value).
     pub fn ke(&self) -> Option<(u16, &[u8])> {
         self.payloads.iter().find_map(|p| {
             if let Pl::Ke { group, data } = p {
@@ -202,6 +267,7 @@ impl Msg {
             }
         })
     }
+    /// The nonce's data.
     pub fn nonce(&self) -> Option<&[u8]> {
         self.payloads.iter().find_map(|p| {
             if let Pl::Nonce(n) = p {
@@ -229,6 +295,7 @@ impl Msg {
             }
         })
     }
+    /// The TSi and TSr selectors, if both are present.
     pub fn ts(&self) -> Option<(&[Selector], &[Selector])> {
         let i = self.payloads.iter().find_map(|p| {
             if let Pl::TsI(v) = p {

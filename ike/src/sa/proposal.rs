@@ -4,15 +4,20 @@
 
 use super::config::{EspProposal, IkeProposal};
 
-/// Transform types (RFC 7296 3.3.2).
+/// Transform type (RFC 7296 3.3.2): encryption algorithm.
 pub const ENCR: u8 = 1;
+/// Transform type: pseudorandom function.
 pub const PRF: u8 = 2;
+/// Transform type: integrity algorithm.
 pub const INTEG: u8 = 3;
+/// Transform type: Diffie-Hellman group (key exchange method).
 pub const DH: u8 = 4;
+/// Transform type: extended sequence numbers.
 pub const ESN: u8 = 5;
 
-/// Protocol IDs.
+/// Protocol ID of IKE.
 pub const PROTO_IKE: u8 = 1;
+/// Protocol ID of ESP.
 pub const PROTO_ESP: u8 = 3;
 
 /// ENCR ids that are AEAD (no INTEG transform).
@@ -23,17 +28,24 @@ pub fn is_aead(encr: u16) -> bool {
 /// One transform of a proposal, as negotiated (key length attribute kept).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transform {
+    /// The Transform Type.
     pub ttype: u8,
+    /// The Transform ID.
     pub id: u16,
+    /// The Key Length attribute, in bits, if present.
     pub key_bits: Option<u16>,
 }
 
 /// A proposal as offered on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proposal {
+    /// The Proposal Num (1 for the first proposal).
     pub num: u8,
+    /// The Protocol ID.
     pub protocol: u8,
+    /// The SPI (empty in an initial IKE_SA_INIT).
     pub spi: Vec<u8>,
+    /// The transforms, in offer order.
     pub transforms: Vec<Transform>,
 }
 
@@ -42,9 +54,13 @@ pub struct Proposal {
 pub struct Chosen {
     /// (ENCR id, key bits; 0 when the algorithm has no key length attribute)
     pub encr: (u16, u16),
+    /// The integrity algorithm ID; `None` for AEAD.
     pub integ: Option<u16>,
+    /// The PRF ID (IKE SAs only).
     pub prf: Option<u16>,
+    /// The Diffie-Hellman group ID, if one was chosen.
     pub dh: Option<u16>,
+    /// Whether extended sequence numbers were chosen.
     pub esn: bool,
 }
 
@@ -249,7 +265,9 @@ fn best<T: Copy + PartialEq>(
 /// What went wrong choosing a proposal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {
+    /// Our acceptable proposals, as text.
     pub ours: String,
+    /// The peer's offer, as text.
     pub theirs: String,
 }
 

@@ -9,7 +9,8 @@ use nom::sequence::tuple;
 
 use super::codec::{finish, fit_u8, fixed, take};
 use super::error::WireError;
-use super::registry::{registry, DhGroup, PayloadType, ProtocolId};
+use super::registry::{DhGroup, PayloadType, ProtocolId};
+use iana::registry;
 
 registry! {
     /// Notify Message Type: error types below 16384, status types above.

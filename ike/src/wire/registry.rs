@@ -2,62 +2,7 @@
 //! newtypes with named constants, so values this code does not know
 //! survive decoding and can be logged and re-emitted.
 
-/// Declares a registry newtype: named constants, `name()`, `Debug` that
-/// prints the IANA name (or `Type(n)`), and conversions from and to the
-/// raw integer.
-macro_rules! registry {
-    (
-        $(#[$meta:meta])*
-        $name:ident($repr:ty) {
-            $( $(#[$cmeta:meta])* $cname:ident = $val:literal, )*
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-        pub struct $name(pub $repr);
-
-        impl $name {
-            $( $(#[$cmeta])* pub const $cname: $name = $name($val); )*
-
-            /// The IANA name of this value, if it is one this code knows.
-            pub fn name(self) -> Option<&'static str> {
-                match self.0 {
-                    $( $val => Some(stringify!($cname)), )*
-                    _ => None,
-                }
-            }
-        }
-
-        impl ::std::fmt::Debug for $name {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                match self.name() {
-                    Some(n) => f.write_str(n),
-                    None => write!(f, "{}({})", stringify!($name), self.0),
-                }
-            }
-        }
-
-        impl ::std::fmt::Display for $name {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                ::std::fmt::Debug::fmt(self, f)
-            }
-        }
-
-        impl From<$repr> for $name {
-            fn from(v: $repr) -> Self {
-                $name(v)
-            }
-        }
-
-        impl From<$name> for $repr {
-            fn from(v: $name) -> Self {
-                v.0
-            }
-        }
-    };
-}
-
-pub(crate) use registry;
+use iana::registry;
 
 registry! {
     /// Exchange Type in the IKE header (RFC 7296 section 3.1).

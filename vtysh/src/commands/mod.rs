@@ -17,9 +17,13 @@ use std::sync::OnceLock;
 /// What a handler works on: a copy of the running config (the candidate),
 /// the mode stack, and what to tell the daemon.
 pub struct Ctx {
+    /// The candidate: a copy of the running configuration that the handler edits.
     pub cfg: Config,
+    /// The mode stack, exec mode first.
     pub frames: Vec<Frame>,
+    /// A command for the daemon to run (show, clear, write), if the line is one.
     pub exec: Option<ExecCommand>,
+    /// The session ends (`exit` or `quit` in exec mode).
     pub quit: bool,
 }
 
@@ -48,8 +52,11 @@ pub type Handler = Box<dyn Fn(&mut Ctx, &Args) -> Result<(), CliError> + Send + 
 
 /// One command.
 pub struct Command {
+    /// The mode it parses in.
     pub mode: Mode,
+    /// Its syntax.
     pub template: Template,
+    /// What it does.
     pub handler: Handler,
 }
 
