@@ -606,13 +606,35 @@ impl Daemon {
 /// hangs costs one request an error, never the state owner.
 const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Why another task gave no answer; `Display` is the client's error line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AskError {
+    /// The task is gone (its channel is closed).
+    NotRunning(&'static str),
+    /// The task did not answer within [`ANSWER_TIMEOUT`].
+    Timeout(&'static str),
+}
+
+impl std::fmt::Display for AskError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AskError::NotRunning(who) => write!(f, "% {who} is not running"),
+            AskError::Timeout(who) => write!(
+                f,
+                "% {who} did not answer within {} s",
+                ANSWER_TIMEOUT.as_secs()
+            ),
+        }
+    }
+}
+
 /// Sends `who` the request `make` builds around a reply channel and waits
 /// for the answer, at most [`ANSWER_TIMEOUT`] for both.
 async fn ask<C, T>(
     tx: &mpsc::Sender<C>,
-    who: &str,
+    who: &'static str,
     make: impl FnOnce(oneshot::Sender<T>) -> C,
-) -> Result<T, String> {
+) -> Result<T, AskError> {
     let (rtx, rrx) = oneshot::channel();
     let exchange = async {
         tx.send(make(rtx)).await.ok()?;
@@ -620,20 +642,20 @@ async fn ask<C, T>(
     };
     match tokio::time::timeout(ANSWER_TIMEOUT, exchange).await {
         Ok(Some(v)) => Ok(v),
-        Ok(None) => Err(format!("% {who} is not running")),
+        Ok(None) => Err(AskError::NotRunning(who)),
         Err(_) => {
-            let secs = ANSWER_TIMEOUT.as_secs();
-            warn!("{who} did not answer within {secs} s");
-            Err(format!("% {who} did not answer within {secs} s"))
+            warn!("{who} did not answer within {} s", ANSWER_TIMEOUT.as_secs());
+            Err(AskError::Timeout(who))
         }
     }
 }
 
-/// A task's text answer (or its error) as the reply to the client.
-fn answer(r: Result<Result<String, String>, String>) -> Reply {
+/// A task's text answer (or its error text) as the reply to the client.
+fn answer(r: Result<Result<String, String>, AskError>) -> Reply {
     match r {
         Ok(Ok(out)) => Reply::ok(out),
-        Ok(Err(e)) | Err(e) => Reply::msg(e),
+        Ok(Err(e)) => Reply::msg(e),
+        Err(e) => Reply::msg(e.to_string()),
     }
 }
 

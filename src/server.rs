@@ -53,31 +53,72 @@ pub struct Bound {
     pub socket: SocketFile,
 }
 
+/// Why the control socket could not be bound; `Display` names the path.
+#[derive(Debug)]
+pub enum BindError {
+    /// Its directory could not be created.
+    CreateDir(std::path::PathBuf, io::Error),
+    /// Another rvpnd answers on it.
+    InUse(std::path::PathBuf),
+    /// A stale socket file could not be removed.
+    RemoveStale(std::path::PathBuf, io::Error),
+    /// Something else than a socket is there.
+    NotASocket(std::path::PathBuf),
+    /// What is there could not be inspected.
+    Inspect(std::path::PathBuf, io::Error),
+    /// bind(2) failed.
+    Bind(std::path::PathBuf, io::Error),
+    /// Its mode could not be set to 0660.
+    Mode(std::path::PathBuf, io::Error),
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindError::CreateDir(p, e) => write!(f, "cannot create {}: {e}", p.display()),
+            BindError::InUse(p) => {
+                write!(f, "another rvpnd is already answering on {}", p.display())
+            }
+            BindError::RemoveStale(p, e) => {
+                write!(f, "cannot remove stale socket {}: {e}", p.display())
+            }
+            BindError::NotASocket(p) => {
+                write!(
+                    f,
+                    "{} exists and is not a socket; not touching it",
+                    p.display()
+                )
+            }
+            BindError::Inspect(p, e) => write!(f, "cannot inspect {}: {e}", p.display()),
+            BindError::Bind(p, e) => write!(f, "cannot bind {}: {e}", p.display()),
+            BindError::Mode(p, e) => write!(f, "cannot set the mode of {}: {e}", p.display()),
+        }
+    }
+}
+
+impl std::error::Error for BindError {}
+
 /// Bind the control socket at `path`: create its directory, refuse if a
 /// daemon answers there, remove a stale socket file, bind, chmod 0660.
-pub fn bind(path: &Path) -> Result<Bound, String> {
+pub fn bind(path: &Path) -> Result<Bound, BindError> {
     let shown = path.display();
+    let at = || path.to_path_buf();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        fs::create_dir_all(dir).map_err(|e| BindError::CreateDir(dir.to_path_buf(), e))?;
     }
     match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(format!("another rvpnd is already answering on {shown}"));
+                return Err(BindError::InUse(at()));
             }
             info!(socket = %shown, "removing stale socket");
-            fs::remove_file(path)
-                .map_err(|e| format!("cannot remove stale socket {shown}: {e}"))?;
+            fs::remove_file(path).map_err(|e| BindError::RemoveStale(at(), e))?;
         }
-        Ok(_) => {
-            return Err(format!(
-                "{shown} exists and is not a socket; not touching it"
-            ))
-        }
+        Ok(_) => return Err(BindError::NotASocket(at())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot inspect {shown}: {e}")),
+        Err(e) => return Err(BindError::Inspect(at(), e)),
     }
-    let listener = UnixListener::bind(path).map_err(|e| format!("cannot bind {shown}: {e}"))?;
+    let listener = UnixListener::bind(path).map_err(|e| BindError::Bind(at(), e))?;
     let meta = (|| {
         fs::set_permissions(path, fs::Permissions::from_mode(0o660))?;
         fs::symlink_metadata(path)
@@ -93,7 +134,7 @@ pub fn bind(path: &Path) -> Result<Bound, String> {
         }),
         Err(e) => {
             let _ = fs::remove_file(path);
-            Err(format!("cannot set the mode of {shown}: {e}"))
+            Err(BindError::Mode(at(), e))
         }
     }
 }

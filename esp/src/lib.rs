@@ -51,7 +51,6 @@ pub mod rng;
 pub mod sa;
 pub mod transform;
 pub mod udp;
-pub mod userspace;
 pub mod wire;
 
 pub use db::SaDb;

@@ -8,6 +8,7 @@ use std::mem;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+use esp_io::sockopt;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// The source ports of single-hop Control packets.
@@ -25,31 +26,6 @@ pub struct RecvMeta {
     pub dst: Option<IpAddr>,
 }
 
-fn set_int(
-    fd: BorrowedFd<'_>,
-    level: libc::c_int,
-    name: libc::c_int,
-    v: libc::c_int,
-) -> io::Result<()> {
-    let len = mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `v` is a live c_int of `len` octets for the call; `fd` is
-    // open for the borrow's lifetime.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&v as *const libc::c_int).cast::<libc::c_void>(),
-            len,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 /// A nonblocking listener on `port` of one family, reporting TTL or hop
 /// limit, interface and destination of what it receives.
 pub fn listener(v6: bool, port: u16) -> io::Result<std::net::UdpSocket> {
@@ -60,17 +36,14 @@ pub fn listener(v6: bool, port: u16) -> io::Result<std::net::UdpSocket> {
     };
     let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_address(true)?;
-    {
-        use std::os::fd::AsFd;
-        let fd = s.as_fd();
-        if v6 {
-            s.set_only_v6(true)?;
-            set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
-            set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
-        } else {
-            set_int(fd, libc::IPPROTO_IP, libc::IP_RECVTTL, 1)?;
-            set_int(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
-        }
+    // socket2 has no IPV6_RECVPKTINFO, IP_RECVTTL or IP_PKTINFO.
+    if v6 {
+        s.set_only_v6(true)?;
+        s.set_recv_hoplimit_v6(true)?;
+        sockopt::set_int(&s, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
+    } else {
+        sockopt::set_int(&s, libc::IPPROTO_IP, libc::IP_RECVTTL, 1)?;
+        sockopt::set_int(&s, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
     }
     s.set_nonblocking(true)?;
     s.bind(&SockAddr::from(addr))?;

@@ -12,8 +12,13 @@
 //! before the old one is removed), remove a pair, remove an interface,
 //! report counters, and shut down (removing what the backend created).
 
+mod backend;
+mod error;
 pub mod kernel;
 pub mod userspace;
+
+pub use backend::{serve, Backend};
+pub use error::{Direction, DpError};
 
 use clap::ValueEnum;
 use ike::sa::ChildSaParams;

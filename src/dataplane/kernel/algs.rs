@@ -47,16 +47,75 @@ pub(super) enum KernelAlg {
     },
 }
 
+/// An ESP transform, or keys for it, that the kernel backend cannot use.
+/// Errors name algorithm numbers and key lengths, never keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlgError {
+    /// AES with a key length other than 128, 192 or 256 bits.
+    AesKeyBits(u16),
+    /// An ESP integrity algorithm the kernel backend does not map.
+    Integrity(u16),
+    /// AES-CBC needs an integrity algorithm.
+    CbcWithoutIntegrity,
+    /// AES-GCM and ChaCha20-Poly1305 take none.
+    AeadWithIntegrity { encr: u16, integ: u16 },
+    /// An ESP encryption algorithm the kernel backend does not map.
+    Encryption(u16),
+    /// An AEAD key of the wrong length.
+    AeadKey {
+        name: &'static str,
+        len: usize,
+        want: usize,
+    },
+    /// CBC and HMAC keys of the wrong lengths.
+    CbcKeys {
+        enc: &'static str,
+        auth: &'static str,
+        lens: (usize, usize),
+        want: (usize, usize),
+    },
+}
+
+impl std::fmt::Display for AlgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AlgError::AesKeyBits(bits) => write!(f, "unsupported AES key length {bits} bits"),
+            AlgError::Integrity(i) => write!(f, "unsupported ESP integrity algorithm {i}"),
+            AlgError::CbcWithoutIntegrity => f.write_str("AES-CBC without an integrity algorithm"),
+            AlgError::AeadWithIntegrity { encr, integ } => write!(
+                f,
+                "combined-mode cipher {encr} with an integrity algorithm {integ}"
+            ),
+            AlgError::Encryption(id) => write!(f, "unsupported ESP encryption algorithm {id}"),
+            AlgError::AeadKey { name, len, want } => {
+                write!(f, "{name}: key is {len} bytes, expected {want}")
+            }
+            AlgError::CbcKeys {
+                enc,
+                auth,
+                lens,
+                want,
+            } => write!(
+                f,
+                "{enc}/{auth}: keys are {}/{} bytes, expected {}/{}",
+                lens.0, lens.1, want.0, want.1
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AlgError {}
+
 impl KernelAlg {
     /// The kernel transform for an IKE-negotiated ESP transform:
     /// `encr` = (ENCR id, key bits or 0), `integ` = INTEG id (None or 0
     /// for AEAD).
-    pub(super) fn from_iana(encr: (u16, u16), integ: Option<u16>) -> Result<KernelAlg, String> {
+    pub(super) fn from_iana(encr: (u16, u16), integ: Option<u16>) -> Result<KernelAlg, AlgError> {
         let integ = integ.filter(|&i| i != 0);
         let (id, bits) = encr;
         let aes_bytes = |bits: u16| match bits {
             128 | 192 | 256 => Ok(usize::from(bits / 8)),
-            _ => Err(format!("unsupported AES key length {bits} bits")),
+            _ => Err(AlgError::AesKeyBits(bits)),
         };
         match (id, integ) {
             (ENCR_AES_GCM_16, None) => Ok(KernelAlg::Aead {
@@ -75,7 +134,7 @@ impl KernelAlg {
                     AUTH_HMAC_SHA2_256_128 => ("hmac(sha256)", 32, 128),
                     AUTH_HMAC_SHA2_384_192 => ("hmac(sha384)", 48, 192),
                     AUTH_HMAC_SHA2_512_256 => ("hmac(sha512)", 64, 256),
-                    _ => return Err(format!("unsupported ESP integrity algorithm {i}")),
+                    _ => return Err(AlgError::Integrity(i)),
                 };
                 Ok(KernelAlg::Cbc {
                     enc: "cbc(aes)",
@@ -85,18 +144,18 @@ impl KernelAlg {
                     trunc_bits,
                 })
             }
-            (ENCR_AES_CBC, None) => Err("AES-CBC without an integrity algorithm".into()),
-            (ENCR_AES_GCM_16 | ENCR_CHACHA20_POLY1305, Some(i)) => Err(format!(
-                "combined-mode cipher {id} with an integrity algorithm {i}"
-            )),
-            (id, _) => Err(format!("unsupported ESP encryption algorithm {id}")),
+            (ENCR_AES_CBC, None) => Err(AlgError::CbcWithoutIntegrity),
+            (ENCR_AES_GCM_16 | ENCR_CHACHA20_POLY1305, Some(i)) => {
+                Err(AlgError::AeadWithIntegrity { encr: id, integ: i })
+            }
+            (id, _) => Err(AlgError::Encryption(id)),
         }
     }
 
     /// The XFRM attributes carrying this transform and its keys
     /// (`enc` = encryption key with salt for AEAD, `auth` = integrity key,
     /// empty for AEAD). Errors name lengths only.
-    pub(super) fn attrs(&self, enc: &[u8], auth: &[u8]) -> Result<Vec<XfrmAttrs>, String> {
+    pub(super) fn attrs(&self, enc: &[u8], auth: &[u8]) -> Result<Vec<XfrmAttrs>, AlgError> {
         match *self {
             KernelAlg::Aead {
                 name,
@@ -104,10 +163,11 @@ impl KernelAlg {
                 icv_bits,
             } => {
                 if enc.len() != key_len {
-                    return Err(format!(
-                        "{name}: key is {} bytes, expected {key_len}",
-                        enc.len()
-                    ));
+                    return Err(AlgError::AeadKey {
+                        name,
+                        len: enc.len(),
+                        want: key_len,
+                    });
                 }
                 Ok(vec![XfrmAttrs::EncryptionAlgAead(AlgAead {
                     alg_name: alg_name(name),
@@ -124,11 +184,12 @@ impl KernelAlg {
                 trunc_bits,
             } => {
                 if enc.len() != enc_key_len || auth.len() != auth_key_len {
-                    return Err(format!(
-                        "{enc_name}/{auth_name}: keys are {}/{} bytes, expected {enc_key_len}/{auth_key_len}",
-                        enc.len(),
-                        auth.len()
-                    ));
+                    return Err(AlgError::CbcKeys {
+                        enc: enc_name,
+                        auth: auth_name,
+                        lens: (enc.len(), auth.len()),
+                        want: (enc_key_len, auth_key_len),
+                    });
                 }
                 Ok(vec![
                     XfrmAttrs::EncryptionAlg(Alg {
@@ -246,7 +307,7 @@ mod tests {
         assert!(KernelAlg::from_iana((20, 100), None).is_err());
         assert!(KernelAlg::from_iana((20, 128), Some(12)).is_err());
         let a = KernelAlg::from_iana((20, 128), None).unwrap();
-        let e = a.attrs(&[0xab; 16], &[]).unwrap_err();
+        let e = a.attrs(&[0xab; 16], &[]).unwrap_err().to_string();
         assert!(e.contains("16 bytes, expected 20"), "{e}");
         assert!(!e.to_lowercase().contains("ab"), "{e}");
     }

@@ -24,11 +24,14 @@
 //! (behind the non-ESP marker) to the socket's reader.
 
 mod algs;
-mod link;
 mod xfrm;
 
-use super::{DpCommand, DpStats, IfCounters, IfaceSpec, SaCounters};
+use super::{
+    serve, Backend, Direction, DpCommand, DpError, DpStats, IfCounters, IfaceSpec, SaCounters,
+};
+pub use algs::AlgError;
 use algs::KernelAlg;
+use esp_io::link;
 use ike::sa::ChildSaParams;
 use netlink_packet_xfrm::{XFRM_POLICY_FWD, XFRM_POLICY_IN, XFRM_POLICY_OUT};
 use std::collections::BTreeMap;
@@ -38,6 +41,7 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::{debug, error, info, warn};
+pub use xfrm::NlError;
 use xfrm::{PolicySpec, SaSpec, Xfrm};
 
 /// rvpn's XFRM reqids: this base plus a 16-bit number per tunnel.
@@ -50,11 +54,6 @@ pub const POLICY_PRIORITY: u32 = 0x0052_5650;
 /// Directions of the policies of a tunnel.
 const DIRS: [u8; 3] = [XFRM_POLICY_OUT, XFRM_POLICY_IN, XFRM_POLICY_FWD];
 
-/// `SOL_UDP` / `UDP_ENCAP` / `UDP_ENCAP_ESPINUDP` (linux/udp.h).
-const SOL_UDP: libc::c_int = 17;
-const UDP_ENCAP: libc::c_int = 100;
-const UDP_ENCAP_ESPINUDP: libc::c_int = 2;
-
 fn is_our_reqid(r: u32) -> bool {
     r & REQID_MASK == REQID_BASE
 }
@@ -64,23 +63,13 @@ fn is_our_reqid(r: u32) -> bool {
 /// non-ESP marker, still reach the socket. A duplicated descriptor of the
 /// socket works as well.
 pub fn set_espinudp(fd: RawFd) -> io::Result<()> {
-    let v: libc::c_int = UDP_ENCAP_ESPINUDP;
-    // SAFETY: setsockopt(2) with a pointer to a live c_int and its size;
-    // an invalid descriptor only makes it fail.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            SOL_UDP,
-            UDP_ENCAP,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
     }
+    // SAFETY: the descriptor is only borrowed for one setsockopt(2); one
+    // closed meanwhile makes the call fail, nothing else.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    esp_io::sockopt::set_espinudp(&fd)
 }
 
 /// Whether this kernel can carry ESP through xfrm interfaces: creates a
@@ -103,15 +92,43 @@ pub async fn probe() -> bool {
     }
 }
 
-async fn probe_kernel() -> Result<(), String> {
-    let x = Xfrm::connect().map_err(|e| format!("no XFRM netlink socket: {e}"))?;
-    let rt = link::connect().map_err(|e| format!("no rtnetlink socket: {e}"))?;
+/// Why the kernel cannot carry rvpn's ESP (the probe's step that failed).
+#[derive(Debug)]
+enum ProbeError {
+    XfrmSocket(io::Error),
+    RtnlSocket(io::Error),
+    NoXfrmInterface(link::LinkError),
+    Alg(algs::AlgError),
+    AddState(NlError),
+    DelState(NlError),
+    DelInterface(link::LinkError),
+}
+
+impl std::fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProbeError::XfrmSocket(e) => write!(f, "no XFRM netlink socket: {e}"),
+            ProbeError::RtnlSocket(e) => write!(f, "no rtnetlink socket: {e}"),
+            ProbeError::NoXfrmInterface(e) => write!(f, "no xfrm interfaces: {e}"),
+            ProbeError::Alg(e) => write!(f, "{e}"),
+            ProbeError::AddState(e) => {
+                write!(f, "cannot add an ESP state with rfc4106(gcm(aes)): {e}")
+            }
+            ProbeError::DelState(e) => write!(f, "cannot delete the probe's ESP state: {e}"),
+            ProbeError::DelInterface(e) => write!(f, "cannot delete the probe's interface: {e}"),
+        }
+    }
+}
+
+async fn probe_kernel() -> Result<(), ProbeError> {
+    let x = Xfrm::connect().map_err(ProbeError::XfrmSocket)?;
+    let rt = link::connect().map_err(ProbeError::RtnlSocket)?;
     let pid = std::process::id();
     let name = format!("rvpnprobe{}", pid % 100_000);
     let if_id = 0x7fff_0000 | (pid & 0xffff);
     let index = link::create_xfrm(&rt, &name, if_id)
         .await
-        .map_err(|e| format!("no xfrm interfaces: {e}"))?;
+        .map_err(ProbeError::NoXfrmInterface)?;
     let key = [0u8; 20];
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -124,7 +141,7 @@ async fn probe_kernel() -> Result<(), String> {
         spi,
         reqid: PROBE_REQID,
         if_id,
-        alg: KernelAlg::from_iana((20, 128), None)?,
+        alg: KernelAlg::from_iana((20, 128), None).map_err(ProbeError::Alg)?,
         enc_key: &key,
         auth_key: &[],
         esn: false,
@@ -138,9 +155,9 @@ async fn probe_kernel() -> Result<(), String> {
         Ok(())
     };
     let unlinked = link::delete(&rt, index).await;
-    added.map_err(|e| format!("cannot add an ESP state with rfc4106(gcm(aes)): {e}"))?;
-    deleted.map_err(|e| format!("cannot delete the probe's ESP state: {e}"))?;
-    unlinked.map_err(|e| format!("cannot delete the probe's interface: {e}"))
+    added.map_err(ProbeError::AddState)?;
+    deleted.map_err(ProbeError::DelState)?;
+    unlinked.map_err(ProbeError::DelInterface)
 }
 
 /// One installed SA pair.
@@ -168,7 +185,8 @@ struct Tunnel {
     policies: Vec<(u8, bool)>,
 }
 
-struct Backend {
+/// The kernel backend's state.
+struct Kernel {
     xfrm: Xfrm,
     rt: rtnetlink::Handle,
     tunnels: BTreeMap<String, Tunnel>,
@@ -179,6 +197,7 @@ struct Backend {
 }
 
 /// Where a Child SA's ESP goes, resolved for the kernel.
+#[derive(Clone, Copy)]
 struct Endpoints {
     alg: KernelAlg,
     local: IpAddr,
@@ -187,16 +206,15 @@ struct Endpoints {
     encap: Option<(u16, u16)>,
 }
 
-fn endpoints(c: &ChildSaParams) -> Result<Endpoints, String> {
-    let alg = KernelAlg::from_iana(c.chosen.encr, c.chosen.integ)?;
+fn endpoints(c: &ChildSaParams) -> Result<Endpoints, DpError> {
+    let alg = KernelAlg::from_iana(c.chosen.encr, c.chosen.integ).map_err(DpError::Alg)?;
     let remote = c.remote.ip().to_canonical();
     let mut local = c.local.ip().to_canonical();
     if local.is_unspecified() {
-        local =
-            source_for(remote).map_err(|e| format!("no local address towards {remote}: {e}"))?;
+        local = source_for(remote).map_err(|source| DpError::NoSource { remote, source })?;
     }
     if local.is_ipv4() != remote.is_ipv4() {
-        return Err(format!("outer addresses {local} and {remote} mix families"));
+        return Err(DpError::MixedFamilies { local, remote });
     }
     // ESP in UDP from our NAT-T port to the peer's.
     let encap = c.encap.then(|| {
@@ -213,10 +231,29 @@ fn endpoints(c: &ChildSaParams) -> Result<Endpoints, String> {
     })
 }
 
+/// The inbound state of pair `c` on the tunnel with `reqid` and `if_id`;
+/// its outbound one is the mirror image ([`Kernel::add_outbound`]).
+fn inbound_spec<'a>(c: &'a ChildSaParams, ep: &Endpoints, reqid: u32, if_id: u32) -> SaSpec<'a> {
+    let (ek, ak) = c.inbound_keys();
+    SaSpec {
+        src: ep.remote,
+        dst: ep.local,
+        spi: c.spi_in,
+        reqid,
+        if_id,
+        alg: ep.alg,
+        enc_key: ek,
+        auth_key: ak,
+        esn: c.chosen.esn,
+        replay_window: c.replay_window,
+        encap: ep.encap.map(|(l, r)| (r, l)),
+    }
+}
+
 /// Run the kernel data plane until `Shutdown` (or until the command
 /// channel closes), removing everything it created before returning. At
 /// start it removes what an earlier rvpnd left in the kernel.
-pub async fn run(mut cmds: UnboundedReceiver<DpCommand>) {
+pub async fn run(cmds: UnboundedReceiver<DpCommand>) {
     let xfrm = match Xfrm::connect() {
         Ok(x) => x,
         Err(e) => {
@@ -231,7 +268,7 @@ pub async fn run(mut cmds: UnboundedReceiver<DpCommand>) {
             return;
         }
     };
-    let mut b = Backend {
+    let mut b = Kernel {
         xfrm,
         rt,
         tunnels: BTreeMap::new(),
@@ -240,54 +277,44 @@ pub async fn run(mut cmds: UnboundedReceiver<DpCommand>) {
     };
     b.reconcile("left by an earlier rvpnd").await;
     info!("kernel data plane ready (XFRM + xfrm interfaces)");
-    while let Some(cmd) = cmds.recv().await {
-        match cmd {
-            DpCommand::Install {
-                child,
-                iface,
-                installed,
-            } => {
-                let r = match b.install(&child, &iface).await {
-                    Ok(true) => {
-                        b.deferred.push((iface.name.clone(), child));
-                        Ok(())
-                    }
-                    Ok(false) => Ok(()),
-                    Err(e) => {
-                        error!(
-                            "{}: kernel data plane cannot install SA pair in {:08x} out {:08x}: {e}",
-                            iface.name, child.spi_in, child.spi_out
-                        );
-                        Err(e)
-                    }
-                };
-                if let Some(ack) = installed {
-                    ack.done(r);
-                }
-            }
-            DpCommand::Remove {
-                tunnel,
-                spi_in,
-                spi_out,
-            } => b.remove(&tunnel, spi_in, spi_out).await,
-            DpCommand::Update(iface) => b.update(&iface).await,
-            DpCommand::RemoveInterface { name } => {
-                if let Some(t) = b.tunnels.remove(&name) {
-                    b.teardown(&name, t).await;
-                }
-            }
-            DpCommand::Stats(tx) => {
-                let _ = tx.send(b.stats().await);
-            }
-            DpCommand::Shutdown(tx) => {
-                b.shutdown().await;
-                let _ = tx.send(());
-                return;
-            }
+    serve(b, cmds).await;
+}
+
+impl Backend for Kernel {
+    const NAME: &'static str = "kernel";
+
+    async fn install(
+        &mut self,
+        child: Box<ChildSaParams>,
+        iface: &IfaceSpec,
+    ) -> Result<(), DpError> {
+        if self.install_pair(&child, iface).await? {
+            self.deferred.push((iface.name.clone(), child));
+        }
+        Ok(())
+    }
+
+    async fn remove(&mut self, tunnel: &str, spi_in: u32, spi_out: u32) {
+        self.remove_pair(tunnel, spi_in, spi_out).await;
+    }
+
+    async fn update(&mut self, iface: &IfaceSpec) {
+        self.apply_config(iface).await;
+    }
+
+    async fn remove_interface(&mut self, name: &str) {
+        if let Some(t) = self.tunnels.remove(name) {
+            self.teardown(name, t).await;
         }
     }
-    // Nobody can command this backend any more: leave nothing behind.
-    b.shutdown().await;
+
+    async fn stats(&mut self) -> DpStats {
+        self.read_stats().await
+    }
+
+    async fn shutdown(mut self) {
+        self.remove_all().await;
+    }
 }
 
 /// The local address the kernel would use towards `remote` (for SAs of an
@@ -311,7 +338,7 @@ fn port_or_default(p: u16) -> u16 {
     }
 }
 
-impl Backend {
+impl Kernel {
     fn alloc_reqid(&mut self) -> u32 {
         for _ in 0..=0xfffe {
             let n = self.next_reqid;
@@ -326,10 +353,10 @@ impl Backend {
 
     /// Make sure the xfrm interface of `iface` exists and is ours, and
     /// that a tunnel record exists for it.
-    async fn ensure_tunnel(&mut self, iface: &IfaceSpec) -> Result<(), String> {
+    async fn ensure_tunnel(&mut self, iface: &IfaceSpec) -> Result<(), DpError> {
         let name = &iface.name;
         if iface.if_id == 0 {
-            return Err("if_id 0 cannot bind an xfrm interface".into());
+            return Err(DpError::NoIfId);
         }
         if let Some(t) = self.tunnels.get(name) {
             if t.if_id != iface.if_id {
@@ -342,7 +369,7 @@ impl Backend {
                 }
             }
         }
-        let existing = link::by_name(&self.rt, name).await?;
+        let existing = link::get(&self.rt, name).await?;
         let index = match existing {
             Some(l) if l.is_ours() && l.if_id == Some(iface.if_id) => l.index,
             Some(l) if l.is_ours() => {
@@ -350,12 +377,11 @@ impl Backend {
                 link::create_xfrm(&self.rt, name, iface.if_id).await?
             }
             Some(l) => {
-                return Err(format!(
-                    "interface {name} exists and is not an xfrm interface of rvpn's \
-                     (kind {}, alias {}); leaving it alone",
-                    l.kind.as_deref().unwrap_or("none"),
-                    l.alias.as_deref().unwrap_or("none")
-                ))
+                return Err(DpError::Foreign {
+                    name: name.clone(),
+                    kind: l.kind,
+                    alias: l.alias,
+                })
             }
             None => {
                 let index = link::create_xfrm(&self.rt, name, iface.if_id).await?;
@@ -392,9 +418,9 @@ impl Backend {
         name: &str,
         local: IpAddr,
         remote: IpAddr,
-    ) -> Result<(), String> {
+    ) -> Result<(), DpError> {
         let Some(t) = self.tunnels.get_mut(name) else {
-            return Err("tunnel record vanished".into());
+            return Err(DpError::Vanished);
         };
         if t.policy_addrs == Some((local, remote)) {
             return Ok(());
@@ -420,11 +446,14 @@ impl Backend {
                     Err(e) if v6 => {
                         warn!("{name}: no IPv6 policy (dir {dir}): {e}; IPv6 will not cross the tunnel");
                     }
-                    Err(e) => {
-                        return Err(format!(
-                            "policy dir {dir} {local} <-> {remote} if_id {}: {e}",
-                            t.if_id
-                        ))
+                    Err(source) => {
+                        return Err(DpError::Policy {
+                            dir,
+                            local,
+                            remote,
+                            if_id: t.if_id,
+                            source,
+                        })
                     }
                 }
             }
@@ -434,15 +463,20 @@ impl Backend {
     }
 
     /// Install an SA pair. Returns true when the outbound SA was held back
-    /// (see [`Backend::deferred`]); the caller keeps the Child SA for
-    /// [`Backend::release_deferred`].
-    async fn install(&mut self, c: &ChildSaParams, iface: &IfaceSpec) -> Result<bool, String> {
+    /// (see [`Kernel::deferred`]); the caller keeps the Child SA for
+    /// [`Kernel::release_deferred`].
+    async fn install_pair(
+        &mut self,
+        c: &ChildSaParams,
+        iface: &IfaceSpec,
+    ) -> Result<bool, DpError> {
+        let ep = endpoints(c)?;
         let Endpoints {
             alg,
             local,
             remote,
             encap,
-        } = endpoints(c)?;
+        } = ep;
         let name = iface.name.as_str();
         // A rekey adds the new inbound SA before anything else: the peer
         // may use it as soon as it sees our answer. The interface is
@@ -456,26 +490,19 @@ impl Backend {
         }
         let (reqid, if_id) = match self.tunnels.get(name) {
             Some(t) => (t.reqid, t.if_id),
-            None => return Err("tunnel record vanished".into()),
+            None => return Err(DpError::Vanished),
         };
-        let (ek, ak) = c.inbound_keys();
-        let inbound = SaSpec {
-            src: remote,
-            dst: local,
-            spi: c.spi_in,
-            reqid,
-            if_id,
-            alg,
-            enc_key: ek,
-            auth_key: ak,
-            esn: c.chosen.esn,
-            replay_window: c.replay_window,
-            encap: encap.map(|(l, r)| (r, l)),
-        };
+        let inbound = inbound_spec(c, &ep, reqid, if_id);
         self.xfrm
             .add_sa(&inbound)
             .await
-            .map_err(|e| format!("inbound SA {:08x} {remote} -> {local}: {e}", c.spi_in))?;
+            .map_err(|source| DpError::State {
+                dir: Direction::Inbound,
+                spi: c.spi_in,
+                src: remote,
+                dst: local,
+                source,
+            })?;
         if known {
             if let Err(e) = self.ensure_tunnel(iface).await {
                 self.del_sa_logged(name, local, c.spi_in).await;
@@ -483,7 +510,7 @@ impl Backend {
             }
         }
         let Some(index) = self.tunnels.get(name).map(|t| t.index) else {
-            return Err("tunnel record vanished".into());
+            return Err(DpError::Vanished);
         };
         if let Err(e) = self.ensure_policies(name, local, remote).await {
             self.del_sa_logged(name, local, c.spi_in).await;
@@ -536,7 +563,7 @@ impl Backend {
     }
 
     /// The outbound state of pair `c`, with the settings of its inbound one.
-    async fn add_outbound(&self, c: &ChildSaParams, inbound: &SaSpec<'_>) -> Result<(), String> {
+    async fn add_outbound(&self, c: &ChildSaParams, inbound: &SaSpec<'_>) -> Result<(), DpError> {
         let (ek, ak) = c.outbound_keys();
         let outbound = SaSpec {
             src: inbound.dst,
@@ -547,12 +574,16 @@ impl Backend {
             encap: inbound.encap.map(|(r, l)| (l, r)),
             ..*inbound
         };
-        self.xfrm.add_sa(&outbound).await.map_err(|e| {
-            format!(
-                "outbound SA {:08x} {} -> {}: {e}",
-                c.spi_out, outbound.src, outbound.dst
-            )
-        })
+        self.xfrm
+            .add_sa(&outbound)
+            .await
+            .map_err(|source| DpError::State {
+                dir: Direction::Outbound,
+                spi: c.spi_out,
+                src: outbound.src,
+                dst: outbound.dst,
+                source,
+            })
     }
 
     /// The old pair of held-back rekeys is going: seal with the new pairs.
@@ -566,27 +597,9 @@ impl Backend {
                 continue;
             };
             let r = match endpoints(&c) {
-                Ok(Endpoints {
-                    alg,
-                    local,
-                    remote,
-                    encap,
-                }) => {
-                    let (ek, ak) = c.inbound_keys();
-                    let inbound = SaSpec {
-                        src: remote,
-                        dst: local,
-                        spi: c.spi_in,
-                        reqid,
-                        if_id,
-                        alg,
-                        enc_key: ek,
-                        auth_key: ak,
-                        esn: c.chosen.esn,
-                        replay_window: c.replay_window,
-                        encap: encap.map(|(l, r)| (r, l)),
-                    };
-                    self.add_outbound(&c, &inbound).await
+                Ok(ep) => {
+                    self.add_outbound(&c, &inbound_spec(&c, &ep, reqid, if_id))
+                        .await
                 }
                 Err(e) => Err(e),
             };
@@ -607,14 +620,12 @@ impl Backend {
             return;
         };
         for a in t.addresses.iter().filter(|a| !iface.addresses.contains(a)) {
-            if let Err(e) =
-                esp::userspace::link::del_address(&self.rt, name, a.ip(), a.prefix()).await
-            {
+            if let Err(e) = link::del_address(&self.rt, name, a.ip(), a.prefix()).await {
                 error!("{name}: cannot remove address {a}: {e}");
             }
         }
         for a in &iface.addresses {
-            if let Err(e) = link::add_address(&self.rt, t.index, *a).await {
+            if let Err(e) = link::add_address(&self.rt, t.index, a.ip(), a.prefix()).await {
                 error!("{name}: cannot add address {a}: {e}");
             }
         }
@@ -623,7 +634,7 @@ impl Backend {
 
     /// A configuration change of an interface this backend has: MTU and
     /// addresses.
-    async fn update(&mut self, iface: &IfaceSpec) {
+    async fn apply_config(&mut self, iface: &IfaceSpec) {
         let Some(t) = self.tunnels.get(&iface.name) else {
             return;
         };
@@ -642,7 +653,7 @@ impl Backend {
         }
     }
 
-    async fn remove(&mut self, tunnel: &str, spi_in: u32, spi_out: u32) {
+    async fn remove_pair(&mut self, tunnel: &str, spi_in: u32, spi_out: u32) {
         // New pairs held back for this one take over before it goes.
         self.release_deferred(tunnel, spi_in).await;
         self.deferred
@@ -685,7 +696,7 @@ impl Backend {
                 error!("{name}: cannot delete policy dir {dir}: {e}");
             }
         }
-        match link::by_index(&self.rt, t.index).await {
+        match link::get(&self.rt, t.index).await {
             Ok(Some(l)) if l.is_ours() => match link::delete(&self.rt, t.index).await {
                 Ok(()) => info!("{name}: xfrm interface removed"),
                 Err(e) => error!("{name}: {e}"),
@@ -695,7 +706,7 @@ impl Backend {
         }
     }
 
-    async fn shutdown(&mut self) {
+    async fn remove_all(&mut self) {
         let tunnels = std::mem::take(&mut self.tunnels);
         for (name, t) in tunnels {
             self.teardown(&name, t).await;
@@ -771,7 +782,7 @@ impl Backend {
         }
     }
 
-    async fn stats(&self) -> DpStats {
+    async fn read_stats(&self) -> DpStats {
         let sas = match self.xfrm.dump_sas().await {
             Ok(s) => s,
             Err(e) => {
@@ -811,7 +822,7 @@ impl Backend {
                 name: name.clone(),
                 ..IfCounters::default()
             };
-            match link::by_index(&self.rt, t.index).await {
+            match link::get(&self.rt, t.index).await {
                 Ok(Some(l)) => {
                     i.line_up = l.up && !t.pairs.is_empty();
                     i.mtu = l.mtu;

@@ -174,9 +174,11 @@ fn decode(kind: u16, payload: &[u8]) -> Msg {
 
 /// A failed request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum NlError {
+pub enum NlError {
     /// The kernel refused: errno and its extended ACK text, if any.
     Kernel { errno: i32, msg: Option<String> },
+    /// The transform or its keys cannot go into a request.
+    Alg(super::algs::AlgError),
     /// The request could not be made or answered.
     Other(String),
 }
@@ -185,7 +187,7 @@ impl NlError {
     pub(super) fn errno(&self) -> Option<i32> {
         match self {
             NlError::Kernel { errno, .. } => Some(*errno),
-            NlError::Other(_) => None,
+            NlError::Alg(_) | NlError::Other(_) => None,
         }
     }
 }
@@ -200,6 +202,7 @@ impl fmt::Display for NlError {
                 }
                 Ok(())
             }
+            NlError::Alg(e) => write!(f, "{e}"),
             NlError::Other(s) => f.write_str(s),
         }
     }
@@ -257,11 +260,14 @@ fn family(ip: IpAddr) -> u16 {
 }
 
 /// `XFRM_MSG_NEWSA` for a tunnel-mode ESP SA bound to `if_id`.
-pub(super) fn sa_message(s: &SaSpec<'_>) -> Result<XfrmMessage, String> {
+pub(super) fn sa_message(s: &SaSpec<'_>) -> Result<XfrmMessage, NlError> {
     if s.src.is_ipv4() != s.dst.is_ipv4() {
-        return Err(format!("SA addresses {} -> {} mix families", s.src, s.dst));
+        return Err(NlError::Other(format!(
+            "SA addresses {} -> {} mix families",
+            s.src, s.dst
+        )));
     }
-    let mut nlas = s.alg.attrs(s.enc_key, s.auth_key)?;
+    let mut nlas = s.alg.attrs(s.enc_key, s.auth_key).map_err(NlError::Alg)?;
     // The window goes in XFRMA_REPLAY_ESN_VAL (any size, ESN or not);
     // the legacy u8 field must then be 0. ESN needs a window.
     let window = match (s.replay_window, s.esn) {
@@ -557,7 +563,7 @@ impl Xfrm {
     }
 
     pub(super) async fn add_sa(&self, s: &SaSpec<'_>) -> Result<(), NlError> {
-        let msg = sa_message(s).map_err(NlError::Other)?;
+        let msg = sa_message(s)?;
         self.ack(msg).await
     }
 

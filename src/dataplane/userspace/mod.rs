@@ -20,11 +20,11 @@ mod net;
 mod tables;
 mod worker;
 
-use super::{DpCommand, DpStats, IfCounters, IfaceSpec, SaCounters};
+use super::{serve, Backend, DpCommand, DpError, DpStats, IfCounters, IfaceSpec, SaCounters};
 use arc_swap::ArcSwap;
-use esp::userspace::batch::RawEsp;
-use esp::userspace::{link, tun::Tun};
 use esp::{InboundSa, Lifetime, LifetimeLimits, Limit, OsRandom, OutboundSa, SaKeys, Transform};
+use esp_io::batch::RawEsp;
+use esp_io::{link, tun::Tun};
 use ike::driver::{ExternalNatt, NattIn};
 use ike::sa::ChildSaParams;
 use net::EventFd;
@@ -101,7 +101,7 @@ pub fn start(
         .ok();
     let raw6 = RawEsp::new(true).ok();
     for r in raw4.iter().chain(raw6.iter()) {
-        net::deep_buffers(std::os::fd::AsRawFd::as_raw_fd(r));
+        net::deep_buffers(r);
     }
     let ext = ExternalNatt {
         rx: ike_rx,
@@ -152,10 +152,10 @@ pub fn start(
     ))
 }
 
-fn transform(c: &ChildSaParams) -> io::Result<Transform> {
+fn transform(c: &ChildSaParams) -> Result<Transform, DpError> {
     let bits = (c.chosen.encr.1 != 0).then_some(c.chosen.encr.1);
     Transform::from_iana(c.chosen.encr.0, bits, c.chosen.integ).ok_or_else(|| {
-        io::Error::other(format!("unsupported ESP transform {}", c.chosen.describe()))
+        DpError::Unsupported(format!("unsupported ESP transform {}", c.chosen.describe()))
     })
 }
 
@@ -165,10 +165,6 @@ fn keys<'a>(t: Transform, (enc, integ): (&'a [u8], &'a [u8])) -> SaKeys<'a> {
     } else {
         SaKeys::cbc(enc, integ)
     }
-}
-
-fn esp_err(e: esp::EspError) -> io::Error {
-    io::Error::other(e.to_string())
 }
 
 impl Userspace {
@@ -188,7 +184,7 @@ impl Userspace {
         h: &link::Handle,
         c: &ChildSaParams,
         iface: &IfaceSpec,
-    ) -> io::Result<()> {
+    ) -> Result<(), DpError> {
         let t = transform(c)?;
         let window = c.replay_window.clamp(64, esp::MAX_WINDOW as u32) as usize;
         let rx = InboundSa::new(
@@ -197,8 +193,7 @@ impl Userspace {
             keys(t, c.inbound_keys()),
             c.chosen.esn,
             window.div_ceil(64) * 64,
-        )
-        .map_err(esp_err)?;
+        )?;
         let mut rx = rx;
         rx.set_lifetime(limits(c));
         let tx = OutboundSa::new(
@@ -207,8 +202,7 @@ impl Userspace {
             keys(t, c.outbound_keys()),
             c.chosen.esn,
             OsRandom::new(),
-        )
-        .map_err(esp_err)?;
+        )?;
         let mut tx = tx;
         tx.set_lifetime(limits(c));
         let tunnel = self.tunnel(h, iface).await?;
@@ -267,7 +261,7 @@ impl Userspace {
 
     /// The tunnel's data-plane state, creating its TUN on first use and
     /// bringing its line protocol up as `iface` says.
-    async fn tunnel(&self, h: &link::Handle, iface: &IfaceSpec) -> io::Result<Arc<TunnelDp>> {
+    async fn tunnel(&self, h: &link::Handle, iface: &IfaceSpec) -> Result<Arc<TunnelDp>, DpError> {
         let existing = self.shared.tables.load().tunnels.get(&iface.name).cloned();
         let tunnel = match existing {
             Some(t) => t,
@@ -314,7 +308,12 @@ impl Userspace {
     }
 
     /// Bring a tunnel's MTU, addresses and MSS clamp to what `iface` says.
-    async fn apply(&self, h: &link::Handle, t: &TunnelDp, iface: &IfaceSpec) -> io::Result<()> {
+    async fn apply(
+        &self,
+        h: &link::Handle,
+        t: &TunnelDp,
+        iface: &IfaceSpec,
+    ) -> Result<(), DpError> {
         t.mss
             .store(iface.tcp_adjust_mss.unwrap_or(0), Ordering::Relaxed);
         if t.mtu.swap(iface.mtu, Ordering::Relaxed) != iface.mtu {
@@ -476,9 +475,49 @@ impl Shared {
     }
 }
 
+/// The userspace data plane under the control task: the workers' state
+/// plus the rtnetlink handle that sets up its interfaces.
+struct Control {
+    dp: Userspace,
+    h: link::Handle,
+}
+
+impl Backend for Control {
+    const NAME: &'static str = "userspace";
+
+    async fn install(
+        &mut self,
+        child: Box<ChildSaParams>,
+        iface: &IfaceSpec,
+    ) -> Result<(), DpError> {
+        self.dp.install(&self.h, &child, iface).await
+    }
+
+    async fn remove(&mut self, tunnel: &str, spi_in: u32, spi_out: u32) {
+        self.dp.remove(&self.h, tunnel, spi_in).await;
+        debug!("{tunnel}: SA pair in {spi_in:08x} out {spi_out:08x} removed");
+    }
+
+    async fn update(&mut self, iface: &IfaceSpec) {
+        self.dp.update(&self.h, iface).await;
+    }
+
+    async fn remove_interface(&mut self, name: &str) {
+        self.dp.remove_interface(&self.h, name).await;
+    }
+
+    async fn stats(&mut self) -> DpStats {
+        self.dp.stats()
+    }
+
+    async fn shutdown(self) {
+        self.dp.shutdown(&self.h).await;
+    }
+}
+
 /// The control task: apply the daemon's commands until the channel closes
 /// or a shutdown is asked for.
-pub async fn run(dp: Userspace, mut cmds: mpsc::UnboundedReceiver<DpCommand>) {
+pub async fn run(dp: Userspace, cmds: mpsc::UnboundedReceiver<DpCommand>) {
     let h = match link::connect() {
         Ok(h) => h,
         Err(e) => {
@@ -486,42 +525,5 @@ pub async fn run(dp: Userspace, mut cmds: mpsc::UnboundedReceiver<DpCommand>) {
             return;
         }
     };
-    while let Some(cmd) = cmds.recv().await {
-        match cmd {
-            DpCommand::Install {
-                child,
-                iface,
-                installed,
-            } => {
-                let r = dp.install(&h, &child, &iface).await.map_err(|e| {
-                    warn!("{}: cannot install the SA pair: {e}", child.tunnel);
-                    e.to_string()
-                });
-                if let Some(ack) = installed {
-                    ack.done(r);
-                }
-            }
-            DpCommand::Remove {
-                tunnel,
-                spi_in,
-                spi_out,
-            } => {
-                dp.remove(&h, &tunnel, spi_in).await;
-                debug!("{tunnel}: SA pair in {spi_in:08x} out {spi_out:08x} removed");
-            }
-            DpCommand::Update(iface) => dp.update(&h, &iface).await,
-            DpCommand::RemoveInterface { name } => {
-                dp.remove_interface(&h, &name).await;
-            }
-            DpCommand::Stats(tx) => {
-                let _ = tx.send(dp.stats());
-            }
-            DpCommand::Shutdown(tx) => {
-                dp.shutdown(&h).await;
-                let _ = tx.send(());
-                return;
-            }
-        }
-    }
-    dp.shutdown(&h).await;
+    serve(Control { dp, h }, cmds).await;
 }

@@ -2,9 +2,11 @@
 //! (SO_REUSEPORT, one per worker, so the kernel spreads peers over them),
 //! and an eventfd that wakes a worker when the tables change.
 
+use esp_io::sockopt;
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 fn check(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {
@@ -14,96 +16,34 @@ fn check(r: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-fn setsockopt_int(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    v: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: setsockopt(2) reading an int we own.
-    check(unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    })
-    .map(|_| ())
-}
-
 /// Bursts of ESP (a 64 KiB TSO packet is 47 datagrams) need deeper socket
 /// buffers than the default; as root the `rmem_max` cap does not apply.
-pub fn deep_buffers(fd: RawFd) {
+pub fn deep_buffers(sock: &impl AsFd) {
     const SIZE: libc::c_int = 8 << 20;
-    for (force, plain) in [
-        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
-        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
-    ] {
-        if setsockopt_int(fd, libc::SOL_SOCKET, force, SIZE).is_err() {
-            let _ = setsockopt_int(fd, libc::SOL_SOCKET, plain, SIZE);
-        }
+    let s = SockRef::from(sock);
+    if sockopt::set_recv_buffer_force(sock, SIZE).is_err() {
+        let _ = s.set_recv_buffer_size(SIZE as usize);
+    }
+    if sockopt::set_send_buffer_force(sock, SIZE).is_err() {
+        let _ = s.set_send_buffer_size(SIZE as usize);
     }
 }
 
 /// A non-blocking UDP socket on `addr` with SO_REUSEPORT (IPv6 ones are
 /// v6-only, so that the IPv4 group stays separate).
 pub fn udp_reuseport(addr: SocketAddr) -> io::Result<UdpSocket> {
-    let family = if addr.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
-    // SAFETY: socket(2); the descriptor is owned at once.
-    let fd = check(unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    })?;
-    // SAFETY: a fresh descriptor we own.
-    let sock = unsafe { UdpSocket::from_raw_fd(fd) };
-    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
-    deep_buffers(fd);
-    match addr {
-        SocketAddr::V4(a) => {
-            let sa = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: bind(2) with a sockaddr_in we own.
-            check(unsafe {
-                libc::bind(
-                    fd,
-                    (&sa as *const libc::sockaddr_in).cast(),
-                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                )
-            })?;
-        }
-        SocketAddr::V6(a) => {
-            setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
-            // SAFETY: all-zero is a valid sockaddr_in6.
-            let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-            sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sa.sin6_port = a.port().to_be();
-            sa.sin6_addr.s6_addr = a.ip().octets();
-            // SAFETY: bind(2) with a sockaddr_in6 we own.
-            check(unsafe {
-                libc::bind(
-                    fd,
-                    (&sa as *const libc::sockaddr_in6).cast(),
-                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-                )
-            })?;
-        }
+    let s = Socket::new(
+        Domain::for_address(addr),
+        Type::DGRAM.nonblocking(),
+        Some(Protocol::UDP),
+    )?;
+    s.set_reuse_port(true)?;
+    deep_buffers(&s);
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
     }
-    Ok(sock)
+    s.bind(&addr.into())?;
+    Ok(s.into())
 }
 
 /// An eventfd: `notify` from any thread wakes whoever polls it.

@@ -3,8 +3,8 @@
 //! [`Tables`] for every change and publishes it with arc-swap; workers load
 //! it once per wake-up and never wait for the control task.
 
-use esp::userspace::tun::Tun;
 use esp::{InboundSa, OsRandom, OutboundSa};
+use esp_io::tun::Tun;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};

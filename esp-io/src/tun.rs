@@ -44,12 +44,12 @@ impl Tun {
 
     /// Like [`Tun::create`], with a 10-byte virtio-net header in front of
     /// every packet read and written
-    /// ([`crate::userspace::offload::VirtioNetHdr`]) and the checksum and
+    /// ([`crate::offload::VirtioNetHdr`]) and the checksum and
     /// TSO offloads on (UDP segmentation too where the kernel has it):
     /// reads may then return GSO super packets of up to 64 KiB plus the
     /// header (read into buffers of 65545 bytes, or lose their tails), to
-    /// cut with a [`crate::userspace::offload::Segmenter`], and writes may
-    /// carry them ([`crate::userspace::offload::GroBatch`]).
+    /// cut with a [`crate::offload::Segmenter`], and writes may
+    /// carry them ([`crate::offload::GroBatch`]).
     /// Also says whether the offloads are on; when the kernel refuses them
     /// all, packets still carry the header, with nothing to do in it.
     pub fn create_offload(name: &str) -> io::Result<(Tun, bool)> {
@@ -192,7 +192,7 @@ impl Tun {
     }
 
     /// Write one packet gathered from `iov` (with a virtio-net header,
-    /// the header first), as [`crate::userspace::offload::GroBatch::flush`]
+    /// the header first), as [`crate::offload::GroBatch::flush`]
     /// hands them out.
     pub fn send_vectored(&self, iov: &[IoSlice<'_>]) -> io::Result<usize> {
         let cnt = libc::c_int::try_from(iov.len()).unwrap_or(libc::c_int::MAX);

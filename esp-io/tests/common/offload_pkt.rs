@@ -275,8 +275,8 @@ pub fn tun_read(mut ip: Vec<u8>, gso_type: u8, gso_size: u16) -> Vec<u8> {
     } else {
         8
     };
-    let h = esp::userspace::offload::VirtioNetHdr {
-        flags: esp::userspace::offload::VirtioNetHdr::F_NEEDS_CSUM,
+    let h = esp_io::offload::VirtioNetHdr {
+        flags: esp_io::offload::VirtioNetHdr::F_NEEDS_CSUM,
         gso_type,
         hdr_len: (l4off + hl) as u16,
         gso_size,

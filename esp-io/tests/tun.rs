@@ -2,7 +2,7 @@
 //! kernel and rvpn, configured over rtnetlink. Runs in a network namespace
 //! of its own (this test thread only); needs root.
 
-use esp::userspace::{link, tun::Tun};
+use esp_io::{link, tun::Tun};
 use std::net::IpAddr;
 use std::time::Duration;
 

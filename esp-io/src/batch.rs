@@ -10,14 +10,10 @@ use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::ops::Range;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
-/// `UDP_SEGMENT` (linux/udp.h): GSO segment size, a socket option and a
-/// control message of sendmsg(2).
-const UDP_SEGMENT: libc::c_int = 103;
-/// `UDP_GRO` (linux/udp.h): receive coalesced datagrams, with their
-/// segment size in a control message.
-const UDP_GRO: libc::c_int = 104;
+use crate::sockopt::{self, UDP_GRO, UDP_SEGMENT};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 /// Segments the kernel takes in one GSO send (`UDP_MAX_SEGMENTS`; 64 in
 /// older kernels, 128 in newer ones).
 pub const GSO_MAX_SEGMENTS: usize = 64;
@@ -113,28 +109,6 @@ fn from_sockaddr(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<So
     }
 }
 
-fn setsockopt_int(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    v: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: setsockopt(2) reads an int we own.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&v as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// One message of a [`RecvBatch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Message {
@@ -209,7 +183,7 @@ impl Iterator for Segments {
 /// at construction, each filled after a headroom the caller chose.
 ///
 /// ```no_run
-/// # use esp::userspace::batch::RecvBatch;
+/// # use esp_io::batch::RecvBatch;
 /// # fn f(sock: &std::net::UdpSocket) -> std::io::Result<()> {
 /// let mut rx = RecvBatch::new(64, 2048, 0);
 /// let n = rx.recv(sock)?;
@@ -282,7 +256,7 @@ impl RecvBatch {
         if self.stride - self.headroom < GRO_BUF_SIZE {
             return Ok(false);
         }
-        match setsockopt_int(sock.as_fd().as_raw_fd(), libc::SOL_UDP, UDP_GRO, 1) {
+        match sockopt::set_int(sock, libc::SOL_UDP, UDP_GRO, 1) {
             Ok(()) => {
                 self.gro = true;
                 Ok(true)
@@ -444,7 +418,7 @@ struct Pending {
 /// allocated at construction.
 ///
 /// ```no_run
-/// # use esp::userspace::batch::SendBatch;
+/// # use esp_io::batch::SendBatch;
 /// # fn f(sock: &std::net::UdpSocket, peer: std::net::SocketAddr) -> std::io::Result<()> {
 /// let mut tx = SendBatch::new(64, 2048);
 /// tx.enable_gso(sock);
@@ -521,19 +495,7 @@ impl SendBatch {
     /// is on. It goes off by itself if a GSO send fails with `EIO` (no
     /// checksum offload on the way out).
     pub fn enable_gso(&mut self, sock: &impl AsFd) -> bool {
-        let mut v: libc::c_int = 0;
-        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: getsockopt(2) writes at most `len` bytes into `v`.
-        let r = unsafe {
-            libc::getsockopt(
-                sock.as_fd().as_raw_fd(),
-                libc::SOL_UDP,
-                UDP_SEGMENT,
-                (&mut v as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        };
-        self.gso = r == 0;
+        self.gso = sockopt::get_int(sock, libc::SOL_UDP, UDP_SEGMENT).is_ok();
         self.gso
     }
 
@@ -780,22 +742,13 @@ pub struct RawEsp {
 impl RawEsp {
     /// Opens the socket (needs `CAP_NET_RAW`).
     pub fn new(v6: bool) -> io::Result<Self> {
-        let family = if v6 { libc::AF_INET6 } else { libc::AF_INET };
-        // SAFETY: socket(2) with constant arguments; the descriptor is
-        // owned below.
-        let raw = unsafe {
-            libc::socket(
-                family,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                libc::IPPROTO_ESP,
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        Ok(RawEsp { fd, v6 })
+        let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+        let s = Socket::new(
+            domain,
+            Type::RAW.nonblocking(),
+            Some(Protocol::from(libc::IPPROTO_ESP)),
+        )?;
+        Ok(RawEsp { fd: s.into(), v6 })
     }
 
     /// Whether this is the IPv6 socket.
@@ -805,40 +758,12 @@ impl RawEsp {
 
     /// Receives only what is sent to `ip`.
     pub fn bind(&self, ip: IpAddr) -> io::Result<()> {
-        let mut ss = zeroed_storage();
-        let len = to_sockaddr(&SocketAddr::new(ip, 0), &mut ss);
-        // SAFETY: bind(2) reads `len` bytes of an address we own.
-        let r = unsafe {
-            libc::bind(
-                self.fd.as_raw_fd(),
-                (&ss as *const libc::sockaddr_storage).cast(),
-                len,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        SockRef::from(&self.fd).bind(&SocketAddr::new(ip, 0).into())
     }
 
     /// Blocking or not (it starts non-blocking).
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
-        let fd = self.fd.as_raw_fd();
-        // SAFETY: fcntl(2) on a descriptor we own.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-        if flags < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let flags = if on {
-            flags | libc::O_NONBLOCK
-        } else {
-            flags & !libc::O_NONBLOCK
-        };
-        // SAFETY: as above.
-        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        SockRef::from(&self.fd).set_nonblocking(on)
     }
 
     /// Receives one ESP packet into `buf`; returns where it is in `buf`

@@ -5,7 +5,7 @@
 #[path = "common/offload_pkt.rs"]
 mod pkt;
 
-use esp::userspace::offload::{
+use esp_io::offload::{
     clamp_mss, complete_checksum, GroBatch, GroError, OffloadError, Segmenter, VirtioNetHdr,
 };
 use pkt::*;

@@ -1,5 +1,5 @@
 //! Segmentation and coalescing offloads between a TUN device opened with a
-//! virtio-net header ([`crate::userspace::tun::Tun::create_offload`]) and
+//! virtio-net header ([`crate::tun::Tun::create_offload`]) and
 //! the ESP data path, which works packet by packet.
 //!
 //! - TUN read path: the kernel hands out TCP (and, with USO, UDP) "super
@@ -315,8 +315,8 @@ enum Mode {
 /// it partial.
 ///
 /// ```
-/// # use esp::userspace::offload::Segmenter;
-/// # fn f(read: &[u8]) -> Result<(), esp::userspace::offload::OffloadError> {
+/// # use esp_io::offload::Segmenter;
+/// # fn f(read: &[u8]) -> Result<(), esp_io::offload::OffloadError> {
 /// let mut seg = Segmenter::new(read)?;
 /// let mut buf = [0u8; 2048];
 /// while let Some(n) = seg.next_into(&mut buf[64..]) {
@@ -780,8 +780,8 @@ fn tcp_checksum_ok(pkt: &[u8], c: &Cand) -> bool {
 /// into storage allocated once, at construction.
 ///
 /// ```
-/// # use esp::userspace::offload::GroBatch;
-/// # fn f(tun: &esp::userspace::tun::Tun, decrypted: &[&[u8]]) -> std::io::Result<()> {
+/// # use esp_io::offload::GroBatch;
+/// # fn f(tun: &esp_io::tun::Tun, decrypted: &[&[u8]]) -> std::io::Result<()> {
 /// let mut gro = GroBatch::new(128, 64, 128 * 2048);
 /// for pkt in decrypted {
 ///     if gro.push(pkt).is_err() {

@@ -8,9 +8,9 @@
 #[path = "common/offload_pkt.rs"]
 mod pkt;
 
-use esp::userspace::batch::{RawEsp, RecvBatch, SendBatch, GRO_BUF_SIZE};
-use esp::userspace::offload::{GroBatch, Segmenter};
-use esp::userspace::{link, tun::Tun};
+use esp_io::batch::{RawEsp, RecvBatch, SendBatch, GRO_BUF_SIZE};
+use esp_io::offload::{GroBatch, Segmenter};
+use esp_io::{link, tun::Tun};
 use pkt::*;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};

@@ -5,12 +5,12 @@
 #[path = "common/offload_pkt.rs"]
 mod pkt;
 
-use esp::userspace::batch::{RecvBatch, SendBatch, GRO_BUF_SIZE};
-use esp::userspace::offload::{clamp_mss, GroBatch, Segmenter, VirtioNetHdr};
+use esp_io::batch::{RecvBatch, SendBatch, GRO_BUF_SIZE};
+use esp_io::offload::{clamp_mss, GroBatch, Segmenter, VirtioNetHdr};
 use pkt::*;
 use std::net::UdpSocket;
 
-#[path = "common/counting_alloc.rs"]
+#[path = "../../esp/tests/common/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::allocs;
 

@@ -1,0 +1,148 @@
+//! Bookkeeping of rvpn's kernel nexthop objects: what each one is, how
+//! many routes and groups use it, and the booking of a route write before
+//! the kernel answers it.
+
+use crate::Selected;
+use ipnetwork::IpNetwork;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+/// A resolved next hop with its interface index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Hop {
+    Via {
+        gateway: Option<IpAddr>,
+        ifindex: u32,
+    },
+    Blackhole,
+}
+
+/// What a nexthop object is (its identity for sharing).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) enum NhKey {
+    Hop {
+        family: u8,
+        gateway: Option<IpAddr>,
+        ifindex: u32,
+    },
+    Blackhole {
+        family: u8,
+    },
+    /// Member object ids, sorted.
+    Group(Vec<u32>),
+}
+
+#[derive(Debug)]
+pub(super) struct NhObj {
+    pub(super) key: NhKey,
+    /// Routes naming it, plus (for a single next hop) groups holding it.
+    pub(super) refs: u32,
+}
+
+/// rvpn's nexthop objects in the kernel.
+#[derive(Debug, Default)]
+pub(super) struct Objects {
+    pub(super) by_id: HashMap<u32, NhObj>,
+    /// The objects new routes may use (an object the kernel changed or
+    /// removed on its own is only in `by_id`, until it is unused).
+    pub(super) by_key: HashMap<NhKey, u32>,
+    /// Ids are never reused within a run (a late notification about an
+    /// old object must not hit a new one), and skip the ones found in
+    /// the kernel at open.
+    pub(super) next_id: u32,
+    pub(super) taken: std::collections::HashSet<u32>,
+    /// Objects that may have become unused.
+    pub(super) garbage: BTreeSet<u32>,
+}
+
+impl Objects {
+    pub(super) fn alloc(&mut self) -> Option<u32> {
+        for _ in 0..1_000_000 {
+            self.next_id = self.next_id.wrapping_add(1).max(1);
+            let id = self.next_id;
+            if !self.taken.contains(&id) && !self.by_id.contains_key(&id) {
+                return Some(id);
+            }
+        }
+        None
+    }
+    pub(super) fn acquire(&mut self, id: u32) {
+        if let Some(o) = self.by_id.get_mut(&id) {
+            o.refs += 1;
+        }
+    }
+    pub(super) fn release(&mut self, id: u32) {
+        if let Some(o) = self.by_id.get_mut(&id) {
+            o.refs = o.refs.saturating_sub(1);
+            if o.refs == 0 {
+                self.garbage.insert(id);
+            }
+        }
+    }
+    /// Stops using `id` for new routes (the kernel removed or changed it).
+    pub(super) fn retire(&mut self, id: u32) {
+        if let Some(o) = self.by_id.get(&id) {
+            if self.by_key.get(&o.key) == Some(&id) {
+                self.by_key.remove(&o.key);
+            }
+            if o.refs == 0 {
+                self.garbage.insert(id);
+            }
+        }
+    }
+}
+
+/// How the routes through one distinct next-hop set are written.
+pub(super) struct SetPlan {
+    /// Route type and the attributes after RTA_DST; or why not.
+    pub(super) tail: Result<(u8, Vec<u8>), String>,
+    /// The nexthop object the routes name (0: inline next hops).
+    pub(super) target: u32,
+    /// The inline form of an IPv4 route through an IPv6 object, for a
+    /// kernel that refuses the object in an IPv4 route.
+    pub(super) fallback: Option<(u8, Vec<u8>)>,
+}
+
+/// Books a route write before its answer (undone if refused): the
+/// kernel-side map and refcounts, the installed view. Returns the object
+/// the route named before (None: no route).
+pub(super) fn book_set(
+    objs: &mut Objects,
+    kernel: &mut HashMap<IpNetwork, u32>,
+    installed: &mut BTreeMap<IpNetwork, Selected>,
+    (p, sel, target): (&IpNetwork, &Selected, u32),
+) -> Option<u32> {
+    if target != 0 {
+        objs.acquire(target);
+    }
+    let old = kernel.insert(*p, target);
+    if let Some(o) = old.filter(|o| *o != 0) {
+        objs.release(o);
+    }
+    installed.insert(*p, sel.clone());
+    old
+}
+
+/// Undoes [`book_set`] for a refused write (the kernel keeps what it had).
+pub(super) fn unbook_set(
+    objs: &mut Objects,
+    kernel: &mut HashMap<IpNetwork, u32>,
+    installed: &mut BTreeMap<IpNetwork, Selected>,
+    (p, target, old): (&IpNetwork, u32, Option<u32>),
+) {
+    match old {
+        Some(o) => {
+            kernel.insert(*p, o);
+            if o != 0 {
+                objs.acquire(o);
+            }
+        }
+        None => {
+            kernel.remove(p);
+        }
+    }
+    if target != 0 {
+        objs.release(target);
+    }
+    installed.remove(p);
+}

@@ -1,0 +1,83 @@
+//! The one command loop of the data plane: whichever [`Backend`] runs, the
+//! daemon's [`DpCommand`]s are taken apart and answered here.
+
+use super::{DpCommand, DpError, DpStats, IfaceSpec};
+use ike::sa::ChildSaParams;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tracing::error;
+
+/// What a data plane does for the daemon (ARCHITECTURE.md rule 3).
+pub trait Backend {
+    /// `kernel` or `userspace`, for log lines.
+    const NAME: &'static str;
+
+    /// A Child SA is up on a tunnel: create the interface if needed, set it
+    /// up as `iface` says, and install the pair (make-before-break when
+    /// `child.rekey_of` names an older pair). `Ok` once the inbound SA
+    /// takes packets.
+    async fn install(
+        &mut self,
+        child: Box<ChildSaParams>,
+        iface: &IfaceSpec,
+    ) -> Result<(), DpError>;
+
+    /// Remove a pair; the interface's line protocol goes down with its last.
+    async fn remove(&mut self, tunnel: &str, spi_in: u32, spi_out: u32);
+
+    /// Apply a changed interface configuration, if the interface exists.
+    async fn update(&mut self, iface: &IfaceSpec);
+
+    /// Remove an interface and its SAs.
+    async fn remove_interface(&mut self, name: &str);
+
+    /// Counters for show commands.
+    async fn stats(&mut self) -> DpStats;
+
+    /// Remove everything this backend created.
+    async fn shutdown(self);
+}
+
+/// Apply the daemon's commands to `backend` until `Shutdown` (or until the
+/// command channel closes), then remove everything it created.
+pub async fn serve<B: Backend>(mut backend: B, mut cmds: UnboundedReceiver<DpCommand>) {
+    while let Some(cmd) = cmds.recv().await {
+        match cmd {
+            DpCommand::Install {
+                child,
+                iface,
+                installed,
+            } => {
+                let (spi_in, spi_out) = (child.spi_in, child.spi_out);
+                let r = backend.install(child, &iface).await;
+                if let Err(e) = &r {
+                    error!(
+                        "{}: {} data plane cannot install SA pair in {spi_in:08x} out {spi_out:08x}: {e}",
+                        iface.name,
+                        B::NAME
+                    );
+                }
+                if let Some(ack) = installed {
+                    // IKE takes the reason as text.
+                    ack.done(r.map_err(|e| e.to_string()));
+                }
+            }
+            DpCommand::Remove {
+                tunnel,
+                spi_in,
+                spi_out,
+            } => backend.remove(&tunnel, spi_in, spi_out).await,
+            DpCommand::Update(iface) => backend.update(&iface).await,
+            DpCommand::RemoveInterface { name } => backend.remove_interface(&name).await,
+            DpCommand::Stats(tx) => {
+                let _ = tx.send(backend.stats().await);
+            }
+            DpCommand::Shutdown(tx) => {
+                backend.shutdown().await;
+                let _ = tx.send(());
+                return;
+            }
+        }
+    }
+    // Nobody can command this backend any more: leave nothing behind.
+    backend.shutdown().await;
+}
