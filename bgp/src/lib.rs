@@ -3,6 +3,8 @@
 //! - [`wire`]: every message as a parse/emit pair over byte slices, with
 //!   the RFC 7606 revised error handling of UPDATE messages, and an UPDATE
 //!   builder that packs many prefixes into few messages.
+//! - [`policy`]: prefix-lists, community and AS-path lists and route-maps
+//!   as matchers run over received and advertised routes.
 //! - [`session`]: the per-peer finite state machine (RFC 4271 section 8),
 //!   sans-IO with time passed in: OPEN negotiation and checks, hold and
 //!   keepalive timers, idle-hold backoff, collision resolution.
@@ -52,6 +54,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod policy;
 pub mod rib;
 pub mod session;
 pub mod wire;

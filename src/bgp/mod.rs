@@ -3,7 +3,8 @@
 //!
 //! - [`config`]: `router bgp` resolved per neighbor (peer groups, tunnel
 //!   binding, timers).
-//! - [`policy`]: prefix-lists, route-maps, community and AS-path lists.
+//! - [`policy`]: prefix-lists, route-maps, community and AS-path lists
+//!   of the configuration compiled into the `bgp` crate's matchers.
 //! - [`speaker`]: the task that owns sessions, RIB and Adj-RIBs-Out.
 //! - [`tcp`]: sockets with TCP MD5 (RFC 2385), TTL and binding.
 //! - [`show`]: FRR-style show output and JSON.

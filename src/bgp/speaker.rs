@@ -27,8 +27,9 @@ use vtysh::{Config, ShowCmd, SoftDir};
 
 use super::config::{speaker_config, AfPeer, PeerCfg, SpeakerCfg};
 use super::ifaddrs;
-use super::policy::{route_map_changed, Policies};
+use super::policy::{compile, route_map_changed};
 use super::tcp;
+use bgp::policy::Policies;
 
 /// What the rest of rvpnd asks of the speaker.
 #[derive(Debug)]
@@ -262,7 +263,7 @@ pub fn start(
     let now = Instant::now();
     let sp = Speaker {
         cfg: None,
-        policies: Arc::new(Policies::compile(&Config::default())),
+        policies: Arc::new(compile(&Config::default())),
         rib: Rib::new(Ipv4Addr::UNSPECIFIED),
         peers: BTreeMap::new(),
         local: BTreeMap::new(),
@@ -392,7 +393,7 @@ impl Speaker {
     fn set_config(&mut self, running: Config) {
         let new = speaker_config(&running);
         let old_running = std::mem::replace(&mut self.running, running);
-        self.policies = Arc::new(Policies::compile(&self.running));
+        self.policies = Arc::new(compile(&self.running));
         let now = Instant::now();
         let old = self.cfg.take();
         let Some(new) = new else {
