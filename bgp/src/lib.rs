@@ -8,6 +8,9 @@
 //! - [`session`]: the per-peer finite state machine (RFC 4271 section 8),
 //!   sans-IO with time passed in: OPEN negotiation and checks, hold and
 //!   keepalive timers, idle-hold backoff, collision resolution.
+//! - [`speaker`]: the speaker core, sans-IO: every session, import with
+//!   policy, the Loc-RIB and decision, export, Adj-RIBs-Out and UPDATE
+//!   packing, collisions and the graceful-restart helper.
 //!
 //! ```
 //! use std::net::Ipv4Addr;
@@ -57,4 +60,5 @@
 pub mod policy;
 pub mod rib;
 pub mod session;
+pub mod speaker;
 pub mod wire;
