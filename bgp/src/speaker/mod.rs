@@ -425,3 +425,8 @@ impl Speaker {
         self.next_conn
     }
 }
+
+#[cfg(test)]
+mod sim;
+#[cfg(test)]
+mod tests;
