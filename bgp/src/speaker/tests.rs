@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::sim::{ip, neighbor, net, network, speaker, with, Net};
-use super::{AfPeer, NextHop, Output, PolicyChanges, RemoteAs, SpeakerConfig};
+use super::{AfPeer, ClearError, NextHop, Output, PolicyChanges, RemoteAs, Soft, SpeakerConfig};
 use crate::policy::{Match, Policies, PrefixEntry, PrefixList, RouteMap, RouteMapEntry, Set};
 use crate::rib::DecisionConfig;
 use crate::wire::Community;
@@ -291,7 +291,10 @@ fn tunnel_down_withdraws_at_once_and_up_brings_it_back() {
     assert!(n.fib(0, "10.1.0.0/24").is_none());
     assert!(n.best(0, "10.1.0.0/24").is_none());
     assert!(!n.established(0, "192.0.2.2"));
-    assert!(!n.established(1, "192.0.2.1"), "the Cease reaches B too");
+    assert!(
+        !n.established(1, "192.0.2.1"),
+        "the closed connection takes B down too"
+    );
     assert!(n.nodes[0].events.iter().any(|e| matches!(
         e,
         Output::Down { reason, .. } if reason.contains("Tunnel1")
@@ -464,4 +467,47 @@ fn ibgp_routes_are_not_passed_to_ibgp_peers() {
     assert_eq!(at_b.attrs.attrs.local_pref, Some(100));
     assert!(n.fib(b, "10.1.0.0/24").is_some());
     assert!(n.best(c, "10.1.0.0/24").is_none());
+}
+
+#[test]
+fn clear_resets_or_refreshes_and_names_unknown_neighbors() {
+    let mut n = ebgp_pair(&["10.1.0.0/24"], |_| {});
+    n.run(10 * SECS);
+    let now = n.now;
+    assert_eq!(
+        n.nodes[0].sp.handle_clear(Some(ip("192.0.2.9")), None, now),
+        Err(ClearError::UnknownNeighbor(ip("192.0.2.9")))
+    );
+    assert_eq!(
+        ClearError::UnknownNeighbor(ip("192.0.2.9")).to_string(),
+        "% BGP: Unknown neighbor - \"192.0.2.9\""
+    );
+    // Soft in and out: no reset.
+    for soft in [Soft::In, Soft::Out, Soft::Both] {
+        let now = n.now;
+        assert_eq!(
+            n.nodes[0]
+                .sp
+                .handle_clear(Some(ip("192.0.2.2")), Some(soft), now),
+            Ok(())
+        );
+        n.run(SECS);
+    }
+    assert_eq!(n.nodes[0].events.len(), 1, "still the first session");
+    assert!(n.fib(0, "10.1.0.0/24").is_some());
+    // A hard clear resets the session; it comes back with the routes.
+    let now = n.now;
+    assert_eq!(n.nodes[0].sp.handle_clear(None, None, now), Ok(()));
+    n.run(10 * SECS);
+    assert!(n.nodes[0]
+        .events
+        .iter()
+        .any(|e| matches!(e, Output::Down { .. })));
+    assert!(n.established(0, "192.0.2.2"));
+    assert!(n.fib(0, "10.1.0.0/24").is_some());
+    let mut unconfigured = super::Speaker::new(false, now);
+    assert_eq!(
+        unconfigured.handle_clear(None, None, now),
+        Err(ClearError::NotConfigured)
+    );
 }
