@@ -3,9 +3,14 @@
 //! - [`wire`]: every message as a parse/emit pair over byte slices, with
 //!   the RFC 7606 revised error handling of UPDATE messages, and an UPDATE
 //!   builder that packs many prefixes into few messages.
+//! - [`policy`]: prefix-lists, community and AS-path lists and route-maps
+//!   as matchers run over received and advertised routes.
 //! - [`session`]: the per-peer finite state machine (RFC 4271 section 8),
 //!   sans-IO with time passed in: OPEN negotiation and checks, hold and
 //!   keepalive timers, idle-hold backoff, collision resolution.
+//! - [`speaker`]: the speaker core, sans-IO: every session, import with
+//!   policy, the Loc-RIB and decision, export, Adj-RIBs-Out and UPDATE
+//!   packing, collisions and the graceful-restart helper.
 //!
 //! ```
 //! use std::net::Ipv4Addr;
@@ -54,6 +59,8 @@
     )
 )]
 
+pub mod policy;
 pub mod rib;
 pub mod session;
+pub mod speaker;
 pub mod wire;

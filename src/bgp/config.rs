@@ -1,13 +1,14 @@
-//! `router bgp` of the running configuration, resolved for the speaker:
-//! every neighbor's settings with its peer group's filled in, the tunnel
-//! interface each session runs over, the decision settings per family.
+//! `router bgp` of the running configuration, resolved for the speaker
+//! core ([`bgp::speaker::SpeakerConfig`]): every neighbor's settings with
+//! its peer group's filled in, the tunnel interface each session runs
+//! over, the decision settings per family.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
-use bgp::rib::{Afi, DecisionConfig};
-use ipnetwork::IpNetwork;
-use vtysh::model::{self, AfNeighbor, NeighborConfig, PeerRef, RedistSource, RemoteAs};
+use bgp::rib::DecisionConfig;
+use bgp::speaker::{AfConfig, AfPeer, PeerConfig, Redistribute, RemoteAs, SpeakerConfig};
+use vtysh::model::{self, AfNeighbor, NeighborConfig, PeerRef, RedistSource};
 use vtysh::Config;
 
 /// Hold and keepalive of sessions over tunnel interfaces when nothing is
@@ -17,126 +18,6 @@ pub const TUNNEL_TIMERS: (u16, u16) = (3, 9);
 pub const DEFAULT_TIMERS: (u16, u16) = (60, 180);
 /// FRR's default `bgp listen limit`.
 pub const DEFAULT_LISTEN_LIMIT: u32 = 100;
-
-/// Per-family settings of one neighbor (present when it is active).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AfPeer {
-    pub next_hop_self: bool,
-    pub prefix_list_in: Option<String>,
-    pub prefix_list_out: Option<String>,
-    pub route_map_in: Option<String>,
-    pub route_map_out: Option<String>,
-    pub soft_reconfiguration_inbound: bool,
-    pub default_originate: bool,
-    /// `neighbor X addpath-tx-all-paths`: offer ADD-PATH and send every
-    /// path, not only the best.
-    pub addpath_tx_all_paths: bool,
-}
-
-impl AfPeer {
-    pub fn has_in_policy(&self) -> bool {
-        self.prefix_list_in.is_some() || self.route_map_in.is_some()
-    }
-    pub fn has_out_policy(&self) -> bool {
-        self.prefix_list_out.is_some() || self.route_map_out.is_some()
-    }
-}
-
-/// One neighbor, resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerCfg {
-    pub addr: IpAddr,
-    pub remote_as: RemoteAs,
-    pub group: Option<String>,
-    pub description: Option<String>,
-    pub password: Option<String>,
-    /// (keepalive, hold).
-    pub timers: (u16, u16),
-    /// `update-source`: an address, or an interface whose address (of the
-    /// neighbor's family) the session is bound to.
-    pub update_source: Option<String>,
-    pub ebgp_multihop: Option<u8>,
-    pub shutdown: bool,
-    pub port: u16,
-    /// The tunnel interface whose subnet holds the neighbor's address: the
-    /// session runs only while that tunnel has an SA.
-    pub tunnel: Option<String>,
-    /// IPv4 and IPv6 unicast; `None` where the neighbor is not active.
-    pub af: [Option<AfPeer>; 2],
-    pub dynamic: bool,
-}
-
-impl PeerCfg {
-    pub fn af(&self, afi: Afi) -> Option<&AfPeer> {
-        match afi {
-            Afi::V4 => self.af[0].as_ref(),
-            Afi::V6 => self.af[1].as_ref(),
-        }
-    }
-    /// Whether the peer is in another AS than `local_as` (for `external`
-    /// and `internal` the answer is fixed; a number compares).
-    pub fn is_ebgp(&self, local_as: u32) -> bool {
-        match self.remote_as {
-            RemoteAs::As(n) => n != local_as,
-            RemoteAs::External => true,
-            RemoteAs::Internal => false,
-        }
-    }
-    /// The AS the OPEN must carry, if fixed.
-    pub fn expected_as(&self, local_as: u32) -> Option<u32> {
-        match self.remote_as {
-            RemoteAs::As(n) => Some(n),
-            RemoteAs::Internal => Some(local_as),
-            RemoteAs::External => None,
-        }
-    }
-}
-
-/// What `network` and `redistribute` contribute, per family.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AfCfg {
-    pub networks: BTreeMap<IpNetwork, Option<String>>,
-    pub redistribute: BTreeMap<RedistSource, Option<String>>,
-    pub decision: DecisionConfig,
-}
-
-/// The speaker's configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpeakerCfg {
-    pub asn: u32,
-    pub router_id: Ipv4Addr,
-    pub ebgp_requires_policy: bool,
-    pub neighbors: BTreeMap<IpAddr, PeerCfg>,
-    /// Listen ranges with the peer group their neighbors get.
-    pub listen_ranges: Vec<(IpNetwork, String)>,
-    pub listen_limit: u32,
-    /// Template of a dynamic neighbor per peer group.
-    pub groups: BTreeMap<String, PeerCfg>,
-    pub af: [AfCfg; 2],
-}
-
-impl SpeakerCfg {
-    pub fn af(&self, afi: Afi) -> &AfCfg {
-        match afi {
-            Afi::V4 => &self.af[0],
-            Afi::V6 => &self.af[1],
-        }
-    }
-
-    /// The configuration of a dynamic neighbor at `addr`, if a listen
-    /// range takes it.
-    pub fn dynamic_peer(&self, addr: IpAddr) -> Option<PeerCfg> {
-        let (_, group) = self
-            .listen_ranges
-            .iter()
-            .filter(|(r, _)| r.contains(addr))
-            .max_by_key(|(r, _)| r.prefix())?;
-        let mut p = self.groups.get(group)?.clone();
-        p.addr = addr;
-        p.dynamic = true;
-        Some(p)
-    }
-}
 
 fn merge_af(own: Option<&AfNeighbor>, group: Option<&AfNeighbor>) -> AfPeer {
     let pick = |f: fn(&AfNeighbor) -> &Option<String>| {
@@ -185,11 +66,16 @@ fn resolve(
     addr: Option<IpAddr>,
     own: Option<&NeighborConfig>,
     group_name: Option<&str>,
-) -> Option<PeerCfg> {
+) -> Option<PeerConfig> {
     let group = group_name.and_then(|g| b.peer_groups.get(g));
-    let remote_as = own
+    let remote_as = match own
         .and_then(|n| n.remote_as)
-        .or_else(|| group.and_then(|g| g.remote_as))?;
+        .or_else(|| group.and_then(|g| g.remote_as))?
+    {
+        model::RemoteAs::As(n) => RemoteAs::As(n),
+        model::RemoteAs::External => RemoteAs::External,
+        model::RemoteAs::Internal => RemoteAs::Internal,
+    };
     let get = |f: fn(&NeighborConfig) -> Option<&str>| {
         own.and_then(f)
             .or_else(|| group.and_then(f))
@@ -222,7 +108,7 @@ fn resolve(
             }
         }
     }
-    Some(PeerCfg {
+    Some(PeerConfig {
         addr: addr.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         remote_as,
         group: group_name.map(str::to_string),
@@ -248,7 +134,7 @@ fn resolve(
 }
 
 /// The speaker's configuration, or `None` without `router bgp`.
-pub fn speaker_config(cfg: &Config) -> Option<SpeakerCfg> {
+pub fn speaker_config(cfg: &Config) -> Option<SpeakerConfig> {
     let b = cfg.bgp.as_ref()?;
     let mut neighbors = BTreeMap::new();
     for (addr, n) in &b.neighbors {
@@ -264,9 +150,19 @@ pub fn speaker_config(cfg: &Config) -> Option<SpeakerCfg> {
     }
     let af_cfg = |afi: model::Afi| {
         let m = b.af(afi);
-        AfCfg {
+        AfConfig {
             networks: m.networks.clone(),
-            redistribute: m.redistribute.clone(),
+            redistribute: m
+                .redistribute
+                .iter()
+                .map(|(src, rm)| {
+                    let src = match src {
+                        RedistSource::Connected => Redistribute::Connected,
+                        RedistSource::Static => Redistribute::Static,
+                    };
+                    (src, rm.clone())
+                })
+                .collect(),
             decision: DecisionConfig {
                 maximum_paths: m.maximum_paths.unwrap_or(1).max(1),
                 maximum_paths_ibgp: m.maximum_paths_ibgp.unwrap_or(1).max(1),
@@ -274,7 +170,7 @@ pub fn speaker_config(cfg: &Config) -> Option<SpeakerCfg> {
             },
         }
     };
-    Some(SpeakerCfg {
+    Some(SpeakerConfig {
         asn: b.asn,
         router_id: b.router_id.unwrap_or_else(|| default_router_id(cfg)),
         ebgp_requires_policy: b.ebgp_requires_policy,
@@ -287,12 +183,14 @@ pub fn speaker_config(cfg: &Config) -> Option<SpeakerCfg> {
         listen_limit: b.listen_limit.unwrap_or(DEFAULT_LISTEN_LIMIT),
         groups,
         af: [af_cfg(model::Afi::Ipv4), af_cfg(model::Afi::Ipv6)],
+        static_routes: cfg.static_routes.iter().map(|r| r.prefix).collect(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bgp::rib::Afi;
 
     fn load(text: &str) -> Config {
         vtysh::load_config(text, &Config::default()).unwrap_or_else(|e| panic!("{e:?}"))

@@ -1,20 +1,13 @@
-//! Interface addresses (getifaddrs): the connected networks for
-//! `redistribute connected`, and the address of the other family on the
-//! interface a session runs over (its next hop for that family).
+//! Interface addresses (getifaddrs), for the speaker core (connected
+//! networks for `redistribute connected`, the address of the other family
+//! on the interface a session runs over), `update-source IFNAME` and the
+//! routing task.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnetwork::IpNetwork;
 
-/// One address of an up interface.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct IfAddr {
-    name: String,
-    addr: IpAddr,
-    prefix: u8,
-    running: bool,
-    loopback: bool,
-}
+use bgp::speaker::IfAddr;
 
 fn sockaddr_ip(sa: *const libc::sockaddr) -> Option<IpAddr> {
     if sa.is_null() {
@@ -44,7 +37,8 @@ fn mask_len(m: IpAddr) -> u8 {
     }
 }
 
-fn addresses() -> Vec<IfAddr> {
+/// Every address of every interface that is up.
+pub fn addresses() -> Vec<IfAddr> {
     let mut out = Vec::new();
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: on success getifaddrs sets `head` to a list we walk read-only
@@ -91,16 +85,9 @@ fn link_local(a: &IpAddr) -> bool {
 
 /// The networks of the addresses of interfaces that are up and running
 /// (not loopback, not link-local), as `redistribute connected` sees them.
-pub fn connected_networks() -> Vec<IpNetwork> {
-    let mut v: Vec<IpNetwork> = addresses()
-        .into_iter()
-        .filter(|a| a.running && !a.loopback && !link_local(&a.addr))
-        .filter_map(|a| IpNetwork::new(a.addr, a.prefix).ok())
-        .filter_map(|n| IpNetwork::new(n.network(), n.prefix()).ok())
-        .collect();
-    v.sort();
-    v.dedup();
-    v
+#[cfg(test)]
+fn connected_networks() -> Vec<IpNetwork> {
+    bgp::speaker::connected_networks(&addresses())
 }
 
 /// Every interface's connected networks as the RIB sees them: interfaces
@@ -119,17 +106,6 @@ pub fn interface_networks() -> Vec<(String, IpNetwork)> {
     v.sort();
     v.dedup();
     v
-}
-
-/// An address of the other family on the interface that has `local`:
-/// IPv6 (global, not link-local) when `want_v6`, else IPv4.
-pub fn sibling_address(local: IpAddr, want_v6: bool) -> Option<IpAddr> {
-    let all = addresses();
-    let name = all.iter().find(|a| a.addr == local)?.name.clone();
-    all.into_iter()
-        .filter(|a| a.name == name && a.addr.is_ipv6() == want_v6 && !link_local(&a.addr))
-        .map(|a| a.addr)
-        .next()
 }
 
 /// The first address (IPv6 when `v6`, not link-local) of interface

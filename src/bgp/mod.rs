@@ -3,8 +3,10 @@
 //!
 //! - [`config`]: `router bgp` resolved per neighbor (peer groups, tunnel
 //!   binding, timers).
-//! - [`policy`]: prefix-lists, route-maps, community and AS-path lists.
-//! - [`speaker`]: the task that owns sessions, RIB and Adj-RIBs-Out.
+//! - [`policy`]: prefix-lists, route-maps, community and AS-path lists
+//!   of the configuration compiled into the `bgp` crate's matchers.
+//! - [`speaker`]: the task that feeds the sans-IO speaker core
+//!   (`bgp::speaker`): sockets, listeners, TCP MD5.
 //! - [`tcp`]: sockets with TCP MD5 (RFC 2385), TTL and binding.
 //! - [`show`]: FRR-style show output and JSON.
 

@@ -1,20 +1,9 @@
-//! The BGP policy engine: prefix-lists, community-lists, AS-path
-//! access-lists and route-maps of the running configuration, compiled once
-//! per configuration change into matchers that are cheap to run on every
-//! received or advertised route.
-//!
-//! Semantics follow FRR:
-//! - a prefix-list is searched in sequence order, the first matching entry
-//!   decides; a missing list, or no matching entry, denies. `ip` and `ipv6`
-//!   prefix-lists are separate name spaces and only match their family;
-//! - a route-map is searched in sequence order; the first entry whose match
-//!   clauses all match decides: permit applies its set clauses, deny
-//!   rejects. No matching entry, or a missing route-map, denies;
-//! - a standard community-list entry matches a route carrying all of its
-//!   communities (`internet` matches every route); an AS-path access-list
-//!   entry matches when its regular expression, with `_` standing for
-//!   `(^|[,{}() ]|$)`, matches the path as FRR prints it. In both the
-//!   first matching entry decides, and no matching entry is no match.
+//! The BGP policy of the running configuration: prefix-lists,
+//! community-lists, AS-path access-lists and route-maps compiled once per
+//! configuration change into the `bgp` crate's matchers
+//! ([`bgp::policy`]), which the speaker core runs on every received or
+//! advertised route. Invalid parts (a regular expression that does not
+//! compile, a malformed community) are logged here and never match.
 //!
 //! Referenced lists are resolved when compiling: a route-map clause naming
 //! a list that does not exist never matches.
@@ -30,149 +19,36 @@
 )]
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use ::bgp::rib::RouteAttrs;
-use ::bgp::wire::{AsPath, AsSegment, Community, SegmentType};
-use ipnetwork::IpNetwork;
-use regex::Regex;
+use ::bgp::policy::{
+    as_path_regex, parse_community, AsPathEntry, AsPathList, CommunityEntry, CommunityList, Match,
+    Policies, PrefixEntry, PrefixList, RouteMap, RouteMapEntry, Set,
+};
+use ::bgp::wire::Community;
 use tracing::warn;
 use vtysh::model::{self, Action, Config, RouteMapMatch, RouteMapSet};
 
-/// The most AS numbers one path segment holds on the wire.
-const MAX_SEGMENT_ASNS: usize = 255;
-
-/// What FRR's `_` in an AS-path regular expression stands for.
-const UNDERSCORE: &str = "(^|[,{}() ]|$)";
-
-/// The leading `len` bits of a 128-bit value.
-fn mask(len: u8) -> u128 {
-    u128::MAX
-        .checked_shl(128 - u32::from(len.min(128)))
-        .unwrap_or(0)
-}
-
-/// A prefix as (is IPv6, address left-aligned in 128 bits, length).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Key {
-    v6: bool,
-    bits: u128,
-    len: u8,
-}
-
-impl Key {
-    fn of(p: &IpNetwork) -> Key {
-        match p {
-            IpNetwork::V4(n) => Key {
-                v6: false,
-                bits: u128::from(u32::from(n.ip())) << 96,
-                len: n.prefix(),
-            },
-            IpNetwork::V6(n) => Key {
-                v6: true,
-                bits: u128::from(n.ip()),
-                len: n.prefix(),
-            },
+fn prefix_list(name: &str, l: &model::PrefixList, v6: bool) -> PrefixList {
+    let max = if v6 { 128 } else { 32 };
+    let mut entries = Vec::with_capacity(l.entries.len());
+    for (seq, e) in &l.entries {
+        if e.prefix.is_ipv6() != v6 {
+            warn!(
+                list = name,
+                seq, "prefix-list entry of the other address family ignored"
+            );
+            continue;
         }
+        entries.push(PrefixEntry::new(
+            e.action == Action::Permit,
+            &e.prefix,
+            e.ge,
+            e.le,
+            max,
+        ));
     }
-}
-
-// ------------------------------------------------------------ prefix-lists
-
-#[derive(Debug, Clone, Copy)]
-struct PrefixEntry {
-    permit: bool,
-    /// The entry's prefix, host bits cleared.
-    bits: u128,
-    len: u8,
-    /// Route prefix lengths accepted, inclusive.
-    lo: u8,
-    hi: u8,
-}
-
-impl PrefixEntry {
-    fn compile(e: &model::PrefixListEntry, max: u8) -> PrefixEntry {
-        let k = Key::of(&e.prefix);
-        // FRR stores an unset ge/le as 0.
-        let ge = e.ge.filter(|&g| g != 0);
-        let le = e.le.filter(|&l| l != 0);
-        let hi = match (ge, le) {
-            (_, Some(l)) => l,
-            (Some(_), None) => max,
-            (None, None) => k.len,
-        };
-        PrefixEntry {
-            permit: e.action == Action::Permit,
-            bits: k.bits & mask(k.len),
-            len: k.len,
-            lo: ge.unwrap_or(k.len).max(k.len),
-            hi: hi.min(max),
-        }
-    }
-
-    fn matches(&self, k: Key) -> bool {
-        k.len >= self.len
-            && k.len >= self.lo
-            && k.len <= self.hi
-            && (k.bits ^ self.bits) & mask(self.len) == 0
-    }
-}
-
-/// One family's prefix-list, entries in sequence order.
-#[derive(Debug, Default)]
-struct PrefixList {
-    entries: Vec<PrefixEntry>,
-}
-
-impl PrefixList {
-    fn compile(name: &str, l: &model::PrefixList, v6: bool) -> PrefixList {
-        let max = if v6 { 128 } else { 32 };
-        let mut entries = Vec::with_capacity(l.entries.len());
-        for (seq, e) in &l.entries {
-            if e.prefix.is_ipv6() != v6 {
-                warn!(
-                    list = name,
-                    seq, "prefix-list entry of the other address family ignored"
-                );
-                continue;
-            }
-            entries.push(PrefixEntry::compile(e, max));
-        }
-        PrefixList { entries }
-    }
-
-    /// The first matching entry's action; deny when none matches. `k` must
-    /// be of this list's family.
-    fn permits(&self, k: Key) -> bool {
-        self.entries
-            .iter()
-            .find(|e| e.matches(k))
-            .is_some_and(|e| e.permit)
-    }
-}
-
-// --------------------------------------------------------- community-lists
-
-/// A community as written in the configuration: `AA:NN` or a well-known
-/// name (`internet` is 0:0).
-fn parse_community(s: &str) -> Option<Community> {
-    Some(match s {
-        "internet" => Community(0),
-        "no-export" => Community::NO_EXPORT,
-        "no-advertise" => Community::NO_ADVERTISE,
-        "local-AS" => Community::NO_EXPORT_SUBCONFED,
-        "no-peer" => Community::NOPEER,
-        "graceful-shutdown" => Community::GRACEFUL_SHUTDOWN,
-        "accept-own" => Community::ACCEPT_OWN,
-        "llgr-stale" => Community::LLGR_STALE,
-        "no-llgr" => Community::NO_LLGR,
-        "blackhole" => Community::BLACKHOLE,
-        _ => {
-            let (a, v) = s.split_once(':')?;
-            Community::new(a.parse().ok()?, v.parse().ok()?)
-        }
-    })
+    PrefixList::new(entries)
 }
 
 /// Communities sorted and without duplicates; invalid ones logged and left
@@ -199,87 +75,30 @@ fn parse_communities(what: &str, name: &str, seq: u32, list: &[String]) -> Optio
     ok.then_some(out)
 }
 
-#[derive(Debug)]
-struct CommunityEntry {
-    permit: bool,
-    /// Contains `internet`: matches every route.
-    any: bool,
-    /// `None`: an invalid community, never matches.
-    communities: Option<Vec<Community>>,
+fn community_list(name: &str, l: &model::CommunityList) -> CommunityList {
+    let entries = l
+        .entries
+        .iter()
+        .map(|(&seq, e)| {
+            let communities = parse_communities("community-list", name, seq, &e.communities);
+            CommunityEntry::new(
+                e.action == Action::Permit,
+                communities.is_some() && e.communities.iter().any(|c| c == "internet"),
+                communities,
+            )
+        })
+        .collect();
+    CommunityList::new(entries)
 }
 
-impl CommunityEntry {
-    fn matches(&self, route: &[Community]) -> bool {
-        if self.any {
-            return true;
-        }
-        match &self.communities {
-            Some(cs) => cs.iter().all(|c| route.contains(c)),
-            None => false,
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct CommunityList {
-    entries: Vec<CommunityEntry>,
-}
-
-impl CommunityList {
-    fn compile(name: &str, l: &model::CommunityList) -> CommunityList {
-        let entries = l
-            .entries
-            .iter()
-            .map(|(&seq, e)| {
-                let communities = parse_communities("community-list", name, seq, &e.communities);
-                CommunityEntry {
-                    permit: e.action == Action::Permit,
-                    any: communities.is_some() && e.communities.iter().any(|c| c == "internet"),
-                    communities,
-                }
-            })
-            .collect();
-        CommunityList { entries }
-    }
-
-    fn matches(&self, route: &[Community]) -> bool {
-        self.entries
-            .iter()
-            .find(|e| e.matches(route))
-            .is_some_and(|e| e.permit)
-    }
-}
-
-// -------------------------------------------------- AS-path access-lists
-
-/// An FRR AS-path regular expression for the `regex` crate: every `_`
-/// becomes `(^|[,{}() ]|$)`, as FRR's `bgp_regcomp` does.
-fn as_path_regex(re: &str) -> Result<Regex, regex::Error> {
-    regex::RegexBuilder::new(&re.replace('_', UNDERSCORE))
-        .size_limit(1 << 20)
-        .build()
-}
-
-#[derive(Debug)]
-struct AsPathEntry {
-    permit: bool,
-    /// `None`: the expression did not compile, never matches.
-    re: Option<Regex>,
-}
-
-#[derive(Debug, Default)]
-struct AsPathList {
-    entries: Vec<AsPathEntry>,
-}
-
-impl AsPathList {
-    fn compile(name: &str, l: &model::AsPathList) -> AsPathList {
-        let entries = l
-            .entries
-            .iter()
-            .map(|(&seq, e)| AsPathEntry {
-                permit: e.action == Action::Permit,
-                re: match as_path_regex(&e.regex) {
+fn as_path_list(name: &str, l: &model::AsPathList) -> AsPathList {
+    let entries = l
+        .entries
+        .iter()
+        .map(|(&seq, e)| {
+            AsPathEntry::new(
+                e.action == Action::Permit,
+                match as_path_regex(&e.regex) {
                     Ok(r) => Some(r),
                     Err(err) => {
                         warn!(
@@ -291,348 +110,93 @@ impl AsPathList {
                         None
                     }
                 },
-            })
-            .collect();
-        AsPathList { entries }
-    }
-
-    fn matches(&self, path: &str) -> bool {
-        self.entries
-            .iter()
-            .find(|e| e.re.as_ref().is_some_and(|r| r.is_match(path)))
-            .is_some_and(|e| e.permit)
-    }
-}
-
-// ------------------------------------------------------------- route-maps
-
-/// A match clause with its list resolved (`None`: the list is missing).
-#[derive(Debug)]
-enum Match {
-    Prefix4(Option<Arc<PrefixList>>),
-    Prefix6(Option<Arc<PrefixList>>),
-    Community(Option<Arc<CommunityList>>),
-    AsPath(Option<Arc<AsPathList>>),
-}
-
-/// A set clause, values parsed.
-#[derive(Debug)]
-enum Set {
-    LocalPref(u32),
-    Med(u32),
-    Weight(u32),
-    Prepend(Vec<u32>),
-    /// Replace the communities; sorted, deduplicated.
-    Communities(Vec<Community>),
-    /// Add to the communities; sorted, deduplicated.
-    AddCommunities(Vec<Community>),
-    NextHop4(Ipv4Addr),
-    NextHop6(Ipv6Addr),
-}
-
-fn strictly_sorted(cs: &[Community]) -> bool {
-    cs.windows(2).all(|w| matches!(w, [a, b] if a < b))
-}
-
-impl Set {
-    /// Whether applying this clause would change `a` (a route of family
-    /// `v6`).
-    fn changes(&self, v6: bool, a: &RouteAttrs) -> bool {
-        match self {
-            Set::LocalPref(v) => a.attrs.local_pref != Some(*v),
-            Set::Med(v) => a.attrs.med != Some(*v),
-            Set::Weight(v) => a.weight != *v,
-            Set::Prepend(asns) => !asns.is_empty(),
-            Set::Communities(cs) => a.attrs.communities != *cs,
-            Set::AddCommunities(cs) => {
-                let cur = &a.attrs.communities;
-                !strictly_sorted(cur) || cs.iter().any(|c| cur.binary_search(c).is_err())
-            }
-            Set::NextHop4(n) => !v6 && a.next_hop != IpAddr::V4(*n),
-            Set::NextHop6(n) => v6 && a.next_hop != IpAddr::V6(*n),
-        }
-    }
-
-    /// Applies the clause; call only when [`Set::changes`].
-    fn apply(&self, a: &mut RouteAttrs) {
-        match self {
-            Set::LocalPref(v) => a.attrs.local_pref = Some(*v),
-            Set::Med(v) => a.attrs.med = Some(*v),
-            Set::Weight(v) => a.weight = *v,
-            Set::Prepend(asns) => {
-                prepend(a.attrs.as_path.get_or_insert_with(AsPath::default), asns)
-            }
-            Set::Communities(cs) => a.attrs.communities.clone_from(cs),
-            Set::AddCommunities(cs) => {
-                let cur = &mut a.attrs.communities;
-                cur.extend_from_slice(cs);
-                cur.sort_unstable();
-                cur.dedup();
-            }
-            Set::NextHop4(n) => a.next_hop = IpAddr::V4(*n),
-            Set::NextHop6(n) => a.next_hop = IpAddr::V6(*n),
-        }
-    }
-}
-
-/// `set as-path prepend`: `asns`, in order, become the leftmost AS numbers,
-/// merged into a leading AS_SEQUENCE while it stays within 255 AS numbers,
-/// in new AS_SEQUENCE segments otherwise.
-fn prepend(path: &mut AsPath, asns: &[u32]) {
-    if asns.is_empty() {
-        return;
-    }
-    let seq = |c: &[u32]| AsSegment {
-        kind: SegmentType::Sequence,
-        asns: c.to_vec(),
-    };
-    match path.segments.first_mut() {
-        Some(s) if s.kind == SegmentType::Sequence => {
-            if s.asns.len() + asns.len() <= MAX_SEGMENT_ASNS {
-                s.asns.splice(0..0, asns.iter().copied());
-            } else {
-                let mut all = Vec::with_capacity(asns.len() + s.asns.len());
-                all.extend_from_slice(asns);
-                all.extend_from_slice(&s.asns);
-                let segs: Vec<AsSegment> = all.chunks(MAX_SEGMENT_ASNS).map(seq).collect();
-                path.segments.splice(0..1, segs);
-            }
-        }
-        _ => {
-            let segs: Vec<AsSegment> = asns.chunks(MAX_SEGMENT_ASNS).map(seq).collect();
-            path.segments.splice(0..0, segs);
-        }
-    }
-}
-
-#[derive(Debug)]
-struct RouteMapEntry {
-    permit: bool,
-    matches: Vec<Match>,
-    sets: Vec<Set>,
-}
-
-#[derive(Debug)]
-pub struct RouteMap {
-    entries: Vec<RouteMapEntry>,
-}
-
-/// The route being evaluated, with its AS path printed on first need.
-struct Route<'a> {
-    key: Key,
-    attrs: &'a RouteAttrs,
-    path: Option<String>,
-}
-
-impl Route<'_> {
-    fn as_path(&mut self) -> &str {
-        let attrs = self.attrs;
-        self.path.get_or_insert_with(|| {
-            attrs
-                .attrs
-                .as_path
-                .as_ref()
-                .map(AsPath::to_string)
-                .unwrap_or_default()
+            )
         })
-    }
-
-    fn matches(&mut self, m: &Match) -> bool {
-        match m {
-            Match::Prefix4(l) => !self.key.v6 && l.as_ref().is_some_and(|l| l.permits(self.key)),
-            Match::Prefix6(l) => self.key.v6 && l.as_ref().is_some_and(|l| l.permits(self.key)),
-            Match::Community(l) => l
-                .as_ref()
-                .is_some_and(|l| l.matches(&self.attrs.attrs.communities)),
-            Match::AsPath(l) => match l {
-                Some(l) => l.matches(self.as_path()),
-                None => false,
-            },
-        }
-    }
+        .collect();
+    AsPathList::new(entries)
 }
 
-impl RouteMap {
-    /// [`Policies::apply_route_map`] on shared attributes: copies them
-    /// (`Arc::make_mut`) only when a set clause changes something, so
-    /// routes that pass unchanged keep sharing one allocation.
-    pub fn apply_shared(&self, prefix: &IpNetwork, attrs: &mut Arc<RouteAttrs>) -> bool {
-        let key = Key::of(prefix);
-        let Some(entry) = self.decide(key, attrs) else {
-            return false;
-        };
-        if entry.sets.iter().any(|s| s.changes(key.v6, attrs)) {
-            let a = Arc::make_mut(attrs);
-            for s in &entry.sets {
-                if s.changes(key.v6, a) {
-                    s.apply(a);
-                }
+/// Compiles the policy objects of `cfg`. Invalid parts (a regular
+/// expression that does not compile, a malformed community) are logged
+/// and never match.
+pub fn compile(cfg: &Config) -> Policies {
+    let prefix_lists: HashMap<String, Arc<PrefixList>> = cfg
+        .prefix_lists
+        .iter()
+        .map(|(n, l)| (n.clone(), Arc::new(prefix_list(n, l, false))))
+        .collect();
+    let prefix_lists_v6: HashMap<String, Arc<PrefixList>> = cfg
+        .prefix_lists_v6
+        .iter()
+        .map(|(n, l)| (n.clone(), Arc::new(prefix_list(n, l, true))))
+        .collect();
+    let community_lists: HashMap<String, Arc<CommunityList>> = cfg
+        .community_lists
+        .iter()
+        .map(|(n, l)| (n.clone(), Arc::new(community_list(n, l))))
+        .collect();
+    let as_path_lists: HashMap<String, Arc<AsPathList>> = cfg
+        .as_path_lists
+        .iter()
+        .map(|(n, l)| (n.clone(), Arc::new(as_path_list(n, l))))
+        .collect();
+
+    let compile_match = |m: &RouteMapMatch| match m {
+        RouteMapMatch::IpAddressPrefixList(n) => Match::Prefix4(prefix_lists.get(n).cloned()),
+        RouteMapMatch::Ipv6AddressPrefixList(n) => Match::Prefix6(prefix_lists_v6.get(n).cloned()),
+        RouteMapMatch::Community(n) => Match::Community(community_lists.get(n).cloned()),
+        RouteMapMatch::AsPath(n) => Match::AsPath(as_path_lists.get(n).cloned()),
+    };
+    let compile_set = |name: &str, seq: u32, s: &RouteMapSet| match s {
+        RouteMapSet::LocalPreference(v) => Set::LocalPref(*v),
+        RouteMapSet::Metric(v) => Set::Med(*v),
+        RouteMapSet::Weight(v) => Set::Weight(*v),
+        RouteMapSet::AsPathPrepend(v) => Set::Prepend(v.clone()),
+        RouteMapSet::Community {
+            communities,
+            additive,
+        } => {
+            let mut cs: Vec<Community> = communities
+                .iter()
+                .filter_map(|c| parse_community(c))
+                .collect();
+            if cs.len() != communities.len() {
+                warn!(
+                    route_map = name,
+                    seq, "invalid community in set community left out"
+                );
+            }
+            cs.sort_unstable();
+            cs.dedup();
+            if *additive {
+                Set::AddCommunities(cs)
+            } else {
+                Set::Communities(cs)
             }
         }
-        true
-    }
+        RouteMapSet::IpNextHop(a) => Set::NextHop4(*a),
+        RouteMapSet::Ipv6NextHop(a) => Set::NextHop6(*a),
+    };
+    let route_maps = cfg
+        .route_maps
+        .iter()
+        .map(|(n, rm)| {
+            let entries = rm
+                .entries
+                .iter()
+                .map(|(&seq, e)| {
+                    RouteMapEntry::new(
+                        e.action == Action::Permit,
+                        e.matches.iter().map(compile_match).collect(),
+                        e.sets.iter().map(|s| compile_set(n, seq, s)).collect(),
+                    )
+                })
+                .collect();
+            (n.clone(), RouteMap::new(entries))
+        })
+        .collect();
 
-    /// The deciding entry if it permits; `None` denies.
-    fn decide(&self, key: Key, attrs: &RouteAttrs) -> Option<&RouteMapEntry> {
-        let mut route = Route {
-            key,
-            attrs,
-            path: None,
-        };
-        self.entries
-            .iter()
-            .find(|e| e.matches.iter().all(|m| route.matches(m)))
-            .filter(|e| e.permit)
-    }
-}
-
-// ----------------------------------------------------------------- policies
-
-/// Every policy object of a configuration, compiled. Cheap to share: wrap
-/// it in an `Arc` and recompile on configuration changes.
-#[derive(Debug, Default)]
-pub struct Policies {
-    prefix_lists: HashMap<String, Arc<PrefixList>>,
-    prefix_lists_v6: HashMap<String, Arc<PrefixList>>,
-    route_maps: HashMap<String, RouteMap>,
-}
-
-impl Policies {
-    /// Compiles the policy objects of `cfg`. Invalid parts (a regular
-    /// expression that does not compile, a malformed community) are logged
-    /// and never match.
-    pub fn compile(cfg: &Config) -> Policies {
-        let prefix_lists: HashMap<String, Arc<PrefixList>> = cfg
-            .prefix_lists
-            .iter()
-            .map(|(n, l)| (n.clone(), Arc::new(PrefixList::compile(n, l, false))))
-            .collect();
-        let prefix_lists_v6: HashMap<String, Arc<PrefixList>> = cfg
-            .prefix_lists_v6
-            .iter()
-            .map(|(n, l)| (n.clone(), Arc::new(PrefixList::compile(n, l, true))))
-            .collect();
-        let community_lists: HashMap<String, Arc<CommunityList>> = cfg
-            .community_lists
-            .iter()
-            .map(|(n, l)| (n.clone(), Arc::new(CommunityList::compile(n, l))))
-            .collect();
-        let as_path_lists: HashMap<String, Arc<AsPathList>> = cfg
-            .as_path_lists
-            .iter()
-            .map(|(n, l)| (n.clone(), Arc::new(AsPathList::compile(n, l))))
-            .collect();
-
-        let compile_match = |m: &RouteMapMatch| match m {
-            RouteMapMatch::IpAddressPrefixList(n) => Match::Prefix4(prefix_lists.get(n).cloned()),
-            RouteMapMatch::Ipv6AddressPrefixList(n) => {
-                Match::Prefix6(prefix_lists_v6.get(n).cloned())
-            }
-            RouteMapMatch::Community(n) => Match::Community(community_lists.get(n).cloned()),
-            RouteMapMatch::AsPath(n) => Match::AsPath(as_path_lists.get(n).cloned()),
-        };
-        let compile_set = |name: &str, seq: u32, s: &RouteMapSet| match s {
-            RouteMapSet::LocalPreference(v) => Set::LocalPref(*v),
-            RouteMapSet::Metric(v) => Set::Med(*v),
-            RouteMapSet::Weight(v) => Set::Weight(*v),
-            RouteMapSet::AsPathPrepend(v) => Set::Prepend(v.clone()),
-            RouteMapSet::Community {
-                communities,
-                additive,
-            } => {
-                let mut cs: Vec<Community> = communities
-                    .iter()
-                    .filter_map(|c| parse_community(c))
-                    .collect();
-                if cs.len() != communities.len() {
-                    warn!(
-                        route_map = name,
-                        seq, "invalid community in set community left out"
-                    );
-                }
-                cs.sort_unstable();
-                cs.dedup();
-                if *additive {
-                    Set::AddCommunities(cs)
-                } else {
-                    Set::Communities(cs)
-                }
-            }
-            RouteMapSet::IpNextHop(a) => Set::NextHop4(*a),
-            RouteMapSet::Ipv6NextHop(a) => Set::NextHop6(*a),
-        };
-        let route_maps = cfg
-            .route_maps
-            .iter()
-            .map(|(n, rm)| {
-                let entries = rm
-                    .entries
-                    .iter()
-                    .map(|(&seq, e)| RouteMapEntry {
-                        permit: e.action == Action::Permit,
-                        matches: e.matches.iter().map(compile_match).collect(),
-                        sets: e.sets.iter().map(|s| compile_set(n, seq, s)).collect(),
-                    })
-                    .collect();
-                (n.clone(), RouteMap { entries })
-            })
-            .collect();
-
-        Policies {
-            prefix_lists,
-            prefix_lists_v6,
-            route_maps,
-        }
-    }
-
-    /// Whether prefix-list `name` permits `prefix`: the `ip prefix-list`
-    /// of that name for an IPv4 prefix, the `ipv6 prefix-list` for an IPv6
-    /// one. A missing list, or one without a matching entry, denies.
-    pub fn prefix_list_permits(&self, name: &str, prefix: &IpNetwork) -> bool {
-        let key = Key::of(prefix);
-        let lists = if key.v6 {
-            &self.prefix_lists_v6
-        } else {
-            &self.prefix_lists
-        };
-        lists.get(name).is_some_and(|l| l.permits(key))
-    }
-
-    /// Runs route-map `name` over a route: `true` if it permits (`attrs`
-    /// then has the set clauses applied), `false` if it denies. A missing
-    /// route-map denies. `attrs` is written only where a value changes.
-    pub fn apply_route_map(&self, name: &str, prefix: &IpNetwork, attrs: &mut RouteAttrs) -> bool {
-        let key = Key::of(prefix);
-        let Some(entry) = self
-            .route_maps
-            .get(name)
-            .and_then(|rm| rm.decide(key, attrs))
-        else {
-            return false;
-        };
-        for s in &entry.sets {
-            if s.changes(key.v6, attrs) {
-                s.apply(attrs);
-            }
-        }
-        true
-    }
-
-    /// A compiled route-map, to run over many routes without looking up
-    /// its name each time.
-    pub fn route_map(&self, name: &str) -> Option<&RouteMap> {
-        self.route_maps.get(name)
-    }
-
-    /// Whether route-map `name` exists.
-    pub fn exists_route_map(&self, name: &str) -> bool {
-        self.route_maps.contains_key(name)
-    }
-
-    /// Whether a prefix-list `name` exists, IPv4 or IPv6.
-    pub fn exists_prefix_list(&self, name: &str) -> bool {
-        self.prefix_lists.contains_key(name) || self.prefix_lists_v6.contains_key(name)
-    }
+    Policies::new(prefix_lists, prefix_lists_v6, route_maps)
 }
 
 /// Whether route-map `name` behaves differently under `new` than under
@@ -664,7 +228,11 @@ pub fn route_map_changed(old: &Config, new: &Config, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ::bgp::wire::PathAttrs;
+    use ::bgp::policy::prepend;
+    use ::bgp::rib::RouteAttrs;
+    use ::bgp::wire::{AsPath, AsSegment, PathAttrs, SegmentType};
+    use ipnetwork::IpNetwork;
+    use std::net::IpAddr;
 
     fn cfg(text: &str) -> Config {
         match vtysh::load_config(text, &Config::default()) {
@@ -674,7 +242,7 @@ mod tests {
     }
 
     fn pol(text: &str) -> Policies {
-        Policies::compile(&cfg(text))
+        compile(&cfg(text))
     }
 
     fn net(s: &str) -> IpNetwork {
@@ -1178,7 +746,7 @@ mod tests {
             },
         );
         cfg.route_maps.insert("RMC".into(), rm);
-        let p = Policies::compile(&cfg);
+        let p = compile(&cfg);
         assert!(!p.prefix_list_permits("L", &net("2001:db8::/32")));
         // Only the last entry (ge 4 → at least /8, le clamped to 32).
         assert!(p.prefix_list_permits("L", &net("10.0.0.0/8")));

@@ -7,11 +7,11 @@ use bgp::rib::{Afi, Path, RouteAttrs, LOCAL};
 use bgp::wire::{AsPath, Origin, SegmentType};
 use ipnetwork::IpNetwork;
 use serde_json::{json, Map, Value};
-use tokio::time::Instant;
+use std::time::Instant;
 use vtysh::model;
 use vtysh::{BgpRoutesDir, ShowCmd};
 
-use super::speaker::{Peer, Speaker};
+use bgp::speaker::{Peer, RemoteAs, Speaker};
 
 fn afi_from(a: model::Afi) -> Afi {
     match a {
@@ -59,7 +59,7 @@ pub fn uptime(secs: u64) -> String {
 }
 
 pub(super) fn show(sp: &Speaker, cmd: &ShowCmd, json: bool) -> Result<String, String> {
-    let Some(_) = &sp.cfg else {
+    let Some(_) = sp.config() else {
         return if json {
             to_json(&json!({}))
         } else {
@@ -87,7 +87,7 @@ fn peer_afis(p: &Peer) -> Vec<Afi> {
 fn remote_as(p: &Peer) -> (String, Value) {
     match (&p.est, p.cfg.remote_as) {
         (Some(e), _) => (e.peer_as.to_string(), json!(e.peer_as)),
-        (None, model::RemoteAs::As(n)) => (n.to_string(), json!(n)),
+        (None, RemoteAs::As(n)) => (n.to_string(), json!(n)),
         (None, other) => (other.to_string(), json!(other.to_string())),
     }
 }
@@ -103,7 +103,7 @@ fn state_text(p: &Peer) -> String {
 }
 
 fn summary(sp: &Speaker, only: Option<Afi>, json: bool) -> Result<String, String> {
-    let Some(cfg) = &sp.cfg else {
+    let Some(cfg) = sp.config() else {
         return Err("% BGP instance not found".into());
     };
     let now = Instant::now();
@@ -111,18 +111,18 @@ fn summary(sp: &Speaker, only: Option<Afi>, json: bool) -> Result<String, String
         Some(a) => vec![a],
         None => [Afi::V4, Afi::V6]
             .into_iter()
-            .filter(|a| *a == Afi::V4 || sp.peers.values().any(|p| p.cfg.af(*a).is_some()))
+            .filter(|a| *a == Afi::V4 || sp.peers().values().any(|p| p.cfg.af(*a).is_some()))
             .collect(),
     };
     let mut root = Map::new();
     let mut text = String::new();
     for afi in afis {
         let peers: Vec<(&IpAddr, &Peer)> = sp
-            .peers
+            .peers()
             .iter()
             .filter(|(_, p)| p.cfg.af(afi).is_some())
             .collect();
-        let rib_count = sp.rib.len(afi);
+        let rib_count = sp.rib().len(afi);
         let mut pj = Map::new();
         let _ = writeln!(text, "{} Summary:", fam_title(afi));
         let _ = writeln!(
@@ -138,7 +138,7 @@ fn summary(sp: &Speaker, only: Option<Afi>, json: bool) -> Result<String, String
         );
         for (a, p) in &peers {
             let (rcvd, sent) = p.counters();
-            let pfx_rcd = sp.rib.peer_count(p.idx, afi);
+            let pfx_rcd = sp.rib().peer_count(p.idx, afi);
             let pfx_snt = p.out.adj.keys().filter(|k| Afi::of(&k.0) == afi).count() as u64;
             let up = p
                 .est
@@ -288,7 +288,7 @@ fn large_communities(a: &RouteAttrs) -> Option<String> {
 
 fn path_json(sp: &Speaker, prefix: &IpNetwork, p: &Path) -> Value {
     let a = &p.attrs;
-    let meta = sp.rib.peer_meta(p.peer);
+    let meta = sp.rib().peer_meta(p.peer);
     let from = if p.peer == LOCAL {
         "local"
     } else if meta.is_some_and(|m| m.ebgp) {
@@ -349,7 +349,7 @@ fn status_codes(p: &Path, sp: &Speaker) -> String {
     } else {
         ' '
     });
-    let internal = p.peer != LOCAL && !sp.rib.peer_meta(p.peer).is_some_and(|m| m.ebgp);
+    let internal = p.peer != LOCAL && !sp.rib().peer_meta(p.peer).is_some_and(|m| m.ebgp);
     s.push(if internal { 'i' } else { ' ' });
     s
 }
@@ -393,7 +393,7 @@ fn table_row(out: &mut String, codes: &str, prefix: Option<&IpNetwork>, a: &Rout
 }
 
 fn routes(sp: &Speaker, afi: Afi, prefix: Option<&str>, json: bool) -> Result<String, String> {
-    let Some(cfg) = &sp.cfg else {
+    let Some(cfg) = sp.config() else {
         return Err("% BGP instance not found".into());
     };
     if let Some(q) = prefix {
@@ -401,7 +401,7 @@ fn routes(sp: &Speaker, afi: Afi, prefix: Option<&str>, json: bool) -> Result<St
     }
     if json {
         let mut routes = Map::new();
-        for (k, d) in sp.rib.iter(afi) {
+        for (k, d) in sp.rib().iter(afi) {
             let v: Vec<Value> = d.paths().iter().map(|p| path_json(sp, &k, p)).collect();
             routes.insert(k.to_string(), Value::Array(v));
         }
@@ -429,7 +429,7 @@ fn routes(sp: &Speaker, afi: Afi, prefix: Option<&str>, json: bool) -> Result<St
          \x20  Network          Next Hop            Metric LocPrf Weight Path\n",
     );
     let mut n = 0;
-    for (k, d) in sp.rib.iter(afi) {
+    for (k, d) in sp.rib().iter(afi) {
         for (i, p) in d.paths().iter().enumerate() {
             route_line(sp, (i == 0).then_some(&k), p, &mut out);
         }
@@ -444,7 +444,7 @@ fn routes(sp: &Speaker, afi: Afi, prefix: Option<&str>, json: bool) -> Result<St
 }
 
 fn count_paths(sp: &Speaker, afi: Afi) -> usize {
-    sp.rib.iter(afi).map(|(_, d)| d.paths().len()).sum()
+    sp.rib().iter(afi).map(|(_, d)| d.paths().len()).sum()
 }
 
 /// A prefix, or the longest match of an address.
@@ -452,10 +452,10 @@ fn one_prefix(sp: &Speaker, afi: Afi, q: &str, json: bool) -> Result<String, Str
     let found = if q.contains('/') {
         let n: IpNetwork = q.parse().map_err(|_| format!("% Malformed prefix {q}"))?;
         let n = IpNetwork::new(n.network(), n.prefix()).map_err(|e| format!("% {e}"))?;
-        sp.rib.get(&n).map(|d| (n, d))
+        sp.rib().get(&n).map(|d| (n, d))
     } else {
         let a: IpAddr = q.parse().map_err(|_| format!("% Malformed address {q}"))?;
-        sp.rib
+        sp.rib()
             .iter(afi)
             .filter(|(k, _)| k.contains(a))
             .max_by_key(|(k, _)| k.prefix())
@@ -498,7 +498,7 @@ fn one_prefix(sp: &Speaker, afi: Afi, q: &str, json: bool) -> Result<String, Str
         let from = if p.peer == LOCAL {
             "0.0.0.0 from 0.0.0.0".to_string()
         } else {
-            let m = sp.rib.peer_meta(p.peer);
+            let m = sp.rib().peer_meta(p.peer);
             format!(
                 "{} from {} ({})",
                 a.next_hop,
@@ -529,7 +529,7 @@ fn one_prefix(sp: &Speaker, afi: Afi, q: &str, json: bool) -> Result<String, Str
             ", {}",
             if p.peer == LOCAL {
                 "sourced, local"
-            } else if sp.rib.peer_meta(p.peer).is_some_and(|m| m.ebgp) {
+            } else if sp.rib().peer_meta(p.peer).is_some_and(|m| m.ebgp) {
                 "external"
             } else {
                 "internal"
@@ -580,11 +580,11 @@ fn neighbors(
     routes: Option<BgpRoutesDir>,
     json: bool,
 ) -> Result<String, String> {
-    let Some(cfg) = &sp.cfg else {
+    let Some(cfg) = sp.config() else {
         return Err("% BGP instance not found".into());
     };
     let selected: Vec<(&IpAddr, &Peer)> = match addr {
-        Some(a) => match sp.peers.get_key_value(&a) {
+        Some(a) => match sp.peers().get_key_value(&a) {
             Some(x) => vec![x],
             None => {
                 return if json {
@@ -594,7 +594,7 @@ fn neighbors(
                 }
             }
         },
-        None => sp.peers.iter().collect(),
+        None => sp.peers().iter().collect(),
     };
     if let (Some(dir), Some((_, p))) = (routes, selected.first()) {
         let mut list: Vec<(IpNetwork, std::sync::Arc<RouteAttrs>)> = match dir {
@@ -604,7 +604,7 @@ fn neighbors(
                     // Without soft-reconfiguration inbound: what was accepted.
                     let mut v = Vec::new();
                     for afi in [Afi::V4, Afi::V6] {
-                        for (k, d) in sp.rib.iter(afi) {
+                        for (k, d) in sp.rib().iter(afi) {
                             for path in d.paths().iter().filter(|x| x.peer == p.idx) {
                                 v.push((k, path.attrs.clone()));
                             }
@@ -740,7 +740,7 @@ fn neighbors(
             let mut x = Map::new();
             x.insert(
                 "acceptedPrefixCounter".into(),
-                json!(sp.rib.peer_count(p.idx, afi)),
+                json!(sp.rib().peer_count(p.idx, afi)),
             );
             x.insert(
                 "sentPrefixCounter".into(),
@@ -871,7 +871,7 @@ fn neighbors(
             let _ = writeln!(
                 text,
                 "  {} accepted prefixes, {} sent",
-                sp.rib.peer_count(p.idx, afi),
+                sp.rib().peer_count(p.idx, afi),
                 p.out.adj.keys().filter(|k| Afi::of(&k.0) == afi).count()
             );
         }
