@@ -5,7 +5,7 @@
 #
 #   injector ns 10.0.50.101.. <--veth--> 10.0.50.1 receiver ns
 #
-# The injector is bgp/examples/inject.rs (rvpn's bgp::wire, ~1M prefixes
+# The injector is examples/bgp_inject.rs (rvpn's bgp::wire, ~1M prefixes
 # packed and written in well under a second), so the figure is the
 # receiver's: it connects K sessions from 10.0.50.101, .102, ... (AS 65100,
 # router ids likewise) to the receiver (AS 65200, passive where it can be),
@@ -147,14 +147,14 @@ export CARGO_TARGET_DIR=$TARGET
 RVPN_BUILD_OK=1
 if [ "${NO_BUILD:-0}" != 1 ]; then
   echo "=== building the injector ($PROFILE) into $TARGET"
-  cargo build -q "${PFLAG[@]}" -p bgp --example inject
+  cargo build -q "${PFLAG[@]}" -p rvpnd --example bgp_inject
   case " $RECEIVERS " in *" rvpn "*)
     echo "=== building rvpnd and vtysh ($PROFILE)"
     cargo build -q "${PFLAG[@]}" -p rvpnd --bin rvpnd -p vtysh --bin vtysh \
       || { RVPN_BUILD_OK=0; echo "!!! rvpnd does not build: its rows will say FAIL"; } ;;
   esac
 fi
-INJECT=$TARGET/$BDIR/examples/inject; RVPND=$TARGET/$BDIR/rvpnd; VTYSH=$TARGET/$BDIR/vtysh
+INJECT=$TARGET/$BDIR/examples/bgp_inject; RVPND=$TARGET/$BDIR/rvpnd; VTYSH=$TARGET/$BDIR/vtysh
 [ -x "$INJECT" ] || { echo "missing $INJECT" >&2; exit 1; }
 for b in "$RVPND" "$VTYSH"; do [ -x "$b" ] || RVPN_BUILD_OK=0; done
 

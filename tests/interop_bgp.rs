@@ -18,7 +18,7 @@
 //!  9 graceful restart (helper): FRR's bgpd killed and restarted; routes
 //!    kept stale, never missing (polled every 100 ms), leftovers removed
 //!    after End-of-RIB
-//! 10 RFC 7606: a malformed MULTI_EXIT_DISC (bgp/examples/inject.rs) makes
+//! 10 RFC 7606: a malformed MULTI_EXIT_DISC (examples/bgp_inject.rs) makes
 //!    the prefix withdrawn, the session stays up
 //! 11 multipath: two eBGP peers, `maximum-paths 2` + multipath-relax
 //! 12 dynamic neighbors: `bgp listen range` + peer-group; `bgp listen
@@ -603,7 +603,7 @@ fn frr_neighbor_lines(addr: &str, remote_as: &str) -> String {
     format!(" neighbor {addr} remote-as {remote_as}\n neighbor {addr} timers connect 2\n")
 }
 
-// ---- the injector (bgp/examples/inject.rs)
+// ---- the injector (examples/bgp_inject.rs)
 
 /// The newest modification time under `p` (files, recursively).
 fn newest_mtime(p: &Path) -> SystemTime {
@@ -619,8 +619,8 @@ fn newest_mtime(p: &Path) -> SystemTime {
     t
 }
 
-/// The inject example: the one `cargo test --workspace` built next to
-/// rvpnd if it is newer than bgp/, else built now into a target
+/// The injector example: the one `cargo test --workspace` built next to
+/// rvpnd if it is newer than bgp/ and its source, else built now into a target
 /// directory of its own (the running `cargo test` holds the lock of its
 /// own).
 fn inject_bin() -> PathBuf {
@@ -628,11 +628,11 @@ fn inject_bin() -> PathBuf {
     BIN.get_or_init(|| {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let src = newest_mtime(&root.join("bgp/src"))
-            .max(newest_mtime(&root.join("bgp/examples/inject.rs")))
+            .max(newest_mtime(&root.join("examples/bgp_inject.rs")))
             .max(newest_mtime(&root.join("bgp/Cargo.toml")));
         let exe = rvpnd_bin();
         let fresh = |p: &Path| p.is_file() && newest_mtime(p) >= src;
-        let next_to_rvpnd = exe.with_file_name("examples").join("inject");
+        let next_to_rvpnd = exe.with_file_name("examples").join("bgp_inject");
         if fresh(&next_to_rvpnd) {
             return next_to_rvpnd;
         }
@@ -641,12 +641,14 @@ fn inject_bin() -> PathBuf {
             .and_then(Path::parent)
             .expect("rvpnd lives in TARGET/PROFILE/")
             .join("interop-inject");
-        let built = target.join("debug/examples/inject");
+        let built = target.join("debug/examples/bgp_inject");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        eprintln!("building the injector: {cargo} build -p bgp --example inject into {target:?}");
+        eprintln!(
+            "building the injector: {cargo} build -p rvpnd --example bgp_inject into {target:?}"
+        );
         let o = run_timeout(
             Command::new(&cargo)
-                .args(["build", "--quiet", "-p", "bgp", "--example", "inject"])
+                .args(["build", "--quiet", "-p", "rvpnd", "--example", "bgp_inject"])
                 .arg("--manifest-path")
                 .arg(root.join("Cargo.toml"))
                 .arg("--target-dir")
@@ -655,8 +657,8 @@ fn inject_bin() -> PathBuf {
         );
         assert!(
             o.status.success() && built.is_file(),
-            "building bgp/examples/inject.rs failed ({}); build it with \
-             `cargo build -p bgp --example inject`:\n{}",
+            "building examples/bgp_inject.rs failed ({}); build it with \
+             `cargo build -p rvpnd --example bgp_inject`:\n{}",
             o.status,
             output_text(&o)
         );

@@ -1,6 +1,7 @@
 //! A fast BGP route injector built on [`bgp::wire`] (no session FSM): for
 //! benchmarks (benches/bgp-ingest.sh) and interop tests
-//! (tests/interop_bgp.rs).
+//! (tests/interop_bgp.rs). It lives in rvpnd's package, not in `bgp`'s,
+//! so that the `bgp` crate needs no tokio, not even for its examples.
 //!
 //! Each session connects to the peer (retrying refused connections), sends
 //! an OPEN (4-octet AS, multiprotocol IPv4 unicast, route refresh), waits
