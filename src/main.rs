@@ -209,7 +209,11 @@ async fn run(
     let (routes_tx, routes_rx) = mpsc::unbounded_channel();
     let rib = routing::start(routes_rx, kernel_routes);
     let rib_ctl = rib.tx.clone();
-    let bgp_tx = bgp::start(bgp_port, kernel_routes.then_some(routes_tx));
+    let bgp_tx = bgp::start(
+        bgp_port,
+        kernel_routes.then_some(routes_tx),
+        rib.interfaces.clone(),
+    );
     let bgp_ctl = bgp_tx.clone();
     let bfd_tx = bfd_task::start(bfd_task::CONTROL_PORT, Some(bgp_tx.clone()));
     let rib_tx = rib.tx.clone();

@@ -1,13 +1,15 @@
 //! Interfaces over rtnetlink, for both data planes: look one up by name or
 //! index, create an xfrm interface (kind `xfrm`, `IFLA_XFRM_IF_ID`) marked
 //! with the alias [`ALIAS`], set it up or down with its MTU, add and remove
-//! addresses, read its counters, delete it.
+//! addresses, read its counters, delete it; list every link and every
+//! address (the routing task's view of the interfaces).
 //!
 //! Every function takes the interface as a [`Dev`]: a name (`"Tunnel1"`)
 //! or an index. Adding an address that is there, removing one that is not
 //! and deleting an interface that is gone are not errors.
 
 use futures::TryStreamExt;
+use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{
     InfoData, InfoKind, InfoXfrm, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, Stats64,
 };
@@ -140,6 +142,10 @@ pub struct Link {
     pub if_id: Option<u32>,
     /// Administratively up.
     pub up: bool,
+    /// Up and running (`IFF_RUNNING`: carrier, or a TUN with a reader).
+    pub running: bool,
+    /// A loopback interface.
+    pub loopback: bool,
     /// MTU.
     pub mtu: u32,
     /// Counters.
@@ -156,6 +162,8 @@ impl Link {
         let mut l = Link {
             index: m.header.index,
             up: m.header.flags.contains(LinkFlags::Up),
+            running: m.header.flags.contains(LinkFlags::Running),
+            loopback: m.header.flags.contains(LinkFlags::Loopback),
             ..Link::default()
         };
         for a in &m.attributes {
@@ -238,6 +246,44 @@ pub async fn all(h: &Handle) -> Result<Vec<Link>, LinkError> {
         .try_collect()
         .await
         .map_err(LinkError::netlink("listing interfaces"))
+}
+
+/// An address of an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Address {
+    /// The interface's index.
+    pub index: u32,
+    /// The address (`IFA_LOCAL` when the kernel gives one, as on a
+    /// point-to-point link, else `IFA_ADDRESS`; as getifaddrs reads it).
+    pub addr: IpAddr,
+    /// Its prefix length.
+    pub prefix: u8,
+}
+
+/// Every address of every interface of this network namespace.
+pub async fn addresses(h: &Handle) -> Result<Vec<Address>, LinkError> {
+    h.address()
+        .get()
+        .execute()
+        .try_filter_map(|m| async move {
+            let mut local = None;
+            let mut address = None;
+            for a in &m.attributes {
+                match a {
+                    AddressAttribute::Local(ip) => local = Some(*ip),
+                    AddressAttribute::Address(ip) => address = Some(*ip),
+                    _ => {}
+                }
+            }
+            Ok(local.or(address).map(|addr| Address {
+                index: m.header.index,
+                addr,
+                prefix: m.header.prefix_len,
+            }))
+        })
+        .try_collect()
+        .await
+        .map_err(LinkError::netlink("listing addresses"))
 }
 
 /// Create an xfrm interface with `if_id` (no underlying device), mark it

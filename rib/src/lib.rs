@@ -113,6 +113,10 @@ impl fmt::Display for Resolved {
     }
 }
 
+/// What a routing protocol offers the RIB for some prefixes at once (BGP
+/// after a decision run): `None` withdraws its candidate for the prefix.
+pub type RouteBatch = Vec<(IpNetwork, Option<Candidate>)>;
+
 /// A route offered by one source for one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {

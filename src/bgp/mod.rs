@@ -11,10 +11,9 @@
 //! - [`show`]: FRR-style show output and JSON.
 
 pub mod config;
-pub(crate) mod ifaddrs;
 pub mod policy;
 pub(crate) mod show;
 pub mod speaker;
 pub mod tcp;
 
-pub use speaker::{start, Command, RouteBatch};
+pub use speaker::{start, Command};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bgp::speaker::{ConnId, Forwarding, NextHop, Output, PolicyChanges, Soft, Speaker};
-use ipnetwork::IpNetwork;
+use rib::RouteBatch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
@@ -19,8 +19,9 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 use vtysh::{Config, ShowCmd, SoftDir};
 
+use crate::routing::Interfaces;
+
 use super::config::speaker_config;
-use super::ifaddrs;
 use super::policy::{compile, route_map_changed};
 use super::tcp;
 
@@ -94,12 +95,8 @@ impl Drop for ConnIo {
 /// peer sending faster than the RIB takes it in waits in TCP, not in our
 /// memory.
 const EV_QUEUE: usize = 16;
-/// How often interface addresses are read for `redistribute connected`.
-const RESCAN: Duration = Duration::from_secs(5);
-
-/// What BGP offers the RIB for some prefixes after a decision run:
-/// `None` withdraws the prefix.
-pub type RouteBatch = Vec<(IpNetwork, Option<rib::Candidate>)>;
+/// When the core has no timer: the loop wakes at least this often.
+const IDLE: Duration = Duration::from_secs(3600);
 
 /// iBGP's administrative distance (eBGP's is `rib::Source::Bgp`'s
 /// default, 20), as in FRR and IOS.
@@ -114,16 +111,20 @@ struct Driver {
     listener_tasks: Vec<tokio::task::JoinHandle<()>>,
     ev_tx: mpsc::Sender<Ev>,
     conns: HashMap<(IpAddr, ConnId), ConnIo>,
-    next_rescan: Instant,
+    /// The interfaces and their addresses (the routing task's view).
+    ifaces: Interfaces,
     /// Where forwarding changes go (the RIB task).
     routes_tx: Option<mpsc::UnboundedSender<RouteBatch>>,
 }
 
 /// Starts the speaker on BGP port `port`; forwarding changes (best path
-/// and multipaths of each changed prefix) go to `routes`.
+/// and multipaths of each changed prefix) go to `routes`. Interface
+/// addresses come from `ifaces`, and every change of them reaches the
+/// core.
 pub fn start(
     port: u16,
     routes: Option<mpsc::UnboundedSender<RouteBatch>>,
+    ifaces: Interfaces,
 ) -> mpsc::Sender<Command> {
     let (tx, rx) = mpsc::channel(64);
     let (ev_tx, ev_rx) = mpsc::channel(EV_QUEUE);
@@ -136,7 +137,7 @@ pub fn start(
         listener_tasks: Vec::new(),
         ev_tx,
         conns: HashMap::new(),
-        next_rescan: now + RESCAN,
+        ifaces,
         routes_tx: routes,
     };
     tokio::spawn(d.run(rx, ev_rx));
@@ -194,6 +195,8 @@ fn policy_changes(old: &Config, new: &Config) -> PolicyChanges {
 
 impl Driver {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut ev_rx: mpsc::Receiver<Ev>) {
+        let mut ifaces = self.ifaces.clone();
+        let mut ifaces_open = true;
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
@@ -218,6 +221,10 @@ impl Driver {
                         }
                     }
                 }
+                open = ifaces.changed(), if ifaces_open => {
+                    ifaces_open = open;
+                    self.core.handle_addresses(self.ifaces.addresses(), std::time::Instant::now());
+                }
                 _ = tokio::time::sleep_until(deadline) => self.timers(),
             }
             self.drive();
@@ -226,20 +233,14 @@ impl Driver {
     }
 
     fn next_deadline(&self) -> Instant {
-        let d = self.next_rescan;
         self.core
             .poll_timeout()
-            .map_or(d, |t| d.min(Instant::from_std(t)))
+            .map_or(Instant::now() + IDLE, Instant::from_std)
     }
 
     fn timers(&mut self) {
         let now = Instant::now();
         self.core.handle_timeout(now.into_std());
-        if self.next_rescan <= now {
-            self.next_rescan = now + RESCAN;
-            self.core
-                .handle_addresses(ifaddrs::addresses(), now.into_std());
-        }
     }
 
     /// Does what the core asks: bytes out, connections opened and closed,
@@ -276,7 +277,7 @@ impl Driver {
         match cmd {
             Command::SetConfig(cfg) => self.set_config(*cfg),
             Command::Tunnel { name, up } => {
-                self.core.handle_addresses(ifaddrs::addresses(), now);
+                self.core.handle_addresses(self.ifaces.addresses(), now);
                 self.core.handle_tunnel(&name, up, now);
             }
             Command::Show { cmd, json, reply } => {
@@ -302,7 +303,7 @@ impl Driver {
         let changes = policy_changes(&self.running, &running);
         self.running = running;
         let policies = Arc::new(compile(&self.running));
-        self.core.handle_addresses(ifaddrs::addresses(), now);
+        self.core.handle_addresses(self.ifaces.addresses(), now);
         let configured = new.is_some();
         self.core.handle_config(new, policies, &changes, now);
         if !configured {
@@ -429,7 +430,7 @@ impl Driver {
                 let a = s
                     .parse::<IpAddr>()
                     .ok()
-                    .or_else(|| ifaddrs::interface_address(s, addr.is_ipv6()));
+                    .or_else(|| self.ifaces.address_of(s, addr.is_ipv6()));
                 if a.is_none() {
                     warn!(
                         "bgp neighbor {addr}: update-source {s} has no usable address; not binding"
@@ -512,7 +513,7 @@ impl Driver {
             Ev::Connected { peer, conn, stream } => {
                 // Our next hop of the other family is read off the
                 // interface addresses: have them fresh for the session.
-                self.core.handle_addresses(ifaddrs::addresses(), now);
+                self.core.handle_addresses(self.ifaces.addresses(), now);
                 let local = stream.local_addr().ok();
                 if self.core.handle_connected(peer, conn, local, now) {
                     self.attach(peer, conn, stream);
@@ -527,7 +528,7 @@ impl Driver {
                     IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
                     a => a,
                 };
-                self.core.handle_addresses(ifaddrs::addresses(), now);
+                self.core.handle_addresses(self.ifaces.addresses(), now);
                 let local = stream.local_addr().ok();
                 if let Ok(conn) = self.core.handle_accepted(peer, local, now) {
                     self.attach(peer, conn, stream);

@@ -2,8 +2,9 @@
 //!
 //! It gathers the candidates of every source, lets the `rib` crate
 //! select and resolve them, and drives the kernel FIB:
-//! - connected: the networks of the kernel's interfaces (rescanned every
-//!   few seconds) and, for tunnel interfaces, their configured networks
+//! - connected: the networks of the kernel's interfaces (the task's
+//!   rtnetlink view of them, [`Interfaces`], read again on every link or
+//!   address event and every few seconds) and, for tunnel interfaces, their configured networks
 //!   while the tunnel is up: not `shutdown` and holding an IPsec SA. The
 //!   daemon reports a tunnel's first and last SA ([`Command::Tunnel`]),
 //!   so when a tunnel dies its connected network leaves and with it every
@@ -20,7 +21,10 @@
 //! shown as rejected and retried every second. On shutdown rvpn's routes
 //! are removed, as FRR's zebra does.
 
+mod ifaces;
 pub mod show;
+
+pub use ifaces::Interfaces;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
@@ -35,10 +39,14 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 use vtysh::Config;
 
-use crate::bgp::RouteBatch;
+use rib::RouteBatch;
+
+use ifaces::{Event, Publisher};
 
 /// How often the kernel's interface addresses are read again.
 const RESCAN: Duration = Duration::from_secs(2);
+/// How long starting the task waits for its first read of them.
+const FIRST_READ: Duration = Duration::from_secs(2);
 /// How often refused kernel writes are tried again.
 const RETRY: Duration = Duration::from_secs(1);
 /// Tables larger than this are published at most once per
@@ -131,6 +139,8 @@ pub struct RibHandle {
     pub tx: mpsc::UnboundedSender<Command>,
     /// The published table.
     pub view: Arc<ArcSwap<Table>>,
+    /// The interfaces and their addresses.
+    pub interfaces: Interfaces,
 }
 
 /// Starts the RIB task. `bgp_rx` brings BGP's forwarding changes;
@@ -139,7 +149,10 @@ pub struct RibHandle {
 pub fn start(bgp_rx: mpsc::UnboundedReceiver<RouteBatch>, kernel: bool) -> RibHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let view = Arc::new(ArcSwap::from_pointee(Table::default()));
+    let (ifaces, interfaces) = Publisher::new();
     let task = Task {
+        ifaces,
+        netlink: None,
         rib: Rib::new(),
         fib: None,
         kernel,
@@ -160,6 +173,7 @@ pub fn start(bgp_rx: mpsc::UnboundedReceiver<RouteBatch>, kernel: bool) -> RibHa
     };
     // Its own thread and runtime: a large kernel write blocks (a million
     // routes take seconds) and must not hold up BGP, BFD or IKE.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name("rib".into())
         .spawn(move || {
@@ -167,17 +181,32 @@ pub fn start(bgp_rx: mpsc::UnboundedReceiver<RouteBatch>, kernel: bool) -> RibHa
                 .enable_all()
                 .build()
             {
-                Ok(rt) => rt.block_on(task.run(rx, bgp_rx)),
+                Ok(rt) => rt.block_on(task.run(rx, bgp_rx, ready_tx)),
                 Err(e) => tracing::error!("RIB: cannot start its runtime: {e}"),
             }
         });
-    if let Err(e) = spawned {
-        tracing::error!("RIB: cannot start its thread: {e}");
+    match spawned {
+        // The first read of the interfaces, so that whoever starts next
+        // (BGP: `update-source IFNAME`) finds them.
+        Ok(_) => {
+            if ready_rx.recv_timeout(FIRST_READ).is_err() {
+                warn!("RIB: the interfaces were not read within {FIRST_READ:?}");
+            }
+        }
+        Err(e) => tracing::error!("RIB: cannot start its thread: {e}"),
     }
-    RibHandle { tx, view }
+    RibHandle {
+        tx,
+        view,
+        interfaces,
+    }
 }
 
 struct Task {
+    /// The interfaces as the kernel reports them.
+    ifaces: Publisher,
+    /// For reading them.
+    netlink: Option<esp_io::link::Handle>,
     rib: Rib,
     fib: Option<Fib>,
     kernel: bool,
@@ -212,7 +241,17 @@ impl Task {
         mut self,
         mut rx: mpsc::UnboundedReceiver<Command>,
         mut bgp_rx: mpsc::UnboundedReceiver<RouteBatch>,
+        ready: std::sync::mpsc::Sender<()>,
     ) {
+        // Link events: the kernel deletes the routes through an interface
+        // that goes down, and a flap shorter than the rescan would leave
+        // them gone; every event re-writes the routes through the link.
+        // Address events change the connected networks.
+        let (netlink, mut links) = ifaces::events();
+        self.netlink = netlink;
+        let mut links_open = true;
+        self.rescan().await;
+        let _ = ready.send(());
         if self.kernel {
             match Fib::open() {
                 Ok(mut f) => {
@@ -226,12 +265,6 @@ impl Task {
                 Err(e) => warn!("cannot open rtnetlink; routes stay out of the kernel: {e}"),
             }
         }
-        self.rescan();
-        // Link events: the kernel deletes the routes through an interface
-        // that goes down, and a flap shorter than the rescan would leave
-        // them gone; every event re-writes the routes through the link.
-        let mut links = link_events();
-        let mut links_open = true;
         let mut rescan = tokio::time::interval(RESCAN);
         let mut retry = tokio::time::interval(RETRY);
         let mut bgp_open = true;
@@ -251,9 +284,28 @@ impl Task {
                     Some(b) => self.bgp(b),
                     None => bgp_open = false,
                 },
-                _ = rescan.tick() => self.rescan(),
-                name = links.recv(), if links_open => match name {
-                    Some(n) => self.link_changed(n),
+                _ = rescan.tick() => self.rescan().await,
+                ev = links.recv(), if links_open => match ev {
+                    Some(ev) => {
+                        // One read of the interfaces for a burst.
+                        let mut evs = vec![ev];
+                        while let Ok(ev) = links.try_recv() {
+                            evs.push(ev);
+                        }
+                        self.rescan().await;
+                        let mut names: Vec<String> = evs
+                            .into_iter()
+                            .filter_map(|e| match e {
+                                Event::Link(n) => Some(n),
+                                Event::Address => None,
+                            })
+                            .collect();
+                        names.sort();
+                        names.dedup();
+                        for n in names {
+                            self.link_changed(n);
+                        }
+                    }
                     None => links_open = false,
                 },
                 _ = retry.tick(), if !self.refused.is_empty() => self.retry(),
@@ -382,12 +434,11 @@ impl Task {
         }
     }
 
-    /// A link changed (up, down, created): read the interfaces again and
-    /// write every selected route through it once more (the kernel may
-    /// have deleted them; writes are replaces, so this is harmless when it
-    /// did not).
+    /// A link changed (up, down, created; the interfaces have been read
+    /// again): write every selected route through it once more (the
+    /// kernel may have deleted them; writes are replaces, so this is
+    /// harmless when it did not).
     fn link_changed(&mut self, name: String) {
-        self.rescan();
         let again: Vec<FibChange> = self
             .rib
             .fib()
@@ -407,8 +458,12 @@ impl Task {
         self.pending_retry.extend(again);
     }
 
-    /// Reads the kernel's interface networks again.
-    fn rescan(&mut self) {
+    /// Reads the kernel's interfaces again (publishing them when they
+    /// changed) and brings the connected networks up to date.
+    async fn rescan(&mut self) {
+        if let Some(h) = &self.netlink {
+            self.ifaces.refresh(h).await;
+        }
         self.sync_connected();
     }
 
@@ -416,7 +471,7 @@ impl Task {
     /// excepted) and the tunnels that are up.
     fn sync_connected(&mut self) {
         let mut want: BTreeMap<IpNetwork, BTreeSet<String>> = BTreeMap::new();
-        for (name, net) in crate::bgp::ifaddrs::interface_networks() {
+        for (name, net) in ifaces::networks(&self.ifaces.current()) {
             if self.running.interfaces.contains_key(&name) && vtysh::model::is_tunnel_name(&name) {
                 continue;
             }
@@ -618,57 +673,6 @@ impl Task {
             "rvpn routes removed from the kernel"
         );
     }
-}
-
-/// Names of links the kernel reports changed (RTM_NEWLINK/DELLINK), from
-/// a netlink socket in rtnetlink's link multicast group. If it cannot be
-/// opened the channel is closed and only the periodic rescan remains.
-fn link_events() -> mpsc::UnboundedReceiver<String> {
-    use futures::StreamExt;
-    use rtnetlink::packet_core::NetlinkPayload;
-    use rtnetlink::packet_route::link::LinkAttribute;
-    use rtnetlink::packet_route::RouteNetlinkMessage;
-    use rtnetlink::sys::{AsyncSocket, SocketAddr};
-    const RTMGRP_LINK: u32 = 1;
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (mut conn, _handle, mut messages) = match rtnetlink::new_connection() {
-        Ok(c) => c,
-        Err(e) => {
-            warn!("RIB: no link events ({e}); interfaces are rescanned every {RESCAN:?}");
-            return rx;
-        }
-    };
-    if let Err(e) = conn
-        .socket_mut()
-        .socket_mut()
-        .bind(&SocketAddr::new(0, RTMGRP_LINK))
-    {
-        warn!("RIB: no link events ({e}); interfaces are rescanned every {RESCAN:?}");
-        return rx;
-    }
-    tokio::spawn(conn);
-    tokio::spawn(async move {
-        // Keep the connection's handle alive with the task.
-        let _handle = _handle;
-        while let Some((m, _)) = messages.next().await {
-            let NetlinkPayload::InnerMessage(
-                RouteNetlinkMessage::NewLink(l) | RouteNetlinkMessage::DelLink(l),
-            ) = m.payload
-            else {
-                continue;
-            };
-            let name = l.attributes.iter().find_map(|a| match a {
-                LinkAttribute::IfName(n) => Some(n.clone()),
-                _ => None,
-            });
-            if let Some(n) = name {
-                if tx.send(n).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    rx
 }
 
 /// The prefixes of `old` that `new` no longer has.
