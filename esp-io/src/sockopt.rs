@@ -1,5 +1,6 @@
 //! The socket options rvpn sets that `socket2` does not cover; everything
-//! else goes through `socket2`. All of them are integer options.
+//! else goes through `socket2`. The one place rvpn calls setsockopt(2)
+//! and getsockopt(2) itself.
 //!
 //! - UDP: `UDP_GRO`, `UDP_SEGMENT` (batched ESP in UDP), `UDP_ENCAP`
 //!   (the kernel takes ESP in UDP off the IKE NAT-T socket);
@@ -7,7 +8,8 @@
 //! - `IP_RECVTTL`, `IP_PKTINFO`, `IPV6_RECVPKTINFO` (BFD's receive
 //!   envelope).
 //!
-//! `TCP_MD5SIG` (a struct, not an integer) stays with the BGP TCP code.
+//! - `TCP_MD5SIG` / `TCP_MD5SIG_EXT` (BGP passwords): a C struct, set
+//!   with [`set_struct`]; the BGP TCP code (`src/bgp/tcp.rs`) fills it.
 
 use std::io;
 use std::mem::size_of;
@@ -42,6 +44,33 @@ pub fn set_int(
             name,
             (&v as *const libc::c_int).cast(),
             size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// setsockopt(2) of an option whose value is the plain C struct `v`
+/// (`Copy`: no pointers the kernel would follow, nothing to drop).
+pub fn set_struct<T: Copy>(
+    sock: &impl AsFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: &T,
+) -> io::Result<()> {
+    let len = libc::socklen_t::try_from(size_of::<T>())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "option value too large"))?;
+    // SAFETY: setsockopt(2) reads `len` bytes of the `T` we borrow; the
+    // descriptor is open for the borrow.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_fd().as_raw_fd(),
+            level,
+            name,
+            (v as *const T).cast(),
+            len,
         )
     };
     if r < 0 {
@@ -102,5 +131,15 @@ mod tests {
         // A TCP socket has no UDP options.
         let t = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         assert!(set_espinudp(&t).is_err());
+        // A struct option: SO_LINGER.
+        let l = libc::linger {
+            l_onoff: 1,
+            l_linger: 7,
+        };
+        set_struct(&t, libc::SOL_SOCKET, libc::SO_LINGER, &l).unwrap();
+        assert_eq!(
+            socket2::SockRef::from(&t).linger().unwrap(),
+            Some(std::time::Duration::from_secs(7))
+        );
     }
 }

@@ -14,10 +14,9 @@
 //!   [`ConnectOpts::bind_device`]).
 //!
 //! Errors keep the [`io::ErrorKind`] of the system call and say which peer
-//! and which option failed.
+//! and which option failed. Options go through socket2; the TCP MD5
+//! struct through `esp_io::sockopt`, the one module of raw setsockopt.
 
-// Wired into the BGP daemon separately; until then only the tests use it.
-#![allow(dead_code)]
 #![cfg_attr(
     not(test),
     deny(
@@ -32,8 +31,11 @@ use std::fmt;
 use std::io;
 use std::mem;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
+
+use esp_io::sockopt;
+use socket2::SockRef;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
@@ -47,6 +49,7 @@ const TCP_MD5SIG_FLAG_PREFIX: u8 = 1;
 
 /// `struct tcp_md5sig` (linux/tcp.h); the libc crate does not have it.
 #[repr(C)]
+#[derive(Clone, Copy)]
 struct TcpMd5Sig {
     /// The peer address: a `sockaddr_in` or `sockaddr_in6` of the socket's
     /// family.
@@ -111,62 +114,9 @@ fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
 }
 
-fn setsockopt<T>(
-    fd: BorrowedFd<'_>,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: &T,
-) -> io::Result<()> {
-    let len = libc::socklen_t::try_from(mem::size_of::<T>())
-        .map_err(|_| invalid("socket option value too large".into()))?;
-    // SAFETY: `value` points to a live, initialized `T` of `len` octets
-    // for the duration of the call, and `fd` is an open descriptor for
-    // the lifetime of the borrow.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (value as *const T).cast::<libc::c_void>(),
-            len,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-fn getsockopt_int(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int) -> io::Result<i32> {
-    let mut v: libc::c_int = 0;
-    let mut len = libc::socklen_t::try_from(mem::size_of::<libc::c_int>())
-        .map_err(|_| invalid("socket option value too large".into()))?;
-    // SAFETY: `v` and `len` are live locals the kernel writes at most
-    // `len` octets to; `fd` is open for the lifetime of the borrow.
-    let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&mut v as *mut libc::c_int).cast::<libc::c_void>(),
-            &mut len,
-        )
-    };
-    if r == 0 {
-        Ok(v)
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-fn set_int(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int, v: i32) -> io::Result<()> {
-    setsockopt(fd, level, name, &v)
-}
-
 /// The address family of the socket (`AF_INET` or `AF_INET6`).
 fn domain(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
-    getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)
+    Ok(SockRef::from(&fd).domain()?.into())
 }
 
 /// Writes `sa` at the start of `storage`.
@@ -281,7 +231,7 @@ pub fn set_md5(
         Some(l) => format!("{peer}/{l}"),
         None => peer.to_string(),
     };
-    match setsockopt(fd, libc::IPPROTO_TCP, optname, &sig) {
+    match sockopt::set_struct(&fd, libc::IPPROTO_TCP, optname, &sig) {
         Ok(()) => Ok(()),
         // Deleting a key that is not there.
         Err(e) if key.is_empty() && e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
@@ -308,17 +258,20 @@ fn set_ttl_fd(fd: BorrowedFd<'_>, ttl: u8) -> io::Result<()> {
     if ttl == 0 {
         return Err(invalid("TTL 0".into()));
     }
-    let ttl = i32::from(ttl);
+    let ttl = u32::from(ttl);
+    let sock = SockRef::from(&fd);
     if domain(fd)? == libc::AF_INET6 {
-        set_int(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, ttl)
+        sock.set_unicast_hops_v6(ttl)
             .map_err(|e| context(e, format_args!("IPV6_UNICAST_HOPS {ttl}")))?;
     }
-    set_int(fd, libc::IPPROTO_IP, libc::IP_TTL, ttl)
+    sock.set_ttl_v4(ttl)
         .map_err(|e| context(e, format_args!("IP_TTL {ttl}")))
 }
 
 /// Sets the TTL / hop limit (1..=255) of an accepted connection
-/// (`ebgp-multihop`).
+/// (`ebgp-multihop`). The speaker leaves accepted connections at the
+/// kernel's default TTL today; this is for when it does not.
+#[allow(dead_code)]
 pub fn set_ttl(stream: &TcpStream, ttl: u8) -> io::Result<()> {
     set_ttl_fd(stream.as_fd(), ttl).map_err(|e| match stream.peer_addr() {
         Ok(p) => context(e, format_args!("BGP peer {p}")),
@@ -386,7 +339,8 @@ pub fn listen(addr: SocketAddr, bind_device: Option<&str>) -> io::Result<TcpList
     let sock = new_socket(addr).map_err(err("socket"))?;
     sock.set_reuseaddr(true).map_err(err("SO_REUSEADDR"))?;
     if addr.is_ipv6() {
-        set_int(sock.as_fd(), libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)
+        SockRef::from(&sock)
+            .set_only_v6(true)
             .map_err(err("IPV6_V6ONLY"))?;
     }
     if let Some(dev) = bind_device {
@@ -506,11 +460,11 @@ mod tests {
     async fn ipv6_loopback() {
         let (l, addr) = listener(LO6);
         assert_eq!(
-            getsockopt_int(l.as_fd(), libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).unwrap(),
+            sockopt::get_int(&l, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).unwrap(),
             1
         );
         assert_eq!(
-            getsockopt_int(l.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR).unwrap(),
+            sockopt::get_int(&l, libc::SOL_SOCKET, libc::SO_REUSEADDR).unwrap(),
             1
         );
         set_md5(l.as_fd(), LO6, None, Some(b"v6key")).unwrap();
@@ -533,7 +487,7 @@ mod tests {
         o.ttl = Some(7);
         let c = exchange(&l, addr, &o).await;
         assert_eq!(
-            getsockopt_int(c.as_fd(), libc::IPPROTO_IP, libc::IP_TTL).unwrap(),
+            sockopt::get_int(&c, libc::IPPROTO_IP, libc::IP_TTL).unwrap(),
             7
         );
         let (c2, a) = tokio::join!(connect(addr, &o), l.accept());
@@ -541,14 +495,14 @@ mod tests {
         drop(c2);
         set_ttl(&s, 255).unwrap();
         assert_eq!(
-            getsockopt_int(s.as_fd(), libc::IPPROTO_IP, libc::IP_TTL).unwrap(),
+            sockopt::get_int(&s, libc::IPPROTO_IP, libc::IP_TTL).unwrap(),
             255
         );
         let (l6, addr6) = listener(LO6);
         o.ttl = Some(1);
         let c = exchange(&l6, addr6, &o).await;
         assert_eq!(
-            getsockopt_int(c.as_fd(), libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS).unwrap(),
+            sockopt::get_int(&c, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS).unwrap(),
             1
         );
         // TTL 0 is refused, with context.
