@@ -277,15 +277,7 @@ impl Engine {
                 "IKE_AUTH from {remote}: {why}; sending AUTHENTICATION_FAILED"
             ));
         }
-        let refusal = vec![Pl::Notify {
-            protocol: 0,
-            spi: vec![],
-            ty: n::AUTHENTICATION_FAILED,
-            data: vec![],
-        }];
-        if let Ok(d) = self.seal(spi, IKE_AUTH, true, id, refusal) {
-            self.send_response(spi, id, d);
-        }
+        self.notify_reply(spi, IKE_AUTH, id, n::AUTHENTICATION_FAILED);
         self.remove_sa(spi, now);
         if let Some(t) = tunnel {
             self.tunnel_down(&t, Some(TunnelStatus::Phase1Failed(why)), now);

@@ -321,7 +321,7 @@ impl Engine {
         );
     }
 
-    fn notify_reply(&mut self, spi: u64, exchange: u8, id: u32, ty: u16) {
+    pub(crate) fn notify_reply(&mut self, spi: u64, exchange: u8, id: u32, ty: u16) {
         self.respond(
             spi,
             exchange,

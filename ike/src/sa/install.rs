@@ -17,7 +17,7 @@
 
 use super::engine::{Engine, Output, TunnelStatus};
 use super::ike_sa::Task;
-use super::msg::{notify as n, Pl, CREATE_CHILD_SA};
+use super::msg::{notify as n, CREATE_CHILD_SA};
 use std::time::{Duration, Instant};
 
 /// How long the data plane may take to confirm an install before the
@@ -188,15 +188,7 @@ impl Engine {
             });
         }
         if let Some(id) = resp_id {
-            let payloads = vec![Pl::Notify {
-                protocol: 0,
-                spi: vec![],
-                ty: n::TEMPORARY_FAILURE,
-                data: vec![],
-            }];
-            if let Ok(d) = self.seal(spi, CREATE_CHILD_SA, true, id, payloads) {
-                self.send_response(spi, id, d);
-            }
+            self.notify_reply(spi, CREATE_CHILD_SA, id, n::TEMPORARY_FAILURE);
         }
         if self.sas.get(&spi).is_some_and(|s| s.installs == 0) {
             self.flush_held(spi, now);
