@@ -249,7 +249,7 @@ start_frr() { # DIR K
   echo "hostname bench" > "$d/zebra.conf"
   : > "$d/vtysh.conf"
   chown -R frr:frr "$d"
-  # As tests/support/bgp_peers.rs: user frr, a private tmpfs on /var/tmp
+  # As tests/support/bgp_peers/: user frr, a private tmpfs on /var/tmp
   # (FRR leaves crash-log buffers there), no TCP vty. zebra runs for next
   # hop tracking only: bgpd -n installs nothing (bgpd -Z, without zebra,
   # logs a failed next hop registration per prefix and dropped a session

@@ -1,4 +1,4 @@
-//! Tests of the BGP peer harness (tests/support/bgp_peers.rs) against
+//! Tests of the BGP peer harness (tests/support/bgp_peers/) against
 //! itself, with real daemons only (no rvpn yet): FRR <-> BIRD and BIRD <->
 //! GoBGP eBGP over a veth, IPv4 and IPv6 unicast (one session per
 //! transport family), each side originating a prefix per family and

@@ -11,7 +11,7 @@
 //! ipsec sa` says against what crossed, and the same against a second
 //! rvpnd. strongSwan is charon with kernel-libipsec
 //! (userspace ESP, always in UDP 4500 in Debian 12's 5.9.8). The topology
-//! and the traffic tools are in tests/support/hosts.rs; a failing test
+//! and the traffic tools are in tests/support/hosts/; a failing test
 //! prints both daemons' logs.
 //!
 //! Needs root and the packages scripts/test installs, plus python3 (it

@@ -1,7 +1,11 @@
 //! Shared helpers of the root package's integration tests: network
 //! namespaces and veth links ([`netns`]), strongSwan peers with
-//! kernel-libipsec ([`strongswan`]), rvpnd/vtysh ([`rvpn`]) and
-//! host-to-host data-plane labs with traffic tools ([`hosts`]).
+//! kernel-libipsec ([`strongswan`]), rvpnd/vtysh ([`rvpn`]),
+//! host-to-host data-plane labs with traffic tools ([`hosts`]), and for
+//! the BGP tests: FRR, BIRD and GoBGP peers ([`bgp_peers`]), the device
+//! under test, rvpnd or FRR standing in for it ([`dut`]), the two-node
+//! lab ([`bgp_lab`]), reading the BGP JSON of both sides ([`bgp_json`])
+//! and the failure reports ([`bgp_diag`]).
 //!
 //! Include with `mod support;` from a test file. Every helper bounds its
 //! waits in time, names what it creates uniquely per process and per call
@@ -29,7 +33,11 @@ pub fn figure(line: &str) {
     }
 }
 
+pub mod bgp_diag;
+pub mod bgp_json;
+pub mod bgp_lab;
 pub mod bgp_peers;
+pub mod dut;
 pub mod hosts;
 pub mod netns;
 pub mod rvpn;
@@ -65,6 +73,22 @@ pub fn wait_for(mut cond: impl FnMut() -> bool, timeout: Duration) -> bool {
             return false;
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Poll `f` every 100 ms until it gives Ok (its value) or `timeout`
+/// passes: then panic with `what` and the last Err.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match f() {
+            Ok(v) => return v,
+            Err(e) => e,
+        };
+        if Instant::now() >= deadline {
+            panic!("{what}: not so after {timeout:?}; last seen: {last}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
