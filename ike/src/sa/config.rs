@@ -44,12 +44,42 @@ impl Identity {
     }
 }
 
+/// Writes a peer-supplied name with everything a terminal or a log reader
+/// could take for something else escaped: control characters (`\x1b`,
+/// `\n`, ...) and other non-printing characters as `\xNN` / `\u{...}`,
+/// and the backslash itself as `\\`. Printable text, including non-ASCII
+/// letters, is written as it is.
+fn write_escaped(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    use fmt::Write;
+    for c in s.chars() {
+        match c {
+            '\\' => f.write_str("\\\\")?,
+            c if u32::from(c) < 0x80 && (c.is_ascii_control()) => {
+                write!(f, "\\x{:02x}", u32::from(c))?
+            }
+            c if c.is_control() || is_invisible(c) => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+            c => f.write_char(c)?,
+        }
+    }
+    Ok(())
+}
+
+/// Format characters that change how a line reads without printing
+/// anything (bidirectional overrides, zero-width characters).
+fn is_invisible(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x200b..=0x200f | 0x202a..=0x202e | 0x2060..=0x2064 | 0x2066..=0x2069 | 0xfeff
+    )
+}
+
 impl fmt::Display for Identity {
+    /// Fit for a terminal and a log line: peer-supplied names have their
+    /// control characters escaped (see [`write_escaped`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Identity::Address(a) => write!(f, "{a}"),
-            Identity::Fqdn(s) => write!(f, "{s}"),
-            Identity::Email(s) => write!(f, "{s}"),
+            Identity::Fqdn(s) | Identity::Email(s) => write_escaped(f, s),
             Identity::KeyId(k) => match std::str::from_utf8(k) {
                 Ok(s) if s.chars().all(|c| c.is_ascii_graphic()) => write!(f, "keyid:{s}"),
                 _ => write!(
@@ -327,6 +357,31 @@ impl Default for EngineConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identities_are_shown_with_control_characters_escaped() {
+        let evil = Identity::Fqdn("\x1b]0;x\x07\nSession status: UP-ACTIVE".into());
+        let shown = evil.to_string();
+        assert_eq!(shown, "\\x1b]0;x\\x07\\x0aSession status: UP-ACTIVE");
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+        assert_eq!(
+            Identity::Email("a\\b\u{202e}@x".into()).to_string(),
+            "a\\\\b\\u{202e}@x"
+        );
+        // Ordinary names, also non-ASCII ones, are shown as they are.
+        assert_eq!(
+            Identity::Fqdn("spoke1.example.net".into()).to_string(),
+            "spoke1.example.net"
+        );
+        assert_eq!(
+            Identity::Fqdn("zürich.example".into()).to_string(),
+            "zürich.example"
+        );
+        assert_eq!(
+            Identity::KeyId(b"a\x1bb".to_vec()).to_string(),
+            "keyid:611b62"
+        );
+    }
 
     #[test]
     fn identity_rules() {
