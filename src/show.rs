@@ -604,6 +604,13 @@ fn crypto_sessions<'c>(v: &View<'c>) -> Vec<CryptoSession<'c>> {
 
 fn crypto_session(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorInfo> {
     let sessions = crypto_sessions(v);
+    let last_down = |name: &str| {
+        v.ike
+            .last_down
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, why, ago)| (why.as_str(), *ago))
+    };
     let sa_of = |name: &str| {
         v.ike
             .sas
@@ -620,6 +627,7 @@ fn crypto_session(v: &View<'_>, detail: bool, json: bool) -> Result<String, Erro
                     "status": s.status,
                     "peer": sa.map(|x| x.remote.ip().to_string()).unwrap_or_else(|| s.peer.clone()),
                     "profile": s.ikev2_profile,
+                    "last_down": last_down(s.interface).map(|(why, ago)| json!({"reason": why, "secs_ago": ago.as_secs()})),
                 });
                 if detail {
                     o["source"] = json!(s.source);
@@ -639,6 +647,12 @@ fn crypto_session(v: &View<'_>, detail: bool, json: bool) -> Result<String, Erro
         out.push_str(&format!("\nInterface: {}\n", s.interface));
         out.push_str(&format!("Profile: {}\n", s.ikev2_profile.unwrap_or("none")));
         out.push_str(&format!("Session status: {}\n", s.status));
+        // Why it went down, while it is down (and in detail always).
+        if let Some((why, ago)) = last_down(s.interface) {
+            if detail || sa.is_none() {
+                out.push_str(&format!("Last down: {why}, {} ago\n", age(ago)));
+            }
+        }
         match sa {
             Some(x) => out.push_str(&format!(
                 "Peer: {} port {}\n",

@@ -469,6 +469,15 @@ fn dpd_detects_a_killed_peer_and_recovers_after_its_restart() {
     l.swan.kill();
     let st = wait_status(&l, "DOWN");
     assert!(!st.contains("UP"), "{st}");
+    // Why it went down stays with the tunnel: JSON, text, and the log.
+    let why = session(&l.rvpn)["last_down"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(why.contains("not responding"), "{why:?}\n{}", l.rvpn.log());
+    let text = l.rvpn.vtysh_ok(&["show crypto session"]);
+    assert!(text.contains(&format!("Last down: {why}, ")), "{text}");
+    assert!(l.rvpn.log().contains(&format!("Tunnel1: down: {why}")));
     l.swan.restart();
     let ok = wait_for(|| status_of(&l) == "UP-ACTIVE", Duration::from_secs(45));
     assert!(
@@ -478,6 +487,33 @@ fn dpd_detects_a_killed_peer_and_recovers_after_its_restart() {
         l.rvpn.log()
     );
     wait_up(&l);
+}
+
+#[test]
+fn a_delete_from_strongswan_is_shown_as_the_reason() {
+    let l = lab(
+        &rvpn_config(GCM256_X25519, SWAN, PSK, "", ""),
+        swan_conn(GCM256_X25519, PSK),
+    );
+    wait_up(&l);
+    l.swan.terminate_ike("rvpn").expect("swanctl --terminate");
+    let ok = wait_for(
+        || session(&l.rvpn)["last_down"]["reason"] == "peer deleted the IKE SA",
+        Duration::from_secs(10),
+    );
+    assert!(ok, "{}\n--- rvpnd log:\n{}", session(&l.rvpn), l.rvpn.log());
+    assert!(l
+        .rvpn
+        .log()
+        .contains("Tunnel1: down: peer deleted the IKE SA"));
+    // rvpn initiates again; once up, the detail still says why it last went
+    // down.
+    wait_up(&l);
+    let text = l.rvpn.vtysh_ok(&["show crypto session detail"]);
+    assert!(
+        text.contains("Last down: peer deleted the IKE SA, "),
+        "{text}"
+    );
 }
 
 #[test]

@@ -122,6 +122,9 @@ pub struct Snapshot {
     pub tunnels: Vec<(String, TunnelStatus, Duration)>,
     /// Every IKE SA, with its Child SAs.
     pub sas: Vec<IkeSaInfo>,
+    /// (tunnel, why it last went down, how long ago), for the tunnels
+    /// that went down since rvpnd started.
+    pub last_down: Vec<(String, String, Duration)>,
 }
 
 struct Sockets {
@@ -358,7 +361,8 @@ pub async fn run_with(
                     Some(Command::RekeyChild { spi_in }) => engine.rekey_child(spi_in, now),
                     Some(Command::Snapshot(tx)) => {
                         let tunnels = engine.tunnel_status().into_iter().map(|(n, s, since)| (n, s, now.saturating_duration_since(since))).collect();
-                        let _ = tx.send(Snapshot { tunnels, sas: engine.ike_sas(now) });
+                        let last_down = engine.last_down().into_iter().map(|(n, w, at)| (n, w, now.saturating_duration_since(at))).collect();
+                        let _ = tx.send(Snapshot { tunnels, sas: engine.ike_sas(now), last_down });
                     }
                 }
             }

@@ -137,6 +137,8 @@ pub(crate) struct TunnelRt {
     /// Next initiation attempt (initiating tunnels only).
     pub retry_at: Option<Instant>,
     pub backoff: Duration,
+    /// Why it last went down or failed to come up, and when.
+    pub last_down: Option<(String, Instant)>,
 }
 
 /// A snapshot of one IKE SA for show commands.
@@ -324,6 +326,7 @@ impl Engine {
                     since: now,
                     retry_at,
                     backoff: Duration::from_secs(1),
+                    last_down: None,
                 },
             );
             self.out.push_back(Output::Status {
@@ -374,6 +377,7 @@ impl Engine {
             .map(|(k, _)| *k)
             .collect();
         for spi in spis {
+            self.note_sa_down(spi, "cleared (clear crypto session)", now);
             self.send_ike_delete_now(spi);
             self.remove_sa(spi, now);
         }
@@ -434,6 +438,9 @@ impl Engine {
                 ));
             }
             return;
+        }
+        if let Some(TunnelStatus::Phase1Failed(r) | TunnelStatus::Phase2Failed(r)) = &status {
+            self.note_down(name, r, now);
         }
         let initiates = self
             .tunnel_cfg(name)
@@ -718,6 +725,11 @@ impl Engine {
                 sa.spi_i, sa.remote
             );
             self.logf(msg);
+            self.note_sa_down(
+                spi,
+                "IKE SA reached its hard lifetime (its rekey did not complete)",
+                now,
+            );
             self.send_ike_delete_now(spi);
             self.remove_sa(spi, now);
             return;
@@ -728,7 +740,7 @@ impl Engine {
         if let Some(p) = sa.pending.as_mut() {
             if now >= p.next {
                 if p.tries >= p.max_tries {
-                    give_up = Some((p.tries, format!("{:?}", p.task)));
+                    give_up = Some((p.tries, p.task.to_string()));
                 } else {
                     p.tries += 1;
                     p.next = now + p.interval;
@@ -747,6 +759,16 @@ impl Engine {
             ));
             let reason = matches!(state, IkeState::InitSent | IkeState::AuthSent)
                 .then(|| TunnelStatus::Phase1Failed(format!("no response from {}", remote.ip())));
+            if reason.is_none() {
+                self.note_sa_down(
+                    spi,
+                    &format!(
+                        "peer {} not responding: {what} unanswered after {tries} retransmits",
+                        remote.ip()
+                    ),
+                    now,
+                );
+            }
             self.remove_sa(spi, now);
             if let (Some(t), Some(r)) = (tunnel, reason) {
                 self.tunnel_down(&t, Some(r), now);
@@ -799,6 +821,13 @@ impl Engine {
         for s in rekeys {
             sa.queue.push_back(Task::RekeyChild { spi_in: s });
         }
+        // Every Child SA of the IKE SA at its hard lifetime: the tunnel
+        // goes down with them.
+        let all_expire = !expired.is_empty()
+            && sa
+                .children
+                .iter()
+                .all(|c| c.superseded || expired.contains(&c.spi_in));
         for s in expired {
             if !sa.queue.contains(&Task::DeleteChild { spi_in: s }) {
                 sa.queue.push_back(Task::DeleteChild { spi_in: s });
@@ -824,6 +853,13 @@ impl Engine {
                 }
                 None => sa.next_dpd = None,
             }
+        }
+        if all_expire {
+            self.note_sa_down(
+                spi,
+                "Child SA reached its hard lifetime (its rekey did not complete)",
+                now,
+            );
         }
         self.run_queue(spi, now);
     }

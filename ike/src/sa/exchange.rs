@@ -884,6 +884,7 @@ impl Engine {
             if rekeyed {
                 self.sas.remove(&spi);
             } else {
+                self.note_sa_down(spi, "peer deleted the IKE SA", now);
                 self.remove_sa(spi, now);
             }
             return;
@@ -893,6 +894,7 @@ impl Engine {
         if let Some(sa) = self.sas.get(&spi) {
             if sa.children.is_empty() && sa.state == IkeState::Established {
                 if let Some(t) = sa.tunnel.clone() {
+                    self.note_down(&t, "peer deleted the Child SA", now);
                     self.tunnel_down(&t, Some(TunnelStatus::Negotiating), now);
                     self.send_ike_delete_now(spi);
                     self.remove_sa(spi, now);

@@ -99,6 +99,21 @@ pub enum Task {
     Dpd,
 }
 
+impl std::fmt::Display for Task {
+    /// What the request was, for log lines and `show crypto session`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Task::Init => f.write_str("IKE_SA_INIT"),
+            Task::Auth => f.write_str("IKE_AUTH"),
+            Task::RekeyChild { spi_in } => write!(f, "the rekey of CHILD_SA {spi_in:08x}"),
+            Task::RekeyIke => f.write_str("the IKE_SA rekey"),
+            Task::DeleteChild { spi_in } => write!(f, "the delete of CHILD_SA {spi_in:08x}"),
+            Task::DeleteIke => f.write_str("the IKE_SA delete"),
+            Task::Dpd => f.write_str("DPD"),
+        }
+    }
+}
+
 /// The keys of an established (or authenticating) IKE SA.
 pub struct Keys {
     pub prf: PrfAlg,

@@ -8,6 +8,7 @@ pub mod codec;
 pub mod config;
 mod engine;
 mod exchange;
+mod history;
 mod ike_sa;
 mod init;
 mod install;

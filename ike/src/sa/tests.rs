@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+mod history;
 mod install;
 
 /// A deterministic random source (xorshift), so runs repeat exactly.
@@ -299,9 +300,9 @@ fn establishes_ike_and_child_sa() {
     assert_eq!(sas[0].remote_id.as_deref(), Some("b.example.net"));
 }
 
-#[test]
-fn wrong_psk_fails_phase1_on_both_sides_with_the_reason() {
-    let mut p = Pair::new(
+/// [`standard`] with A holding a wrong key for itself.
+fn wrong_psk() -> Pair {
+    Pair::new(
         vec![tunnel(
             A,
             Peer::Address(ip(B)),
@@ -318,7 +319,12 @@ fn wrong_psk_fails_phase1_on_both_sides_with_the_reason() {
             "secret-of-b-0123456",
             "secret-of-a-0123456",
         )],
-    );
+    )
+}
+
+#[test]
+fn wrong_psk_fails_phase1_on_both_sides_with_the_reason() {
+    let mut p = wrong_psk();
     p.run(Duration::from_secs(5));
     match p.a.last() {
         Some(TunnelStatus::Phase1Failed(r)) => assert!(r.contains("AUTHENTICATION_FAILED"), "{r}"),
