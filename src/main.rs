@@ -317,7 +317,7 @@ async fn open_planes(
                 error!("kernel data plane: ESP in UDP will not be decapsulated: {e}");
             }
         }
-        return Ok((socks, Box::pin(dataplane::kernel::run(dp_rx))));
+        return Ok((socks, Box::pin(dataplane::kernel::run(dp_rx, ike_tx))));
     }
     info!("data plane: userspace (TUN + ESP sockets)");
     let (dp, natt) = dataplane::userspace::start(ports.natt_port, ike_tx)?;

@@ -82,7 +82,7 @@ impl SaEvents {
                         // A data plane that is gone drops the answer, which
                         // fails the install.
                         let _ = dp.send(DpCommand::Install {
-                            child: Box::new(c),
+                            child: c,
                             iface,
                             installed: Some(installed),
                         });

@@ -72,7 +72,7 @@ fn kernel_dataplane_against_strongswan_in_a_vm() {
         .env("KVMXFRM_HOSTROOT", "1")
         .env("KVMXFRM_SHARE", &share)
         .env("KVMXFRM_MEM", "512")
-        .env("KVMXFRM_TIMEOUT", "300")
+        .env("KVMXFRM_TIMEOUT", "600")
         .output()
         .expect("run tests/kvm-xfrm/run.sh");
     let wall = started.elapsed();
@@ -191,6 +191,7 @@ fn child(alg: Alg, spi_in: u32, spi_out: u32, seed: u8, rekey_of: Option<u32>) -
         replay_window: 1024,
         rekey_of,
         lifetime_kb: 0,
+        hard_lifetime: Duration::from_secs(3600),
     }
 }
 
@@ -340,7 +341,8 @@ fn live_backend_in_this_kernel() {
             "probe: this kernel carries ESP"
         );
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(dataplane::kernel::run(rx));
+        let (ike_tx, mut ike_rx) = mpsc::channel(16);
+        let task = tokio::spawn(dataplane::kernel::run(rx, ike_tx));
         // The backend takes commands in order: once it answers Stats, every
         // command sent before is done (however slow the emulated machine).
         let settle = || async {
@@ -436,8 +438,10 @@ fn live_backend_in_this_kernel() {
         let s = stats(&tx).await;
         assert!(s.sas.is_empty() && !s.interfaces[0].line_up, "{s:?}");
 
-        // Up again with another pair (addresses come back with it).
-        let c3 = child(GCM256, 0x1002, 0x2002, 0x55, None);
+        // Up again with another pair (addresses come back with it), this
+        // one with a volume lifetime of 4 KiB.
+        let mut c3 = child(GCM256, 0x1002, 0x2002, 0x55, None);
+        c3.lifetime_kb = 4;
         peer_pair(&c3, GCM256);
         tx.send(DpCommand::Install {
             child: Box::new(c3),
@@ -447,6 +451,38 @@ fn live_backend_in_this_kernel() {
         .unwrap();
         settle().await;
         assert!(ping(), "ping after the line protocol came back");
+        // The kernel counts the bytes; at the soft limit (90%) its expiry
+        // notice becomes a rekey request to IKE for the pair.
+        let limits = ok(&[
+            "ip",
+            "-n",
+            "kxla",
+            "-s",
+            "xfrm",
+            "state",
+            "list",
+            "spi",
+            "0x00001002",
+        ]);
+        assert!(limits.contains("hard 4096(bytes)"), "{limits}");
+        let mut asked = None;
+        for _ in 0..40 {
+            let _ = ping();
+            // ping blocks this (the runtime's only) thread: give the
+            // backend's tasks their turn while waiting.
+            if let Ok(c) = tokio::time::timeout(Duration::from_millis(300), ike_rx.recv()).await {
+                asked = c;
+                break;
+            }
+        }
+        assert!(
+            matches!(
+                asked,
+                Some(ike::driver::Command::RekeyChild { spi_in: 0x1002 })
+            ),
+            "no rekey request at the soft byte limit: {asked:?}\n{}",
+            ok(&["ip", "-n", "kxla", "-s", "xfrm", "state"])
+        );
 
         // Every transform, ESN, replay windows and UDP encapsulation are
         // accepted by this kernel (states only; no peer needed).

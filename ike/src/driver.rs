@@ -59,7 +59,7 @@ pub enum Event {
     /// A failed install fails the exchange.
     ChildUp {
         /// The Child SA's parameters and keys, for the data plane.
-        child: ChildSaParams,
+        child: Box<ChildSaParams>,
         /// Answer with the outcome of the install.
         installed: InstallAck,
     },
@@ -431,7 +431,10 @@ async fn flush(
             Output::ChildUp(child) => {
                 let installed = InstallAck::new(child.spi_in, acks.clone());
                 // If the daemon is gone, the dropped answer fails the install.
-                let _ = events.send(Event::ChildUp { child, installed });
+                let _ = events.send(Event::ChildUp {
+                    child: Box::new(child),
+                    installed,
+                });
             }
             Output::ChildDown {
                 tunnel,

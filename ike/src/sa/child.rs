@@ -55,6 +55,7 @@ impl Engine {
             replay_window: t.replay_window,
             rekey_of,
             lifetime_kb: t.child_lifetime_kb,
+            hard_lifetime: t.child_lifetime + t.child_lifetime / 10,
         };
         let msg = format!(
             "{}: CHILD_SA established with SPIs {spi_in:08x}_i {spi_out:08x}_o and {}",

@@ -44,6 +44,11 @@ pub struct ChildSaParams {
     /// Volume lifetime in kilobytes (0: none); the data plane asks for a
     /// rekey ([`Engine::rekey_child`]) when it nears it.
     pub lifetime_kb: u64,
+    /// When IKE itself deletes the SA if no rekey replaced it (its hard
+    /// time lifetime, from now). A data plane that can expire SAs on its
+    /// own (the kernel) removes them a little after this, so that none
+    /// outlives a daemon that died.
+    pub hard_lifetime: std::time::Duration,
 }
 
 impl ChildSaParams {

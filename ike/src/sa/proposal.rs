@@ -384,14 +384,12 @@ pub fn select_esp(
             .filter(|x| x.ttype == ESN)
             .map(|x| x.id)
             .collect();
-        let esn = if esn_offered.is_empty() {
-            false
-        } else if ours.esn && esn_offered.contains(&1) {
-            true
-        } else if esn_offered.contains(&0) {
-            false
-        } else {
-            continue;
+        // ESN: the peer's first choice (both data planes do 64-bit
+        // sequence numbers); our own offer lists ESN only when configured.
+        let esn = match esn_offered.iter().find(|&&x| x == 0 || x == 1) {
+            None if esn_offered.is_empty() => false,
+            None => continue,
+            Some(&x) => x == 1,
         };
         let c = Chosen {
             encr: e,
@@ -649,5 +647,37 @@ mod tests {
             "a KE-less exchange cannot pick a DH proposal"
         );
         assert!(select_esp(&ours, &offer, Some(19)).is_err());
+    }
+
+    #[test]
+    fn esn_follows_the_peers_first_choice() {
+        let mine = EspProposal {
+            transforms: vec![(20, 256, 0)],
+            pfs: None,
+            esn: false,
+        };
+        let with_esn = EspProposal {
+            esn: true,
+            ..mine.clone()
+        };
+        // A peer preferring ESN (ESN 1, then 0) gets it, though we do not
+        // offer it ourselves.
+        let (c, _, _) = select_esp(&mine, &esp_offer(&with_esn, [1; 4], None), None).unwrap();
+        assert!(c.esn);
+        // One offering only no-ESN does not.
+        let (c, _, _) = select_esp(&with_esn, &esp_offer(&mine, [1; 4], None), None).unwrap();
+        assert!(!c.esn);
+        // ESN only: accepted.
+        let mut only = esp_offer(&with_esn, [1; 4], None);
+        for p in &mut only {
+            p.transforms.retain(|t| !(t.ttype == ESN && t.id == 0));
+        }
+        let (c, _, _) = select_esp(&mine, &only, None).unwrap();
+        assert!(c.esn);
+        // Our own offer without ESN.
+        assert!(!esp_offer(&mine, [1; 4], None)[0]
+            .transforms
+            .iter()
+            .any(|t| t.ttype == ESN && t.id == 1));
     }
 }

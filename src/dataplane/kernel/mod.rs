@@ -42,7 +42,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::{debug, error, info, warn};
 pub use xfrm::NlError;
-use xfrm::{PolicySpec, SaSpec, Xfrm};
+use xfrm::{Limits, PolicySpec, SaSpec, Xfrm};
 
 /// rvpn's XFRM reqids: this base plus a 16-bit number per tunnel.
 pub const REQID_BASE: u32 = 0x7276_0000;
@@ -147,6 +147,7 @@ async fn probe_kernel() -> Result<(), ProbeError> {
         esn: false,
         replay_window: 32,
         encap: None,
+        limits: Limits::default(),
     };
     let added = x.add_sa(&sa).await;
     let deleted = if added.is_ok() {
@@ -194,6 +195,58 @@ struct Kernel {
     /// Rekeys we answered whose outbound SA waits for the old pair's
     /// removal: (tunnel, the new Child SA).
     deferred: Vec<(String, Box<ChildSaParams>)>,
+    /// (destination, SPI) of every SA installed -> its pair's inbound SPI,
+    /// for the kernel's expiry notices.
+    by_sa: SaIndex,
+}
+
+/// See [`Kernel::by_sa`].
+type SaIndex = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(IpAddr, u32), u32>>>;
+
+/// Turns the kernel's expiry notices into rekey requests to IKE: a soft
+/// limit (bytes, packets) asks for a rekey of the pair; a hard one says
+/// that the kernel deleted the SA, and asks too (IKE replaces the pair).
+/// Requests wait for room in IKE's queue; none is dropped.
+async fn expiries(
+    mut notices: tokio::sync::mpsc::UnboundedReceiver<xfrm::Expired>,
+    by_sa: SaIndex,
+    ike: tokio::sync::mpsc::Sender<ike::driver::Command>,
+) {
+    while let Some(e) = notices.recv().await {
+        let spi_in = {
+            let mut m = by_sa.lock().unwrap_or_else(|p| p.into_inner());
+            let v = m.get(&(e.dst, e.spi)).copied();
+            if e.hard {
+                m.remove(&(e.dst, e.spi));
+            }
+            v
+        };
+        let Some(spi_in) = spi_in else {
+            debug!(
+                "kernel: expiry of an SA that is not ours: {:08x} to {}",
+                e.spi, e.dst
+            );
+            continue;
+        };
+        if e.hard {
+            warn!(
+                "SA {:08x} to {} reached its hard lifetime: the kernel deleted it; asking IKE to rekey pair {spi_in:08x}",
+                e.spi, e.dst
+            );
+        } else {
+            info!(
+                "SA {:08x} to {} reached its soft lifetime in the kernel: asking IKE to rekey pair {spi_in:08x}",
+                e.spi, e.dst
+            );
+        }
+        if ike
+            .send(ike::driver::Command::RekeyChild { spi_in })
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
 }
 
 /// Where a Child SA's ESP goes, resolved for the kernel.
@@ -247,13 +300,39 @@ fn inbound_spec<'a>(c: &'a ChildSaParams, ep: &Endpoints, reqid: u32, if_id: u32
         esn: c.chosen.esn,
         replay_window: c.replay_window,
         encap: ep.encap.map(|(l, r)| (r, l)),
+        limits: limits(c),
+    }
+}
+
+/// How long after IKE's own hard lifetime the kernel deletes an SA by
+/// itself: IKE deletes it first while it runs.
+const HARD_MARGIN: Duration = Duration::from_secs(2);
+
+/// The kernel's limits for the SAs of pair `c`: the configured kilobytes
+/// (soft at 90%, as in the userspace data plane), without ESN the 32-bit
+/// sequence space (soft at 7/8: a rekey well before the wrap, hard before
+/// it), and IKE's hard time lifetime plus [`HARD_MARGIN`], so that a
+/// daemon killed with -9 leaves no SA behind for long.
+fn limits(c: &ChildSaParams) -> Limits {
+    let bytes = (c.lifetime_kb > 0).then(|| {
+        let hard = c.lifetime_kb.saturating_mul(1024);
+        (hard - hard / 10, hard)
+    });
+    Limits {
+        bytes,
+        packets: (!c.chosen.esn).then_some((0xE000_0000, 0xFFFF_FFFF)),
+        hard_secs: (!c.hard_lifetime.is_zero())
+            .then(|| (c.hard_lifetime + HARD_MARGIN).as_secs_f64().ceil() as u64),
     }
 }
 
 /// Run the kernel data plane until `Shutdown` (or until the command
 /// channel closes), removing everything it created before returning. At
 /// start it removes what an earlier rvpnd left in the kernel.
-pub async fn run(cmds: UnboundedReceiver<DpCommand>) {
+pub async fn run(
+    cmds: UnboundedReceiver<DpCommand>,
+    ike: tokio::sync::mpsc::Sender<ike::driver::Command>,
+) {
     let xfrm = match Xfrm::connect() {
         Ok(x) => x,
         Err(e) => {
@@ -274,7 +353,16 @@ pub async fn run(cmds: UnboundedReceiver<DpCommand>) {
         tunnels: BTreeMap::new(),
         next_reqid: 1,
         deferred: Vec::new(),
+        by_sa: SaIndex::default(),
     };
+    match xfrm::expire_events() {
+        Ok(rx) => {
+            tokio::spawn(expiries(rx, b.by_sa.clone(), ike));
+        }
+        Err(e) => error!(
+            "kernel data plane: no XFRM expiry notices ({e}): volume lifetimes will not rekey"
+        ),
+    }
     b.reconcile("left by an earlier rvpnd").await;
     info!("kernel data plane ready (XFRM + xfrm interfaces)");
     serve(b, cmds).await;
@@ -529,6 +617,11 @@ impl Kernel {
                 return Err(e);
             }
         }
+        {
+            let mut m = self.by_sa.lock().unwrap_or_else(|p| p.into_inner());
+            m.insert((local, c.spi_in), c.spi_in);
+            m.insert((remote, c.spi_out), c.spi_in);
+        }
         if let Some(t) = self.tunnels.get_mut(name) {
             t.pairs.push(Pair {
                 spi_in: c.spi_in,
@@ -646,6 +739,10 @@ impl Kernel {
     }
 
     async fn del_sa_logged(&self, name: &str, dst: IpAddr, spi: u32) {
+        self.by_sa
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(dst, spi));
         match self.xfrm.del_sa(dst, spi).await {
             Ok(true) => {}
             Ok(false) => debug!("{name}: SA {spi:08x} to {dst} was already gone"),

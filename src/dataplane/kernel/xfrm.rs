@@ -27,6 +27,7 @@ use netlink_packet_xfrm::{
     XFRM_MSG_GETPOLICY, XFRM_MSG_NEWPOLICY, XFRM_MSG_NEWSA, XFRM_POLICY_ALLOW, XFRM_POLICY_FWD,
     XFRM_POLICY_IN, XFRM_POLICY_OUT, XFRM_STATE_AF_UNSPEC, XFRM_STATE_ESN,
 };
+use netlink_packet_xfrm::{XFRMNLGRP_EXPIRE, XFRM_MSG_EXPIRE, XFRM_USER_EXPIRE_LEN};
 use netlink_proto::sys::{protocols::NETLINK_XFRM, SocketAddr};
 use netlink_proto::ConnectionHandle;
 use std::fmt;
@@ -34,6 +35,7 @@ use std::io;
 use std::mem::size_of;
 use std::net::IpAddr;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// How long one request may take before it is given up.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -151,6 +153,7 @@ fn decode(kind: u16, payload: &[u8]) -> Msg {
     let min = match kind {
         XFRM_MSG_NEWSA => size_of::<UserSaInfoBuffer>(),
         XFRM_MSG_NEWPOLICY => size_of::<UserPolicyInfoBuffer>(),
+        XFRM_MSG_EXPIRE => XFRM_USER_EXPIRE_LEN,
         _ => return Msg::Unread { kind, why: None },
     };
     if payload.len() < min {
@@ -249,6 +252,40 @@ pub(super) struct SaSpec<'a> {
     pub replay_window: u32,
     /// ESP in UDP: (source port, destination port).
     pub encap: Option<(u16, u16)>,
+    /// The kernel's own limits on the SA.
+    pub limits: Limits,
+}
+
+/// Lifetimes the kernel enforces on an SA: at a soft limit it sends
+/// XFRM_MSG_EXPIRE (IKE is asked for a rekey), at a hard one it deletes
+/// the SA (and says so). `None`: no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Limits {
+    /// (soft, hard) bytes.
+    pub bytes: Option<(u64, u64)>,
+    /// (soft, hard) packets.
+    pub packets: Option<(u64, u64)>,
+    /// Seconds after which the kernel deletes the SA by itself (so that
+    /// none outlives a daemon that died).
+    pub hard_secs: Option<u64>,
+}
+
+impl Limits {
+    fn config(&self) -> LifetimeConfig {
+        let mut c = LifetimeConfig::default();
+        if let Some((soft, hard)) = self.bytes {
+            c.soft_byte_limit = soft;
+            c.hard_byte_limit = hard;
+        }
+        if let Some((soft, hard)) = self.packets {
+            c.soft_packet_limit = soft;
+            c.hard_packet_limit = hard;
+        }
+        if let Some(h) = self.hard_secs {
+            c.hard_add_expires_seconds = h;
+        }
+        c
+    }
 }
 
 fn family(ip: IpAddr) -> u16 {
@@ -307,7 +344,7 @@ pub(super) fn sa_message(s: &SaSpec<'_>) -> Result<XfrmMessage, NlError> {
             proto: IPPROTO_ESP,
         },
         saddr: Address::from_ip(&s.src),
-        lifetime_cfg: LifetimeConfig::default(), // no byte/packet limits: IKE rekeys
+        lifetime_cfg: s.limits.config(),
         reqid: s.reqid,
         family: family(s.dst),
         mode: XFRM_MODE_TUNNEL,
@@ -485,6 +522,54 @@ fn policy_entry(m: &policy::ModifyMessage) -> PolicyEntry {
     }
 }
 
+/// An SA the kernel expired (XFRM_MSG_EXPIRE): at its soft limit (`hard`
+/// false: still there) or its hard one (deleted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Expired {
+    pub dst: IpAddr,
+    pub spi: u32,
+    pub hard: bool,
+}
+
+/// The kernel's SA expiry notices, from a NETLINK_XFRM socket in the
+/// XFRMNLGRP_EXPIRE group (its task runs on the current runtime).
+pub(super) fn expire_events() -> io::Result<mpsc::UnboundedReceiver<Expired>> {
+    let (mut conn, _handle, mut notices) = netlink_proto::new_connection::<Msg>(NETLINK_XFRM)?;
+    {
+        let sock = netlink_sys::AsyncSocket::socket_mut(conn.socket_mut());
+        // Bound to a port of its own: the kernel skips port 0 (its own)
+        // when it multicasts, and this socket never sends (which would
+        // bind it).
+        sock.bind_auto()?;
+        sock.add_membership(XFRMNLGRP_EXPIRE)?;
+    }
+    tokio::spawn(conn);
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        // Keep the handle (and so the connection) alive with this task.
+        let _handle = _handle;
+        while let Some((m, _)) = notices.next().await {
+            let NetlinkPayload::InnerMessage(Msg::Xfrm(x)) = m.payload else {
+                continue;
+            };
+            let XfrmMessage::Expire(e) = *x else { continue };
+            let st = &e.expire.state;
+            let Some(dst) = ip_of(&st.id.daddr, st.family) else {
+                continue;
+            };
+            let ev = Expired {
+                dst,
+                spi: st.id.spi,
+                hard: e.expire.hard != 0,
+            };
+            if tx.send(ev).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(rx)
+}
+
 /// A NETLINK_XFRM connection (its task runs on the current runtime).
 pub(super) struct Xfrm {
     handle: ConnectionHandle<Msg>,
@@ -656,6 +741,7 @@ mod tests {
             esn: false,
             replay_window: 1024,
             encap: None,
+            limits: Limits::default(),
         }
     }
 
@@ -667,6 +753,28 @@ mod tests {
             Msg::Xfrm(x) => *x,
             Msg::Unread { why, .. } => panic!("did not parse: {why:?}"),
         }
+    }
+
+    #[test]
+    fn limits_go_into_the_lifetime_config() {
+        let key = [9u8; 36];
+        let mut s = spec(&key);
+        s.limits = Limits {
+            bytes: Some((900, 1000)),
+            packets: Some((0xE000_0000, 0xFFFF_FFFF)),
+            hard_secs: Some(3962),
+        };
+        let XfrmMessage::AddSa(m) = round_trip(&sa_message(&s).unwrap()) else {
+            panic!("NEWSA")
+        };
+        let l = &m.user_sa_info.lifetime_cfg;
+        assert_eq!((l.soft_byte_limit, l.hard_byte_limit), (900, 1000));
+        assert_eq!(
+            (l.soft_packet_limit, l.hard_packet_limit),
+            (0xE000_0000, 0xFFFF_FFFF)
+        );
+        assert_eq!(l.hard_add_expires_seconds, 3962);
+        assert_eq!(l.soft_add_expires_seconds, 0, "IKE rekeys by time itself");
     }
 
     #[test]
