@@ -238,8 +238,13 @@ swan_established() { # DIR: established IKE SAs of a charon
 
 rvpnd_hub_conf() { # FILE: a hub with N dynamic tunnel interfaces
   {
+    # Every initiator of the benchmark is one address with a window of
+    # half-open SAs: lift the per-address and total half-open limits, as
+    # the charon responders lift block_threshold and init_limit_half_open.
     cat <<EOF
 hostname bench-hub
+crypto ikev2 limit max-in-negotiation-sa 100000
+crypto ikev2 limit max-in-negotiation-sa-per-address 100000
 crypto ikev2 proposal P
  encryption aes-gcm-256
  prf sha256

@@ -586,6 +586,8 @@ impl Daemon {
                 S::Hostname
                     | S::AllowWeak
                     | S::CookieChallenge
+                    | S::MaxInNegotiationSa
+                    | S::MaxInNegotiationSaPerAddress
                     | S::Ikev2Proposal(_)
                     | S::Ikev2Keyring(_)
                     | S::Trustpoint(_)

@@ -98,6 +98,12 @@ pub fn engine_config(cfg: &Config) -> (EngineConfig, Vec<(String, String)>) {
     if let Some(n) = cfg.cookie_challenge {
         out.cookie_threshold = n as usize;
     }
+    if let Some(n) = cfg.max_in_negotiation_sa {
+        out.max_half_open = n as usize;
+    }
+    if let Some(n) = cfg.max_in_negotiation_sa_per_address {
+        out.max_half_open_per_address = n as usize;
+    }
     let mut problems = Vec::new();
     let mut names: Vec<&String> = cfg.interfaces.keys().collect();
     names.sort_by(|a, b| model::interface_order(a, b));
@@ -372,6 +378,38 @@ mod tests {
             vtysh::load_config("crypto ikev2 cookie-challenge 5\n", &Config::default()).unwrap();
         let (ec, _) = engine_config(&cfg);
         assert_eq!(ec.cookie_threshold, 5);
+    }
+
+    #[test]
+    fn in_negotiation_limits_reach_the_engine() {
+        let (ec, _) = engine_config(&Config::default());
+        // The defaults the shell documents are the engine's.
+        assert_eq!(
+            ec.cookie_threshold,
+            vtysh::model::DEFAULT_COOKIE_CHALLENGE as usize
+        );
+        assert_eq!(
+            ec.max_half_open,
+            vtysh::model::DEFAULT_MAX_IN_NEGOTIATION_SA as usize
+        );
+        assert_eq!(
+            ec.max_half_open_per_address,
+            vtysh::model::DEFAULT_MAX_IN_NEGOTIATION_SA_PER_ADDRESS as usize
+        );
+        let cfg = vtysh::load_config(
+            "crypto ikev2 cookie-challenge 20\ncrypto ikev2 limit max-in-negotiation-sa 300\ncrypto ikev2 limit max-in-negotiation-sa-per-address 4\n",
+            &Config::default(),
+        )
+        .unwrap();
+        let (ec, _) = engine_config(&cfg);
+        assert_eq!(
+            (
+                ec.cookie_threshold,
+                ec.max_half_open,
+                ec.max_half_open_per_address
+            ),
+            (20, 300, 4)
+        );
     }
 
     #[test]

@@ -150,6 +150,7 @@ pub async fn show(v: &View<'_>, cmd: &ShowCmd, json: bool) -> Result<String, Err
         }),
         ShowCmd::CryptoSession { detail } => crypto_session(v, *detail, json),
         ShowCmd::CryptoIkev2Sa { detail } => crate::show_crypto::ikev2_sa(v, *detail, json),
+        ShowCmd::CryptoIkev2Stats => crate::show_crypto::ikev2_stats(v, json),
         ShowCmd::CryptoIpsecSa { interface } => {
             crate::show_crypto::ipsec_sa(v, interface.as_deref(), json)
         }

@@ -19,6 +19,53 @@ fn to_json(v: &Value) -> Result<String, ErrorInfo> {
         })
 }
 
+/// `show crypto ikev2 stats`: the half-open SAs against their limits and
+/// what unauthenticated IKE_SA_INIT requests cost.
+pub fn ikev2_stats(v: &View<'_>, json: bool) -> Result<String, ErrorInfo> {
+    use vtysh::model as m;
+    let c = v.running;
+    let cookie = c.cookie_challenge.unwrap_or(m::DEFAULT_COOKIE_CHALLENGE);
+    let total = c
+        .max_in_negotiation_sa
+        .unwrap_or(m::DEFAULT_MAX_IN_NEGOTIATION_SA);
+    let per_address = c
+        .max_in_negotiation_sa_per_address
+        .unwrap_or(m::DEFAULT_MAX_IN_NEGOTIATION_SA_PER_ADDRESS);
+    let g = &v.ike.guard;
+    if json {
+        return to_json(&json!({
+            "ike_sas": v.ike.sas.len(),
+            "half_open": v.ike.half_open,
+            "cookie_challenge": cookie,
+            "max_in_negotiation_sa": total,
+            "max_in_negotiation_sa_per_address": per_address,
+            "half_open_created": g.half_open_created,
+            "half_open_expired": g.half_open_expired,
+            "cookies_sent": g.cookies_sent,
+            "dropped_total_limit": g.dropped_total_limit,
+            "dropped_address_limit": g.dropped_address_limit,
+            "dropped_oversize": g.dropped_oversize,
+        }));
+    }
+    Ok(format!(
+        "IKEv2 SAs: {}, half-open (in negotiation as responder): {}
+         Limits: cookie-challenge {cookie}, max-in-negotiation-sa {total}, per address {per_address}
+         Half-open SAs created: {}, timed out: {}
+         IKE_SA_INIT answered with a COOKIE demand: {}
+         IKE_SA_INIT dropped: {} over max-in-negotiation-sa, {} over the per-address limit
+         IKE messages dropped for their size: {}
+",
+        v.ike.sas.len(),
+        v.ike.half_open,
+        g.half_open_created,
+        g.half_open_expired,
+        g.cookies_sent,
+        g.dropped_total_limit,
+        g.dropped_address_limit,
+        g.dropped_oversize,
+    ))
+}
+
 /// `show crypto ikev2 sa [detail]`.
 pub fn ikev2_sa(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorInfo> {
     if json {

@@ -4,7 +4,7 @@
 
 use crate::crypto::rand::SystemRandom;
 use crate::sa::config::EngineConfig;
-use crate::sa::{ChildSaParams, Engine, IkeSaInfo, Output, TunnelStatus};
+use crate::sa::{ChildSaParams, Engine, GuardStats, IkeSaInfo, Output, TunnelStatus};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -125,6 +125,10 @@ pub struct Snapshot {
     /// (tunnel, why it last went down, how long ago), for the tunnels
     /// that went down since rvpnd started.
     pub last_down: Vec<(String, String, Duration)>,
+    /// Half-open IKE SAs now.
+    pub half_open: usize,
+    /// What the engine did with unauthenticated traffic.
+    pub guard: GuardStats,
 }
 
 struct Sockets {
@@ -134,7 +138,7 @@ struct Sockets {
     v6_natt: Option<UdpSocket>,
     /// The NAT-T port belongs to the data plane, which forwards IKE from
     /// it here.
-    external: Option<mpsc::UnboundedReceiver<NattIn>>,
+    external: Option<mpsc::Receiver<NattIn>>,
     /// Copies of the data plane's NAT-T sockets to send IKE from. Plain
     /// (not registered with the runtime): every ESP packet arriving on them
     /// would otherwise wake the runtime for nothing.
@@ -145,12 +149,26 @@ struct Sockets {
 /// Port 4500 owned by the userspace data plane (it also carries ESP): IKE
 /// datagrams arrive over a channel and IKE sends on copies of its sockets.
 pub struct ExternalNatt {
-    /// IKE datagrams from port 4500, without the non-ESP marker.
-    pub rx: mpsc::UnboundedReceiver<NattIn>,
+    /// IKE datagrams from port 4500, without the non-ESP marker. Bounded
+    /// ([`EXTERNAL_QUEUE`]): the data plane drops what does not fit, so a
+    /// flood on 4500 cannot queue up memory in front of the IKE task.
+    pub rx: mpsc::Receiver<NattIn>,
     /// Sockets bound to the NAT-T port (non-blocking), for sending.
     pub v4: std::net::UdpSocket,
     /// The IPv6 socket bound to the NAT-T port, if IPv6 is available.
     pub v6: Option<std::net::UdpSocket>,
+}
+
+/// How many IKE datagrams from the data plane's NAT-T port may wait for
+/// the IKE task; more are dropped (IKE retransmits).
+pub const EXTERNAL_QUEUE: usize = 1024;
+
+/// Whether a datagram received on the NAT-T port (non-ESP marker
+/// included) is small enough to hand to IKE: checked before it is
+/// copied, so an oversized one costs nothing (the engine checks the IKE
+/// Length field again).
+pub fn natt_ike_fits(datagram_len: usize) -> bool {
+    datagram_len.saturating_sub(NON_ESP_MARKER.len()) <= crate::sa::guard::MAX_MESSAGE
 }
 
 /// An IKE datagram that arrived on the NAT-T port.
@@ -343,6 +361,7 @@ pub async fn run_with(
     let local6n = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), cfg.natt_port);
     // The data plane's answers to ChildUp.
     let (ack_tx, mut acks) = mpsc::unbounded_channel();
+    let mut trim = Trim::default();
     loop {
         let deadline = engine.poll_timeout().map(tokio::time::Instant::from_std);
         let sleep = async {
@@ -362,7 +381,13 @@ pub async fn run_with(
                     Some(Command::Snapshot(tx)) => {
                         let tunnels = engine.tunnel_status().into_iter().map(|(n, s, since)| (n, s, now.saturating_duration_since(since))).collect();
                         let last_down = engine.last_down().into_iter().map(|(n, w, at)| (n, w, now.saturating_duration_since(at))).collect();
-                        let _ = tx.send(Snapshot { tunnels, sas: engine.ike_sas(now), last_down });
+                        let _ = tx.send(Snapshot {
+                            tunnels,
+                            sas: engine.ike_sas(now),
+                            half_open: engine.half_open(),
+                            guard: engine.guard_stats(),
+                            last_down,
+                        });
                     }
                 }
             }
@@ -386,8 +411,44 @@ pub async fn run_with(
             _ = sleep => engine.handle_timeout(Instant::now()),
         }
         flush(&mut engine, &socks, &events, &ack_tx).await;
+        trim.after_event(&engine);
     }
 }
+
+/// Hands memory back to the system once a flood of half-open SAs is over:
+/// the engine shrinks its maps, and glibc's allocator is asked to release
+/// the pages freed inside its heaps (it keeps them otherwise, and RSS
+/// would stay at the flood's peak).
+#[derive(Default)]
+struct Trim {
+    /// Most SAs held since the last trim.
+    peak: usize,
+}
+
+impl Trim {
+    /// Trim when the SA count fell to a quarter of a peak of 1000 or more.
+    const MIN_PEAK: usize = 1000;
+
+    fn after_event(&mut self, engine: &Engine) {
+        let n = engine.sa_count();
+        self.peak = self.peak.max(n);
+        if self.peak >= Self::MIN_PEAK && n * 4 <= self.peak {
+            self.peak = n;
+            release_free_memory();
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_memory() {
+    // SAFETY: malloc_trim(3) only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
 
 /// A datagram on IKE's own NAT-T socket: IKE after the non-ESP marker;
 /// anything else (keepalives; ESP, which the kernel data plane takes off
@@ -398,7 +459,7 @@ fn natt_in(engine: &mut Engine, local: SocketAddr, from: SocketAddr, data: &[u8]
     }
 }
 
-async fn recv_ext(rx: Option<&mut mpsc::UnboundedReceiver<NattIn>>) -> Option<NattIn> {
+async fn recv_ext(rx: Option<&mut mpsc::Receiver<NattIn>>) -> Option<NattIn> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,

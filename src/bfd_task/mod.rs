@@ -22,7 +22,8 @@ pub mod demux;
 mod show;
 mod sock;
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::time::{Duration, SystemTime};
@@ -44,6 +45,9 @@ pub const CONTROL_PORT: u16 = bfd::CONTROL_PORT;
 const DYNAMIC_IDLE: Duration = Duration::from_secs(60);
 /// How often a session without a socket retries opening one.
 const SOCKET_RETRY: Duration = Duration::from_secs(1);
+/// How often a dynamic neighbor's session that is not Up is checked for
+/// silence (see [`DYNAMIC_IDLE`]).
+const IDLE_CHECK: Duration = Duration::from_secs(5);
 
 /// What the rest of rvpnd asks of the BFD task.
 #[derive(Debug)]
@@ -93,6 +97,10 @@ pub(crate) struct Entry {
     pub tx: u64,
     /// Times the session went Up->Down.
     pub downs: u64,
+    /// Generation of its live entry in [`Task::timers`].
+    generation: u64,
+    /// The deadline of that entry (None: not in the heap).
+    scheduled: Option<Instant>,
 }
 
 impl demux::Demux for Entry {
@@ -129,6 +137,15 @@ pub(crate) struct Task {
     pub drops: Drops,
     v4: Option<tokio::net::UdpSocket>,
     v6: Option<tokio::net::UdpSocket>,
+    /// When each session next needs [`Task::drive`]: (deadline,
+    /// discriminator, generation), stale entries skipped when they come up,
+    /// so that an event costs the sessions it touches, not all of them.
+    timers: BinaryHeap<Reverse<(Instant, u32, u64)>>,
+    next_generation: u64,
+    /// Sessions changed by a packet since the last drive.
+    touched: Vec<u32>,
+    /// Every session needs a drive (configuration change).
+    all_touched: bool,
 }
 
 /// Starts the BFD task: listeners on `port` (3784 unless testing), events
@@ -161,6 +178,10 @@ pub fn start(port: u16, bgp: Option<mpsc::Sender<crate::bgp::Command>>) -> mpsc:
         drops: Drops::default(),
         v4: open(false),
         v6: open(true),
+        timers: BinaryHeap::new(),
+        next_generation: 0,
+        touched: Vec::new(),
+        all_touched: false,
     };
     tokio::spawn(t.run(rx));
     tx
@@ -199,14 +220,14 @@ impl Task {
         debug!("BFD task stopping");
     }
 
+    /// The top of the timer heap (kept live by [`Task::drive`]), at most
+    /// 5 s away.
     fn next_deadline(&self) -> Instant {
-        let mut d = Instant::now() + Duration::from_secs(5);
-        for e in self.sessions.values() {
-            if let Some(t) = e.session.poll_timeout() {
-                d = d.min(Instant::from_std(t));
-            }
+        let cap = Instant::now() + Duration::from_secs(5);
+        match self.timers.peek() {
+            Some(Reverse((t, _, _))) => cap.min(*t),
+            None => cap,
         }
-        d
     }
 
     fn command(&mut self, c: Command) {
@@ -265,8 +286,11 @@ impl Task {
                 rx: 0,
                 tx: 0,
                 downs: 0,
+                generation: 0,
+                scheduled: None,
             },
         );
+        self.touched.push(discr);
         Some(discr)
     }
 
@@ -286,6 +310,7 @@ impl Task {
 
     fn set_config(&mut self, cfg: Config) {
         let now = Instant::now();
+        self.all_touched = true;
         let wanted = config::wanted(&cfg);
         self.running = cfg;
         // Gone or changed beyond timers: remove.
@@ -397,6 +422,7 @@ impl Task {
         let Some(e) = self.sessions.get_mut(&discr) else {
             return;
         };
+        self.touched.push(discr);
         match e.session.receive(now.into_std(), &pkt) {
             Ok(()) => {
                 e.rx += 1;
@@ -421,54 +447,134 @@ impl Task {
         }
     }
 
-    /// Expires timers, sends what is due and passes state changes on.
+    /// Expires timers, sends what is due and passes state changes on, for
+    /// the sessions a packet touched and those whose timers are due (all
+    /// of them after a configuration change).
     fn drive(&mut self, now: Instant) {
-        let std_now = now.into_std();
+        let mut work = std::mem::take(&mut self.touched);
+        if std::mem::take(&mut self.all_touched) {
+            work.extend(self.sessions.keys().copied());
+        }
+        while let Some(Reverse((t, d, generation))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            if let Some(e) = self.sessions.get_mut(&d) {
+                if e.generation == generation {
+                    e.scheduled = None;
+                    work.push(d);
+                }
+            }
+        }
+        work.sort_unstable();
+        work.dedup();
         let mut events: Vec<(IpAddr, bool)> = Vec::new();
         let mut idle: Vec<u32> = Vec::new();
-        for (d, e) in &mut self.sessions {
-            if e.session.poll_timeout().is_some_and(|t| t <= std_now) {
-                e.session.handle_timeout(std_now);
-            }
-            if e.sock.is_none() && e.next_sock_try <= now {
-                e.next_sock_try = now + SOCKET_RETRY;
-                let port = sock::SRC_PORTS.start().wrapping_add((*d % 16384) as u16);
-                match sock::sender(e.spec.peer, e.spec.local, port) {
-                    Ok(s) => e.sock = Some(s),
-                    Err(err) => debug!("BFD peer {}: no socket yet: {err}", e.spec.peer),
-                }
-            }
-            while let Some(p) = e.session.poll_transmit(std_now) {
-                send(e, &p);
-            }
-            while let Some(ev) = e.session.poll_event() {
-                e.since = SystemTime::now();
-                match ev {
-                    Event::Up => {
-                        info!("BFD peer {}: session {d} Up", e.spec.peer);
-                        events.push((e.spec.peer, true));
-                    }
-                    Event::Down { diag } => {
-                        e.downs += 1;
-                        warn!("BFD peer {}: session {d} Down ({diag})", e.spec.peer);
-                        events.push((e.spec.peer, false));
-                    }
-                }
-            }
-            if e.spec.dynamic
-                && e.session.state() != State::Up
-                && e.last_rx
-                    .is_none_or(|t| now.duration_since(t) > DYNAMIC_IDLE)
-                && e.since.elapsed().unwrap_or_default() > DYNAMIC_IDLE
-            {
-                idle.push(*d);
-            }
+        for d in &work {
+            self.drive_one(*d, now, &mut events, &mut idle);
         }
         for d in idle {
             self.remove(d, "dynamic neighbor silent");
         }
         for (peer, up) in events {
             self.notify(peer, up);
+        }
+        for d in work {
+            self.schedule(d, now);
+        }
+        // Drop stale entries from the top, so next_deadline is live.
+        while let Some(Reverse((_, d, generation))) = self.timers.peek().copied() {
+            if self
+                .sessions
+                .get(&d)
+                .is_some_and(|e| e.generation == generation)
+            {
+                break;
+            }
+            self.timers.pop();
+        }
+        if self.timers.len() > 2 * self.sessions.len() + 64 {
+            let live: Vec<_> = self
+                .sessions
+                .iter()
+                .filter_map(|(d, e)| e.scheduled.map(|t| Reverse((t, *d, e.generation))))
+                .collect();
+            self.timers = BinaryHeap::from(live);
+        }
+    }
+
+    fn drive_one(
+        &mut self,
+        d: u32,
+        now: Instant,
+        events: &mut Vec<(IpAddr, bool)>,
+        idle: &mut Vec<u32>,
+    ) {
+        let std_now = now.into_std();
+        let Some(e) = self.sessions.get_mut(&d) else {
+            return;
+        };
+        if e.session.poll_timeout().is_some_and(|t| t <= std_now) {
+            e.session.handle_timeout(std_now);
+        }
+        if e.sock.is_none() && e.next_sock_try <= now {
+            e.next_sock_try = now + SOCKET_RETRY;
+            let port = sock::SRC_PORTS.start().wrapping_add((d % 16384) as u16);
+            match sock::sender(e.spec.peer, e.spec.local, port) {
+                Ok(s) => e.sock = Some(s),
+                Err(err) => debug!("BFD peer {}: no socket yet: {err}", e.spec.peer),
+            }
+        }
+        while let Some(p) = e.session.poll_transmit(std_now) {
+            send(e, &p);
+        }
+        while let Some(ev) = e.session.poll_event() {
+            e.since = SystemTime::now();
+            match ev {
+                Event::Up => {
+                    info!("BFD peer {}: session {d} Up", e.spec.peer);
+                    events.push((e.spec.peer, true));
+                }
+                Event::Down { diag } => {
+                    e.downs += 1;
+                    warn!("BFD peer {}: session {d} Down ({diag})", e.spec.peer);
+                    events.push((e.spec.peer, false));
+                }
+            }
+        }
+        if e.spec.dynamic
+            && e.session.state() != State::Up
+            && e.last_rx
+                .is_none_or(|t| now.duration_since(t) > DYNAMIC_IDLE)
+            && e.since.elapsed().unwrap_or_default() > DYNAMIC_IDLE
+        {
+            idle.push(d);
+        }
+    }
+
+    /// Put a session's next deadline in the heap (if it changed, or its
+    /// entry was taken off): the session's own timers, the socket retry,
+    /// and the silence check of a dynamic neighbor that is not Up.
+    fn schedule(&mut self, d: u32, now: Instant) {
+        let Some(e) = self.sessions.get_mut(&d) else {
+            return;
+        };
+        let mut t = e.session.poll_timeout().map(Instant::from_std);
+        let mut consider = |x: Instant| t = Some(t.map_or(x, |y| y.min(x)));
+        if e.sock.is_none() {
+            consider(e.next_sock_try);
+        }
+        if e.spec.dynamic && e.session.state() != State::Up {
+            consider(now + IDLE_CHECK);
+        }
+        if t != e.scheduled {
+            e.scheduled = t;
+            self.next_generation += 1;
+            e.generation = self.next_generation;
+            if let Some(t) = t {
+                self.timers.push(Reverse((t, d, e.generation)));
+            }
         }
     }
 
@@ -516,6 +622,10 @@ mod tests {
             drops: Drops::default(),
             v4: None,
             v6: None,
+            timers: BinaryHeap::new(),
+            next_generation: 0,
+            touched: Vec::new(),
+            all_touched: false,
         };
         let cfg = vtysh::load_config(cfg, &Config::default()).unwrap_or_else(|e| panic!("{e:?}"));
         t.set_config(cfg);
@@ -616,6 +726,59 @@ mod tests {
         let cfg = cfg.replace(" neighbor 10.1.0.2 bfd\n", "");
         t.set_config(vtysh::load_config(&cfg, &Config::default()).unwrap());
         assert!(t.sessions.is_empty());
+    }
+
+    /// What the heap must agree with: the earliest timer over all
+    /// sessions (the scan it replaces), at most 5 s away.
+    fn scanned_deadline(t: &Task) -> Instant {
+        let mut d = Instant::now() + Duration::from_secs(5);
+        for e in t.sessions.values() {
+            if let Some(x) = e.session.poll_timeout() {
+                d = d.min(Instant::from_std(x));
+            }
+            if e.sock.is_none() {
+                d = d.min(e.next_sock_try);
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn the_timer_heap_agrees_with_a_scan_and_holds_one_entry_per_session() {
+        let mut t = task(CFG);
+        let p = pkt(9, 0);
+        t.received(Ok(meta("172.16.3.4", p.len(), Some(255))), &p);
+        t.received(Ok(meta("172.16.3.5", p.len(), Some(255))), &p);
+        assert_eq!(t.sessions.len(), 3);
+        t.drive(Instant::now());
+        assert_eq!(t.timers.len(), t.sessions.len(), "one live entry each");
+        assert!(t.touched.is_empty() && !t.all_touched);
+        let (heap, scan) = (t.next_deadline(), scanned_deadline(&t));
+        assert!(heap <= scan, "the heap must not wake later than a scan");
+        // A packet for one session moves only that session's entry.
+        let d = t
+            .sessions
+            .iter()
+            .find(|(_, e)| e.spec.peer == "172.16.3.4".parse::<IpAddr>().unwrap())
+            .map(|(d, _)| *d)
+            .unwrap();
+        let mine = pkt(9, d);
+        t.received(Ok(meta("172.16.3.4", mine.len(), Some(255))), &mine);
+        assert_eq!(t.touched, vec![d]);
+        t.drive(Instant::now());
+        assert!(t.timers.len() <= 2 * t.sessions.len() + 64);
+        assert!(t.next_deadline() <= scanned_deadline(&t));
+        // Sessions that are removed leave only stale entries, which go.
+        let cfg = CFG.replace(" neighbor D bfd\n", "");
+        t.set_config(vtysh::load_config(&cfg, &Config::default()).unwrap());
+        t.drive(Instant::now());
+        assert_eq!(t.sessions.len(), 1);
+        let live = t
+            .timers
+            .iter()
+            .filter(|Reverse((_, d, g))| t.sessions.get(d).is_some_and(|e| e.generation == *g))
+            .count();
+        assert_eq!(live, 1);
     }
 
     #[test]

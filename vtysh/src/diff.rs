@@ -16,6 +16,10 @@ pub enum Section {
     AllowWeak,
     /// `crypto ikev2 cookie-challenge N`.
     CookieChallenge,
+    /// `crypto ikev2 limit max-in-negotiation-sa N`.
+    MaxInNegotiationSa,
+    /// `crypto ikev2 limit max-in-negotiation-sa-per-address N`.
+    MaxInNegotiationSaPerAddress,
     /// `crypto ikev2 proposal NAME`.
     Ikev2Proposal(String),
     /// `crypto ikev2 keyring NAME`.
@@ -52,6 +56,10 @@ impl fmt::Display for Section {
             Section::Hostname => f.write_str("hostname"),
             Section::AllowWeak => f.write_str("crypto allow-weak"),
             Section::CookieChallenge => f.write_str("crypto ikev2 cookie-challenge"),
+            Section::MaxInNegotiationSa => f.write_str("crypto ikev2 limit max-in-negotiation-sa"),
+            Section::MaxInNegotiationSaPerAddress => {
+                f.write_str("crypto ikev2 limit max-in-negotiation-sa-per-address")
+            }
             Section::Ikev2Proposal(n) => write!(f, "crypto ikev2 proposal {n}"),
             Section::Ikev2Keyring(n) => write!(f, "crypto ikev2 keyring {n}"),
             Section::Trustpoint(n) => write!(f, "crypto pki trustpoint {n}"),
@@ -159,6 +167,18 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         &old.cookie_challenge,
         &new.cookie_challenge,
         Section::CookieChallenge,
+    );
+    single(
+        &mut out,
+        &old.max_in_negotiation_sa,
+        &new.max_in_negotiation_sa,
+        Section::MaxInNegotiationSa,
+    );
+    single(
+        &mut out,
+        &old.max_in_negotiation_sa_per_address,
+        &new.max_in_negotiation_sa_per_address,
+        Section::MaxInNegotiationSaPerAddress,
     );
     maps(
         &mut out,

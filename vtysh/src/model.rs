@@ -8,6 +8,19 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
+/// Half-open IKE SAs from which on a COOKIE is demanded when
+/// `crypto ikev2 cookie-challenge` is not configured.
+pub const DEFAULT_COOKIE_CHALLENGE: u32 = 32;
+
+/// Half-open IKE SAs at which new IKE_SA_INIT requests are dropped when
+/// `crypto ikev2 limit max-in-negotiation-sa` is not configured.
+pub const DEFAULT_MAX_IN_NEGOTIATION_SA: u32 = 1000;
+
+/// Half-open IKE SAs from one address at which its new IKE_SA_INIT
+/// requests are dropped when `crypto ikev2 limit
+/// max-in-negotiation-sa-per-address` is not configured.
+pub const DEFAULT_MAX_IN_NEGOTIATION_SA_PER_ADDRESS: u32 = 10;
+
 /// The whole configuration of one rvpnd.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
@@ -15,10 +28,20 @@ pub struct Config {
     pub hostname: Option<String>,
     /// `crypto allow-weak`: sha1 and short PSKs are accepted.
     pub allow_weak: bool,
-    /// `crypto ikev2 cookie-challenge N`: demand a COOKIE when more than N
-    /// IKE SAs are half-open (None: rvpn's default, 32).
+    /// `crypto ikev2 cookie-challenge N`: demand a COOKIE once N IKE SAs
+    /// are half-open (None: rvpn's default, [`DEFAULT_COOKIE_CHALLENGE`]).
     #[serde(default)]
     pub cookie_challenge: Option<u32>,
+    /// `crypto ikev2 limit max-in-negotiation-sa N`: drop new IKE_SA_INIT
+    /// requests while N IKE SAs are half-open (None: rvpn's default,
+    /// [`DEFAULT_MAX_IN_NEGOTIATION_SA`]).
+    #[serde(default)]
+    pub max_in_negotiation_sa: Option<u32>,
+    /// `crypto ikev2 limit max-in-negotiation-sa-per-address N`: the same
+    /// per source address (None: rvpn's default,
+    /// [`DEFAULT_MAX_IN_NEGOTIATION_SA_PER_ADDRESS`]).
+    #[serde(default)]
+    pub max_in_negotiation_sa_per_address: Option<u32>,
     /// `crypto ikev2 proposal NAME`, by name.
     pub ikev2_proposals: BTreeMap<String, Ikev2Proposal>,
     /// `crypto ikev2 keyring NAME`, by name.

@@ -67,6 +67,17 @@ impl Renderer {
             line!(self, "crypto ikev2 cookie-challenge {n}");
             line!(self, "!");
         }
+        if let Some(n) = c.max_in_negotiation_sa {
+            line!(self, "crypto ikev2 limit max-in-negotiation-sa {n}");
+            line!(self, "!");
+        }
+        if let Some(n) = c.max_in_negotiation_sa_per_address {
+            line!(
+                self,
+                "crypto ikev2 limit max-in-negotiation-sa-per-address {n}"
+            );
+            line!(self, "!");
+        }
         for (n, p) in &c.ikev2_proposals {
             self.proposal(n, p);
         }

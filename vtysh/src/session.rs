@@ -106,6 +106,9 @@ pub enum ShowCmd {
         /// Per-SA details.
         detail: bool,
     },
+    /// `show crypto ikev2 stats`: half-open SAs, COOKIE demands and what
+    /// the in-negotiation limits dropped.
+    CryptoIkev2Stats,
     /// `show crypto ipsec sa [interface NAME]`
     CryptoIpsecSa {
         /// Only the SAs of this tunnel interface, or all.

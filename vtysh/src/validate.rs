@@ -49,6 +49,22 @@ pub fn validate(c: &Config) -> Vec<ValidationError> {
 const WEAK_HINT: &str = "enter 'crypto allow-weak' to accept it";
 
 fn crypto(c: &Config, e: &mut Errors) {
+    // A hard limit at or under the COOKIE threshold would drop legitimate
+    // initiators that a COOKIE demand would have let in.
+    if let Some(limit) = c.max_in_negotiation_sa {
+        let cookie = c.cookie_challenge.unwrap_or(DEFAULT_COOKIE_CHALLENGE);
+        if cookie >= limit {
+            let whose = if c.cookie_challenge.is_some() {
+                "crypto ikev2 cookie-challenge"
+            } else {
+                "the default of crypto ikev2 cookie-challenge"
+            };
+            e.add(
+                format!("crypto ikev2 limit max-in-negotiation-sa {limit}"),
+                format!("COOKIEs are demanded from {cookie} half-open IKE SAs on ({whose}), which must be below this limit: set a lower cookie-challenge first"),
+            );
+        }
+    }
     for (n, p) in &c.ikev2_proposals {
         let sec = format!("crypto ikev2 proposal {n}");
         for (what, list) in [("integrity", &p.integrity), ("prf", &p.prf)] {

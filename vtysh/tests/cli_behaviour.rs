@@ -371,6 +371,16 @@ fn every_no_form_undoes_its_command() {
         ),
         (
             "conf t",
+            "crypto ikev2 limit max-in-negotiation-sa 500",
+            "no crypto ikev2 limit max-in-negotiation-sa",
+        ),
+        (
+            "conf t",
+            "crypto ikev2 limit max-in-negotiation-sa-per-address 3",
+            "no crypto ikev2 limit max-in-negotiation-sa-per-address 3",
+        ),
+        (
+            "conf t",
             "crypto ikev2 proposal Q",
             "no crypto ikev2 proposal Q",
         ),
@@ -638,6 +648,48 @@ fn every_no_form_undoes_its_command() {
         r.unwrap_or_else(|e| panic!("{undo}: {}", e.message));
         assert_eq!(render(&end), render(&start), "{undo} did not undo {line}");
     }
+}
+
+#[test]
+fn in_negotiation_limits_render_and_must_stay_above_the_cookie_threshold() {
+    let (c, _, r) = run(
+        &base(),
+        &[
+            "conf t",
+            "crypto ikev2 cookie-challenge 50",
+            "crypto ikev2 limit max-in-negotiation-sa 800",
+            "crypto ikev2 limit max-in-negotiation-sa-per-address 4",
+        ],
+    );
+    r.unwrap();
+    let text = render(&c);
+    for line in [
+        "crypto ikev2 cookie-challenge 50\n",
+        "crypto ikev2 limit max-in-negotiation-sa 800\n",
+        "crypto ikev2 limit max-in-negotiation-sa-per-address 4\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
+    assert_eq!(load_config(&text, &Config::default()).unwrap(), c);
+    // A limit at or under the COOKIE threshold (configured or default)
+    // would drop initiators a COOKIE would have let in.
+    let e = refused(
+        &["conf t", "crypto ikev2 limit max-in-negotiation-sa 32"],
+        "COOKIEs are demanded from 32 half-open IKE SAs",
+    );
+    assert!(e.message.contains("default"), "{}", e.message);
+    refused(
+        &[
+            "conf t",
+            "crypto ikev2 limit max-in-negotiation-sa 100",
+            "crypto ikev2 cookie-challenge 100",
+        ],
+        "must be below this limit",
+    );
+    refused(
+        &["conf t", "crypto ikev2 limit max-in-negotiation-sa 0"],
+        "",
+    );
 }
 
 #[test]

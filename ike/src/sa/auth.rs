@@ -300,21 +300,24 @@ impl Engine {
             .get(&spi)
             .ok_or(("SA vanished".to_string(), None))?;
         let remote = sa.remote;
-        // One pass over the SAs finds which interfaces already serve a
-        // peer (and whom).
-        let mut bound: HashMap<&str, Option<&Identity>> = HashMap::new();
-        for (k, s) in &self.sas {
-            if *k != spi && s.state == IkeState::Established {
-                if let Some(t) = s.tunnel.as_deref() {
-                    bound.insert(t, s.remote_id.as_ref());
-                }
-            }
-        }
         let cands: Vec<&TunnelConfig> = self
             .candidates(sa.local, remote)
             .iter()
             .filter_map(|&i| self.cfg.tunnels.get(i))
             .collect();
+        // Which of those interfaces already serve a peer (and whom), from
+        // the tunnel index.
+        let mut bound: HashMap<&str, Option<&Identity>> = HashMap::new();
+        for t in &cands {
+            for k in self.sas.of_tunnel(&t.name) {
+                match self.sas.get(&k) {
+                    Some(s) if k != spi && s.state == IkeState::Established => {
+                        bound.insert(t.name.as_str(), s.remote_id.as_ref());
+                    }
+                    _ => {}
+                }
+            }
+        }
         let usable: Vec<&TunnelConfig> = cands
             .iter()
             .copied()
@@ -356,13 +359,15 @@ impl Engine {
         let (created, remote) = (sa.created, sa.remote);
         let old: Vec<u64> = self
             .sas
-            .iter()
-            .filter(|(k, s)| {
-                **k != spi
-                    && s.tunnel.as_deref() == Some(tunnel)
-                    && s.established.is_some_and(|e| e < created)
+            .of_tunnel(tunnel)
+            .into_iter()
+            .filter(|k| {
+                *k != spi
+                    && self
+                        .sas
+                        .get(k)
+                        .is_some_and(|s| s.established.is_some_and(|e| e < created))
             })
-            .map(|(k, _)| *k)
             .collect();
         for o in old {
             self.logf(format!(

@@ -85,18 +85,20 @@ impl Engine {
         // The tunnel is up: an initiation of ours still in IKE_SA_INIT is
         // no longer needed (the peer holds at most a half-open SA for it,
         // which expires).
-        let up = self
-            .sas
-            .values()
-            .any(|s| s.tunnel.as_deref() == Some(tunnel) && s.state == IkeState::Established);
+        let mine = self.sas.of_tunnel(tunnel);
+        let up = mine
+            .iter()
+            .filter_map(|k| self.sas.get(k))
+            .any(|s| s.state == IkeState::Established);
         if up {
-            let stale: Vec<u64> = self
-                .sas
+            let stale: Vec<u64> = mine
                 .iter()
-                .filter(|(_, s)| {
-                    s.tunnel.as_deref() == Some(tunnel) && s.state == IkeState::InitSent
+                .copied()
+                .filter(|k| {
+                    self.sas
+                        .get(k)
+                        .is_some_and(|s| s.state == IkeState::InitSent)
                 })
-                .map(|(k, _)| *k)
                 .collect();
             for spi in stale {
                 self.logf(format!(
@@ -107,13 +109,11 @@ impl Engine {
         }
         let mut est: Vec<(u64, u64)> = self
             .sas
-            .iter()
-            .filter(|(_, s)| {
-                s.tunnel.as_deref() == Some(tunnel)
-                    && s.state == IkeState::Established
-                    && s.successor.is_none()
-            })
-            .map(|(k, s)| (s.spi_i, *k))
+            .of_tunnel(tunnel)
+            .into_iter()
+            .filter_map(|k| self.sas.get(&k).map(|s| (k, s)))
+            .filter(|(_, s)| s.state == IkeState::Established && s.successor.is_none())
+            .map(|(k, s)| (s.spi_i, k))
             .collect();
         if est.len() < 2 {
             return;

@@ -29,6 +29,9 @@ pub struct Header {
     pub response: bool,
     /// The Message ID.
     pub id: u32,
+    /// The Length field: the whole message, header included, as the sender
+    /// claims it (checked against the datagram by [`decode`]).
+    pub length: u32,
 }
 
 /// Why a message could not be read or written.
@@ -74,6 +77,54 @@ pub fn peek(data: &[u8]) -> Result<Header, CodecError> {
         initiator: h.flags.initiator(),
         response: h.flags.response(),
         id: h.message_id,
+        length: h.length,
+    })
+}
+
+/// What the COOKIE check needs of a first IKE_SA_INIT request, found by
+/// walking the generic payload headers without parsing (or allocating)
+/// anything: a flood of requests without a valid COOKIE costs this walk
+/// and one HMAC each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InitScan<'a> {
+    /// The Nonce payload's data.
+    pub nonce: &'a [u8],
+    /// The COOKIE notify's data, if there is one.
+    pub cookie: Option<&'a [u8]>,
+}
+
+/// The nonce and COOKIE of an unencrypted message (see [`InitScan`]);
+/// None when the payload chain is malformed or has no nonce.
+pub fn scan_init(data: &[u8]) -> Option<InitScan<'_>> {
+    const HDR: usize = wire::HEADER_LEN;
+    let mut next = *data.get(16)?;
+    let mut off = HDR;
+    let mut nonce = None;
+    let mut cookie = None;
+    while next != 0 {
+        let g = data.get(off..off + 4)?;
+        let len = usize::from(u16::from_be_bytes([g[2], g[3]]));
+        let body = data.get(off + 4..off.checked_add(len)?)?;
+        if len < 4 {
+            return None;
+        }
+        match wire::PayloadType(next) {
+            wire::PayloadType::NONCE => nonce = Some(body),
+            wire::PayloadType::NOTIFY if body.len() >= 4 => {
+                let ty = u16::from_be_bytes([body[2], body[3]]);
+                let spi = usize::from(body[1]);
+                if ty == super::msg::notify::COOKIE {
+                    cookie = Some(body.get(4 + spi..)?);
+                }
+            }
+            _ => {}
+        }
+        next = g[0];
+        off += len;
+    }
+    Some(InitScan {
+        nonce: nonce?,
+        cookie,
     })
 }
 

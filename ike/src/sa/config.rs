@@ -330,13 +330,35 @@ impl TunnelConfig {
     }
 }
 
+/// Half-open SAs from which on a COOKIE is demanded, by default (IOS has
+/// no cookie challenge unless configured; strongSwan starts at 30).
+pub const DEFAULT_COOKIE_THRESHOLD: usize = 32;
+
+/// The default cap on half-open SAs (about 4 MB of state at most).
+pub const DEFAULT_MAX_HALF_OPEN: usize = 1000;
+
+/// The default cap on half-open SAs from one address (strongSwan's
+/// `block_threshold` is 5; a little more for many peers behind one NAT).
+pub const DEFAULT_MAX_HALF_OPEN_PER_ADDRESS: usize = 10;
+
 /// Engine-wide settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
     /// The tunnels, one per protected tunnel interface.
     pub tunnels: Vec<TunnelConfig>,
-    /// Half-open SAs above which a COOKIE is demanded.
+    /// Half-open SAs (responder SAs that answered IKE_SA_INIT and are not
+    /// authenticated yet) from which on a COOKIE is demanded (RFC 7296
+    /// 2.6): `crypto ikev2 cookie-challenge N`, default
+    /// [`DEFAULT_COOKIE_THRESHOLD`].
     pub cookie_threshold: usize,
+    /// Hard cap on half-open SAs: past it, new IKE_SA_INIT requests are
+    /// dropped without an answer (`crypto ikev2 limit
+    /// max-in-negotiation-sa N`, default [`DEFAULT_MAX_HALF_OPEN`]).
+    pub max_half_open: usize,
+    /// Hard cap on half-open SAs from one address (`crypto ikev2 limit
+    /// max-in-negotiation-sa-per-address N`, default
+    /// [`DEFAULT_MAX_HALF_OPEN_PER_ADDRESS`]).
+    pub max_half_open_per_address: usize,
     /// First retransmission timeout; doubles (x1.8 as strongSwan) per try.
     pub retransmit_base: Duration,
     /// Retransmissions before an exchange is given up.
@@ -347,7 +369,9 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             tunnels: Vec::new(),
-            cookie_threshold: 32,
+            cookie_threshold: DEFAULT_COOKIE_THRESHOLD,
+            max_half_open: DEFAULT_MAX_HALF_OPEN,
+            max_half_open_per_address: DEFAULT_MAX_HALF_OPEN_PER_ADDRESS,
             retransmit_base: Duration::from_secs(4),
             retransmit_tries: 5,
         }

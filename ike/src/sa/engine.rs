@@ -5,12 +5,15 @@
 
 use super::codec;
 use super::config::{EngineConfig, Peer, TunnelConfig};
-use super::ike_sa::{IkeSa, IkeState, Task};
+use super::guard::{self, CookieSecrets, GuardStats, LogLimiter, Noise};
+use super::ike_sa::{IkeState, Task};
 use super::msg::{Msg, Pl, IKE_SA_INIT};
 use super::proposal::Chosen;
+use super::table::SaTable;
 use crate::crypto::keys::ChildKeys;
 use crate::crypto::rand::Random;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -201,14 +204,19 @@ pub struct Engine {
     pub(crate) cfg: EngineConfig,
     /// Tunnel name -> index in `cfg.tunnels`.
     pub(crate) tunnel_index: HashMap<String, usize>,
-    pub(crate) sas: HashMap<u64, IkeSa>,
-    /// Responder: (peer address, peer SPIi) -> our SPI, to answer a
-    /// retransmitted IKE_SA_INIT with the same response.
-    pub(crate) by_init: HashMap<(SocketAddr, u64), u64>,
+    /// The IKE SAs by our SPI, with their timer heap, half-open counters
+    /// and lookup indexes.
+    pub(crate) sas: SaTable,
     pub(crate) tunnels: BTreeMap<String, TunnelRt>,
+    /// Initiation retries of the tunnels: (when, tunnel), checked against
+    /// `TunnelRt::retry_at` when they come up (stale entries are skipped).
+    pub(crate) retries: BinaryHeap<Reverse<(Instant, String)>>,
     pub(crate) rng: Box<dyn Random + Send>,
     pub(crate) out: VecDeque<Output>,
-    pub(crate) cookie_secret: [u8; 32],
+    pub(crate) cookies: CookieSecrets,
+    /// Rate limit of the log lines unauthenticated packets cause.
+    pub(crate) noise: LogLimiter,
+    pub(crate) stats: GuardStats,
     /// Local IKE ports (500 and 4500 unless tests move them).
     pub(crate) port: u16,
     pub(crate) natt_port: u16,
@@ -222,17 +230,18 @@ pub struct Engine {
 impl Engine {
     /// An engine with no tunnels yet.
     pub fn new(mut rng: Box<dyn Random + Send>, port: u16, natt_port: u16) -> Engine {
-        let mut cookie_secret = [0u8; 32];
-        let _ = rng.fill(&mut cookie_secret);
+        let cookies = CookieSecrets::new(rng.as_mut());
         Engine {
             cfg: EngineConfig::default(),
             tunnel_index: HashMap::new(),
-            sas: HashMap::new(),
-            by_init: HashMap::new(),
+            sas: SaTable::default(),
             tunnels: BTreeMap::new(),
+            retries: BinaryHeap::new(),
             rng,
             out: VecDeque::new(),
-            cookie_secret,
+            cookies,
+            noise: LogLimiter::default(),
+            stats: GuardStats::default(),
             port,
             natt_port,
             log: VecDeque::new(),
@@ -244,14 +253,79 @@ impl Engine {
         self.log.push_back(s);
     }
 
+    /// A log line caused by an unauthenticated packet (or its expiry):
+    /// rate-limited per kind, and only formatted when it is shown.
+    pub(crate) fn log_noise(&mut self, kind: Noise, now: Instant, line: impl FnOnce() -> String) {
+        if self.noise.allow(kind, now, &mut self.log) {
+            self.log.push_back(line());
+        }
+    }
+
     /// The next log line, if any.
     pub fn poll_log(&mut self) -> Option<String> {
-        self.log.pop_front()
+        let l = self.log.pop_front();
+        if l.is_none() {
+            shrink_idle(&mut self.log);
+        }
+        l
     }
 
     /// The next output, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        let o = self.out.pop_front();
+        if o.is_none() {
+            shrink_idle(&mut self.out);
+        }
+        o
+    }
+
+    /// What the engine did with unauthenticated traffic so far.
+    pub fn guard_stats(&self) -> GuardStats {
+        self.stats
+    }
+
+    /// Half-open SAs now.
+    pub fn half_open(&self) -> usize {
+        self.sas.half_open()
+    }
+
+    /// Every IKE SA the engine holds.
+    pub fn sa_count(&self) -> usize {
+        self.sas.len()
+    }
+
+    /// Bring the SA indexes and timers up to date after a change; every
+    /// public entry point that can change an SA ends with it.
+    pub(crate) fn sync(&mut self) {
+        self.sas.sync();
+        while let Some(Reverse((t, name))) = self.retries.peek() {
+            let live = self
+                .tunnels
+                .get(name)
+                .is_some_and(|rt| rt.retry_at == Some(*t));
+            if live {
+                break;
+            }
+            self.retries.pop();
+        }
+        if self.retries.len() > 2 * self.tunnels.len() + 64 {
+            let live: Vec<Reverse<(Instant, String)>> = self
+                .tunnels
+                .iter()
+                .filter_map(|(n, rt)| rt.retry_at.map(|t| Reverse((t, n.clone()))))
+                .collect();
+            self.retries = BinaryHeap::from(live);
+        }
+    }
+
+    /// Set (or clear) a tunnel's next initiation attempt.
+    pub(crate) fn set_retry(&mut self, name: &str, at: Option<Instant>) {
+        if let Some(rt) = self.tunnels.get_mut(name) {
+            rt.retry_at = at;
+            if let Some(t) = at {
+                self.retries.push(Reverse((t, name.to_string())));
+            }
+        }
     }
 
     pub(crate) fn tunnel_cfg(&self, name: &str) -> Option<&TunnelConfig> {
@@ -329,28 +403,24 @@ impl Engine {
                 TunnelRt {
                     status: status.clone(),
                     since: now,
-                    retry_at,
+                    retry_at: None,
                     backoff: Duration::from_secs(1),
                     last_down: None,
                 },
             );
+            self.set_retry(&name, retry_at);
             self.out.push_back(Output::Status {
                 tunnel: name,
                 status,
             });
         }
+        self.sync();
     }
 
     /// Tear down every SA of a tunnel (`clear crypto session`, config
     /// change). With `notify`, the peer is told (INFORMATIONAL delete).
     pub(crate) fn teardown_tunnel(&mut self, name: &str, now: Instant, notify: bool) {
-        let spis: Vec<u64> = self
-            .sas
-            .iter()
-            .filter(|(_, sa)| sa.tunnel.as_deref() == Some(name))
-            .map(|(k, _)| *k)
-            .collect();
-        for spi in spis {
+        for spi in self.sas.of_tunnel(name) {
             if notify {
                 self.send_ike_delete_now(spi);
             }
@@ -361,15 +431,20 @@ impl Engine {
     /// The data plane saw Child SA `spi_in` near its volume lifetime (or
     /// sequence-number space): rekey it now, unless that is under way.
     pub fn rekey_child(&mut self, spi_in: u32, now: Instant) {
-        let found = self.sas.values_mut().find_map(|sa| {
-            sa.children
-                .iter_mut()
-                .find(|c| c.spi_in == spi_in && !c.rekeyed && !c.superseded)
-        });
+        let found = self
+            .sas
+            .sa_of_child(spi_in)
+            .and_then(|k| self.sas.get_mut(&k))
+            .and_then(|sa| {
+                sa.children
+                    .iter_mut()
+                    .find(|c| c.spi_in == spi_in && !c.rekeyed && !c.superseded)
+            });
         if let Some(c) = found {
             c.rekey_at = now;
             self.handle_timeout(now);
         }
+        self.sync();
     }
 
     /// `clear crypto session [peer ADDR]`: delete the SAs (telling the
@@ -391,13 +466,14 @@ impl Engine {
             let initiates = self.tunnel_cfg(&n).is_some_and(|t| {
                 !t.shutdown && matches!(t.peer, Peer::Address(a) if peer.is_none_or(|p| p == a))
             });
-            if let Some(rt) = self.tunnels.get_mut(&n) {
-                if initiates {
-                    rt.retry_at = Some(now);
+            if initiates {
+                if let Some(rt) = self.tunnels.get_mut(&n) {
                     rt.backoff = Duration::from_secs(1);
                 }
+                self.set_retry(&n, Some(now));
             }
         }
+        self.sync();
     }
 
     /// Drop an SA and everything it carries, telling the driver to remove
@@ -406,7 +482,6 @@ impl Engine {
         let Some(sa) = self.sas.remove(&spi) else {
             return;
         };
-        self.by_init.retain(|_, v| *v != spi);
         if let Some(t) = &sa.tunnel {
             for c in &sa.children {
                 self.out.push_back(Output::ChildDown {
@@ -416,10 +491,8 @@ impl Engine {
                 });
             }
             // Another established SA of the tunnel (after a rekey) keeps it up.
-            let other = self.sas.values().any(|s| {
-                s.tunnel.as_ref() == Some(t)
-                    && s.state == IkeState::Established
-                    && !s.children.is_empty()
+            let other = self.sas.any_of_tunnel(t, |s| {
+                s.state == IkeState::Established && !s.children.is_empty()
             });
             if !other && sa.state != IkeState::Rekeyed {
                 self.tunnel_down(t, None, now);
@@ -431,16 +504,15 @@ impl Engine {
     pub(crate) fn tunnel_down(&mut self, name: &str, status: Option<TunnelStatus>, now: Instant) {
         // A failed attempt (ours, or a stranger's) does not take down a
         // tunnel that still has a working SA.
-        let working = self.sas.values().any(|s| {
-            s.tunnel.as_deref() == Some(name)
-                && s.state == IkeState::Established
-                && !s.children.is_empty()
+        let working = self.sas.any_of_tunnel(name, |s| {
+            s.state == IkeState::Established && !s.children.is_empty()
         });
         if working {
             if let Some(TunnelStatus::Phase1Failed(r) | TunnelStatus::Phase2Failed(r)) = &status {
-                self.logf(format!(
-                    "{name}: a negotiation failed ({r}); the established SA stays"
-                ));
+                // Strangers' packets get here too: rate-limited.
+                self.log_noise(Noise::InitRefused, now, || {
+                    format!("{name}: a negotiation failed ({r}); the established SA stays")
+                });
             }
             return;
         }
@@ -457,8 +529,8 @@ impl Engine {
             TunnelStatus::Up => TunnelStatus::Negotiating,
             s => s.clone(),
         });
+        let retry = initiates.then(|| now + rt.backoff);
         if initiates {
-            rt.retry_at = Some(now + rt.backoff);
             rt.backoff = (rt.backoff * 2).min(Duration::from_secs(30));
         }
         if rt.status != st {
@@ -469,12 +541,16 @@ impl Engine {
                 status: st,
             });
         }
+        if retry.is_some() {
+            self.set_retry(name, retry);
+        }
     }
 
     pub(crate) fn tunnel_up(&mut self, name: &str, now: Instant) {
         let Some(rt) = self.tunnels.get_mut(name) else {
             return;
         };
+        // A stale entry in `retries` is skipped when it comes up.
         rt.retry_at = None;
         rt.backoff = Duration::from_secs(1);
         if rt.status != TunnelStatus::Up {
@@ -487,35 +563,19 @@ impl Engine {
         }
     }
 
-    /// When [`Engine::handle_timeout`] wants to be called next.
+    /// When [`Engine::handle_timeout`] wants to be called next: the tops
+    /// of the SA timer heap and of the tunnel retries, the earliest
+    /// install deadline and a log summary still owed; nothing is scanned.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut t: Option<Instant> = None;
-        let mut consider = |x: Option<Instant>| {
-            if let Some(x) = x {
-                t = Some(t.map_or(x, |y| y.min(x)));
-            }
-        };
-        for rt in self.tunnels.values() {
-            consider(rt.retry_at);
-        }
-        consider(self.install_deadline());
-        for sa in self.sas.values() {
-            consider(sa.pending.as_ref().map(|p| p.next));
-            consider(sa.rekey_at);
-            consider(sa.expire_at);
-            consider(sa.next_dpd);
-            consider(sa.next_keepalive);
-            for c in &sa.children {
-                if !c.rekeyed {
-                    consider(Some(c.rekey_at));
-                }
-                consider(Some(c.expire_at));
-            }
-            if sa.state == IkeState::InitAnswered {
-                consider(Some(sa.created + HALF_OPEN_TIMEOUT));
-            }
-        }
-        t
+        [
+            self.sas.next_deadline(),
+            self.retries.peek().map(|Reverse((t, _))| *t),
+            self.install_deadline(),
+            self.noise.pending(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Per-tunnel status.
@@ -580,12 +640,7 @@ impl Engine {
             let _ = self.rng.fill(&mut b);
             let v = u32::from_be_bytes(b);
             // SPIs 1-255 are reserved (RFC 4303).
-            if v > 255
-                && !self
-                    .sas
-                    .values()
-                    .any(|s| s.children.iter().any(|c| c.spi_in == v))
-            {
+            if v > 255 && self.sas.sa_of_child(v).is_none() && !self.installing.contains_key(&v) {
                 return v;
             }
         }
@@ -631,30 +686,63 @@ impl Engine {
         natt: bool,
         data: &[u8],
     ) {
+        self.sync();
+        self.datagram(now, local, remote, natt, data);
+        self.sync();
+    }
+
+    fn datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        natt: bool,
+        data: &[u8],
+    ) {
         let hdr = match codec::peek(data) {
             Ok(h) => h,
             Err(e) => {
-                self.logf(format!("received malformed IKE message from {remote}: {e}"));
+                self.log_noise(Noise::Malformed, now, || {
+                    format!("received malformed IKE message from {remote}: {e}")
+                });
                 return;
             }
         };
-        if hdr.exchange == IKE_SA_INIT && !hdr.response && hdr.spi_r == 0 {
+        let first_init = hdr.exchange == IKE_SA_INIT && !hdr.response && hdr.spi_r == 0;
+        // Sizes first, from the header: nothing of an oversized message
+        // is parsed or kept.
+        let max = if first_init {
+            guard::MAX_INIT_REQUEST
+        } else {
+            guard::MAX_MESSAGE
+        };
+        let claimed = usize::try_from(hdr.length).unwrap_or(usize::MAX);
+        if claimed > max || data.len() > max {
+            self.stats.dropped_oversize += 1;
+            let len = data.len().max(claimed);
+            self.log_noise(Noise::Oversize, now, || {
+                format!("dropped an IKE message of {len} bytes from {remote} (at most {max})")
+            });
+            return;
+        }
+        if first_init {
             self.on_init_request(now, local, remote, natt, data, hdr.spi_i);
             return;
         }
         // The I flag says who sent it: the original initiator (we are the
         // responder: our SPI is SPIr) or not (our SPI is SPIi).
         let our = if hdr.initiator { hdr.spi_r } else { hdr.spi_i };
-        let Some(sa) = self.sas.get_mut(&our) else {
+        if !self.sas.contains_key(&our) {
             // RFC 7296 2.21.4: an INVALID_IKE_SPI notify may be sent
             // outside any SA; we stay silent to avoid reflection.
-            self.logf(format!(
-                "received IKE message for unknown SA {:016x}_i {:016x}_r from {remote}, dropped",
-                hdr.spi_i, hdr.spi_r
-            ));
+            self.log_noise(Noise::UnknownSa, now, || {
+                format!(
+                    "received IKE message for unknown SA {:016x}_i {:016x}_r from {remote}, dropped",
+                    hdr.spi_i, hdr.spi_r
+                )
+            });
             return;
-        };
-        let _ = sa;
+        }
         let from = Path {
             local,
             remote,
@@ -690,27 +778,42 @@ impl Engine {
 
     /// Time passed: retransmit, rekey, expire, probe, retry.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<String> = self
-            .tunnels
-            .iter()
-            .filter(|(_, rt)| rt.retry_at.is_some_and(|t| t <= now))
-            .map(|(n, _)| n.clone())
-            .collect();
+        self.sync();
+        self.noise.roll(now, &mut self.log);
+        let mut due = Vec::new();
+        while let Some(Reverse((t, name))) = self.retries.peek() {
+            if *t > now {
+                break;
+            }
+            let live = self
+                .tunnels
+                .get(name)
+                .is_some_and(|rt| rt.retry_at == Some(*t));
+            if live {
+                due.push(name.clone());
+            }
+            self.retries.pop();
+        }
         for name in due {
             if let Some(rt) = self.tunnels.get_mut(&name) {
                 rt.retry_at = None;
             }
-            let busy = self.sas.values().any(|s| {
-                s.tunnel.as_deref() == Some(name.as_str()) && s.state != IkeState::Deleting
-            });
+            let busy = self
+                .sas
+                .any_of_tunnel(&name, |s| s.state != IkeState::Deleting);
             if !busy {
                 self.initiate(&name, now);
             }
+            self.sync();
         }
         self.install_timeouts(now);
-        let spis: Vec<u64> = self.sas.keys().copied().collect();
-        for spi in spis {
+        self.sync();
+        // Only the SAs whose timers are due, off the heap; touching each
+        // (get_mut) has the next sync schedule it again.
+        for spi in self.sas.due(now) {
+            let _ = self.sas.get_mut(&spi);
             self.sa_timers(spi, now);
+            self.sync();
         }
     }
 
@@ -719,8 +822,11 @@ impl Engine {
             return;
         };
         if sa.state == IkeState::InitAnswered && now >= sa.created + HALF_OPEN_TIMEOUT {
-            let msg = format!("half-open IKE SA with {} timed out", sa.remote);
-            self.logf(msg);
+            let remote = sa.remote;
+            self.stats.half_open_expired += 1;
+            self.log_noise(Noise::HalfOpenExpired, now, || {
+                format!("half-open IKE SA with {remote} timed out")
+            });
             self.remove_sa(spi, now);
             return;
         }
@@ -793,7 +899,11 @@ impl Engine {
             let ka = sa
                 .tunnel
                 .as_deref()
-                .and_then(|n| self.cfg.tunnels.iter().find(|t| t.name == n))
+                .and_then(|n| {
+                    self.tunnel_index
+                        .get(n)
+                        .and_then(|&i| self.cfg.tunnels.get(i))
+                })
                 .map(|t| t.nat_keepalive);
             let sa = self.sas.get_mut(&spi).expect("present");
             sa.next_keepalive = ka.filter(|d| !d.is_zero()).map(|d| now + d);
@@ -842,7 +952,11 @@ impl Engine {
             let dpd = sa
                 .tunnel
                 .as_deref()
-                .and_then(|n| self.cfg.tunnels.iter().find(|t| t.name == n))
+                .and_then(|n| {
+                    self.tunnel_index
+                        .get(n)
+                        .and_then(|&i| self.cfg.tunnels.get(i))
+                })
                 .and_then(|t| t.dpd);
             let sa = self.sas.get_mut(&spi).expect("present");
             match dpd {
@@ -905,7 +1019,11 @@ impl Engine {
             .sas
             .get(&spi)
             .and_then(|sa| sa.tunnel.as_deref())
-            .and_then(|n| self.cfg.tunnels.iter().find(|t| t.name == n))
+            .and_then(|n| {
+                self.tunnel_index
+                    .get(n)
+                    .and_then(|&i| self.cfg.tunnels.get(i))
+            })
             .and_then(|t| t.dpd)
             .map(|d| Duration::from_secs(u64::from(d.retries.max(1))));
         let Some(sa) = self.sas.get_mut(&spi) else {
@@ -979,6 +1097,13 @@ impl Engine {
         let keys = self.sas.get(&spi).and_then(|sa| sa.keys.as_ref());
         let k = keys.ok_or(codec::CodecError::NotSupported("no keys for this SA yet"))?;
         codec::decode(data, Some(&k.inb))
+    }
+}
+
+/// Give a drained queue's memory back after a burst.
+fn shrink_idle<T>(q: &mut VecDeque<T>) {
+    if q.is_empty() && q.capacity() > 1024 {
+        q.shrink_to_fit();
     }
 }
 

@@ -58,10 +58,10 @@ impl Engine {
                         self.send_response(spi, hdr.id, d);
                     }
                 }
-                self.logf(format!(
-                    "dropping request {} of IKE_SA {spi:016x}: {e}",
-                    hdr.id
-                ));
+                // Anyone who saw the SPIs can send these: rate-limited.
+                self.log_noise(super::guard::Noise::Malformed, now, || {
+                    format!("dropping request {} of IKE_SA {spi:016x}: {e}", hdr.id)
+                });
                 return;
             }
         };
@@ -119,10 +119,9 @@ impl Engine {
         let msg = match self.open(spi, data) {
             Ok(m) => m,
             Err(e) => {
-                self.logf(format!(
-                    "dropping response {} of IKE_SA {spi:016x}: {e}",
-                    hdr.id
-                ));
+                self.log_noise(super::guard::Noise::Malformed, now, || {
+                    format!("dropping response {} of IKE_SA {spi:016x}: {e}", hdr.id)
+                });
                 return;
             }
         };

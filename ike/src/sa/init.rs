@@ -4,6 +4,7 @@
 use super::codec;
 use super::config::{Peer, TunnelConfig};
 use super::engine::{Engine, Output, Path, TunnelStatus};
+use super::guard::Noise;
 use super::ike_sa::{ExchangeCtx, IkeSa, IkeState, Task};
 use super::msg::{notify as n, Msg, Pl, IKE_SA_INIT};
 use super::proposal::{self, accept_answer, ike_offer, select_ike, Chosen, Proposal};
@@ -39,8 +40,7 @@ impl Engine {
         sa.tunnel = Some(name.to_string());
         sa.initial_contact = !self
             .sas
-            .values()
-            .any(|s| s.tunnel.as_deref() == Some(name) && s.state == IkeState::Established);
+            .any_of_tunnel(name, |s| s.state == IkeState::Established);
         sa.ni = self.nonce();
         match KeyExchange::generate(group, self.rng.as_mut()) {
             Ok(k) => sa.ke = Some(k),
@@ -69,31 +69,15 @@ impl Engine {
             return;
         };
         let Some(ke) = &sa.ke else { return };
-        let mut payloads = Vec::new();
-        if let Some(c) = &sa.cookie {
-            payloads.push(Pl::Notify {
-                protocol: 0,
-                spi: vec![],
-                ty: n::COOKIE,
-                data: c.clone(),
-            });
-        }
-        payloads.push(Pl::Sa(ike_offer(&t.ike, &[])));
-        payloads.push(Pl::Ke {
-            group: ke.group(),
-            data: ke.public().to_vec(),
-        });
-        payloads.push(Pl::Nonce(sa.ni.clone()));
-        payloads.extend(nat_detection(sa.spi_i, 0, sa.local, sa.remote));
-        let msg = Msg {
-            spi_i: sa.spi_i,
-            spi_r: 0,
-            exchange: IKE_SA_INIT,
-            initiator: true,
-            response: false,
-            id: 0,
-            payloads,
-        };
+        let mut msg = first_init_request(
+            sa.spi_i,
+            sa.cookie.as_deref(),
+            &t.ike,
+            (ke.group(), ke.public()),
+            &sa.ni,
+        );
+        msg.payloads
+            .extend(nat_detection(sa.spi_i, 0, sa.local, sa.remote));
         let Ok(data) = codec::encode(&msg, None, self.rng.as_mut()) else {
             return;
         };
@@ -105,7 +89,12 @@ impl Engine {
     }
 
     /// An IKE_SA_INIT request: a new responder SA, a COOKIE demand, an
-    /// INVALID_KE_PAYLOAD, or the cached answer to a retransmission.
+    /// INVALID_KE_PAYLOAD, the cached answer to a retransmission, or
+    /// nothing when the half-open limits are reached.
+    ///
+    /// The checks go from cheap to dear: the retransmission cache and the
+    /// half-open caps (a counter each) before the message is parsed, the
+    /// COOKIE (one HMAC) before any proposal work, the Diffie-Hellman last.
     pub(crate) fn on_init_request(
         &mut self,
         now: Instant,
@@ -115,23 +104,68 @@ impl Engine {
         data: &[u8],
         spi_i: u64,
     ) {
-        if let Some(ours) = self.by_init.get(&(remote, spi_i)).copied() {
+        if let Some(ours) = self.sas.by_init(&(remote, spi_i)) {
             if let Some((0, resp)) = self.sas.get(&ours).and_then(|s| s.last_resp.clone()) {
                 self.send_to_peer(ours, resp);
             }
             return;
         }
-        let msg = match codec::decode(data, None) {
-            Ok(m) => m,
-            Err(e) => {
-                self.logf(format!("malformed IKE_SA_INIT from {remote}: {e}"));
-                return;
-            }
-        };
+        // Hard caps (strongSwan's init_limit_half_open and block_threshold,
+        // IOS max-in-negotiation-sa): dropped without an answer, which
+        // would only feed a reflection; a real initiator retransmits.
+        let (total, from_ip) = (self.sas.half_open(), self.sas.half_open_from(remote.ip()));
+        if total >= self.cfg.max_half_open || from_ip >= self.cfg.max_half_open_per_address {
+            let (limit, what) = if total >= self.cfg.max_half_open {
+                self.stats.dropped_total_limit += 1;
+                (self.cfg.max_half_open, "in total")
+            } else {
+                self.stats.dropped_address_limit += 1;
+                (self.cfg.max_half_open_per_address, "from this address")
+            };
+            self.log_noise(Noise::OverLimit, now, || {
+                format!("IKE_SA_INIT from {remote} dropped: {limit} IKE SAs {what} are already in negotiation")
+            });
+            return;
+        }
         let path = Path {
             local,
             remote,
             natt,
+        };
+        // COOKIE when too many SAs are half-open (RFC 7296 2.6), checked
+        // on a walk of the payload headers: a request without a valid one
+        // is never parsed.
+        if total >= self.cfg.cookie_threshold {
+            let Some(scan) = codec::scan_init(data) else {
+                self.log_noise(Noise::Malformed, now, || {
+                    format!(
+                        "malformed IKE_SA_INIT from {remote} (no nonce, or a broken payload chain)"
+                    )
+                });
+                return;
+            };
+            if !(16..=256).contains(&scan.nonce.len()) {
+                return;
+            }
+            self.cookies.rotate_if_due(now, self.rng.as_mut());
+            let valid = scan
+                .cookie
+                .is_some_and(|c| self.cookies.check(c, scan.nonce, remote.ip(), spi_i, now));
+            if !valid {
+                let want = self.cookies.make(scan.nonce, remote.ip(), spi_i);
+                self.stats.cookies_sent += 1;
+                self.init_refusal(path, spi_i, n::COOKIE, want);
+                return;
+            }
+        }
+        let msg = match codec::decode(data, None) {
+            Ok(m) => m,
+            Err(e) => {
+                self.log_noise(Noise::Malformed, now, || {
+                    format!("malformed IKE_SA_INIT from {remote}: {e}")
+                });
+                return;
+            }
         };
         let (Some(offer), Some((group, kdata)), Some(ni)) = (msg.sa(), msg.ke(), msg.nonce())
         else {
@@ -141,26 +175,13 @@ impl Engine {
         if !(16..=256).contains(&ni.len()) {
             return;
         }
-        // COOKIE when too many SAs are half-open (RFC 7296 2.6).
-        let half_open = self
-            .sas
-            .values()
-            .filter(|s| s.state == IkeState::InitAnswered)
-            .count();
-        if half_open >= self.cfg.cookie_threshold {
-            let want = self.cookie_for(ni, remote, spi_i);
-            if msg.notify(n::COOKIE) != Some(want.as_slice()) {
-                self.init_refusal(path, spi_i, n::COOKIE, want);
-                return;
-            }
-        }
         let Some((chosen, num, local_hint)) = self.choose_ike(local, remote, offer, now) else {
             self.init_refusal(path, spi_i, n::NO_PROPOSAL_CHOSEN, vec![]);
             return;
         };
         let want_group = chosen.dh.unwrap_or(0);
         if group != want_group {
-            self.logf(format!("IKE_SA_INIT from {remote}: KE group {} but we chose {}, sending INVALID_KE_PAYLOAD", proposal::dh_name(group), proposal::dh_name(want_group)));
+            self.log_noise(Noise::InitRefused, now, || format!("IKE_SA_INIT from {remote}: KE group {} but we chose {}, sending INVALID_KE_PAYLOAD", proposal::dh_name(group), proposal::dh_name(want_group)));
             self.init_refusal(
                 path,
                 spi_i,
@@ -176,9 +197,9 @@ impl Engine {
         let shared = match ke.shared(kdata) {
             Ok(s) => s,
             Err(e) => {
-                self.logf(format!(
-                    "IKE_SA_INIT from {remote}: invalid KE payload ({e:?})"
-                ));
+                self.log_noise(Noise::InitRefused, now, || {
+                    format!("IKE_SA_INIT from {remote}: invalid KE payload ({e:?})")
+                });
                 self.init_refusal(path, spi_i, n::INVALID_SYNTAX, vec![]);
                 return;
             }
@@ -231,12 +252,14 @@ impl Engine {
         };
         sa.init_resp = bytes.clone();
         sa.last_resp = Some((0, bytes.clone()));
-        self.logf(format!(
-            "{remote} is initiating an IKE_SA, responding with {} (SPI {spi_r:016x}_r)",
-            chosen.describe()
-        ));
-        self.sas.insert(spi_r, sa);
-        self.by_init.insert((remote, spi_i), spi_r);
+        self.log_noise(Noise::InitAnswered, now, || {
+            format!(
+                "{remote} is initiating an IKE_SA, responding with {} (SPI {spi_r:016x}_r)",
+                chosen.describe()
+            )
+        });
+        self.stats.half_open_created += 1;
+        self.sas.insert_responder(spi_r, sa, (remote, spi_i));
         self.out.push_back(Output::Send {
             local,
             remote,
@@ -295,27 +318,14 @@ impl Engine {
             Some((_, m)) => format!("IKE proposal mismatch: {m}"),
             None => format!("no tunnel is configured for peer {}", remote.ip()),
         };
-        self.logf(format!(
-            "IKE_SA_INIT from {remote}: {why}; sending NO_PROPOSAL_CHOSEN"
-        ));
+        self.log_noise(Noise::InitRefused, now, || {
+            format!("IKE_SA_INIT from {remote}: {why}; sending NO_PROPOSAL_CHOSEN")
+        });
         if let Some((t, m)) = mismatch {
             let st = TunnelStatus::Phase1Failed(format!("IKE proposal mismatch: {m}"));
             self.tunnel_down(&t, Some(st), now);
         }
         None
-    }
-
-    fn cookie_for(&self, ni: &[u8], remote: SocketAddr, spi_i: u64) -> Vec<u8> {
-        let ip = match remote.ip() {
-            std::net::IpAddr::V4(a) => a.octets().to_vec(),
-            std::net::IpAddr::V6(a) => a.octets().to_vec(),
-        };
-        let mut c = vec![0u8]; // version of the secret
-        c.extend(
-            crate::crypto::alg::PrfAlg::HmacSha256
-                .prf_parts(&self.cookie_secret, &[ni, &ip, &spi_i.to_be_bytes()]),
-        );
-        c
     }
 
     pub(crate) fn send_plain(
@@ -475,6 +485,43 @@ impl Engine {
         self.logf(format!("{tunnel}: {reason}"));
         self.remove_sa(spi, now);
         self.tunnel_down(tunnel, Some(TunnelStatus::Phase1Failed(reason)), now);
+    }
+}
+
+/// A first IKE_SA_INIT request (before NAT detection): the COOKIE if the
+/// responder asked for one, our IKE proposals, the KE payload (group,
+/// public value) and the nonce. Load generators and tests build theirs
+/// with it too.
+pub fn first_init_request(
+    spi_i: u64,
+    cookie: Option<&[u8]>,
+    ike: &super::config::IkeProposal,
+    ke: (u16, &[u8]),
+    ni: &[u8],
+) -> Msg {
+    let mut payloads = Vec::new();
+    if let Some(c) = cookie {
+        payloads.push(Pl::Notify {
+            protocol: 0,
+            spi: vec![],
+            ty: n::COOKIE,
+            data: c.to_vec(),
+        });
+    }
+    payloads.push(Pl::Sa(ike_offer(ike, &[])));
+    payloads.push(Pl::Ke {
+        group: ke.0,
+        data: ke.1.to_vec(),
+    });
+    payloads.push(Pl::Nonce(ni.to_vec()));
+    Msg {
+        spi_i,
+        spi_r: 0,
+        exchange: IKE_SA_INIT,
+        initiator: true,
+        response: false,
+        id: 0,
+        payloads,
     }
 }
 

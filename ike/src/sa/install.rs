@@ -53,6 +53,11 @@ impl Engine {
     /// [`Output::ChildUp`]): `Ok` once its inbound SA takes packets, or why
     /// it could not be installed.
     pub fn child_installed(&mut self, spi_in: u32, result: Result<(), String>, now: Instant) {
+        self.installed(spi_in, result, now);
+        self.sync();
+    }
+
+    fn installed(&mut self, spi_in: u32, result: Result<(), String>, now: Instant) {
         let Some(inst) = self.installing.remove(&spi_in) else {
             return;
         };
@@ -61,12 +66,8 @@ impl Engine {
         let spi = if self.sas.contains_key(&inst.ike) {
             inst.ike
         } else {
-            match self
-                .sas
-                .iter()
-                .find(|(_, s)| s.child_by_in(spi_in).is_some())
-            {
-                Some((k, _)) => *k,
+            match self.sas.sa_of_child(spi_in) {
+                Some(k) => k,
                 None => return,
             }
         };
@@ -92,7 +93,7 @@ impl Engine {
                 "the data plane did not confirm the install within {} s",
                 INSTALL_TIMEOUT.as_secs()
             );
-            self.child_installed(spi_in, Err(why), now);
+            self.installed(spi_in, Err(why), now);
         }
     }
 

@@ -8,16 +8,20 @@ pub mod codec;
 pub mod config;
 mod engine;
 mod exchange;
+pub mod guard;
 mod history;
 mod ike_sa;
 mod init;
 mod install;
 pub mod msg;
 pub mod proposal;
+mod table;
 
 pub use engine::{
     ChildSaInfo, ChildSaParams, Engine, IkeSaInfo, Output, TunnelStatus, HALF_OPEN_TIMEOUT,
 };
+pub use guard::GuardStats;
+pub use init::first_init_request;
 pub use install::INSTALL_TIMEOUT;
 #[cfg(test)]
 mod tests;

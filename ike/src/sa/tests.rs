@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+mod flood;
 mod history;
 mod install;
 
@@ -272,14 +273,19 @@ fn standard() -> Pair {
             "secret-of-a-0123456",
             "secret-of-b-0123456",
         )],
-        vec![tunnel(
-            B,
-            Peer::Dynamic,
-            "b.example.net",
-            "a.example.net",
-            "secret-of-b-0123456",
-            "secret-of-a-0123456",
-        )],
+        vec![b_dynamic()],
+    )
+}
+
+/// B's side of [`standard`]: a dynamic tunnel that accepts A.
+fn b_dynamic() -> TunnelConfig {
+    tunnel(
+        B,
+        Peer::Dynamic,
+        "b.example.net",
+        "a.example.net",
+        "secret-of-b-0123456",
+        "secret-of-a-0123456",
     )
 }
 

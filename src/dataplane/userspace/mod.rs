@@ -41,7 +41,7 @@ pub struct Shared {
     tables: ArcSwap<Tables>,
     stop: AtomicBool,
     /// IKE datagrams from port 4500, to the IKE task.
-    ike: mpsc::UnboundedSender<NattIn>,
+    ike: mpsc::Sender<NattIn>,
     raw4: Option<RawEsp>,
     raw6: Option<RawEsp>,
     /// ESP whose SPI no SA has.
@@ -86,7 +86,7 @@ pub fn start(
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
-    let (ike_tx, ike_rx) = mpsc::unbounded_channel();
+    let (ike_tx, ike_rx) = mpsc::channel(ike::driver::EXTERNAL_QUEUE);
     let any4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), natt_port);
     let any6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), natt_port);
     let mut socks4 = Vec::new();

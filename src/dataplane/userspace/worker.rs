@@ -202,10 +202,13 @@ impl Worker {
             b.recv
                 .for_each_datagram(|payload, from| match classify(payload) {
                     Ok(Kind::Esp) => self.esp_in(payload, from, t, inb),
-                    Ok(Kind::Ike) => {
+                    // IKE: dropped when oversized or when the IKE task is
+                    // behind (a full queue), never queued without bound.
+                    Ok(Kind::Ike) if ike::driver::natt_ike_fits(payload.len()) => {
                         let data = payload.get(4..).unwrap_or_default().to_vec();
-                        let _ = self.shared.ike.send(NattIn { from, data });
+                        let _ = self.shared.ike.try_send(NattIn { from, data });
                     }
+                    Ok(Kind::Ike) => {}
                     Ok(Kind::Keepalive) | Err(_) => {}
                 });
             self.flush_in(&mut b.inb);

@@ -52,6 +52,38 @@ pub(super) fn register(b: &mut Builder) {
             Ok(())
         },
     );
+    b.add(
+        Config,
+        "crypto ikev2 limit max-in-negotiation-sa (1-100000)",
+        |c, a| {
+            c.cfg.max_in_negotiation_sa = Some(num(a, "(1-100000)")?);
+            Ok(())
+        },
+    );
+    b.add(
+        Config,
+        "no crypto ikev2 limit max-in-negotiation-sa [(1-100000)]",
+        |c, _| {
+            c.cfg.max_in_negotiation_sa = None;
+            Ok(())
+        },
+    );
+    b.add(
+        Config,
+        "crypto ikev2 limit max-in-negotiation-sa-per-address (1-100000)",
+        |c, a| {
+            c.cfg.max_in_negotiation_sa_per_address = Some(num(a, "(1-100000)")?);
+            Ok(())
+        },
+    );
+    b.add(
+        Config,
+        "no crypto ikev2 limit max-in-negotiation-sa-per-address [(1-100000)]",
+        |c, _| {
+            c.cfg.max_in_negotiation_sa_per_address = None;
+            Ok(())
+        },
+    );
 
     // ---- proposals
     b.add(Config, "crypto ikev2 proposal PROPOSAL", |c, a| {

@@ -78,6 +78,9 @@ pub(super) fn register(b: &mut Builder) {
             },
         )
     });
+    b.add(Exec, "show crypto ikev2 stats [json]", |c, a| {
+        show(c, a, ShowCmd::CryptoIkev2Stats)
+    });
     b.add(
         Exec,
         "show crypto ipsec sa [interface IFNAME] [json]",

@@ -43,6 +43,13 @@ fn keyword(k: &str) -> &'static str {
         "allow-weak" => "Accept weak algorithms (sha1) and short pre-shared keys",
         "ikev2" => "IKEv2",
         "cookie-challenge" => "Demand a COOKIE when this many IKE SAs are half-open",
+        "stats" => "Half-open IKE SAs, COOKIE demands and dropped requests",
+        "max-in-negotiation-sa" => {
+            "Drop new IKE_SA_INIT requests while this many IKE SAs are half-open"
+        }
+        "max-in-negotiation-sa-per-address" => {
+            "Drop new IKE_SA_INIT requests from an address with this many half-open IKE SAs"
+        }
         "ipsec" => "IPsec (ESP)",
         "pki" => "Public key infrastructure",
         "proposal" => "IKEv2 proposal",
@@ -143,7 +150,7 @@ fn keyword(k: &str) -> &'static str {
         "port" => "TCP port",
         "listen" => "Dynamic neighbors",
         "range" => "Accept neighbors from this prefix",
-        "limit" => "Maximum number of dynamic neighbors",
+        "limit" => "A limit (BGP dynamic neighbors, IKE SAs in negotiation)",
         "bestpath" => "Best path selection",
         "as-path" => "AS path",
         "multipath-relax" => "Multipath across different neighbor ASes",
