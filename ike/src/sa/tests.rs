@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 mod install;
+mod shutdown;
 
 /// A deterministic random source (xorshift), so runs repeat exactly.
 struct TestRng(u64);
