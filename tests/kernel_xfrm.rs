@@ -111,6 +111,10 @@ fn kernel_dataplane_against_strongswan_in_a_vm() {
 #[allow(dead_code, unused_imports, clippy::all)]
 #[path = "../src/dataplane/mod.rs"]
 mod dataplane;
+// The userspace data plane starts its workers through it.
+#[allow(dead_code, unused_imports, clippy::all)]
+#[path = "../src/supervise.rs"]
+mod supervise;
 
 use dataplane::{DpCommand, DpStats, IfaceSpec};
 use ike::crypto::{ChildKeys, SecretBytes};
