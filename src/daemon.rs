@@ -6,12 +6,12 @@ use crate::dataplane::{iface_spec, DpCommand, DpStats};
 use crate::iface::{IfaceTable, Stamp};
 use crate::info::Info;
 use crate::{persist, redact, show};
-use arc_swap::ArcSwap;
 use ike::driver::{Command as IkeCommand, Snapshot};
+use ike::sa::config::EngineConfig;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::Instant;
-use tokio::sync::{mpsc, oneshot};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 use vtysh::diff::ChangeKind;
 use vtysh::protocol::{ErrorInfo, Request, Response};
@@ -63,8 +63,10 @@ pub struct Daemon {
     generation: u64,
     /// The IKE task, if it could open its sockets.
     ike: Option<mpsc::Sender<IkeCommand>>,
+    /// IKE's tunnel configuration (the latest counts), when IKE runs.
+    ike_config: Option<watch::Sender<EngineConfig>>,
     /// What IKE was last told.
-    ike_cfg: ike::sa::config::EngineConfig,
+    ike_cfg: EngineConfig,
     /// Protected tunnels IKE cannot negotiate, and why.
     ike_problems: Vec<(String, String)>,
     /// The data plane, when it runs.
@@ -75,9 +77,28 @@ pub struct Daemon {
     rib: Option<crate::routing::RibHandle>,
     /// The BFD task.
     bfd: Option<mpsc::Sender<crate::bfd_task::Command>>,
-    /// The running configuration for other tasks (the SA events task reads
-    /// interface settings from it), stored after every commit.
-    published: Arc<ArcSwap<Config>>,
+    /// The running configuration for other tasks, stored after every
+    /// commit: SA events read interface settings from it, BGP and BFD
+    /// follow it (they are woken when a section of theirs changed).
+    published: watch::Sender<Arc<Config>>,
+}
+
+/// The other tasks, as the state owner talks to them.
+pub struct Links {
+    /// IKE's requests, if IKE could open its sockets.
+    pub ike: Option<mpsc::Sender<IkeCommand>>,
+    /// IKE's tunnel configuration, if IKE runs.
+    pub ike_config: Option<watch::Sender<EngineConfig>>,
+    /// The running configuration for other tasks.
+    pub published: watch::Sender<Arc<Config>>,
+    /// The data plane, when it runs.
+    pub dp: Option<mpsc::UnboundedSender<DpCommand>>,
+    /// BGP's requests (show, clear).
+    pub bgp: Option<mpsc::Sender<crate::bgp::Command>>,
+    /// The RIB task.
+    pub rib: Option<crate::routing::RibHandle>,
+    /// BFD's requests (show).
+    pub bfd: Option<mpsc::Sender<crate::bfd_task::Command>>,
 }
 
 /// What a request handler produced, before the mode and prompt are added.
@@ -112,35 +133,35 @@ impl Reply {
 
 impl Daemon {
     /// A daemon whose running configuration is `startup` (already loaded).
-    pub fn new(
-        info: Info,
-        startup: Config,
-        ike: Option<mpsc::Sender<IkeCommand>>,
-        dp: Option<mpsc::UnboundedSender<DpCommand>>,
-        bgp: Option<mpsc::Sender<crate::bgp::Command>>,
-        rib: Option<crate::routing::RibHandle>,
-    ) -> Self {
+    pub fn new(info: Info, startup: Config, links: Links) -> Self {
         let mut d = Daemon {
             info,
             running: Config::default(),
             ifaces: IfaceTable::default(),
             generation: 0,
-            ike,
-            ike_cfg: ike::sa::config::EngineConfig::default(),
+            ike: links.ike,
+            ike_config: links.ike_config,
+            ike_cfg: EngineConfig::default(),
             ike_problems: Vec::new(),
-            dp,
-            bgp,
-            published: Arc::new(ArcSwap::from_pointee(Config::default())),
-            rib,
-            bfd: None,
+            dp: links.dp,
+            bgp: links.bgp,
+            published: links.published,
+            rib: links.rib,
+            bfd: links.bfd,
         };
         d.commit(startup, Origin::Startup);
         d
     }
 
-    /// The running configuration as other tasks see it.
-    pub fn published(&self) -> Arc<ArcSwap<Config>> {
-        self.published.clone()
+    /// Store the running configuration for the other tasks; wake BGP and
+    /// BFD when `notify` (a change they follow). A watch channel: they
+    /// take the latest, so no commit waits for them and none is lost.
+    fn publish(&self, notify: bool) {
+        let cfg = Arc::new(self.running.clone());
+        self.published.send_if_modified(|v| {
+            *v = cfg;
+            notify
+        });
     }
 
     /// Tell IKE about the tunnels of the running configuration if they changed.
@@ -156,10 +177,8 @@ impl Daemon {
             return;
         }
         self.ike_cfg = cfg.clone();
-        if let Some(tx) = &self.ike {
-            if tx.try_send(IkeCommand::SetConfig(cfg)).is_err() {
-                error!("IKE task is not accepting configuration");
-            }
+        if let Some(tx) = &self.ike_config {
+            tx.send_replace(cfg);
         }
     }
 
@@ -193,21 +212,11 @@ impl Daemon {
         }
     }
 
-    /// Data plane counters (None when no data plane runs).
+    /// Data plane counters (None when no data plane runs or it does not
+    /// answer in time).
     async fn dp_stats(&self) -> Option<DpStats> {
         let dp = self.dp.as_ref()?;
-        let (tx, rx) = oneshot::channel();
-        dp.send(DpCommand::Stats(tx)).ok()?;
-        match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
-            Ok(r) => r.ok(),
-            Err(_) => {
-                warn!(
-                    "the data plane did not answer within {} s",
-                    ANSWER_TIMEOUT.as_secs()
-                );
-                None
-            }
-        }
+        ask(dp, "the data plane", DpCommand::Stats).await.ok()
     }
 
     /// Gives the RIB the running configuration (static routes, tunnel
@@ -217,33 +226,6 @@ impl Daemon {
             let cmd = crate::routing::Command::SetConfig(Box::new(self.running.clone()));
             if r.tx.send(cmd).is_err() {
                 error!("RIB task is not accepting configuration");
-            }
-        }
-    }
-
-    /// Gives BGP the running configuration.
-    fn sync_bgp(&self) {
-        if let Some(tx) = &self.bgp {
-            let cmd = crate::bgp::Command::SetConfig(Box::new(self.running.clone()));
-            if tx.try_send(cmd).is_err() {
-                error!("BGP task is not accepting configuration");
-            }
-        }
-    }
-
-    /// Attaches the BFD task and gives it the running configuration.
-    pub fn with_bfd(mut self, tx: mpsc::Sender<crate::bfd_task::Command>) -> Self {
-        self.bfd = Some(tx);
-        self.sync_bfd();
-        self
-    }
-
-    /// Gives BFD the running configuration (it keeps what did not change).
-    fn sync_bfd(&self) {
-        if let Some(tx) = &self.bfd {
-            let cmd = crate::bfd_task::Command::SetConfig(Box::new(self.running.clone()));
-            if tx.try_send(cmd).is_err() {
-                error!("BFD task is not accepting configuration");
             }
         }
     }
@@ -360,14 +342,13 @@ impl Daemon {
         if !going {
             return;
         }
-        let (tx, rx) = oneshot::channel();
-        let cmd = crate::routing::Command::SetConfigAck(Box::new(new.clone()), tx);
-        if r.tx.send(cmd).is_ok()
-            && tokio::time::timeout(std::time::Duration::from_secs(1), rx)
-                .await
-                .is_err()
-        {
-            warn!("the RIB did not drain the tunnel's routes within 1 s; going on");
+        let new = Box::new(new.clone());
+        let drained = ask_within(&r.tx, "the RIB", DRAIN_TIMEOUT, |done| {
+            crate::routing::Command::SetConfigAck(new, done)
+        })
+        .await;
+        if drained.is_err() {
+            warn!("the tunnel's routes may still be in the kernel; going on");
         }
     }
 
@@ -394,11 +375,18 @@ impl Daemon {
         match cmd {
             ExecCommand::ClearCrypto { peer } => match &self.ike {
                 Some(tx) => {
-                    if tokio::time::timeout(ANSWER_TIMEOUT, tx.send(IkeCommand::Clear(peer)))
+                    match tokio::time::timeout(ANSWER_TIMEOUT, tx.send(IkeCommand::Clear(peer)))
                         .await
-                        .is_err()
                     {
-                        return Reply::msg("% IKE is busy; try again");
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return Reply::msg("% IKE is not running"),
+                        Err(_) => {
+                            warn!(
+                                "IKE did not take `clear crypto session` within {} s",
+                                ANSWER_TIMEOUT.as_secs()
+                            );
+                            return Reply::msg("% IKE is busy; try again");
+                        }
                     }
                     info!(
                         conn,
@@ -496,7 +484,7 @@ impl Daemon {
                 let text = vtysh::render(&self.running);
                 let path = self.info.startup.clone();
                 let res =
-                    tokio::task::spawn_blocking(move || persist::write_atomic(&path, &text)).await;
+                    blocking("write memory", move || persist::write_atomic(&path, &text)).await;
                 match res {
                     Ok(Ok(())) => {
                         info!(conn, file = %self.info.startup.display(), generation = self.generation, "configuration saved");
@@ -511,7 +499,7 @@ impl Daemon {
                     }
                     Err(e) => {
                         error!(error = %e, "write memory task failed");
-                        Reply::msg("% Internal error while writing the configuration")
+                        Reply::msg(format!("% Cannot write the configuration: {e}"))
                     }
                 }
             }
@@ -522,7 +510,7 @@ impl Daemon {
     /// apply the difference; on any error keep running as before.
     async fn reload(&mut self) {
         let path = self.info.startup.clone();
-        let loaded = tokio::task::spawn_blocking(move || persist::load_startup(&path)).await;
+        let loaded = blocking("reload", move || persist::load_startup(&path)).await;
         match loaded {
             Ok(Ok(Some(cfg))) => {
                 self.drain_tunnels(&cfg).await;
@@ -554,10 +542,10 @@ impl Daemon {
         if changes.is_empty() {
             debug!(%origin, "no configuration change");
             self.running = new;
-            self.published.store(Arc::new(self.running.clone()));
-            if matches!(origin, Origin::Startup) {
+            let startup = matches!(origin, Origin::Startup);
+            self.publish(startup);
+            if startup {
                 self.sync_ike();
-                self.sync_bgp();
                 self.sync_rib();
             }
             return 0;
@@ -574,13 +562,10 @@ impl Daemon {
         self.ifaces
             .apply(&new, &changes, self.generation, Stamp::now());
         self.running = new;
-        self.published.store(Arc::new(self.running.clone()));
-        self.sync_dataplane(&changes);
-        self.sync_ike();
-        // BGP follows its own section, policy, interfaces (tunnel binding,
-        // connected networks) and static routes.
+        // BGP, BFD and the RIB follow BGP's section, policy, interfaces
+        // (tunnel binding, connected networks) and static routes.
         use vtysh::diff::Section as S;
-        if changes.iter().any(|c| {
+        let routing = changes.iter().any(|c| {
             !matches!(
                 c.section,
                 S::Hostname
@@ -595,10 +580,12 @@ impl Daemon {
                     | S::TransformSet(_)
                     | S::IpsecProfile(_)
             )
-        }) {
-            self.sync_bgp();
+        });
+        self.publish(routing);
+        self.sync_dataplane(&changes);
+        self.sync_ike();
+        if routing {
             self.sync_rib();
-            self.sync_bfd();
         }
         changes.len()
     }
@@ -606,48 +593,103 @@ impl Daemon {
 
 /// How long the state owner waits for another task's answer: a task that
 /// hangs costs one request an error, never the state owner.
-const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a change that shuts a tunnel down waits for the RIB to take
+/// the tunnel's routes out of the kernel.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Why another task gave no answer; `Display` is the client's error line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum AskError {
-    /// The task is gone (its channel is closed).
+pub enum AskError {
+    /// The task is gone (its channel is closed, or it dropped the reply).
     NotRunning(&'static str),
-    /// The task did not answer within [`ANSWER_TIMEOUT`].
-    Timeout(&'static str),
+    /// The task did not answer in time.
+    Timeout(&'static str, Duration),
 }
 
 impl std::fmt::Display for AskError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AskError::NotRunning(who) => write!(f, "% {who} is not running"),
-            AskError::Timeout(who) => write!(
-                f,
-                "% {who} did not answer within {} s",
-                ANSWER_TIMEOUT.as_secs()
-            ),
+            AskError::Timeout(who, t) => {
+                write!(f, "% {who} did not answer within {} s", t.as_secs())
+            }
         }
+    }
+}
+
+/// A channel to another task: bounded (the send waits for room, within
+/// the caller's time limit) or unbounded.
+pub trait Outbox<C> {
+    /// Queue `c`; false when the task is gone.
+    async fn put(&self, c: C) -> bool;
+}
+
+impl<C> Outbox<C> for mpsc::Sender<C> {
+    async fn put(&self, c: C) -> bool {
+        self.send(c).await.is_ok()
+    }
+}
+
+impl<C> Outbox<C> for mpsc::UnboundedSender<C> {
+    async fn put(&self, c: C) -> bool {
+        self.send(c).is_ok()
     }
 }
 
 /// Sends `who` the request `make` builds around a reply channel and waits
 /// for the answer, at most [`ANSWER_TIMEOUT`] for both.
-async fn ask<C, T>(
-    tx: &mpsc::Sender<C>,
+pub async fn ask<C, T>(
+    tx: &impl Outbox<C>,
     who: &'static str,
+    make: impl FnOnce(oneshot::Sender<T>) -> C,
+) -> Result<T, AskError> {
+    ask_within(tx, who, ANSWER_TIMEOUT, make).await
+}
+
+/// [`ask`] with another time limit. A timeout is logged.
+pub async fn ask_within<C, T>(
+    tx: &impl Outbox<C>,
+    who: &'static str,
+    limit: Duration,
     make: impl FnOnce(oneshot::Sender<T>) -> C,
 ) -> Result<T, AskError> {
     let (rtx, rrx) = oneshot::channel();
     let exchange = async {
-        tx.send(make(rtx)).await.ok()?;
+        if !tx.put(make(rtx)).await {
+            return None;
+        }
         rrx.await.ok()
     };
-    match tokio::time::timeout(ANSWER_TIMEOUT, exchange).await {
+    match tokio::time::timeout(limit, exchange).await {
         Ok(Some(v)) => Ok(v),
         Ok(None) => Err(AskError::NotRunning(who)),
         Err(_) => {
-            warn!("{who} did not answer within {} s", ANSWER_TIMEOUT.as_secs());
-            Err(AskError::Timeout(who))
+            warn!("{who} did not answer within {} s", limit.as_secs());
+            Err(AskError::Timeout(who, limit))
+        }
+    }
+}
+
+/// Runs blocking file work (`what`, for messages) on the blocking pool and
+/// waits for it at most [`ANSWER_TIMEOUT`]: a hung file system costs one
+/// request an error, never the state owner. The work itself cannot be
+/// cancelled; it finishes (or not) on its own.
+pub async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    match tokio::time::timeout(ANSWER_TIMEOUT, tokio::task::spawn_blocking(f)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{what} failed: {e}")),
+        Err(_) => {
+            let why = format!(
+                "{what} did not finish within {} s",
+                ANSWER_TIMEOUT.as_secs()
+            );
+            warn!("{why}");
+            Err(why)
         }
     }
 }
@@ -671,4 +713,67 @@ fn file_errors_message(name: &str, errs: &[FileError]) -> String {
         out.push_str(&redact::file_error(e, true));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: Duration = Duration::from_millis(100);
+
+    #[tokio::test]
+    async fn a_task_that_never_answers_costs_the_limit_only() {
+        let (tx, mut rx) = mpsc::unbounded_channel::<oneshot::Sender<u32>>();
+        // The task takes the request and sits on it.
+        let held = tokio::spawn(async move {
+            let r = rx.recv().await;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            drop(r);
+        });
+        let t = Instant::now();
+        let r = ask_within(&tx, "the sloth", LIMIT, |reply| reply).await;
+        assert_eq!(r, Err(AskError::Timeout("the sloth", LIMIT)));
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        held.abort();
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_costs_the_limit_only() {
+        let (tx, _rx) = mpsc::channel::<oneshot::Sender<u32>>(1);
+        let (filler, _) = oneshot::channel();
+        tx.send(filler).await.expect("room for one");
+        let t = Instant::now();
+        let r = ask_within(&tx, "BGP", LIMIT, |reply| reply).await;
+        assert_eq!(r, Err(AskError::Timeout("BGP", LIMIT)));
+        assert!(t.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_gone_task_or_a_dropped_reply_is_not_running() {
+        let (tx, rx) = mpsc::channel::<oneshot::Sender<u32>>(1);
+        drop(rx);
+        let r = ask_within(&tx, "IKE", LIMIT, |reply| reply).await;
+        assert_eq!(r, Err(AskError::NotRunning("IKE")));
+        assert_eq!(
+            r.unwrap_err().to_string(),
+            "% IKE is not running",
+            "the client's error line"
+        );
+        let (tx, mut rx) = mpsc::unbounded_channel::<oneshot::Sender<u32>>();
+        let task = tokio::spawn(async move { drop(rx.recv().await) });
+        let r = ask_within(&tx, "the RIB", LIMIT, |reply| reply).await;
+        assert_eq!(r, Err(AskError::NotRunning("the RIB")));
+        task.await.expect("task");
+    }
+
+    #[tokio::test]
+    async fn an_answer_comes_back() {
+        let (tx, mut rx) = mpsc::channel::<oneshot::Sender<u32>>(4);
+        tokio::spawn(async move {
+            while let Some(reply) = rx.recv().await {
+                let _ = reply.send(7);
+            }
+        });
+        assert_eq!(ask(&tx, "BFD", |reply| reply).await, Ok(7));
+    }
 }

@@ -3,7 +3,9 @@
 //! persists them on `write memory` and reloads the startup file on SIGHUP.
 //!
 //! One task owns all daemon state ([`daemon::Daemon`]); connection tasks
-//! ([`server`]) and the signal handler talk to it over a channel.
+//! ([`server`]) and the signal handler talk to it over a channel. Every
+//! long-lived task is supervised ([`supervise`]): one that ends without
+//! being asked to stops rvpnd with exit status 1.
 
 mod bfd_task;
 mod bgp;
@@ -19,16 +21,21 @@ mod sa_events;
 mod server;
 mod show;
 mod show_crypto;
+mod supervise;
+mod updown;
 
 use clap::Parser;
+use daemon::{ask_within, AskError};
 use dataplane::Dataplane;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
+use supervise::{End, Exit, Reporter, Supervisor};
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::mpsc;
-use tracing::{error, info, warn};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 /// Command line of rvpnd.
@@ -95,6 +102,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    supervise::install_panic_hook();
 
     let running = match persist::load_startup(&args.config) {
         Ok(Some(cfg)) => {
@@ -147,8 +155,9 @@ fn main() -> ExitCode {
     code
 }
 
-/// Bind the socket, start the state owner and the accept loop, and wait
-/// for signals: SIGHUP reloads, SIGTERM/SIGINT remove the socket and exit.
+/// Bind the socket, start every task under a [`Supervisor`], and wait:
+/// SIGHUP reloads; SIGTERM/SIGINT stop rvpnd (status 0); a task that ends
+/// without being asked to stops it with status 1.
 async fn run(
     info: info::Info,
     running: vtysh::Config,
@@ -176,68 +185,108 @@ async fn run(
     };
     info!(socket = %info.socket.display(), dataplane = info.dataplane.name(), "rvpnd {} listening", env!("CARGO_PKG_VERSION"));
 
+    let mut sup = Supervisor::new();
+    let tasks = sup.reporter();
     let (tx, rx) = mpsc::channel(64);
+    // The running configuration as the other tasks see it (BGP and BFD
+    // follow it, SA events read it).
+    let (published, running_rx) = watch::channel(Arc::new(vtysh::Config::default()));
     // IKE runs in its own task; if its ports cannot be opened the daemon
     // still serves the shell and says why tunnels cannot negotiate.
     let (ike_tx, ike_rx) = mpsc::channel(64);
+    let (ike_cfg_tx, ike_cfg_rx) = watch::channel(ike::sa::config::EngineConfig::default());
+    let (rekey_tx, rekey_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (dp_tx, dp_rx) = mpsc::unbounded_channel();
-    let (ike, dp) = match open_planes(info.dataplane, ports, dp_rx, ike_tx.clone()).await {
+    let planes = open_planes(&tasks, info.dataplane, ports, dp_rx, rekey_tx).await;
+    let ike_runs = match planes {
         Ok((socks, dp)) => {
             info!(
                 port = ports.port,
                 natt_port = ports.natt_port,
                 "IKE listening"
             );
-            tokio::spawn(dp);
-            tokio::spawn(async move {
-                if let Err(e) = ike::driver::run_with(socks, ports, ike_rx, ev_tx).await {
+            tasks.spawn("dataplane", dp);
+            let control = ike::driver::Control {
+                config: ike_cfg_rx,
+                cmds: ike_rx,
+                rekeys: rekey_rx,
+            };
+            tasks.spawn("ike", async move {
+                if let Err(e) = ike::driver::run_with(socks, ports, control, ev_tx).await {
                     error!("IKE task failed: {e}");
                 }
             });
-            (Some(ike_tx), Some(dp_tx))
+            true
         }
         Err(e) => {
             error!(
                 "IKE cannot open UDP ports {}/{}: {e}; tunnels will not negotiate",
                 ports.port, ports.natt_port
             );
-            (None, None)
+            false
         }
     };
-    let dp_ctl = dp.clone();
+    let (ike, ike_config, dp) = if ike_runs {
+        (Some(ike_tx), Some(ike_cfg_tx), Some(dp_tx))
+    } else {
+        (None, None, None)
+    };
     let (routes_tx, routes_rx) = mpsc::unbounded_channel();
-    let rib = routing::start(routes_rx, kernel_routes);
+    let rib = routing::start(&tasks, routes_rx, kernel_routes);
     let rib_ctl = rib.tx.clone();
+    let (tunnels_tx, tunnels_rx) = updown::channel();
+    let (bfd_ev_tx, bfd_ev_rx) = updown::channel();
     let bgp_tx = bgp::start(
+        &tasks,
         bgp_port,
         kernel_routes.then_some(routes_tx),
         rib.interfaces.clone(),
+        bgp::Inputs {
+            config: running_rx.clone(),
+            tunnels: tunnels_rx,
+            bfd: bfd_ev_rx,
+        },
     );
-    let bgp_ctl = bgp_tx.clone();
-    let bfd_tx = bfd_task::start(bfd_task::CONTROL_PORT, Some(bgp_tx.clone()));
-    let rib_tx = rib.tx.clone();
+    let bfd_tx = bfd_task::start(
+        &tasks,
+        bfd_task::CONTROL_PORT,
+        running_rx.clone(),
+        Some(bfd_ev_tx),
+    );
+    let stops = Stops {
+        bgp: bgp_tx.clone(),
+        ike: ike.clone(),
+        rib: rib.tx.clone(),
+        dp: dp.clone(),
+    };
     let daemon = daemon::Daemon::new(
         info,
         running,
-        ike,
-        dp.clone(),
-        Some(bgp_tx.clone()),
-        Some(rib),
-    )
-    .with_bfd(bfd_tx);
+        daemon::Links {
+            ike,
+            ike_config,
+            published,
+            dp: dp.clone(),
+            bgp: Some(bgp_tx),
+            rib: Some(rib),
+            bfd: Some(bfd_tx),
+        },
+    );
     // Child SA installs and tunnel up/down go around the state owner, so a
     // request it is serving never holds them up.
-    let sa_events = sa_events::SaEvents {
-        running: daemon.published(),
-        dp,
-        rib: Some(rib_tx),
-        bgp: Some(bgp_tx),
-    };
-    tokio::spawn(sa_events.run(ev_rx));
-    let mut owner = tokio::spawn(daemon.run(rx));
+    if ike_runs {
+        let sa_events = sa_events::SaEvents {
+            running: running_rx,
+            dp,
+            rib: Some(rib_ctl),
+            bgp: Some(tunnels_tx),
+        };
+        tasks.spawn("sa-events", sa_events.run(ev_rx));
+    }
+    tasks.spawn("state-owner", daemon.run(rx));
     let server::Bound { listener, socket } = bound;
-    tokio::spawn(server::serve(listener, tx.clone()));
+    tasks.spawn("server", server::serve(listener, tx.clone()));
 
     let (hup, term, int) = &mut signals;
     let mut code = ExitCode::SUCCESS;
@@ -245,14 +294,15 @@ async fn run(
         tokio::select! {
             _ = hup.recv() => {
                 info!("SIGHUP: reloading the startup configuration");
-                if tx.send(daemon::Msg::Reload).await.is_err() {
-                    error!("state owner is gone");
-                    code = ExitCode::from(1);
-                    break;
+                let limit = daemon::ANSWER_TIMEOUT;
+                match tokio::time::timeout(limit, tx.send(daemon::Msg::Reload)).await {
+                    // A state owner that is gone is the supervisor's to report.
+                    Ok(_) => {}
+                    Err(_) => warn!("the state owner did not take the reload within {limit:?}; send SIGHUP again"),
                 }
             }
-            _ = &mut owner => {
-                error!("state owner stopped; exiting");
+            exit = sup.next() => {
+                died(&mut sup, exit).await;
                 code = ExitCode::from(1);
                 break;
             }
@@ -260,52 +310,107 @@ async fn run(
             _ = int.recv() => { info!("SIGINT: shutting down"); break; }
         }
     }
-    // BGP sessions end with a Cease, not a hold timer expiry at the peer.
-    {
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        if bgp_ctl.send(bgp::Command::Shutdown(done_tx)).await.is_ok()
-            && tokio::time::timeout(std::time::Duration::from_secs(2), done_rx)
-                .await
-                .is_err()
-        {
-            error!("BGP did not stop within 2 s");
+    stop(stops).await;
+    socket.remove();
+    // Tasks end while stopping, as asked; a panic meanwhile is still a
+    // failure.
+    for e in sup.drain() {
+        if let End::Panicked(_) = e.end {
+            error!(task = %e.task, "{e}");
+            code = ExitCode::from(1);
+        } else {
+            debug!("{e}");
+        }
+    }
+    code
+}
+
+/// A task ended without being asked to. Logs it, and whatever ended with
+/// it (SA events end when IKE does) within a moment, panics first.
+async fn died(sup: &mut Supervisor, first: Exit) {
+    let mut exits = vec![first];
+    let settle = tokio::time::sleep(Duration::from_millis(200));
+    tokio::pin!(settle);
+    loop {
+        tokio::select! {
+            e = sup.next() => exits.push(e),
+            _ = &mut settle => break,
+        }
+    }
+    // Stable: among panics (and among the rest) the first reported first.
+    exits.sort_by_key(|e| !matches!(e.end, End::Panicked(_)));
+    for e in &exits {
+        error!(task = %e.task, "{e}");
+    }
+    error!(
+        "rvpnd cannot go on without task {}: stopping with exit status 1, so that the service \
+         manager restarts it (a start reconciles kernel routes and XFRM state)",
+        exits[0].task
+    );
+}
+
+/// What stopping talks to.
+struct Stops {
+    bgp: mpsc::Sender<bgp::Command>,
+    ike: Option<mpsc::Sender<ike::driver::Command>>,
+    rib: mpsc::UnboundedSender<routing::Command>,
+    dp: Option<mpsc::UnboundedSender<dataplane::DpCommand>>,
+}
+
+/// How long each step of stopping may take.
+const BGP_STOP: Duration = Duration::from_secs(2);
+const IKE_STOP: Duration = Duration::from_secs(2);
+const RIB_STOP: Duration = Duration::from_secs(10);
+const DP_STOP: Duration = Duration::from_secs(5);
+
+/// Stop the tasks in order, each step bounded in time; a task that is
+/// already gone (it died) is skipped.
+async fn stop(s: Stops) {
+    let logged = |what: &str, r: Result<(), AskError>| match r {
+        Ok(()) => {}
+        Err(AskError::NotRunning(who)) => warn!("{who} is not running; {what} skipped"),
+        // ask_within logged the timeout.
+        Err(AskError::Timeout(..)) => error!("{what} did not finish; going on"),
+    };
+    // BGP sessions end with a Cease, not a hold timer expiry at the peer
+    // (over the tunnels, so before IKE deletes them).
+    let r = ask_within(&s.bgp, "BGP", BGP_STOP, bgp::Command::Shutdown).await;
+    logged("closing the BGP sessions", r);
+    // Every IKE peer hears that its SA is gone (INFORMATIONAL Delete), so
+    // it fails over at once instead of waiting for DPD. The answers are
+    // not awaited.
+    if let Some(ike) = &s.ike {
+        match ask_within(ike, "IKE", IKE_STOP, ike::driver::Command::Shutdown).await {
+            Ok(n) => info!("IKE: sent DELETE for {n} IKE SA(s)"),
+            Err(e) => logged("deleting the IKE SAs", Err(e)),
         }
     }
     // rvpn's kernel routes go with the daemon (a restart after a crash
     // finds and removes them instead).
-    {
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        if rib_ctl.send(routing::Command::Shutdown(done_tx)).is_ok()
-            && tokio::time::timeout(std::time::Duration::from_secs(10), done_rx)
-                .await
-                .is_err()
-        {
-            error!("routes were not removed from the kernel within 10 s");
-        }
-    }
+    let r = ask_within(&s.rib, "the RIB", RIB_STOP, routing::Command::Shutdown).await;
+    logged("removing the kernel routes", r);
     // Tunnel interfaces (and kernel state) go with the daemon.
-    if let Some(dp) = dp_ctl {
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        if dp.send(dataplane::DpCommand::Shutdown(done_tx)).is_ok()
-            && tokio::time::timeout(std::time::Duration::from_secs(5), done_rx)
-                .await
-                .is_err()
-        {
-            error!("data plane did not stop within 5 s");
-        }
+    if let Some(dp) = &s.dp {
+        let r = ask_within(
+            dp,
+            "the data plane",
+            DP_STOP,
+            dataplane::DpCommand::Shutdown,
+        )
+        .await;
+        logged("removing the tunnel interfaces", r);
     }
-    socket.remove();
-    code
 }
 
 /// Open the data plane and the IKE ports. The kernel data plane takes ESP
 /// in UDP off IKE's NAT-T socket itself; the userspace one owns the NAT-T
 /// port (it carries ESP in UDP) and forwards IKE from it.
 async fn open_planes(
+    tasks: &Reporter,
     requested: Dataplane,
     ports: ike::driver::DriverConfig,
     dp_rx: mpsc::UnboundedReceiver<dataplane::DpCommand>,
-    ike_tx: mpsc::Sender<ike::driver::Command>,
+    rekey: mpsc::UnboundedSender<u32>,
 ) -> std::io::Result<(
     ike::driver::Bound,
     std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
@@ -317,10 +422,10 @@ async fn open_planes(
                 error!("kernel data plane: ESP in UDP will not be decapsulated: {e}");
             }
         }
-        return Ok((socks, Box::pin(dataplane::kernel::run(dp_rx, ike_tx))));
+        return Ok((socks, Box::pin(dataplane::kernel::run(dp_rx, rekey))));
     }
     info!("data plane: userspace (TUN + ESP sockets)");
-    let (dp, natt) = dataplane::userspace::start(ports.natt_port, ike_tx)?;
+    let (dp, natt) = dataplane::userspace::start(tasks, ports.natt_port, rekey)?;
     let socks = ike::driver::bind_external(ports, natt).await?;
     Ok((socks, Box::pin(dataplane::userspace::run(dp, dp_rx))))
 }

@@ -3,26 +3,33 @@
 //! the state owner is serving (waiting on BGP, BFD or the data plane) never
 //! holds one up, and the RIB and BGP hear at once when a tunnel gets its
 //! first SA or loses its last.
+//!
+//! Nothing here waits and nothing is dropped: the data plane and the RIB
+//! take commands on unbounded channels (both drain them in bursts, and a
+//! command is small), and BGP, which may be busy for seconds with a full
+//! table, gets each tunnel's latest state through [`crate::updown`], so a
+//! burst of a thousand tunnel events still leaves it with the final state
+//! of every tunnel.
 
 use crate::dataplane::{iface_spec, DpCommand};
-use arc_swap::ArcSwap;
+use crate::updown;
 use ike::driver::Event as IkeEvent;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::info;
 
 /// Where Child SA events go.
 pub struct SaEvents {
     /// The running configuration as the state owner last committed it
     /// (interface settings for installs).
-    pub running: Arc<ArcSwap<vtysh::Config>>,
+    pub running: watch::Receiver<Arc<vtysh::Config>>,
     /// The data plane, when it runs.
     pub dp: Option<mpsc::UnboundedSender<DpCommand>>,
     /// The RIB task.
     pub rib: Option<mpsc::UnboundedSender<crate::routing::Command>>,
-    /// The BGP speaker.
-    pub bgp: Option<mpsc::Sender<crate::bgp::Command>>,
+    /// The BGP speaker: tunnel interfaces up (an SA) or down (none).
+    pub bgp: Option<updown::Sender<String>>,
 }
 
 /// IPsec SAs per tunnel interface: says when a tunnel gets its first SA or
@@ -73,12 +80,11 @@ impl SaEvents {
                     c.spi_out,
                     c.chosen.describe()
                 );
-                if let Some(up) = counts.change(&c.tunnel, true) {
-                    self.tunnel(&c.tunnel, up);
-                }
+                self.sa_counted(counts, &c.tunnel, true);
                 match &self.dp {
                     Some(dp) => {
-                        let iface = iface_spec(&self.running.load(), &c.tunnel);
+                        let running = self.running.borrow().clone();
+                        let iface = iface_spec(&running, &c.tunnel);
                         // A data plane that is gone drops the answer, which
                         // fails the install.
                         let _ = dp.send(DpCommand::Install {
@@ -97,9 +103,7 @@ impl SaEvents {
                 spi_out,
             } => {
                 info!("{tunnel}: IPsec SA down, SPIs in {spi_in:08x} out {spi_out:08x}");
-                if let Some(up) = counts.change(&tunnel, false) {
-                    self.tunnel(&tunnel, up);
-                }
+                self.sa_counted(counts, &tunnel, false);
                 if let Some(dp) = &self.dp {
                     let _ = dp.send(DpCommand::Remove {
                         tunnel,
@@ -111,32 +115,34 @@ impl SaEvents {
         }
     }
 
+    /// An SA of `tunnel` came (`up`) or went: tell the RIB and BGP when
+    /// the tunnel got its first SA or lost its last.
+    fn sa_counted(&self, counts: &mut Counts, tunnel: &str, up: bool) {
+        if let Some(up) = counts.change(tunnel, up) {
+            self.tunnel(tunnel, up);
+        }
+    }
+
     /// A tunnel got its first SA or lost its last: the RIB first (next hops
     /// through it leave or rejoin before BGP reacts), then BGP.
     fn tunnel(&self, name: &str, up: bool) {
         if let Some(r) = &self.rib {
+            // Gone only while rvpnd stops (or after the RIB thread died,
+            // which stops rvpnd).
             let _ = r.send(crate::routing::Command::Tunnel {
                 name: name.to_string(),
                 up,
             });
         }
         if let Some(tx) = &self.bgp {
-            if tx
-                .try_send(crate::bgp::Command::Tunnel {
-                    name: name.to_string(),
-                    up,
-                })
-                .is_err()
-            {
-                tracing::error!("{name}: BGP did not take the tunnel's state (queue full or gone)");
-            }
+            tx.set(name.to_string(), up);
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Counts;
+    use super::*;
 
     #[test]
     fn a_tunnel_crosses_zero_only_with_its_first_and_last_sa() {
@@ -150,5 +156,61 @@ mod tests {
         // A stray down (already gone) does not go below zero.
         assert_eq!(c.change("Tunnel1", false), None);
         assert_eq!(c.change("Tunnel1", true), Some(true));
+    }
+
+    /// A burst of SA events for many tunnels, with BGP not reading
+    /// meanwhile: the RIB and BGP both end with every tunnel's final state.
+    #[test]
+    fn a_burst_of_tunnel_events_leaves_the_final_state_of_every_tunnel() {
+        let (rib_tx, mut rib_rx) = mpsc::unbounded_channel();
+        let (bgp_tx, mut bgp_rx) = updown::channel();
+        let (_cfg_tx, cfg_rx) = watch::channel(Arc::new(vtysh::Config::default()));
+        let ev = SaEvents {
+            running: cfg_rx,
+            dp: None,
+            rib: Some(rib_tx),
+            bgp: Some(bgp_tx),
+        };
+        let mut counts = Counts::default();
+        let mut sas: HashMap<String, usize> = HashMap::new();
+        let mut r: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..5_000 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            let name = format!("Tunnel{}", r % 200);
+            let n = sas.entry(name.clone()).or_default();
+            // Never below zero, and at most two SAs (a rekey's overlap),
+            // as IKE does.
+            let up = *n == 0 || (*n < 2 && r & 0x100 != 0);
+            if up {
+                *n += 1;
+            } else {
+                *n -= 1;
+            }
+            ev.sa_counted(&mut counts, &name, up);
+        }
+        let expect: HashMap<String, bool> = sas.iter().map(|(k, n)| (k.clone(), *n > 0)).collect();
+        assert_eq!(expect.len(), 200);
+        assert!(expect.values().any(|u| *u) && expect.values().any(|u| !*u));
+
+        let mut rib = HashMap::new();
+        let mut rib_msgs = 0;
+        while let Ok(cmd) = rib_rx.try_recv() {
+            if let crate::routing::Command::Tunnel { name, up } = cmd {
+                rib.insert(name, up);
+                rib_msgs += 1;
+            }
+        }
+        assert_eq!(rib, expect, "the RIB gets every crossing, in order");
+
+        let taken = bgp_rx.take();
+        assert!(taken.len() <= 2 * 200, "one or two entries per tunnel");
+        assert!(taken.len() < rib_msgs, "BGP's side is coalesced");
+        let mut bgp = HashMap::new();
+        for (name, up) in taken {
+            bgp.insert(name, up);
+        }
+        assert_eq!(bgp, expect, "BGP ends with the final state of each tunnel");
     }
 }

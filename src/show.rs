@@ -175,9 +175,11 @@ async fn startup_config(
     json: bool,
 ) -> Result<String, ErrorInfo> {
     let path = v.info.startup.clone();
-    let read = tokio::task::spawn_blocking(move || persist::read_startup(&path))
-        .await
-        .map_err(|e| err(format!("% Internal error: {e}")))?;
+    let read = crate::daemon::blocking("reading the startup configuration", move || {
+        persist::read_startup(&path)
+    })
+    .await
+    .map_err(|e| err(format!("% {e}")))?;
     let shown = v.info.startup.display();
     let text = match read {
         Ok(Some(t)) => t,

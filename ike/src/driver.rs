@@ -9,7 +9,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// The non-ESP marker that precedes IKE on port 4500 (RFC 3948).
 const NON_ESP_MARKER: [u8; 4] = [0; 4];
@@ -35,18 +35,32 @@ impl Default for DriverConfig {
 /// What the daemon asks of the IKE task.
 #[derive(Debug)]
 pub enum Command {
-    /// New tunnel configuration (unchanged tunnels keep their SAs).
-    SetConfig(EngineConfig),
     /// `clear crypto session [peer ADDR]`.
     Clear(Option<IpAddr>),
     /// A snapshot for show commands.
     Snapshot(oneshot::Sender<Snapshot>),
-    /// The data plane asks for a rekey of Child SA `spi_in` (volume
-    /// lifetime or sequence numbers nearly used up).
-    RekeyChild {
-        /// The inbound SPI of the Child SA to rekey.
-        spi_in: u32,
-    },
+    /// The daemon is stopping: send every peer a Delete for its IKE SA
+    /// ([`Engine::shutdown`]) and end the task. Answered with the number
+    /// of Deletes sent, once they are sent (their answers are not
+    /// awaited).
+    Shutdown(oneshot::Sender<usize>),
+}
+
+/// Everything the IKE task takes besides datagrams.
+#[derive(Debug)]
+pub struct Control {
+    /// The tunnel configuration. A watch channel: only the latest one
+    /// counts (unchanged tunnels keep their SAs), so a burst of commits
+    /// neither queues nor loses one. A configuration published before a
+    /// [`Command`] was sent is applied before that command.
+    pub config: watch::Receiver<EngineConfig>,
+    /// Requests of the daemon (bounded: a sender waits for room).
+    pub cmds: mpsc::Receiver<Command>,
+    /// The data plane asks for a rekey of the Child SA with this inbound
+    /// SPI (volume lifetime or sequence numbers nearly used up). It asks
+    /// at most once per SA, so this queue is bounded by the number of SAs,
+    /// and a data-plane thread never waits on it.
+    pub rekeys: mpsc::UnboundedReceiver<u32>,
 }
 
 /// What the IKE task tells the daemon.
@@ -332,22 +346,31 @@ impl Bound {
     }
 }
 
-/// Run the IKE task until the command channel closes.
+/// Run the IKE task until [`Command::Shutdown`] or until the command
+/// channel closes.
 pub async fn run(
     cfg: DriverConfig,
-    cmds: mpsc::Receiver<Command>,
+    control: Control,
     events: mpsc::UnboundedSender<Event>,
 ) -> io::Result<()> {
-    run_with(bind(cfg).await?, cfg, cmds, events).await
+    run_with(bind(cfg).await?, cfg, control, events).await
 }
 
 /// Run the IKE task on already opened sockets.
 pub async fn run_with(
     bound: Bound,
     cfg: DriverConfig,
-    mut cmds: mpsc::Receiver<Command>,
+    control: Control,
     events: mpsc::UnboundedSender<Event>,
 ) -> io::Result<()> {
+    let Control {
+        config: mut config_rx,
+        mut cmds,
+        mut rekeys,
+    } = control;
+    // The configuration there is now applies at once.
+    config_rx.mark_changed();
+    let mut config_open = true;
     let mut socks = bound.0;
     let mut external = socks.external.take();
     let mut engine = Engine::new(Box::new(SystemRandom::new()), cfg.port, cfg.natt_port);
@@ -371,13 +394,24 @@ pub async fn run_with(
             }
         };
         tokio::select! {
+            changed = config_rx.changed(), if config_open => match changed {
+                Ok(()) => {
+                    let c = config_rx.borrow_and_update().clone();
+                    engine.set_config(c, Instant::now());
+                }
+                Err(_) => config_open = false,
+            },
             cmd = cmds.recv() => {
+                // A configuration committed before this command was sent
+                // (a show right after a change) applies first.
+                if config_rx.has_changed().unwrap_or(false) {
+                    let c = config_rx.borrow_and_update().clone();
+                    engine.set_config(c, Instant::now());
+                }
                 let now = Instant::now();
                 match cmd {
                     None => return Ok(()),
-                    Some(Command::SetConfig(c)) => engine.set_config(c, now),
                     Some(Command::Clear(peer)) => engine.clear(peer, now),
-                    Some(Command::RekeyChild { spi_in }) => engine.rekey_child(spi_in, now),
                     Some(Command::Snapshot(tx)) => {
                         let tunnels = engine.tunnel_status().into_iter().map(|(n, s, since)| (n, s, now.saturating_duration_since(since))).collect();
                         let last_down = engine.last_down().into_iter().map(|(n, w, at)| (n, w, now.saturating_duration_since(at))).collect();
@@ -389,8 +423,15 @@ pub async fn run_with(
                             last_down,
                         });
                     }
+                    Some(Command::Shutdown(done)) => {
+                        let told = engine.shutdown(now);
+                        flush(&mut engine, &socks, &events, &ack_tx).await;
+                        let _ = done.send(told);
+                        return Ok(());
+                    }
                 }
             }
+            Some(spi_in) = rekeys.recv() => engine.rekey_child(spi_in, Instant::now()),
             r = socks.v4.recv_from(&mut b4) => if let Ok((n, from)) = r {
                 engine.handle_datagram(Instant::now(), local4, from, false, &b4[..n]);
             },

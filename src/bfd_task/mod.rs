@@ -11,10 +11,14 @@
 //! - Demultiplexing by Your Discriminator, else by peer address and
 //!   arrival interface ([`demux`]). Malformed packets are counted and
 //!   dropped.
-//! - Coupling: each Up and each Up->Down goes to the BGP speaker as
-//!   [`crate::bgp::Command::Bfd`]; the speaker takes the session down at
-//!   once on Down (Cease/BFD Down, RFC 9384), like FRR, and lets it come
-//!   back by itself.
+//! - Coupling: each Up and each Up->Down goes to the BGP speaker through
+//!   [`crate::updown`] (the task never waits on a busy speaker, and the
+//!   speaker gets each neighbor's final state, a Down in between kept);
+//!   the speaker takes the session down at once on Down (Cease/BFD Down,
+//!   RFC 9384), like FRR, and lets it come back by itself.
+//! - The running configuration comes through a `watch` channel (the
+//!   latest counts); `show` requests see every configuration published
+//!   before them.
 //! - `show bfd peers [brief] [json]` ([`show`]).
 
 pub mod config;
@@ -30,7 +34,7 @@ use std::time::{Duration, SystemTime};
 
 use bfd::{ControlPacket, Event, Session, SessionConfig, State};
 use tokio::io::Interest;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use vtysh::model::BfdTimers;
@@ -52,8 +56,6 @@ const IDLE_CHECK: Duration = Duration::from_secs(5);
 /// What the rest of rvpnd asks of the BFD task.
 #[derive(Debug)]
 pub enum Command {
-    /// The running configuration changed (or is the startup one).
-    SetConfig(Box<Config>),
     /// `show bfd peers [brief] [json]`.
     Show {
         brief: bool,
@@ -133,7 +135,7 @@ pub(crate) struct Task {
     /// Configured neighbors' sessions: peer -> discriminator.
     by_peer: BTreeMap<IpAddr, u32>,
     next_discr: u32,
-    bgp: Option<mpsc::Sender<crate::bgp::Command>>,
+    bgp: Option<crate::updown::Sender<IpAddr>>,
     pub drops: Drops,
     v4: Option<tokio::net::UdpSocket>,
     v6: Option<tokio::net::UdpSocket>,
@@ -148,9 +150,15 @@ pub(crate) struct Task {
     all_touched: bool,
 }
 
-/// Starts the BFD task: listeners on `port` (3784 unless testing), events
-/// to the BGP speaker `bgp`.
-pub fn start(port: u16, bgp: Option<mpsc::Sender<crate::bgp::Command>>) -> mpsc::Sender<Command> {
+/// Starts the BFD task (task `bfd` of `tasks`): listeners on `port` (3784
+/// unless testing), the configuration from `config`, events to the BGP
+/// speaker `bgp`.
+pub fn start(
+    tasks: &crate::supervise::Reporter,
+    port: u16,
+    mut config: watch::Receiver<std::sync::Arc<Config>>,
+    bgp: Option<crate::updown::Sender<IpAddr>>,
+) -> mpsc::Sender<Command> {
     let (tx, rx) = mpsc::channel(64);
     let open = |v6: bool| match sock::listener(v6, port).and_then(tokio::net::UdpSocket::from_std) {
         Ok(s) => Some(s),
@@ -183,7 +191,9 @@ pub fn start(port: u16, bgp: Option<mpsc::Sender<crate::bgp::Command>>) -> mpsc:
         touched: Vec::new(),
         all_touched: false,
     };
-    tokio::spawn(t.run(rx));
+    // The configuration there is now applies first.
+    config.mark_changed();
+    tasks.spawn("bfd", t.run(rx, config));
     tx
 }
 
@@ -201,14 +211,34 @@ async fn recv_on(
 }
 
 impl Task {
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Command>,
+        mut config: watch::Receiver<std::sync::Arc<Config>>,
+    ) {
         let mut b4 = [0u8; 512];
         let mut b6 = [0u8; 512];
+        let mut config_open = true;
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
+                changed = config.changed(), if config_open => match changed {
+                    Ok(()) => {
+                        let cfg = config.borrow_and_update().clone();
+                        self.set_config((*cfg).clone());
+                    }
+                    Err(_) => config_open = false,
+                },
                 cmd = rx.recv() => match cmd {
-                    Some(c) => self.command(c),
+                    Some(c) => {
+                        // A configuration published before this request
+                        // applies first.
+                        if config.has_changed().unwrap_or(false) {
+                            let cfg = config.borrow_and_update().clone();
+                            self.set_config((*cfg).clone());
+                        }
+                        self.command(c)
+                    }
                     None => break,
                 },
                 r = recv_on(self.v4.as_ref(), &mut b4) => self.received(r, &b4),
@@ -232,7 +262,6 @@ impl Task {
 
     fn command(&mut self, c: Command) {
         match c {
-            Command::SetConfig(cfg) => self.set_config(*cfg),
             Command::Show { brief, json, reply } => {
                 let _ = reply.send(Ok(show::show(self, brief, json)));
             }
@@ -579,14 +608,8 @@ impl Task {
     }
 
     fn notify(&self, peer: IpAddr, up: bool) {
-        let Some(tx) = &self.bgp else { return };
-        let cmd = crate::bgp::Command::Bfd { peer, up };
-        if let Err(mpsc::error::TrySendError::Full(cmd)) = tx.try_send(cmd) {
-            // Never lose a Down: wait for room without holding BFD up.
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let _ = tx.send(cmd).await;
-            });
+        if let Some(tx) = &self.bgp {
+            tx.set(peer, up);
         }
     }
 }

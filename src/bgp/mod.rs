@@ -16,4 +16,4 @@ pub(crate) mod show;
 pub mod speaker;
 pub mod tcp;
 
-pub use speaker::{start, Command};
+pub use speaker::{start, Command, Inputs};

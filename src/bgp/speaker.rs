@@ -3,6 +3,14 @@
 //! small I/O tasks that only move bytes (a reader per connection with a
 //! bounded queue, so a peer that sends faster than we decide is slowed
 //! down by TCP, and a writer); listeners carry the TCP MD5 keys.
+//!
+//! Inputs ([`Inputs`]) are built so that no sender waits on a busy
+//! speaker and nothing is lost: the running configuration through a
+//! `watch` channel (the latest counts), tunnel and BFD up/down through
+//! [`crate::updown`] (the final state of each, flaps kept), requests
+//! (show, clear, shutdown) on a bounded queue whose senders wait with a
+//! time limit. A request sees every configuration and state published
+//! before it was sent.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -14,12 +22,14 @@ use bgp::speaker::{ConnId, Forwarding, NextHop, Output, PolicyChanges, Soft, Spe
 use rib::RouteBatch;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 use vtysh::{Config, ShowCmd, SoftDir};
 
 use crate::routing::Interfaces;
+use crate::supervise::Reporter;
+use crate::updown;
 
 use super::config::speaker_config;
 use super::policy::{compile, route_map_changed};
@@ -28,10 +38,6 @@ use super::tcp;
 /// What the rest of rvpnd asks of the speaker.
 #[derive(Debug)]
 pub enum Command {
-    /// The running configuration changed (or is the startup one).
-    SetConfig(Box<Config>),
-    /// A tunnel interface gained its first or lost its last IPsec SA.
-    Tunnel { name: String, up: bool },
     /// A `show ip bgp ...` command.
     Show {
         cmd: ShowCmd,
@@ -46,8 +52,18 @@ pub enum Command {
     },
     /// Close every session (Cease) and stop.
     Shutdown(oneshot::Sender<()>),
-    /// BFD to this neighbor went Up, or from Up to Down.
-    Bfd { peer: IpAddr, up: bool },
+}
+
+/// What the speaker follows besides requests.
+#[derive(Debug)]
+pub struct Inputs {
+    /// The running configuration (the latest counts).
+    pub config: watch::Receiver<Arc<Config>>,
+    /// Tunnel interfaces that gained their first or lost their last IPsec
+    /// SA.
+    pub tunnels: updown::Receiver<String>,
+    /// BFD to a neighbor that went Up, or from Up to Down.
+    pub bfd: updown::Receiver<IpAddr>,
 }
 
 /// Events of the I/O tasks.
@@ -117,14 +133,16 @@ struct Driver {
     routes_tx: Option<mpsc::UnboundedSender<RouteBatch>>,
 }
 
-/// Starts the speaker on BGP port `port`; forwarding changes (best path
-/// and multipaths of each changed prefix) go to `routes`. Interface
-/// addresses come from `ifaces`, and every change of them reaches the
-/// core.
+/// Starts the speaker (task `bgp` of `tasks`) on BGP port `port`;
+/// forwarding changes (best path and multipaths of each changed prefix) go
+/// to `routes`. Interface addresses come from `ifaces`, and every change
+/// of them reaches the core.
 pub fn start(
+    tasks: &Reporter,
     port: u16,
     routes: Option<mpsc::UnboundedSender<RouteBatch>>,
     ifaces: Interfaces,
+    mut inputs: Inputs,
 ) -> mpsc::Sender<Command> {
     let (tx, rx) = mpsc::channel(64);
     let (ev_tx, ev_rx) = mpsc::channel(EV_QUEUE);
@@ -140,7 +158,9 @@ pub fn start(
         ifaces,
         routes_tx: routes,
     };
-    tokio::spawn(d.run(rx, ev_rx));
+    // The configuration there is now applies first.
+    inputs.config.mark_changed();
+    tasks.spawn("bgp", d.run(rx, ev_rx, inputs));
     tx
 }
 
@@ -194,14 +214,32 @@ fn policy_changes(old: &Config, new: &Config) -> PolicyChanges {
 }
 
 impl Driver {
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut ev_rx: mpsc::Receiver<Ev>) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Command>,
+        mut ev_rx: mpsc::Receiver<Ev>,
+        mut inputs: Inputs,
+    ) {
         let mut ifaces = self.ifaces.clone();
         let mut ifaces_open = true;
+        let (mut config_open, mut tunnels_open, mut bfd_open) = (true, true, true);
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
+                changed = inputs.config.changed(), if config_open => match changed {
+                    Ok(()) => {
+                        let cfg = inputs.config.borrow_and_update().clone();
+                        self.set_config((*cfg).clone());
+                    }
+                    Err(_) => config_open = false,
+                },
+                open = inputs.tunnels.changed(), if tunnels_open => tunnels_open = open,
+                open = inputs.bfd.changed(), if bfd_open => bfd_open = open,
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { break };
+                    // What was published before this request was sent
+                    // applies first (a show right after a change sees it).
+                    self.inputs(&mut inputs);
                     if let Command::Shutdown(done) = cmd {
                         self.shutdown().await;
                         let _ = done.send(());
@@ -227,9 +265,34 @@ impl Driver {
                 }
                 _ = tokio::time::sleep_until(deadline) => self.timers(),
             }
+            self.inputs(&mut inputs);
             self.drive();
         }
         debug!("bgp speaker stopping");
+    }
+
+    /// Takes a pending configuration and the pending tunnel and BFD
+    /// states (cheap when there are none).
+    fn inputs(&mut self, inputs: &mut Inputs) {
+        if inputs.config.has_changed().unwrap_or(false) {
+            let cfg = inputs.config.borrow_and_update().clone();
+            self.set_config((*cfg).clone());
+        }
+        let tunnels = inputs.tunnels.take();
+        let bfd = inputs.bfd.take();
+        if tunnels.is_empty() && bfd.is_empty() {
+            return;
+        }
+        let now = Instant::now().into_std();
+        if !tunnels.is_empty() {
+            self.core.handle_addresses(self.ifaces.addresses(), now);
+        }
+        for (name, up) in tunnels {
+            self.core.handle_tunnel(&name, up, now);
+        }
+        for (peer, up) in bfd {
+            self.core.handle_bfd(peer, up, now);
+        }
     }
 
     fn next_deadline(&self) -> Instant {
@@ -275,11 +338,6 @@ impl Driver {
     fn command(&mut self, cmd: Command) {
         let now = Instant::now().into_std();
         match cmd {
-            Command::SetConfig(cfg) => self.set_config(*cfg),
-            Command::Tunnel { name, up } => {
-                self.core.handle_addresses(self.ifaces.addresses(), now);
-                self.core.handle_tunnel(&name, up, now);
-            }
             Command::Show { cmd, json, reply } => {
                 let _ = reply.send(super::show::show(&self.core, &cmd, json));
             }
@@ -293,7 +351,6 @@ impl Driver {
                 let _ = reply.send(r.map(|()| String::new()).map_err(|e| e.to_string()));
             }
             Command::Shutdown(_) => {}
-            Command::Bfd { peer, up } => self.core.handle_bfd(peer, up, now),
         }
     }
 

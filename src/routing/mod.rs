@@ -143,10 +143,14 @@ pub struct RibHandle {
     pub interfaces: Interfaces,
 }
 
-/// Starts the RIB task. `bgp_rx` brings BGP's forwarding changes;
-/// `kernel` false keeps the table out of the kernel (benchmarks,
-/// `--no-kernel-routes`).
-pub fn start(bgp_rx: mpsc::UnboundedReceiver<RouteBatch>, kernel: bool) -> RibHandle {
+/// Starts the RIB task (task `rib` of `tasks`, on its own thread).
+/// `bgp_rx` brings BGP's forwarding changes; `kernel` false keeps the
+/// table out of the kernel (benchmarks, `--no-kernel-routes`).
+pub fn start(
+    tasks: &crate::supervise::Reporter,
+    bgp_rx: mpsc::UnboundedReceiver<RouteBatch>,
+    kernel: bool,
+) -> RibHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let view = Arc::new(ArcSwap::from_pointee(Table::default()));
     let (ifaces, interfaces) = Publisher::new();
@@ -174,17 +178,20 @@ pub fn start(bgp_rx: mpsc::UnboundedReceiver<RouteBatch>, kernel: bool) -> RibHa
     // Its own thread and runtime: a large kernel write blocks (a million
     // routes take seconds) and must not hold up BGP, BFD or IKE.
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name("rib".into())
-        .spawn(move || {
-            match tokio::runtime::Builder::new_current_thread()
+    let spawned =
+        tasks.thread(
+            "rib",
+            "rib",
+            move || match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
-                Ok(rt) => rt.block_on(task.run(rx, bgp_rx, ready_tx)),
+                Ok(rt) => rt.block_on(async move {
+                    crate::supervise::armed("rib", task.run(rx, bgp_rx, ready_tx)).await
+                }),
                 Err(e) => tracing::error!("RIB: cannot start its runtime: {e}"),
-            }
-        });
+            },
+        );
     match spawned {
         // The first read of the interfaces, so that whoever starts next
         // (BGP: `update-source IFNAME`) finds them.

@@ -219,6 +219,12 @@ impl Rvpnd {
         }
     }
 
+    /// Wait up to `timeout` for rvpnd to exit by itself; its exit status,
+    /// or None if it still runs (or was never started).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        self.proc.as_mut()?.wait(timeout)
+    }
+
     /// Whether rvpnd is still running.
     pub fn running(&mut self) -> bool {
         self.proc.as_mut().is_some_and(|p| p.exited().is_none())

@@ -225,6 +225,8 @@ pub struct Engine {
     /// Child SAs handed to the data plane and not yet confirmed, by
     /// inbound SPI.
     pub(crate) installing: HashMap<u32, super::install::Installing>,
+    /// [`Engine::shutdown`] was called: nothing is negotiated any more.
+    pub(crate) stopping: bool,
 }
 
 impl Engine {
@@ -246,6 +248,7 @@ impl Engine {
             natt_port,
             log: VecDeque::new(),
             installing: HashMap::new(),
+            stopping: false,
         }
     }
 
@@ -476,6 +479,45 @@ impl Engine {
         self.sync();
     }
 
+    /// The daemon is stopping: tell every peer that its IKE SA is gone
+    /// (an INFORMATIONAL request with a Delete payload for the IKE SA, so
+    /// the peer fails over at once instead of waiting for DPD), drop every
+    /// SA (their Child SAs go down) and negotiate nothing more. The
+    /// Deletes go out once, ahead of anything held for the data plane, and
+    /// are not retransmitted: nobody waits for the answers. Returns how
+    /// many Deletes were sent (one per established IKE SA).
+    pub fn shutdown(&mut self, now: Instant) -> usize {
+        self.stopping = true;
+        let mut spis: Vec<u64> = self.sas.iter().map(|(k, _)| *k).collect();
+        spis.sort_unstable();
+        let mut told = 0;
+        for spi in spis {
+            let delete = self.ike_delete(spi).and_then(|d| {
+                let sa = self.sas.get(&spi)?;
+                let name = sa.tunnel.clone().unwrap_or_else(|| "-".into());
+                Some((d, sa.local, sa.remote, sa.natt, name))
+            });
+            if let Some((data, local, remote, natt, name)) = delete {
+                self.logf(format!(
+                    "{name}: shutting down, sending DELETE for IKE_SA {spi:016x} to {remote}"
+                ));
+                self.out.push_back(Output::Send {
+                    local,
+                    remote,
+                    natt,
+                    data,
+                });
+                told += 1;
+            }
+            self.remove_sa(spi, now);
+        }
+        self.installing.clear();
+        for rt in self.tunnels.values_mut() {
+            rt.retry_at = None;
+        }
+        told
+    }
+
     /// Drop an SA and everything it carries, telling the driver to remove
     /// its Child SAs and updating the tunnel's status.
     pub(crate) fn remove_sa(&mut self, spi: u64, now: Instant) {
@@ -686,6 +728,9 @@ impl Engine {
         natt: bool,
         data: &[u8],
     ) {
+        if self.stopping {
+            return;
+        }
         self.sync();
         self.datagram(now, local, remote, natt, data);
         self.sync();
@@ -801,7 +846,7 @@ impl Engine {
             let busy = self
                 .sas
                 .any_of_tunnel(&name, |s| s.state != IkeState::Deleting);
-            if !busy {
+            if !busy && !self.stopping {
                 self.initiate(&name, now);
             }
             self.sync();
@@ -1061,22 +1106,27 @@ impl Engine {
 
     /// Tell the peer an IKE SA is gone, without waiting for the answer.
     pub(crate) fn send_ike_delete_now(&mut self, spi: u64) {
-        let Some(sa) = self.sas.get_mut(&spi) else {
-            return;
-        };
+        if let Some(d) = self.ike_delete(spi) {
+            self.send_to_peer(spi, d);
+        }
+    }
+
+    /// The INFORMATIONAL request that deletes an established IKE SA
+    /// (which goes to DELETING), or None when the SA has no peer to tell.
+    fn ike_delete(&mut self, spi: u64) -> Option<Vec<u8>> {
+        let sa = self.sas.get_mut(&spi)?;
         if sa.keys.is_none() || !matches!(sa.state, IkeState::Established | IkeState::Rekeyed) {
-            return;
+            return None;
         }
         let id = sa.next_id;
         sa.next_id = sa.next_id.wrapping_add(1);
         sa.state = IkeState::Deleting;
         let payloads = vec![Pl::Delete {
-            protocol: 1,
+            protocol: super::proposal::PROTO_IKE,
             spis: vec![],
         }];
-        if let Ok(d) = self.seal(spi, super::msg::INFORMATIONAL, false, id, payloads) {
-            self.send_to_peer(spi, d);
-        }
+        self.seal(spi, super::msg::INFORMATIONAL, false, id, payloads)
+            .ok()
     }
 
     /// Encode a message of an SA with the engine's random source.

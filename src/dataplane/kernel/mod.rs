@@ -206,11 +206,11 @@ type SaIndex = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(IpAddr
 /// Turns the kernel's expiry notices into rekey requests to IKE: a soft
 /// limit (bytes, packets) asks for a rekey of the pair; a hard one says
 /// that the kernel deleted the SA, and asks too (IKE replaces the pair).
-/// Requests wait for room in IKE's queue; none is dropped.
+/// None is dropped.
 async fn expiries(
     mut notices: tokio::sync::mpsc::UnboundedReceiver<xfrm::Expired>,
     by_sa: SaIndex,
-    ike: tokio::sync::mpsc::Sender<ike::driver::Command>,
+    rekey: tokio::sync::mpsc::UnboundedSender<u32>,
 ) {
     while let Some(e) = notices.recv().await {
         let spi_in = {
@@ -239,11 +239,9 @@ async fn expiries(
                 e.spi, e.dst
             );
         }
-        if ike
-            .send(ike::driver::Command::RekeyChild { spi_in })
-            .await
-            .is_err()
-        {
+        // The IKE task's rekey queue: unbounded, and each SA asks at most
+        // twice (soft, then hard), so it stays small.
+        if rekey.send(spi_in).is_err() {
             return;
         }
     }
@@ -331,7 +329,7 @@ fn limits(c: &ChildSaParams) -> Limits {
 /// start it removes what an earlier rvpnd left in the kernel.
 pub async fn run(
     cmds: UnboundedReceiver<DpCommand>,
-    ike: tokio::sync::mpsc::Sender<ike::driver::Command>,
+    rekey: tokio::sync::mpsc::UnboundedSender<u32>,
 ) {
     let xfrm = match Xfrm::connect() {
         Ok(x) => x,
@@ -357,7 +355,7 @@ pub async fn run(
     };
     match xfrm::expire_events() {
         Ok(rx) => {
-            tokio::spawn(expiries(rx, b.by_sa.clone(), ike));
+            tokio::spawn(expiries(rx, b.by_sa.clone(), rekey));
         }
         Err(e) => error!(
             "kernel data plane: no XFRM expiry notices ({e}): volume lifetimes will not rekey"

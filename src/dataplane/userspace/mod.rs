@@ -46,17 +46,19 @@ pub struct Shared {
     raw6: Option<RawEsp>,
     /// ESP whose SPI no SA has.
     unknown_spi: AtomicU64,
-    /// The IKE task, for rekeys at the volume lifetime.
-    rekey: mpsc::Sender<ike::driver::Command>,
+    /// The IKE task, for rekeys at the volume lifetime (see
+    /// `ike::driver::Control::rekeys`: unbounded, and at most one request
+    /// per SA, so a worker never waits and no request is dropped).
+    rekey: mpsc::UnboundedSender<u32>,
 }
 
 impl Shared {
     /// Ask IKE for a rekey of the pair with inbound SPI `spi_in`.
     fn ask_rekey(&self, spi_in: u32) {
         info!("SA {spi_in:08x} reached its soft volume lifetime: asking for a rekey");
-        let _ = self
-            .rekey
-            .try_send(ike::driver::Command::RekeyChild { spi_in });
+        if self.rekey.send(spi_in).is_err() {
+            warn!("SA {spi_in:08x}: IKE is not running; no rekey");
+        }
     }
 }
 
@@ -76,12 +78,13 @@ pub struct Userspace {
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-/// Open the NAT-T port and raw ESP sockets and start one worker per core.
-/// The returned [`ExternalNatt`] is for the IKE task (see
-/// `ike::driver::bind_external`).
+/// Open the NAT-T port and raw ESP sockets and start one worker per core
+/// (tasks `dataplane-workerN` of `tasks`). The returned [`ExternalNatt`]
+/// is for the IKE task (see `ike::driver::bind_external`).
 pub fn start(
+    tasks: &crate::supervise::Reporter,
     natt_port: u16,
-    rekey: mpsc::Sender<ike::driver::Command>,
+    rekey: mpsc::UnboundedSender<u32>,
 ) -> io::Result<(Userspace, ExternalNatt)> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -135,11 +138,11 @@ pub fn start(
             udp6,
             wake,
         };
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("rvpn-dp{id}"))
-                .spawn(move || w.run())?,
-        );
+        threads.push(tasks.thread(
+            format!("dataplane-worker{id}"),
+            format!("rvpn-dp{id}"),
+            move || w.run(),
+        )?);
     }
     info!(workers, "userspace data plane started");
     Ok((

@@ -7,7 +7,7 @@ use super::*;
 use crate::sa::ike_sa::Task;
 
 /// Rekey every Child SA of side A.
-fn rekey_at_a(p: &mut Pair) {
+pub(super) fn rekey_at_a(p: &mut Pair) {
     let now = p.now;
     force(&mut p.a, now, |sa| {
         sa.children
@@ -17,7 +17,8 @@ fn rekey_at_a(p: &mut Pair) {
     });
 }
 
-fn up() -> (Pair, u32, u32) {
+/// A standard pair, up: (the pair, A's and B's inbound SPIs).
+pub(super) fn up() -> (Pair, u32, u32) {
     let mut p = standard();
     p.run(Duration::from_secs(5));
     p.assert_paired();
