@@ -27,6 +27,10 @@ pub const WRITE_CHUNKS: usize = 32;
 /// /24s sharing their attributes, more for prefixes that do not).
 const CHUNK_PREFIXES: usize = 4096;
 
+/// A change waiting for a peer: the path (prefix and identifier) and
+/// what to announce, or `None` to withdraw it.
+type Change = ((IpNetwork, u32), Option<Arc<RouteAttrs>>);
+
 /// What we have sent a peer, and what we will.
 #[derive(Debug, Default)]
 pub struct AdjOut {
@@ -168,7 +172,7 @@ fn ids_of<V>(map: &BTreeMap<(IpNetwork, u32), V>, prefix: IpNetwork) -> Vec<u32>
 fn encode(
     addr: IpAddr,
     adj: &mut BTreeMap<(IpNetwork, u32), Arc<RouteAttrs>>,
-    pending: Vec<((IpNetwork, u32), Option<Arc<RouteAttrs>>)>,
+    pending: Vec<Change>,
     ctx: &Ctx,
 ) -> Vec<u8> {
     let mut wd4: Vec<Nlri<Ipv4Network>> = Vec::new();
