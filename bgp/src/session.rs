@@ -501,6 +501,34 @@ impl Session {
         self.close(now, Ending::Send(n), "BFD down".into(), true);
     }
 
+    /// The peer has taken none of our bytes for the send hold time (RFC
+    /// 9687): close with Send Hold Timer Expired (the NOTIFICATION will
+    /// likely not get through, but the connection goes) and start again
+    /// after the idle hold time, as after any failure. Only once OPENs
+    /// were exchanged; does nothing in other states.
+    pub fn send_hold_expired(&mut self, now: Instant) {
+        if matches!(self.state, State::OpenConfirm | State::Established) {
+            let n = Notification::new(ErrorCode::SEND_HOLD_TIMER_EXPIRED, 0, Vec::new());
+            self.close(now, Ending::Send(n), "send hold timer expired".into(), true);
+        }
+    }
+
+    /// More prefixes arrived than the configured maximum (RFC 4486): close
+    /// with Cease/Maximum Number of Prefixes Reached carrying `data` (RFC
+    /// 4486 section 4: AFI, SAFI and the limit) and stay in Idle until the
+    /// next [`Session::start`], like [`Session::stop`]. `reason` is what
+    /// [`Output::Down`] and [`Session::last_error`] say.
+    pub fn max_prefix_exceeded(&mut self, now: Instant, data: Vec<u8>, reason: &str) {
+        self.started = false;
+        let n = Notification::new(
+            ErrorCode::CEASE,
+            subcode::cease::MAXIMUM_PREFIXES_REACHED,
+            data,
+        );
+        self.close(now, Ending::Send(n), reason.to_string(), true);
+        self.idle_hold = self.cfg.idle_hold.min(IDLE_HOLD_MAX);
+    }
+
     /// Closes this connection as the loser of a connection collision
     /// (Cease/Connection Collision Resolution); the session stays in Idle
     /// and does not restart. See the [module documentation](self).
@@ -691,6 +719,19 @@ impl Session {
         }
         self.push_send(bytes);
         self.arm_keepalive(now);
+    }
+
+    /// For a caller that delivers encoded messages itself (without
+    /// [`Output::Send`]): counts them as sent and restarts the keepalive
+    /// timer, as [`Session::send_raw`] does. Whether they may go
+    /// (Established only); leaves what the session queued alone.
+    pub fn sent_directly(&mut self, now: Instant, bytes: &[u8]) -> bool {
+        if self.state != State::Established || self.neg.is_none() || bytes.is_empty() {
+            return false;
+        }
+        self.counters.count_all(bytes, false);
+        self.arm_keepalive(now);
+        true
     }
 
     /// Asks the peer to re-send `family` (Established only).

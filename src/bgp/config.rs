@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 use bgp::rib::DecisionConfig;
-use bgp::speaker::{AfConfig, AfPeer, PeerConfig, Redistribute, RemoteAs, SpeakerConfig};
+use bgp::speaker::{
+    AfConfig, AfPeer, MaxPrefix, PeerConfig, Redistribute, RemoteAs, SpeakerConfig,
+};
 use vtysh::model::{self, AfNeighbor, NeighborConfig, PeerRef, RedistSource};
 use vtysh::Config;
 
@@ -34,6 +36,15 @@ fn merge_af(own: Option<&AfNeighbor>, group: Option<&AfNeighbor>) -> AfPeer {
         soft_reconfiguration_inbound: flag(|a| a.soft_reconfiguration_inbound),
         default_originate: flag(|a| a.default_originate),
         addpath_tx_all_paths: flag(|a| a.addpath_tx_all_paths),
+        maximum_prefix: own
+            .and_then(|a| a.maximum_prefix)
+            .or_else(|| group.and_then(|g| g.maximum_prefix))
+            .map(|m| MaxPrefix {
+                max: m.max,
+                threshold: m.threshold.unwrap_or(MaxPrefix::DEFAULT_THRESHOLD),
+                warning_only: m.warning_only,
+                restart_minutes: m.restart,
+            }),
     }
 }
 
@@ -227,9 +238,52 @@ mod tests {
         assert_eq!(q.timers, (10, 30));
         assert_eq!(q.tunnel, None);
         assert_eq!(s.af(Afi::V4).decision.maximum_paths, 4);
+        assert_eq!(af.maximum_prefix, None);
         let d = s.dynamic_peer("172.16.3.4".parse().unwrap()).unwrap();
         assert!(d.dynamic);
         assert_eq!(d.af(Afi::V4).unwrap().route_map_in.as_deref(), Some("IN"));
         assert!(s.dynamic_peer("172.17.0.1".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn maximum_prefix_of_the_neighbor_or_its_group_with_frr_defaults() {
+        let cfg = load(
+            "router bgp 65000\n bgp router-id 10.0.0.1\n\
+             neighbor G peer-group\n neighbor G remote-as external\n\
+             neighbor 10.1.0.2 peer-group G\n neighbor 10.2.0.2 peer-group G\n\
+             neighbor 10.3.0.2 remote-as 65003\n\
+             neighbor G maximum-prefix 100 restart 5\n\
+             address-family ipv4 unicast\n  neighbor 10.2.0.2 maximum-prefix 10 90 warning-only\n\
+             exit-address-family\n",
+        );
+        let s = speaker_config(&cfg).unwrap();
+        let limit = |a: &str| {
+            s.neighbors[&a.parse::<IpAddr>().unwrap()]
+                .af(Afi::V4)
+                .unwrap()
+                .maximum_prefix
+        };
+        assert_eq!(
+            limit("10.1.0.2"),
+            Some(MaxPrefix {
+                max: 100,
+                threshold: 75,
+                warning_only: false,
+                restart_minutes: Some(5),
+            }),
+            "the group's, FRR's threshold"
+        );
+        assert_eq!(
+            limit("10.2.0.2"),
+            Some(MaxPrefix {
+                max: 10,
+                threshold: 90,
+                warning_only: true,
+                restart_minutes: None,
+            }),
+            "its own wins"
+        );
+        assert_eq!(limit("10.3.0.2"), None);
+        assert!(s.groups["G"].af(Afi::V4).unwrap().maximum_prefix.is_some());
     }
 }

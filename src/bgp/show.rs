@@ -96,6 +96,10 @@ fn state_text(p: &Peer) -> String {
     if p.cfg.shutdown {
         return "Idle (Admin)".into();
     }
+    if p.overflow.is_some() {
+        // Closed by `maximum-prefix`, waiting (FRR's words).
+        return "Idle (PfxCt)".into();
+    }
     if p.tunnel_down {
         return "Idle (Tunnel down)".into();
     }
@@ -168,7 +172,12 @@ fn summary(sp: &Speaker, only: Option<Afi>, json: bool) -> Result<String, String
             o.insert("peerUptimeMsec".into(), json!(up.as_millis() as u64));
             o.insert("pfxRcd".into(), json!(pfx_rcd));
             o.insert("pfxSnt".into(), json!(pfx_snt));
+            o.insert("inq".into(), json!(0));
+            o.insert("outq".into(), json!(p.out_queue()));
             o.insert("state".into(), json!(state));
+            if p.overflow.is_some() {
+                o.insert("peerState".into(), json!("PfxCt"));
+            }
             o.insert("connectionsEstablished".into(), json!(p.established_count));
             o.insert("connectionsDropped".into(), json!(p.dropped_count));
             o.insert(
@@ -198,7 +207,7 @@ fn summary(sp: &Speaker, only: Option<Afi>, json: bool) -> Result<String, String
                 "{name:<15} 4 {remote_as:>10} {rcvd:>9} {sent:>9} {:>8} {:>4} {:>4} {:>8} {state_col:>12} {pfx_snt:>8} {}",
                 0,
                 0,
-                0,
+                p.out_queue(),
                 if p.est.is_some() { uptime(up.as_secs()) } else { "never".into() },
                 p.cfg.description.as_deref().unwrap_or("N/A"),
             );
@@ -681,6 +690,41 @@ fn neighbors(
         if let Some(r) = &p.last_reset {
             o.insert("lastResetDueTo".into(), json!(r));
         }
+        if let Some(t) = p.last_reset_at {
+            o.insert(
+                "lastResetTimerMsecs".into(),
+                json!(now.saturating_duration_since(t).as_millis() as u64),
+            );
+        }
+        if let Some(ov) = &p.overflow {
+            o.insert("prefixesConfigExceedMax".into(), json!(true));
+            o.insert(
+                "lastNotificationReason".into(),
+                json!("Cease/Maximum Number of Prefixes Reached"),
+            );
+            o.insert("lastErrorCodeSubcode".into(), json!("0601"));
+            match ov.restart_at {
+                Some(t) => {
+                    o.insert("reducePrefixNumFrom".into(), json!(true));
+                    o.insert(
+                        "restartInTimerMsec".into(),
+                        json!(t.saturating_duration_since(now).as_millis() as u64),
+                    );
+                }
+                None => {
+                    o.insert("reducePrefixNumAndClearIpBgp".into(), json!(true));
+                }
+            }
+        }
+        o.insert(
+            "messageStats".into(),
+            json!({
+                "depthInq": 0,
+                "depthOutq": p.out_queue(),
+                "outqBytes": p.unwritten_bytes(),
+                "updatesHeldBack": p.out.pending(),
+            }),
+        );
         o.insert("msgRcvd".into(), json!(rcvd));
         o.insert("msgSent".into(), json!(sent));
         o.insert(
@@ -760,6 +804,19 @@ fn neighbors(
                     x.insert("outgoingUpdatePrefixFilterList".into(), json!(r));
                 }
                 x.insert("nextHopSelf".into(), json!(af.next_hop_self));
+                if let Some(m) = &af.maximum_prefix {
+                    x.insert("prefixAllowedMax".into(), json!(m.max));
+                    if m.warning_only {
+                        x.insert("prefixAllowedMaxWarning".into(), json!(true));
+                    }
+                    x.insert("prefixAllowedWarningThresh".into(), json!(m.threshold));
+                    if let Some(r) = m.restart_minutes {
+                        x.insert(
+                            "prefixAllowedRestartIntervalMsecs".into(),
+                            json!(u64::from(r) * 60_000),
+                        );
+                    }
+                }
                 x.insert(
                     "inboundSoftConfigPermit".into(),
                     json!(af.soft_reconfiguration_inbound),
@@ -849,6 +906,13 @@ fn neighbors(
             }
         }
         let _ = writeln!(text, "  Message statistics: received {rcvd}, sent {sent}");
+        let _ = writeln!(
+            text,
+            "    Outq depth is {} ({} bytes unwritten, {} updates held back)",
+            p.out_queue(),
+            p.unwritten_bytes(),
+            p.out.pending()
+        );
         for afi in peer_afis(p) {
             let _ = writeln!(text, "\n For address family: {}", fam_title(afi));
             if let Some(af) = p.cfg.af(afi) {
@@ -867,6 +931,27 @@ fn neighbors(
                 if let Some(r) = &af.route_map_out {
                     let _ = writeln!(text, "  Route map for outgoing advertisements is *{r}");
                 }
+                if let Some(m) = &af.maximum_prefix {
+                    let _ = writeln!(
+                        text,
+                        "  Maximum prefixes allowed {}{}",
+                        m.max,
+                        if m.warning_only {
+                            " (warning-only)"
+                        } else {
+                            ""
+                        }
+                    );
+                    let restart = m
+                        .restart_minutes
+                        .map(|r| format!(", restart interval {r} min"))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        text,
+                        "  Threshold for warning message {}%{restart}",
+                        m.threshold
+                    );
+                }
             }
             let _ = writeln!(
                 text,
@@ -881,7 +966,32 @@ fn neighbors(
             p.established_count, p.dropped_count
         );
         if let Some(r) = &p.last_reset {
-            let _ = writeln!(text, "  Last reset: {r}");
+            let ago = p
+                .last_reset_at
+                .map(|t| uptime(now.saturating_duration_since(t).as_secs()))
+                .unwrap_or_else(|| "never".into());
+            let _ = writeln!(text, "  Last reset {ago}, due to {r}");
+        }
+        if let Some(ov) = &p.overflow {
+            let _ = writeln!(
+                text,
+                "  Peer had exceeded the max. no. of prefixes configured."
+            );
+            match ov.restart_at {
+                Some(t) => {
+                    let _ = writeln!(
+                        text,
+                        "  Reduce the no. of prefix from {a}, will restart in {} seconds",
+                        t.saturating_duration_since(now).as_secs()
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        text,
+                        "  Reduce the no. of prefix and clear ip bgp {a} to restore peering"
+                    );
+                }
+            }
         }
         if p.cfg.password.is_some() {
             let _ = writeln!(text, "  Peer authentication enabled (TCP MD5)");

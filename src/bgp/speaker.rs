@@ -11,6 +11,19 @@
 //! (show, clear, shutdown) on a bounded queue whose senders wait with a
 //! time limit. A request sees every configuration and state published
 //! before it was sent.
+//!
+//! Writing is bounded too. The writer reports every write to the socket
+//! ([`Speaker::handle_written`]); the core stops producing UPDATEs for a
+//! connection while [`bgp::speaker::WRITE_WINDOW`] bytes (or
+//! [`bgp::speaker::WRITE_CHUNKS`] transmissions) are unreported: the
+//! rest waits in its Adj-RIB-Out as pending changes, which a newer change
+//! of the same prefix replaces. It closes a session whose peer takes
+//! nothing for the hold time (send hold timer, RFC 9687), KEEPALIVEs from
+//! the peer or not. The writer's queue holds [`WRITE_QUEUE`]
+//! transmissions; reaching that would mean the accounting is broken, and
+//! the connection is closed instead of buffering more. A closed
+//! connection's writer gets [`LINGER`] to deliver what it has (a
+//! NOTIFICATION) before the socket goes.
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -92,20 +105,41 @@ enum Ev {
         peer: IpAddr,
         conn: ConnId,
     },
+    /// The writer put `bytes` more on the socket.
+    Written {
+        peer: IpAddr,
+        conn: ConnId,
+        bytes: usize,
+    },
 }
 
 /// The I/O tasks of one connection.
 struct ConnIo {
-    writer: mpsc::UnboundedSender<Vec<u8>>,
+    writer: mpsc::Sender<Vec<u8>>,
     reader: tokio::task::JoinHandle<()>,
+    /// Dropped with the connection: the writer then has [`LINGER`] to
+    /// write what it holds.
+    _closing: oneshot::Sender<()>,
 }
 
 impl Drop for ConnIo {
     fn drop(&mut self) {
-        // The writer ends (flushing what it has) when its sender goes.
+        // The writer ends (flushing what it has, for at most LINGER) when
+        // its sender goes.
         self.reader.abort();
     }
 }
+
+/// Transmissions (each one or more messages) a connection's writer may
+/// hold: the core keeps at most `WRITE_CHUNKS` of UPDATEs (and
+/// `WRITE_WINDOW` bytes) unwritten, plus the session's own few messages
+/// (KEEPALIVEs until the send hold timer, a NOTIFICATION), so this is
+/// never reached while the accounting holds; if it is, the connection is
+/// closed rather than buffered.
+pub const WRITE_QUEUE: usize = 2 * bgp::speaker::WRITE_CHUNKS;
+/// How long the writer of a closed connection may still try to deliver
+/// what it holds (a NOTIFICATION) to a peer that does not read.
+pub const LINGER: Duration = Duration::from_secs(5);
 
 /// Events (mostly 64 KiB reads) queued for the speaker: few, so that a
 /// peer sending faster than the RIB takes it in waits in TCP, not in our
@@ -312,8 +346,22 @@ impl Driver {
         while let Some(o) = self.core.poll_output() {
             match o {
                 Output::Transmit { peer, conn, bytes } => {
-                    if let Some(io) = self.conns.get(&(peer, conn)) {
-                        let _ = io.writer.send(bytes);
+                    let full = self.conns.get(&(peer, conn)).is_some_and(|io| {
+                        // Closed: the writer failed; the reader reports
+                        // the connection closed.
+                        matches!(
+                            io.writer.try_send(bytes),
+                            Err(mpsc::error::TrySendError::Full(_))
+                        )
+                    });
+                    if full {
+                        warn!(
+                            "bgp neighbor {peer}: {WRITE_QUEUE} messages wait to be written; \
+                             closing the connection"
+                        );
+                        self.conns.remove(&(peer, conn));
+                        self.core
+                            .handle_closed(peer, conn, Instant::now().into_std());
                     }
                 }
                 Output::Connect { peer, conn } => self.spawn_connect(peer, conn),
@@ -526,8 +574,10 @@ impl Driver {
     /// Starts the reader and writer of a connection.
     fn attach(&mut self, peer: IpAddr, conn: ConnId, stream: TcpStream) {
         let (mut rd, mut wr) = stream.into_split();
-        let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
+        let (closing, closed) = oneshot::channel::<()>();
         let tx = self.ev_tx.clone();
+        let written = self.ev_tx.clone();
         let reader = tokio::spawn(async move {
             let mut buf = vec![0u8; 65536];
             loop {
@@ -544,23 +594,50 @@ impl Driver {
             let _ = tx.send(Ev::Closed { peer, conn }).await;
         });
         tokio::spawn(async move {
-            while let Some(b) = wrx.recv().await {
-                if wr.write_all(&b).await.is_err() {
-                    return;
+            let work = async {
+                while let Some(b) = wrx.recv().await {
+                    // Each partial write is progress (a slow reader is
+                    // no stuck one), reported so the core produces more.
+                    let mut rest = b.as_slice();
+                    while !rest.is_empty() {
+                        let n = match wr.write(rest).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        rest = rest.get(n..).unwrap_or_default();
+                        let ev = Ev::Written {
+                            peer,
+                            conn,
+                            bytes: n,
+                        };
+                        if written.send(ev).await.is_err() {
+                            return;
+                        }
+                    }
                 }
+                let _ = wr.shutdown().await;
+            };
+            let linger = async {
+                let _ = closed.await;
+                tokio::time::sleep(LINGER).await;
+            };
+            tokio::select! {
+                () = work => {}
+                () = linger => debug!(
+                    "bgp neighbor {peer}: the peer took nothing for {LINGER:?} after the \
+                     connection was closed; dropping what was left to write"
+                ),
             }
-            let _ = wr.shutdown().await;
         });
         self.conns.insert(
             (peer, conn),
             ConnIo {
                 writer: wtx,
                 reader,
+                _closing: closing,
             },
         );
     }
-
-    // ------------------------------------------------------------- events
 
     // ------------------------------------------------------------- events
 
@@ -593,6 +670,7 @@ impl Driver {
             }
             Ev::Data { peer, conn, bytes } => self.core.handle_data(peer, conn, &bytes, now),
             Ev::Closed { peer, conn } => self.core.handle_closed(peer, conn, now),
+            Ev::Written { peer, conn, bytes } => self.core.handle_written(peer, conn, bytes, now),
         }
     }
 }

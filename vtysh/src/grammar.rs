@@ -433,6 +433,16 @@ pub enum MatchError {
     },
     /// The line stops before a command is complete.
     Incomplete,
+    /// The number at this offset is outside every range the commands
+    /// take there.
+    OutOfRange {
+        /// Byte offset of the word in the line.
+        column: usize,
+        /// The number as typed.
+        value: String,
+        /// The ranges taken there, as in the templates (`(1-100)`).
+        ranges: Vec<String>,
+    },
 }
 
 impl MatchError {
@@ -445,12 +455,18 @@ impl MatchError {
                 format!("% Ambiguous command: could be {}", candidates.join(", "))
             }
             MatchError::Incomplete => "% Command incomplete.".into(),
+            MatchError::OutOfRange { value, ranges, .. } => format!(
+                "% Invalid input detected at '^' marker: {value} is not in {}",
+                ranges.join(" or ")
+            ),
         }
     }
     /// The caret column, if the error points at a word.
     pub fn column(&self) -> Option<usize> {
         match self {
-            MatchError::Invalid { column } | MatchError::Ambiguous { column, .. } => Some(*column),
+            MatchError::Invalid { column }
+            | MatchError::Ambiguous { column, .. }
+            | MatchError::OutOfRange { column, .. } => Some(*column),
             _ => None,
         }
     }
@@ -458,7 +474,9 @@ impl MatchError {
     pub fn depth(&self) -> usize {
         match self {
             MatchError::Empty => 0,
-            MatchError::Invalid { column } | MatchError::Ambiguous { column, .. } => *column,
+            MatchError::Invalid { column }
+            | MatchError::Ambiguous { column, .. }
+            | MatchError::OutOfRange { column, .. } => *column,
             MatchError::Incomplete => usize::MAX,
         }
     }
@@ -556,6 +574,11 @@ impl<'t> CommandSet<'t> {
                     }
                 }
             }
+            if cands.is_empty() && carried.is_empty() {
+                if let Some(e) = self.out_of_range(&threads, w) {
+                    return Err(e);
+                }
+            }
             if cands.is_empty() && !carried.is_empty() {
                 threads = carried;
                 continue;
@@ -605,6 +628,36 @@ impl<'t> CommandSet<'t> {
             threads = next;
         }
         Ok(Walk { threads })
+    }
+
+    /// A number where the commands take only numbers of other ranges: the
+    /// error that names them.
+    fn out_of_range(&self, threads: &[Thread], w: &Word) -> Option<MatchError> {
+        if w.text.is_empty() || !w.text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let mut ranges: Vec<String> = Vec::new();
+        for th in threads.iter().filter(|t| !t.done) {
+            let t = self.templates[th.cmd];
+            for n in t.follow(th.at).0 {
+                let tok = t.token(n);
+                if let Token::Var {
+                    ty: VarType::Range(..),
+                    ..
+                } = tok
+                {
+                    let d = tok.display().to_string();
+                    if !ranges.contains(&d) {
+                        ranges.push(d);
+                    }
+                }
+            }
+        }
+        (!ranges.is_empty()).then(|| MatchError::OutOfRange {
+            column: w.start,
+            value: w.text.to_string(),
+            ranges,
+        })
     }
 
     /// Match a whole line: the index of the template and its arguments.
@@ -905,5 +958,40 @@ mod tests {
         assert!(community_ok("65000:100"));
         assert!(!community_ok("65536:1"));
         assert!(community_ok("no-export"));
+    }
+
+    #[test]
+    fn a_number_out_of_range_names_the_range() {
+        let ts = [
+            Template::new("limit (1-4294967295) [(1-100)] [restart (1-65535)]"),
+            Template::new("limit word NAME"),
+        ];
+        let s = set(&ts);
+        assert!(s.parse("limit 10 100 restart 65535").is_ok());
+        let e = s.parse("limit 10 101").unwrap_err();
+        assert_eq!(
+            e,
+            MatchError::OutOfRange {
+                column: 9,
+                value: "101".into(),
+                ranges: vec!["(1-100)".into()],
+            }
+        );
+        assert_eq!(
+            e.message(),
+            "% Invalid input detected at '^' marker: 101 is not in (1-100)"
+        );
+        assert_eq!(e.column(), Some(9));
+        let e = s.parse("limit 0").unwrap_err();
+        assert_eq!(
+            e.message(),
+            "% Invalid input detected at '^' marker: 0 is not in (1-4294967295)"
+        );
+        // Not a number, or a word would do: the usual error.
+        assert_eq!(
+            s.parse("limit 10 x").unwrap_err(),
+            MatchError::Invalid { column: 9 }
+        );
+        assert!(s.parse("limit word 7").is_ok());
     }
 }

@@ -707,6 +707,47 @@ pub struct AfNeighbor {
     pub default_originate: bool,
     /// `neighbor X addpath-tx-all-paths`.
     pub addpath_tx_all_paths: bool,
+    /// `neighbor X maximum-prefix N [THRESHOLD] [warning-only] [restart
+    /// MINUTES]`.
+    #[serde(default)]
+    pub maximum_prefix: Option<MaxPrefix>,
+}
+
+/// `neighbor X maximum-prefix N [THRESHOLD] [warning-only] [restart
+/// MINUTES]`, as entered: at most N prefixes accepted (after in-policy)
+/// in the family; a warning above THRESHOLD percent of N; above N the
+/// session closes (Cease, Maximum Number of Prefixes Reached) unless
+/// `warning-only`, and starts again after MINUTES if given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaxPrefix {
+    /// N (1-4294967295).
+    pub max: u32,
+    /// THRESHOLD in percent (1-100) if typed; FRR's 75 applies otherwise.
+    pub threshold: Option<u8>,
+    /// `warning-only`: log, keep the session.
+    pub warning_only: bool,
+    /// `restart MINUTES` (1-65535).
+    pub restart: Option<u16>,
+}
+
+impl MaxPrefix {
+    /// The warning threshold when none is typed (FRR's).
+    pub const DEFAULT_THRESHOLD: u8 = 75;
+
+    /// The words after `maximum-prefix`, as entered.
+    pub fn args(&self) -> String {
+        let mut s = self.max.to_string();
+        if let Some(t) = self.threshold {
+            s.push_str(&format!(" {t}"));
+        }
+        if self.warning_only {
+            s.push_str(" warning-only");
+        }
+        if let Some(m) = self.restart {
+            s.push_str(&format!(" restart {m}"));
+        }
+        s
+    }
 }
 
 /// Who a neighbor line is about: an address or a peer group. Serialized

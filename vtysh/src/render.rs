@@ -531,6 +531,9 @@ impl Renderer {
                 if let Some(r) = &n.route_map_out {
                     line!(self, "  neighbor {who} route-map {r} out");
                 }
+                if let Some(m) = &n.maximum_prefix {
+                    line!(self, "  neighbor {who} maximum-prefix {}", m.args());
+                }
             }
             line!(self, " exit-address-family");
         }

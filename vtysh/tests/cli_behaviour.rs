@@ -960,3 +960,106 @@ fn update_source_is_the_word_after_the_keyword() {
     assert_eq!(src("10.1.0.4").as_deref(), Some("10.9.9.9"));
     assert_eq!(src("fd00::4").as_deref(), Some("fd00::9"));
 }
+
+#[test]
+fn maximum_prefix_renders_as_entered_and_bad_values_are_refused() {
+    let n = "neighbor 169.254.1.2";
+    // (mode typed in, line, family block it shows in)
+    let cases = [
+        (
+            "address-family ipv4 unicast",
+            format!("{n} maximum-prefix 100"),
+            "ipv4",
+        ),
+        (
+            "address-family ipv4 unicast",
+            format!("{n} maximum-prefix 4294967295 75 warning-only"),
+            "ipv4",
+        ),
+        (
+            "address-family ipv6 unicast",
+            format!("{n} maximum-prefix 10 90 restart 65535"),
+            "ipv6",
+        ),
+        (
+            "address-family ipv4 unicast",
+            format!("{n} maximum-prefix 1 100 restart 1"),
+            "ipv4",
+        ),
+        (
+            "address-family ipv4 unicast",
+            format!("{n} maximum-prefix 7 warning-only"),
+            "ipv4",
+        ),
+        // Directly under router bgp: IPv4 unicast, as FRR.
+        ("", format!("{n} maximum-prefix 500 restart 5"), "ipv4"),
+        ("", "neighbor G maximum-prefix 20 50".to_string(), "ipv4"),
+    ];
+    for (mode, line, fam) in &cases {
+        let mut lines = vec!["conf t", "router bgp 65000", "neighbor G peer-group"];
+        if !mode.is_empty() {
+            lines.push(mode);
+        }
+        lines.push(line);
+        let (cfg, _, r) = run(&base(), &lines);
+        r.unwrap_or_else(|e| panic!("{line}: {}", e.message));
+        let text = render(&cfg);
+        let block = format!(" address-family {fam} unicast\n");
+        let at = text
+            .find(&block)
+            .unwrap_or_else(|| panic!("{line}:\n{text}"));
+        let end = at + text[at..].find(" exit-address-family").unwrap();
+        assert!(
+            text[at..end].contains(&format!("\n  {line}\n")),
+            "{line} is not shown as entered in {fam}:\n{text}"
+        );
+        // And the text loads back to the same configuration.
+        let back = load_config(&text, &Config::default()).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(back, cfg, "{text}");
+        // `no` takes it away again.
+        let mut undo = lines.clone();
+        let no = format!("no {}", line.split(" maximum-prefix").next().unwrap());
+        let no = format!("{no} maximum-prefix");
+        undo.push(&no);
+        let (cleared, _, r) = run(&base(), &undo);
+        r.unwrap_or_else(|e| panic!("{no}: {}", e.message));
+        assert!(!render(&cleared).contains("maximum-prefix"), "{no}");
+    }
+    let af = ["conf t", "router bgp 65000", "address-family ipv4 unicast"];
+    for (bad, why) in [
+        ("maximum-prefix 0", "0 is not in (1-4294967295)"),
+        (
+            "maximum-prefix 4294967296",
+            "4294967296 is not in (1-4294967295)",
+        ),
+        ("maximum-prefix 10 0", "0 is not in (1-100)"),
+        ("maximum-prefix 10 101", "101 is not in (1-100)"),
+        ("maximum-prefix 10 restart 0", "0 is not in (1-65535)"),
+        (
+            "maximum-prefix 10 restart 65536",
+            "65536 is not in (1-65535)",
+        ),
+        ("maximum-prefix 10 x", "Invalid input"),
+        ("maximum-prefix", "incomplete"),
+        (
+            "maximum-prefix 10 warning-only restart 5",
+            "warning-only and restart exclude each other",
+        ),
+    ] {
+        let line = format!("{n} {bad}");
+        let mut lines = af.to_vec();
+        lines.push(&line);
+        let e = refused(&lines, why);
+        if why != "incomplete" && !why.starts_with("warning-only") {
+            assert!(e.column.is_some(), "{bad}: a caret under the bad word");
+        }
+    }
+    refused(
+        &[
+            "conf t",
+            "router bgp 65000",
+            "neighbor 10.9.9.9 maximum-prefix 10",
+        ],
+        "remote-as or peer-group",
+    );
+}

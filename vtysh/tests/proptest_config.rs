@@ -121,6 +121,22 @@ fn interface(i: u8) -> impl Strategy<Value = Interface> {
         )
 }
 
+/// `maximum-prefix N [THRESHOLD] [warning-only | restart MINUTES]`.
+fn max_prefix() -> impl Strategy<Value = MaxPrefix> {
+    (
+        1u32..=u32::MAX,
+        prop::option::of(1u8..=100),
+        any::<bool>(),
+        prop::option::of(1u16..=u16::MAX),
+    )
+        .prop_map(|(max, threshold, warning_only, restart)| MaxPrefix {
+            max,
+            threshold,
+            warning_only: warning_only && restart.is_none(),
+            restart,
+        })
+}
+
 fn bgp() -> impl Strategy<Value = Bgp> {
     (
         1u32..=u32::MAX,
@@ -132,6 +148,7 @@ fn bgp() -> impl Strategy<Value = Bgp> {
                 1u32..=u32::MAX,
                 any::<bool>(),
                 prop::option::of(bfd_timers()),
+                prop::option::of(max_prefix()),
             ),
             0..4,
         ),
@@ -142,7 +159,7 @@ fn bgp() -> impl Strategy<Value = Bgp> {
             b.ebgp_requires_policy = rp;
             b.timers = timers;
             b.router_id = Some(Ipv4Addr::new(10, 0, 0, 1));
-            for (a, (r, bfd, bfd_timers)) in nbrs {
+            for (a, (r, bfd, bfd_timers, maximum_prefix)) in nbrs {
                 let addr = IpAddr::V4(Ipv4Addr::from(a));
                 b.neighbors.insert(
                     addr,
@@ -158,6 +175,7 @@ fn bgp() -> impl Strategy<Value = Bgp> {
                     PeerRef::Addr(addr),
                     AfNeighbor {
                         next_hop_self: true,
+                        maximum_prefix,
                         ..Default::default()
                     },
                 );

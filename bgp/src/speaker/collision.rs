@@ -99,13 +99,7 @@ impl Speaker {
         }
         let mut s = Session::new(passive_cfg, now);
         s.start(now);
-        let mut c = Conn {
-            id,
-            session: s,
-            outbound: false,
-            attached: true,
-            local,
-        };
+        let mut c = Conn::new(id, s, false, true, local);
         c.session.tcp_connected(now);
         if let Some(p) = self.peers.get_mut(&addr) {
             p.conns.push(c);

@@ -41,6 +41,29 @@ pub enum Redistribute {
     Static,
 }
 
+/// `neighbor X maximum-prefix N [THRESHOLD] [warning-only] [restart
+/// MINUTES]`: how many prefixes of a family the neighbor may have in the
+/// Adj-RIB-In after in-policy (FRR's count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxPrefix {
+    /// The most prefixes accepted; one more closes the session (Cease,
+    /// Maximum Number of Prefixes Reached, RFC 4486).
+    pub max: u32,
+    /// At more than this percentage of `max` a warning is logged (once
+    /// until the count drops below it again).
+    pub threshold: u8,
+    /// Over the limit, only log; the session stays.
+    pub warning_only: bool,
+    /// Start the session again this many minutes after the limit closed
+    /// it; without, only `clear ip bgp` does.
+    pub restart_minutes: Option<u16>,
+}
+
+impl MaxPrefix {
+    /// FRR's default warning threshold, in percent.
+    pub const DEFAULT_THRESHOLD: u8 = 75;
+}
+
 /// Per-family settings of one neighbor (present when it is active).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AfPeer {
@@ -62,6 +85,8 @@ pub struct AfPeer {
     /// `neighbor X addpath-tx-all-paths`: offer ADD-PATH and send every
     /// path, not only the best.
     pub addpath_tx_all_paths: bool,
+    /// `neighbor X maximum-prefix ...`.
+    pub maximum_prefix: Option<MaxPrefix>,
 }
 
 impl AfPeer {

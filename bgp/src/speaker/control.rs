@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use tracing::{debug, info, warn};
 
-use super::{
-    family_of, ClearError, Output, PeerConfig, PolicyChanges, Soft, Speaker, SpeakerConfig, AFIS,
-};
+use super::{family_of, ClearError, PeerConfig, PolicyChanges, Soft, Speaker, SpeakerConfig, AFIS};
 use crate::policy::Policies;
 use crate::rib::{Rib, RouteAttrs};
 use crate::session::{Output as SessionOutput, State};
@@ -20,7 +18,24 @@ impl Speaker {
         let addrs: Vec<IpAddr> = self.peers.keys().copied().collect();
         for a in addrs {
             let mut expired = None;
+            let mut lift = false;
             if let Some(p) = self.peers.get_mut(&a) {
+                // RFC 9687: the peer took none of our bytes for the hold
+                // time (it stopped reading; if it still sends KEEPALIVEs
+                // our hold timer never fires).
+                if let (Some(at), Some(est)) = (p.send_hold_deadline(), &p.est) {
+                    if at <= now {
+                        let (conn, hold) = (est.conn, est.hold);
+                        if let Some(c) = p.conns.iter_mut().find(|c| c.id == conn) {
+                            warn!(
+                                "bgp neighbor {a}: took none of our data for {hold}s ({} bytes \
+                                 unwritten): send hold timer expired, closing the session",
+                                c.unacked
+                            );
+                            c.session.send_hold_expired(now);
+                        }
+                    }
+                }
                 for c in &mut p.conns {
                     if c.session.poll_timeout().is_some_and(|t| t <= now) {
                         c.session.handle_timeout(now);
@@ -29,11 +44,19 @@ impl Speaker {
                 if p.restarting.as_ref().is_some_and(|r| r.deadline <= now) {
                     expired = p.restarting.take();
                 }
+                lift = p
+                    .overflow
+                    .as_ref()
+                    .and_then(|o| o.restart_at)
+                    .is_some_and(|t| t <= now);
             }
             if let Some(r) = expired {
                 self.end_restart(a, &r.families, "restart timer expired");
             }
             self.pump(a);
+            if lift {
+                self.end_overflow(a, "maximum-prefix restart timer expired");
+            }
         }
     }
 
@@ -82,6 +105,13 @@ impl Speaker {
             .as_ref()
             .is_some_and(|o| o.ebgp_requires_policy != new.ebgp_requires_policy);
         let mut refresh_in: Vec<IpAddr> = Vec::new();
+        // Neighbors whose prefix limits changed: checked again (FRR).
+        let limits = |c: &PeerConfig| {
+            c.af.iter()
+                .map(|x| x.as_ref().and_then(|x| x.maximum_prefix))
+                .collect::<Vec<_>>()
+        };
+        let mut limits_changed: Vec<IpAddr> = Vec::new();
         for (a, p) in &self.peers {
             let in_of = |c: &PeerConfig| {
                 c.af.iter()
@@ -110,6 +140,9 @@ impl Speaker {
             });
             if requires_changed || in_changed || objects_changed {
                 refresh_in.push(*a);
+            }
+            if newc.as_ref().is_some_and(|c| limits(c) != limits(&p.cfg)) {
+                limits_changed.push(*a);
             }
         }
         // A policy named but not defined denies everything (as in FRR):
@@ -178,6 +211,14 @@ impl Speaker {
         }
         for a in refresh_in {
             self.soft_in(a);
+        }
+        for a in limits_changed {
+            if self.peers.get(&a).is_some_and(|p| p.overflow.is_some()) {
+                self.end_overflow(a, "maximum-prefix changed");
+            } else {
+                self.check_max_prefix(a, true);
+                self.pump(a);
+            }
         }
     }
 
@@ -248,6 +289,10 @@ impl Speaker {
                     info!("bgp neighbor {a}: cleared by the operator");
                     if let Some(p) = self.peers.get_mut(&a) {
                         p.last_reset = Some("cleared by the operator".into());
+                        p.last_reset_at = Some(now);
+                        // A session its prefix limit closed may come back.
+                        p.overflow = None;
+                        p.pfx_logged = Default::default();
                         for c in &mut p.conns {
                             c.session.stop(now, "Administrative Reset");
                         }
@@ -298,6 +343,9 @@ impl Speaker {
             for ((prefix, id), attrs) in raw {
                 self.import(addr, prefix, id, attrs);
             }
+            // In-policy may now accept more than the limit.
+            self.check_max_prefix(addr, false);
+            self.pump(addr);
             return;
         }
         if !est.caps.route_refresh {
@@ -341,6 +389,7 @@ impl Speaker {
         if hit {
             info!("bgp neighbor {peer}: BFD down, session down now");
             p.last_reset = Some("BFD down".into());
+            p.last_reset_at = Some(now);
         }
         self.pump(peer);
     }
@@ -358,13 +407,7 @@ impl Speaker {
             for c in &mut p.conns {
                 while let Some(o) = c.session.poll_output() {
                     if let SessionOutput::Send(bytes) = o {
-                        if c.attached {
-                            self.queue.push_back(Output::Transmit {
-                                peer: *a,
-                                conn: c.id,
-                                bytes,
-                            });
-                        }
+                        c.transmit(*a, bytes, &mut self.queue, now);
                     }
                 }
                 c.detach(*a, &mut self.queue);

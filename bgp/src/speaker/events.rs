@@ -81,6 +81,7 @@ impl Speaker {
 
     /// [`Speaker::pump`] without the clean-up.
     pub(super) fn drain(&mut self, addr: IpAddr) {
+        let now = self.now;
         for _ in 0..8 {
             let mut outputs: Vec<(ConnId, SessionOutput)> = Vec::new();
             let Some(p) = self.peers.get_mut(&addr) else {
@@ -90,13 +91,7 @@ impl Speaker {
                 while let Some(o) = c.session.poll_output() {
                     match o {
                         SessionOutput::Send(bytes) => {
-                            if c.attached {
-                                self.queue.push_back(Output::Transmit {
-                                    peer: addr,
-                                    conn: c.id,
-                                    bytes,
-                                });
-                            }
+                            c.transmit(addr, bytes, &mut self.queue, now);
                         }
                         SessionOutput::Disconnect => c.detach(addr, &mut self.queue),
                         other => outputs.push((c.id, other)),

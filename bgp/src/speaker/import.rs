@@ -13,8 +13,18 @@ use crate::speaker::AfPeer;
 use crate::wire::{MpNextHop, MpNlri, Update};
 
 impl Speaker {
-    /// An UPDATE from the peer: End-of-RIB, withdrawals, announcements.
+    /// An UPDATE from the peer: End-of-RIB, withdrawals, announcements;
+    /// then its prefix limits. Nothing more is taken from a peer whose
+    /// session its limit closed.
     pub(super) fn update(&mut self, addr: IpAddr, u: Update) {
+        if self.peers.get(&addr).is_none_or(|p| p.overflow.is_some()) {
+            return;
+        }
+        self.update_rib(addr, u);
+        self.check_max_prefix(addr, false);
+    }
+
+    fn update_rib(&mut self, addr: IpAddr, u: Update) {
         let Some((idx, ebgp)) = self.peers.get(&addr).map(|p| {
             (
                 p.idx,

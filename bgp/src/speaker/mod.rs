@@ -30,6 +30,7 @@ mod control;
 mod events;
 mod export;
 mod import;
+mod maxprefix;
 mod originate;
 mod peer;
 mod updown;
@@ -47,11 +48,12 @@ use crate::rib::{Afi, Rib, RouteAttrs};
 use crate::wire::Family;
 
 pub use adj_out::AdjOut;
+pub use adj_out::{WRITE_CHUNKS, WRITE_WINDOW};
 pub use config::{
-    AfConfig, AfPeer, PeerConfig, PolicyChanges, Redistribute, RemoteAs, SpeakerConfig,
+    AfConfig, AfPeer, MaxPrefix, PeerConfig, PolicyChanges, Redistribute, RemoteAs, SpeakerConfig,
 };
 pub use originate::{connected_networks, sibling_address};
-pub use peer::{Conn, Est, Peer, Restarting};
+pub use peer::{Conn, Est, Peer, PrefixOverflow, Restarting};
 
 /// A connection of a neighbor, as the core numbers them (unique over the
 /// speaker's life).
@@ -104,7 +106,9 @@ pub type RouteBatch = Vec<(IpNetwork, Option<Forwarding>)>;
 /// What the core asks of its driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// Write these bytes on connection `conn` of neighbor `peer`.
+    /// Write these bytes on connection `conn` of neighbor `peer`, and
+    /// report them with [`Speaker::handle_written`] once the socket took
+    /// them.
     Transmit {
         /// The neighbor.
         peer: IpAddr,
@@ -352,6 +356,25 @@ impl Speaker {
         self.data(peer, conn, bytes);
     }
 
+    /// The driver wrote `bytes` more of what [`Output::Transmit`] gave it
+    /// for connection `conn` of `peer` to the socket. Every byte must be
+    /// reported: UPDATEs stop being produced for a connection while
+    /// [`WRITE_WINDOW`] bytes are unreported, and one that reports no
+    /// progress for the hold time is closed (send hold timer, RFC 9687).
+    pub fn handle_written(&mut self, peer: IpAddr, conn: ConnId, bytes: usize, now: Instant) {
+        self.now = now;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let Some(c) = p.conns.iter_mut().find(|c| c.id == conn) else {
+            return;
+        };
+        c.written(bytes, now);
+        if p.est.as_ref().is_some_and(|e| e.conn == conn) {
+            self.flush(peer);
+        }
+    }
+
     /// Connection `conn` of `peer` was closed by the other end (or
     /// failed).
     pub fn handle_closed(&mut self, peer: IpAddr, conn: ConnId, now: Instant) {
@@ -396,6 +419,12 @@ impl Speaker {
             if let Some(r) = &p.restarting {
                 at(r.deadline);
             }
+            if let Some(t) = p.send_hold_deadline() {
+                at(t);
+            }
+            if let Some(t) = p.overflow.as_ref().and_then(|o| o.restart_at) {
+                at(t);
+            }
         }
         d
     }
@@ -430,3 +459,5 @@ impl Speaker {
 mod sim;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_limits;

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use super::{family_of, AdjOut, ConnId, Output, PeerConfig, Speaker, AFIS};
 use crate::rib::{Afi, PeerIdx, PeerMeta, RouteAttrs};
 use crate::session::{PeerCaps, Session, SessionConfig, State};
-use crate::wire::{AddPathEntry, AddPathMode};
+use crate::wire::{frame, AddPathEntry, AddPathMode};
 
 /// One TCP connection and the session on it.
 #[derive(Debug)]
@@ -27,9 +27,36 @@ pub struct Conn {
     pub attached: bool,
     /// The socket's local address.
     pub local: Option<SocketAddr>,
+    /// Bytes handed to the driver ([`Output::Transmit`]) that it has not
+    /// reported written ([`Speaker::handle_written`]).
+    pub unacked: usize,
+    /// The same bytes chunk by chunk, oldest first: (bytes, messages).
+    in_flight: VecDeque<(usize, u32)>,
+    /// Since when bytes have waited without the driver reporting any
+    /// progress (the send hold timer runs from here, RFC 9687).
+    pub stalled_since: Option<Instant>,
 }
 
 impl Conn {
+    pub(super) fn new(
+        id: ConnId,
+        session: Session,
+        outbound: bool,
+        attached: bool,
+        local: Option<SocketAddr>,
+    ) -> Conn {
+        Conn {
+            id,
+            session,
+            outbound,
+            attached,
+            local,
+            unacked: 0,
+            in_flight: VecDeque::new(),
+            stalled_since: None,
+        }
+    }
+
     /// Forgets the socket, asking the driver to close it.
     pub(super) fn detach(&mut self, peer: IpAddr, queue: &mut VecDeque<Output>) {
         if std::mem::take(&mut self.attached) {
@@ -38,7 +65,76 @@ impl Conn {
                 conn: self.id,
             });
         }
+        self.unacked = 0;
+        self.in_flight.clear();
+        self.stalled_since = None;
     }
+
+    /// Hands `bytes` (whole messages) to the driver, counting them as
+    /// unwritten until it reports them written; dropped without a socket.
+    pub(super) fn transmit(
+        &mut self,
+        peer: IpAddr,
+        bytes: Vec<u8>,
+        queue: &mut VecDeque<Output>,
+        now: Instant,
+    ) {
+        if !self.attached || bytes.is_empty() {
+            return;
+        }
+        if self.unacked == 0 {
+            self.stalled_since = Some(now);
+        }
+        self.unacked += bytes.len();
+        self.in_flight.push_back((bytes.len(), messages_in(&bytes)));
+        queue.push_back(Output::Transmit {
+            peer,
+            conn: self.id,
+            bytes,
+        });
+    }
+
+    /// The driver wrote `n` more bytes to the socket: progress.
+    pub(super) fn written(&mut self, n: usize, now: Instant) {
+        let mut n = n.min(self.unacked);
+        if n == 0 {
+            return;
+        }
+        self.unacked -= n;
+        while n > 0 {
+            let Some(front) = self.in_flight.front_mut() else {
+                break;
+            };
+            if front.0 <= n {
+                n -= front.0;
+                self.in_flight.pop_front();
+            } else {
+                front.0 -= n;
+                n = 0;
+            }
+        }
+        self.stalled_since = (self.unacked > 0).then_some(now);
+    }
+
+    /// Transmissions handed to the driver and not yet fully written.
+    pub fn chunks_in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Messages handed to the driver and not yet written (FRR's OutQ).
+    pub fn out_queue(&self) -> u64 {
+        self.in_flight.iter().map(|c| u64::from(c.1)).sum()
+    }
+}
+
+/// How many whole BGP messages `bytes` holds.
+fn messages_in(mut bytes: &[u8]) -> u32 {
+    let mut n = 0;
+    while let Ok(Some(len)) = frame(bytes) {
+        n += 1;
+        bytes = bytes.get(len..).unwrap_or_default();
+    }
+    n
 }
 
 /// Graceful restart of a peer in progress (we are the helper).
@@ -48,6 +144,31 @@ pub struct Restarting {
     pub families: Vec<Afi>,
     /// When the stale paths go if the peer is not back.
     pub deadline: Instant,
+}
+
+/// The session was closed for too many prefixes and stays down (FRR's
+/// "Idle (PfxCt)").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixOverflow {
+    /// The family over its limit.
+    pub afi: Afi,
+    /// Prefixes accepted when the limit was hit.
+    pub count: u64,
+    /// The limit.
+    pub max: u32,
+    /// When.
+    pub since: Instant,
+    /// When the session starts again (`restart MINUTES`); `None`: at
+    /// `clear ip bgp` (or a change of the limit) only.
+    pub restart_at: Option<Instant>,
+}
+
+/// What `maximum-prefix` logged already, per family: each line once until
+/// the count drops back (as FRR).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct PrefixLogged {
+    pub threshold: bool,
+    pub limit: bool,
 }
 
 /// The Established session's facts.
@@ -97,12 +218,18 @@ pub struct Peer {
     pub dropped_count: u64,
     /// Why the last session went down.
     pub last_reset: Option<String>,
+    /// When.
+    pub last_reset_at: Option<Instant>,
     /// Stopped because its tunnel has no SA.
     pub tunnel_down: bool,
     /// Messages received over sessions that went down.
     pub msgs_in_total: u64,
     /// Messages sent over sessions that went down.
     pub msgs_out_total: u64,
+    /// Closed for too many prefixes, not started again yet.
+    pub overflow: Option<PrefixOverflow>,
+    /// What `maximum-prefix` logged, IPv4 and IPv6.
+    pub(super) pfx_logged: [PrefixLogged; 2],
 }
 
 impl Peer {
@@ -128,7 +255,34 @@ impl Peer {
         (i, o)
     }
     pub(super) fn is_active(&self) -> bool {
-        !self.cfg.shutdown && !self.tunnel_down
+        !self.cfg.shutdown && !self.tunnel_down && self.overflow.is_none()
+    }
+    /// Messages handed to the driver and not yet written, on the
+    /// Established connection (FRR's OutQ).
+    pub fn out_queue(&self) -> u64 {
+        self.est_conn().map_or(0, Conn::out_queue)
+    }
+    /// Bytes handed to the driver and not yet written, on the
+    /// Established connection.
+    pub fn unwritten_bytes(&self) -> usize {
+        self.est_conn().map_or(0, |c| c.unacked)
+    }
+    /// When the send hold timer (RFC 9687) of the Established connection
+    /// expires: the negotiated hold time after the driver last reported
+    /// progress while bytes waited. None without waiting bytes or with a
+    /// hold time of 0.
+    pub fn send_hold_deadline(&self) -> Option<Instant> {
+        let hold = self.est.as_ref()?.hold;
+        if hold == 0 {
+            return None;
+        }
+        let since = self.est_conn()?.stalled_since?;
+        Some(since + Duration::from_secs(u64::from(hold)))
+    }
+    /// The connection of the Established session.
+    pub fn est_conn(&self) -> Option<&Conn> {
+        let id = self.est.as_ref()?.conn;
+        self.conns.iter().find(|c| c.id == id)
     }
 }
 
@@ -201,13 +355,7 @@ impl Speaker {
             if !c.shutdown && !tunnel_down {
                 s.start(now);
             }
-            conns.push(Conn {
-                id: self.conn_id(),
-                session: s,
-                outbound: true,
-                attached: false,
-                local: None,
-            });
+            conns.push(Conn::new(self.conn_id(), s, true, false, None));
         }
         info!(
             "bgp neighbor {addr}: added (remote-as {}{}{})",
@@ -231,9 +379,12 @@ impl Speaker {
                 established_count: 0,
                 dropped_count: 0,
                 last_reset: None,
+                last_reset_at: None,
                 tunnel_down,
                 msgs_in_total: 0,
                 msgs_out_total: 0,
+                overflow: None,
+                pfx_logged: [PrefixLogged::default(); 2],
             },
         );
         // A dynamic neighbor has no session until its connection is

@@ -15,6 +15,7 @@ use super::{
     SpeakerConfig,
 };
 use crate::policy::Policies;
+use crate::wire::{frame, MessageType, Notification, HEADER_LEN};
 
 /// One simulated router.
 pub(crate) struct Node {
@@ -33,9 +34,16 @@ pub(crate) struct Node {
 type End = (usize, IpAddr, ConnId);
 
 enum Delivery {
-    Data(End, Vec<u8>),
+    /// Bytes from the first end to the second.
+    Data(End, End, Vec<u8>),
     Closed(End),
 }
+
+/// A whole KEEPALIVE message.
+const KEEPALIVE: [u8; 19] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0, 19, 4,
+];
 
 /// The network.
 pub(crate) struct Net {
@@ -52,6 +60,14 @@ pub(crate) struct Net {
     /// Connections up at the connecting end, not yet accepted at the
     /// other: (connecting end, its local address, whether it took it).
     accepts: VecDeque<(End, IpAddr, bool)>,
+    /// Nodes that take no bytes from their connections (see
+    /// [`Net::deafen`]), and what waits for them.
+    deaf: Vec<usize>,
+    parked: Vec<(End, End, Vec<u8>)>,
+    /// NOTIFICATIONs delivered: (from node, to node, message).
+    pub notifications: Vec<(usize, usize, Notification)>,
+    /// Every message delivered: (from node, to node, type, length).
+    pub messages: Vec<(usize, usize, u8, usize)>,
 }
 
 impl Net {
@@ -65,6 +81,66 @@ impl Net {
             wire: VecDeque::new(),
             connects: VecDeque::new(),
             accepts: VecDeque::new(),
+            deaf: Vec::new(),
+            parked: Vec::new(),
+            notifications: Vec::new(),
+            messages: Vec::new(),
+        }
+    }
+
+    /// Node `n` stops taking bytes from its connections: what is sent to
+    /// it waits, and its senders see no progress. Its sessions hear a
+    /// KEEPALIVE every second all the same (its reader is stuck, its
+    /// timers run), so only the senders' send hold timers can end them.
+    pub fn deafen(&mut self, n: usize) {
+        if !self.deaf.contains(&n) {
+            self.deaf.push(n);
+        }
+    }
+
+    /// Node `n` reads again: what waited is delivered.
+    pub fn undeafen(&mut self, n: usize) {
+        self.deaf.retain(|d| *d != n);
+        let (now_deliver, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|(_, to, _)| to.0 == n);
+        self.parked = keep;
+        for (from, to, bytes) in now_deliver {
+            self.wire.push_back(Delivery::Data(from, to, bytes));
+        }
+    }
+
+    /// Bytes waiting for deaf node `n`.
+    pub fn parked_for(&self, n: usize) -> usize {
+        self.parked
+            .iter()
+            .filter(|(_, to, _)| to.0 == n)
+            .map(|(_, _, b)| b.len())
+            .sum()
+    }
+
+    /// Every second, each connection of a deaf node hears a KEEPALIVE.
+    fn tick_deaf(&mut self) {
+        let now = self.now;
+        let ends: Vec<End> = self
+            .pipes
+            .iter()
+            .flat_map(|(a, b)| [*a, *b])
+            .filter(|e| self.deaf.contains(&e.0))
+            .collect();
+        for (n, peer, conn) in ends {
+            let Some(node) = self.nodes.get_mut(n) else {
+                continue;
+            };
+            let established = node
+                .sp
+                .peers()
+                .get(&peer)
+                .and_then(|p| p.est.as_ref())
+                .is_some_and(|e| e.conn == conn);
+            if established {
+                node.sp.handle_data(peer, conn, &KEEPALIVE, now);
+            }
         }
     }
 
@@ -143,8 +219,9 @@ impl Net {
             self.wire.push_back(Delivery::Closed(other));
         }
         self.wire.retain(|d| match d {
-            Delivery::Data(e, _) | Delivery::Closed(e) => e.0 != n,
+            Delivery::Data(_, e, _) | Delivery::Closed(e) => e.0 != n,
         });
+        self.parked.retain(|(_, to, _)| to.0 != n);
         let Some(node) = self.nodes.get_mut(n) else {
             return;
         };
@@ -165,17 +242,19 @@ impl Net {
     /// Runs events and timers for `dur` of simulated time.
     pub fn run(&mut self, dur: Duration) {
         let end = self.now + dur;
-        for _ in 0..100_000 {
+        let mut tick = self.now + Duration::from_secs(1);
+        for _ in 0..1_000_000 {
             self.settle();
-            let next = self
-                .nodes
-                .iter()
-                .filter_map(|n| n.sp.poll_timeout())
-                .min()
-                .filter(|t| *t <= end);
+            let timers = self.nodes.iter().filter_map(|n| n.sp.poll_timeout()).min();
+            let ticks = (!self.deaf.is_empty()).then_some(tick);
+            let next = timers.into_iter().chain(ticks).min().filter(|t| *t <= end);
             let Some(t) = next else { break };
             self.now = self.now.max(t);
             let now = self.now;
+            if now >= tick {
+                tick = now + Duration::from_secs(1);
+                self.tick_deaf();
+            }
             for n in &mut self.nodes {
                 if n.sp.poll_timeout().is_some_and(|t| t <= now) {
                     n.sp.handle_timeout(now);
@@ -221,7 +300,8 @@ impl Net {
         match o {
             Output::Transmit { peer, conn, bytes } => {
                 if let Some(to) = self.other_end((i, peer, conn)) {
-                    self.wire.push_back(Delivery::Data(to, bytes));
+                    self.wire
+                        .push_back(Delivery::Data((i, peer, conn), to, bytes));
                 }
             }
             Output::Connect { peer, conn } => self.connects.push_back((i, peer, conn)),
@@ -313,7 +393,30 @@ impl Net {
     fn deliver(&mut self, d: Delivery) {
         let now = self.now;
         match d {
-            Delivery::Data((n, peer, conn), bytes) => {
+            Delivery::Data(from, to, bytes) => {
+                if self.deaf.contains(&to.0) {
+                    self.parked.push((from, to, bytes));
+                    return;
+                }
+                // The sender's bytes left: it may produce more.
+                if let Some(n) = self.nodes.get_mut(from.0) {
+                    n.sp.handle_written(from.1, from.2, bytes.len(), now);
+                }
+                let mut rest = bytes.as_slice();
+                while let Ok(Some(len)) = frame(rest) {
+                    let msg = rest.get(..len).unwrap_or_default();
+                    let ty = msg.get(HEADER_LEN - 1).copied().unwrap_or_default();
+                    self.messages.push((from.0, to.0, ty, len));
+                    if ty == MessageType::NOTIFICATION.0 {
+                        if let Ok(n) =
+                            Notification::parse(msg.get(HEADER_LEN..).unwrap_or_default())
+                        {
+                            self.notifications.push((from.0, to.0, n));
+                        }
+                    }
+                    rest = rest.get(len..).unwrap_or_default();
+                }
+                let (n, peer, conn) = to;
                 if let Some(n) = self.nodes.get_mut(n) {
                     n.sp.handle_data(peer, conn, &bytes, now);
                 }

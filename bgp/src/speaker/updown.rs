@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use tracing::info;
 
-use super::{afi_of_family, family_of, AdjOut, ConnId, Est, Output, Restarting, Speaker, AFIS};
+use super::{afi_of_family, AdjOut, ConnId, Est, Output, Restarting, Speaker, AFIS};
 use crate::rib::{Afi, PeerMeta};
 use crate::session::PeerCaps;
-use crate::wire::{Family, Update};
+use crate::wire::Family;
 
 /// How long stale paths may wait for the End-of-RIB of a peer that came
 /// back (FRR's `bgp graceful-restart stalepath-time`).
@@ -62,6 +62,8 @@ impl Speaker {
         p.established_count += 1;
         self.queue.push_back(Output::Established { peer: addr });
         p.out = AdjOut::default();
+        // The whole table, then End-of-RIB (once it all went out).
+        p.out.end_of_rib_after_pending(&fams);
         let idx = p.idx;
         let ebgp = peer_as != asn;
         // Stale paths of families the peer no longer speaks go now.
@@ -86,19 +88,7 @@ impl Speaker {
                 ebgp,
             },
         );
-        // The whole table, then End-of-RIB.
         self.reexport(addr);
-        self.flush(addr);
-        if let Some(p) = self.peers.get_mut(&addr) {
-            let mut bytes = Vec::new();
-            for afi in &fams {
-                let _ = Update::end_of_rib(family_of(*afi))
-                    .emit(&crate::wire::Ctx::new(true), &mut bytes);
-            }
-            if let Some(c) = p.conns.iter_mut().find(|c| c.id == conn) {
-                c.session.send_raw(self.now, bytes);
-            }
-        }
     }
 
     /// The Established session went down: its routes go, or stay stale
@@ -118,6 +108,7 @@ impl Speaker {
         });
         p.dropped_count += 1;
         p.last_reset = Some(reason.to_string());
+        p.last_reset_at = Some(self.now);
         if let Some(c) = p.conns.iter().find(|c| c.id == conn) {
             let k = c.session.counters();
             p.msgs_in_total += k.msgs_in;

@@ -397,6 +397,26 @@ pub(super) fn register(b: &mut Builder) {
             n.prefix_list_out = v;
         }
     });
+    // FRR's per-family command; FRR also takes it directly under `router
+    // bgp` (a hidden form) for IPv4 unicast, and shows it in that family.
+    let modes = [Mode::RouterBgp, Mode::RouterBgpAf];
+    b.add_many(
+        &modes,
+        &format!("neighbor {PEER} {MAXIMUM_PREFIX}"),
+        |c, a| {
+            let m = maximum_prefix(a)?;
+            let afi = frame_afi(c);
+            af_apply_in(c, a, afi, |n, _, _| n.maximum_prefix = Some(m))
+        },
+    );
+    b.add_many(
+        &modes,
+        &format!("no neighbor {PEER} maximum-prefix [LINE]"),
+        |c, a| {
+            let afi = frame_afi(c);
+            af_apply_in(c, a, afi, |n, _, _| n.maximum_prefix = None)
+        },
+    );
     af_setting(b, "route-map ROUTEMAP <in|out>", |n, a, on| {
         let v = on.then(|| a.get("ROUTEMAP").unwrap_or_default().to_string());
         if a.has("in") {
@@ -532,16 +552,64 @@ fn af_apply(c: &mut Ctx, a: &Args, f: AfSet, on: bool) -> Result<(), CliError> {
     let Frame::RouterBgpAf(afi) = *c.frame() else {
         return Err(CliError::new("% Not in an address family"));
     };
+    af_apply_in(c, a, afi, move |n, a, _| f(n, a, on))
+}
+
+/// The family a neighbor line is about: the address family it is typed
+/// in, IPv4 unicast directly under `router bgp` (as FRR).
+fn frame_afi(c: &Ctx) -> Afi {
+    match *c.frame() {
+        Frame::RouterBgpAf(afi) => afi,
+        _ => Afi::Ipv4,
+    }
+}
+
+/// Applies `f` to the `afi` settings of the neighbor or group of the line.
+fn af_apply_in(
+    c: &mut Ctx,
+    a: &Args,
+    afi: Afi,
+    f: impl FnOnce(&mut AfNeighbor, &Args, bool),
+) -> Result<(), CliError> {
     let p = peer_ref(a)?;
     neighbor(c, &p)?; // must exist
-    let n = af(c)?.neighbors.entry(p.clone()).or_default();
-    f(n, a, on);
+    let fam = bgp(c)?.af_mut(afi);
+    let n = fam.neighbors.entry(p.clone()).or_default();
+    f(n, a, true);
     // Activation equal to the family's default is not stored.
     if n.activate == Some(afi == Afi::Ipv4) && matches!(p, PeerRef::Addr(_)) {
         n.activate = None;
     }
     if *n == AfNeighbor::default() {
-        af(c)?.neighbors.remove(&p);
+        fam.neighbors.remove(&p);
     }
     Ok(())
+}
+
+const MAXIMUM_PREFIX: &str =
+    "maximum-prefix (1-4294967295) [(1-100)] [warning-only] [restart (1-65535)]";
+
+/// `maximum-prefix N [THRESHOLD] [warning-only] [restart MINUTES]`.
+fn maximum_prefix(a: &Args) -> Result<MaxPrefix, CliError> {
+    let warning_only = a.has("warning-only");
+    let restart = match a.get("(1-65535)") {
+        Some(_) => Some(num(a, "(1-65535)")?),
+        None => None,
+    };
+    if warning_only && restart.is_some() {
+        return Err(CliError::at(
+            a.column_of("restart"),
+            "% warning-only and restart exclude each other: a warning-only limit never closes \
+             the session",
+        ));
+    }
+    Ok(MaxPrefix {
+        max: num(a, "(1-4294967295)")?,
+        threshold: match a.get("(1-100)") {
+            Some(_) => Some(num(a, "(1-100)")?),
+            None => None,
+        },
+        warning_only,
+        restart,
+    })
 }
