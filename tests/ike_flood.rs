@@ -4,7 +4,10 @@
 //! During the flood an established tunnel to strongSwan keeps passing
 //! pings, a new strongSwan peer still establishes, the half-open SAs stay
 //! under the configured limits and rvpnd's memory stays bounded; after it,
-//! the half-open SAs expire and the memory comes back.
+//! the half-open SAs expire and the memory comes back. swan1 runs dead
+//! peer detection every second while idle; the round trips of the DPD
+//! exchanges sent during the flood are read from its log (milliseconds)
+//! and must stay well under its DPD timeout.
 //!
 //! The generator is part of this test: a thread that enters the flooding
 //! namespace (setns) and sends prebuilt IKE_SA_INIT requests from
@@ -21,13 +24,16 @@ use ike::sa::first_init_request;
 use ike::sa::msg::notify;
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::load::{
+    enter_netns, paced, ping_received, rss_kib, rvpnd_pid, session_status, spoofed_sockets, tail,
+    SwanPair,
+};
 use support::netns::{veth, Netns};
 use support::rvpn::Rvpnd;
-use support::strongswan::{StrongSwan, SwanConn, SwanOpts};
+use support::strongswan::{dpd_round_trips, RoundTrip, StrongSwan, SwanOpts};
 use support::{figure, wait_for};
 
 const RVPN_1: &str = "10.99.1.1";
@@ -43,6 +49,18 @@ const PSK: &str = "flood-test-psk-0123456789abcdef";
 const RATE: u32 = 15_000;
 /// The flood stops after this long at the latest.
 const FLOOD_SECS: u64 = 25;
+/// swan1's DPD interval: a DPD exchange every second the tunnel is idle.
+const DPD_DELAY: Duration = Duration::from_secs(1);
+/// After the pings the flood goes on this long with the tunnel idle, so
+/// that swan1 sends its DPD requests into the flood.
+const DPD_WINDOW: Duration = Duration::from_secs(6);
+/// The longest DPD round trip accepted during the flood. swan1 declares
+/// the peer dead after 1 + 1.5 + 2.25 + 3.4 s of retransmissions (about
+/// 8 s, SwanOpts' retransmit settings); one retransmission (1 s) fits.
+const DPD_RTT_BOUND_MS: u64 = 2_500;
+/// At least this many DPD exchanges during the flood, or the figure
+/// means nothing.
+const DPD_MIN: usize = 3;
 /// Spoofed addresses (10.98.0.1 ...), none of which answers.
 const SPOOFED: u32 = 1000;
 /// The address that answers every COOKIE demand.
@@ -56,62 +74,20 @@ const COOKIE_CHALLENGE: usize = 32;
 const PER_ADDRESS: usize = 10;
 const TOTAL: usize = 500;
 
-fn rvpn_config() -> String {
-    format!(
-        "hostname flood
-crypto ikev2 cookie-challenge {COOKIE_CHALLENGE}
+fn lab() -> SwanPair<'static> {
+    SwanPair {
+        hostname: "flood",
+        globals: format!(
+            "crypto ikev2 cookie-challenge {COOKIE_CHALLENGE}
 crypto ikev2 limit max-in-negotiation-sa {TOTAL}
 crypto ikev2 limit max-in-negotiation-sa-per-address {PER_ADDRESS}
-crypto ikev2 proposal P
- encryption aes-gcm-256
- prf sha384
- group 31
-!
-crypto ikev2 keyring K
- peer swan1
-  address {SWAN_1}
-  identity fqdn swan1.test
-  pre-shared-key 0 {PSK}
- peer swan2
-  address {SWAN_2}
-  identity fqdn swan2.test
-  pre-shared-key 0 {PSK}
-!
-crypto ikev2 profile PROF
- match identity remote fqdn domain test
- identity local fqdn rvpn.test
- authentication local pre-share
- authentication remote pre-share
- keyring local K
- proposal P
-!
-crypto ipsec transform-set TS esp-gcm 256
-!
-crypto ipsec profile IPS
- set transform-set TS
- set ikev2-profile PROF
-!
-interface Tunnel1
- ip address 169.254.100.1/30
- tunnel source {RVPN_1}
- tunnel destination {SWAN_1}
- tunnel protection ipsec profile IPS
-!
-interface Tunnel2
- ip address 169.254.100.5/30
- tunnel source {RVPN_2}
- tunnel destination dynamic
- tunnel protection ipsec profile IPS
-!
 "
-    )
-}
-
-fn swan_conn(local: &str, remote: &str, id: &str) -> SwanConn {
-    let mut c = SwanConn::psk("rvpn", local, remote, id, "rvpn.test", PSK);
-    c.proposals = "aes256gcm16-prfsha384-x25519".into();
-    c.esp_proposals = "aes256gcm16".into();
-    c
+        ),
+        psk: PSK,
+        rvpn: [RVPN_1, RVPN_2],
+        swan: [SWAN_1, SWAN_2],
+        net: "169.254.100",
+    }
 }
 
 /// A first IKE_SA_INIT request for rvpnd's proposal (x25519) whose nonce
@@ -131,16 +107,6 @@ fn init_request(spi_i: u64, cookie: Option<&[u8]>) -> Vec<u8> {
     codec::encode(&msg, None, &mut SystemRandom::new()).expect("encode IKE_SA_INIT")
 }
 
-/// Move the calling thread into namespace `ns` (sockets it opens live there).
-fn enter_netns(ns: &str) {
-    let f = std::fs::File::open(format!("/run/netns/{ns}"))
-        .unwrap_or_else(|e| panic!("open /run/netns/{ns}: {e}"));
-    // SAFETY: setns(2) on a namespace file we just opened; it only moves
-    // this thread.
-    let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(r, 0, "setns {ns}: {}", std::io::Error::last_os_error());
-}
-
 #[derive(Debug, Default)]
 struct FloodReport {
     sent: u64,
@@ -153,41 +119,14 @@ struct FloodReport {
 /// Flood `target` from namespace `ns` until `stop` or FLOOD_SECS.
 fn flood(ns: &str, target: SocketAddr, stop: &AtomicBool) -> FloodReport {
     enter_netns(ns);
-    let spoofed: Vec<UdpSocket> = (1..=SPOOFED)
-        .map(|i| {
-            let ip = Ipv4Addr::new(10, 98, (i >> 8) as u8, (i & 0xff) as u8);
-            let s = UdpSocket::bind(SocketAddr::new(IpAddr::V4(ip), 0))
-                .unwrap_or_else(|e| panic!("bind {ip}: {e}"));
-            s.set_nonblocking(true).expect("nonblocking");
-            // Nobody reads the answers to spoofed addresses: keep the
-            // kernel from queueing them (it clamps to its minimum).
-            let one: libc::c_int = 1;
-            // SAFETY: setsockopt(2) with a valid descriptor and an int.
-            unsafe {
-                libc::setsockopt(
-                    s.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_RCVBUF,
-                    &one as *const libc::c_int as *const libc::c_void,
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                );
-            }
-            s
-        })
-        .collect();
+    let spoofed = spoofed_sockets(10, 98, SPOOFED);
     let answerer = UdpSocket::bind(SocketAddr::new(IpAddr::V4(ANSWERER), 0)).expect("bind");
     answerer.set_nonblocking(true).expect("nonblocking");
     let mut template = init_request(1, None);
     let mut r = FloodReport::default();
-    let start = Instant::now();
-    let end = start + Duration::from_secs(FLOOD_SECS);
-    let per_tick = u64::from(RATE / 100);
     let mut buf = vec![0u8; 2048];
-    let mut n: u64 = 0;
-    let mut tick = start;
-    while !stop.load(Ordering::Relaxed) && Instant::now() < end {
-        for _ in 0..per_tick {
-            n += 1;
+    let elapsed = paced(RATE, Duration::from_secs(FLOOD_SECS), stop, |numbers| {
+        for n in numbers {
             let spi = 0x5100_0000_0000_0000 | n;
             let res = if n.is_multiple_of(ANSWERER_SHARE) {
                 answerer.send_to(&init_request(spi, None), target)
@@ -216,40 +155,9 @@ fn flood(ns: &str, target: SocketAddr, stop: &AtomicBool) -> FloodReport {
                 }
             }
         }
-        tick += Duration::from_millis(10);
-        if let Some(d) = tick.checked_duration_since(Instant::now()) {
-            std::thread::sleep(d);
-        }
-    }
-    r.elapsed = start.elapsed();
+    });
+    r.elapsed = elapsed;
     r
-}
-
-/// VmRSS of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// The rvpnd process (`ip netns exec` execs it, so normally the same pid).
-fn rvpnd_pid(rvpn: &Rvpnd) -> u32 {
-    let pid = rvpn.pid().expect("rvpnd runs");
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    if comm.trim() == "rvpnd" {
-        return pid;
-    }
-    let kids =
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    kids.split_whitespace()
-        .filter_map(|k| k.parse().ok())
-        .find(|k: &u32| {
-            std::fs::read_to_string(format!("/proc/{k}/comm")).is_ok_and(|c| c.trim() == "rvpnd")
-        })
-        .unwrap_or_else(|| panic!("no rvpnd process under pid {pid} ({comm:?})"))
 }
 
 /// `show crypto ikev2 stats`.
@@ -260,26 +168,6 @@ fn stats(rvpn: &Rvpnd) -> Value {
 /// Half-open IKE SAs on rvpnd (responder SAs not authenticated yet).
 fn half_open(rvpn: &Rvpnd) -> u64 {
     stats(rvpn)["half_open"].as_u64().expect("half_open")
-}
-
-fn session_status(rvpn: &Rvpnd, interface: &str) -> String {
-    let v = rvpn.show_json("show crypto session");
-    v["sessions"]
-        .as_array()
-        .and_then(|l| l.iter().find(|s| s["interface"] == interface))
-        .map(|s| s["status"].as_str().unwrap_or_default().to_string())
-        .unwrap_or_default()
-}
-
-/// "N received" of ping's summary.
-fn received(ping_out: &str) -> u32 {
-    ping_out
-        .lines()
-        .find(|l| l.contains("packets transmitted"))
-        .and_then(|l| l.split(", ").nth(1))
-        .and_then(|p| p.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }
 
 #[test]
@@ -297,10 +185,12 @@ fn an_ike_sa_init_flood_leaves_tunnels_new_peers_and_memory_alone() {
     rv.route(&["10.98.0.0/16", "via", FLOODER]);
 
     let mut swan1 = StrongSwan::start(&s1, SwanOpts::tagged("s1"));
-    swan1.load(&[swan_conn(SWAN_1, RVPN_1, "swan1.test")]);
+    let mut c1 = lab().swan_conn(1);
+    c1.dpd_delay = Some(DPD_DELAY);
+    swan1.load(&[c1]);
     let mut swan2 = StrongSwan::start(&s2, SwanOpts::tagged("s2"));
-    swan2.load(&[swan_conn(SWAN_2, RVPN_2, "swan2.test")]);
-    let rvpn = Rvpnd::start(&rv, &rvpn_config());
+    swan2.load(&[lab().swan_conn(2)]);
+    let rvpn = Rvpnd::start(&rv, &lab().config());
     let pid = rvpnd_pid(&rvpn);
 
     // Tunnel1 (rvpn initiates) is up and carries pings to swan1's loopback.
@@ -331,6 +221,7 @@ fn an_ike_sa_init_flood_leaves_tunnels_new_peers_and_memory_alone() {
     let stop = Arc::new(AtomicBool::new(false));
     let target: SocketAddr = format!("{RVPN_F}:500").parse().unwrap();
     let fl_name = fl.name().to_string();
+    let swan1_log_at_flood = swan1.log().len();
     let flood_stop = stop.clone();
     let flooder = std::thread::spawn(move || flood(&fl_name, target, &flood_stop));
     // Past the COOKIE threshold before the legitimate traffic starts.
@@ -371,11 +262,29 @@ fn an_ike_sa_init_flood_leaves_tunnels_new_peers_and_memory_alone() {
     }
     let ping = pinger.join().expect("ping thread");
     let tunnel2 = session_status(&rvpn, "Tunnel2");
+    // Tunnel1 idle, the flood on: swan1's DPD requests go out into it.
+    let dpd_until = Instant::now() + DPD_WINDOW;
+    while Instant::now() < dpd_until && !flooder.is_finished() {
+        rss_peak = rss_peak.max(rss_kib(pid));
+        half_open_max = half_open_max.max(half_open(&rvpn));
+        std::thread::sleep(Duration::from_millis(500));
+    }
     rss_peak = rss_peak.max(rss_kib(pid));
     half_open_max = half_open_max.max(half_open(&rvpn));
+    let swan1_log_at_stop = swan1.log().len();
+    let flood_was_on = !flooder.is_finished();
     stop.store(true, Ordering::Relaxed);
     let report = flooder.join().expect("flood thread");
     let rss_flood_end = rss_kib(pid);
+    // Answers to the last requests may come after the flood stopped.
+    std::thread::sleep(Duration::from_secs(3));
+    let swan1_log = swan1.log();
+    let dpd = dpd_round_trips(
+        swan1_log
+            .get(swan1_log_at_flood..swan1_log_at_stop)
+            .unwrap_or_default(),
+        swan1_log.get(swan1_log_at_stop..).unwrap_or_default(),
+    );
 
     // The half-open SAs expire (30 s) and the memory comes back.
     let drained = wait_for(|| half_open(&rvpn) == 0, Duration::from_secs(40));
@@ -399,7 +308,7 @@ fn an_ike_sa_init_flood_leaves_tunnels_new_peers_and_memory_alone() {
          pings through the established tunnel: {} of 20 answered",
         u8::from(setup.status.success()),
         setup_time.as_secs_f64(),
-        received(&ping_text)
+        ping_received(&ping_text)
     ));
     figure(&format!(
         "ike_flood: rvpnd VmRSS before {} KiB, peak {rss_peak} KiB, flood end {rss_flood_end} KiB, \
@@ -413,7 +322,7 @@ fn an_ike_sa_init_flood_leaves_tunnels_new_peers_and_memory_alone() {
         guard["cookies_sent"], guard["half_open_created"], guard["dropped_address_limit"],
         guard["dropped_total_limit"]
     ));
-    figure("ike_flood: DPD delay of the established tunnel: not measured (the pings and the new setup stand for IKE/ESP liveness)");
+    figure(&format!("ike_flood: {}", dpd_summary(&dpd)));
 
     let logs = || {
         format!(
@@ -422,6 +331,25 @@ fn an_ike_sa_init_flood_leaves_tunnels_new_peers_and_memory_alone() {
             tail(&swan2.log())
         )
     };
+    assert!(flood_was_on, "the flood ended before the DPD window did");
+    assert!(
+        dpd.len() >= DPD_MIN,
+        "swan1 sent {} DPD requests during the flood (at least {DPD_MIN} expected, one per \
+         {DPD_DELAY:?} idle):\n{}",
+        dpd.len(),
+        tail(swan1_log.get(swan1_log_at_flood..).unwrap_or_default())
+    );
+    let worst = dpd
+        .iter()
+        .map(|r| r.rtt_ms.unwrap_or(u64::MAX))
+        .max()
+        .unwrap_or(0);
+    assert!(
+        worst <= DPD_RTT_BOUND_MS,
+        "a DPD exchange during the flood took {worst} ms (bound {DPD_RTT_BOUND_MS} ms; \
+         u64::MAX: unanswered): {dpd:?}\n{}",
+        logs()
+    );
     assert!(
         offered >= f64::from(RATE) / 3.0,
         "the generator offered only {offered:.0}/s: the flood did not happen"
@@ -438,7 +366,7 @@ fn an_ike_sa_init_flood_leaves_tunnels_new_peers_and_memory_alone() {
     );
     assert_eq!(tunnel2, "UP-ACTIVE", "{}", logs());
     assert!(
-        received(&ping_text) >= 16,
+        ping_received(&ping_text) >= 16,
         "pings through Tunnel1 during the flood:\n{ping_text}\n{}",
         logs()
     );
@@ -483,11 +411,49 @@ fn an_ike_sa_init_flood_leaves_tunnels_new_peers_and_memory_alone() {
     rv.ping_ok("169.254.100.1", "10.10.1.1", 3);
 }
 
-fn rvpnd_log_lines(log: &str, what: &str) -> usize {
-    log.lines().filter(|l| l.contains(what)).count()
+/// "DPD round trip during the flood: N exchanges, median/max ms".
+fn dpd_summary(dpd: &[RoundTrip]) -> String {
+    let mut ms: Vec<u64> = dpd.iter().filter_map(|r| r.rtt_ms).collect();
+    ms.sort_unstable();
+    let unanswered = dpd.len() - ms.len();
+    match (ms.first(), ms.last()) {
+        (Some(min), Some(max)) => format!(
+            "DPD round trip of the established tunnel during the flood (swan1, dpd_delay \
+             {DPD_DELAY:?}): {} exchanges, min {min} ms, median {} ms, max {max} ms, \
+             {unanswered} unanswered (bound {DPD_RTT_BOUND_MS} ms)",
+            dpd.len(),
+            ms[ms.len() / 2]
+        ),
+        _ => format!(
+            "DPD round trip during the flood: {} requests, none answered",
+            dpd.len()
+        ),
+    }
 }
 
-fn tail(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
+#[test]
+fn dpd_round_trips_pair_requests_with_responses() {
+    let log = "12:00:01.100 05[ENC] <rvpn|1> generating INFORMATIONAL request 4 [ ]
+12:00:01.105 07[ENC] <rvpn|1> parsed INFORMATIONAL response 4 [ ]
+12:00:02.000 05[ENC] <rvpn|1> generating INFORMATIONAL request 5 [ D ]
+12:00:03.000 05[ENC] <rvpn|1> generating INFORMATIONAL request 6 [ ]
+";
+    let later = "12:00:04.250 07[ENC] <rvpn|1> parsed INFORMATIONAL response 6 [ ]\n";
+    let r = dpd_round_trips(log, later);
+    let got: Vec<(u32, Option<u64>)> = r.iter().map(|r| (r.message_id, r.rtt_ms)).collect();
+    assert_eq!(got, vec![(4, Some(5)), (6, Some(1250))]);
+    let midnight = dpd_round_trips(
+        "23:59:59.900 05[ENC] generating INFORMATIONAL request 1 [ ]",
+        "00:00:00.100 07[ENC] parsed INFORMATIONAL response 1 [ ]",
+    );
+    assert_eq!(midnight[0].rtt_ms, Some(200));
+    assert!(
+        dpd_round_trips("12:00:00.000 generating INFORMATIONAL request 2 [ ]", "")[0]
+            .rtt_ms
+            .is_none()
+    );
+}
+
+fn rvpnd_log_lines(log: &str, what: &str) -> usize {
+    log.lines().filter(|l| l.contains(what)).count()
 }

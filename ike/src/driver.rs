@@ -385,6 +385,7 @@ pub async fn run_with(
     // The data plane's answers to ChildUp.
     let (ack_tx, mut acks) = mpsc::unbounded_channel();
     let mut trim = Trim::default();
+    let slow = test_slow();
     loop {
         let deadline = engine.poll_timeout().map(tokio::time::Instant::from_std);
         let sleep = async {
@@ -453,7 +454,33 @@ pub async fn run_with(
         }
         flush(&mut engine, &socks, &events, &ack_tx).await;
         trim.after_event(&engine);
+        if let Some(d) = slow {
+            tokio::time::sleep(d).await;
+        }
     }
+}
+
+/// The environment variable of the test hook that slows the IKE task
+/// down (debug builds only).
+#[cfg(debug_assertions)]
+pub const TEST_SLOW_ENV: &str = "RVPND_TEST_IKE_SLOW_MS";
+
+/// Debug builds: with `RVPND_TEST_IKE_SLOW_MS=N` (1-1000) the IKE task
+/// sleeps N ms after every event, as on a machine too busy to run it: the
+/// tests' way to let the queue from the data plane's NAT-T port fill up.
+/// Release builds (`cfg(not(debug_assertions))`) compile none of this.
+#[cfg(debug_assertions)]
+fn test_slow() -> Option<Duration> {
+    let ms: u64 = std::env::var(TEST_SLOW_ENV).ok()?.parse().ok()?;
+    let ms = ms.clamp(1, 1000);
+    tracing::warn!("test hook: the IKE task sleeps {ms} ms after every event ({TEST_SLOW_ENV})");
+    Some(Duration::from_millis(ms))
+}
+
+/// Release builds: never slowed.
+#[cfg(not(debug_assertions))]
+fn test_slow() -> Option<Duration> {
+    None
 }
 
 /// Hands memory back to the system once a flood of half-open SAs is over:

@@ -39,6 +39,7 @@ pub mod bgp_lab;
 pub mod bgp_peers;
 pub mod dut;
 pub mod hosts;
+pub mod load;
 pub mod netns;
 pub mod rvpn;
 pub mod strongswan;

@@ -455,7 +455,9 @@ impl StrongSwan {
         let _ = writeln!(c, "  retransmit_base = {}", o.retransmit_base);
         let _ = writeln!(c, "  filelog {{\n    log {{");
         let _ = writeln!(c, "      path = {}", self.log_path().display());
-        c.push_str("      time_format = %H:%M:%S\n      ike_name = yes\n      flush_line = yes\n      append = yes\n");
+        // Milliseconds after the seconds (time_add_ms): tests measure
+        // exchange round trips from the log (see `dpd_round_trips`).
+        c.push_str("      time_format = %H:%M:%S\n      time_add_ms = yes\n      ike_name = yes\n      flush_line = yes\n      append = yes\n");
         for (k, v) in &o.log_levels {
             let _ = writeln!(c, "      {k} = {v}");
         }
@@ -930,4 +932,62 @@ fn child_from(items: &[(String, Node)]) -> ChildSaInfo {
         remote_ts: list(items, "remote-ts"),
         raw: raw.clone(),
     }
+}
+
+/// One exchange that charon initiated, as its log shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoundTrip {
+    /// The IKE message ID of the request.
+    pub message_id: u32,
+    /// Time of day the request was generated, in ms (the log's clock).
+    pub sent_ms: u64,
+    /// From generating the request to parsing its response, in ms
+    /// (retransmissions included); None if no response was logged.
+    pub rtt_ms: Option<u64>,
+}
+
+/// The time of day of a log line (`HH:MM:SS.mmm ...`), in ms.
+fn log_time_ms(line: &str) -> Option<u64> {
+    let t = line.split_whitespace().next()?;
+    let (hms, ms) = t.split_once('.')?;
+    let mut it = hms.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, m, s) = (it.next()??, it.next()??, it.next()??);
+    Some(((h * 60 + m) * 60 + s) * 1000 + ms.parse::<u64>().ok()?)
+}
+
+/// Dead peer detections charon sent in `requests` (a part of its log):
+/// empty INFORMATIONAL requests (`generating INFORMATIONAL request N [ ]`),
+/// each with the time until `parsed INFORMATIONAL response N [ ]`, looked
+/// for in `requests` followed by `later` (the log after that part).
+pub fn dpd_round_trips(requests: &str, later: &str) -> Vec<RoundTrip> {
+    let id_of = |line: &str, what: &str| -> Option<u32> {
+        let rest = line.split(what).nth(1)?;
+        let (id, payloads) = rest.trim().split_once(' ')?;
+        (payloads.trim() == "[ ]").then_some(())?;
+        id.parse().ok()
+    };
+    let mut out: Vec<RoundTrip> = requests
+        .lines()
+        .filter_map(|l| {
+            Some(RoundTrip {
+                message_id: id_of(l, "generating INFORMATIONAL request ")?,
+                sent_ms: log_time_ms(l)?,
+                rtt_ms: None,
+            })
+        })
+        .collect();
+    for l in requests.lines().chain(later.lines()) {
+        let Some(id) = id_of(l, "parsed INFORMATIONAL response ") else {
+            continue;
+        };
+        let Some(at) = log_time_ms(l) else { continue };
+        if let Some(r) = out
+            .iter_mut()
+            .find(|r| r.message_id == id && r.rtt_ms.is_none())
+        {
+            // Across midnight the clock starts again at 0.
+            r.rtt_ms = Some((at + 86_400_000 - r.sent_ms) % 86_400_000);
+        }
+    }
+    out
 }

@@ -21,8 +21,14 @@ use super::msg::{notify as n, CREATE_CHILD_SA};
 use std::time::{Duration, Instant};
 
 /// How long the data plane may take to confirm an install before the
-/// exchange fails.
-pub const INSTALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// exchange fails. It installs one SA after the other, so in a burst the
+/// last one waits for all before it: 200 tunnels coming up at once on a
+/// hub took the debug build on 2 busy cores 9 s (tests/hub_burst.rs), and
+/// at 5 s a quarter of them failed and waited for their peer to give up
+/// retransmitting IKE_AUTH (about 90 s). 30 s is still well inside a
+/// peer's retransmissions of IKE_AUTH (strongSwan and rvpn: 4 s, x1.8,
+/// 5 tries), which are held back until then and then answered.
+pub const INSTALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long after a failed rekey the old SA is rekeyed again.
 const REKEY_RETRY: Duration = Duration::from_secs(5);
