@@ -130,6 +130,11 @@ impl Worker {
                 debug!("worker {}: poll: {e}", self.id);
                 continue;
             }
+            // The tables as they are now, not as they were before the
+            // wait: an SA installed meanwhile (its install already
+            // confirmed to IKE, so the peer may be using it) must open the
+            // packets that woke us. The poll set catches up next round.
+            let tables = self.shared.tables.load_full();
             for i in 0..fds.len() {
                 let Some(pfd) = fds.get(i) else { break };
                 if pfd.revents == 0 {
