@@ -185,6 +185,27 @@ pub fn natt_ike_fits(datagram_len: usize) -> bool {
     datagram_len.saturating_sub(NON_ESP_MARKER.len()) <= crate::sa::guard::MAX_MESSAGE
 }
 
+/// Whether a datagram received on the NAT-T port (non-ESP marker
+/// included) can be an IKE message at all: small enough
+/// ([`natt_ike_fits`]), a whole IKE header, a non-zero initiator SPI and
+/// a Length field equal to what arrived (RFC 7296 3.1). Checked in the
+/// data plane before the datagram is copied and queued, so random junk
+/// on port 4500 never takes a place in the bounded queue that a peer's
+/// real IKE message (a DPD answer, a rekey) needs.
+pub fn natt_ike_plausible(datagram: &[u8]) -> bool {
+    let Some(ike) = datagram.get(NON_ESP_MARKER.len()..) else {
+        return false;
+    };
+    if !natt_ike_fits(datagram.len()) || ike.len() < 28 {
+        return false;
+    }
+    let spi_i_zero = ike.get(..8).is_none_or(|s| s.iter().all(|b| *b == 0));
+    let length = ike
+        .get(24..28)
+        .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize);
+    !spi_i_zero && length == Some(ike.len())
+}
+
 /// An IKE datagram that arrived on the NAT-T port.
 #[derive(Debug)]
 pub struct NattIn {
@@ -580,5 +601,39 @@ async fn flush(
                 let _ = events.send(Event::Status { tunnel, status });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod natt_filter_tests {
+    use super::natt_ike_plausible;
+
+    fn ike(len: usize, spi_i: u8) -> Vec<u8> {
+        let mut d = vec![0u8; 4 + len];
+        d[4] = spi_i;
+        d[4 + 17] = 0x20;
+        d[4 + 18] = 37;
+        d[4 + 24..4 + 28].copy_from_slice(&(len as u32).to_be_bytes());
+        d
+    }
+
+    #[test]
+    fn only_whole_ike_messages_are_queued_for_ike() {
+        assert!(natt_ike_plausible(&ike(28, 1)));
+        assert!(natt_ike_plausible(&ike(300, 9)));
+        // A zero initiator SPI, a Length that is not what arrived, a
+        // truncated header, nothing after the marker.
+        assert!(!natt_ike_plausible(&ike(300, 0)));
+        let mut short = ike(300, 9);
+        short.truncate(200);
+        assert!(!natt_ike_plausible(&short));
+        let mut long = ike(300, 9);
+        long.extend_from_slice(&[0; 8]);
+        assert!(!natt_ike_plausible(&long));
+        assert!(!natt_ike_plausible(&ike(28, 1)[..20]));
+        assert!(!natt_ike_plausible(&[0, 0, 0, 0]));
+        assert!(!natt_ike_plausible(&[]));
+        // Over the size limit, even when consistent.
+        assert!(!natt_ike_plausible(&ike(70_000, 1)));
     }
 }

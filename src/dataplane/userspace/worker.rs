@@ -207,9 +207,11 @@ impl Worker {
             b.recv
                 .for_each_datagram(|payload, from| match classify(payload) {
                     Ok(Kind::Esp) => self.esp_in(payload, from, t, inb),
-                    // IKE: dropped when oversized or when the IKE task is
-                    // behind (a full queue), never queued without bound.
-                    Ok(Kind::Ike) if ike::driver::natt_ike_fits(payload.len()) => {
+                    // IKE: dropped when it cannot be an IKE message
+                    // (oversized, Length not what arrived) or when the IKE
+                    // task is behind (a full queue), never queued without
+                    // bound.
+                    Ok(Kind::Ike) if ike::driver::natt_ike_plausible(payload) => {
                         let data = payload.get(4..).unwrap_or_default().to_vec();
                         let _ = self.shared.ike.try_send(NattIn { from, data });
                     }
