@@ -33,6 +33,7 @@ mod import;
 mod maxprefix;
 mod originate;
 mod peer;
+mod timers;
 mod updown;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -249,6 +250,12 @@ pub struct Speaker {
     forwarding: bool,
     /// The time of the event being handled.
     now: Instant,
+    /// When each neighbor next needs a timeout ([`timers`]).
+    timers: timers::Timers,
+    /// The dynamic neighbors (of `bgp listen range`s).
+    dynamic: std::collections::BTreeSet<IpAddr>,
+    /// Changes of `dynamic` so far.
+    dynamic_changes: u64,
 }
 
 impl Speaker {
@@ -267,6 +274,9 @@ impl Speaker {
             queue: VecDeque::new(),
             forwarding,
             now,
+            timers: timers::Timers::default(),
+            dynamic: std::collections::BTreeSet::new(),
+            dynamic_changes: 0,
         }
     }
 
@@ -282,6 +292,8 @@ impl Speaker {
     ) {
         self.now = now;
         self.set_config(cfg, policies, changes);
+        self.touch_all();
+        self.reschedule();
     }
 
     /// Tunnel interface `name` gained its first (`up`) or lost its last
@@ -290,12 +302,15 @@ impl Speaker {
     pub fn handle_tunnel(&mut self, name: &str, up: bool, now: Instant) {
         self.now = now;
         self.tunnel(name, up);
+        self.touch_all();
+        self.reschedule();
     }
 
     /// BFD to `peer` went Up, or from Up to Down.
     pub fn handle_bfd(&mut self, peer: IpAddr, up: bool, now: Instant) {
         self.now = now;
         self.bfd(peer, up);
+        self.reschedule();
     }
 
     /// `clear ip bgp [PEER] [soft in|out]`.
@@ -306,7 +321,10 @@ impl Speaker {
         now: Instant,
     ) -> Result<(), ClearError> {
         self.now = now;
-        self.clear(peer, soft)
+        let r = self.clear(peer, soft);
+        self.touch_all();
+        self.reschedule();
+        r
     }
 
     /// The local interface addresses (at start, when they change, and
@@ -315,6 +333,7 @@ impl Speaker {
         self.now = now;
         self.addrs = addrs;
         self.originate();
+        self.reschedule();
     }
 
     /// The TCP connection asked for by [`Output::Connect`] is up, with
@@ -328,13 +347,16 @@ impl Speaker {
         now: Instant,
     ) -> bool {
         self.now = now;
-        self.connected(peer, conn, local)
+        let taken = self.connected(peer, conn, local);
+        self.reschedule();
+        taken
     }
 
     /// The TCP connection asked for by [`Output::Connect`] failed.
     pub fn handle_connect_failed(&mut self, peer: IpAddr, conn: ConnId, now: Instant) {
         self.now = now;
         self.connect_failed(peer, conn);
+        self.reschedule();
     }
 
     /// A connection from `remote` was accepted (an IPv4-mapped IPv6
@@ -347,13 +369,16 @@ impl Speaker {
         now: Instant,
     ) -> Result<ConnId, AcceptError> {
         self.now = now;
-        self.accepted(remote, local)
+        let r = self.accepted(remote, local);
+        self.reschedule();
+        r
     }
 
     /// Bytes arrived on connection `conn` of `peer`.
     pub fn handle_data(&mut self, peer: IpAddr, conn: ConnId, bytes: &[u8], now: Instant) {
         self.now = now;
         self.data(peer, conn, bytes);
+        self.reschedule();
     }
 
     /// The driver wrote `bytes` more of what [`Output::Transmit`] gave it
@@ -373,6 +398,8 @@ impl Speaker {
         if p.est.as_ref().is_some_and(|e| e.conn == conn) {
             self.flush(peer);
         }
+        self.touch(peer);
+        self.reschedule();
     }
 
     /// Connection `conn` of `peer` was closed by the other end (or
@@ -380,12 +407,13 @@ impl Speaker {
     pub fn handle_closed(&mut self, peer: IpAddr, conn: ConnId, now: Instant) {
         self.now = now;
         self.closed(peer, conn);
+        self.reschedule();
     }
 
     /// Runs the timers that are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
-        self.timers();
+        self.run_timers();
     }
 
     /// Closes every session (Cease, Administrative Shutdown): the
@@ -394,6 +422,8 @@ impl Speaker {
     pub fn handle_shutdown(&mut self, now: Instant) {
         self.now = now;
         self.shutdown();
+        self.touch_all();
+        self.reschedule();
     }
 
     /// The next action. When nothing else is queued, runs the decision
@@ -402,31 +432,27 @@ impl Speaker {
     pub fn poll_output(&mut self) -> Option<Output> {
         if self.queue.is_empty() {
             self.settle();
+            self.reschedule();
         }
         self.queue.pop_front()
     }
 
-    /// When [`Speaker::handle_timeout`] is next due.
+    /// When [`Speaker::handle_timeout`] is next due (the top of a timer
+    /// heap: no scan over the neighbors).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut d: Option<Instant> = None;
-        let mut at = |t: Instant| d = Some(d.map_or(t, |d| d.min(t)));
-        for p in self.peers.values() {
-            for c in &p.conns {
-                if let Some(t) = c.session.poll_timeout() {
-                    at(t);
-                }
-            }
-            if let Some(r) = &p.restarting {
-                at(r.deadline);
-            }
-            if let Some(t) = p.send_hold_deadline() {
-                at(t);
-            }
-            if let Some(t) = p.overflow.as_ref().and_then(|o| o.restart_at) {
-                at(t);
-            }
-        }
-        d
+        self.next_timeout()
+    }
+
+    /// The dynamic neighbors (accepted from a `bgp listen range`) there
+    /// are now.
+    pub fn dynamic_peers(&self) -> &std::collections::BTreeSet<IpAddr> {
+        &self.dynamic
+    }
+
+    /// How often the dynamic neighbors changed so far (a driver that
+    /// publishes them compares this instead of the sets).
+    pub fn dynamic_changes(&self) -> u64 {
+        self.dynamic_changes
     }
 
     /// The configuration in force.
@@ -461,3 +487,5 @@ mod sim;
 mod tests;
 #[cfg(test)]
 mod tests_limits;
+#[cfg(test)]
+mod tests_timers;
