@@ -27,6 +27,7 @@ mod adj_out;
 mod collision;
 pub mod config;
 mod control;
+mod errors;
 mod events;
 mod export;
 mod import;
@@ -37,7 +38,6 @@ mod timers;
 mod updown;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -53,6 +53,7 @@ pub use adj_out::{WRITE_CHUNKS, WRITE_WINDOW};
 pub use config::{
     AfConfig, AfPeer, MaxPrefix, PeerConfig, PolicyChanges, Redistribute, RemoteAs, SpeakerConfig,
 };
+pub use errors::{AcceptError, ClearError};
 pub use originate::{connected_networks, sibling_address};
 pub use peer::{Conn, Est, Peer, PrefixOverflow, Restarting};
 
@@ -151,56 +152,6 @@ pub enum Output {
         reason: String,
     },
 }
-
-/// Why an incoming connection was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AcceptError {
-    /// BGP is not configured.
-    NotConfigured,
-    /// The address is no neighbor and in no listen range.
-    NotNeighbor,
-    /// A listen range takes it but `bgp listen limit` is reached.
-    ListenLimit(u32),
-    /// The neighbor is shut down or its tunnel has no SA.
-    NeighborDown,
-    /// A session with the neighbor is established (RFC 4271 6.8).
-    Established,
-}
-
-impl fmt::Display for AcceptError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AcceptError::NotConfigured => f.write_str("BGP is not configured"),
-            AcceptError::NotNeighbor => f.write_str("not a neighbor"),
-            AcceptError::ListenLimit(n) => write!(f, "bgp listen limit {n} reached"),
-            AcceptError::NeighborDown => f.write_str("neighbor is down"),
-            AcceptError::Established => f.write_str("a session is established"),
-        }
-    }
-}
-
-impl std::error::Error for AcceptError {}
-
-/// Why `clear ip bgp` did nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClearError {
-    /// BGP is not configured.
-    NotConfigured,
-    /// No such neighbor.
-    UnknownNeighbor(IpAddr),
-}
-
-impl fmt::Display for ClearError {
-    /// The text vtysh shows (FRR's).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClearError::NotConfigured => f.write_str("% BGP is not configured"),
-            ClearError::UnknownNeighbor(a) => write!(f, "% BGP: Unknown neighbor - \"{a}\""),
-        }
-    }
-}
-
-impl std::error::Error for ClearError {}
 
 /// `clear ip bgp X soft in|out`: re-apply policy without a reset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
