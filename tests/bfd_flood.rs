@@ -167,8 +167,11 @@ fn spoofed_sources_get_no_session_and_the_real_neighbor_comes_up() {
         "{text}"
     );
     assert_eq!(refused, not_neighbor, "{text}");
+    // FRR's own packets are refused too until its BGP session is
+    // accepted (bfdd sends about one a second while Down).
+    let frr_before_bgp = 2 * started.elapsed().as_secs() + 10;
     assert!(
-        not_neighbor >= sent / 2 && not_neighbor <= sent,
+        not_neighbor >= sent / 2 && not_neighbor <= sent + frr_before_bgp,
         "{not_neighbor} of {sent} counted:\n{text}"
     );
     // The log: at most one line per 10 s about them.
