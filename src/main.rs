@@ -237,6 +237,9 @@ async fn run(
     let rib_ctl = rib.tx.clone();
     let (tunnels_tx, tunnels_rx) = updown::channel();
     let (bfd_ev_tx, bfd_ev_rx) = updown::channel();
+    // The dynamic neighbors BGP knows, for BFD's passive sessions.
+    let (known_tx, known_rx) =
+        tokio::sync::watch::channel(std::sync::Arc::new(std::collections::BTreeSet::new()));
     let bgp_tx = bgp::start(
         &tasks,
         bgp_port,
@@ -247,12 +250,14 @@ async fn run(
             tunnels: tunnels_rx,
             bfd: bfd_ev_rx,
         },
+        Some(known_tx),
     );
     let bfd_tx = bfd_task::start(
         &tasks,
         bfd_task::CONTROL_PORT,
         running_rx.clone(),
         Some(bfd_ev_tx),
+        Some(known_rx),
     );
     let stops = Stops {
         bgp: bgp_tx.clone(),

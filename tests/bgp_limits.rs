@@ -13,11 +13,17 @@
 //!   and its memory does not grow, vtysh answers at once; then the peer
 //!   stops reading altogether while still sending KEEPALIVEs, and rvpnd
 //!   closes the session when the send hold timer (the hold time) expires.
+//! - `gobgp::maximum_prefix_against_gobgp` (tests/bgp_limits/gobgp.rs):
+//!   GoBGP goes over `maximum-prefix 5 restart 1`, gets Cease/1, and the
+//!   session comes back by itself a minute later.
 //!
-//! Needs root, FRR and python3 (scripts/test installs them). Run with
+//! Needs root, FRR, GoBGP and python3 (scripts/test installs them). Run with
 //! `cargo test -p rvpnd --test bgp_limits`.
 
 mod support;
+
+#[path = "bgp_limits/gobgp.rs"]
+mod gobgp;
 
 use std::fmt::Write as _;
 use std::fs;

@@ -21,7 +21,7 @@ mod support;
 
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use support::bgp_peers::{require_bgp_peers, tail, Frr, FrrOpts, BFDD};
+use support::bgp_peers::{require_bfdd, tail, Frr, FrrOpts};
 use support::netns::{veth, Netns};
 use support::rvpn::{Rvpnd, RvpndOpts};
 
@@ -38,11 +38,7 @@ fn ready() -> bool {
         eprintln!("SKIPPED: the BFD interop tests need root (network namespaces, FRR)");
         return false;
     }
-    require_bgp_peers();
-    assert!(
-        std::path::Path::new(BFDD).is_file(),
-        "{BFDD} is missing (package frr)"
-    );
+    require_bfdd();
     true
 }
 

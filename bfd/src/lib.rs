@@ -8,6 +8,9 @@
 //! - [`session`]: one session's state machine, sans-IO: time is passed in,
 //!   packets and events are polled out, jitter comes from a seeded
 //!   generator.
+//! - [`admit`]: which unknown sources get a passive session (known BGP
+//!   neighbors only, within a cap per listen range and a global one), and
+//!   the rate limit of the log lines about the others.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -45,9 +48,11 @@
     )
 )]
 
+pub mod admit;
 pub mod packet;
 pub mod session;
 
+pub use admit::{Admission, LogLimit, Refusal, Refusals};
 pub use packet::{Auth, ControlPacket, Diag, PacketError, State};
 pub use session::{ConfigError, Discard, Event, Session, SessionConfig, SLOW_TX};
 

@@ -569,7 +569,11 @@ async fn flush(
     acks: &mpsc::UnboundedSender<(u32, Result<(), String>)>,
 ) {
     while let Some(line) = engine.poll_log() {
-        tracing::info!(target: "ike", "{line}");
+        if line.contains(crate::sa::RNG_FAILURE) {
+            tracing::error!(target: "ike", "{line}");
+        } else {
+            tracing::info!(target: "ike", "{line}");
+        }
     }
     // The engine itself holds back what must wait for an install, so
     // outputs go out in order.

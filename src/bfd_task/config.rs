@@ -26,6 +26,8 @@ pub struct PeerSpec {
     pub timers: BfdTimers,
     /// From a listen range, not a `neighbor` line.
     pub dynamic: bool,
+    /// The listen range of a dynamic neighbor.
+    pub range: Option<IpNetwork>,
 }
 
 /// The configured interface whose subnet holds `addr`, with our address
@@ -78,6 +80,7 @@ fn spec(
         ifname: itf.as_ref().map(|(n, _, _)| n.clone()),
         timers: timers_for(own, group, itf.and_then(|(_, _, t)| t)),
         dynamic,
+        range: None,
     }
 }
 
@@ -106,13 +109,25 @@ pub fn dynamic_spec(cfg: &Config, addr: IpAddr) -> Option<PeerSpec> {
     if b.neighbors.contains_key(&addr) {
         return None;
     }
-    let (_, gname) = b
+    let (range, gname) = b
         .listen_ranges
         .iter()
         .filter(|(r, _)| r.contains(addr))
         .max_by_key(|(r, _)| IpNetwork::prefix(r))?;
     let g = b.peer_groups.get(gname)?;
-    g.bfd.then(|| spec(cfg, addr, None, Some(g), true))
+    g.bfd.then(|| PeerSpec {
+        range: Some(*range),
+        ..spec(cfg, addr, None, Some(g), true)
+    })
+}
+
+/// The passive sessions a listen range may hold: its `bgp listen limit`
+/// (the speaker's one limit of dynamic neighbors, FRR's default 100).
+pub fn listen_limit(cfg: &Config) -> u32 {
+    cfg.bgp
+        .as_ref()
+        .and_then(|b| b.listen_limit)
+        .unwrap_or(crate::bgp::config::DEFAULT_LISTEN_LIMIT)
 }
 
 #[cfg(test)]

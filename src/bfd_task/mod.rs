@@ -3,8 +3,10 @@
 //!
 //! - Sessions: one per BGP neighbor with `neighbor X bfd` (own or peer
 //!   group), and for neighbors of a `bgp listen range` whose group has bfd
-//!   on, one created when such a neighbor first sends us BFD
-//!   ([`config`]).
+//!   on, one created when such a neighbor first sends us BFD ([`config`])
+//!   if the BGP speaker knows it now, within the range's `bgp listen
+//!   limit` and a global cap ([`receive`]); other sources' packets are
+//!   dropped and counted.
 //! - Sockets (RFC 5881, [`sock`]): listeners on UDP 3784 (IPv4 and IPv6)
 //!   that drop every packet whose TTL/hop limit is not 255 (GTSM); one
 //!   sender per session from a port in 49152-65535 with TTL 255.
@@ -23,16 +25,21 @@
 
 pub mod config;
 pub mod demux;
+mod receive;
 mod show;
 mod sock;
 
+pub use receive::MAX_PASSIVE_SESSIONS;
+
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bfd::{ControlPacket, Event, Session, SessionConfig, State};
+use bfd::{Admission, ControlPacket, Event, LogLimit, Session, SessionConfig, State};
+use ipnetwork::IpNetwork;
 use tokio::io::Interest;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -148,16 +155,50 @@ pub(crate) struct Task {
     touched: Vec<u32>,
     /// Every session needs a drive (configuration change).
     all_touched: bool,
+    /// Passive sessions per listen range, and the packets refused one.
+    pub admission: Admission<IpNetwork>,
+    /// The dynamic neighbors the BGP speaker knows now.
+    known: Arc<BTreeSet<IpAddr>>,
+    /// One line about refused sources per interval.
+    refusal_log: LogLimit,
+}
+
+/// The dynamic BGP neighbors the speaker knows, as the BGP task publishes
+/// them.
+pub type KnownNeighbors = watch::Receiver<Arc<BTreeSet<IpAddr>>>;
+
+impl Task {
+    /// A task without sockets (they come in [`start`]) or configuration.
+    fn new(first_discr: u32, bgp: Option<crate::updown::Sender<IpAddr>>) -> Task {
+        Task {
+            running: Config::default(),
+            sessions: HashMap::new(),
+            by_peer: BTreeMap::new(),
+            next_discr: first_discr.max(1),
+            bgp,
+            drops: Drops::default(),
+            v4: None,
+            v6: None,
+            timers: BinaryHeap::new(),
+            next_generation: 0,
+            touched: Vec::new(),
+            all_touched: false,
+            admission: Admission::new(MAX_PASSIVE_SESSIONS),
+            known: Arc::new(BTreeSet::new()),
+            refusal_log: LogLimit::new(receive::REFUSAL_LOG_INTERVAL),
+        }
+    }
 }
 
 /// Starts the BFD task (task `bfd` of `tasks`): listeners on `port` (3784
 /// unless testing), the configuration from `config`, events to the BGP
-/// speaker `bgp`.
+/// speaker `bgp`, the dynamic neighbors it knows from `known`.
 pub fn start(
     tasks: &crate::supervise::Reporter,
     port: u16,
     mut config: watch::Receiver<std::sync::Arc<Config>>,
     bgp: Option<crate::updown::Sender<IpAddr>>,
+    known: Option<KnownNeighbors>,
 ) -> mpsc::Sender<Command> {
     let (tx, rx) = mpsc::channel(64);
     let open = |v6: bool| match sock::listener(v6, port).and_then(tokio::net::UdpSocket::from_std) {
@@ -177,24 +218,25 @@ pub fn start(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() ^ std::process::id().rotate_left(16))
         .unwrap_or(1);
-    let t = Task {
-        running: Config::default(),
-        sessions: HashMap::new(),
-        by_peer: BTreeMap::new(),
-        next_discr: seed.max(1),
-        bgp,
-        drops: Drops::default(),
-        v4: open(false),
-        v6: open(true),
-        timers: BinaryHeap::new(),
-        next_generation: 0,
-        touched: Vec::new(),
-        all_touched: false,
-    };
+    let mut t = Task::new(seed, bgp);
+    t.v4 = open(false);
+    t.v6 = open(true);
     // The configuration there is now applies first.
     config.mark_changed();
-    tasks.spawn("bfd", t.run(rx, config));
+    tasks.spawn("bfd", t.run(rx, config, known));
     tx
+}
+
+/// The next set of known dynamic neighbors (None: the BGP task is gone;
+/// pending forever without a receiver).
+async fn known_changed(k: &mut Option<KnownNeighbors>) -> Option<Arc<BTreeSet<IpAddr>>> {
+    match k {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => Some(rx.borrow_and_update().clone()),
+            Err(_) => None,
+        },
+        None => std::future::pending().await,
+    }
 }
 
 async fn recv_on(
@@ -215,10 +257,15 @@ impl Task {
         mut self,
         mut rx: mpsc::Receiver<Command>,
         mut config: watch::Receiver<std::sync::Arc<Config>>,
+        mut known: Option<KnownNeighbors>,
     ) {
         let mut b4 = [0u8; 512];
         let mut b6 = [0u8; 512];
         let mut config_open = true;
+        if let Some(k) = &mut known {
+            let now = k.borrow_and_update().clone();
+            self.set_known(now);
+        }
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
@@ -240,6 +287,10 @@ impl Task {
                         self.command(c)
                     }
                     None => break,
+                },
+                changed = known_changed(&mut known) => match changed {
+                    Some(k) => self.set_known(k),
+                    None => known = None,
                 },
                 r = recv_on(self.v4.as_ref(), &mut b4) => self.received(r, &b4),
                 r = recv_on(self.v6.as_ref(), &mut b6) => self.received(r, &b6),
@@ -329,6 +380,9 @@ impl Task {
             return;
         };
         info!("BFD peer {}: session {discr} removed ({why})", e.spec.peer);
+        if let Some(r) = e.spec.range.filter(|_| e.spec.dynamic) {
+            self.admission.release(&r);
+        }
         let now = Instant::now().into_std();
         e.session.admin_down(now);
         while let Some(p) = e.session.poll_transmit(now) {
@@ -390,88 +444,6 @@ impl Task {
                         self.by_peer.insert(addr, d);
                     }
                 }
-            }
-        }
-    }
-
-    fn received(&mut self, r: std::io::Result<sock::RecvMeta>, buf: &[u8]) {
-        let meta = match r {
-            Ok(m) => m,
-            Err(e) => {
-                debug!("BFD receive: {e}");
-                return;
-            }
-        };
-        let now = Instant::now();
-        // GTSM (RFC 5881 section 5): single hop means TTL 255 on arrival.
-        if meta.ttl != Some(255) {
-            self.drops.ttl += 1;
-            debug!(
-                "BFD: dropped a packet from {} with TTL {:?}",
-                meta.src, meta.ttl
-            );
-            return;
-        }
-        let pkt = match buf.get(..meta.len).map(ControlPacket::parse) {
-            Some(Ok(p)) => p,
-            Some(Err(e)) => {
-                self.drops.parse += 1;
-                debug!("BFD: malformed packet from {}: {e}", meta.src);
-                return;
-            }
-            None => {
-                self.drops.parse += 1;
-                return;
-            }
-        };
-        let src = canonical(meta.src);
-        let found = demux::demux(&self.sessions, pkt.your_discr, src, meta.ifindex);
-        let discr = match found {
-            Some(d) => d,
-            None if pkt.your_discr == 0 => match config::dynamic_spec(&self.running, src) {
-                Some(spec) => match self.add(spec, now) {
-                    Some(d) => d,
-                    None => return,
-                },
-                None => {
-                    self.drops.no_session += 1;
-                    debug!("BFD: packet from {src} matches no session");
-                    return;
-                }
-            },
-            None => {
-                self.drops.no_session += 1;
-                debug!(
-                    "BFD: packet from {src} for unknown discriminator {}",
-                    pkt.your_discr
-                );
-                return;
-            }
-        };
-        let Some(e) = self.sessions.get_mut(&discr) else {
-            return;
-        };
-        self.touched.push(discr);
-        match e.session.receive(now.into_std(), &pkt) {
-            Ok(()) => {
-                e.rx += 1;
-                e.last_rx = Some(now);
-                e.remote = Some(Remote {
-                    desired_min_tx_us: pkt.desired_min_tx_us,
-                    required_min_rx_us: pkt.required_min_rx_us,
-                    detect_mult: pkt.detect_mult,
-                    diag: pkt.diag.bits(),
-                });
-                if e.ifindex.is_none() {
-                    e.ifindex = meta.ifindex;
-                }
-                if e.local.is_none() {
-                    e.local = meta.dst;
-                }
-            }
-            Err(d) => {
-                self.drops.discarded += 1;
-                debug!("BFD peer {src}: packet discarded ({d:?})");
             }
         }
     }
@@ -631,230 +603,4 @@ fn send(e: &mut Entry, p: &ControlPacket) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use bfd::Diag;
-
-    fn task(cfg: &str) -> Task {
-        let mut t = Task {
-            running: Config::default(),
-            sessions: HashMap::new(),
-            by_peer: BTreeMap::new(),
-            next_discr: 100,
-            bgp: None,
-            drops: Drops::default(),
-            v4: None,
-            v6: None,
-            timers: BinaryHeap::new(),
-            next_generation: 0,
-            touched: Vec::new(),
-            all_touched: false,
-        };
-        let cfg = vtysh::load_config(cfg, &Config::default()).unwrap_or_else(|e| panic!("{e:?}"));
-        t.set_config(cfg);
-        t
-    }
-
-    fn meta(src: &str, len: usize, ttl: Option<u8>) -> sock::RecvMeta {
-        sock::RecvMeta {
-            len,
-            src: SocketAddr::new(src.parse().unwrap(), 49200),
-            ttl,
-            ifindex: Some(3),
-            dst: Some("10.1.0.1".parse().unwrap()),
-        }
-    }
-
-    fn pkt(my: u32, your: u32) -> Vec<u8> {
-        ControlPacket {
-            diag: Diag::None,
-            state: State::Down,
-            poll: false,
-            final_: false,
-            cpi: false,
-            demand: false,
-            detect_mult: 3,
-            my_discr: my,
-            your_discr: your,
-            desired_min_tx_us: 1_000_000,
-            required_min_rx_us: 300_000,
-            required_min_echo_rx_us: 0,
-            auth: None,
-        }
-        .to_vec()
-    }
-
-    const CFG: &str = "router bgp 65000\n neighbor D peer-group\n neighbor D remote-as external\n \
-         neighbor D bfd\n bgp listen range 172.16.0.0/16 peer-group D\n \
-         neighbor 10.1.0.2 remote-as 65001\n neighbor 10.1.0.2 bfd\n";
-
-    #[test]
-    fn gtsm_malformed_and_unknown_packets_are_counted_and_dropped() {
-        let mut t = task(CFG);
-        assert_eq!(t.sessions.len(), 1);
-        let good = pkt(7, 0);
-        // TTL 64 or unknown: GTSM drops it.
-        t.received(Ok(meta("10.1.0.2", good.len(), Some(64))), &good);
-        t.received(Ok(meta("10.1.0.2", good.len(), Some(254))), &good);
-        t.received(Ok(meta("10.1.0.2", good.len(), None)), &good);
-        assert_eq!(t.drops.ttl, 3);
-        // Garbage, truncated, a length beyond the buffer: parse errors.
-        let junk = [0xffu8; 30];
-        t.received(Ok(meta("10.1.0.2", junk.len(), Some(255))), &junk);
-        t.received(Ok(meta("10.1.0.2", 10, Some(255))), &good);
-        t.received(Ok(meta("10.1.0.2", 4000, Some(255))), &good);
-        assert_eq!(t.drops.parse, 3);
-        // No session: another peer; a discriminator that is not ours.
-        t.received(Ok(meta("10.1.0.9", good.len(), Some(255))), &good);
-        let wrong = pkt(7, 4242);
-        t.received(Ok(meta("10.1.0.2", wrong.len(), Some(255))), &wrong);
-        assert_eq!(t.drops.no_session, 2);
-        let e = t.sessions.values().next().unwrap();
-        assert_eq!(e.rx, 0, "nothing reached the session");
-        // The good one at TTL 255 does, and binds the session to the link.
-        t.received(Ok(meta("10.1.0.2", good.len(), Some(255))), &good);
-        let e = t.sessions.values().next().unwrap();
-        assert_eq!(e.rx, 1);
-        assert_eq!(e.session.remote_discr(), 7);
-        assert_eq!(e.session.state(), State::Init);
-        assert_eq!(e.ifindex, Some(3));
-        // Then by our discriminator.
-        let d = *t.sessions.keys().next().unwrap();
-        let mine = pkt(7, d);
-        t.received(Ok(meta("10.1.0.2", mine.len(), Some(255))), &mine);
-        assert_eq!(t.sessions[&d].rx, 2);
-    }
-
-    #[test]
-    fn dynamic_neighbor_gets_a_session_when_it_speaks_bfd() {
-        let mut t = task(CFG);
-        let p = pkt(9, 0);
-        t.received(Ok(meta("172.16.3.4", p.len(), Some(255))), &p);
-        assert_eq!(t.sessions.len(), 2);
-        let e = t
-            .sessions
-            .values()
-            .find(|e| e.spec.peer == "172.16.3.4".parse::<IpAddr>().unwrap())
-            .unwrap();
-        assert!(e.spec.dynamic);
-        assert_eq!(e.rx, 1);
-        // Outside every range: none.
-        t.received(Ok(meta("192.0.2.1", p.len(), Some(255))), &p);
-        assert_eq!(t.sessions.len(), 2);
-        // The group loses bfd: the dynamic session goes, the configured stays.
-        let cfg = CFG.replace(" neighbor D bfd\n", "");
-        t.set_config(vtysh::load_config(&cfg, &Config::default()).unwrap());
-        assert_eq!(t.sessions.len(), 1);
-        // Unconfigured: gone.
-        let cfg = cfg.replace(" neighbor 10.1.0.2 bfd\n", "");
-        t.set_config(vtysh::load_config(&cfg, &Config::default()).unwrap());
-        assert!(t.sessions.is_empty());
-    }
-
-    /// What the heap must agree with: the earliest timer over all
-    /// sessions (the scan it replaces), at most 5 s away.
-    fn scanned_deadline(t: &Task) -> Instant {
-        let mut d = Instant::now() + Duration::from_secs(5);
-        for e in t.sessions.values() {
-            if let Some(x) = e.session.poll_timeout() {
-                d = d.min(Instant::from_std(x));
-            }
-            if e.sock.is_none() {
-                d = d.min(e.next_sock_try);
-            }
-        }
-        d
-    }
-
-    #[test]
-    fn the_timer_heap_agrees_with_a_scan_and_holds_one_entry_per_session() {
-        let mut t = task(CFG);
-        let p = pkt(9, 0);
-        t.received(Ok(meta("172.16.3.4", p.len(), Some(255))), &p);
-        t.received(Ok(meta("172.16.3.5", p.len(), Some(255))), &p);
-        assert_eq!(t.sessions.len(), 3);
-        t.drive(Instant::now());
-        assert_eq!(t.timers.len(), t.sessions.len(), "one live entry each");
-        assert!(t.touched.is_empty() && !t.all_touched);
-        let (heap, scan) = (t.next_deadline(), scanned_deadline(&t));
-        assert!(heap <= scan, "the heap must not wake later than a scan");
-        // A packet for one session moves only that session's entry.
-        let d = t
-            .sessions
-            .iter()
-            .find(|(_, e)| e.spec.peer == "172.16.3.4".parse::<IpAddr>().unwrap())
-            .map(|(d, _)| *d)
-            .unwrap();
-        let mine = pkt(9, d);
-        t.received(Ok(meta("172.16.3.4", mine.len(), Some(255))), &mine);
-        assert_eq!(t.touched, vec![d]);
-        t.drive(Instant::now());
-        assert!(t.timers.len() <= 2 * t.sessions.len() + 64);
-        assert!(t.next_deadline() <= scanned_deadline(&t));
-        // Sessions that are removed leave only stale entries, which go.
-        let cfg = CFG.replace(" neighbor D bfd\n", "");
-        t.set_config(vtysh::load_config(&cfg, &Config::default()).unwrap());
-        t.drive(Instant::now());
-        assert_eq!(t.sessions.len(), 1);
-        let live = t
-            .timers
-            .iter()
-            .filter(|Reverse((_, d, g))| t.sessions.get(d).is_some_and(|e| e.generation == *g))
-            .count();
-        assert_eq!(live, 1);
-    }
-
-    #[test]
-    fn timer_changes_keep_the_session() {
-        let mut t = task(CFG);
-        let d = *t.sessions.keys().next().unwrap();
-        let cfg = CFG.replace(
-            " neighbor 10.1.0.2 bfd\n",
-            " neighbor 10.1.0.2 bfd 5 100 200\n",
-        );
-        t.set_config(vtysh::load_config(&cfg, &Config::default()).unwrap());
-        let e = &t.sessions[&d];
-        assert_eq!(e.session.config().detect_mult, 5);
-        assert_eq!(
-            e.session.config().required_min_rx,
-            Duration::from_millis(100)
-        );
-        assert_eq!(
-            e.session.config().desired_min_tx,
-            Duration::from_millis(200)
-        );
-    }
-
-    /// The listener reports TTL, destination and interface (loopback).
-    #[test]
-    fn listener_reports_ttl_and_destination() {
-        let l = sock::listener(false, 0).unwrap();
-        let port = l.local_addr().unwrap().port();
-        for ttl in [255u32, 17] {
-            let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-            s.set_ttl(ttl).unwrap();
-            s.send_to(&[1, 2, 3], ("127.0.0.1", port)).unwrap();
-            let mut buf = [0u8; 64];
-            let mut got = None;
-            for _ in 0..100 {
-                match sock::recv(l.as_fd(), &mut buf) {
-                    Ok(m) => {
-                        got = Some(m);
-                        break;
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-            let m = got.expect("datagram received");
-            assert_eq!(m.len, 3);
-            assert_eq!(m.ttl, Some(ttl as u8));
-            assert_eq!(m.dst, Some("127.0.0.1".parse().unwrap()));
-            assert_eq!(m.ifindex, Some(1));
-            assert_eq!(m.src, s.local_addr().unwrap());
-        }
-        // A sender: TTL 255 from the BFD source port range.
-        let s = sock::sender("127.0.0.1".parse().unwrap(), None, 50000).unwrap();
-        assert!(sock::SRC_PORTS.contains(&s.local_addr().unwrap().port()));
-        assert_eq!(s.ttl().unwrap(), 255);
-    }
-}
+mod tests;

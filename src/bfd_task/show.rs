@@ -225,6 +225,21 @@ pub(super) fn show(t: &Task, brief: bool, json: bool) -> String {
         out.push_str("\t\t\tEcho receive interval: disabled\n");
         out.push('\n');
     }
+    let (a, r) = (&t.admission, t.admission.refusals());
+    if a.total() > 0 || r.total() > 0 {
+        let _ = writeln!(
+            out,
+            "Passive sessions: {} (at most {} per listen range, {} in all); refused {} packets: \
+             {} not a BGP neighbor, {} listen range full, {} over the cap",
+            a.total(),
+            super::config::listen_limit(&t.running),
+            a.global_cap(),
+            r.total(),
+            r.not_neighbor,
+            r.range_full,
+            r.global_full
+        );
+    }
     let dr = t.drops;
     if dr.ttl + dr.parse + dr.no_session + dr.discarded > 0 {
         let _ = writeln!(

@@ -165,18 +165,23 @@ struct Driver {
     ifaces: Interfaces,
     /// Where forwarding changes go (the RIB task).
     routes_tx: Option<mpsc::UnboundedSender<RouteBatch>>,
+    /// Where the dynamic neighbors go (the BFD task), and the core's
+    /// count of their changes last published.
+    known_tx: Option<(watch::Sender<Arc<BTreeSet<IpAddr>>>, u64)>,
 }
 
 /// Starts the speaker (task `bgp` of `tasks`) on BGP port `port`;
 /// forwarding changes (best path and multipaths of each changed prefix) go
 /// to `routes`. Interface addresses come from `ifaces`, and every change
-/// of them reaches the core.
+/// of them reaches the core. The dynamic neighbors it has go to `known`
+/// (the BFD task gives only those a passive session).
 pub fn start(
     tasks: &Reporter,
     port: u16,
     routes: Option<mpsc::UnboundedSender<RouteBatch>>,
     ifaces: Interfaces,
     mut inputs: Inputs,
+    known: Option<watch::Sender<Arc<BTreeSet<IpAddr>>>>,
 ) -> mpsc::Sender<Command> {
     let (tx, rx) = mpsc::channel(64);
     let (ev_tx, ev_rx) = mpsc::channel(EV_QUEUE);
@@ -191,6 +196,7 @@ pub fn start(
         conns: HashMap::new(),
         ifaces,
         routes_tx: routes,
+        known_tx: known.map(|k| (k, 0)),
     };
     // The configuration there is now applies first.
     inputs.config.mark_changed();
@@ -301,6 +307,7 @@ impl Driver {
             }
             self.inputs(&mut inputs);
             self.drive();
+            self.publish_known();
         }
         debug!("bgp speaker stopping");
     }
@@ -326,6 +333,17 @@ impl Driver {
         }
         for (peer, up) in bfd {
             self.core.handle_bfd(peer, up, now);
+        }
+    }
+
+    /// Publishes the dynamic neighbors when they changed.
+    fn publish_known(&mut self) {
+        let changes = self.core.dynamic_changes();
+        if let Some((tx, seen)) = &mut self.known_tx {
+            if *seen != changes {
+                *seen = changes;
+                tx.send_replace(Arc::new(self.core.dynamic_peers().clone()));
+            }
         }
     }
 

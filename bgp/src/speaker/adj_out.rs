@@ -106,6 +106,7 @@ impl Speaker {
     /// that wait for it.
     pub(super) fn flush(&mut self, addr: IpAddr) {
         let now = self.now;
+        self.touch(addr);
         let Some(p) = self.peers.get_mut(&addr) else {
             return;
         };

@@ -35,7 +35,7 @@ impl Speaker {
                 debug!("bgp: connection from {addr} refused: not a neighbor");
                 return Err(AcceptError::NotNeighbor);
             };
-            let dynamic = self.peers.values().filter(|p| p.cfg.dynamic).count() as u32;
+            let dynamic = self.dynamic.len() as u32;
             if dynamic >= cfg.listen_limit {
                 warn!(
                     "bgp: dynamic neighbor {addr} refused: bgp listen limit {} reached",

@@ -13,53 +13,6 @@ use crate::session::{Output as SessionOutput, State};
 use ipnetwork::IpNetwork;
 
 impl Speaker {
-    pub(super) fn timers(&mut self) {
-        let now = self.now;
-        let addrs: Vec<IpAddr> = self.peers.keys().copied().collect();
-        for a in addrs {
-            let mut expired = None;
-            let mut lift = false;
-            if let Some(p) = self.peers.get_mut(&a) {
-                // RFC 9687: the peer took none of our bytes for the hold
-                // time (it stopped reading; if it still sends KEEPALIVEs
-                // our hold timer never fires).
-                if let (Some(at), Some(est)) = (p.send_hold_deadline(), &p.est) {
-                    if at <= now {
-                        let (conn, hold) = (est.conn, est.hold);
-                        if let Some(c) = p.conns.iter_mut().find(|c| c.id == conn) {
-                            warn!(
-                                "bgp neighbor {a}: took none of our data for {hold}s ({} bytes \
-                                 unwritten): send hold timer expired, closing the session",
-                                c.unacked
-                            );
-                            c.session.send_hold_expired(now);
-                        }
-                    }
-                }
-                for c in &mut p.conns {
-                    if c.session.poll_timeout().is_some_and(|t| t <= now) {
-                        c.session.handle_timeout(now);
-                    }
-                }
-                if p.restarting.as_ref().is_some_and(|r| r.deadline <= now) {
-                    expired = p.restarting.take();
-                }
-                lift = p
-                    .overflow
-                    .as_ref()
-                    .and_then(|o| o.restart_at)
-                    .is_some_and(|t| t <= now);
-            }
-            if let Some(r) = expired {
-                self.end_restart(a, &r.families, "restart timer expired");
-            }
-            self.pump(a);
-            if lift {
-                self.end_overflow(a, "maximum-prefix restart timer expired");
-            }
-        }
-    }
-
     /// Applies a new configuration: neighbors that went or whose session
     /// settings changed are reset, policy changes re-apply by themselves.
     pub(super) fn set_config(

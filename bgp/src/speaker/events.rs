@@ -82,6 +82,7 @@ impl Speaker {
     /// [`Speaker::pump`] without the clean-up.
     pub(super) fn drain(&mut self, addr: IpAddr) {
         let now = self.now;
+        self.touch(addr);
         for _ in 0..8 {
             let mut outputs: Vec<(ConnId, SessionOutput)> = Vec::new();
             let Some(p) = self.peers.get_mut(&addr) else {

@@ -27,16 +27,17 @@ mod adj_out;
 mod collision;
 pub mod config;
 mod control;
+mod errors;
 mod events;
 mod export;
 mod import;
 mod maxprefix;
 mod originate;
 mod peer;
+mod timers;
 mod updown;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
@@ -52,6 +53,7 @@ pub use adj_out::{WRITE_CHUNKS, WRITE_WINDOW};
 pub use config::{
     AfConfig, AfPeer, MaxPrefix, PeerConfig, PolicyChanges, Redistribute, RemoteAs, SpeakerConfig,
 };
+pub use errors::{AcceptError, ClearError};
 pub use originate::{connected_networks, sibling_address};
 pub use peer::{Conn, Est, Peer, PrefixOverflow, Restarting};
 
@@ -151,56 +153,6 @@ pub enum Output {
     },
 }
 
-/// Why an incoming connection was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AcceptError {
-    /// BGP is not configured.
-    NotConfigured,
-    /// The address is no neighbor and in no listen range.
-    NotNeighbor,
-    /// A listen range takes it but `bgp listen limit` is reached.
-    ListenLimit(u32),
-    /// The neighbor is shut down or its tunnel has no SA.
-    NeighborDown,
-    /// A session with the neighbor is established (RFC 4271 6.8).
-    Established,
-}
-
-impl fmt::Display for AcceptError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AcceptError::NotConfigured => f.write_str("BGP is not configured"),
-            AcceptError::NotNeighbor => f.write_str("not a neighbor"),
-            AcceptError::ListenLimit(n) => write!(f, "bgp listen limit {n} reached"),
-            AcceptError::NeighborDown => f.write_str("neighbor is down"),
-            AcceptError::Established => f.write_str("a session is established"),
-        }
-    }
-}
-
-impl std::error::Error for AcceptError {}
-
-/// Why `clear ip bgp` did nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClearError {
-    /// BGP is not configured.
-    NotConfigured,
-    /// No such neighbor.
-    UnknownNeighbor(IpAddr),
-}
-
-impl fmt::Display for ClearError {
-    /// The text vtysh shows (FRR's).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClearError::NotConfigured => f.write_str("% BGP is not configured"),
-            ClearError::UnknownNeighbor(a) => write!(f, "% BGP: Unknown neighbor - \"{a}\""),
-        }
-    }
-}
-
-impl std::error::Error for ClearError {}
-
 /// `clear ip bgp X soft in|out`: re-apply policy without a reset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Soft {
@@ -249,6 +201,12 @@ pub struct Speaker {
     forwarding: bool,
     /// The time of the event being handled.
     now: Instant,
+    /// When each neighbor next needs a timeout ([`timers`]).
+    timers: timers::Timers,
+    /// The dynamic neighbors (of `bgp listen range`s).
+    dynamic: std::collections::BTreeSet<IpAddr>,
+    /// Changes of `dynamic` so far.
+    dynamic_changes: u64,
 }
 
 impl Speaker {
@@ -267,6 +225,9 @@ impl Speaker {
             queue: VecDeque::new(),
             forwarding,
             now,
+            timers: timers::Timers::default(),
+            dynamic: std::collections::BTreeSet::new(),
+            dynamic_changes: 0,
         }
     }
 
@@ -282,6 +243,8 @@ impl Speaker {
     ) {
         self.now = now;
         self.set_config(cfg, policies, changes);
+        self.touch_all();
+        self.reschedule();
     }
 
     /// Tunnel interface `name` gained its first (`up`) or lost its last
@@ -290,12 +253,15 @@ impl Speaker {
     pub fn handle_tunnel(&mut self, name: &str, up: bool, now: Instant) {
         self.now = now;
         self.tunnel(name, up);
+        self.touch_all();
+        self.reschedule();
     }
 
     /// BFD to `peer` went Up, or from Up to Down.
     pub fn handle_bfd(&mut self, peer: IpAddr, up: bool, now: Instant) {
         self.now = now;
         self.bfd(peer, up);
+        self.reschedule();
     }
 
     /// `clear ip bgp [PEER] [soft in|out]`.
@@ -306,7 +272,10 @@ impl Speaker {
         now: Instant,
     ) -> Result<(), ClearError> {
         self.now = now;
-        self.clear(peer, soft)
+        let r = self.clear(peer, soft);
+        self.touch_all();
+        self.reschedule();
+        r
     }
 
     /// The local interface addresses (at start, when they change, and
@@ -315,6 +284,7 @@ impl Speaker {
         self.now = now;
         self.addrs = addrs;
         self.originate();
+        self.reschedule();
     }
 
     /// The TCP connection asked for by [`Output::Connect`] is up, with
@@ -328,13 +298,16 @@ impl Speaker {
         now: Instant,
     ) -> bool {
         self.now = now;
-        self.connected(peer, conn, local)
+        let taken = self.connected(peer, conn, local);
+        self.reschedule();
+        taken
     }
 
     /// The TCP connection asked for by [`Output::Connect`] failed.
     pub fn handle_connect_failed(&mut self, peer: IpAddr, conn: ConnId, now: Instant) {
         self.now = now;
         self.connect_failed(peer, conn);
+        self.reschedule();
     }
 
     /// A connection from `remote` was accepted (an IPv4-mapped IPv6
@@ -347,13 +320,16 @@ impl Speaker {
         now: Instant,
     ) -> Result<ConnId, AcceptError> {
         self.now = now;
-        self.accepted(remote, local)
+        let r = self.accepted(remote, local);
+        self.reschedule();
+        r
     }
 
     /// Bytes arrived on connection `conn` of `peer`.
     pub fn handle_data(&mut self, peer: IpAddr, conn: ConnId, bytes: &[u8], now: Instant) {
         self.now = now;
         self.data(peer, conn, bytes);
+        self.reschedule();
     }
 
     /// The driver wrote `bytes` more of what [`Output::Transmit`] gave it
@@ -373,6 +349,8 @@ impl Speaker {
         if p.est.as_ref().is_some_and(|e| e.conn == conn) {
             self.flush(peer);
         }
+        self.touch(peer);
+        self.reschedule();
     }
 
     /// Connection `conn` of `peer` was closed by the other end (or
@@ -380,12 +358,13 @@ impl Speaker {
     pub fn handle_closed(&mut self, peer: IpAddr, conn: ConnId, now: Instant) {
         self.now = now;
         self.closed(peer, conn);
+        self.reschedule();
     }
 
     /// Runs the timers that are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.now = now;
-        self.timers();
+        self.run_timers();
     }
 
     /// Closes every session (Cease, Administrative Shutdown): the
@@ -394,6 +373,8 @@ impl Speaker {
     pub fn handle_shutdown(&mut self, now: Instant) {
         self.now = now;
         self.shutdown();
+        self.touch_all();
+        self.reschedule();
     }
 
     /// The next action. When nothing else is queued, runs the decision
@@ -402,31 +383,27 @@ impl Speaker {
     pub fn poll_output(&mut self) -> Option<Output> {
         if self.queue.is_empty() {
             self.settle();
+            self.reschedule();
         }
         self.queue.pop_front()
     }
 
-    /// When [`Speaker::handle_timeout`] is next due.
+    /// When [`Speaker::handle_timeout`] is next due (the top of a timer
+    /// heap: no scan over the neighbors).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut d: Option<Instant> = None;
-        let mut at = |t: Instant| d = Some(d.map_or(t, |d| d.min(t)));
-        for p in self.peers.values() {
-            for c in &p.conns {
-                if let Some(t) = c.session.poll_timeout() {
-                    at(t);
-                }
-            }
-            if let Some(r) = &p.restarting {
-                at(r.deadline);
-            }
-            if let Some(t) = p.send_hold_deadline() {
-                at(t);
-            }
-            if let Some(t) = p.overflow.as_ref().and_then(|o| o.restart_at) {
-                at(t);
-            }
-        }
-        d
+        self.next_timeout()
+    }
+
+    /// The dynamic neighbors (accepted from a `bgp listen range`) there
+    /// are now.
+    pub fn dynamic_peers(&self) -> &std::collections::BTreeSet<IpAddr> {
+        &self.dynamic
+    }
+
+    /// How often the dynamic neighbors changed so far (a driver that
+    /// publishes them compares this instead of the sets).
+    pub fn dynamic_changes(&self) -> u64 {
+        self.dynamic_changes
     }
 
     /// The configuration in force.
@@ -461,3 +438,5 @@ mod sim;
 mod tests;
 #[cfg(test)]
 mod tests_limits;
+#[cfg(test)]
+mod tests_timers;

@@ -349,6 +349,7 @@ impl Speaker {
             .tunnel
             .as_ref()
             .is_some_and(|t| !self.tunnels_up.contains(t));
+        let c_dynamic = c.dynamic;
         let mut conns = Vec::new();
         if !c.dynamic {
             let mut s = Session::new(self.session_config(&c, false), now);
@@ -387,6 +388,10 @@ impl Speaker {
                 pfx_logged: [PrefixLogged::default(); 2],
             },
         );
+        if c_dynamic && self.dynamic.insert(addr) {
+            self.dynamic_changes += 1;
+        }
+        self.touch(addr);
         // A dynamic neighbor has no session until its connection is
         // handed over.
         if !self.peers.get(&addr).is_some_and(|p| p.cfg.dynamic) {
@@ -402,6 +407,9 @@ impl Speaker {
             }
         }
         self.drain(addr);
+        if self.dynamic.remove(&addr) {
+            self.dynamic_changes += 1;
+        }
         if let Some(mut p) = self.peers.remove(&addr) {
             for c in &mut p.conns {
                 c.detach(addr, &mut self.queue);

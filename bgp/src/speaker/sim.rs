@@ -290,6 +290,10 @@ impl Net {
                 self.deliver(d);
             }
             if !moved {
+                // The timer heap agrees with a scan of every neighbor.
+                for n in &self.nodes {
+                    n.sp.assert_timer_heap();
+                }
                 return;
             }
         }

@@ -6,6 +6,7 @@ use super::engine::{Engine, TunnelStatus};
 use super::ike_sa::{ExchangeCtx, IkeSa, IkeState, Task};
 use super::msg::{notify as n, Msg, Pl, Selector, IKE_AUTH};
 use super::proposal::{accept_answer, esp_offer, PROTO_ESP};
+use super::random::jitter;
 use crate::crypto::auth::{ct_eq, psk_auth};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -15,7 +16,14 @@ const AUTH_PSK: u8 = 2;
 
 impl Engine {
     pub(crate) fn send_auth(&mut self, spi: u64, t: &TunnelConfig, now: Instant) {
-        let spi_in = self.random_spi32();
+        let spi_in = match self.random_spi32() {
+            Ok(v) => v,
+            Err(e) => {
+                self.rng_failed(&format!("{}: IKE_AUTH", t.name), now);
+                self.fail_phase1(spi, &t.name, format!("cannot allocate an SPI: {e}"), now);
+                return;
+            }
+        };
         let Some(sa) = self.sas.get(&spi) else { return };
         let Some(keys) = &sa.keys else { return };
         let (id_type, id_data) = t.local_id.encode();
@@ -124,7 +132,7 @@ impl Engine {
             return;
         }
         // The IKE SA is up.
-        let rekey = self.jitter(t.ike_lifetime);
+        let rekey = jitter(t.ike_lifetime, spi);
         let sa = self.sas.get_mut(&spi).expect("present");
         sa.remote_id = rid.clone();
         sa.mark_established(&t, rekey, now);
@@ -233,7 +241,7 @@ impl Engine {
         if msg.notify(n::INITIAL_CONTACT).is_some() {
             self.initial_contact(spi, &t.name, now);
         }
-        let rekey = self.jitter(t.ike_lifetime);
+        let rekey = jitter(t.ike_lifetime, spi);
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
@@ -388,9 +396,18 @@ impl Engine {
         mut payloads: Vec<Pl>,
         now: Instant,
     ) {
-        match self.negotiate_child(t, msg, None) {
-            Ok((chosen, num, spi_out, tsi, tsr)) => {
-                let spi_in = self.random_spi32();
+        // As strongSwan: no SPI (the random source failed), no Child SA;
+        // the IKE SA still comes up.
+        let negotiated = self.negotiate_child(t, msg, None).and_then(|c| {
+            self.random_spi32().map(|spi_in| (c, spi_in)).map_err(|e| {
+                (
+                    n::NO_PROPOSAL_CHOSEN,
+                    format!("cannot allocate an SPI: {e}"),
+                )
+            })
+        });
+        match negotiated {
+            Ok(((chosen, num, spi_out, tsi, tsr), spi_in)) => {
                 payloads.push(Pl::Sa(vec![chosen.to_proposal(
                     num,
                     PROTO_ESP,

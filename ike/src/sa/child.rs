@@ -7,6 +7,7 @@ use super::engine::{ChildSaParams, Engine, Output};
 use super::ike_sa::{ChildSa, IkeState};
 use super::msg::{notify as n, Msg, Selector};
 use super::proposal::{self, esp_offer, select_esp, Chosen};
+use super::random::jitter;
 use std::time::Instant;
 
 impl Engine {
@@ -26,7 +27,7 @@ impl Engine {
         rekey_of: Option<u32>,
         now: Instant,
     ) {
-        let rekey = self.jitter(t.child_lifetime);
+        let rekey = jitter(t.child_lifetime, u64::from(spi_in));
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };

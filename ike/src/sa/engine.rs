@@ -665,43 +665,6 @@ impl Engine {
         v
     }
 
-    pub(crate) fn random_u64(&mut self) -> u64 {
-        loop {
-            let mut b = [0u8; 8];
-            let _ = self.rng.fill(&mut b);
-            let v = u64::from_be_bytes(b);
-            if v != 0 && !self.sas.contains_key(&v) {
-                return v;
-            }
-        }
-    }
-
-    pub(crate) fn random_spi32(&mut self) -> u32 {
-        loop {
-            let mut b = [0u8; 4];
-            let _ = self.rng.fill(&mut b);
-            let v = u32::from_be_bytes(b);
-            // SPIs 1-255 are reserved (RFC 4303).
-            if v > 255 && self.sas.sa_of_child(v).is_none() && !self.installing.contains_key(&v) {
-                return v;
-            }
-        }
-    }
-
-    pub(crate) fn nonce(&mut self) -> Vec<u8> {
-        let mut n = vec![0u8; 32];
-        let _ = self.rng.fill(&mut n);
-        n
-    }
-
-    /// `d` minus up to 10% (rekey jitter, so both ends don't collide).
-    pub(crate) fn jitter(&mut self, d: Duration) -> Duration {
-        let mut b = [0u8; 2];
-        let _ = self.rng.fill(&mut b);
-        let frac = f64::from(u16::from_be_bytes(b)) / 65535.0;
-        d.mul_f64(0.90 - 0.05 * frac)
-    }
-
     /// Queue a datagram to the SA's peer.
     pub(crate) fn send_to_peer(&mut self, spi: u64, data: Vec<u8>) {
         if let Some(sa) = self.sas.get_mut(&spi) {
@@ -1139,7 +1102,13 @@ impl Engine {
         payloads: Vec<Pl>,
     ) -> Result<Vec<u8>, String> {
         let sa = self.sas.get(&spi).ok_or("no SA")?;
-        sa.seal(exchange, response, id, payloads, self.rng.as_mut())
+        let r = sa.seal(exchange, response, id, payloads, self.rng.as_mut());
+        if let Err(e) = &r {
+            // An IV the random source could not give: the message is not
+            // sent, and its exchange fails (the callers give up on it).
+            self.logf(format!("IKE_SA {spi:016x}: cannot encrypt a message: {e}"));
+        }
+        r
     }
 
     /// Decode an encrypted message of an SA.

@@ -207,10 +207,27 @@ impl Engine {
                 if sa.state != IkeState::Established || sa.child_by_in(spi_in).is_none() {
                     return false;
                 }
-                let new_spi = self.random_spi32();
-                let nonce = self.nonce();
+                let (new_spi, nonce) =
+                    match self.random_spi32().and_then(|v| Ok((v, self.nonce()?))) {
+                        Ok(v) => v,
+                        Err(_) => {
+                            self.rng_failed(&format!("{}: rekeying CHILD_SA", t.name), now);
+                            return false;
+                        }
+                    };
                 let ke = match t.esp.pfs {
-                    Some(g) => KeyExchange::generate(g, self.rng.as_mut()).ok(),
+                    // With PFS a key exchange is required: its failure
+                    // fails the rekey instead of leaving PFS out.
+                    Some(g) => match KeyExchange::generate(g, self.rng.as_mut()) {
+                        Ok(k) => Some(k),
+                        Err(e) => {
+                            self.rng_failed(
+                                &format!("{}: rekeying CHILD_SA (key exchange: {e})", t.name),
+                                now,
+                            );
+                            return false;
+                        }
+                    },
                     None => None,
                 };
                 let offered = esp_offer(&t.esp, new_spi.to_be_bytes(), t.esp.pfs);
@@ -262,10 +279,21 @@ impl Engine {
                     .and_then(|c| c.dh)
                     .or(t.ike.groups.first().copied())
                     .unwrap_or(31);
-                let new_spi = self.random_u64();
-                let nonce = self.nonce();
-                let Ok(ke) = KeyExchange::generate(group, self.rng.as_mut()) else {
-                    return false;
+                let (new_spi, nonce) = match self.random_u64().and_then(|v| Ok((v, self.nonce()?)))
+                {
+                    Ok(v) => v,
+                    Err(_) => {
+                        self.rng_failed(&format!("{}: rekeying IKE_SA", t.name), now);
+                        return false;
+                    }
+                };
+                let ke = match KeyExchange::generate(group, self.rng.as_mut()) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        let what = format!("{}: rekeying IKE_SA (key exchange: {e})", t.name);
+                        self.rng_failed(&what, now);
+                        return false;
+                    }
                 };
                 let offered = ike_offer(&t.ike, &new_spi.to_be_bytes());
                 let payloads = vec![
@@ -408,11 +436,22 @@ impl Engine {
                     return;
                 }
             };
-        let nr = self.nonce();
+        // As strongSwan: without a nonce or an SPI (the random source
+        // failed) the rekey is refused with NO_PROPOSAL_CHOSEN.
+        let (nr, spi_in) = match self.nonce().and_then(|v| Ok((v, self.random_spi32()?))) {
+            Ok(v) => v,
+            Err(_) => {
+                self.rng_failed(&format!("{}: CHILD_SA rekey", t.name), now);
+                self.notify_reply(spi, CREATE_CHILD_SA, msg.id, n::NO_PROPOSAL_CHOSEN);
+                return;
+            }
+        };
         let mut our_ke = None;
         let mut g_ir = None;
         if let Some((g, d)) = &ke_in {
             let Ok(k) = KeyExchange::generate(*g, self.rng.as_mut()) else {
+                self.rng_failed(&format!("{}: CHILD_SA rekey (key exchange)", t.name), now);
+                self.notify_reply(spi, CREATE_CHILD_SA, msg.id, n::NO_PROPOSAL_CHOSEN);
                 return;
             };
             match k.shared(d) {
@@ -424,7 +463,6 @@ impl Engine {
             }
             our_ke = Some(k);
         }
-        let spi_in = self.random_spi32();
         let mut payloads = vec![
             Pl::Sa(vec![chosen.to_proposal(
                 num,
@@ -630,14 +668,19 @@ impl Engine {
             return;
         }
         let Ok(k) = KeyExchange::generate(g, self.rng.as_mut()) else {
+            self.rng_failed("IKE_SA rekey (key exchange)", now);
+            self.notify_reply(spi, CREATE_CHILD_SA, msg.id, n::NO_PROPOSAL_CHOSEN);
             return;
         };
         let Ok(shared) = k.shared(kdata) else {
             self.notify_reply(spi, CREATE_CHILD_SA, msg.id, n::INVALID_SYNTAX);
             return;
         };
-        let our_spi = self.random_u64();
-        let nr = self.nonce();
+        let Ok((our_spi, nr)) = self.random_u64().and_then(|v| Ok((v, self.nonce()?))) else {
+            self.rng_failed("IKE_SA rekey", now);
+            self.notify_reply(spi, CREATE_CHILD_SA, msg.id, n::NO_PROPOSAL_CHOSEN);
+            return;
+        };
         let payloads = vec![
             Pl::Sa(vec![chosen.to_proposal(
                 num,
@@ -764,7 +807,8 @@ impl Engine {
             .as_ref()
             .map(|t| t.ike_lifetime)
             .unwrap_or(std::time::Duration::from_secs(86400));
-        let rekey = self.jitter(lifetime);
+        // Jitter by our own SPI of the new SA: the two ends differ.
+        let rekey = super::random::jitter(lifetime, if we_initiate { spi_a } else { spi_b });
         let o = self.sas.get(&old)?;
         // spi_a is always the new SA's initiator SPI (the rekey initiator's).
         let (spi_i, spi_r) = (spi_a, spi_b);

@@ -6,6 +6,7 @@
 use crate::crypto::alg::PrfAlg;
 use crate::crypto::auth::ct_eq;
 use crate::crypto::rand::Random;
+use crate::crypto::CryptoError;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -33,7 +34,9 @@ pub const LOG_LINES_PER_SECOND: u32 = 5;
 
 /// The COOKIE secret and the one before it.
 pub(crate) struct CookieSecrets {
-    current: [u8; 32],
+    /// None while the random source has failed to give one: no cookie is
+    /// made or accepted then (never one keyed with zeros).
+    current: Option<[u8; 32]>,
     previous: Option<[u8; 32]>,
     /// Version byte of `current` (the first byte of every cookie).
     version: u8,
@@ -49,12 +52,18 @@ impl std::fmt::Debug for CookieSecrets {
     }
 }
 
+fn fresh(rng: &mut dyn Random) -> Result<[u8; 32], CryptoError> {
+    let mut s = [0u8; 32];
+    rng.fill(&mut s)?;
+    Ok(s)
+}
+
 impl CookieSecrets {
+    /// A first secret; without one (the random source failed) the next
+    /// [`CookieSecrets::rotate_if_due`] tries again.
     pub fn new(rng: &mut dyn Random) -> CookieSecrets {
-        let mut current = [0u8; 32];
-        let _ = rng.fill(&mut current);
         CookieSecrets {
-            current,
+            current: fresh(rng).ok(),
             previous: None,
             version: 0,
             rotated: None,
@@ -62,25 +71,35 @@ impl CookieSecrets {
     }
 
     /// Change the secret once [`COOKIE_ROTATE`] has passed since the last
-    /// change (the first call starts the clock).
-    pub fn rotate_if_due(&mut self, now: Instant, rng: &mut dyn Random) {
+    /// change (the first call starts the clock); make one if there is
+    /// none. An error says the random source failed: there may be no
+    /// secret to make cookies with, and the caller must not answer.
+    pub fn rotate_if_due(&mut self, now: Instant, rng: &mut dyn Random) -> Result<(), CryptoError> {
+        if self.current.is_none() {
+            self.current = Some(fresh(rng)?);
+            self.rotated = Some(now);
+            return Ok(());
+        }
         match self.rotated {
             None => self.rotated = Some(now),
             Some(t) if now >= t + COOKIE_ROTATE => {
-                let mut next = [0u8; 32];
-                let _ = rng.fill(&mut next);
-                self.previous = Some(std::mem::replace(&mut self.current, next));
+                let next = fresh(rng)?;
+                self.previous = self.current.replace(next);
                 self.version = self.version.wrapping_add(1);
                 self.rotated = Some(now);
             }
             Some(_) => {}
         }
+        Ok(())
     }
 
     /// The cookie for an initiator: version, then
-    /// HMAC-SHA256(secret, Ni | IPi | SPIi) (RFC 7296 2.6).
-    pub fn make(&self, ni: &[u8], ip: IpAddr, spi_i: u64) -> Vec<u8> {
-        cookie(self.version, &self.current, ni, ip, spi_i)
+    /// HMAC-SHA256(secret, Ni | IPi | SPIi) (RFC 7296 2.6); None without
+    /// a secret.
+    pub fn make(&self, ni: &[u8], ip: IpAddr, spi_i: u64) -> Option<Vec<u8>> {
+        self.current
+            .as_ref()
+            .map(|s| cookie(self.version, s, ni, ip, spi_i))
     }
 
     /// Whether `c` is a cookie we made for this initiator: with the current
@@ -91,7 +110,7 @@ impl CookieSecrets {
             return false;
         };
         if v == self.version {
-            return ct_eq(c, &self.make(ni, ip, spi_i));
+            return self.make(ni, ip, spi_i).is_some_and(|m| ct_eq(c, &m));
         }
         let in_grace = self.rotated.is_some_and(|t| now < t + COOKIE_GRACE);
         match self.previous {
@@ -140,9 +159,10 @@ pub(crate) enum Noise {
     InitRefused,
     OverLimit,
     HalfOpenExpired,
+    Rng,
 }
 
-const KINDS: usize = 7;
+const KINDS: usize = 8;
 
 impl Noise {
     fn index(self) -> usize {
@@ -157,6 +177,7 @@ impl Noise {
             Noise::InitRefused => "IKE_SA_INIT requests refused",
             Noise::OverLimit => "IKE_SA_INIT requests dropped over the half-open limits",
             Noise::HalfOpenExpired => "half-open IKE SAs timed out",
+            Noise::Rng => "random number generator failures",
         }
     }
     const ALL: [Noise; KINDS] = [
@@ -167,6 +188,7 @@ impl Noise {
         Noise::InitRefused,
         Noise::OverLimit,
         Noise::HalfOpenExpired,
+        Noise::Rng,
     ];
 }
 

@@ -35,13 +35,24 @@ impl Engine {
             self.port,
         );
         let remote = SocketAddr::new(peer, self.port);
-        let spi_i = self.random_u64();
+        let (spi_i, ni) = match self.random_u64().and_then(|s| Ok((s, self.nonce()?))) {
+            Ok(v) => v,
+            Err(e) => {
+                self.rng_failed(&format!("{name}: initiating IKE_SA to {remote}"), now);
+                self.tunnel_down(
+                    name,
+                    Some(TunnelStatus::Phase1Failed(format!("cannot initiate: {e}"))),
+                    now,
+                );
+                return;
+            }
+        };
         let mut sa = IkeSa::new(true, spi_i, 0, local, remote, now);
         sa.tunnel = Some(name.to_string());
         sa.initial_contact = !self
             .sas
             .any_of_tunnel(name, |s| s.state == IkeState::Established);
-        sa.ni = self.nonce();
+        sa.ni = ni;
         match KeyExchange::generate(group, self.rng.as_mut()) {
             Ok(k) => sa.ke = Some(k),
             Err(e) => {
@@ -147,12 +158,18 @@ impl Engine {
             if !(16..=256).contains(&scan.nonce.len()) {
                 return;
             }
-            self.cookies.rotate_if_due(now, self.rng.as_mut());
+            if self.cookies.rotate_if_due(now, self.rng.as_mut()).is_err() {
+                self.rng_failed(&format!("IKE_SA_INIT from {remote}: COOKIE secret"), now);
+                return;
+            }
             let valid = scan
                 .cookie
                 .is_some_and(|c| self.cookies.check(c, scan.nonce, remote.ip(), spi_i, now));
             if !valid {
-                let want = self.cookies.make(scan.nonce, remote.ip(), spi_i);
+                let Some(want) = self.cookies.make(scan.nonce, remote.ip(), spi_i) else {
+                    self.rng_failed(&format!("IKE_SA_INIT from {remote}: COOKIE secret"), now);
+                    return;
+                };
                 self.stats.cookies_sent += 1;
                 self.init_refusal(path, spi_i, n::COOKIE, want);
                 return;
@@ -192,7 +209,13 @@ impl Engine {
         }
         let ke = match KeyExchange::generate(want_group, self.rng.as_mut()) {
             Ok(k) => k,
-            Err(_) => return,
+            Err(e) => {
+                self.rng_failed(
+                    &format!("IKE_SA_INIT from {remote} (key exchange: {e})"),
+                    now,
+                );
+                return;
+            }
         };
         let shared = match ke.shared(kdata) {
             Ok(s) => s,
@@ -204,7 +227,13 @@ impl Engine {
                 return;
             }
         };
-        let spi_r = self.random_u64();
+        let (spi_r, nr) = match self.random_u64().and_then(|s| Ok((s, self.nonce()?))) {
+            Ok(v) => v,
+            Err(_) => {
+                self.rng_failed(&format!("IKE_SA_INIT from {remote}"), now);
+                return;
+            }
+        };
         // A socket bound to any address does not tell which one the
         // peer reached; the tunnels' source address does (NAT detection
         // needs it, or every peer would think we are behind a NAT).
@@ -218,7 +247,7 @@ impl Engine {
         sa.natt = natt;
         sa.chosen = Some(chosen);
         sa.ni = ni.to_vec();
-        sa.nr = self.nonce();
+        sa.nr = nr;
         sa.init_req = data.to_vec();
         sa.peer_next_id = 1;
         // NAT detection (RFC 7296 2.23).
@@ -398,7 +427,15 @@ impl Engine {
                     }
                     self.send_init(spi, now);
                 }
-                Err(_) => self.remove_sa(spi, now),
+                Err(e) => {
+                    self.rng_failed(&format!("{tunnel}: IKE_SA_INIT retry (key exchange)"), now);
+                    self.fail_phase1(
+                        spi,
+                        &tunnel,
+                        format!("cannot create a key exchange: {e}"),
+                        now,
+                    );
+                }
             }
             return;
         }

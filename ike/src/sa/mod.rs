@@ -15,6 +15,7 @@ mod init;
 mod install;
 pub mod msg;
 pub mod proposal;
+mod random;
 mod table;
 
 pub use engine::{
@@ -23,5 +24,6 @@ pub use engine::{
 pub use guard::GuardStats;
 pub use init::first_init_request;
 pub use install::INSTALL_TIMEOUT;
+pub use random::RNG_FAILURE;
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 mod flood;
 mod history;
 mod install;
+mod rng;
 mod shutdown;
 
 /// A deterministic random source (xorshift), so runs repeat exactly.

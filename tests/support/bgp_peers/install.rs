@@ -53,3 +53,12 @@ pub fn require_bgp_peers() {
         euid == 0
     );
 }
+
+/// [`require_bgp_peers`], and FRR's bfdd must be there too.
+pub fn require_bfdd() {
+    require_bgp_peers();
+    assert!(
+        std::path::Path::new(BFDD).is_file(),
+        "{BFDD} is missing (package frr)"
+    );
+}

@@ -88,7 +88,8 @@ pub use gobgp::{
 };
 #[allow(unused_imports)]
 pub use install::{
-    require_bgp_peers, BFDD, BGPD, BGP_PACKAGES, BIRD, BIRDC, GOBGP, GOBGPD, VTYSH, ZEBRA,
+    require_bfdd, require_bgp_peers, BFDD, BGPD, BGP_PACKAGES, BIRD, BIRDC, GOBGP, GOBGPD, VTYSH,
+    ZEBRA,
 };
 
 use super::{wait_for, Proc};
