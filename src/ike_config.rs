@@ -234,6 +234,7 @@ fn tunnel(
             child_lifetime_kb: 0,
             dpd: None,
             nat_keepalive: Duration::ZERO,
+            mobike: false,
             replay_window: 0,
             shutdown: false,
         };
@@ -323,6 +324,7 @@ fn tunnel(
             periodic: d.mode == model::DpdMode::Periodic,
         }),
         nat_keepalive: Duration::from_secs(u64::from(prof.nat_keepalive.unwrap_or(20))),
+        mobike: !prof.no_mobike,
         replay_window: ipsec.replay_window.unwrap_or(1024),
         shutdown: itf.shutdown,
     })

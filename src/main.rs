@@ -196,9 +196,10 @@ async fn run(
     let (ike_tx, ike_rx) = mpsc::channel(64);
     let (ike_cfg_tx, ike_cfg_rx) = watch::channel(ike::sa::config::EngineConfig::default());
     let (rekey_tx, rekey_rx) = mpsc::unbounded_channel();
+    let (map_tx, map_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (dp_tx, dp_rx) = mpsc::unbounded_channel();
-    let planes = open_planes(&tasks, info.dataplane, ports, dp_rx, rekey_tx).await;
+    let planes = open_planes(&tasks, info.dataplane, ports, dp_rx, rekey_tx, map_tx).await;
     let ike_runs = match planes {
         Ok((socks, dp)) => {
             info!(
@@ -211,6 +212,7 @@ async fn run(
                 config: ike_cfg_rx,
                 cmds: ike_rx,
                 rekeys: rekey_rx,
+                mappings: map_rx,
             };
             tasks.spawn("ike", async move {
                 if let Err(e) = ike::driver::run_with(socks, ports, control, ev_tx).await {
@@ -416,6 +418,7 @@ async fn open_planes(
     ports: ike::driver::DriverConfig,
     dp_rx: mpsc::UnboundedReceiver<dataplane::DpCommand>,
     rekey: mpsc::UnboundedSender<u32>,
+    mapping: mpsc::UnboundedSender<(u32, std::net::SocketAddr)>,
 ) -> std::io::Result<(
     ike::driver::Bound,
     std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
@@ -427,10 +430,13 @@ async fn open_planes(
                 error!("kernel data plane: ESP in UDP will not be decapsulated: {e}");
             }
         }
-        return Ok((socks, Box::pin(dataplane::kernel::run(dp_rx, rekey))));
+        return Ok((
+            socks,
+            Box::pin(dataplane::kernel::run(dp_rx, rekey, mapping)),
+        ));
     }
     info!("data plane: userspace (TUN + ESP sockets)");
-    let (dp, natt) = dataplane::userspace::start(tasks, ports.natt_port, rekey)?;
+    let (dp, natt) = dataplane::userspace::start(tasks, ports.natt_port, rekey, mapping)?;
     let socks = ike::driver::bind_external(ports, natt).await?;
     Ok((socks, Box::pin(dataplane::userspace::run(dp, dp_rx))))
 }

@@ -97,6 +97,15 @@ impl SaEvents {
                     None => installed.done(Ok(())),
                 }
             }
+            IkeEvent::ChildMoved(m) => {
+                info!(
+                    "{}: IPsec SA in {:08x} out {:08x} moved to {}",
+                    m.tunnel, m.spi_in, m.spi_out, m.remote
+                );
+                if let Some(dp) = &self.dp {
+                    let _ = dp.send(DpCommand::Move(m));
+                }
+            }
             IkeEvent::ChildDown {
                 tunnel,
                 spi_in,

@@ -629,6 +629,7 @@ fn crypto_session(v: &View<'_>, detail: bool, json: bool) -> Result<String, Erro
                     "interface": s.interface,
                     "status": s.status,
                     "peer": sa.map(|x| x.remote.ip().to_string()).unwrap_or_else(|| s.peer.clone()),
+                    "peer_port": sa.map(|x| x.remote.port()),
                     "profile": s.ikev2_profile,
                     "last_down": last_down(s.interface).map(|(why, ago)| json!({"reason": why, "secs_ago": ago.as_secs()})),
                 });

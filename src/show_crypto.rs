@@ -87,6 +87,9 @@ pub fn ikev2_sa(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorI
                     "age_secs": secs(sa.age),
                     "rekey_in_secs": sa.rekey_in.map(secs),
                     "nat_t": sa.natt,
+                    "nat_remote": sa.nat_remote,
+                    "nat_local": sa.nat_local,
+                    "mobike": sa.mobike,
                     "child_sas": sa.children.len(),
                 })
             })
@@ -138,6 +141,10 @@ pub fn ikev2_sa(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorI
                 } else {
                     "not detected"
                 }
+            ));
+            out.push_str(&format!(
+                "      Mobike is {}\n",
+                if sa.mobike { "enabled" } else { "disabled" }
             ));
             out.push_str(&format!("      Child sa count: {}\n", sa.children.len()));
         }

@@ -747,33 +747,7 @@ fn hub_with_dynamic_interfaces_takes_two_strongswan_spokes() {
     let s2 = Netns::new("sp2");
     veth(&hub, &s1, "10.97.1.1/24", "10.97.1.2/24");
     veth(&hub, &s2, "10.97.2.1/24", "10.97.2.2/24");
-    let cfg = format!(
-        "hostname hub
-crypto ikev2 keyring SPOKES
- peer any
-  address 0.0.0.0/0
-  pre-shared-key 0 {PSK}
-!
-crypto ikev2 profile SPOKES
- match identity remote fqdn domain spokes.test
- identity local fqdn hub.test
- authentication local pre-share
- authentication remote pre-share
- keyring local SPOKES
-!
-crypto ipsec profile IPS
- set ikev2-profile SPOKES
-!
-interface Tunnel1
- ip address 169.254.1.1/30
- tunnel destination dynamic
- tunnel protection ipsec profile IPS
-interface Tunnel2
- ip address 169.254.2.1/30
- tunnel destination dynamic
- tunnel protection ipsec profile IPS
-"
-    );
+    let cfg = support::rvpn::hub_config(PSK, 2);
     let rvpn = Rvpnd::start(&hub, &cfg);
     let mut spokes = Vec::new();
     for (i, ns) in [(1, &s1), (2, &s2)] {

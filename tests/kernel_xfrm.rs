@@ -346,7 +346,8 @@ fn live_backend_in_this_kernel() {
         );
         let (tx, rx) = mpsc::unbounded_channel();
         let (ike_tx, mut ike_rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(dataplane::kernel::run(rx, ike_tx));
+        let (map_tx, _map_rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(dataplane::kernel::run(rx, ike_tx, map_tx));
         // The backend takes commands in order: once it answers Stats, every
         // command sent before is done (however slow the emulated machine).
         let settle = || async {

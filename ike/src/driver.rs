@@ -4,7 +4,7 @@
 
 use crate::crypto::rand::SystemRandom;
 use crate::sa::config::EngineConfig;
-use crate::sa::{ChildSaParams, Engine, GuardStats, IkeSaInfo, Output, TunnelStatus};
+use crate::sa::{ChildMove, ChildSaParams, Engine, GuardStats, IkeSaInfo, Output, TunnelStatus};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -61,6 +61,12 @@ pub struct Control {
     /// at most once per SA, so this queue is bounded by the number of SAs,
     /// and a data-plane thread never waits on it.
     pub rekeys: mpsc::UnboundedReceiver<u32>,
+    /// The data plane opened ESP of the Child SA with this inbound SPI
+    /// (integrity verified) that came from another address or port than
+    /// the SA sends to: the peer's NAT mapping may have changed
+    /// ([`Engine::handle_esp_mapping`]). Reported once per SA and new
+    /// address, so bounded like `rekeys`.
+    pub mappings: mpsc::UnboundedReceiver<(u32, SocketAddr)>,
 }
 
 /// What the IKE task tells the daemon.
@@ -93,6 +99,26 @@ pub enum Event {
         /// Its new status.
         status: TunnelStatus,
     },
+    /// A Child SA's addresses changed (NAT rebinding or MOBIKE): the data
+    /// plane sends its ESP there from now on.
+    ChildMoved(ChildMove),
+}
+
+/// How often the driver asks the kernel which local address reaches each
+/// MOBIKE peer (our IKE SAs follow a route or address change within it).
+pub const PATH_CHECK: Duration = Duration::from_secs(1);
+
+/// The local address the kernel's routes pick for packets to `remote`
+/// (a connected UDP socket sends nothing).
+fn source_for(remote: IpAddr) -> Option<IpAddr> {
+    let any: SocketAddr = if remote.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let s = std::net::UdpSocket::bind(any).ok()?;
+    s.connect(SocketAddr::new(remote, 500)).ok()?;
+    s.local_addr().ok().map(|a| a.ip())
 }
 
 /// The answer to [`Event::ChildUp`]. Dropping it unanswered counts as a
@@ -388,7 +414,10 @@ pub async fn run_with(
         config: mut config_rx,
         mut cmds,
         mut rekeys,
+        mut mappings,
     } = control;
+    let mut paths = tokio::time::interval(PATH_CHECK);
+    paths.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The configuration there is now applies at once.
     config_rx.mark_changed();
     let mut config_open = true;
@@ -454,6 +483,14 @@ pub async fn run_with(
                 }
             }
             Some(spi_in) = rekeys.recv() => engine.rekey_child(spi_in, Instant::now()),
+            Some((spi_in, from)) = mappings.recv() => engine.handle_esp_mapping(spi_in, from, Instant::now()),
+            _ = paths.tick() => {
+                for remote in engine.mobile_peers() {
+                    if let Some(local) = source_for(remote) {
+                        engine.handle_path(remote, local, Instant::now());
+                    }
+                }
+            }
             r = socks.v4.recv_from(&mut b4) => if let Ok((n, from)) = r {
                 engine.handle_datagram(Instant::now(), local4, from, false, &b4[..n]);
             },
@@ -603,6 +640,9 @@ async fn flush(
             }
             Output::Status { tunnel, status } => {
                 let _ = events.send(Event::Status { tunnel, status });
+            }
+            Output::ChildMoved(m) => {
+                let _ = events.send(Event::ChildMoved(m));
             }
         }
     }

@@ -2,7 +2,7 @@
 //! daemon's [`DpCommand`]s are taken apart and answered here.
 
 use super::{DpCommand, DpError, DpStats, IfaceSpec};
-use ike::sa::ChildSaParams;
+use ike::sa::{ChildMove, ChildSaParams};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::error;
 
@@ -26,6 +26,10 @@ pub trait Backend {
 
     /// Apply a changed interface configuration, if the interface exists.
     async fn update(&mut self, iface: &IfaceSpec);
+
+    /// A Child SA's addresses changed (NAT rebinding, MOBIKE): send its
+    /// ESP to `m.remote` from now on.
+    async fn moved(&mut self, m: &ChildMove);
 
     /// Remove an interface and its SAs.
     async fn remove_interface(&mut self, name: &str);
@@ -67,6 +71,7 @@ pub async fn serve<B: Backend>(mut backend: B, mut cmds: UnboundedReceiver<DpCom
                 spi_out,
             } => backend.remove(&tunnel, spi_in, spi_out).await,
             DpCommand::Update(iface) => backend.update(&iface).await,
+            DpCommand::Move(m) => backend.moved(&m).await,
             DpCommand::RemoveInterface { name } => backend.remove_interface(&name).await,
             DpCommand::Stats(tx) => {
                 let _ = tx.send(backend.stats().await);

@@ -112,6 +112,9 @@ pub enum DpCommand {
         spi_in: u32,
         spi_out: u32,
     },
+    /// IKE moved a Child SA to new addresses (the peer's NAT mapping
+    /// changed, or MOBIKE): its ESP goes there from now on.
+    Move(ike::sa::ChildMove),
     /// The interface's configuration changed (MTU, addresses, MSS clamp):
     /// apply it if the interface exists.
     Update(IfaceSpec),

@@ -251,3 +251,38 @@ impl Drop for Rvpnd {
         self.kill();
     }
 }
+
+/// An rvpn hub: `tunnels` interfaces `TunnelN` (169.254.N.1/30), each
+/// taking any spoke whose identity is in spokes.test (PSK `psk`), as
+/// hub.test.
+pub fn hub_config(psk: &str, tunnels: usize) -> String {
+    let mut c = format!(
+        "hostname hub
+crypto ikev2 keyring SPOKES
+ peer any
+  address 0.0.0.0/0
+  pre-shared-key 0 {psk}
+!
+crypto ikev2 profile SPOKES
+ match identity remote fqdn domain spokes.test
+ identity local fqdn hub.test
+ authentication local pre-share
+ authentication remote pre-share
+ keyring local SPOKES
+!
+crypto ipsec profile IPS
+ set ikev2-profile SPOKES
+!
+"
+    );
+    for n in 1..=tunnels {
+        c.push_str(&format!(
+            "interface Tunnel{n}
+ ip address 169.254.{n}.1/30
+ tunnel destination dynamic
+ tunnel protection ipsec profile IPS
+"
+        ));
+    }
+    c
+}

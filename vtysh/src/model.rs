@@ -441,6 +441,10 @@ pub struct Ikev2Profile {
     pub lifetime: Option<u32>,
     /// NAT keepalive interval in seconds.
     pub nat_keepalive: Option<u32>,
+    /// `no mobike`: neither offer nor accept MOBIKE (RFC 4555), which is
+    /// on by default as in strongSwan.
+    #[serde(default)]
+    pub no_mobike: bool,
 }
 
 /// One ESP transform of a transform set.

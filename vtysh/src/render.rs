@@ -325,6 +325,9 @@ impl Renderer {
         if let Some(k) = p.nat_keepalive {
             line!(self, " nat keepalive {k}");
         }
+        if p.no_mobike {
+            line!(self, " no mobike");
+        }
         line!(self, "!");
     }
 

@@ -445,6 +445,9 @@ fn every_no_form_undoes_its_command() {
             "nat keepalive 20",
             "no nat keepalive",
         ),
+        // MOBIKE is on by default (strongSwan): the `no` form is the one
+        // that shows.
+        ("crypto ikev2 profile PROF", "no mobike", "mobike"),
         (
             "crypto ikev2 profile PROF",
             "description hubs",

@@ -143,6 +143,7 @@ fn tunnel(a: &Args, i: usize) -> TunnelConfig {
         child_lifetime_kb: 0,
         dpd: None,
         nat_keepalive: Duration::from_secs(20),
+        mobike: false,
         replay_window: 1024,
         shutdown: false,
     }
@@ -375,7 +376,7 @@ async fn flush(
             // No data plane here: every Child SA is "installed" at once,
             // which releases what the engine held back for it.
             Output::ChildUp(child) => engine.child_installed(child.spi_in, Ok(()), Instant::now()),
-            Output::ChildDown { .. } => {}
+            Output::ChildDown { .. } | Output::ChildMoved(_) => {}
             Output::Status { tunnel, status: st } => {
                 let Some(i) = tunnel_index(&tunnel) else {
                     continue;

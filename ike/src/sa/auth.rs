@@ -66,6 +66,9 @@ impl Engine {
                 data: vec![],
             });
         }
+        if t.mobike {
+            payloads.push(mobike_supported());
+        }
         payloads.push(Pl::Sa(offered.clone()));
         payloads.push(Pl::TsI(Selector::any()));
         payloads.push(Pl::TsR(Selector::any()));
@@ -135,6 +138,7 @@ impl Engine {
         let rekey = jitter(t.ike_lifetime, spi);
         let sa = self.sas.get_mut(&spi).expect("present");
         sa.remote_id = rid.clone();
+        sa.mobike = t.mobike && msg.notify(n::MOBIKE_SUPPORTED).is_some();
         sa.mark_established(&t, rekey, now);
         let desc = sa.chosen.map(|c| c.describe()).unwrap_or_default();
         let (l, r) = (sa.local, sa.remote);
@@ -247,6 +251,8 @@ impl Engine {
         };
         sa.tunnel = Some(t.name.clone());
         sa.remote_id = rid.clone();
+        sa.mobike = t.mobike && msg.notify(n::MOBIKE_SUPPORTED).is_some();
+        let mobike = sa.mobike;
         sa.mark_established(&t, rekey, now);
         let desc = sa.chosen.map(|c| c.describe()).unwrap_or_default();
         let local = sa.local;
@@ -256,7 +262,7 @@ impl Engine {
             t.local_id,
             rid.as_ref().map(|i| i.to_string()).unwrap_or_default()
         ));
-        let payloads = vec![
+        let mut payloads = vec![
             Pl::IdR {
                 id_type: lty,
                 data: ldata,
@@ -266,6 +272,9 @@ impl Engine {
                 data: our_auth,
             },
         ];
+        if mobike {
+            payloads.push(mobike_supported());
+        }
         self.answer_auth_with_child(spi, id, &t, &msg, payloads, now);
     }
 
@@ -443,6 +452,16 @@ impl Engine {
                 self.tunnel_down(&t.name, Some(TunnelStatus::Phase2Failed(reason)), now);
             }
         }
+    }
+}
+
+/// MOBIKE_SUPPORTED (RFC 4555 3.2).
+fn mobike_supported() -> Pl {
+    Pl::Notify {
+        protocol: 0,
+        spi: vec![],
+        ty: n::MOBIKE_SUPPORTED,
+        data: vec![],
     }
 }
 

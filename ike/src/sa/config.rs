@@ -275,6 +275,8 @@ pub struct TunnelConfig {
     pub dpd: Option<DpdConfig>,
     /// Interval of NAT-T keepalives while we are behind a NAT (zero: none).
     pub nat_keepalive: Duration,
+    /// Offer and accept MOBIKE (RFC 4555; strongSwan's `mobike = yes`).
+    pub mobike: bool,
     /// ESP anti-replay window size, in packets.
     pub replay_window: u32,
     /// Administratively down: no negotiation.

@@ -108,6 +108,27 @@ pub enum Output {
         /// Its new status.
         status: TunnelStatus,
     },
+    /// A Child SA's addresses changed (NAT rebinding followed, or MOBIKE
+    /// UPDATE_SA_ADDRESSES): the data plane sends its ESP to `remote`
+    /// from `local` from now on.
+    ChildMoved(ChildMove),
+}
+
+/// New addresses of an installed Child SA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildMove {
+    /// The tunnel the SA belongs to.
+    pub tunnel: String,
+    /// Its inbound SPI.
+    pub spi_in: u32,
+    /// Its outbound SPI.
+    pub spi_out: u32,
+    /// Our address now (unspecified: the kernel picks it by route).
+    pub local: SocketAddr,
+    /// The peer's address and port now.
+    pub remote: SocketAddr,
+    /// ESP in UDP (NAT-T).
+    pub encap: bool,
 }
 
 /// Per-tunnel status for `show crypto session`.
@@ -176,6 +197,12 @@ pub struct IkeSaInfo {
     pub rekey_in: Option<Duration>,
     /// IKE moved to UDP 4500 (NAT-T).
     pub natt: bool,
+    /// MOBIKE is in use (RFC 4555).
+    pub mobike: bool,
+    /// The peer is behind a NAT (NAT detection).
+    pub nat_remote: bool,
+    /// We are behind a NAT.
+    pub nat_local: bool,
     /// Its Child SAs.
     pub children: Vec<ChildSaInfo>,
 }
@@ -227,6 +254,9 @@ pub struct Engine {
     pub(crate) installing: HashMap<u32, super::install::Installing>,
     /// [`Engine::shutdown`] was called: nothing is negotiated any more.
     pub(crate) stopping: bool,
+    /// While a request is handled: where it came from, where its
+    /// response goes (RFC 7296 2.11, RFC 4555 3.5).
+    pub(crate) reply_to: Option<Path>,
 }
 
 impl Engine {
@@ -249,6 +279,7 @@ impl Engine {
             log: VecDeque::new(),
             installing: HashMap::new(),
             stopping: false,
+            reply_to: None,
         }
     }
 
@@ -646,6 +677,9 @@ impl Engine {
                 age: now.saturating_duration_since(sa.established.unwrap_or(sa.created)),
                 rekey_in: sa.rekey_at.map(|r| r.saturating_duration_since(now)),
                 natt: sa.natt,
+                mobike: sa.mobike,
+                nat_remote: sa.nat_remote,
+                nat_local: sa.nat_local,
                 children: sa
                     .children
                     .iter()
@@ -667,15 +701,26 @@ impl Engine {
 
     /// Queue a datagram to the SA's peer.
     pub(crate) fn send_to_peer(&mut self, spi: u64, data: Vec<u8>) {
+        self.send_on(spi, None, data);
+    }
+
+    /// Queue a datagram of SA `spi` over `path` (None: the SA's own),
+    /// or hold it while an install is pending.
+    fn send_on(&mut self, spi: u64, path: Option<Path>, data: Vec<u8>) {
         if let Some(sa) = self.sas.get_mut(&spi) {
             if sa.installs > 0 {
                 sa.held.push(data);
                 return;
             }
-            self.out.push_back(Output::Send {
+            let to = path.unwrap_or(Path {
                 local: sa.local,
                 remote: sa.remote,
                 natt: sa.natt,
+            });
+            self.out.push_back(Output::Send {
+                local: to.local,
+                remote: to.remote,
+                natt: to.natt,
                 data,
             });
         }
@@ -760,27 +805,6 @@ impl Engine {
             self.on_response(now, our, data, hdr, from);
         } else {
             self.on_request(now, our, data, hdr, from);
-        }
-    }
-
-    /// Follow the peer to a new address or to port 4500 (NAT rebinding,
-    /// port floating) — only for a message whose integrity was verified
-    /// (RFC 7296 2.23), so a spoofed packet cannot redirect the SA.
-    pub(crate) fn follow_peer(&mut self, spi: u64, from: Path) {
-        let Some(sa) = self.sas.get_mut(&spi) else {
-            return;
-        };
-        if sa.state == IkeState::InitSent {
-            return;
-        }
-        if sa.remote != from.remote || (from.natt && !sa.natt) {
-            sa.remote = from.remote;
-            if !from.local.ip().is_unspecified() || sa.local.ip().is_unspecified() {
-                sa.local = from.local;
-            } else {
-                sa.local.set_port(from.local.port());
-            }
-            sa.natt = sa.natt || from.natt;
         }
     }
 
@@ -1064,7 +1088,9 @@ impl Engine {
             sa.last_resp = Some((id, data.clone()));
             sa.peer_next_id = id.wrapping_add(1);
         }
-        self.send_to_peer(spi, data);
+        // To where the request came from (RFC 7296 2.11: a MOBIKE probe
+        // may come over another path than the SA's).
+        self.send_on(spi, self.reply_to, data);
     }
 
     /// Tell the peer an IKE SA is gone, without waiting for the answer.

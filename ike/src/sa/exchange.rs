@@ -27,7 +27,9 @@ impl Engine {
         if let Some((id, resp)) = &sa.last_resp {
             if *id == hdr.id && hdr.id.wrapping_add(1) == sa.peer_next_id {
                 let resp = resp.clone();
-                self.send_to_peer(spi, resp);
+                self.reply_to = Some(from);
+                self.send_response(spi, hdr.id, resp);
+                self.reply_to = None;
                 return;
             }
         }
@@ -69,6 +71,12 @@ impl Engine {
         if let Some(sa) = self.sas.get_mut(&spi) {
             sa.last_heard = now;
         }
+        self.reply_to = Some(from);
+        self.dispatch_request(now, spi, msg);
+        self.reply_to = None;
+    }
+
+    fn dispatch_request(&mut self, now: Instant, spi: u64, msg: Msg) {
         match (msg.exchange, self.sas.get(&spi).map(|s| s.state)) {
             (IKE_AUTH, Some(IkeState::InitAnswered)) => self.on_auth_request(now, spi, msg),
             (CREATE_CHILD_SA, Some(IkeState::Established)) => {
@@ -139,6 +147,7 @@ impl Engine {
             Task::DeleteChild { spi_in } => self.on_delete_child_response(now, spi, spi_in),
             Task::DeleteIke => self.remove_sa(spi, now),
             Task::Dpd => {}
+            Task::UpdateAddresses => self.on_update_response(spi, &msg, &p.ctx, now),
         }
         self.run_queue(spi, now);
     }
@@ -323,6 +332,7 @@ impl Engine {
                 );
                 true
             }
+            Task::UpdateAddresses => self.send_update(spi, now),
             Task::Init | Task::Auth => false,
         }
     }
@@ -816,6 +826,8 @@ impl Engine {
         sa.natt = o.natt;
         sa.nat_local = o.nat_local;
         sa.nat_remote = o.nat_remote;
+        sa.mobike = o.mobike;
+        sa.orig_initiator = o.orig_initiator;
         sa.tunnel = o.tunnel.clone();
         sa.remote_id = o.remote_id.clone();
         sa.chosen = Some(chosen);
@@ -870,6 +882,22 @@ impl Engine {
     /// INFORMATIONAL from the peer: deletes, notifies, or a liveness check.
     fn on_informational_request(&mut self, now: Instant, spi: u64, msg: Msg) {
         let mut reply = Vec::new();
+        if msg.notify(n::UPDATE_SA_ADDRESSES).is_some() {
+            match self.on_update_request(spi, &msg, now) {
+                Ok(r) => reply.extend(r),
+                Err(e) => {
+                    return self.notify_reply(spi, INFORMATIONAL, msg.id, e);
+                }
+            }
+        } else if let Some(c) = msg.notify(n::COOKIE2) {
+            // A return routability check (RFC 4555 3.8).
+            reply.push(Pl::Notify {
+                protocol: 0,
+                spi: vec![],
+                ty: n::COOKIE2,
+                data: c.to_vec(),
+            });
+        }
         let mut delete_ike = false;
         for p in &msg.payloads {
             match p {

@@ -85,6 +85,8 @@ pub struct ExchangeCtx {
     pub new_spi_in: u32,
     pub new_ike_spi: u64,
     pub offered: Vec<super::proposal::Proposal>,
+    /// The COOKIE2 of an UPDATE_SA_ADDRESSES request, echoed by the peer.
+    pub cookie2: Vec<u8>,
 }
 
 /// Work an IKE SA will start when no request is outstanding.
@@ -92,11 +94,17 @@ pub struct ExchangeCtx {
 pub enum Task {
     Init,
     Auth,
-    RekeyChild { spi_in: u32 },
+    RekeyChild {
+        spi_in: u32,
+    },
     RekeyIke,
-    DeleteChild { spi_in: u32 },
+    DeleteChild {
+        spi_in: u32,
+    },
     DeleteIke,
     Dpd,
+    /// MOBIKE: tell the peer our address changed (RFC 4555 3.5).
+    UpdateAddresses,
 }
 
 impl std::fmt::Display for Task {
@@ -110,6 +118,7 @@ impl std::fmt::Display for Task {
             Task::DeleteChild { spi_in } => write!(f, "the delete of CHILD_SA {spi_in:08x}"),
             Task::DeleteIke => f.write_str("the IKE_SA delete"),
             Task::Dpd => f.write_str("DPD"),
+            Task::UpdateAddresses => f.write_str("UPDATE_SA_ADDRESSES"),
         }
     }
 }
@@ -149,6 +158,12 @@ pub struct IkeSa {
     pub natt: bool,
     pub nat_local: bool,
     pub nat_remote: bool,
+    /// Both ends sent MOBIKE_SUPPORTED (RFC 4555): addresses change only
+    /// with UPDATE_SA_ADDRESSES, not implicitly.
+    pub mobike: bool,
+    /// We initiated the first IKE SA of this line (rekeys keep it): the
+    /// MOBIKE initiator, who decides the addresses (RFC 4555 3.1).
+    pub orig_initiator: bool,
     pub chosen: Option<Chosen>,
     pub keys: Option<Keys>,
     pub ni: Vec<u8>,
@@ -221,6 +236,8 @@ impl IkeSa {
             natt: false,
             nat_local: false,
             nat_remote: false,
+            mobike: false,
+            orig_initiator: initiator,
             chosen: None,
             keys: None,
             ni: Vec::new(),

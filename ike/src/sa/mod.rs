@@ -13,13 +13,15 @@ mod history;
 mod ike_sa;
 mod init;
 mod install;
+mod mobility;
 pub mod msg;
 pub mod proposal;
 mod random;
 mod table;
 
 pub use engine::{
-    ChildSaInfo, ChildSaParams, Engine, IkeSaInfo, Output, TunnelStatus, HALF_OPEN_TIMEOUT,
+    ChildMove, ChildSaInfo, ChildSaParams, Engine, IkeSaInfo, Output, TunnelStatus,
+    HALF_OPEN_TIMEOUT,
 };
 pub use guard::GuardStats;
 pub use init::first_init_request;

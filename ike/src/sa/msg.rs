@@ -61,6 +61,16 @@ pub mod notify {
     pub const USE_TRANSPORT_MODE: u16 = 16391;
     /// Status: this CREATE_CHILD_SA rekeys the Child SA whose SPI it carries.
     pub const REKEY_SA: u16 = 16393;
+    /// Error: NO_NATS_ALLOWED was sent and a NAT changed the addresses (RFC 4555 3.9).
+    pub const UNEXPECTED_NAT_DETECTED: u16 = 41;
+    /// Status: the sender supports MOBIKE (RFC 4555).
+    pub const MOBIKE_SUPPORTED: u16 = 16396;
+    /// Status: move the IKE SA and its Child SAs to this message's addresses (RFC 4555 3.5).
+    pub const UPDATE_SA_ADDRESSES: u16 = 16400;
+    /// Status: a value the responder echoes, for return routability (RFC 4555 3.8).
+    pub const COOKIE2: u16 = 16401;
+    /// Status: the addresses and ports the sender used; no NAT may change them (RFC 4555 3.9).
+    pub const NO_NATS_ALLOWED: u16 = 16402;
 
     /// A name for logs and show output.
     pub fn name(t: u16) -> String {
@@ -82,6 +92,7 @@ pub mod notify {
             39 => "INVALID_SELECTORS".into(),
             43 => "TEMPORARY_FAILURE".into(),
             44 => "CHILD_SA_NOT_FOUND".into(),
+            41 => "UNEXPECTED_NAT_DETECTED".into(),
             _ => format!("NOTIFY_{t}"),
         }
     }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 mod flood;
 mod history;
 mod install;
+mod mobility;
 mod rng;
 mod shutdown;
 
@@ -82,6 +83,7 @@ fn tunnel(
             periodic: false,
         }),
         nat_keepalive: Duration::from_secs(20),
+        mobike: true,
         replay_window: 1024,
         shutdown: false,
     }
@@ -110,6 +112,8 @@ struct Side {
     status: Vec<TunnelStatus>,
     ups: usize,
     downs: usize,
+    /// Child SAs moved to new addresses (NAT rebinding, MOBIKE).
+    moves: Vec<ChildMove>,
     log: Vec<String>,
 }
 
@@ -132,6 +136,7 @@ impl Side {
             status: Vec::new(),
             ups: 0,
             downs: 0,
+            moves: Vec::new(),
             log: Vec::new(),
         }
     }
@@ -147,6 +152,12 @@ struct Pair {
     /// Drop datagrams while this returns true (from A?, datagram index).
     drop: Box<dyn FnMut(bool, usize) -> bool>,
     sent: usize,
+    /// A is behind a NAT: B sees A's port 500 as this address and its
+    /// port 4500 as the next port; B's datagrams reach A only when sent
+    /// to the current mapping.
+    nat_a: Option<SocketAddr>,
+    /// Datagrams B sent to an address where A is not (a stale mapping).
+    lost: usize,
 }
 
 impl Pair {
@@ -158,6 +169,8 @@ impl Pair {
             now,
             drop: Box::new(|_, _| false),
             sent: 0,
+            nat_a: None,
+            lost: 0,
         }
     }
 
@@ -179,14 +192,27 @@ impl Pair {
                     let Some(o) = src.e.poll_output() else { break };
                     moved = true;
                     match o {
-                        Output::Send { natt, data, .. } => {
+                        Output::Send {
+                            remote, natt, data, ..
+                        } => {
                             self.sent += 1;
                             if data.len() == 1 || (self.drop)(from_a, self.sent) {
                                 continue; // keepalive, or lost
                             }
                             let port = if natt { 4500 } else { 500 };
+                            let mapped = self
+                                .nat_a
+                                .map(|m| SocketAddr::new(m.ip(), m.port() + u16::from(natt)));
+                            let a_at = mapped.unwrap_or(SocketAddr::new(dst.addr.ip(), port));
+                            if !from_a && remote != a_at || from_a && remote.ip() != dst.addr.ip() {
+                                self.lost += 1;
+                                continue;
+                            }
                             let to = SocketAddr::new(dst.addr.ip(), port);
-                            let fr = SocketAddr::new(src.addr.ip(), port);
+                            let fr = match mapped {
+                                Some(m) if from_a => m,
+                                _ => SocketAddr::new(src.addr.ip(), port),
+                            };
                             dst.e.handle_datagram(self.now, to, fr, natt, &data);
                         }
                         Output::ChildUp(c) => {
@@ -206,6 +232,7 @@ impl Pair {
                             src.children.remove(&spi_in);
                         }
                         Output::Status { status, .. } => src.status.push(status),
+                        Output::ChildMoved(m) => src.moves.push(m),
                     }
                 }
             }
@@ -263,6 +290,23 @@ impl Pair {
         assert_eq!(ca.inbound_keys(), cb.outbound_keys());
         assert_ne!(ca.outbound_keys(), ca.inbound_keys());
     }
+}
+
+/// An INFORMATIONAL request (header `flags`, message `id`) with the SPIs
+/// of `sa` and garbage behind the header, as an attacker who saw the SPIs
+/// could send.
+fn forged(sa: &IkeSaInfo, flags: u8, id: u32) -> Vec<u8> {
+    let mut d = vec![0u8; 80];
+    d[..8].copy_from_slice(&sa.spi_i.to_be_bytes());
+    d[8..16].copy_from_slice(&sa.spi_r.to_be_bytes());
+    d[16] = 46; // SK
+    d[17] = 0x20;
+    d[18] = 37; // INFORMATIONAL
+    d[19] = flags;
+    d[20..24].copy_from_slice(&id.to_be_bytes());
+    d[24..28].copy_from_slice(&80u32.to_be_bytes());
+    d[30..32].copy_from_slice(&52u16.to_be_bytes());
+    d
 }
 
 fn standard() -> Pair {
@@ -695,18 +739,8 @@ fn forged_packets_with_valid_spis_do_not_move_the_sa() {
     p.run(Duration::from_secs(5));
     let sa = p.a.e.ike_sas(p.now)[0].clone();
     // An attacker at another address replays a header with the real SPIs
-    // and garbage behind it.
-    let mut d = vec![0u8; 80];
-    d[..8].copy_from_slice(&sa.spi_i.to_be_bytes());
-    d[8..16].copy_from_slice(&sa.spi_r.to_be_bytes());
-    d[16] = 46; // SK
-    d[17] = 0x20;
-    d[18] = 37; // INFORMATIONAL
-    d[19] = 0x00; // a request from the responder side
-    d[20..24].copy_from_slice(&0u32.to_be_bytes());
-    d[24..28].copy_from_slice(&80u32.to_be_bytes());
-    d[28] = 0;
-    d[30..32].copy_from_slice(&52u16.to_be_bytes());
+    // and garbage behind it, as a request from the responder side.
+    let d = forged(&sa, 0x00, 0);
     let attacker: SocketAddr = "192.0.2.66:4500".parse().unwrap();
     p.a.e.handle_datagram(p.now, p.a.addr, attacker, true, &d);
     let after = p.a.e.ike_sas(p.now)[0].clone();

@@ -32,7 +32,7 @@ use super::{
 pub use algs::AlgError;
 use algs::KernelAlg;
 use esp_io::link;
-use ike::sa::ChildSaParams;
+use ike::sa::{ChildMove, ChildSaParams};
 use netlink_packet_xfrm::{XFRM_POLICY_FWD, XFRM_POLICY_IN, XFRM_POLICY_OUT};
 use std::collections::BTreeMap;
 use std::io;
@@ -198,6 +198,9 @@ struct Kernel {
     /// (destination, SPI) of every SA installed -> its pair's inbound SPI,
     /// for the kernel's expiry notices.
     by_sa: SaIndex,
+    /// The IKE task's rekey queue: a pair whose addresses changed is
+    /// replaced by a rekey onto the new ones.
+    rekey: tokio::sync::mpsc::UnboundedSender<u32>,
 }
 
 /// See [`Kernel::by_sa`].
@@ -206,13 +209,48 @@ type SaIndex = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<(IpAddr
 /// Turns the kernel's expiry notices into rekey requests to IKE: a soft
 /// limit (bytes, packets) asks for a rekey of the pair; a hard one says
 /// that the kernel deleted the SA, and asks too (IKE replaces the pair).
-/// None is dropped.
+/// None is dropped. NAT mapping notices (ESP in UDP that passed its
+/// integrity check but came from a new address or port) go to IKE, once
+/// per pair and address (the kernel sends one per such packet), which
+/// decides whether to follow (`Engine::handle_esp_mapping`).
 async fn expiries(
-    mut notices: tokio::sync::mpsc::UnboundedReceiver<xfrm::Expired>,
+    mut notices: tokio::sync::mpsc::UnboundedReceiver<xfrm::SaNotice>,
     by_sa: SaIndex,
     rekey: tokio::sync::mpsc::UnboundedSender<u32>,
+    mapping: tokio::sync::mpsc::UnboundedSender<(u32, std::net::SocketAddr)>,
 ) {
-    while let Some(e) = notices.recv().await {
+    let mut reported: std::collections::HashMap<u32, std::net::SocketAddr> =
+        std::collections::HashMap::new();
+    while let Some(n) = notices.recv().await {
+        let e = match n {
+            xfrm::SaNotice::Expired(e) => e,
+            xfrm::SaNotice::Mapped(m) => {
+                let spi_in = {
+                    let map = by_sa.lock().unwrap_or_else(|p| p.into_inner());
+                    map.get(&(m.dst, m.spi)).copied()
+                };
+                let Some(spi_in) = spi_in else { continue };
+                if reported.get(&spi_in) == Some(&m.from) {
+                    continue;
+                }
+                reported.retain(|k, _| {
+                    by_sa
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .values()
+                        .any(|v| v == k)
+                });
+                reported.insert(spi_in, m.from);
+                info!(
+                    "SA {:08x}: the kernel saw its ESP arrive from {}: telling IKE",
+                    m.spi, m.from
+                );
+                if mapping.send((spi_in, m.from)).is_err() {
+                    return;
+                }
+                continue;
+            }
+        };
         let spi_in = {
             let mut m = by_sa.lock().unwrap_or_else(|p| p.into_inner());
             let v = m.get(&(e.dst, e.spi)).copied();
@@ -330,6 +368,7 @@ fn limits(c: &ChildSaParams) -> Limits {
 pub async fn run(
     cmds: UnboundedReceiver<DpCommand>,
     rekey: tokio::sync::mpsc::UnboundedSender<u32>,
+    mapping: tokio::sync::mpsc::UnboundedSender<(u32, std::net::SocketAddr)>,
 ) {
     let xfrm = match Xfrm::connect() {
         Ok(x) => x,
@@ -352,10 +391,11 @@ pub async fn run(
         next_reqid: 1,
         deferred: Vec::new(),
         by_sa: SaIndex::default(),
+        rekey: rekey.clone(),
     };
     match xfrm::expire_events() {
         Ok(rx) => {
-            tokio::spawn(expiries(rx, b.by_sa.clone(), rekey));
+            tokio::spawn(expiries(rx, b.by_sa.clone(), rekey, mapping));
         }
         Err(e) => error!(
             "kernel data plane: no XFRM expiry notices ({e}): volume lifetimes will not rekey"
@@ -386,6 +426,25 @@ impl Backend for Kernel {
 
     async fn update(&mut self, iface: &IfaceSpec) {
         self.apply_config(iface).await;
+    }
+
+    /// An XFRM state's addresses are part of its identity and its
+    /// sequence numbers live in the kernel, so a moved pair is replaced
+    /// by a Child SA rekey onto the new addresses (make-before-break, as
+    /// every rekey): IKE builds the new pair from the moved IKE SA.
+    async fn moved(&mut self, m: &ChildMove) {
+        let known = self
+            .tunnels
+            .get(&m.tunnel)
+            .is_some_and(|t| t.pairs.iter().any(|p| p.spi_in == m.spi_in));
+        if !known {
+            return;
+        }
+        info!(
+            "{}: SA pair in {:08x} out {:08x} moves to {}: asking IKE to rekey it onto the new addresses",
+            m.tunnel, m.spi_in, m.spi_out, m.remote
+        );
+        let _ = self.rekey.send(m.spi_in);
     }
 
     async fn remove_interface(&mut self, name: &str) {

@@ -27,7 +27,10 @@ use netlink_packet_xfrm::{
     XFRM_MSG_GETPOLICY, XFRM_MSG_NEWPOLICY, XFRM_MSG_NEWSA, XFRM_POLICY_ALLOW, XFRM_POLICY_FWD,
     XFRM_POLICY_IN, XFRM_POLICY_OUT, XFRM_STATE_AF_UNSPEC, XFRM_STATE_ESN,
 };
-use netlink_packet_xfrm::{XFRMNLGRP_EXPIRE, XFRM_MSG_EXPIRE, XFRM_USER_EXPIRE_LEN};
+use netlink_packet_xfrm::{
+    XFRMNLGRP_EXPIRE, XFRMNLGRP_MAPPING, XFRM_MSG_EXPIRE, XFRM_MSG_MAPPING, XFRM_USER_EXPIRE_LEN,
+    XFRM_USER_MAPPING_LEN,
+};
 use netlink_proto::sys::{protocols::NETLINK_XFRM, SocketAddr};
 use netlink_proto::ConnectionHandle;
 use std::fmt;
@@ -154,6 +157,7 @@ fn decode(kind: u16, payload: &[u8]) -> Msg {
         XFRM_MSG_NEWSA => size_of::<UserSaInfoBuffer>(),
         XFRM_MSG_NEWPOLICY => size_of::<UserPolicyInfoBuffer>(),
         XFRM_MSG_EXPIRE => XFRM_USER_EXPIRE_LEN,
+        XFRM_MSG_MAPPING => XFRM_USER_MAPPING_LEN,
         _ => return Msg::Unread { kind, why: None },
     };
     if payload.len() < min {
@@ -531,9 +535,28 @@ pub(super) struct Expired {
     pub hard: bool,
 }
 
-/// The kernel's SA expiry notices, from a NETLINK_XFRM socket in the
-/// XFRMNLGRP_EXPIRE group (its task runs on the current runtime).
-pub(super) fn expire_events() -> io::Result<mpsc::UnboundedReceiver<Expired>> {
+/// Authentic ESP in UDP of an inbound SA came from another address or
+/// port than the SA's (XFRM_MSG_MAPPING): the peer's NAT mapping changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Mapped {
+    /// The SA: its destination (our address) and SPI.
+    pub dst: IpAddr,
+    pub spi: u32,
+    /// Where its ESP comes from now.
+    pub from: std::net::SocketAddr,
+}
+
+/// What the kernel tells about SAs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SaNotice {
+    Expired(Expired),
+    Mapped(Mapped),
+}
+
+/// The kernel's SA expiry and NAT mapping notices, from a NETLINK_XFRM
+/// socket in the XFRMNLGRP_EXPIRE and XFRMNLGRP_MAPPING groups (its task
+/// runs on the current runtime).
+pub(super) fn expire_events() -> io::Result<mpsc::UnboundedReceiver<SaNotice>> {
     let (mut conn, _handle, mut notices) = netlink_proto::new_connection::<Msg>(NETLINK_XFRM)?;
     {
         let sock = netlink_sys::AsyncSocket::socket_mut(conn.socket_mut());
@@ -542,6 +565,7 @@ pub(super) fn expire_events() -> io::Result<mpsc::UnboundedReceiver<Expired>> {
         // bind it).
         sock.bind_auto()?;
         sock.add_membership(XFRMNLGRP_EXPIRE)?;
+        sock.add_membership(XFRMNLGRP_MAPPING)?;
     }
     tokio::spawn(conn);
     let (tx, rx) = mpsc::unbounded_channel();
@@ -552,15 +576,33 @@ pub(super) fn expire_events() -> io::Result<mpsc::UnboundedReceiver<Expired>> {
             let NetlinkPayload::InnerMessage(Msg::Xfrm(x)) = m.payload else {
                 continue;
             };
-            let XfrmMessage::Expire(e) = *x else { continue };
-            let st = &e.expire.state;
-            let Some(dst) = ip_of(&st.id.daddr, st.family) else {
-                continue;
-            };
-            let ev = Expired {
-                dst,
-                spi: st.id.spi,
-                hard: e.expire.hard != 0,
+            let ev = match *x {
+                XfrmMessage::Expire(e) => {
+                    let st = &e.expire.state;
+                    let Some(dst) = ip_of(&st.id.daddr, st.family) else {
+                        continue;
+                    };
+                    SaNotice::Expired(Expired {
+                        dst,
+                        spi: st.id.spi,
+                        hard: e.expire.hard != 0,
+                    })
+                }
+                XfrmMessage::Mapping(m) => {
+                    let id = &m.map.id;
+                    let (Some(dst), Some(src)) = (
+                        ip_of(&id.daddr, id.family),
+                        ip_of(&m.map.new_saddr, id.family),
+                    ) else {
+                        continue;
+                    };
+                    SaNotice::Mapped(Mapped {
+                        dst,
+                        spi: id.spi,
+                        from: std::net::SocketAddr::new(src, m.map.new_sport),
+                    })
+                }
+                _ => continue,
             };
             if tx.send(ev).is_err() {
                 break;

@@ -26,13 +26,13 @@ use esp::{InboundSa, Lifetime, LifetimeLimits, Limit, OsRandom, OutboundSa, SaKe
 use esp_io::batch::RawEsp;
 use esp_io::{link, tun::Tun};
 use ike::driver::{ExternalNatt, NattIn};
-use ike::sa::ChildSaParams;
+use ike::sa::{ChildMove, ChildSaParams};
 use net::EventFd;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tables::{lock, IfCtr, InSa, OutSlot, Outbound, Tables, TunnelDp};
+use tables::{lock, peer_key, IfCtr, InSa, OutSlot, Outbound, Tables, TunnelDp};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -46,6 +46,10 @@ pub struct Shared {
     raw6: Option<RawEsp>,
     /// ESP whose SPI no SA has.
     unknown_spi: AtomicU64,
+    /// The IKE task: ESP that opened but came from another address than
+    /// its pair sends to (`ike::driver::Control::mappings`; once per SA
+    /// and address).
+    mapping: mpsc::UnboundedSender<(u32, SocketAddr)>,
     /// The IKE task, for rekeys at the volume lifetime (see
     /// `ike::driver::Control::rekeys`: unbounded, and at most one request
     /// per SA, so a worker never waits and no request is dropped).
@@ -53,6 +57,12 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Tell IKE that authentic ESP of pair `spi_in` came from `from`.
+    fn report_mapping(&self, spi_in: u32, from: SocketAddr) {
+        debug!("SA {spi_in:08x}: ESP from {from}, not where the pair sends: telling IKE");
+        let _ = self.mapping.send((spi_in, from));
+    }
+
     /// Ask IKE for a rekey of the pair with inbound SPI `spi_in`.
     fn ask_rekey(&self, spi_in: u32) {
         info!("SA {spi_in:08x} reached its soft volume lifetime: asking for a rekey");
@@ -85,6 +95,7 @@ pub fn start(
     tasks: &crate::supervise::Reporter,
     natt_port: u16,
     rekey: mpsc::UnboundedSender<u32>,
+    mapping: mpsc::UnboundedSender<(u32, SocketAddr)>,
 ) -> io::Result<(Userspace, ExternalNatt)> {
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -125,6 +136,7 @@ pub fn start(
         raw6,
         unknown_spi: AtomicU64::new(0),
         rekey,
+        mapping,
     });
     let mut wakes = Vec::new();
     let mut threads = Vec::new();
@@ -209,14 +221,7 @@ impl Userspace {
         let mut tx = tx;
         tx.set_lifetime(limits(c));
         let tunnel = self.tunnel(h, iface).await?;
-        // ESP goes in UDP to the peer's NAT-T port when NAT was found (or
-        // the peer forces it), as raw protocol 50 otherwise; without a raw
-        // socket (no CAP_NET_RAW) UDP is the only way.
-        let encap = c.encap || self.shared.raw_for(c.remote).is_none();
-        let mut remote = c.remote;
-        if !c.encap {
-            remote.set_port(4500);
-        }
+        let (encap, remote) = self.path(c.encap, c.remote);
         let out = Outbound {
             sa: tx,
             spi_in: c.spi_in,
@@ -246,6 +251,8 @@ impl Userspace {
             sa: Mutex::new(rx),
             rekey_asked: AtomicBool::new(false),
             tunnel: tunnel.clone(),
+            peer: AtomicU64::new(if encap { peer_key(remote) } else { 0 }),
+            reported: AtomicU64::new(0),
         });
         self.publish(|tb| {
             tb.inbound.insert(c.spi_in, insa);
@@ -260,6 +267,52 @@ impl Userspace {
             if encap { ", UDP-encapsulated" } else { "" }
         );
         Ok(())
+    }
+
+    /// How a pair's ESP goes to `remote`: in UDP to the peer's NAT-T port
+    /// when NAT was found (or the peer forces it), as raw protocol 50
+    /// otherwise; without a raw socket (no CAP_NET_RAW) UDP is the only
+    /// way. (in UDP, destination)
+    fn path(&self, encap: bool, remote: SocketAddr) -> (bool, SocketAddr) {
+        let udp = encap || self.shared.raw_for(remote).is_none();
+        let mut to = remote;
+        if !encap {
+            to.set_port(4500);
+        }
+        (udp, to)
+    }
+
+    /// IKE moved a Child SA (NAT rebinding, MOBIKE): its outbound half
+    /// sends to the new address from now on, and ESP from there is
+    /// expected.
+    fn moved(&self, m: &ChildMove) {
+        let tables = self.shared.tables.load_full();
+        let Some(insa) = tables.inbound.get(&m.spi_in) else {
+            return;
+        };
+        let (encap, remote) = self.path(m.encap, m.remote);
+        let old = {
+            let mut slot = lock(&insa.tunnel.out);
+            slot.find_mut(m.spi_in).map(|o| {
+                let old = o.remote;
+                o.remote = remote;
+                o.encap = encap;
+                old
+            })
+        };
+        insa.peer
+            .store(if encap { peer_key(remote) } else { 0 }, Ordering::Relaxed);
+        insa.reported.store(0, Ordering::Relaxed);
+        if let Some(old) = old {
+            info!(
+                "{}: SA pair in {:08x} out {:08x} moved: {} -> {remote} (was to {old}){}",
+                m.tunnel,
+                m.spi_in,
+                m.spi_out,
+                m.local.ip(),
+                if encap { ", UDP-encapsulated" } else { "" }
+            );
+        }
     }
 
     /// The tunnel's data-plane state, creating its TUN on first use and
@@ -503,6 +556,10 @@ impl Backend for Control {
 
     async fn update(&mut self, iface: &IfaceSpec) {
         self.dp.update(&self.h, iface).await;
+    }
+
+    async fn moved(&mut self, m: &ChildMove) {
+        self.dp.moved(m);
     }
 
     async fn remove_interface(&mut self, name: &str) {

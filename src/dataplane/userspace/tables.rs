@@ -80,6 +80,15 @@ impl OutSlot {
             .find(|o| o.spi_in == spi_in)
     }
 
+    /// The outbound half of pair `spi_in`, to change where it sends.
+    pub fn find_mut(&mut self, spi_in: u32) -> Option<&mut Outbound> {
+        self.current
+            .iter_mut()
+            .chain(self.pending.iter_mut())
+            .chain(self.retired.iter_mut())
+            .find(|o| o.spi_in == spi_in)
+    }
+
     /// Forget pair `spi_in`. A removed current pair is replaced by the
     /// pending one, else by the newest pair still installed (two Child SAs
     /// of a simultaneous initiation: the one kept may be the older).
@@ -123,6 +132,31 @@ pub struct InSa {
     /// A rekey was asked for (soft lifetime reached).
     pub rekey_asked: AtomicBool,
     pub tunnel: Arc<TunnelDp>,
+    /// [`peer_key`] of where the pair sends its ESP in UDP (0: raw ESP,
+    /// not checked): ESP that opens but came from elsewhere is reported
+    /// to IKE (the peer's NAT mapping may have changed).
+    pub peer: AtomicU64,
+    /// [`peer_key`] of the last address reported, so each new one is
+    /// reported once.
+    pub reported: AtomicU64,
+}
+
+/// A number for an address and port, compared per packet without a lock
+/// (never 0).
+pub fn peer_key(a: SocketAddr) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: &[u8]| {
+        for x in b {
+            h ^= u64::from(*x);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    match a.ip() {
+        std::net::IpAddr::V4(v) => eat(&v.octets()),
+        std::net::IpAddr::V6(v) => eat(&v.octets()),
+    }
+    eat(&a.port().to_be_bytes());
+    h.max(1)
 }
 
 /// One published state of the data plane.

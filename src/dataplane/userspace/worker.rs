@@ -12,7 +12,7 @@
 //!   (GRO) so that one TUN write carries up to 64 KiB.
 
 use super::net::EventFd;
-use super::tables::{lock, IfCtr, InSa, Outbound, Tables, TunnelDp};
+use super::tables::{self, lock, IfCtr, InSa, Outbound, Tables, TunnelDp};
 use super::Shared;
 use esp::udp::{classify, Kind};
 use esp::Lifetime;
@@ -206,7 +206,7 @@ impl Worker {
             let inb = &mut b.inb;
             b.recv
                 .for_each_datagram(|payload, from| match classify(payload) {
-                    Ok(Kind::Esp) => self.esp_in(payload, from, t, inb),
+                    Ok(Kind::Esp) => self.esp_in(payload, from, true, t, inb),
                     // IKE: dropped when it cannot be an IKE message
                     // (oversized, Length not what arrived) or when the IKE
                     // task is behind (a full queue), never queued without
@@ -251,15 +251,16 @@ impl Worker {
                     pkt.first().map_or(0, |v| usize::from(v & 0x0f) * 4)
                 };
                 if let Some(esp) = pkt.get_mut(skip..) {
-                    self.esp_in(esp, from, t, inb);
+                    self.esp_in(esp, from, false, t, inb);
                 }
             });
             self.flush_in(&mut b.inb);
         }
     }
 
-    /// Open one ESP packet and queue the inner packet for its tunnel.
-    fn esp_in(&self, pkt: &mut [u8], from: SocketAddr, t: &Tables, inb: &mut In) {
+    /// Open one ESP packet (`udp`: it came in UDP) and queue the inner
+    /// packet for its tunnel.
+    fn esp_in(&self, pkt: &mut [u8], from: SocketAddr, udp: bool, t: &Tables, inb: &mut In) {
         let Ok(spi) = esp::peek_spi(pkt) else {
             return;
         };
@@ -272,6 +273,8 @@ impl Worker {
             sa,
             tunnel,
             rekey_asked,
+            peer,
+            reported,
         } = &**insa;
         let (opened, state) = {
             let mut sa = lock(sa);
@@ -289,6 +292,18 @@ impl Worker {
                 return;
             }
         };
+        // Authentic ESP from another address or port than the pair sends
+        // to: the peer's NAT mapping changed (the kernel's XFRM mapping
+        // event); IKE decides whether to follow. Once per new address.
+        if udp {
+            let expect = peer.load(Ordering::Relaxed);
+            if expect != 0 {
+                let k = tables::peer_key(from);
+                if k != expect && reported.swap(k, Ordering::Relaxed) != k {
+                    self.shared.report_mapping(spi, from);
+                }
+            }
+        }
         // The peer sends on the pair we answered: it has installed it, so
         // we may seal with it too.
         if tunnel.pending_spi.load(Ordering::Relaxed) == spi {

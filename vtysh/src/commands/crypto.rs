@@ -480,6 +480,14 @@ pub(super) fn register(b: &mut Builder) {
         profile(c)?.nat_keepalive = None;
         Ok(())
     });
+    b.add(Ikev2Profile, "mobike", |c, _| {
+        profile(c)?.no_mobike = false;
+        Ok(())
+    });
+    b.add(Ikev2Profile, "no mobike", |c, _| {
+        profile(c)?.no_mobike = true;
+        Ok(())
+    });
 
     // ---- transform sets
     b.add(

@@ -101,6 +101,7 @@ fn keyword(k: &str) -> &'static str {
         "lifetime" => "Lifetime",
         "nat" => "NAT traversal",
         "keepalive" => "NAT keepalive interval",
+        "mobike" => "IKEv2 mobility and multihoming (RFC 4555)",
         "esp-gcm" => "ESP with AES-GCM",
         "esp-chacha20-poly1305" => "ESP with ChaCha20-Poly1305",
         "esp-aes" => "ESP with AES-CBC (needs an HMAC)",
