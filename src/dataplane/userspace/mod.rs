@@ -14,7 +14,10 @@
 //!   removed. The side that initiated the rekey seals with the new SA at
 //!   once; the side that answered keeps the old one until the peer's first
 //!   packet on the new SA (or the old SA's deletion), so nothing is sent on
-//!   an SA the peer has not installed yet.
+//!   an SA the peer has not installed yet. When IKE removes the old pair,
+//!   its inbound SA still opens packets for [`tables::LINGER`] (ESP sealed
+//!   just before the peer switched may still wait in a socket while the
+//!   Delete, on another socket, was already handled).
 
 mod net;
 mod tables;
@@ -187,6 +190,8 @@ impl Userspace {
     fn publish(&self, change: impl FnOnce(&mut Tables)) {
         let mut t = (**self.shared.tables.load()).clone();
         change(&mut t);
+        // Inbound SAs of replaced pairs whose grace is over.
+        t.inbound.retain(|_, s| s.opens());
         t.generation = t.generation.wrapping_add(1);
         self.shared.tables.store(Arc::new(t));
         for w in &self.wakes {
@@ -253,6 +258,7 @@ impl Userspace {
             tunnel: tunnel.clone(),
             peer: AtomicU64::new(if encap { peer_key(remote) } else { 0 }),
             reported: AtomicU64::new(0),
+            retired: AtomicU64::new(0),
         });
         self.publish(|tb| {
             tb.inbound.insert(c.spi_in, insa);
@@ -417,16 +423,28 @@ impl Userspace {
                 t.pending_spi.store(0, Ordering::Relaxed);
             }
         }
-        self.publish(|tb| {
-            tb.inbound.remove(&spi_in);
-        });
+        // A pair replaced by a rekey (the tunnel keeps a live one): its
+        // inbound SA opens late packets a little longer (LINGER).
+        let replaced = tables
+            .inbound
+            .iter()
+            .any(|(s, sa)| *s != spi_in && sa.tunnel.name == tunnel && sa.live());
+        match tables.inbound.get(&spi_in) {
+            Some(sa) if replaced => {
+                sa.retire();
+                self.publish(|_| {});
+            }
+            _ => self.publish(|tb| {
+                tb.inbound.remove(&spi_in);
+            }),
+        }
         let last = !self
             .shared
             .tables
             .load()
             .inbound
             .values()
-            .any(|s| s.tunnel.name == tunnel);
+            .any(|s| s.tunnel.name == tunnel && s.live());
         if last && t.line_up.swap(false, Ordering::Relaxed) {
             if let Err(e) = link::set(h, tunnel, false, None).await {
                 warn!("{tunnel}: cannot set line protocol down: {e}");
@@ -454,6 +472,7 @@ impl Userspace {
         let mut sas: Vec<SaCounters> = tables
             .inbound
             .iter()
+            .filter(|(_, s)| s.live())
             .map(|(spi, s)| {
                 let i = lock(&s.sa).stats();
                 let slot = lock(&s.tunnel.out);

@@ -139,6 +139,53 @@ pub struct InSa {
     /// [`peer_key`] of the last address reported, so each new one is
     /// reported once.
     pub reported: AtomicU64,
+    /// When IKE removed the pair while the tunnel kept another one (a
+    /// rekey), in [`clock_ms`] (0: not removed). See [`LINGER`].
+    pub retired: AtomicU64,
+}
+
+/// How long the inbound SA of a pair that a rekey replaced still opens
+/// packets after IKE removed it. ESP the peer sealed just before it
+/// switched to the new pair may still wait in a socket when the Delete
+/// (which travels on another socket, to another task) has already removed
+/// the pair; without this those packets are lost at every rekey on a
+/// loaded machine. The outbound half goes at once.
+pub const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Milliseconds on a monotonic clock that starts with the first call
+/// (never 0 afterwards: see [`InSa::retire`]).
+pub fn clock_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let ms = START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis();
+    u64::try_from(ms).unwrap_or(u64::MAX)
+}
+
+impl InSa {
+    /// IKE removed the pair but the tunnel keeps another: the inbound SA
+    /// opens packets for [`LINGER`] more, then goes with the next change
+    /// of the tables.
+    pub fn retire(&self) {
+        self.retired.store(clock_ms().max(1), Ordering::Relaxed);
+    }
+
+    /// Not removed by IKE (what show and the line protocol count).
+    pub fn live(&self) -> bool {
+        self.retired.load(Ordering::Relaxed) == 0
+    }
+
+    /// Still opens packets: live, or removed less than [`LINGER`] ago.
+    pub fn opens(&self) -> bool {
+        self.opens_at(clock_ms())
+    }
+
+    /// [`InSa::opens`] at `now` ([`clock_ms`]).
+    pub fn opens_at(&self, now: u64) -> bool {
+        let r = self.retired.load(Ordering::Relaxed);
+        r == 0 || now.saturating_sub(r) < LINGER.as_millis() as u64
+    }
 }
 
 /// A number for an address and port, compared per packet without a lock
@@ -234,5 +281,49 @@ mod tests {
         assert_eq!(current(&s), Some(0x100));
         s.remove(0x100);
         assert_eq!(current(&s), None);
+    }
+
+    fn insa() -> InSa {
+        let key = [7u8; 36];
+        InSa {
+            sa: Mutex::new(
+                InboundSa::new(
+                    0x300,
+                    Transform::AesGcm16_256,
+                    SaKeys::aead(&key),
+                    false,
+                    1024,
+                )
+                .unwrap(),
+            ),
+            rekey_asked: AtomicBool::new(false),
+            tunnel: Arc::new(TunnelDp {
+                name: "Tunnel1".into(),
+                queues: Vec::new(),
+                out: Mutex::new(OutSlot::default()),
+                pending_spi: AtomicU32::new(0),
+                mss: AtomicU16::new(0),
+                mtu: AtomicU32::new(1400),
+                addresses: Mutex::new(Vec::new()),
+                line_up: AtomicBool::new(true),
+                ctr: IfCtr::default(),
+            }),
+            peer: AtomicU64::new(0),
+            reported: AtomicU64::new(0),
+            retired: AtomicU64::new(0),
+        }
+    }
+
+    #[test]
+    fn a_replaced_inbound_sa_opens_packets_for_the_linger_time_only() {
+        let s = insa();
+        assert!(s.live() && s.opens());
+        s.retire();
+        let at = s.retired.load(Ordering::Relaxed);
+        assert!(at > 0);
+        assert!(!s.live(), "no longer counted as the tunnel's SA");
+        let linger = LINGER.as_millis() as u64;
+        assert!(s.opens_at(at) && s.opens_at(at + linger - 1));
+        assert!(!s.opens_at(at + linger), "gone after {LINGER:?}");
     }
 }

@@ -264,7 +264,7 @@ impl Worker {
         let Ok(spi) = esp::peek_spi(pkt) else {
             return;
         };
-        let Some(insa) = t.inbound.get(&spi) else {
+        let Some(insa) = t.inbound.get(&spi).filter(|s| s.opens()) else {
             self.shared.unknown_spi.fetch_add(1, Ordering::Relaxed);
             debug!("ESP for unknown SPI {spi:08x} from {from}");
             return;
@@ -275,6 +275,7 @@ impl Worker {
             rekey_asked,
             peer,
             reported,
+            retired: _,
         } = &**insa;
         let (opened, state) = {
             let mut sa = lock(sa);
