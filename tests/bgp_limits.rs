@@ -368,9 +368,10 @@ const TABLE: u32 = 100_000;
 /// The feeder's address (on the peer's side of the link).
 const FEEDER: &str = "10.1.0.3";
 /// Times the whole table is sent again with other attributes while the
-/// peer reads slowly; memory is compared after the first WARMUP.
+/// peer reads slowly; memory is compared with the highest of the first
+/// WARMUP + 1 rounds.
 const ROUNDS: usize = 16;
-const WARMUP: usize = 2;
+const WARMUP: usize = 4;
 /// rvpn's write window (bgp::speaker::WRITE_WINDOW) and one chunk of
 /// UPDATEs on top of it.
 const WINDOW: u64 = 256 * 1024;
@@ -456,8 +457,15 @@ route-map M2 permit 10
     let mut worst_show = Duration::ZERO;
     let mut worst_queue = 0u64;
     for round in 0..ROUNDS {
-        if round == WARMUP {
-            rss0 = rss_kib(pid);
+        // The baseline is the highest RSS of the warm-up rounds: the
+        // allocator's arenas grow over the first re-exports and then stay
+        // (one run measured 126 MB at round 2 and 133 MB from round 4 on).
+        if round <= WARMUP {
+            rss0 = if round == 0 {
+                rss_kib(pid)
+            } else {
+                rss0.max(rss_kib(pid))
+            };
         }
         let map = if round % 2 == 0 { "M2" } else { "M1" };
         rv.vtysh_ok(&[
@@ -491,7 +499,7 @@ route-map M2 permit 10
          {rss0} -> {rss1} KiB, at most {worst_queue} bytes queued, show took at most {worst_show:?}"
     ));
     // Unbounded, every round would have queued the whole table again
-    // (about 410 KB a round, 5.7 MB in all); bounded, memory stays where
+    // (about 410 KB a round, 4.5 MB after the warm-up); bounded, memory stays where
     // it was.
     assert!(
         rss1 < rss0 + 3 * 1024,
