@@ -54,12 +54,15 @@ REBUILD=${KVMXFRM_REBUILD:-0}
 # generators need the default RNG ("stdrng"), which is a MODULE in Debian
 # (CONFIG_CRYPTO_RNG_DEFAULT=m): drbg + jitterentropy_rng + sha512. Without them
 # "ip xfrm state add ... aead rfc4106(gcm(aes))" fails with "Kernel was unable
-# to initialize cryptographic operations".
+# to initialize cryptographic operations". Netfilter NAT (iptables-nft or
+# iptables-legacy from the host root) for the NAT rebinding stage.
 MODS="esp4 esp6 ip_vti ip6_vti xfrm_interface xfrm_user veth
       jitterentropy_rng sha512_generic drbg
       aesni_intel gcm ghash_clmulni_intel ghash_generic ctr seqiv echainiv
       authenc authencesn cryptd cmac
       chacha20poly1305 chacha_generic poly1305_generic
+      nf_conntrack nf_nat nf_tables nft_compat nft_chain_nat nft_nat nft_masq
+      iptable_nat xt_MASQUERADE xt_nat xt_tcpudp
       virtio_pci 9pnet_virtio 9p"
 
 log() { echo "[run.sh] $*" >&2; }

@@ -21,6 +21,9 @@
 #   Tunnel3 169.254.102.1/30  AES-CBC-256 + HMAC-SHA-256, raw ESP                  ipsec3
 #   10.2.0.0/24 via Tunnel1 on rvpn, 10.1.0.0/24 via ipsec1 on strongSwan.
 #
+# A last stage puts strongSwan behind a NAT (namespaces kxn, kxt) and
+# changes the NAT's mapping under a ping; see "NAT rebinding" below.
+#
 # Prints PASS/FAIL lines and METRIC lines; exit status = number of failures.
 
 R=/hostroot
@@ -89,7 +92,7 @@ pkts_from() { rvpn_sas | awk -v s="$1" '$1==s{n+=$6} END{print n+0}'; }
 cleanup() {
     [ -n "${RVPN_PID:-}" ] && kill -9 "$RVPN_PID" 2>/dev/null
     [ -n "${SWAN_PID:-}" ] && kill "$SWAN_PID" 2>/dev/null
-    for n in kxa kxr kxs kxb kxla kxlb; do ip netns del $n 2>/dev/null; done
+    for n in kxa kxr kxs kxb kxn kxt kxla kxlb; do ip netns del $n 2>/dev/null; done
 }
 trap cleanup EXIT
 
@@ -480,6 +483,192 @@ RVPN_PID=
 clean() { [ "$(rvpn_sa_count)" -eq 0 ] && [ "$(rvpn_policy_count)" -eq 0 ] && [ -z "$(rvpn_links)" ]; }
 check "clean after the final SIGTERM" clean
 check "foreign state/policy/interface still there at the end" foreign_intact
+
+# ---------------------------------------------------------- NAT rebinding
+# strongSwan (kernel ESP, kernel-netlink) in kxt behind a NAT (kxn)
+# initiates to rvpnd (a hub: tunnel destination dynamic); NAT detection
+# puts ESP in UDP on both ends. Then the NAT forgets its mappings and maps
+# into another port range while kxt pings through the tunnel: rvpn's
+# kernel sees ESP arrive from the new port (XFRM_MSG_MAPPING), IKE follows,
+# and the pair is rekeyed onto the new port; the IKE SA stays.
+#
+#   kxr r2 100.64.0.1/24 -- n0 100.64.0.254 [kxn: MASQUERADE udp] n1 10.3.0.254/24 -- t0 10.3.0.2 (kxt)
+#   rvpn Tunnel1 169.254.1.1/30                                         ipsec1 169.254.1.2/30 (if_id 51)
+NATMAX=10        # recovery bound asserted (s); the issue asks 2 s of the userspace data plane
+nat_stage() {
+    stage "NAT rebinding: strongSwan behind a NAT, ESP in UDP, kernel ESP on both ends"
+    if ! command -v iptables >/dev/null; then bad "iptables in the host root (NAT stage)"; return; fi
+    # one charon at a time (pid file): the first one is done
+    kill -TERM "$SWAN_PID" 2>/dev/null
+    swan_gone() { ! kill -0 "$SWAN_PID" 2>/dev/null; }
+    wait_until 15 swan_gone || kill -9 "$SWAN_PID" 2>/dev/null
+    wait "$SWAN_PID" 2>/dev/null; SWAN_PID=
+    for n in kxn kxt; do ip netns add $n; ip -n $n link set lo up; done
+    ip link add r2 netns kxr type veth peer name n0 netns kxn
+    ip link add n1 netns kxn type veth peer name t0 netns kxt
+    ip -n kxr addr add 100.64.0.1/24 dev r2
+    ip -n kxn addr add 100.64.0.254/24 dev n0
+    ip -n kxn addr add 10.3.0.254/24 dev n1
+    ip -n kxt addr add 10.3.0.2/24 dev t0
+    for l in kxr:r2 kxn:n0 kxn:n1 kxt:t0; do ip -n ${l%:*} link set ${l#*:} up; done
+    ip -n kxt route add default via 10.3.0.254
+    ns kxn sysctl -qw net.ipv4.ip_forward=1
+    nat_rule() { echo "POSTROUTING -o n0 -p udp -j MASQUERADE --to-ports $1"; }
+    # shellcheck disable=SC2046
+    check "NAT: iptables MASQUERADE into 11000-11999" ns kxn iptables -w -t nat -A $(nat_rule 11000-11999)
+    ip -n kxt link add ipsec1 type xfrm if_id 51
+    ip -n kxt addr add 169.254.1.2/30 dev ipsec1
+    ip -n kxt link set ipsec1 up
+
+    N=$W/nat; mkdir -p $N
+    sed -e "s#$S/charon.log#$N/charon.log#" -e "s#$S/charon.vici#$N/charon.vici#" \
+        $S/strongswan.conf > $N/strongswan.conf
+    cat > $N/swanctl.conf <<EOF
+connections {
+  hub {
+    version = 2
+    local_addrs = 10.3.0.2
+    remote_addrs = 100.64.0.1
+    proposals = aes256gcm16-prfsha384-x25519
+    encap = no
+    mobike = no
+    local { auth = psk
+            id = spoke1.spokes.test }
+    remote { auth = psk
+             id = hub.test }
+    children {
+      net {
+        mode = tunnel
+        local_ts = 0.0.0.0/0
+        remote_ts = 0.0.0.0/0
+        esp_proposals = aes256gcm16
+        if_id_in = 51
+        if_id_out = 51
+        start_action = start
+      }
+    }
+  }
+}
+secrets {
+  ike-hub { id-1 = spoke1.spokes.test
+            id-2 = hub.test
+            secret = "$PSK" }
+}
+EOF
+    cat > $W/rvpnd-nat.conf <<EOF
+hostname rvpn-nat
+crypto ikev2 proposal P
+ encryption aes-gcm-256
+ prf sha384
+ group 31
+!
+crypto ikev2 keyring SPOKES
+ peer any
+  address 0.0.0.0/0
+  pre-shared-key 0 $PSK
+!
+crypto ikev2 profile SPOKES
+ match identity remote fqdn domain spokes.test
+ identity local fqdn hub.test
+ authentication local pre-share
+ authentication remote pre-share
+ keyring local SPOKES
+ proposal P
+!
+crypto ipsec transform-set TS esp-gcm 256
+!
+crypto ipsec profile IPS
+ set transform-set TS
+ set ikev2-profile SPOKES
+!
+interface Tunnel1
+ ip address 169.254.1.1/30
+ tunnel destination dynamic
+ tunnel protection ipsec profile IPS
+!
+EOF
+    local L=$W/rvpnd-nat.log
+    nvty() { "$VTYSH" --socket $W/rvpnd-nat.sock "$@"; }
+    rm -f $W/rvpnd-nat.sock
+    ip netns exec kxr env RUST_LOG=info,rvpnd=debug "$RVPND" -f $W/rvpnd-nat.conf \
+        --socket $W/rvpnd-nat.sock --dataplane kernel > $L 2>&1 &
+    RVPN_PID=$!
+    check "NAT: rvpnd (hub) answers vtysh" wait_until 30 nvty -c 'show version'
+    STRONGSWAN_CONF=$N/strongswan.conf ip netns exec kxt /usr/lib/ipsec/charon >$N/charon.out 2>&1 &
+    SWAN_PID=$!
+    nswanctl() { local c=$1; shift; command swanctl "$c" --uri unix://$N/charon.vici "$@"; }
+    wait_until 20 test -S $N/charon.vici && wait_until 10 nswanctl --stats >/dev/null
+    check "NAT: strongSwan behind the NAT loads its connection" nswanctl --load-all --file $N/swanctl.conf
+    nat_up() { link_up Tunnel1 && ns kxt ping -c 1 -W 1 -q 169.254.1.1 >/dev/null; }
+    if wait_until 60 nat_up; then pass "NAT: tunnel up, ping through it"; else
+        bad "NAT: tunnel up, ping through it"
+        tail -40 $L; tail -40 $N/charon.log; return
+    fi
+    echo "METRIC nat_tunnel_up_s=$(now)"
+    # the IKE SA as rvpn and strongSwan see it; the session's peer port
+    ike_sa() { nvty -c 'show crypto ikev2 sa json' | tr -d ' \n'; }
+    jfield() { sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p"; }
+    sess_port() { nvty -c 'show crypto session json' | tr -d ' \n' | jfield peer_port; }
+    swan_ike() { nswanctl --list-sas 2>/dev/null | sed -n 's/.*ESTABLISHED, IKEv2, \([0-9a-f]*_i\*\{0,1\} [0-9a-f]*_r\*\{0,1\}\).*/\1/p'; }
+    out_dport() { ip -n kxr xfrm state list dst 100.64.0.254 | sed -n 's/.*encap type espinudp sport 4500 dport \([0-9]*\).*/\1/p' | sort -u | tr '\n' ' '; }
+    local sa0 spi_i0 spi_r0 p0 swan0 n_ike0
+    sa0=$(ike_sa); spi_i0=$(echo "$sa0" | jfield spi_i); spi_r0=$(echo "$sa0" | jfield spi_r)
+    p0=$(sess_port); swan0=$(swan_ike)
+    echo "  before: rvpn IKE SA $spi_i0/$spi_r0 nat_remote=$(echo "$sa0" | jfield nat_remote), peer port $p0, strongSwan $swan0, rvpn ESP to port(s) $(out_dport)"
+    check "NAT: NAT detected, the peer mapped into 11000-11999 (port $p0)" [ "${p0:-0}" -ge 11000 -a "${p0:-0}" -le 11999 ]
+    check "NAT: rvpn's kernel SAs are ESP in UDP to the mapped port" sh -c "ip -n kxr xfrm state list dst 100.64.0.254 | grep -q 'encap type espinudp sport 4500 dport $p0'"
+    n_ike0=$(grep -cE 'IKE_SA [0-9a-f]+_[ir] established' $L)
+    # ping from behind the NAT (kxt -> rvpn) every 50 ms across the change
+    ns kxt ping -D -i 0.05 -W 1 -c 1200 169.254.1.1 > $W/ping-nat.txt 2>&1 &
+    local pp=$! at t_follow p1
+    sleep 3
+    at=$(date +%s.%N)
+    # the NAT forgets its mappings (MASQUERADE drops them with the address)
+    # and maps into another port range from now on
+    # shellcheck disable=SC2046
+    ns kxn iptables -w -t nat -R $(nat_rule 12000-12999 | sed 's/^POSTROUTING/POSTROUTING 1/')
+    ip -n kxn addr del 100.64.0.254/24 dev n0
+    ip -n kxn addr add 100.64.0.254/24 dev n0
+    # followed: the session's peer port is in the new range and the kernel
+    # has ESP in UDP to it (polled every 0.2 s, so within 0.2 s + a vtysh)
+    followed() { p1=$(sess_port); [ "${p1:-0}" -ge 12000 ] && [ "${p1:-0}" -le 12999 ] &&
+                 out_dport | grep -qw "$p1"; }
+    if wait_until 30 followed; then t_follow=$(awk -v a="$at" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+        pass "NAT: rvpn follows: session peer port $p0 -> $p1, kernel ESP to $(out_dport)(${t_follow} s)"
+    else bad "NAT: rvpn follows the new mapping (peer port $(sess_port), ESP to $(out_dport))"; fi
+    old_gone() { ! out_dport | grep -qw "$p0"; }
+    check "NAT: the pair to the old port ($p0) is gone from the kernel" wait_until 30 old_gone
+    sleep 4
+    kill -INT $pp 2>/dev/null; wait $pp 2>/dev/null
+    # longest gap between two replies across the change; replies since
+    local gap after tx rx
+    gap=$(awk -v at="$at" '/bytes from/{t=substr($1,2,length($1)-2)+0
+              if (prev && t>at && t-prev>g) g=t-prev; prev=t} END{printf "%.2f", g+0}' $W/ping-nat.txt)
+    after=$(awk -v at="$at" -v m=$NATMAX '/bytes from/{t=substr($1,2,length($1)-2)+0; if (t>at+m) n++} END{print n+0}' $W/ping-nat.txt)
+    tx=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' $W/ping-nat.txt); tx=${tx:-0}
+    rx=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' $W/ping-nat.txt); rx=${rx:-0}
+    echo "METRIC nat_rebind_gap_s=$gap nat_rebind_sent=$tx nat_rebind_lost=$((tx - rx)) nat_follow_s=${t_follow:-none}"
+    grep -E 'the kernel saw its ESP arrive from|NAT mapping|moves to|rekey of' $L | tail -6 | sed 's/^/  /'
+    check "NAT: ping recovered within $NATMAX s (longest gap ${gap} s, $((tx - rx)) of $tx lost)" \
+        awk -v g="$gap" -v m=$NATMAX -v n="$after" 'BEGIN{exit !(g > 0 && g <= m && n >= 20)}'
+    check "NAT: the kernel reported ESP from the new mapping" grep -q "the kernel saw its ESP arrive from 100.64.0.254:12" $L
+    local sa1
+    sa1=$(ike_sa)
+    echo "  after: rvpn IKE SA $(echo "$sa1" | jfield spi_i)/$(echo "$sa1" | jfield spi_r) remote $(echo "$sa1" | jfield remote), strongSwan $(swan_ike)"
+    check "NAT: rvpn kept its IKE SA (same SPIs)" [ -n "$spi_i0" -a "$(echo "$sa1" | jfield spi_i)" = "$spi_i0" -a "$(echo "$sa1" | jfield spi_r)" = "$spi_r0" ]
+    check "NAT: rvpn's IKE SA follows to the new port" sh -c "echo '$sa1' | grep -q '\"remote\":\"100.64.0.254:12'"
+    check "NAT: strongSwan kept its IKE SA (same SPIs)" [ -n "$swan0" -a "$(swan_ike)" = "$swan0" ]
+    check "NAT: no IKE SA negotiated since" [ "$(grep -cE 'IKE_SA [0-9a-f]+_[ir] established' $L)" -eq "$n_ike0" ]
+    check "NAT: one rvpn session, one IKE SA at strongSwan" [ "$(nswanctl --list-sas | grep -c ESTABLISHED)" -eq 1 ]
+    check "NAT: ping after the rebinding" ns kxt ping -c 3 -i 0.2 -W 2 -q 169.254.1.1
+    echo "  vtysh show crypto session:"; nvty -c 'show crypto session' 2>&1 | sed 's/^/    /'
+    kill -TERM $RVPN_PID
+    check "NAT: rvpnd exits on SIGTERM" wait_until 15 rvpn_gone
+    RVPN_PID=
+    check "NAT: clean after SIGTERM" clean
+    cp $L /tmp/host/ 2>/dev/null; cp $N/charon.log /tmp/host/charon-nat.log 2>/dev/null
+}
+nat_stage
 
 # ------------------------------------------- the backend, command by command
 if [ -n "${KXTEST:-}" ]; then
