@@ -200,13 +200,13 @@ impl Worker {
             }
             let inb = &mut b.inb;
             b.recv
-                .for_each_datagram(|payload, from| match classify(payload) {
+                .for_each_datagram_to(|payload, from, local| match classify(payload) {
                     Ok(Kind::Esp) => self.esp_in(payload, from, t, inb),
                     // IKE: dropped when oversized or when the IKE task is
                     // behind (a full queue), never queued without bound.
                     Ok(Kind::Ike) if ike::driver::natt_ike_fits(payload.len()) => {
                         let data = payload.get(4..).unwrap_or_default().to_vec();
-                        let _ = self.shared.ike.try_send(NattIn { from, data });
+                        let _ = self.shared.ike.try_send(NattIn { from, local, data });
                     }
                     Ok(Kind::Ike) => {}
                     Ok(Kind::Keepalive) | Err(_) => {}
