@@ -7,10 +7,9 @@
 //! ```
 //!
 //! Each spoke tunnel has its own `tunnel source` (rvpn, like IOS, takes no
-//! two tunnels with the same source and destination), but rvpnd sends
-//! from the address the kernel picks (10.77.0.2): to the hub and to the
-//! spokes' own NAT detection they are 200 spokes behind one NAT address,
-//! so every tunnel floats to UDP 4500 and encapsulates its ESP.
+//! two tunnels with the same source and destination), and rvpnd sends
+//! each tunnel's IKE from its source (IP_PKTINFO), so the hub sees 200
+//! spokes at 200 addresses (routed to it over the link) and no NAT.
 //!
 //! The hub has 200 `tunnel destination dynamic` interfaces, each bound by
 //! its IKEv2 profile to one spoke identity (`match identity remote fqdn
@@ -256,6 +255,7 @@ fn a_burst_of_200_tunnels_brings_every_bgp_neighbor_to_established() {
         .collect();
     std::fs::write(&batch, lines).expect("write the batch");
     spk_ns.exec_ok(&["ip", "-batch", batch.to_str().expect("utf-8 path")]);
+    hub_ns.route(&["10.77.1.0/24", "via", SPOKE]);
     let opts = |tag: &str| RvpndOpts {
         tag: tag.into(),
         args: vec!["--dataplane".into(), "userspace".into()],
