@@ -65,6 +65,9 @@ fn tunnel_addrs(i: usize) -> (String, String) {
 }
 
 /// Tunnel `i`'s source address on the spokes' side.
+/// Where the spokes' IKE comes from: their tunnel sources.
+const SPOKE_SOURCES: &str = "10.77.1.0/24";
+
 fn spoke_source(i: usize) -> String {
     format!("10.77.1.{i}")
 }
@@ -128,8 +131,8 @@ interface Tunnel{i}
 
 fn hub_config() -> String {
     let mut c = String::from("hostname hub\n");
-    // 200 spokes behind one address start at once: the half-open limits
-    // must let them in (docs/CLI.md: many peers behind one address).
+    // 200 spokes start at once: the half-open limits must let them in
+    // (and would, were they behind one address: docs/CLI.md).
     c.push_str(
         "crypto ikev2 cookie-challenge 1000
 crypto ikev2 limit max-in-negotiation-sa 2000
@@ -139,7 +142,7 @@ crypto ikev2 limit max-in-negotiation-sa-per-address 1000
     c.push_str(CRYPTO_COMMON);
     let _ = write!(
         c,
-        "crypto ikev2 keyring K\n peer spokes\n  address {SPOKE}\n  pre-shared-key 0 {PSK}\n!\n"
+        "crypto ikev2 keyring K\n peer spokes\n  address {SPOKE_SOURCES}\n  pre-shared-key 0 {PSK}\n!\n"
     );
     for i in 1..=SPOKES {
         let end = TunnelEnd {
@@ -255,7 +258,7 @@ fn a_burst_of_200_tunnels_brings_every_bgp_neighbor_to_established() {
         .collect();
     std::fs::write(&batch, lines).expect("write the batch");
     spk_ns.exec_ok(&["ip", "-batch", batch.to_str().expect("utf-8 path")]);
-    hub_ns.route(&["10.77.1.0/24", "via", SPOKE]);
+    hub_ns.route(&[SPOKE_SOURCES, "via", SPOKE]);
     let opts = |tag: &str| RvpndOpts {
         tag: tag.into(),
         args: vec!["--dataplane".into(), "userspace".into()],

@@ -964,6 +964,31 @@ fn hub_answers_each_spoke_from_the_address_it_dialled() {
         .as_array()
         .map(|v| v.iter().filter(|s| s["status"] == "UP-ACTIVE").count());
     assert_eq!(up, Some(2), "{sessions}");
+    // ESP both ways through each tunnel: the hub's TunnelN to a loopback
+    // address of spoke N.
+    for (i, _, sw) in &mut spokes {
+        let (ns, far) = (if *i == 1 { &s1 } else { &s2 }, format!("10.10.{i}.1"));
+        ns.add_lo_addr(&format!("{far}/32"));
+        sw.route_via_tunnel(&format!("169.254.{i}.0/30"), &far);
+        hub.exec_ok(&[
+            "ip",
+            "route",
+            "replace",
+            &format!("{far}/32"),
+            "dev",
+            &format!("Tunnel{i}"),
+            "src",
+            &format!("169.254.{i}.1"),
+        ]);
+        let out = hub.ping(&format!("169.254.{i}.1"), &far, 3);
+        assert!(
+            out.status.success(),
+            "ping through Tunnel{i}\n{}\n--- rvpnd:\n{}\n--- spoke {i}:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            rvpn.log(),
+            sw.log()
+        );
+    }
 }
 
 /// A spoke with two addresses on its uplink whose `tunnel source` is the
