@@ -594,7 +594,9 @@ async fn recv_opt(
         return std::future::pending().await;
     };
     let (n, from, local) = s
-        .async_io(Interest::READABLE, || pktinfo::recv_from(s, buf))
+        .async_io(Interest::READABLE | Interest::ERROR, || {
+            pktinfo::recv_from(s, buf)
+        })
         .await?;
     let local = local.map_or(any, |ip| SocketAddr::new(ip, any.port()));
     Ok((n, from, local))
