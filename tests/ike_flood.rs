@@ -183,6 +183,10 @@ fn an_ike_sa_init_flood_leaves_tunnels_new_peers_and_memory_alone() {
     // The flooder owns all of 10.98.0.0/16; rvpnd routes it back there.
     fl.exec_ok(&["ip", "route", "add", "local", "10.98.0.0/16", "dev", "lo"]);
     rv.route(&["10.98.0.0/16", "via", FLOODER]);
+    // The flood goes to Tunnel2's source, the address where the dynamic
+    // interface takes peers: rvpnd knows which address a request reached
+    // and refuses one to an address no tunnel serves before any SA.
+    fl.route(&[&format!("{RVPN_2}/32"), "via", RVPN_F]);
 
     let mut swan1 = StrongSwan::start(&s1, SwanOpts::tagged("s1"));
     let mut c1 = lab().swan_conn(1);
@@ -219,7 +223,7 @@ fn an_ike_sa_init_flood_leaves_tunnels_new_peers_and_memory_alone() {
     let rss_before = rss_kib(pid);
 
     let stop = Arc::new(AtomicBool::new(false));
-    let target: SocketAddr = format!("{RVPN_F}:500").parse().unwrap();
+    let target: SocketAddr = format!("{RVPN_2}:500").parse().unwrap();
     let fl_name = fl.name().to_string();
     let swan1_log_at_flood = swan1.log().len();
     let flood_stop = stop.clone();

@@ -1,6 +1,7 @@
 //! IKEv2 interop with strongSwan (charon 5.9.x, kernel-libipsec) in
 //! network namespaces: rvpn as initiator and as responder across the
-//! issue's algorithm matrix, rekeys, DPD and the failure reasons.
+//! issue's algorithm matrix, rekeys, DPD and the failure reasons; a hub
+//! and a spoke with several addresses (IKE's local address, IP_PKTINFO).
 //! Needs root and the packages that scripts/test installs.
 
 mod support;
@@ -747,7 +748,7 @@ fn hub_with_dynamic_interfaces_takes_two_strongswan_spokes() {
     let s2 = Netns::new("sp2");
     veth(&hub, &s1, "10.97.1.1/24", "10.97.1.2/24");
     veth(&hub, &s2, "10.97.2.1/24", "10.97.2.2/24");
-    let cfg = support::rvpn::hub_config(PSK, 2);
+    let cfg = support::rvpn::hub_config(PSK, &[None, None]);
     let rvpn = Rvpnd::start(&hub, &cfg);
     let mut spokes = Vec::new();
     for (i, ns) in [(1, &s1), (2, &s2)] {
@@ -796,6 +797,206 @@ fn hub_with_dynamic_interfaces_takes_two_strongswan_spokes() {
     for sw in &spokes {
         sw.wait_established("hub", "net", Duration::from_secs(5));
     }
+}
+
+// IKE on a host with several addresses (strongSwan's IP_PKTINFO way):
+// rvpnd's IKE sockets are bound to the wildcard address, yet it knows
+// which of its addresses a peer reached and answers from it, and an
+// initiator sends from its `tunnel source`, not from the address the
+// kernel would pick.
+
+/// The hub's two addresses on its one uplink: the primary (the kernel's
+/// choice as a source) and a secondary.
+const HUB_A: &str = "10.96.0.1";
+const HUB_B: &str = "10.96.0.11";
+
+fn ike_sas(rvpn: &Rvpnd) -> Vec<Value> {
+    rvpn.show_json("show crypto ikev2 sa")["ike_sas"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A hub with two `tunnel destination dynamic` interfaces, Tunnel1 with
+/// source HUB_A and Tunnel2 with source HUB_B, both on one interface; two
+/// strongSwan spokes behind a router, spoke 1 dialling HUB_A, spoke 2
+/// HUB_B. Both come up, each on the interface whose source it dialled, and
+/// each strongSwan sees the hub at the address it dialled, without NAT.
+#[test]
+fn hub_answers_each_spoke_from_the_address_it_dialled() {
+    support::require_interop();
+    let hub = Netns::new("pkhub");
+    let r = Netns::new("pkrt");
+    let s1 = Netns::new("pksp1");
+    let s2 = Netns::new("pksp2");
+    let up = veth(&hub, &r, &format!("{HUB_A}/24"), "10.96.0.254/24");
+    hub.add_addr(&up.a_if, &format!("{HUB_B}/24"));
+    hub.route(&["default", "via", "10.96.0.254"]);
+    r.enable_forwarding();
+    for (i, ns) in [(1, &s1), (2, &s2)] {
+        veth(
+            ns,
+            &r,
+            &format!("10.96.{i}.2/24"),
+            &format!("10.96.{i}.254/24"),
+        );
+        ns.route(&["default", "via", &format!("10.96.{i}.254")]);
+    }
+    let cfg = support::rvpn::hub_config(PSK, &[Some(HUB_A), Some(HUB_B)]);
+    let rvpn = Rvpnd::start(&hub, &cfg);
+    // Spoke 2 (to the secondary address) first: the interface order of
+    // the configuration must not decide.
+    let mut spokes = Vec::new();
+    for (i, ns, dial) in [(2, &s2, HUB_B), (1, &s1, HUB_A)] {
+        let mut sw = StrongSwan::start(ns, SwanOpts::tagged(&format!("pksp{i}")));
+        let mut c = SwanConn::psk(
+            "hub",
+            &format!("10.96.{i}.2"),
+            dial,
+            &format!("spoke{i}.spokes.test"),
+            "hub.test",
+            PSK,
+        );
+        c.start_action = "start".into();
+        sw.load(&[c]);
+        spokes.push((i, dial, sw));
+    }
+    let established = || {
+        ike_sas(&rvpn)
+            .iter()
+            .filter(|s| s["state"] == "ESTABLISHED")
+            .count()
+    };
+    let ok = wait_for(|| established() == 2, Duration::from_secs(20));
+    let logs = || {
+        let mut s = format!("--- rvpnd:\n{}", rvpn.log());
+        for (i, _, sw) in &spokes {
+            s.push_str(&format!("\n--- spoke {i}:\n{}", sw.log()));
+        }
+        s
+    };
+    assert!(ok, "{:#?}\n{}", ike_sas(&rvpn), logs());
+    // The local address is the one the spoke dialled (on port 4500:
+    // kernel-libipsec makes strongSwan encapsulate, a faked NAT, so IKE
+    // floats from 500 on, and takes the userspace data plane's socket).
+    let mut got: Vec<(String, String, String)> = ike_sas(&rvpn)
+        .iter()
+        .map(|s| {
+            (
+                s["tunnel"].as_str().unwrap_or_default().to_string(),
+                s["remote_id"].as_str().unwrap_or_default().to_string(),
+                s["local"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "Tunnel1".to_string(),
+                "spoke1.spokes.test".to_string(),
+                format!("{HUB_A}:4500"),
+            ),
+            (
+                "Tunnel2".to_string(),
+                "spoke2.spokes.test".to_string(),
+                format!("{HUB_B}:4500"),
+            ),
+        ],
+        "{}",
+        logs()
+    );
+    for (i, dial, sw) in &spokes {
+        let sa = sw.wait_established("hub", "net", Duration::from_secs(10));
+        assert_eq!(
+            sa.remote_host, *dial,
+            "spoke {i} sees the hub where it dialled"
+        );
+        // A reply from another address would make NAT detection see a
+        // NAT (the faked one for encapsulation is not listed as such).
+        assert!(
+            !sa.nat_local && !sa.nat_remote,
+            "spoke {i} saw a NAT: {sa:?}"
+        );
+        assert_eq!(sa.child("net").map(|c| c.state.as_str()), Some("INSTALLED"));
+    }
+    let sessions = rvpn.show_json("show crypto session");
+    let up = sessions["sessions"]
+        .as_array()
+        .map(|v| v.iter().filter(|s| s["status"] == "UP-ACTIVE").count());
+    assert_eq!(up, Some(2), "{sessions}");
+    // ESP both ways through each tunnel: the hub's TunnelN to a loopback
+    // address of spoke N.
+    for (i, _, sw) in &mut spokes {
+        let (ns, far) = (if *i == 1 { &s1 } else { &s2 }, format!("10.10.{i}.1"));
+        ns.add_lo_addr(&format!("{far}/32"));
+        sw.route_via_tunnel(&format!("169.254.{i}.0/30"), &far);
+        hub.exec_ok(&[
+            "ip",
+            "route",
+            "replace",
+            &format!("{far}/32"),
+            "dev",
+            &format!("Tunnel{i}"),
+            "src",
+            &format!("169.254.{i}.1"),
+        ]);
+        let out = hub.ping(&format!("169.254.{i}.1"), &far, 3);
+        assert!(
+            out.status.success(),
+            "ping through Tunnel{i}\n{}\n--- rvpnd:\n{}\n--- spoke {i}:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            rvpn.log(),
+            sw.log()
+        );
+    }
+}
+
+/// A spoke with two addresses on its uplink whose `tunnel source` is the
+/// secondary one: rvpnd initiates from it (the kernel would pick the
+/// primary), and strongSwan, which only accepts IKE from that address,
+/// shows the IKE SA from it, without NAT.
+#[test]
+fn initiator_sends_from_its_tunnel_source() {
+    support::require_interop();
+    // RVPN is the primary address of the link, SOURCE a secondary.
+    const SOURCE: &str = "10.99.0.11";
+    let a = Netns::new("pkspk");
+    let b = Netns::new("pksw");
+    let l = veth(&a, &b, &format!("{RVPN}/24"), &format!("{SWAN}/24"));
+    a.add_addr(&l.a_if, &format!("{SOURCE}/24"));
+    let mut swan = StrongSwan::start(&b, SwanOpts::tagged("pksw"));
+    // remote_addrs: strongSwan finds no configuration for IKE from any
+    // other address.
+    let mut conn = swan_conn(GCM256_X25519, PSK);
+    conn.remote_addrs = SOURCE.into();
+    swan.load(&[conn]);
+    let cfg = rvpn_config(GCM256_X25519, SWAN, PSK, "", "").replace(
+        &format!("tunnel source {RVPN}"),
+        &format!("tunnel source {SOURCE}"),
+    );
+    let rvpn = Rvpnd::start(&a, &cfg);
+    let ok = wait_for(
+        || swan.established("rvpn", "net").is_some(),
+        Duration::from_secs(20),
+    );
+    assert!(
+        ok,
+        "{:#?}\n--- rvpnd:\n{}\n--- charon:\n{}",
+        ike_sas(&rvpn),
+        rvpn.log(),
+        swan.log()
+    );
+    let sa = swan.wait_established("rvpn", "net", Duration::from_secs(5));
+    assert_eq!(sa.remote_host, SOURCE);
+    assert!(!sa.nat_local && !sa.nat_remote, "{sa:?}");
+    assert!(!sa.initiator, "rvpnd initiated");
+    let ours = ike_sas(&rvpn);
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    // Port 4500 after the float strongSwan asks for (kernel-libipsec
+    // encapsulates): the data plane's socket sends from the source too.
+    assert_eq!(ours[0]["local"], format!("{SOURCE}:4500"), "{ours:?}");
 }
 
 #[test]

@@ -30,7 +30,7 @@ const RECOVERY: Duration = Duration::from_secs(2);
 
 /// rvpn as a hub: Tunnel1 takes any spoke of spokes.test.
 fn hub_config() -> String {
-    support::rvpn::hub_config(PSK, 1)
+    support::rvpn::hub_config(PSK, &[None])
 }
 
 /// rvpn as a spoke initiating to `hub` (no tunnel source: it goes out

@@ -22,7 +22,8 @@ pub const GSO_MAX_BYTES: usize = 65000;
 /// A receive buffer that can hold any coalesced (GRO) message.
 pub const GRO_BUF_SIZE: usize = 65535;
 
-const CTRL_LEN: usize = 64;
+/// Room for a UDP_GRO and an IP(V6)_PKTINFO control message.
+const CTRL_LEN: usize = 96;
 
 /// Control message space, aligned for `cmsghdr`.
 #[derive(Clone, Copy)]
@@ -41,7 +42,7 @@ fn zeroed_storage() -> libc::sockaddr_storage {
 }
 
 /// Writes `addr` into `ss`; returns its length.
-fn to_sockaddr(addr: &SocketAddr, ss: &mut libc::sockaddr_storage) -> libc::socklen_t {
+pub(crate) fn to_sockaddr(addr: &SocketAddr, ss: &mut libc::sockaddr_storage) -> libc::socklen_t {
     *ss = zeroed_storage();
     match addr {
         SocketAddr::V4(a) => {
@@ -77,7 +78,10 @@ fn to_sockaddr(addr: &SocketAddr, ss: &mut libc::sockaddr_storage) -> libc::sock
 
 /// Reads a socket address; an IPv4-mapped IPv6 address (from a dual-stack
 /// socket) comes back as IPv4.
-fn from_sockaddr(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+pub(crate) fn from_sockaddr(
+    ss: &libc::sockaddr_storage,
+    len: libc::socklen_t,
+) -> Option<SocketAddr> {
     let len = len as usize;
     match libc::c_int::from(ss.ss_family) {
         libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
@@ -121,6 +125,9 @@ pub struct Message {
     pub seg_size: usize,
     /// The sender.
     pub from: SocketAddr,
+    /// The local address it was sent to, when the socket reports it
+    /// ([`crate::pktinfo::enable`]).
+    pub local: Option<IpAddr>,
     /// The datagram did not fit the buffer (its datagrams are skipped).
     pub truncated: bool,
 }
@@ -342,11 +349,14 @@ impl RecvBatch {
             }
             let from = from_sockaddr(name, h.msg_hdr.msg_namelen)
                 .unwrap_or(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
+            // SAFETY: as above.
+            let local = unsafe { crate::pktinfo::local_of(&h.msg_hdr) };
             self.msgs.push(Message {
                 start: self.headroom,
                 len: len.min(room),
                 seg_size,
                 from,
+                local,
                 truncated,
             });
         }
@@ -390,13 +400,22 @@ impl RecvBatch {
     /// Calls `f` with every datagram received (GRO messages split), in
     /// order, mutable in place, and its sender.
     pub fn for_each_datagram(&mut self, mut f: impl FnMut(&mut [u8], SocketAddr)) {
+        self.for_each_datagram_to(|d, from, _| f(d, from));
+    }
+
+    /// Like [`RecvBatch::for_each_datagram`], with the local address each
+    /// datagram was sent to ([`Message::local`]).
+    pub fn for_each_datagram_to(
+        &mut self,
+        mut f: impl FnMut(&mut [u8], SocketAddr, Option<IpAddr>),
+    ) {
         for i in 0..self.msgs.len() {
             let Some(m) = self.msgs.get(i).copied() else {
                 break;
             };
             for r in m.segments() {
                 if let Some(d) = self.buf_mut(i).get_mut(r) {
-                    f(d, m.from);
+                    f(d, m.from, m.local);
                 }
             }
         }
@@ -880,6 +899,7 @@ mod tests {
             len,
             seg_size,
             from,
+            local: None,
             truncated,
         };
         let v: Vec<_> = m(2500, 1000, false).segments().collect();

@@ -28,5 +28,6 @@ pub mod batch;
 pub mod csum;
 pub mod link;
 pub mod offload;
+pub mod pktinfo;
 pub mod sockopt;
 pub mod tun;

@@ -5,9 +5,12 @@
 use crate::crypto::rand::SystemRandom;
 use crate::sa::config::EngineConfig;
 use crate::sa::{ChildMove, ChildSaParams, Engine, GuardStats, IkeSaInfo, Output, TunnelStatus};
+use esp_io::pktinfo;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -237,12 +240,20 @@ pub fn natt_ike_plausible(datagram: &[u8]) -> bool {
 pub struct NattIn {
     /// Where the datagram came from.
     pub from: SocketAddr,
+    /// The local address it was sent to (`IP_PKTINFO` /
+    /// `IPV6_PKTINFO` on the data plane's socket), if known.
+    pub local: Option<IpAddr>,
     /// The IKE message (the non-ESP marker removed).
     pub data: Vec<u8>,
 }
 
+/// A socket bound to the wildcard address that reports each datagram's
+/// local address (strongSwan's way: IKE must know which of the host's
+/// addresses a peer reached, and answer from it).
 async fn bind_one(ip: IpAddr, port: u16) -> io::Result<UdpSocket> {
-    UdpSocket::bind(SocketAddr::new(ip, port)).await
+    let s = UdpSocket::bind(SocketAddr::new(ip, port)).await?;
+    pktinfo::enable(&s, ip.is_ipv6())?;
+    Ok(s)
 }
 
 impl Sockets {
@@ -275,7 +286,10 @@ impl Sockets {
         })
     }
 
-    async fn send(&self, remote: SocketAddr, natt: bool, data: &[u8]) {
+    /// Send `data` to `remote` from the SA's `local` address (the
+    /// kernel's choice when it is unspecified).
+    async fn send(&self, local: SocketAddr, remote: SocketAddr, natt: bool, data: &[u8]) {
+        let src = local.ip();
         if natt && self.ext_send4.is_some() {
             let sock = if remote.is_ipv4() {
                 self.ext_send4.as_ref()
@@ -289,7 +303,7 @@ impl Sockets {
             buf.extend_from_slice(data);
             // Non-blocking: a full socket buffer loses this message, which
             // retransmission covers.
-            if let Some(Err(e)) = sock.map(|s| s.send_to(&buf, remote)) {
+            if let Some(Err(e)) = sock.map(|s| send_now(s, &buf, remote, src)) {
                 tracing::debug!("sending {} bytes to {remote}: {e}", data.len());
             }
             return;
@@ -305,9 +319,9 @@ impl Sockets {
             let mut buf = Vec::with_capacity(data.len() + 4);
             buf.extend_from_slice(&NON_ESP_MARKER);
             buf.extend_from_slice(data);
-            sock.send_to(&buf, remote).await
+            send_async(sock, &buf, remote, src).await
         } else {
-            sock.send_to(data, remote).await
+            send_async(sock, data, remote, src).await
         };
         if let Err(e) = r {
             tracing::debug!("sending {} bytes to {remote}: {e}", data.len());
@@ -317,7 +331,40 @@ impl Sockets {
 
 async fn bind6(ip: IpAddr, port: u16) -> Option<UdpSocket> {
     let s = socket2_v6only(ip, port).ok()?;
+    pktinfo::enable(&s, true).ok()?;
     UdpSocket::from_std(s).ok()
+}
+
+/// Send one datagram from `src` without waiting (`WouldBlock` when the
+/// socket buffer is full). A source the kernel refuses (a `tunnel source`
+/// the host does not have) falls back to the kernel's choice, as before
+/// sources were set.
+fn send_now(sock: &impl AsFd, data: &[u8], remote: SocketAddr, src: IpAddr) -> io::Result<usize> {
+    match pktinfo::send_from(sock, data, remote, src) {
+        Err(e) if e.kind() != io::ErrorKind::WouldBlock && !src.is_unspecified() => {
+            tracing::debug!(
+                "sending from {src} to {remote}: {e}; from the kernel's choice instead"
+            );
+            let any = if remote.is_ipv4() {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            };
+            pktinfo::send_from(sock, data, remote, any)
+        }
+        r => r,
+    }
+}
+
+/// [`send_now`], waiting for room in the socket buffer.
+async fn send_async(
+    sock: &UdpSocket,
+    data: &[u8],
+    remote: SocketAddr,
+    src: IpAddr,
+) -> io::Result<usize> {
+    sock.async_io(Interest::WRITABLE, || send_now(sock, data, remote, src))
+        .await
 }
 
 /// An IPv6-only socket, so it does not collide with the IPv4 one.
@@ -491,21 +538,22 @@ pub async fn run_with(
                     }
                 }
             }
-            r = socks.v4.recv_from(&mut b4) => if let Ok((n, from)) = r {
-                engine.handle_datagram(Instant::now(), local4, from, false, &b4[..n]);
+            r = recv_opt(Some(&socks.v4), &mut b4, local4) => if let Ok((n, from, local)) = r {
+                engine.handle_datagram(Instant::now(), local, from, false, &b4[..n]);
             },
-            r = recv_opt(socks.v4_natt.as_ref(), &mut b4n) => if let Ok((n, from)) = r {
-                natt_in(&mut engine, local4n, from, &b4n[..n]);
+            r = recv_opt(socks.v4_natt.as_ref(), &mut b4n, local4n) => if let Ok((n, from, local)) = r {
+                natt_in(&mut engine, local, from, &b4n[..n]);
             },
             Some(d) = recv_ext(external.as_mut()) => {
-                let local = if d.from.is_ipv4() { local4n } else { local6n };
+                let any = if d.from.is_ipv4() { local4n } else { local6n };
+                let local = d.local.map_or(any, |ip| SocketAddr::new(ip, cfg.natt_port));
                 engine.handle_datagram(Instant::now(), local, d.from, true, &d.data);
             },
-            r = recv_opt(socks.v6.as_ref(), &mut b6) => if let Ok((n, from)) = r {
-                engine.handle_datagram(Instant::now(), local6, from, false, &b6[..n]);
+            r = recv_opt(socks.v6.as_ref(), &mut b6, local6) => if let Ok((n, from, local)) = r {
+                engine.handle_datagram(Instant::now(), local, from, false, &b6[..n]);
             },
-            r = recv_opt(socks.v6_natt.as_ref(), &mut b6n) => if let Ok((n, from)) = r {
-                natt_in(&mut engine, local6n, from, &b6n[..n]);
+            r = recv_opt(socks.v6_natt.as_ref(), &mut b6n, local6n) => if let Ok((n, from, local)) = r {
+                natt_in(&mut engine, local, from, &b6n[..n]);
             },
             Some((spi_in, r)) = acks.recv() => engine.child_installed(spi_in, r, Instant::now()),
             _ = sleep => engine.handle_timeout(Instant::now()),
@@ -592,11 +640,24 @@ async fn recv_ext(rx: Option<&mut mpsc::Receiver<NattIn>>) -> Option<NattIn> {
     }
 }
 
-async fn recv_opt(sock: Option<&UdpSocket>, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-    match sock {
-        Some(s) => s.recv_from(buf).await,
-        None => std::future::pending().await,
-    }
+/// One datagram: its length, sender, and the local address and port it
+/// was sent to (`any`, the socket's wildcard address and port, when the
+/// kernel did not say).
+async fn recv_opt(
+    sock: Option<&UdpSocket>,
+    buf: &mut [u8],
+    any: SocketAddr,
+) -> io::Result<(usize, SocketAddr, SocketAddr)> {
+    let Some(s) = sock else {
+        return std::future::pending().await;
+    };
+    let (n, from, local) = s
+        .async_io(Interest::READABLE | Interest::ERROR, || {
+            pktinfo::recv_from(s, buf)
+        })
+        .await?;
+    let local = local.map_or(any, |ip| SocketAddr::new(ip, any.port()));
+    Ok((n, from, local))
 }
 
 async fn flush(
@@ -617,8 +678,11 @@ async fn flush(
     while let Some(o) = engine.poll_output() {
         match o {
             Output::Send {
-                remote, natt, data, ..
-            } => socks.send(remote, natt, &data).await,
+                local,
+                remote,
+                natt,
+                data,
+            } => socks.send(local, remote, natt, &data).await,
             Output::ChildUp(child) => {
                 let installed = InstallAck::new(child.spi_in, acks.clone());
                 // If the daemon is gone, the dropped answer fails the install.

@@ -252,10 +252,11 @@ impl Drop for Rvpnd {
     }
 }
 
-/// An rvpn hub: `tunnels` interfaces `TunnelN` (169.254.N.1/30), each
-/// taking any spoke whose identity is in spokes.test (PSK `psk`), as
+/// An rvpn hub: one `tunnel destination dynamic` interface `TunnelN`
+/// (169.254.N.1/30) per entry of `sources` (its `tunnel source`, if any),
+/// each taking any spoke whose identity is in spokes.test (PSK `psk`), as
 /// hub.test.
-pub fn hub_config(psk: &str, tunnels: usize) -> String {
+pub fn hub_config(psk: &str, sources: &[Option<&str>]) -> String {
     let mut c = format!(
         "hostname hub
 crypto ikev2 keyring SPOKES
@@ -275,12 +276,16 @@ crypto ipsec profile IPS
 !
 "
     );
-    for n in 1..=tunnels {
+    for (n, src) in (1..).zip(sources) {
+        let src = src
+            .map(|a| format!(" tunnel source {a}\n"))
+            .unwrap_or_default();
         c.push_str(&format!(
             "interface Tunnel{n}
  ip address 169.254.{n}.1/30
- tunnel destination dynamic
+{src} tunnel destination dynamic
  tunnel protection ipsec profile IPS
+!
 "
         ));
     }

@@ -369,8 +369,24 @@ impl Engine {
     }
 
     /// The tunnels a peer at `remote` reaching us at `local` may belong to
-    /// (by address, then dynamic ones), as indices into the configuration.
+    /// (by address, then dynamic ones), as indices into the configuration:
+    /// those whose `tunnel source` is `local` first, then those without a
+    /// source (any address); with an unspecified `local` (the driver could
+    /// not tell where the datagram went) every source is a candidate.
     pub(crate) fn candidates(&self, local: SocketAddr, remote: SocketAddr) -> Vec<usize> {
+        let mut c = self.candidates_any_order(local, remote);
+        let exact = |i: &usize| {
+            self.cfg
+                .tunnels
+                .get(*i)
+                .is_some_and(|t| t.local == Some(local.ip()))
+        };
+        // Stable: configuration order within each group.
+        c.sort_by_key(|i| !exact(i));
+        c
+    }
+
+    fn candidates_any_order(&self, local: SocketAddr, remote: SocketAddr) -> Vec<usize> {
         self.cfg
             .tunnels
             .iter()

@@ -332,10 +332,14 @@ impl Engine {
             .iter()
             .filter_map(|&i| self.cfg.tunnels.get(i))
             .collect();
+        // Only when the driver could not tell which address the request
+        // reached: then the first candidate's source is the best guess.
+        // Otherwise the candidates are the tunnels with that source (first)
+        // or none.
         let local_hint = cands
             .iter()
             .find_map(|t| t.local)
-            .filter(|ip| ip.is_ipv4() == remote.is_ipv4());
+            .filter(|ip| ip.is_ipv4() == remote.is_ipv4() && local.ip().is_unspecified());
         let mut mismatch = None;
         for t in &cands {
             match select_ike(&t.ike, offer) {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 mod flood;
 mod history;
+mod hub;
 mod install;
 mod mobility;
 mod rng;
@@ -104,6 +105,8 @@ enum Install {
 struct Side {
     e: Engine,
     addr: SocketAddr,
+    /// Further addresses of this side (tests/hub.rs).
+    aliases: Vec<IpAddr>,
     /// Installed Child SAs by inbound SPI.
     children: HashMap<u32, ChildSaParams>,
     install: Install,
@@ -130,6 +133,7 @@ impl Side {
         Side {
             e,
             addr: SocketAddr::new(ip(addr), 500),
+            aliases: Vec::new(),
             children: HashMap::new(),
             install: Install::Auto,
             unconfirmed: Vec::new(),

@@ -42,6 +42,9 @@ pub fn udp_reuseport(addr: SocketAddr) -> io::Result<UdpSocket> {
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
     }
+    // Each datagram's local address, for IKE (which peer reached which of
+    // the host's addresses; replies go out from it).
+    esp_io::pktinfo::enable(&s, addr.is_ipv6())?;
     s.bind(&addr.into())?;
     Ok(s.into())
 }

@@ -205,7 +205,7 @@ impl Worker {
             }
             let inb = &mut b.inb;
             b.recv
-                .for_each_datagram(|payload, from| match classify(payload) {
+                .for_each_datagram_to(|payload, from, local| match classify(payload) {
                     Ok(Kind::Esp) => self.esp_in(payload, from, true, t, inb),
                     // IKE: dropped when it cannot be an IKE message
                     // (oversized, Length not what arrived) or when the IKE
@@ -213,7 +213,7 @@ impl Worker {
                     // bound.
                     Ok(Kind::Ike) if ike::driver::natt_ike_plausible(payload) => {
                         let data = payload.get(4..).unwrap_or_default().to_vec();
-                        let _ = self.shared.ike.try_send(NattIn { from, data });
+                        let _ = self.shared.ike.try_send(NattIn { from, local, data });
                     }
                     Ok(Kind::Ike) => {}
                     Ok(Kind::Keepalive) | Err(_) => {}
