@@ -54,6 +54,9 @@ const DPD_DELAY: Duration = Duration::from_secs(1);
 /// After the pings the flood goes on this long with the tunnel idle, so
 /// that swan1 sends its DPD requests into the flood.
 const DPD_WINDOW: Duration = Duration::from_secs(6);
+/// rvpn's Child SA lifetime (`set security-association lifetime
+/// seconds`): Tunnel1 rekeys about twice during the flood.
+const CHILD_LIFETIME: u32 = 10;
 /// The longest DPD round trip accepted during the flood. swan1 declares
 /// the peer dead after 1 + 1.5 + 2.25 + 3.4 s of retransmissions (about
 /// 8 s, SwanOpts' retransmit settings); one retransmission (1 s) fits.
@@ -194,7 +197,11 @@ fn an_ike_sa_init_flood_leaves_tunnels_new_peers_and_memory_alone() {
     swan1.load(&[c1]);
     let mut swan2 = StrongSwan::start(&s2, SwanOpts::tagged("s2"));
     swan2.load(&[lab().swan_conn(2)]);
-    let rvpn = Rvpnd::start(&rv, &lab().config());
+    let cfg = lab().config().replace(
+        " set ikev2-profile PROF\n",
+        &format!(" set ikev2-profile PROF\n set security-association lifetime seconds {CHILD_LIFETIME}\n"),
+    );
+    let rvpn = Rvpnd::start(&rv, &cfg);
     let pid = rvpnd_pid(&rvpn);
 
     // Tunnel1 (rvpn initiates) is up and carries pings to swan1's loopback.
@@ -226,6 +233,7 @@ fn an_ike_sa_init_flood_leaves_tunnels_new_peers_and_memory_alone() {
     let target: SocketAddr = format!("{RVPN_2}:500").parse().unwrap();
     let fl_name = fl.name().to_string();
     let swan1_log_at_flood = swan1.log().len();
+    let rvpn_log_at_flood = rvpn.log().len();
     let flood_stop = stop.clone();
     let flooder = std::thread::spawn(move || flood(&fl_name, target, &flood_stop));
     // Past the COOKIE threshold before the legitimate traffic starts.
@@ -276,6 +284,7 @@ fn an_ike_sa_init_flood_leaves_tunnels_new_peers_and_memory_alone() {
     rss_peak = rss_peak.max(rss_kib(pid));
     half_open_max = half_open_max.max(half_open(&rvpn));
     let swan1_log_at_stop = swan1.log().len();
+    let rvpn_log_at_stop = rvpn.log().len();
     let flood_was_on = !flooder.is_finished();
     stop.store(true, Ordering::Relaxed);
     let report = flooder.join().expect("flood thread");
@@ -327,6 +336,22 @@ fn an_ike_sa_init_flood_leaves_tunnels_new_peers_and_memory_alone() {
         guard["dropped_total_limit"]
     ));
     figure(&format!("ike_flood: {}", dpd_summary(&dpd)));
+    // Child SA rekeys rvpnd started on Tunnel1 during the flood, and the
+    // new Child SAs it got.
+    let window = rvpn.log();
+    let window = window
+        .get(rvpn_log_at_flood..rvpn_log_at_stop)
+        .unwrap_or_default();
+    let rekeys_started = rvpnd_log_lines(window, "Tunnel1: rekeying CHILD_SA");
+    let rekeys_done = rvpnd_log_lines(window, "Tunnel1: CHILD_SA established with SPIs");
+    let ike_replaced = window
+        .lines()
+        .filter(|l| l.contains("Tunnel1: IKE_SA") && l.contains("established between"))
+        .count();
+    figure(&format!(
+        "ike_flood: Child SA rekeys of the established tunnel during the flood (rvpnd, lifetime \
+         {CHILD_LIFETIME} s): {rekeys_started} started, {rekeys_done} completed"
+    ));
 
     let logs = || {
         format!(
@@ -409,6 +434,18 @@ fn an_ike_sa_init_flood_leaves_tunnels_new_peers_and_memory_alone() {
     assert!(
         rvpn.log().contains("suppressed"),
         "no summary of suppressed log lines\n{}",
+        tail(&rvpn.log())
+    );
+    // The established tunnel rekeyed on time during the flood: every
+    // rekey rvpnd started completed (the last one may still have been
+    // under way when the flood stopped), and no IKE SA was replaced.
+    assert!(
+        rekeys_started >= 1
+            && rekeys_done >= 1
+            && rekeys_done + 1 >= rekeys_started
+            && ike_replaced == 0,
+        "Child SA rekeys during the flood: rvpnd started {rekeys_started}, completed \
+         {rekeys_done}; new IKE SAs of Tunnel1: {ike_replaced}\n{}",
         tail(&rvpn.log())
     );
     // Tunnel1 is still the same healthy tunnel.
