@@ -3,6 +3,7 @@
 //! - [`wire`]: every payload as a parse/emit pair over byte slices.
 //! - [`crypto`]: PRFs and prf+, key derivation, the SK payload ciphers,
 //!   Diffie-Hellman groups, PSK authentication.
+//! - [`pki`]: X.509 trustpoints, certificate validation and signatures.
 //! - [`sa`]: the sans-IO IKE SA and Child SA state machines, driven by
 //!   events and an injected clock.
 //! - `driver` (cargo feature `driver`, off by default): the tokio task that
@@ -11,5 +12,6 @@
 pub mod crypto;
 #[cfg(feature = "driver")]
 pub mod driver;
+pub mod pki;
 pub mod sa;
 pub mod wire;

@@ -17,6 +17,8 @@ pub enum Identity {
     Email(String),
     /// Opaque bytes (ID_KEY_ID).
     KeyId(Vec<u8>),
+    /// A distinguished name, the DER of an X.501 Name (ID_DER_ASN1_DN).
+    Dn(Vec<u8>),
 }
 
 impl Identity {
@@ -28,6 +30,7 @@ impl Identity {
             Identity::Fqdn(s) => (2, s.as_bytes().to_vec()),
             Identity::Email(s) => (3, s.as_bytes().to_vec()),
             Identity::KeyId(k) => (11, k.clone()),
+            Identity::Dn(d) => (9, d.clone()),
         }
     }
 
@@ -39,6 +42,7 @@ impl Identity {
             2 => Identity::Fqdn(String::from_utf8(data.to_vec()).ok()?),
             3 => Identity::Email(String::from_utf8(data.to_vec()).ok()?),
             11 => Identity::KeyId(data.to_vec()),
+            9 => Identity::Dn(data.to_vec()),
             _ => return None,
         })
     }
@@ -80,6 +84,10 @@ impl fmt::Display for Identity {
         match self {
             Identity::Address(a) => write!(f, "{a}"),
             Identity::Fqdn(s) | Identity::Email(s) => write_escaped(f, s),
+            Identity::Dn(d) => match crate::pki::dn_to_string(d) {
+                Some(s) => write_escaped(f, &s),
+                None => write!(f, "dn:(unparsable, {} bytes)", d.len()),
+            },
             Identity::KeyId(k) => match std::str::from_utf8(k) {
                 Ok(s) if s.chars().all(|c| c.is_ascii_graphic()) => write!(f, "keyid:{s}"),
                 _ => write!(
