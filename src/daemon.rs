@@ -10,7 +10,7 @@ use ike::driver::{Command as IkeCommand, Snapshot};
 use ike::sa::config::EngineConfig;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 use vtysh::diff::ChangeKind;
@@ -69,6 +69,8 @@ pub struct Daemon {
     ike_cfg: EngineConfig,
     /// Protected tunnels IKE cannot negotiate, and why.
     ike_problems: Vec<(String, String)>,
+    /// The trustpoints of the running configuration, loaded.
+    pki: crate::pki::Loaded,
     /// The data plane, when it runs.
     dp: Option<mpsc::UnboundedSender<DpCommand>>,
     /// The BGP speaker.
@@ -143,6 +145,7 @@ impl Daemon {
             ike_config: links.ike_config,
             ike_cfg: EngineConfig::default(),
             ike_problems: Vec::new(),
+            pki: crate::pki::Loaded::new(),
             dp: links.dp,
             bgp: links.bgp,
             published: links.published,
@@ -164,9 +167,22 @@ impl Daemon {
         });
     }
 
+    /// Read every trustpoint's files again (those unchanged keep their
+    /// loaded value) and warn about local certificates near expiry.
+    fn reload_pki(&mut self) {
+        let now = SystemTime::now();
+        self.pki = crate::pki::load_all(&self.running, &self.pki, now);
+        for (name, r) in &self.pki {
+            if let Err(e) = r {
+                warn!("trustpoint {name}: {e}");
+            }
+        }
+        crate::pki::warn_expiring(&self.pki, now);
+    }
+
     /// Tell IKE about the tunnels of the running configuration if they changed.
     fn sync_ike(&mut self) {
-        let (cfg, problems) = crate::ike_config::engine_config(&self.running);
+        let (cfg, problems) = crate::ike_config::engine_config(&self.running, &self.pki);
         for (t, why) in &problems {
             if !self.ike_problems.iter().any(|(n, w)| n == t && w == why) {
                 warn!("{t}: IKE cannot negotiate: {why}");
@@ -246,7 +262,19 @@ impl Daemon {
 
     /// Serve messages until every sender is gone.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
-        while let Some(msg) = rx.recv().await {
+        // Local certificates near expiry are warned about when loaded and
+        // then once a day.
+        let mut expiry =
+            tokio::time::interval_at(tokio::time::Instant::now() + EXPIRY_CHECK, EXPIRY_CHECK);
+        loop {
+            let msg = tokio::select! {
+                m = rx.recv() => m,
+                _ = expiry.tick() => {
+                    crate::pki::warn_expiring(&self.pki, SystemTime::now());
+                    continue;
+                }
+            };
+            let Some(msg) = msg else { break };
             match msg {
                 Msg::Request {
                     conn,
@@ -309,6 +337,10 @@ impl Daemon {
             Err(e) => Reply::err(e),
             Ok(Outcome::Nothing) => Reply::ok(""),
             Ok(Outcome::Changed(cfg)) => {
+                if let Err(e) = crate::pki::check_changed(&self.running, &cfg, SystemTime::now()) {
+                    *session = before;
+                    return Reply::msg(e);
+                }
                 self.drain_tunnels(&cfg).await;
                 // Committing cannot fail until there is a data plane that
                 // can refuse; when it can, a failed commit restores
@@ -363,8 +395,15 @@ impl Daemon {
         };
         match loaded {
             Ok(cfg) => {
+                // Every trustpoint: its files may have changed even where
+                // the text did not.
+                if let Err(e) = crate::pki::check_changed(&Config::default(), &cfg, SystemTime::now()) {
+                    return Reply::msg(format!("{e}\n% {name}: nothing changed"));
+                }
                 self.drain_tunnels(&cfg).await;
                 self.commit(cfg, Origin::Conn(conn));
+                self.reload_pki();
+                self.sync_ike();
                 Reply::ok("")
             }
             Err(errs) => Reply::msg(file_errors_message(name, &errs)),
@@ -474,6 +513,7 @@ impl Daemon {
                     ike: &snapshot,
                     ike_problems: &self.ike_problems,
                     dp: dp.as_ref(),
+                    pki: &self.pki,
                 };
                 match show::show(&view, &cmd, json).await {
                     Ok(out) => Reply::ok(out),
@@ -513,8 +553,16 @@ impl Daemon {
         let loaded = blocking("reload", move || persist::load_startup(&path)).await;
         match loaded {
             Ok(Ok(Some(cfg))) => {
+                if let Err(e) = crate::pki::check_changed(&Config::default(), &cfg, SystemTime::now()) {
+                    warn!(file = %self.info.startup.display(), "reload failed: {}; running configuration kept", e.trim_start_matches("% "));
+                    return;
+                }
                 self.drain_tunnels(&cfg).await;
+                // Certificate files are read again even when the text is
+                // the same; only tunnels whose trustpoint changed notice.
                 let n = self.commit(cfg, Origin::Reload);
+                self.reload_pki();
+                self.sync_ike();
                 info!(changes = n, generation = self.generation, "reload done");
             }
             Ok(Ok(None)) => {
@@ -562,6 +610,12 @@ impl Daemon {
         self.ifaces
             .apply(&new, &changes, self.generation, Stamp::now());
         self.running = new;
+        if changes
+            .iter()
+            .any(|c| matches!(c.section, vtysh::diff::Section::Trustpoint(_)))
+        {
+            self.reload_pki();
+        }
         // BGP, BFD and the RIB follow BGP's section, policy, interfaces
         // (tunnel binding, connected networks) and static routes.
         use vtysh::diff::Section as S;
@@ -590,6 +644,9 @@ impl Daemon {
         changes.len()
     }
 }
+
+/// How often local certificates are checked for expiry.
+const EXPIRY_CHECK: Duration = Duration::from_secs(24 * 3600);
 
 /// How long the state owner waits for another task's answer: a task that
 /// hangs costs one request an error, never the state owner.

@@ -1,11 +1,12 @@
 //! The operator's configuration (vtysh model) turned into what the IKE
 //! engine needs per protected tunnel: addresses, identities, keys,
 //! algorithms (IANA numbers) and timers. A tunnel that cannot negotiate
-//! (no destination, no key, certificates not supported yet) is left out
+//! (no destination, no key, a trustpoint that does not load) is left out
 //! with a reason that `show crypto session` prints.
 
+use crate::pki::Loaded;
 use ike::sa::config::{
-    DpdConfig, EngineConfig, EspProposal, Identity, IdentityMatch, IkeProposal, Peer, PeerKey,
+    AuthKind, DpdConfig, EngineConfig, EspProposal, Identity, IdentityMatch, IkeProposal, Peer, PeerKey,
     TunnelConfig,
 };
 use std::time::Duration;
@@ -66,6 +67,8 @@ pub fn default_esp() -> Vec<(u16, u16, u16)> {
 
 fn identity(id: &model::Identity) -> Identity {
     match id {
+        // Resolved against the certificate by the caller.
+        model::Identity::Dn => Identity::Dn(Vec::new()),
         model::Identity::Address(a) => Identity::Address(*a),
         model::Identity::Fqdn(s) => Identity::Fqdn(s.clone()),
         model::Identity::Email(s) => Identity::Email(s.clone()),
@@ -93,8 +96,11 @@ fn id_match(m: &model::IdentityMatch) -> IdentityMatch {
 }
 
 /// The engine configuration and, per tunnel left out, why.
-pub fn engine_config(cfg: &Config) -> (EngineConfig, Vec<(String, String)>) {
-    let mut out = EngineConfig::default();
+pub fn engine_config(cfg: &Config, pki: &Loaded) -> (EngineConfig, Vec<(String, String)>) {
+    let mut out = EngineConfig {
+        allow_weak: cfg.allow_weak,
+        ..EngineConfig::default()
+    };
     if let Some(n) = cfg.cookie_challenge {
         out.cookie_threshold = n as usize;
     }
@@ -111,7 +117,7 @@ pub fn engine_config(cfg: &Config) -> (EngineConfig, Vec<(String, String)>) {
         let itf = &cfg.interfaces[name];
         let Some(t) = &itf.tunnel else { continue };
         let Some(prot) = &t.protection else { continue };
-        match tunnel(cfg, name, itf, t, prot) {
+        match tunnel(cfg, pki, name, itf, t, prot) {
             Ok(tc) => out.tunnels.push(tc),
             Err(why) => problems.push((name.clone(), why)),
         }
@@ -121,6 +127,7 @@ pub fn engine_config(cfg: &Config) -> (EngineConfig, Vec<(String, String)>) {
 
 fn tunnel(
     cfg: &Config,
+    pki: &Loaded,
     name: &str,
     itf: &model::Interface,
     t: &model::Tunnel,
@@ -138,16 +145,49 @@ fn tunnel(
         .ikev2_profiles
         .get(pname)
         .ok_or_else(|| format!("IKEv2 profile {pname} does not exist"))?;
-    for (side, m) in [
-        (
-            "local",
-            prof.authentication_local.iter().collect::<Vec<_>>(),
-        ),
-        ("remote", prof.authentication_remote.iter().collect()),
-    ] {
-        if m.iter().any(|a| **a != AuthMethod::PreShare) {
-            return Err(format!("authentication {side} {}: certificate authentication is not supported yet; use pre-share", m[0].name()));
+    let auth_local = match prof.authentication_local.unwrap_or(AuthMethod::PreShare) {
+        AuthMethod::PreShare => AuthKind::Psk,
+        AuthMethod::RsaSig => AuthKind::Rsa { pss: prof.rsa_pss },
+        AuthMethod::EcdsaSig => AuthKind::Ecdsa,
+    };
+    let mut auth_remote: Vec<AuthKind> = prof
+        .authentication_remote
+        .iter()
+        .map(|m| match m {
+            AuthMethod::PreShare => AuthKind::Psk,
+            AuthMethod::RsaSig => AuthKind::Rsa { pss: false },
+            AuthMethod::EcdsaSig => AuthKind::Ecdsa,
+        })
+        .collect();
+    if auth_remote.is_empty() {
+        auth_remote.push(AuthKind::Psk);
+    }
+    let uses_psk = auth_local == AuthKind::Psk || auth_remote.contains(&AuthKind::Psk);
+    let uses_cert = auth_local.is_signature() || auth_remote.iter().any(|k| k.is_signature());
+    let mut trustpoints = Vec::new();
+    if uses_cert {
+        if prof.trustpoints.is_empty() {
+            return Err(format!(
+                "IKEv2 profile {pname} authenticates with certificates but has no 'pki trustpoint'"
+            ));
         }
+        for tp in &prof.trustpoints {
+            match pki.get(tp) {
+                Some(Ok(l)) => trustpoints.push(l.clone()),
+                Some(Err(e)) => return Err(format!("trustpoint {tp}: {e}")),
+                None => return Err(format!("trustpoint {tp} does not exist")),
+            }
+        }
+    }
+    let signer = trustpoints
+        .iter()
+        .find(|tp| tp.key.is_some() && !tp.chain.is_empty());
+    let our_cert = signer.and_then(|tp| tp.chain.first().map(|c| (tp, c)));
+    if auth_local.is_signature() && our_cert.is_none() {
+        return Err(format!(
+            "authentication local {}: no trustpoint of IKEv2 profile {pname} has a certificate and private-key",
+            auth_local.name()
+        ));
     }
     let peer = match &t.destination {
         Some(TunnelDestination::Address(a)) => Peer::Address(*a),
@@ -158,11 +198,27 @@ fn tunnel(
         Some(TunnelSource::Address(a)) => Some(*a),
         Some(TunnelSource::Interface(_)) | None => None,
     };
-    let local_id = match (&prof.identity_local, local) {
-        (Some(id), _) => identity(id),
-        (None, Some(a)) => Identity::Address(a),
-        (None, None) => return Err("no 'identity local' in the IKEv2 profile and no tunnel source address to use as identity".into()),
+    // With a certificate, as strongSwan: the subject DN unless the
+    // profile names another identity, which the certificate must hold.
+    let local_id = match (&prof.identity_local, local, our_cert) {
+        (Some(model::Identity::Dn), _, Some((_, c))) | (None, _, Some((_, c))) => {
+            Identity::Dn(c.subject_der.clone())
+        }
+        (Some(model::Identity::Dn), _, None) => {
+            return Err("identity local dn needs 'authentication local rsa-sig|ecdsa-sig' with a certificate".into())
+        }
+        (Some(id), _, _) => identity(id),
+        (None, Some(a), None) => Identity::Address(a),
+        (None, None, None) => return Err("no 'identity local' in the IKEv2 profile and no tunnel source address to use as identity".into()),
     };
+    if let (Some((tp, c)), true) = (our_cert, auth_local.is_signature()) {
+        if !c.contains_identity(&local_id) {
+            return Err(format!(
+                "identity local {local_id} is not in the certificate of trustpoint {} ({})",
+                tp.name, c.subject
+            ));
+        }
+    }
     let keyring = prof
         .keyring
         .as_deref()
@@ -197,7 +253,7 @@ fn tunnel(
                 .collect()
         })
         .unwrap_or_default();
-    if keys.is_empty() {
+    if keys.is_empty() && uses_psk {
         return Err(match &prof.keyring {
             None => format!("IKEv2 profile {pname} has no 'keyring local'"),
             Some(k) => format!("keyring {k} has no peer with a pre-shared key"),
@@ -214,7 +270,7 @@ fn tunnel(
             .and_then(|k| k.identity.clone()),
         Peer::Dynamic => None,
     };
-    if let Peer::Address(a) = &peer {
+    if let (Peer::Address(a), true) = (&peer, uses_psk) {
         let probe = TunnelConfig {
             name: String::new(),
             local,
@@ -237,6 +293,9 @@ fn tunnel(
             mobike: false,
             replay_window: 0,
             shutdown: false,
+            auth_local: AuthKind::Psk,
+            auth_remote: vec![],
+            trustpoints: vec![],
         };
         if probe.find_key(*a, remote_id.as_ref()).is_none() {
             return Err(format!("no keyring peer matches destination {a}"));
@@ -327,6 +386,9 @@ fn tunnel(
         mobike: !prof.no_mobike,
         replay_window: ipsec.replay_window.unwrap_or(1024),
         shutdown: itf.shutdown,
+        auth_local,
+        auth_remote,
+        trustpoints,
     })
 }
 
@@ -346,7 +408,7 @@ mod tests {
             std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/hub1.conf"))
                 .unwrap();
         let cfg = vtysh::load_config(&text, &Config::default()).unwrap();
-        let (ec, problems) = engine_config(&cfg);
+        let (ec, problems) = engine_config(&cfg, &Loaded::new());
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(ec.tunnels.len(), 2);
         let t1 = &ec.tunnels[0];
@@ -374,17 +436,17 @@ mod tests {
 
     #[test]
     fn cookie_challenge_sets_the_half_open_threshold() {
-        let (ec, _) = engine_config(&Config::default());
+        let (ec, _) = engine_config(&Config::default(), &Loaded::new());
         assert_eq!(ec.cookie_threshold, 32, "rvpn's default");
         let cfg =
             vtysh::load_config("crypto ikev2 cookie-challenge 5\n", &Config::default()).unwrap();
-        let (ec, _) = engine_config(&cfg);
+        let (ec, _) = engine_config(&cfg, &Loaded::new());
         assert_eq!(ec.cookie_threshold, 5);
     }
 
     #[test]
     fn in_negotiation_limits_reach_the_engine() {
-        let (ec, _) = engine_config(&Config::default());
+        let (ec, _) = engine_config(&Config::default(), &Loaded::new());
         // The defaults the shell documents are the engine's.
         assert_eq!(
             ec.cookie_threshold,
@@ -403,7 +465,7 @@ mod tests {
             &Config::default(),
         )
         .unwrap();
-        let (ec, _) = engine_config(&cfg);
+        let (ec, _) = engine_config(&cfg, &Loaded::new());
         assert_eq!(
             (
                 ec.cookie_threshold,
@@ -418,17 +480,31 @@ mod tests {
     fn unusable_tunnels_say_why() {
         let text = "crypto ikev2 keyring K\n peer p\n  address 192.0.2.9\n  pre-shared-key 0 0123456789abcdef0\ncrypto ikev2 profile P\n keyring local K\n authentication local rsa-sig\ncrypto ipsec profile I\n set ikev2-profile P\ninterface Tunnel1\n tunnel source 192.0.2.1\n tunnel destination 192.0.2.2\n tunnel protection ipsec profile I\n";
         let cfg = vtysh::load_config(text, &Config::default()).unwrap();
-        let (ec, problems) = engine_config(&cfg);
+        let (ec, problems) = engine_config(&cfg, &Loaded::new());
         assert!(ec.tunnels.is_empty());
         assert!(
             problems[0]
                 .1
-                .contains("certificate authentication is not supported yet"),
+                .contains("authenticates with certificates but has no 'pki trustpoint'"),
+            "{problems:?}"
+        );
+        // A trustpoint that did not load: its reason.
+        let with_tp = text.replace(
+            " authentication local rsa-sig\n",
+            " authentication local rsa-sig\n pki trustpoint T\n",
+        );
+        let with_tp = format!("crypto pki trustpoint T\n ca-certificate /nonexistent/ca.pem\n{with_tp}");
+        let cfg = vtysh::load_config(&with_tp, &Config::default()).unwrap();
+        let mut loaded = Loaded::new();
+        loaded.insert("T".into(), Err("ca-certificate /nonexistent/ca.pem: cannot read".into()));
+        let (_, problems) = engine_config(&cfg, &loaded);
+        assert!(
+            problems[0].1.contains("trustpoint T: ca-certificate /nonexistent/ca.pem: cannot read"),
             "{problems:?}"
         );
         let text = text.replace(" authentication local rsa-sig\n", "");
         let cfg = vtysh::load_config(&text, &Config::default()).unwrap();
-        let (_, problems) = engine_config(&cfg);
+        let (_, problems) = engine_config(&cfg, &Loaded::new());
         assert!(
             problems[0]
                 .1

@@ -15,12 +15,14 @@ mod iface;
 mod ike_config;
 mod info;
 mod persist;
+mod pki;
 mod redact;
 mod routing;
 mod sa_events;
 mod server;
 mod show;
 mod show_crypto;
+mod show_pki;
 mod supervise;
 mod updown;
 

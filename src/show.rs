@@ -38,6 +38,8 @@ pub struct View<'a> {
     pub ike_problems: &'a [(String, String)],
     /// Data plane counters (None: no data plane runs).
     pub dp: Option<&'a crate::dataplane::DpStats>,
+    /// The loaded trustpoints.
+    pub pki: &'a crate::pki::Loaded,
 }
 
 impl View<'_> {
@@ -151,6 +153,10 @@ pub async fn show(v: &View<'_>, cmd: &ShowCmd, json: bool) -> Result<String, Err
         ShowCmd::CryptoSession { detail } => crypto_session(v, *detail, json),
         ShowCmd::CryptoIkev2Sa { detail } => crate::show_crypto::ikev2_sa(v, *detail, json),
         ShowCmd::CryptoIkev2Stats => crate::show_crypto::ikev2_stats(v, json),
+        ShowCmd::CryptoPkiCertificates { trustpoint } => {
+            crate::show_pki::certificates(v, trustpoint.as_deref(), json)
+        }
+        ShowCmd::CryptoPkiTrustpoints => crate::show_pki::trustpoints(v, json),
         ShowCmd::CryptoIpsecSa { interface } => {
             crate::show_crypto::ipsec_sa(v, interface.as_deref(), json)
         }

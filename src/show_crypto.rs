@@ -90,6 +90,10 @@ pub fn ikev2_sa(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorI
                     "nat_remote": sa.nat_remote,
                     "nat_local": sa.nat_local,
                     "mobike": sa.mobike,
+                    "auth_sign": sa.auth_local.as_ref().map(|a| a.method.clone()),
+                    "local_certificate": sa.auth_local.as_ref().and_then(|a| a.cert.clone()),
+                    "auth_verify": sa.auth_remote.as_ref().map(|a| a.method.clone()),
+                    "remote_certificate": sa.auth_remote.as_ref().and_then(|a| a.cert.clone()),
                     "child_sas": sa.children.len(),
                 })
             })
@@ -130,6 +134,16 @@ pub fn ikev2_sa(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorI
                 "      Remote id: {}\n",
                 sa.remote_id.as_deref().unwrap_or("unknown")
             ));
+            // IOS's "Auth sign" / "Auth verify", with the certificates.
+            for (what, a) in [("sign", &sa.auth_local), ("verify", &sa.auth_remote)] {
+                if let Some(a) = a {
+                    out.push_str(&format!("      Auth {what}: {}\n", a.method));
+                    if let Some(c) = &a.cert {
+                        let whose = if what == "sign" { "Local" } else { "Remote" };
+                        out.push_str(&format!("      {whose} certificate: {c}\n"));
+                    }
+                }
+            }
             out.push_str(&format!(
                 "      Rekey in: {} sec\n",
                 sa.rekey_in.map(secs).unwrap_or(0)

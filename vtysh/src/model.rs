@@ -222,6 +222,8 @@ pub enum Identity {
     Email(String),
     /// `key-id KEYID`.
     KeyId(String),
+    /// `dn`: the subject of our certificate (`identity local dn` only).
+    Dn,
 }
 
 impl fmt::Display for Identity {
@@ -232,6 +234,7 @@ impl fmt::Display for Identity {
             Identity::Fqdn(s) => write!(f, "fqdn {s}"),
             Identity::Email(s) => write!(f, "email {s}"),
             Identity::KeyId(s) => write!(f, "key-id {s}"),
+            Identity::Dn => f.write_str("dn"),
         }
     }
 }
@@ -445,6 +448,10 @@ pub struct Ikev2Profile {
     /// on by default as in strongSwan.
     #[serde(default)]
     pub no_mobike: bool,
+    /// `authentication local rsa-sig pss`: sign with RSASSA-PSS rather
+    /// than PKCS#1 v1.5.
+    #[serde(default)]
+    pub rsa_pss: bool,
 }
 
 /// One ESP transform of a transform set.

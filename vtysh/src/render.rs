@@ -297,7 +297,8 @@ impl Renderer {
             line!(self, " identity local {id}");
         }
         if let Some(a) = p.authentication_local {
-            line!(self, " authentication local {}", a.name());
+            let pss = if p.rsa_pss { " pss" } else { "" };
+            line!(self, " authentication local {}{pss}", a.name());
         }
         for a in &p.authentication_remote {
             line!(self, " authentication remote {}", a.name());

@@ -109,6 +109,13 @@ pub enum ShowCmd {
     /// `show crypto ikev2 stats`: half-open SAs, COOKIE demands and what
     /// the in-negotiation limits dropped.
     CryptoIkev2Stats,
+    /// `show crypto pki certificates [TRUSTPOINT]`
+    CryptoPkiCertificates {
+        /// Only this trustpoint's certificates, or all.
+        trustpoint: Option<String>,
+    },
+    /// `show crypto pki trustpoints`
+    CryptoPkiTrustpoints,
     /// `show crypto ipsec sa [interface NAME]`
     CryptoIpsecSa {
         /// Only the SAs of this tunnel interface, or all.

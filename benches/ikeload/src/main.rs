@@ -20,6 +20,7 @@
 
 use ike::crypto::rand::SystemRandom;
 use ike::sa::config::{
+    AuthKind,
     EngineConfig, EspProposal, IkeProposal, Identity, Peer, PeerKey, TunnelConfig,
 };
 use ike::sa::{Engine, Output, TunnelStatus};
@@ -146,6 +147,9 @@ fn tunnel(a: &Args, i: usize) -> TunnelConfig {
         mobike: false,
         replay_window: 1024,
         shutdown: false,
+        auth_local: AuthKind::Psk,
+        auth_remote: vec![AuthKind::Psk],
+        trustpoints: vec![],
     }
 }
 

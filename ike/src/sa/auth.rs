@@ -1,18 +1,24 @@
-//! IKE_AUTH, as initiator and as responder, with PSK authentication.
+//! IKE_AUTH, as initiator and as responder, with PSK or certificate
+//! (signature) authentication in either direction.
 
 use super::child::child_failure;
-use super::config::{Identity, Peer, TunnelConfig};
+use super::config::{AuthKind, Identity, Peer, TunnelConfig};
 use super::engine::{Engine, TunnelStatus};
 use super::ike_sa::{ExchangeCtx, IkeSa, IkeState, Task};
 use super::msg::{notify as n, Msg, Pl, Selector, IKE_AUTH};
 use super::proposal::{accept_answer, esp_offer, PROTO_ESP};
 use super::random::jitter;
+use super::sigauth::{self, AuthInfo, AUTH_PSK};
 use crate::crypto::auth::{ct_eq, psk_auth};
 use std::collections::HashMap;
 use std::time::Instant;
 
-/// AUTH method: shared key message integrity code.
-const AUTH_PSK: u8 = 2;
+/// Which side's AUTH: the initiator's or the responder's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Initiator,
+    Responder,
+}
 
 impl Engine {
     pub(crate) fn send_auth(&mut self, spi: u64, t: &TunnelConfig, now: Instant) {
@@ -24,29 +30,27 @@ impl Engine {
                 return;
             }
         };
-        let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(keys) = &sa.keys else { return };
-        let (id_type, id_data) = t.local_id.encode();
-        let remote_ip = sa.remote.ip();
-        let Some(key) = t.find_key(remote_ip, t.remote_id.as_ref()) else {
-            let reason = format!("no pre-shared key for peer {remote_ip}");
-            self.fail_phase1(spi, &t.name, reason, now);
-            return;
+        let (auth_pls, info) = match self.local_auth(spi, t, Side::Initiator, t.remote_id.as_ref()) {
+            Ok(v) => v,
+            Err(reason) => {
+                self.fail_phase1(spi, &t.name, reason, now);
+                return;
+            }
         };
-        let auth = psk_auth(
-            keys.prf,
-            &key.psk_local,
-            &sa.init_req,
-            &sa.nr,
-            keys.sk_pi.expose(),
-            id_type,
-            &id_data,
-        );
+        let Some(sa) = self.sas.get(&spi) else { return };
+        let (id_type, id_data) = t.local_id.encode();
         let offered = esp_offer(&t.esp, spi_in.to_be_bytes(), None);
         let mut payloads = vec![Pl::IdI {
             id_type,
             data: id_data,
         }];
+        let (certs, auth): (Vec<Pl>, Vec<Pl>) = auth_pls
+            .into_iter()
+            .partition(|p| matches!(p, Pl::Cert { .. }));
+        payloads.extend(certs);
+        if sigauth::remote_kinds(t).iter().any(|k| k.is_signature()) {
+            payloads.extend(sigauth::certreq(&t.trustpoints));
+        }
         if let Some(r) = &t.remote_id {
             let (ty, d) = r.encode();
             payloads.push(Pl::IdR {
@@ -54,10 +58,7 @@ impl Engine {
                 data: d,
             });
         }
-        payloads.push(Pl::Auth {
-            method: AUTH_PSK,
-            data: auth,
-        });
+        payloads.extend(auth);
         if sa.initial_contact {
             payloads.push(Pl::Notify {
                 protocol: 0,
@@ -73,6 +74,9 @@ impl Engine {
         payloads.push(Pl::TsI(Selector::any()));
         payloads.push(Pl::TsR(Selector::any()));
         let id = sa.next_id;
+        if let Some(sa) = self.sas.get_mut(&spi) {
+            sa.auth_local = Some(info);
+        }
         let Ok(data) = self.seal(spi, IKE_AUTH, false, id, payloads) else {
             return;
         };
@@ -120,23 +124,18 @@ impl Engine {
                 return;
             }
         }
-        let sa = self.sas.get(&spi).expect("present");
-        let Some(key) = t.find_key(sa.remote.ip(), rid.as_ref()) else {
-            self.fail_phase1(
-                spi,
-                &tunnel,
-                "no pre-shared key for the peer's identity".into(),
-                now,
-            );
-            return;
+        let certs = msg.x509_certs();
+        let info = match self.verify_remote(spi, &t, &certs, method, &adata, ty, &idd, rid.as_ref(), now) {
+            Ok(i) => i,
+            Err(why) => {
+                self.fail_phase1(spi, &tunnel, why, now);
+                return;
+            }
         };
-        if let Err(why) = verify_peer_auth(sa, key, method, ty, &idd, &adata) {
-            self.fail_phase1(spi, &tunnel, why, now);
-            return;
-        }
         // The IKE SA is up.
         let rekey = jitter(t.ike_lifetime, spi);
         let sa = self.sas.get_mut(&spi).expect("present");
+        sa.auth_remote = Some(info);
         sa.remote_id = rid.clone();
         sa.mobike = t.mobike && msg.notify(n::MOBIKE_SUPPORTED).is_some();
         sa.mark_established(&t, rekey, now);
@@ -215,33 +214,35 @@ impl Engine {
             return;
         };
         let rid = Identity::decode(ty, &idd);
-        let t = match self.tunnel_for_peer(spi, rid.as_ref(), ty) {
+        let t = match self.tunnel_for_peer(spi, rid.as_ref(), ty, method, &adata) {
             Ok(t) => t,
             Err((why, tunnel)) => {
                 self.auth_failed(spi, id, why, tunnel, now);
                 return;
             }
         };
-        let Some(key) = t.find_key(remote.ip(), rid.as_ref()).cloned() else {
-            return;
-        };
-        let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(keys) = sa.keys.as_ref() else { return };
-        if let Err(why) = verify_peer_auth(sa, &key, method, ty, &idd, &adata) {
-            self.auth_failed(spi, id, why, Some(t.name.clone()), now);
-            return;
+        // The initiator's CERTREQ names the CAs it trusts (RFC 7296 3.7).
+        if let (Some(sa), Some(req)) = (self.sas.get_mut(&spi), msg.x509_certreq()) {
+            sa.peer_certreq = Some(req);
         }
+        let certs = msg.x509_certs();
+        let remote_info = match self.verify_remote(spi, &t, &certs, method, &adata, ty, &idd, rid.as_ref(), now) {
+            Ok(i) => i,
+            Err(why) => {
+                self.auth_failed(spi, id, why, Some(t.name.clone()), now);
+                return;
+            }
+        };
         // Our AUTH.
         let (lty, ldata) = t.local_id.encode();
-        let our_auth = psk_auth(
-            keys.prf,
-            &key.psk_local,
-            &sa.init_resp,
-            &sa.ni,
-            keys.sk_pr.expose(),
-            lty,
-            &ldata,
-        );
+        let (our_auth, local_info) = match self.local_auth(spi, &t, Side::Responder, rid.as_ref()) {
+            Ok(v) => v,
+            Err(why) => {
+                let why = format!("cannot authenticate ourselves: {why}");
+                self.auth_failed(spi, id, why, Some(t.name.clone()), now);
+                return;
+            }
+        };
         if msg.notify(n::INITIAL_CONTACT).is_some() {
             self.initial_contact(spi, &t.name, now);
         }
@@ -251,6 +252,8 @@ impl Engine {
         };
         sa.tunnel = Some(t.name.clone());
         sa.remote_id = rid.clone();
+        sa.auth_local = Some(local_info);
+        sa.auth_remote = Some(remote_info);
         sa.mobike = t.mobike && msg.notify(n::MOBIKE_SUPPORTED).is_some();
         let mobike = sa.mobike;
         sa.mark_established(&t, rekey, now);
@@ -262,16 +265,12 @@ impl Engine {
             t.local_id,
             rid.as_ref().map(|i| i.to_string()).unwrap_or_default()
         ));
-        let mut payloads = vec![
-            Pl::IdR {
-                id_type: lty,
-                data: ldata,
-            },
-            Pl::Auth {
-                method: AUTH_PSK,
-                data: our_auth,
-            },
-        ];
+        let mut payloads = vec![Pl::IdR {
+            id_type: lty,
+            data: ldata,
+        }];
+        // CERT payloads come before AUTH (RFC 7296 1.2).
+        payloads.extend(our_auth);
         if mobike {
             payloads.push(mobike_supported());
         }
@@ -311,6 +310,8 @@ impl Engine {
         spi: u64,
         rid: Option<&Identity>,
         id_type: u8,
+        method: u8,
+        adata: &[u8],
     ) -> Result<TunnelConfig, (String, Option<String>)> {
         let sa = self
             .sas
@@ -335,10 +336,20 @@ impl Engine {
                 }
             }
         }
-        let usable: Vec<&TunnelConfig> = cands
+        // A pre-shared key is needed for each direction that uses one.
+        let keyed = |t: &TunnelConfig| {
+            let psk = method == AUTH_PSK || t.auth_local == AuthKind::Psk;
+            !psk || t.find_key(remote.ip(), rid).is_some()
+        };
+        let accepting: Vec<&TunnelConfig> = cands
             .iter()
             .copied()
-            .filter(|t| rid.is_some_and(|r| t.accepts(r)) && t.find_key(remote.ip(), rid).is_some())
+            .filter(|t| rid.is_some_and(|r| t.accepts(r)))
+            .collect();
+        let usable: Vec<&TunnelConfig> = accepting
+            .iter()
+            .copied()
+            .filter(|t| sigauth::remote_method_allowed(t, method, adata) && keyed(t))
             .collect();
         let tunnel = usable
             .iter()
@@ -358,6 +369,25 @@ impl Engine {
         let why = match first {
             _ if !usable.is_empty() => {
                 format!("every tunnel interface for {who} serves another peer")
+            }
+            _ if accepting
+                .iter()
+                .any(|t| !sigauth::remote_method_allowed(t, method, adata)) =>
+            {
+                let t = accepting[0];
+                let allowed: Vec<&str> = sigauth::remote_kinds(t).iter().map(|k| k.name()).collect();
+                if method == AUTH_PSK || allowed.iter().all(|a| *a == "pre-share") || !t.trustpoints.is_empty() {
+                    format!(
+                        "peer {who} authenticated with {}, but the profile allows authentication remote {}",
+                        method_name(method),
+                        allowed.join(", ")
+                    )
+                } else {
+                    format!("peer {who} authenticated with a certificate, but the profile has no 'pki trustpoint'")
+                }
+            }
+            _ if !accepting.is_empty() => {
+                format!("no pre-shared key for peer {who} at {}", remote.ip())
             }
             Some(c) => format!(
                 "identity mismatch: peer is {who}, we expect {}",
@@ -465,29 +495,18 @@ fn mobike_supported() -> Pl {
     }
 }
 
-/// Check the peer's PSK AUTH payload (RFC 7296 2.15): the initiator's
-/// signs our IKE_SA_INIT request... as seen from each role, the peer
-/// signs its own first message, our nonce and its ID under SK_p of its
-/// side.
-fn verify_peer_auth(
+/// Check the peer's PSK AUTH payload (RFC 7296 2.15): as seen from each
+/// role, the peer MACs its own first message, our nonce and its ID under
+/// SK_p of its side.
+fn verify_peer_psk(
     sa: &IkeSa,
     key: &super::config::PeerKey,
-    method: u8,
     id_type: u8,
     id: &[u8],
     auth: &[u8],
 ) -> Result<(), String> {
     let keys = sa.keys.as_ref().ok_or("no keys")?;
-    let (msg, nonce, sk_p) = if sa.initiator {
-        (&sa.init_resp, &sa.ni, keys.sk_pr.expose())
-    } else {
-        (&sa.init_req, &sa.nr, keys.sk_pi.expose())
-    };
-    if method != AUTH_PSK {
-        return Err(format!(
-            "peer authenticated with method {method}, not pre-shared key"
-        ));
-    }
+    let (msg, nonce, sk_p) = peer_signed(sa, keys);
     let want = psk_auth(keys.prf, &key.psk_remote, msg, nonce, sk_p, id_type, id);
     if !ct_eq(&want, auth) {
         return Err(format!(
@@ -496,6 +515,125 @@ fn verify_peer_auth(
         ));
     }
     Ok(())
+}
+
+/// What the peer's AUTH covers: its first message, our nonce, its SK_p.
+fn peer_signed<'a>(sa: &'a IkeSa, keys: &'a super::ike_sa::Keys) -> (&'a [u8], &'a [u8], &'a [u8]) {
+    if sa.initiator {
+        (&sa.init_resp, &sa.ni, keys.sk_pr.expose())
+    } else {
+        (&sa.init_req, &sa.nr, keys.sk_pi.expose())
+    }
+}
+
+/// A name for an AUTH method in messages.
+fn method_name(m: u8) -> String {
+    match m {
+        AUTH_PSK => "a pre-shared key".into(),
+        sigauth::AUTH_RSA => "rsa-sig (auth method 1)".into(),
+        sigauth::AUTH_ECDSA_256 | sigauth::AUTH_ECDSA_384 => format!("ecdsa-sig (auth method {m})"),
+        sigauth::AUTH_DIGITAL_SIGNATURE => "a digital signature (RFC 7427)".into(),
+        m => format!("auth method {m}"),
+    }
+}
+
+impl Engine {
+    /// Our AUTH (and CERT) payloads for `side`, as `t.auth_local` says.
+    fn local_auth(
+        &mut self,
+        spi: u64,
+        t: &TunnelConfig,
+        side: Side,
+        peer_id: Option<&Identity>,
+    ) -> Result<(Vec<Pl>, AuthInfo), String> {
+        let allow_weak = self.cfg.allow_weak;
+        let sa = self.sas.get(&spi).ok_or("SA vanished")?;
+        let keys = sa.keys.as_ref().ok_or("no keys")?;
+        let (msg, nonce, sk_p) = match side {
+            Side::Initiator => (&sa.init_req, &sa.nr, keys.sk_pi.expose()),
+            Side::Responder => (&sa.init_resp, &sa.ni, keys.sk_pr.expose()),
+        };
+        let (lty, ldata) = t.local_id.encode();
+        if t.auth_local == AuthKind::Psk {
+            let remote_ip = sa.remote.ip();
+            let key = t
+                .find_key(remote_ip, peer_id)
+                .ok_or_else(|| format!("no pre-shared key for peer {remote_ip}"))?;
+            let data = psk_auth(keys.prf, &key.psk_local, msg, nonce, sk_p, lty, &ldata);
+            let info = AuthInfo {
+                method: "pre-shared key".into(),
+                cert: None,
+            };
+            return Ok((vec![Pl::Auth { method: AUTH_PSK, data }], info));
+        }
+        let octets = sigauth::signed_octets(keys.prf, msg, nonce, sk_p, lty, &ldata);
+        let (hashes, certreq) = (sa.peer_hashes.clone(), sa.peer_certreq.clone());
+        let (sig, warning) = sigauth::local_signature(
+            t,
+            hashes.as_deref(),
+            certreq.as_deref(),
+            &octets,
+            allow_weak,
+        )?;
+        if let Some(w) = warning {
+            self.logf(format!("{}: {w}", t.name));
+        }
+        let mut out = sig.certs;
+        out.push(sig.auth);
+        Ok((out, sig.info))
+    }
+
+    /// Check the peer's AUTH: its pre-shared key, or its certificate chain,
+    /// identity and signature. Err is the reason.
+    #[allow(clippy::too_many_arguments)]
+    fn verify_remote(
+        &mut self,
+        spi: u64,
+        t: &TunnelConfig,
+        certs: &[Vec<u8>],
+        method: u8,
+        adata: &[u8],
+        id_type: u8,
+        idd: &[u8],
+        rid: Option<&Identity>,
+        now: Instant,
+    ) -> Result<AuthInfo, String> {
+        let wall = self.wall(now);
+        let sa = self.sas.get(&spi).ok_or("SA vanished")?;
+        if !sigauth::remote_method_allowed(t, method, adata) {
+            let allowed: Vec<&str> = sigauth::remote_kinds(t).iter().map(|k| k.name()).collect();
+            return Err(format!(
+                "peer authenticated with {}, but the profile allows authentication remote {}",
+                method_name(method),
+                allowed.join(", ")
+            ));
+        }
+        if method == AUTH_PSK {
+            let key = t
+                .find_key(sa.remote.ip(), rid)
+                .ok_or("no pre-shared key for the peer's identity")?;
+            verify_peer_psk(sa, key, id_type, idd, adata)?;
+            return Ok(AuthInfo {
+                method: "pre-shared key".into(),
+                cert: None,
+            });
+        }
+        let keys = sa.keys.as_ref().ok_or("no keys")?;
+        let (msg, nonce, sk_p) = peer_signed(sa, keys);
+        let octets = sigauth::signed_octets(keys.prf, msg, nonce, sk_p, id_type, idd);
+        let (_, info) = sigauth::verify_peer_signature(
+            t,
+            certs,
+            method,
+            adata,
+            rid,
+            id_type,
+            &octets,
+            wall,
+            self.cfg.allow_weak,
+        )?;
+        Ok(info)
+    }
 }
 
 fn expected_ids(t: &TunnelConfig) -> String {

@@ -8,6 +8,7 @@ use crate::crypto::rand::Random;
 use crate::crypto::sk::SkCipher;
 use crate::wire::{
     self, encrypted_prefix, parse_decrypted, parse_encrypted, Attribute, AuthMethod, AuthPayload,
+    CertEncoding, CertPayload,
     DeletePayload, DhGroup, ExchangeType, Flags, IdPayload, IdType, KePayload, Message,
     NoncePayload, NotifyPayload, NotifyType, Payload, ProtocolId, TrafficSelector, TransformType,
     TsPayload, TsRange, WireError,
@@ -234,6 +235,14 @@ fn to_wire(p: &Pl) -> Option<Payload> {
         }),
         Pl::TsI(v) => Payload::TsI(ts_to_wire(v)),
         Pl::TsR(v) => Payload::TsR(ts_to_wire(v)),
+        Pl::Cert { encoding, data } => Payload::Cert(CertPayload {
+            encoding: CertEncoding(*encoding),
+            data: data.clone(),
+        }),
+        Pl::CertReq { encoding, data } => Payload::CertReq(CertPayload {
+            encoding: CertEncoding(*encoding),
+            data: data.clone(),
+        }),
         Pl::Other(_) => return None,
     })
 }
@@ -323,6 +332,14 @@ fn from_wire(p: Payload) -> Pl {
         },
         Payload::TsI(t) => Pl::TsI(ts_from_wire(t)),
         Payload::TsR(t) => Pl::TsR(ts_from_wire(t)),
+        Payload::Cert(c) => Pl::Cert {
+            encoding: c.encoding.0,
+            data: c.data,
+        },
+        Payload::CertReq(c) => Pl::CertReq {
+            encoding: c.encoding.0,
+            data: c.data,
+        },
         other => Pl::Other(other.payload_type().0),
     }
 }

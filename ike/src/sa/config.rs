@@ -251,6 +251,38 @@ pub struct DpdConfig {
     pub periodic: bool,
 }
 
+/// How one side authenticates (`authentication local|remote ...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthKind {
+    /// `pre-share`: AUTH method 2 with a keyring key.
+    Psk,
+    /// `rsa-sig`: an RSA signature with a certificate (AUTH method 14 or 1).
+    /// `pss`: sign with RSASSA-PSS rather than PKCS#1 v1.5 (local side).
+    Rsa {
+        /// Sign with RSASSA-PSS.
+        pss: bool,
+    },
+    /// `ecdsa-sig`: an ECDSA signature with a certificate (AUTH method 14,
+    /// 9 or 10).
+    Ecdsa,
+}
+
+impl AuthKind {
+    /// Whether it needs a certificate.
+    pub fn is_signature(self) -> bool {
+        !matches!(self, AuthKind::Psk)
+    }
+
+    /// The configuration keyword.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthKind::Psk => "pre-share",
+            AuthKind::Rsa { .. } => "rsa-sig",
+            AuthKind::Ecdsa => "ecdsa-sig",
+        }
+    }
+}
+
 /// One protected tunnel interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TunnelConfig {
@@ -289,6 +321,14 @@ pub struct TunnelConfig {
     pub replay_window: u32,
     /// Administratively down: no negotiation.
     pub shutdown: bool,
+    /// How we authenticate.
+    pub auth_local: AuthKind,
+    /// How the peer may authenticate (`Rsa`'s `pss` is ignored here:
+    /// both paddings verify).
+    pub auth_remote: Vec<AuthKind>,
+    /// The profile's trustpoints (`pki trustpoint`): we sign with the
+    /// first that has a key, and accept a peer chain that reaches any.
+    pub trustpoints: Vec<std::sync::Arc<crate::pki::TrustPoint>>,
 }
 
 /// One keyring peer: who it is and the pre-shared keys.
@@ -373,6 +413,9 @@ pub struct EngineConfig {
     pub retransmit_base: Duration,
     /// Retransmissions before an exchange is given up.
     pub retransmit_tries: u32,
+    /// `crypto allow-weak`: SHA-1 signatures (RSA auth method 1, SHA-1
+    /// certificate signatures) are accepted.
+    pub allow_weak: bool,
 }
 
 impl Default for EngineConfig {
@@ -384,6 +427,7 @@ impl Default for EngineConfig {
             max_half_open_per_address: DEFAULT_MAX_HALF_OPEN_PER_ADDRESS,
             retransmit_base: Duration::from_secs(4),
             retransmit_tries: 5,
+            allow_weak: false,
         }
     }
 }

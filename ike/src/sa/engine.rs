@@ -203,6 +203,10 @@ pub struct IkeSaInfo {
     pub nat_remote: bool,
     /// We are behind a NAT.
     pub nat_local: bool,
+    /// How we authenticated (method and certificate), once we did.
+    pub auth_local: Option<super::sigauth::AuthInfo>,
+    /// How the peer authenticated, once it did.
+    pub auth_remote: Option<super::sigauth::AuthInfo>,
     /// Its Child SAs.
     pub children: Vec<ChildSaInfo>,
 }
@@ -257,6 +261,13 @@ pub struct Engine {
     /// While a request is handled: where it came from, where its
     /// response goes (RFC 7296 2.11, RFC 4555 3.5).
     pub(crate) reply_to: Option<Path>,
+    /// The wall clock at an instant of the engine's clock, for
+    /// certificate validity: set on first use from `SystemTime::now()`,
+    /// or by [`Engine::set_wall_clock`] (tests).
+    pub(crate) wall_anchor: Option<(Instant, std::time::SystemTime)>,
+    /// The CERTREQ of every trustpoint a tunnel verifies peers with, for
+    /// IKE_SA_INIT responses (the tunnel is not known yet there).
+    pub(crate) certreq_all: Option<Pl>,
 }
 
 impl Engine {
@@ -280,6 +291,27 @@ impl Engine {
             installing: HashMap::new(),
             stopping: false,
             reply_to: None,
+            wall_anchor: None,
+            certreq_all: None,
+        }
+    }
+
+    /// Tie the engine's clock to the wall clock: `at` is `wall`.
+    /// Certificate validity is judged by it. Without a call, the first
+    /// use ties it to `SystemTime::now()`.
+    pub fn set_wall_clock(&mut self, at: Instant, wall: std::time::SystemTime) {
+        self.wall_anchor = Some((at, wall));
+    }
+
+    /// The wall-clock time of `now`.
+    pub(crate) fn wall(&mut self, now: Instant) -> std::time::SystemTime {
+        let (at, wall) = *self
+            .wall_anchor
+            .get_or_insert_with(|| (now, std::time::SystemTime::now()));
+        if now >= at {
+            wall + (now - at)
+        } else {
+            wall - (at - now)
         }
     }
 
@@ -409,6 +441,17 @@ impl Engine {
     /// (if they initiate) negotiated again.
     pub fn set_config(&mut self, cfg: EngineConfig, now: Instant) {
         let old = std::mem::replace(&mut self.cfg, cfg);
+        let mut verifying: Vec<std::sync::Arc<crate::pki::TrustPoint>> = Vec::new();
+        for t in &self.cfg.tunnels {
+            if t.auth_remote.iter().any(|k| k.is_signature()) {
+                for tp in &t.trustpoints {
+                    if !verifying.iter().any(|v| v.name == tp.name) {
+                        verifying.push(tp.clone());
+                    }
+                }
+            }
+        }
+        self.certreq_all = super::sigauth::certreq(&verifying);
         self.tunnel_index = self
             .cfg
             .tunnels
@@ -696,6 +739,8 @@ impl Engine {
                 mobike: sa.mobike,
                 nat_remote: sa.nat_remote,
                 nat_local: sa.nat_local,
+                auth_local: sa.auth_local.clone(),
+                auth_remote: sa.auth_remote.clone(),
                 children: sa
                     .children
                     .iter()

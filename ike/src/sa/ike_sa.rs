@@ -200,6 +200,15 @@ pub struct IkeSa {
     pub installs: u32,
     /// Datagrams to the peer held until the installs are confirmed.
     pub held: Vec<Vec<u8>>,
+    /// The peer's SIGNATURE_HASH_ALGORITHMS (RFC 7427) from IKE_SA_INIT;
+    /// None when it sent none.
+    pub peer_hashes: Option<Vec<u16>>,
+    /// The peer's CERTREQ (concatenated CA key hashes), if it sent one.
+    pub peer_certreq: Option<Vec<u8>>,
+    /// How we authenticated, once we did.
+    pub auth_local: Option<super::sigauth::AuthInfo>,
+    /// How the peer authenticated, once it did.
+    pub auth_remote: Option<super::sigauth::AuthInfo>,
 }
 
 impl IkeSa {
@@ -265,6 +274,10 @@ impl IkeSa {
             collision_nonces: Vec::new(),
             installs: 0,
             held: Vec::new(),
+            peer_hashes: None,
+            peer_certreq: None,
+            auth_local: None,
+            auth_remote: None,
         }
     }
 

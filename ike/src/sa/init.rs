@@ -89,6 +89,8 @@ impl Engine {
         );
         msg.payloads
             .extend(nat_detection(sa.spi_i, 0, sa.local, sa.remote));
+        msg.payloads
+            .push(super::sigauth::hash_notify(self.cfg.allow_weak));
         let Ok(data) = codec::encode(&msg, None, self.rng.as_mut()) else {
             return;
         };
@@ -267,6 +269,15 @@ impl Engine {
             Pl::Nonce(sa.nr.clone()),
         ];
         payloads.extend(nat_detection(spi_i, spi_r, local, remote));
+        // RFC 7427: announce ours to a peer that announced its own; and
+        // name our CAs when a tunnel verifies certificates (RFC 7296 3.7).
+        sa.peer_hashes = msg.signature_hashes();
+        if sa.peer_hashes.is_some() {
+            payloads.push(super::sigauth::hash_notify(self.cfg.allow_weak));
+        }
+        if let Some(req) = &self.certreq_all {
+            payloads.push(req.clone());
+        }
         let reply = Msg {
             spi_i,
             spi_r,
@@ -505,6 +516,8 @@ impl Engine {
         sa.chosen = Some(chosen);
         sa.init_resp = data.to_vec();
         sa.pending = None;
+        sa.peer_hashes = msg.signature_hashes();
+        sa.peer_certreq = msg.x509_certreq();
         let (nat_local, nat_remote) = nat_found(&msg, sa.spi_i, sa.spi_r, sa.local, sa.remote);
         sa.nat_local = nat_local;
         sa.nat_remote = nat_remote;

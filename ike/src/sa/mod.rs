@@ -17,6 +17,7 @@ mod mobility;
 pub mod msg;
 pub mod proposal;
 mod random;
+mod sigauth;
 mod table;
 
 pub use engine::{
@@ -27,5 +28,6 @@ pub use guard::GuardStats;
 pub use init::first_init_request;
 pub use install::INSTALL_TIMEOUT;
 pub use random::RNG_FAILURE;
+pub use sigauth::AuthInfo;
 #[cfg(test)]
 mod tests;

@@ -71,6 +71,9 @@ pub mod notify {
     pub const COOKIE2: u16 = 16401;
     /// Status: the addresses and ports the sender used; no NAT may change them (RFC 4555 3.9).
     pub const NO_NATS_ALLOWED: u16 = 16402;
+    /// Status: the hash algorithms the sender verifies signatures with
+    /// (RFC 7427 4): 16-bit numbers.
+    pub const SIGNATURE_HASH_ALGORITHMS: u16 = 16431;
 
     /// A name for logs and show output.
     pub fn name(t: u16) -> String {
@@ -213,7 +216,21 @@ pub enum Pl {
     TsI(Vec<Selector>),
     /// Traffic Selector - Responder.
     TsR(Vec<Selector>),
-    /// Anything else that was skipped (vendor IDs, CERTREQ, CP, ...).
+    /// Certificate.
+    Cert {
+        /// Certificate Encoding (4: X.509 Certificate - Signature).
+        encoding: u8,
+        /// The certificate (DER for encoding 4).
+        data: Vec<u8>,
+    },
+    /// Certificate Request.
+    CertReq {
+        /// Certificate Encoding (4: X.509 Certificate - Signature).
+        encoding: u8,
+        /// Concatenated SHA-1 hashes of trusted CAs' public keys.
+        data: Vec<u8>,
+    },
+    /// Anything else that was skipped (vendor IDs, CP, ...).
     Other(u8),
 }
 
@@ -304,6 +321,36 @@ impl Msg {
             } else {
                 None
             }
+        })
+    }
+    /// The X.509 certificates (encoding 4) of the CERT payloads, in order:
+    /// the end entity first, then intermediates.
+    pub fn x509_certs(&self) -> Vec<Vec<u8>> {
+        self.payloads
+            .iter()
+            .filter_map(|p| match p {
+                Pl::Cert { encoding: 4, data } => Some(data.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+    /// The CERTREQ payloads for X.509 (encoding 4), their data
+    /// concatenated; None when there is none.
+    pub fn x509_certreq(&self) -> Option<Vec<u8>> {
+        let mut out: Option<Vec<u8>> = None;
+        for p in &self.payloads {
+            if let Pl::CertReq { encoding: 4, data } = p {
+                out.get_or_insert_with(Vec::new).extend_from_slice(data);
+            }
+        }
+        out
+    }
+    /// SIGNATURE_HASH_ALGORITHMS (RFC 7427): None when absent.
+    pub fn signature_hashes(&self) -> Option<Vec<u16>> {
+        self.notify(notify::SIGNATURE_HASH_ALGORITHMS).map(|d| {
+            d.chunks_exact(2)
+                .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                .collect()
         })
     }
     /// The TSi and TSr selectors, if both are present.

@@ -87,6 +87,9 @@ fn tunnel(
         mobike: true,
         replay_window: 1024,
         shutdown: false,
+        auth_local: AuthKind::Psk,
+        auth_remote: vec![AuthKind::Psk],
+        trustpoints: vec![],
     }
 }
 

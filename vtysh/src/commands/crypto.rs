@@ -9,6 +9,9 @@ use ipnetwork::IpNetwork;
 
 const ADDR_OR_NET: &str = "<A.B.C.D|X:X::X:X|A.B.C.D/M|X:X::X:X/M>";
 const ID: &str = "<address <A.B.C.D|X:X::X:X>|fqdn FQDN|email EMAIL|key-id KEYID>";
+/// `identity local` also takes `dn`: our certificate's subject.
+const ID_LOCAL: &str =
+    "<address <A.B.C.D|X:X::X:X>|fqdn FQDN|email EMAIL|key-id KEYID|dn>";
 
 pub(super) fn register(b: &mut Builder) {
     use Mode::*;
@@ -360,8 +363,12 @@ pub(super) fn register(b: &mut Builder) {
             Ok(())
         },
     );
-    b.add(Ikev2Profile, &format!("identity local {ID}"), |c, a| {
-        let id = identity(a, 2)?;
+    b.add(Ikev2Profile, &format!("identity local {ID_LOCAL}"), |c, a| {
+        let id = if a.items.get(2).is_some_and(|i| i.value == "dn") {
+            Identity::Dn
+        } else {
+            identity(a, 2)?
+        };
         profile(c)?.identity_local = Some(id);
         Ok(())
     });
@@ -371,12 +378,20 @@ pub(super) fn register(b: &mut Builder) {
     });
     b.add(
         Ikev2Profile,
-        "authentication <local|remote> <pre-share|rsa-sig|ecdsa-sig>",
+        "authentication <local|remote> <pre-share|rsa-sig|ecdsa-sig> [pss]",
         |c, a| {
             let m = auth(a.items[2].value.as_str());
+            let pss = a.has("pss");
+            if pss && !(a.has("local") && m == AuthMethod::RsaSig) {
+                return Err(CliError::at(
+                    a.column_of("pss"),
+                    "% 'pss' applies to 'authentication local rsa-sig' only (how we sign); a peer's PSS signatures are always accepted",
+                ));
+            }
             let p = profile(c)?;
             if a.has("local") {
                 p.authentication_local = Some(m);
+                p.rsa_pss = pss;
             } else {
                 push_unique(&mut p.authentication_remote, m);
             }
@@ -391,6 +406,7 @@ pub(super) fn register(b: &mut Builder) {
             let p = profile(c)?;
             if a.has("local") {
                 p.authentication_local = None;
+                p.rsa_pss = false;
             } else {
                 match m {
                     Some(m) => p.authentication_remote.retain(|x| *x != m),

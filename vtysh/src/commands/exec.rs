@@ -83,6 +83,22 @@ pub(super) fn register(b: &mut Builder) {
     });
     b.add(
         Exec,
+        "show crypto pki certificates [TRUSTPOINT] [json]",
+        |c, a| {
+            show(
+                c,
+                a,
+                ShowCmd::CryptoPkiCertificates {
+                    trustpoint: a.get("TRUSTPOINT").map(String::from),
+                },
+            )
+        },
+    );
+    b.add(Exec, "show crypto pki trustpoints [json]", |c, a| {
+        show(c, a, ShowCmd::CryptoPkiTrustpoints)
+    });
+    b.add(
+        Exec,
         "show crypto ipsec sa [interface IFNAME] [json]",
         |c, a| {
             show(

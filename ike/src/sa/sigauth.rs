@@ -1,0 +1,384 @@
+//! Certificate (signature) authentication in IKE_AUTH: RFC 7296 2.15 and
+//! 3.6-3.8, RFC 7427 (Digital Signature, SIGNATURE_HASH_ALGORITHMS) and
+//! RFC 4754 (ECDSA methods 9 and 10).
+//!
+//! What is signed is the same octet string a PSK AUTH is a MAC of
+//! ([`signed_octets`]); who signs with what comes from the tunnel's
+//! `authentication local|remote` and `pki trustpoint`s.
+
+use super::config::{AuthKind, Identity, TunnelConfig};
+use super::msg::{notify as n, Pl};
+use crate::crypto::alg::PrfAlg;
+use crate::pki::{hash, Cert, KeyKind, PeerCertError, SigEncoding, SigScheme, TrustPoint};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// AUTH method: RSA Digital Signature (PKCS#1 v1.5 with SHA-1).
+pub(crate) const AUTH_RSA: u8 = 1;
+/// AUTH method: shared key message integrity code.
+pub(crate) const AUTH_PSK: u8 = 2;
+/// AUTH method: ECDSA with SHA-256 on P-256 (RFC 4754).
+pub(crate) const AUTH_ECDSA_256: u8 = 9;
+/// AUTH method: ECDSA with SHA-384 on P-384 (RFC 4754).
+pub(crate) const AUTH_ECDSA_384: u8 = 10;
+/// AUTH method: Digital Signature (RFC 7427).
+pub(crate) const AUTH_DIGITAL_SIGNATURE: u8 = 14;
+
+/// Certificate Encoding: X.509 Certificate - Signature.
+pub(crate) const CERT_X509: u8 = 4;
+
+/// `RealMessage | Nonce(peer) | prf(SK_p, RestOfIDPayload)` (RFC 7296
+/// 2.15): what a signature covers.
+pub(crate) fn signed_octets(
+    prf: PrfAlg,
+    real_message: &[u8],
+    peer_nonce: &[u8],
+    sk_p: &[u8],
+    id_type: u8,
+    id_data: &[u8],
+) -> Vec<u8> {
+    let maced_id = prf.prf_parts(sk_p, &[&[id_type, 0, 0, 0], id_data]);
+    let mut out = Vec::with_capacity(real_message.len() + peer_nonce.len() + maced_id.len());
+    out.extend_from_slice(real_message);
+    out.extend_from_slice(peer_nonce);
+    out.extend_from_slice(&maced_id);
+    out
+}
+
+/// The hashes we verify signatures with, as announced in
+/// SIGNATURE_HASH_ALGORITHMS: SHA-1 only under `crypto allow-weak`.
+pub(crate) fn our_hashes(allow_weak: bool) -> Vec<u16> {
+    let mut v = Vec::new();
+    if allow_weak {
+        v.push(hash::SHA1);
+    }
+    v.extend([hash::SHA256, hash::SHA384, hash::SHA512]);
+    v
+}
+
+/// The SIGNATURE_HASH_ALGORITHMS notify (RFC 7427 4).
+pub(crate) fn hash_notify(allow_weak: bool) -> Pl {
+    Pl::Notify {
+        protocol: 0,
+        spi: vec![],
+        ty: n::SIGNATURE_HASH_ALGORITHMS,
+        data: our_hashes(allow_weak)
+            .iter()
+            .flat_map(|h| h.to_be_bytes())
+            .collect(),
+    }
+}
+
+/// What one side's authentication was, for `show crypto ikev2 sa detail`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuthInfo {
+    /// "pre-shared key" or the signature scheme ("ECDSA-P256-SHA256 (RFC 7427)").
+    pub method: String,
+    /// The certificate's subject, with certificates.
+    pub cert: Option<String>,
+}
+
+/// Our CERT payloads and AUTH payload for a signature, with what we used.
+pub(crate) struct LocalSignature {
+    pub certs: Vec<Pl>,
+    pub auth: Pl,
+    pub info: AuthInfo,
+}
+
+/// The trustpoint we sign with: the first with a certificate and key
+/// whose chain the peer's CERTREQ names (an absent CERTREQ names any),
+/// else the first with a certificate and key.
+fn signing_trustpoint<'a>(
+    t: &'a TunnelConfig,
+    peer_certreq: Option<&[u8]>,
+) -> Result<(&'a Arc<TrustPoint>, bool), String> {
+    let usable: Vec<&Arc<TrustPoint>> = t
+        .trustpoints
+        .iter()
+        .filter(|tp| tp.key.is_some() && !tp.chain.is_empty())
+        .collect();
+    let Some(first) = usable.first() else {
+        return Err(format!(
+            "authentication local {} needs a 'pki trustpoint' with a certificate and private key",
+            t.auth_local.name()
+        ));
+    };
+    match peer_certreq {
+        None => Ok((first, true)),
+        Some(req) => match usable.iter().find(|tp| tp.honours_certreq(req)) {
+            Some(tp) => Ok((tp, true)),
+            None => Ok((first, false)),
+        },
+    }
+}
+
+/// Sign `octets` for our AUTH payload, as `t.auth_local` says: RFC 7427
+/// when the peer announced hashes we can use, else the classic method of
+/// the key (ECDSA 9/10; RSA method 1 would need SHA-1 signing, which rvpn
+/// does not do).
+pub(crate) fn local_signature(
+    t: &TunnelConfig,
+    peer_hashes: Option<&[u16]>,
+    peer_certreq: Option<&[u8]>,
+    octets: &[u8],
+    allow_weak: bool,
+) -> Result<(LocalSignature, Option<String>), String> {
+    let (tp, honoured) = signing_trustpoint(t, peer_certreq)?;
+    let warning = (!honoured).then(|| {
+        format!(
+            "peer's CERTREQ names none of our CAs; sending our certificate of trustpoint {} anyway",
+            tp.name
+        )
+    });
+    let key = tp.key.as_ref().ok_or("no private key")?;
+    let cert = tp.chain.first().ok_or("no certificate")?;
+    let pss = match (t.auth_local, key.kind()) {
+        (AuthKind::Rsa { pss }, KeyKind::Rsa(_)) => pss,
+        (AuthKind::Ecdsa, KeyKind::EcP256 | KeyKind::EcP384) => false,
+        (want, have) => {
+            return Err(format!(
+                "authentication local {} but the key of trustpoint {} is {have}",
+                want.name(),
+                tp.name
+            ))
+        }
+    };
+    let (method, scheme, data) = match peer_hashes.filter(|h| !h.is_empty()) {
+        Some(hashes) => {
+            let scheme = key
+                .schemes(allow_weak)
+                .into_iter()
+                .filter(|s| hashes.contains(&s.hash()))
+                .find(|s| {
+                    !matches!(key.kind(), KeyKind::Rsa(_)) || is_pss(*s) == pss
+                })
+                .ok_or_else(|| {
+                    format!(
+                        "no signature hash in common: the peer verifies {}",
+                        hash_names(hashes)
+                    )
+                })?;
+            let sig = key.sign(scheme, SigEncoding::Der, octets)?;
+            let alg = scheme.algorithm_identifier();
+            let len = u8::try_from(alg.len()).map_err(|_| "AlgorithmIdentifier too long")?;
+            let mut data = Vec::with_capacity(1 + alg.len() + sig.len());
+            data.push(len);
+            data.extend_from_slice(&alg);
+            data.extend_from_slice(&sig);
+            (AUTH_DIGITAL_SIGNATURE, scheme, data)
+        }
+        None => {
+            let (method, scheme) = match key.kind() {
+                KeyKind::EcP256 => (AUTH_ECDSA_256, SigScheme::EcdsaP256Sha256),
+                KeyKind::EcP384 => (AUTH_ECDSA_384, SigScheme::EcdsaP384Sha384),
+                KeyKind::Rsa(_) => return Err("the peer does not support RFC 7427 signatures (no SIGNATURE_HASH_ALGORITHMS), and RSA auth method 1 needs SHA-1 signatures, which rvpn does not make".into()),
+                KeyKind::Other => return Err(format!("the key of trustpoint {} cannot sign", tp.name)),
+            };
+            (method, scheme, key.sign(scheme, SigEncoding::Fixed, octets)?)
+        }
+    };
+    let certs = tp
+        .chain
+        .iter()
+        .map(|c| Pl::Cert {
+            encoding: CERT_X509,
+            data: c.der.clone(),
+        })
+        .collect();
+    let info = AuthInfo {
+        method: describe(method, scheme),
+        cert: Some(cert.subject.clone()),
+    };
+    Ok((
+        LocalSignature {
+            certs,
+            auth: Pl::Auth { method, data },
+            info,
+        },
+        warning,
+    ))
+}
+
+fn is_pss(s: SigScheme) -> bool {
+    matches!(
+        s,
+        SigScheme::RsaPssSha256 | SigScheme::RsaPssSha384 | SigScheme::RsaPssSha512
+    )
+}
+
+fn hash_names(h: &[u16]) -> String {
+    h.iter()
+        .map(|h| match *h {
+            hash::SHA1 => "SHA1".to_string(),
+            hash::SHA256 => "SHA2_256".to_string(),
+            hash::SHA384 => "SHA2_384".to_string(),
+            hash::SHA512 => "SHA2_512".to_string(),
+            o => format!("hash {o}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn describe(method: u8, scheme: SigScheme) -> String {
+    if method == AUTH_DIGITAL_SIGNATURE {
+        format!("{} (RFC 7427)", scheme.name())
+    } else {
+        format!("{} (auth method {method})", scheme.name())
+    }
+}
+
+/// The kind of signature an AUTH method (and RFC 7427 scheme) is.
+fn kind_of(scheme: SigScheme) -> AuthKind {
+    match scheme {
+        SigScheme::EcdsaP256Sha256 | SigScheme::EcdsaP384Sha384 => AuthKind::Ecdsa,
+        s => AuthKind::Rsa { pss: is_pss(s) },
+    }
+}
+
+/// The scheme, encoding and signature of a peer's AUTH payload.
+fn peer_scheme(method: u8, data: &[u8]) -> Result<(SigScheme, SigEncoding, &[u8]), String> {
+    match method {
+        AUTH_RSA => Ok((SigScheme::RsaPkcs1Sha1, SigEncoding::Fixed, data)),
+        AUTH_ECDSA_256 => Ok((SigScheme::EcdsaP256Sha256, SigEncoding::Fixed, data)),
+        AUTH_ECDSA_384 => Ok((SigScheme::EcdsaP384Sha384, SigEncoding::Fixed, data)),
+        AUTH_DIGITAL_SIGNATURE => SigScheme::split_auth_data(data)
+            .map(|(s, sig)| (s, SigEncoding::Der, sig))
+            .ok_or_else(|| {
+                "peer's RFC 7427 signature uses an algorithm rvpn does not know".to_string()
+            }),
+        AUTH_PSK => Err("peer authenticated with a pre-shared key".into()),
+        m => Err(format!("peer authenticated with auth method {m}, which rvpn does not support")),
+    }
+}
+
+/// Whether the tunnel lets the peer authenticate with this AUTH method
+/// (a pre-shared key needs `authentication remote pre-share`, a signature
+/// `rsa-sig` or `ecdsa-sig` of its key type and a trustpoint).
+pub(crate) fn remote_method_allowed(t: &TunnelConfig, method: u8, data: &[u8]) -> bool {
+    let allowed = remote_kinds(t);
+    if method == AUTH_PSK {
+        return allowed.contains(&AuthKind::Psk);
+    }
+    if t.trustpoints.is_empty() {
+        return false;
+    }
+    match peer_scheme(method, data) {
+        Ok((s, _, _)) => allowed.iter().any(|k| same_kind(*k, kind_of(s))),
+        Err(_) => allowed.iter().any(|k| k.is_signature()),
+    }
+}
+
+/// `authentication remote` of a tunnel: pre-share when none is given.
+pub(crate) fn remote_kinds(t: &TunnelConfig) -> Vec<AuthKind> {
+    if t.auth_remote.is_empty() {
+        vec![AuthKind::Psk]
+    } else {
+        t.auth_remote.clone()
+    }
+}
+
+fn same_kind(a: AuthKind, b: AuthKind) -> bool {
+    matches!(
+        (a, b),
+        (AuthKind::Psk, AuthKind::Psk)
+            | (AuthKind::Ecdsa, AuthKind::Ecdsa)
+            | (AuthKind::Rsa { .. }, AuthKind::Rsa { .. })
+    )
+}
+
+/// Check a peer's signature AUTH: its certificate chain against the
+/// tunnel's trustpoints, its identity against the certificate, and the
+/// signature over `octets`. Returns what the peer used; Err is the reason
+/// for `show crypto session`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn verify_peer_signature(
+    t: &TunnelConfig,
+    certs: &[Vec<u8>],
+    method: u8,
+    data: &[u8],
+    id: Option<&Identity>,
+    id_type: u8,
+    octets: &[u8],
+    now: SystemTime,
+    allow_weak: bool,
+) -> Result<(Cert, AuthInfo), String> {
+    let (scheme, enc, sig) = peer_scheme(method, data)?;
+    let allowed = remote_kinds(t);
+    if !allowed.iter().any(|k| same_kind(*k, kind_of(scheme))) {
+        return Err(format!(
+            "peer authenticated with {}, but the profile allows authentication remote {}",
+            kind_of(scheme).name(),
+            allowed.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if scheme.is_weak() && !allow_weak {
+        return Err(format!(
+            "peer signed with {} (auth method {method}); SHA-1 signatures need 'crypto allow-weak'",
+            scheme.name()
+        ));
+    }
+    let Some((ee, rest)) = certs.split_first() else {
+        return Err(PeerCertError::NoCertificate.to_string());
+    };
+    let cert = validate(t, ee, rest, now, allow_weak).map_err(|e| e.to_string())?;
+    let Some(id) = id else {
+        return Err(format!(
+            "ID of type {id_type} cannot be matched against a certificate"
+        ));
+    };
+    if !cert.contains_identity(id) {
+        return Err(PeerCertError::IdNotInCert(id.to_string()).to_string());
+    }
+    cert.verify(scheme, enc, octets, sig)
+        .map_err(|_| PeerCertError::BadSignature.to_string())?;
+    let info = AuthInfo {
+        method: describe(method, scheme),
+        cert: Some(cert.subject.clone()),
+    };
+    Ok((cert, info))
+}
+
+/// The peer's chain against each trustpoint; the first that accepts it
+/// wins. When none does, the most telling reason: a certificate that
+/// reaches a trustpoint but is revoked, expired or broken says more than
+/// "does not reach" another one.
+fn validate(
+    t: &TunnelConfig,
+    ee: &[u8],
+    rest: &[Vec<u8>],
+    now: SystemTime,
+    allow_weak: bool,
+) -> Result<Cert, PeerCertError> {
+    let mut first_err = None;
+    for tp in &t.trustpoints {
+        match tp.validate_peer(ee, rest, now, allow_weak) {
+            Ok(c) => return Ok(c),
+            Err(e @ PeerCertError::Untrusted { .. }) => {
+                first_err.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(first_err.unwrap_or(PeerCertError::Untrusted {
+        trustpoint: "(none)".into(),
+    }))
+}
+
+/// The CERTREQ payload of our trustpoints (concatenated CA key hashes);
+/// None when they have no CA.
+pub(crate) fn certreq(trustpoints: &[Arc<TrustPoint>]) -> Option<Pl> {
+    let mut data = Vec::new();
+    for tp in trustpoints {
+        let d = tp.certreq_data();
+        // The same CA in two trustpoints is named once.
+        for h in d.chunks(20) {
+            if !data.chunks(20).any(|x| x == h) {
+                data.extend_from_slice(h);
+            }
+        }
+    }
+    (!data.is_empty()).then_some(Pl::CertReq {
+        encoding: CERT_X509,
+        data,
+    })
+}
