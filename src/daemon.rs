@@ -397,7 +397,9 @@ impl Daemon {
             Ok(cfg) => {
                 // Every trustpoint: its files may have changed even where
                 // the text did not.
-                if let Err(e) = crate::pki::check_changed(&Config::default(), &cfg, SystemTime::now()) {
+                if let Err(e) =
+                    crate::pki::check_changed(&Config::default(), &cfg, SystemTime::now())
+                {
                     return Reply::msg(format!("{e}\n% {name}: nothing changed"));
                 }
                 self.drain_tunnels(&cfg).await;
@@ -553,7 +555,9 @@ impl Daemon {
         let loaded = blocking("reload", move || persist::load_startup(&path)).await;
         match loaded {
             Ok(Ok(Some(cfg))) => {
-                if let Err(e) = crate::pki::check_changed(&Config::default(), &cfg, SystemTime::now()) {
+                if let Err(e) =
+                    crate::pki::check_changed(&Config::default(), &cfg, SystemTime::now())
+                {
                     warn!(file = %self.info.startup.display(), "reload failed: {}; running configuration kept", e.trim_start_matches("% "));
                     return;
                 }

@@ -6,8 +6,8 @@
 
 use crate::pki::Loaded;
 use ike::sa::config::{
-    AuthKind, DpdConfig, EngineConfig, EspProposal, Identity, IdentityMatch, IkeProposal, Peer, PeerKey,
-    TunnelConfig,
+    AuthKind, DpdConfig, EngineConfig, EspProposal, Identity, IdentityMatch, IkeProposal, Peer,
+    PeerKey, TunnelConfig,
 };
 use std::time::Duration;
 use vtysh::model::{self, AuthMethod, Config, EspTransform, Hash, TunnelDestination, TunnelSource};
@@ -493,13 +493,19 @@ mod tests {
             " authentication local rsa-sig\n",
             " authentication local rsa-sig\n pki trustpoint T\n",
         );
-        let with_tp = format!("crypto pki trustpoint T\n ca-certificate /nonexistent/ca.pem\n{with_tp}");
+        let with_tp =
+            format!("crypto pki trustpoint T\n ca-certificate /nonexistent/ca.pem\n{with_tp}");
         let cfg = vtysh::load_config(&with_tp, &Config::default()).unwrap();
         let mut loaded = Loaded::new();
-        loaded.insert("T".into(), Err("ca-certificate /nonexistent/ca.pem: cannot read".into()));
+        loaded.insert(
+            "T".into(),
+            Err("ca-certificate /nonexistent/ca.pem: cannot read".into()),
+        );
         let (_, problems) = engine_config(&cfg, &loaded);
         assert!(
-            problems[0].1.contains("trustpoint T: ca-certificate /nonexistent/ca.pem: cannot read"),
+            problems[0]
+                .1
+                .contains("trustpoint T: ca-certificate /nonexistent/ca.pem: cannot read"),
             "{problems:?}"
         );
         let text = text.replace(" authentication local rsa-sig\n", "");

@@ -80,11 +80,17 @@ pub fn check_changed(old: &Config, new: &Config, now: SystemTime) -> Result<(), 
 
 fn check(name: &str, tp: &Trustpoint, now: SystemTime) -> Result<(), String> {
     let chain = match &tp.certificate {
-        Some(p) => Some(Cert::parse_all(&read("certificate", p)?).map_err(|e| format!("certificate {p}: {e}"))?),
+        Some(p) => Some(
+            Cert::parse_all(&read("certificate", p)?)
+                .map_err(|e| format!("certificate {p}: {e}"))?,
+        ),
         None => None,
     };
     let key = match &tp.private_key {
-        Some(p) => Some(PrivateKey::parse(&read("private-key", p)?).map_err(|e| format!("private-key {p}: {e}"))?),
+        Some(p) => Some(
+            PrivateKey::parse(&read("private-key", p)?)
+                .map_err(|e| format!("private-key {p}: {e}"))?,
+        ),
         None => None,
     };
     if let Some(Revocation::Crl(p)) = &tp.revocation {
@@ -113,7 +119,8 @@ fn check(name: &str, tp: &Trustpoint, now: SystemTime) -> Result<(), String> {
     let Some(ca) = &tp.ca_certificate else {
         return Ok(());
     };
-    Cert::parse_all(&read("ca-certificate", ca)?).map_err(|e| format!("ca-certificate {ca}: {e}"))?;
+    Cert::parse_all(&read("ca-certificate", ca)?)
+        .map_err(|e| format!("ca-certificate {ca}: {e}"))?;
     // Everything that belongs together is there: the whole check.
     let mut partial = tp.clone();
     if chain.is_some() != key.is_some() {
@@ -131,9 +138,17 @@ pub fn warn_expiring(loaded: &Loaded, now: SystemTime) -> usize {
         let Ok(tp) = tp else { continue };
         for (i, c) in tp.chain.iter().enumerate() {
             let days = c.days_left(now);
-            let what = if i == 0 { "certificate" } else { "intermediate CA certificate" };
+            let what = if i == 0 {
+                "certificate"
+            } else {
+                "intermediate CA certificate"
+            };
             if days < 0 {
-                warn!("trustpoint {name}: {what} {} expired on {}", c.subject, ike::pki::date(c.not_after));
+                warn!(
+                    "trustpoint {name}: {what} {} expired on {}",
+                    c.subject,
+                    ike::pki::date(c.not_after)
+                );
                 n += 1;
             } else if days <= EXPIRY_WARNING_DAYS {
                 warn!(

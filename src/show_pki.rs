@@ -29,8 +29,14 @@ fn ios_date(t: SystemTime) -> String {
     let mut parts = ymd.split('-');
     let (y, m, d) = (
         parts.next().unwrap_or("0"),
-        parts.next().and_then(|m| m.parse::<usize>().ok()).unwrap_or(1),
-        parts.next().and_then(|d| d.parse::<u32>().ok()).unwrap_or(1),
+        parts
+            .next()
+            .and_then(|m| m.parse::<usize>().ok())
+            .unwrap_or(1),
+        parts
+            .next()
+            .and_then(|d| d.parse::<u32>().ok())
+            .unwrap_or(1),
     );
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -81,7 +87,15 @@ fn cert_text(out: &mut String, kind: &str, c: &Cert, tp: &str, now: SystemTime) 
         "  Certificate Serial Number (hex): {}",
         serial.trim_start_matches("0x").to_uppercase()
     );
-    let _ = writeln!(out, "  Certificate Usage: {}", if c.is_ca { "Signature" } else { "General Purpose" });
+    let _ = writeln!(
+        out,
+        "  Certificate Usage: {}",
+        if c.is_ca {
+            "Signature"
+        } else {
+            "General Purpose"
+        }
+    );
     let _ = writeln!(out, "  Issuer: \n    {}", c.issuer);
     let _ = writeln!(out, "  Subject:\n    {}", c.subject);
     let mut alt: Vec<String> = Vec::new();
@@ -103,7 +117,14 @@ fn cert_text(out: &mut String, kind: &str, c: &Cert, tp: &str, now: SystemTime) 
 fn certs_of(tp: &TrustPoint) -> Vec<(&'static str, &Cert)> {
     let mut v = Vec::new();
     for (i, c) in tp.chain.iter().enumerate() {
-        v.push((if i == 0 { "Certificate" } else { "CA Certificate (intermediate)" }, c));
+        v.push((
+            if i == 0 {
+                "Certificate"
+            } else {
+                "CA Certificate (intermediate)"
+            },
+            c,
+        ));
     }
     for c in &tp.ca {
         v.push(("CA Certificate", c));
@@ -187,7 +208,9 @@ pub fn trustpoints(v: &View<'_>, json: bool) -> Result<String, ErrorInfo> {
                     let _ = writeln!(
                         text,
                         "          Serial Number (hex): {}",
-                        serial_hex(&ca.serial).trim_start_matches("0x").to_uppercase()
+                        serial_hex(&ca.serial)
+                            .trim_start_matches("0x")
+                            .to_uppercase()
                     );
                     let _ = writeln!(text, "    Certificate configured.");
                 }

@@ -41,6 +41,7 @@ pub mod dut;
 pub mod hosts;
 pub mod load;
 pub mod netns;
+pub mod pki;
 pub mod rvpn;
 pub mod strongswan;
 

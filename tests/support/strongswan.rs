@@ -147,6 +147,15 @@ pub struct SwanConn {
     pub extra: Vec<String>,
     /// Extra raw lines in the child section.
     pub child_extra: Vec<String>,
+    /// `local.auth`: "psk" (default) or "pubkey", "pubkey-sha256-rsa/pss", ...
+    pub local_auth: String,
+    /// `remote.auth`: "psk" (default) or "pubkey".
+    pub remote_auth: String,
+    /// `local.certs`: our certificate file, relative to the instance's
+    /// x509 directory ([`StrongSwan::add_cred`]).
+    pub local_certs: Option<String>,
+    /// Extra raw lines in the `remote { }` section (e.g. `cacerts = ...`).
+    pub remote_extra: Vec<String>,
 }
 
 impl Default for SwanConn {
@@ -183,6 +192,10 @@ impl Default for SwanConn {
             close_action: None,
             extra: Vec::new(),
             child_extra: Vec::new(),
+            local_auth: "psk".into(),
+            remote_auth: "psk".into(),
+            local_certs: None,
+            remote_extra: Vec::new(),
         }
     }
 }
@@ -255,13 +268,23 @@ impl SwanConn {
         for l in &self.extra {
             let _ = writeln!(w, "    {l}");
         }
-        let _ = writeln!(w, "    local {{\n      auth = psk");
+        let _ = writeln!(w, "    local {{\n      auth = {}", self.local_auth);
         if self.local_id != "%any" {
             let _ = writeln!(w, "      id = \"{}\"", self.local_id);
         }
-        let _ = writeln!(w, "    }}\n    remote {{\n      auth = psk");
+        if let Some(c) = &self.local_certs {
+            let _ = writeln!(w, "      certs = {c}");
+        }
+        let _ = writeln!(
+            w,
+            "    }}\n    remote {{\n      auth = {}",
+            self.remote_auth
+        );
         if self.remote_id != "%any" {
             let _ = writeln!(w, "      id = \"{}\"", self.remote_id);
+        }
+        for l in &self.remote_extra {
+            let _ = writeln!(w, "      {l}");
         }
         let _ = writeln!(w, "    }}\n    children {{\n      {} {{", self.child);
         let _ = writeln!(w, "        mode = tunnel");
@@ -297,6 +320,9 @@ impl SwanConn {
         }
         let _ = writeln!(w, "      }}\n    }}\n  }}");
 
+        if self.psk.is_empty() {
+            return (c, String::new());
+        }
         // The PSK as hex ("0x..."): no quoting problems whatever it holds.
         let hex: String = self.psk.bytes().map(|b| format!("{b:02x}")).collect();
         let mut s = format!("  ike-{} {{\n", self.name);
@@ -408,6 +434,16 @@ impl StrongSwan {
         s
     }
 
+    /// Put a credential where `swanctl --load-all` finds it: `kind` is
+    /// swanctl's directory ("x509", "x509ca", "x509crl", "private", ...);
+    /// returns the name to use in `certs = ...`.
+    pub fn add_cred(&self, kind: &str, name: &str, from: &std::path::Path) -> String {
+        let d = self.dir.join(kind);
+        fs::create_dir_all(&d).expect("swanctl cred dir");
+        fs::copy(from, d.join(name)).expect("copy credential");
+        name.to_string()
+    }
+
     pub fn conf_path(&self) -> PathBuf {
         self.dir.join("strongswan.conf")
     }
@@ -438,7 +474,7 @@ impl StrongSwan {
         // Poly1305, SHA1/2, HMAC, ECP and MODP; curve25519 for x25519.
         c.push_str(
             "  load = random nonce aes sha1 sha2 hmac gcm chapoly openssl curve25519 pem pkcs1 \
-             pkcs8 x509 pubkey kdf kernel-libipsec kernel-netlink socket-default vici\n",
+             pkcs8 x509 pubkey revocation constraints kdf kernel-libipsec kernel-netlink socket-default vici\n",
         );
         c.push_str("  install_virtual_ip = no\n");
         if let Some(p) = o.port {
@@ -542,7 +578,8 @@ impl StrongSwan {
                 .arg(command)
                 .args(["--uri", &uri])
                 .args(args)
-                .env("STRONGSWAN_CONF", self.conf_path()),
+                .env("STRONGSWAN_CONF", self.conf_path())
+                .env("SWANCTL_DIR", self.dir.path()),
             SWANCTL_TIMEOUT,
         )
     }

@@ -30,7 +30,8 @@ impl Engine {
                 return;
             }
         };
-        let (auth_pls, info) = match self.local_auth(spi, t, Side::Initiator, t.remote_id.as_ref()) {
+        let (auth_pls, info) = match self.local_auth(spi, t, Side::Initiator, t.remote_id.as_ref())
+        {
             Ok(v) => v,
             Err(reason) => {
                 self.fail_phase1(spi, &t.name, reason, now);
@@ -125,7 +126,17 @@ impl Engine {
             }
         }
         let certs = msg.x509_certs();
-        let info = match self.verify_remote(spi, &t, &certs, method, &adata, ty, &idd, rid.as_ref(), now) {
+        let info = match self.verify_remote(
+            spi,
+            &t,
+            &certs,
+            method,
+            &adata,
+            ty,
+            &idd,
+            rid.as_ref(),
+            now,
+        ) {
             Ok(i) => i,
             Err(why) => {
                 self.fail_phase1(spi, &tunnel, why, now);
@@ -226,7 +237,17 @@ impl Engine {
             sa.peer_certreq = Some(req);
         }
         let certs = msg.x509_certs();
-        let remote_info = match self.verify_remote(spi, &t, &certs, method, &adata, ty, &idd, rid.as_ref(), now) {
+        let remote_info = match self.verify_remote(
+            spi,
+            &t,
+            &certs,
+            method,
+            &adata,
+            ty,
+            &idd,
+            rid.as_ref(),
+            now,
+        ) {
             Ok(i) => i,
             Err(why) => {
                 self.auth_failed(spi, id, why, Some(t.name.clone()), now);
@@ -375,8 +396,12 @@ impl Engine {
                 .any(|t| !sigauth::remote_method_allowed(t, method, adata)) =>
             {
                 let t = accepting[0];
-                let allowed: Vec<&str> = sigauth::remote_kinds(t).iter().map(|k| k.name()).collect();
-                if method == AUTH_PSK || allowed.iter().all(|a| *a == "pre-share") || !t.trustpoints.is_empty() {
+                let allowed: Vec<&str> =
+                    sigauth::remote_kinds(t).iter().map(|k| k.name()).collect();
+                if method == AUTH_PSK
+                    || allowed.iter().all(|a| *a == "pre-share")
+                    || !t.trustpoints.is_empty()
+                {
                     format!(
                         "peer {who} authenticated with {}, but the profile allows authentication remote {}",
                         method_name(method),
@@ -564,7 +589,13 @@ impl Engine {
                 method: "pre-shared key".into(),
                 cert: None,
             };
-            return Ok((vec![Pl::Auth { method: AUTH_PSK, data }], info));
+            return Ok((
+                vec![Pl::Auth {
+                    method: AUTH_PSK,
+                    data,
+                }],
+                info,
+            ));
         }
         let octets = sigauth::signed_octets(keys.prf, msg, nonce, sk_p, lty, &ldata);
         let (hashes, certreq) = (sa.peer_hashes.clone(), sa.peer_certreq.clone());

@@ -8,10 +8,9 @@ use crate::crypto::rand::Random;
 use crate::crypto::sk::SkCipher;
 use crate::wire::{
     self, encrypted_prefix, parse_decrypted, parse_encrypted, Attribute, AuthMethod, AuthPayload,
-    CertEncoding, CertPayload,
-    DeletePayload, DhGroup, ExchangeType, Flags, IdPayload, IdType, KePayload, Message,
-    NoncePayload, NotifyPayload, NotifyType, Payload, ProtocolId, TrafficSelector, TransformType,
-    TsPayload, TsRange, WireError,
+    CertEncoding, CertPayload, DeletePayload, DhGroup, ExchangeType, Flags, IdPayload, IdType,
+    KePayload, Message, NoncePayload, NotifyPayload, NotifyType, Payload, ProtocolId,
+    TrafficSelector, TransformType, TsPayload, TsRange, WireError,
 };
 use std::fmt;
 

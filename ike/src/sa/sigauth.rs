@@ -149,9 +149,7 @@ pub(crate) fn local_signature(
                 .schemes(allow_weak)
                 .into_iter()
                 .filter(|s| hashes.contains(&s.hash()))
-                .find(|s| {
-                    !matches!(key.kind(), KeyKind::Rsa(_)) || is_pss(*s) == pss
-                })
+                .find(|s| !matches!(key.kind(), KeyKind::Rsa(_)) || is_pss(*s) == pss)
                 .ok_or_else(|| {
                     format!(
                         "no signature hash in common: the peer verifies {}",
@@ -174,7 +172,11 @@ pub(crate) fn local_signature(
                 KeyKind::Rsa(_) => return Err("the peer does not support RFC 7427 signatures (no SIGNATURE_HASH_ALGORITHMS), and RSA auth method 1 needs SHA-1 signatures, which rvpn does not make".into()),
                 KeyKind::Other => return Err(format!("the key of trustpoint {} cannot sign", tp.name)),
             };
-            (method, scheme, key.sign(scheme, SigEncoding::Fixed, octets)?)
+            (
+                method,
+                scheme,
+                key.sign(scheme, SigEncoding::Fixed, octets)?,
+            )
         }
     };
     let certs = tp
@@ -247,7 +249,9 @@ fn peer_scheme(method: u8, data: &[u8]) -> Result<(SigScheme, SigEncoding, &[u8]
                 "peer's RFC 7427 signature uses an algorithm rvpn does not know".to_string()
             }),
         AUTH_PSK => Err("peer authenticated with a pre-shared key".into()),
-        m => Err(format!("peer authenticated with auth method {m}, which rvpn does not support")),
+        m => Err(format!(
+            "peer authenticated with auth method {m}, which rvpn does not support"
+        )),
     }
 }
 
@@ -308,7 +312,11 @@ pub(crate) fn verify_peer_signature(
         return Err(format!(
             "peer authenticated with {}, but the profile allows authentication remote {}",
             kind_of(scheme).name(),
-            allowed.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+            allowed
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     if scheme.is_weak() && !allow_weak {

@@ -10,8 +10,7 @@ use ipnetwork::IpNetwork;
 const ADDR_OR_NET: &str = "<A.B.C.D|X:X::X:X|A.B.C.D/M|X:X::X:X/M>";
 const ID: &str = "<address <A.B.C.D|X:X::X:X>|fqdn FQDN|email EMAIL|key-id KEYID>";
 /// `identity local` also takes `dn`: our certificate's subject.
-const ID_LOCAL: &str =
-    "<address <A.B.C.D|X:X::X:X>|fqdn FQDN|email EMAIL|key-id KEYID|dn>";
+const ID_LOCAL: &str = "<address <A.B.C.D|X:X::X:X>|fqdn FQDN|email EMAIL|key-id KEYID|dn>";
 
 pub(super) fn register(b: &mut Builder) {
     use Mode::*;
@@ -363,15 +362,19 @@ pub(super) fn register(b: &mut Builder) {
             Ok(())
         },
     );
-    b.add(Ikev2Profile, &format!("identity local {ID_LOCAL}"), |c, a| {
-        let id = if a.items.get(2).is_some_and(|i| i.value == "dn") {
-            Identity::Dn
-        } else {
-            identity(a, 2)?
-        };
-        profile(c)?.identity_local = Some(id);
-        Ok(())
-    });
+    b.add(
+        Ikev2Profile,
+        &format!("identity local {ID_LOCAL}"),
+        |c, a| {
+            let id = if a.items.get(2).is_some_and(|i| i.value == "dn") {
+                Identity::Dn
+            } else {
+                identity(a, 2)?
+            };
+            profile(c)?.identity_local = Some(id);
+            Ok(())
+        },
+    );
     b.add(Ikev2Profile, "no identity local [LINE]", |c, _| {
         profile(c)?.identity_local = None;
         Ok(())
