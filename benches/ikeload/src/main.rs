@@ -23,6 +23,7 @@ use ike::sa::config::{
     AuthKind,
     EngineConfig, EspProposal, IkeProposal, Identity, Peer, PeerKey, TunnelConfig,
 };
+use ike::pki::{KeyKind, TrustPoint, TrustPointFiles};
 use ike::sa::{Engine, Output, TunnelStatus};
 use std::collections::HashMap;
 use std::fs::File;
@@ -49,11 +50,17 @@ struct Args {
     domain: String,
     timeout: Duration,
     log: Option<String>,
+    /// Certificates instead of the PSK: the CA file, and the directory
+    /// with spoke<i>.pem / spoke<i>.key.
+    ca: Option<String>,
+    certs: Option<String>,
 }
 
 const USAGE: &str = "usage: ikeload --responder IP --local IP [-n N] [--window W] [--refill R]
                [--psk KEY] [--port 500] [--natt-port 4500] [--domain bench]
-               [--timeout SECS] [--log FILE]";
+               [--timeout SECS] [--log FILE] [--ca FILE --certs DIR]
+  --ca/--certs: ECDSA (or RSA) certificates, spoke<i>.pem/.key in DIR,
+  instead of the PSK";
 
 fn parse_args() -> Result<Args, String> {
     let mut a = Args {
@@ -68,6 +75,8 @@ fn parse_args() -> Result<Args, String> {
         domain: "bench".into(),
         timeout: Duration::from_secs(120),
         log: None,
+        ca: None,
+        certs: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -87,9 +96,14 @@ fn parse_args() -> Result<Args, String> {
                 a.timeout = Duration::from_secs_f64(v()?.parse::<f64>().map_err(|e| bad(&e))?)
             }
             "--log" => a.log = Some(v()?),
+            "--ca" => a.ca = Some(v()?),
+            "--certs" => a.certs = Some(v()?),
             "-h" | "--help" => return Err(USAGE.into()),
             _ => return Err(format!("unknown argument {k}\n{USAGE}")),
         }
+    }
+    if a.ca.is_some() != a.certs.is_some() {
+        return Err("--ca and --certs go together".into());
     }
     if a.responder.is_unspecified() || a.local.is_unspecified() || a.n == 0 {
         return Err(USAGE.into());
@@ -105,6 +119,24 @@ fn parse_args() -> Result<Args, String> {
     }
     a.refill = a.refill.min(a.window);
     Ok(a)
+}
+
+/// Spoke i's trustpoint (its certificate and key, the CA), as rvpnd loads
+/// `crypto pki trustpoint`.
+fn trustpoint(a: &Args, i: usize) -> Result<std::sync::Arc<TrustPoint>, String> {
+    let (Some(ca), Some(dir)) = (&a.ca, &a.certs) else {
+        return Err("no certificates".into());
+    };
+    let cert = std::path::Path::new(dir).join(format!("spoke{i}.pem"));
+    let key = std::path::Path::new(dir).join(format!("spoke{i}.key"));
+    let files = TrustPointFiles {
+        ca: Some(std::path::Path::new(ca)),
+        certificate: Some(&cert),
+        key: Some(&key),
+        crl: None,
+    };
+    TrustPoint::load(&format!("spoke{i}"), &files, std::time::SystemTime::now())
+        .map(std::sync::Arc::new)
 }
 
 /// A spoke tunnel as rvpnd's ike_config would resolve it from
@@ -229,7 +261,27 @@ async fn run(a: Args) -> io::Result<bool> {
     };
 
     // All tunnel configurations are built before the clock starts.
-    let all: Vec<TunnelConfig> = (0..a.n).map(|i| tunnel(&a, i)).collect();
+    let mut all: Vec<TunnelConfig> = (0..a.n).map(|i| tunnel(&a, i)).collect();
+    if a.ca.is_some() {
+        // `authentication local|remote ecdsa-sig` (or rsa-sig, by the
+        // key) with each spoke's own certificate.
+        for (i, t) in all.iter_mut().enumerate() {
+            let tp = match trustpoint(&a, i) {
+                Ok(tp) => tp,
+                Err(e) => {
+                    return Err(io::Error::other(format!("spoke{i}: {e}")));
+                }
+            };
+            let kind = match tp.key.as_ref().map(|k| k.kind()) {
+                Some(KeyKind::Rsa(_)) => AuthKind::Rsa { pss: false },
+                _ => AuthKind::Ecdsa,
+            };
+            t.auth_local = kind;
+            t.auth_remote = vec![AuthKind::Ecdsa, AuthKind::Rsa { pss: false }];
+            t.trustpoints = vec![tp];
+            t.keys.clear();
+        }
+    }
     let mut engine = Engine::new(Box::new(SystemRandom::new()), a.port, a.natt_port);
     let mut cfg = EngineConfig::default();
     let mut added_at: Vec<Option<Instant>> = vec![None; a.n];
