@@ -16,6 +16,30 @@
 //! Everything here is sans-IO except the `load_*` helpers that read files;
 //! time is passed in.
 
+// Peer data never panics: no unwrap, expect or indexing outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
+mod cert;
+mod chain;
+mod der;
+mod dn;
+mod key;
+mod sig;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_chain;
+#[cfg(test)]
+mod tests_sig;
+
 use crate::sa::config::Identity;
 use std::fmt;
 use std::path::Path;
@@ -70,19 +94,28 @@ pub mod hash {
 impl SigScheme {
     /// Whether only `crypto allow-weak` permits it (SHA-1).
     pub fn is_weak(self) -> bool {
-        todo!()
+        self == SigScheme::RsaPkcs1Sha1
     }
 
     /// The RFC 7427 hash algorithm number of its hash.
     pub fn hash(self) -> u16 {
-        todo!()
+        match self {
+            SigScheme::RsaPkcs1Sha1 => hash::SHA1,
+            SigScheme::RsaPkcs1Sha256 | SigScheme::RsaPssSha256 | SigScheme::EcdsaP256Sha256 => {
+                hash::SHA256
+            }
+            SigScheme::RsaPkcs1Sha384 | SigScheme::RsaPssSha384 | SigScheme::EcdsaP384Sha384 => {
+                hash::SHA384
+            }
+            SigScheme::RsaPkcs1Sha512 | SigScheme::RsaPssSha512 => hash::SHA512,
+        }
     }
 
     /// The DER AlgorithmIdentifier that prefixes the signature in an
     /// RFC 7427 AUTH payload (method 14), as strongSwan sends it (PSS
     /// with explicit RSASSA-PSS-params).
     pub fn algorithm_identifier(self) -> Vec<u8> {
-        todo!()
+        sig::algorithm_identifier(self)
     }
 
     /// Split an RFC 7427 AUTH payload into scheme and signature: the data
@@ -90,13 +123,12 @@ impl SigScheme {
     /// AlgorithmIdentifier. None for unknown or malformed identifiers
     /// (including PSS parameters other than the three schemes above).
     pub fn split_auth_data(data: &[u8]) -> Option<(SigScheme, &[u8])> {
-        let _ = data;
-        todo!()
+        sig::split_auth_data(data)
     }
 
     /// Short name for logs and `show`: "RSA-PSS-SHA256", "ECDSA-P256-SHA256", ...
     pub fn name(self) -> &'static str {
-        todo!()
+        sig::name(self)
     }
 }
 
@@ -113,23 +145,14 @@ pub enum KeyKind {
     Other,
 }
 
-impl fmt::Display for KeyKind {
-    /// "RSA 3072", "ECDSA P-256", "ECDSA P-384", "unsupported".
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let _ = f;
-        todo!()
-    }
-}
-
 /// Our private key. Debug never shows key material.
 pub struct PrivateKey {
-    _private: (),
+    inner: key::Inner,
 }
 
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let _ = f;
-        todo!()
+        write!(f, "PrivateKey({})", self.kind())
     }
 }
 
@@ -138,35 +161,34 @@ impl PrivateKey {
     /// KEY") or DER (PKCS#8, PKCS#1, SEC1) private key. Encrypted keys are
     /// refused with that reason.
     pub fn parse(bytes: &[u8]) -> Result<PrivateKey, String> {
-        let _ = bytes;
-        todo!()
+        key::parse(bytes)
     }
 
     /// The key's kind.
     pub fn kind(&self) -> KeyKind {
-        todo!()
+        self.inner.kind()
     }
 
     /// Whether this key is the private half of `cert`'s public key.
     pub fn matches(&self, cert: &Cert) -> bool {
-        let _ = cert;
-        todo!()
+        key::matches(self, cert)
     }
 
     /// Sign `msg`. Fails when the scheme does not fit the key (an RSA
     /// scheme with an EC key, P-384 scheme with a P-256 key) or signing
     /// fails.
     pub fn sign(&self, scheme: SigScheme, enc: SigEncoding, msg: &[u8]) -> Result<Vec<u8>, String> {
-        let _ = (scheme, enc, msg);
-        todo!()
+        key::sign(self, scheme, enc, msg)
     }
 
     /// The schemes this key can sign with, strongest-preferred first
     /// (RSA: PSS before PKCS#1 v1.5, SHA-256 first since every peer has
     /// it; SHA-1 last and only if `allow_weak`).
     pub fn schemes(&self, allow_weak: bool) -> Vec<SigScheme> {
+        // allow_weak changes nothing: the only weak scheme, RSA with
+        // SHA-1, cannot be signed with ring.
         let _ = allow_weak;
-        todo!()
+        key::schemes(self)
     }
 }
 
@@ -214,43 +236,44 @@ impl fmt::Debug for Cert {
 
 /// "0x1f" for serial bytes [0x1f]; "0x0" for none.
 pub fn serial_hex(serial: &[u8]) -> String {
-    let _ = serial;
-    todo!()
+    let digits: String = der::strip_zeros(serial)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    match digits.trim_start_matches('0') {
+        "" => "0x0".to_string(),
+        d => format!("0x{d}"),
+    }
 }
 
 /// "2026-01-01" (UTC) of a time.
 pub fn date(t: SystemTime) -> String {
-    let _ = t;
-    todo!()
+    dn::date(t)
 }
 
 /// RFC 4514-style text of a DER Name ("C=CH, O=Lab, CN=hub1"); None when
 /// it does not parse.
 pub fn dn_to_string(der: &[u8]) -> Option<String> {
-    let _ = der;
-    todo!()
+    dn::dn_to_string(der)
 }
 
 /// The DER Name of an RFC 4514-style text as an operator writes it
 /// ("CN=spoke1, O=Lab, C=CH" or "C=CH, O=Lab, CN=spoke1": the order is
 /// the order written). Err names what does not parse.
 pub fn dn_from_string(text: &str) -> Result<Vec<u8>, String> {
-    let _ = text;
-    todo!()
+    dn::dn_from_string(text)
 }
 
 impl Cert {
     /// Parse one DER certificate.
     pub fn from_der(der: &[u8]) -> Result<Cert, String> {
-        let _ = der;
-        todo!()
+        cert::parse_full(der).map(|f| f.cert)
     }
 
     /// Every certificate in PEM ("CERTIFICATE" blocks, in order) or one
     /// DER certificate. Err when there is none or one fails to parse.
     pub fn parse_all(bytes: &[u8]) -> Result<Vec<Cert>, String> {
-        let _ = bytes;
-        todo!()
+        cert::parse_all(bytes)
     }
 
     /// Verify a signature made by this certificate's key. Err("signature
@@ -262,8 +285,7 @@ impl Cert {
         msg: &[u8],
         sig: &[u8],
     ) -> Result<(), String> {
-        let _ = (scheme, enc, msg, sig);
-        todo!()
+        cert::verify(self, scheme, enc, msg, sig)
     }
 
     /// Whether an IKE identity appears in this certificate: an FQDN as a
@@ -274,14 +296,12 @@ impl Cert {
     /// FQDN or e-mail equal to the subject's CN/emailAddress when the
     /// certificate has no subjectAltName of that type.
     pub fn contains_identity(&self, id: &Identity) -> bool {
-        let _ = id;
-        todo!()
+        cert::contains_identity(self, id)
     }
 
     /// Days from `now` to notAfter (negative once expired).
     pub fn days_left(&self, now: SystemTime) -> i64 {
-        let _ = now;
-        todo!()
+        cert::days_left(self, now)
     }
 }
 
@@ -304,8 +324,7 @@ pub struct Crl {
 impl Crl {
     /// Parse a PEM ("X509 CRL") or DER CRL.
     pub fn parse(bytes: &[u8]) -> Result<Crl, String> {
-        let _ = bytes;
-        todo!()
+        cert::parse_crl(bytes)
     }
 }
 
@@ -355,13 +374,6 @@ pub enum PeerCertError {
     BadSignature,
     /// "CRL of CN=Lab CA expired on ..." or unverifiable: the reason.
     Crl(String),
-}
-
-impl fmt::Display for PeerCertError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let _ = f;
-        todo!()
-    }
 }
 
 /// One `crypto pki trustpoint`, loaded and checked.
@@ -416,8 +428,7 @@ impl TrustPoint {
         files: &TrustPointFiles<'_>,
         now: SystemTime,
     ) -> Result<TrustPoint, String> {
-        let _ = (name, files, now);
-        todo!()
+        chain::load(name, files, now)
     }
 
     /// Build from parsed parts (tests and [`TrustPoint::load`]); the same
@@ -430,22 +441,30 @@ impl TrustPoint {
         crl: Option<Crl>,
         now: SystemTime,
     ) -> Result<TrustPoint, String> {
-        let _ = (name, ca, chain, key, crl, now);
-        todo!()
+        chain::build(name, ca, chain, key, crl, now, &chain::Labels::plain())
     }
 
     /// The SHA-1 key hashes of the trust anchors, concatenated: the data
     /// of our CERTREQ payload (encoding 4, X.509 signature).
     pub fn certreq_data(&self) -> Vec<u8> {
-        todo!()
+        self.ca.iter().flat_map(|c| c.key_hash).collect()
     }
 
     /// Whether a peer's CERTREQ data (concatenated 20-byte key hashes)
     /// names one of our chain's issuers or our trust anchors; an empty
     /// CERTREQ counts as "any".
     pub fn honours_certreq(&self, data: &[u8]) -> bool {
-        let _ = data;
-        todo!()
+        if data.is_empty() {
+            return true;
+        }
+        let ours: Vec<&[u8; 20]> = self
+            .ca
+            .iter()
+            .chain(self.chain.iter().skip(1))
+            .map(|c| &c.key_hash)
+            .collect();
+        data.chunks_exact(20)
+            .any(|h| ours.iter().any(|o| o.as_slice() == h))
     }
 
     /// Validate a peer's end-entity certificate with the intermediates it
@@ -463,7 +482,14 @@ impl TrustPoint {
         now: SystemTime,
         allow_weak: bool,
     ) -> Result<Cert, PeerCertError> {
-        let _ = (end_entity, intermediates, now, allow_weak);
-        todo!()
+        chain::validate(
+            &self.ca,
+            self.crl.as_ref(),
+            &self.name,
+            end_entity,
+            intermediates,
+            now,
+            allow_weak,
+        )
     }
 }
