@@ -306,7 +306,7 @@ fn rsa3072_pkcs1_with_dn_identities_in_both_roles() {
         let (sa, ours) = wait_up(&l);
         assert_eq!(sa.remote_id, "O=Lab, CN=rvpn");
         assert_eq!(ours["remote_id"], "O=Lab, CN=swan");
-        assert_auth(&ours, "RSA-PKCS1-SHA256", "RSA-PKCS1-SHA256");
+        assert_auth(&ours, "RSA-SHA256", "RSA-SHA256");
     }
 }
 
