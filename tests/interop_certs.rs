@@ -465,8 +465,8 @@ fn psk_one_way_and_certificate_the_other() {
         w.auth = "psk".into();
         w.remote_id = "rvpn.test".into();
         let text = rvpn_config(&r, if rvpn_initiates { SWAN } else { "dynamic" }).replace(
-            " pki trustpoint LAB-CA\n",
-            &format!(" pki trustpoint LAB-CA\n keyring local K\n!\ncrypto ikev2 keyring K\n peer swan\n  address {SWAN}\n  identity fqdn swan.test\n  pre-shared-key 0 {psk}\n"),
+            "\n pki trustpoint LAB-CA\n",
+            &format!("\n pki trustpoint LAB-CA\n keyring local K\n!\ncrypto ikev2 keyring K\n peer swan\n  address {SWAN}\n  identity fqdn swan.test\n  pre-shared-key 0 {psk}\n"),
         );
         let l = lab_text(&text, &w, rvpn_initiates, Some(psk));
         let (_, ours) = wait_up(&l);

@@ -135,8 +135,9 @@ impl Pki {
         fs::create_dir_all(d.join("new")).expect("ca dir");
         fs::write(d.join("index.txt"), "").expect("index");
         fs::write(d.join("crlnumber"), "01\n").expect("crlnumber");
+        fs::write(d.join("serial"), "01\n").expect("serial");
         let conf = format!(
-            "[ ca ]\ndefault_ca = CA_default\n[ CA_default ]\ndir = {}\ndatabase = $dir/index.txt\nnew_certs_dir = $dir/new\ncrlnumber = $dir/crlnumber\ndefault_md = sha256\npolicy = policy_any\nunique_subject = no\npreserve = yes\nemail_in_dn = yes\ndefault_crl_days = 30\n[ policy_any ]\ncommonName = optional\ncountryName = optional\norganizationName = optional\norganizationalUnitName = optional\nemailAddress = optional\n",
+            "[ ca ]\ndefault_ca = CA_default\n[ CA_default ]\ndir = {}\ndatabase = $dir/index.txt\nnew_certs_dir = $dir/new\nserial = $dir/serial\ncrlnumber = $dir/crlnumber\ndefault_md = sha256\npolicy = policy_any\nunique_subject = no\npreserve = yes\nemail_in_dn = yes\ndefault_crl_days = 30\ncrl_extensions = crl_ext\n[ crl_ext ]\nauthorityKeyIdentifier = keyid:always\n[ policy_any ]\ncountryName = optional\norganizationName = optional\norganizationalUnitName = optional\ncommonName = optional\nemailAddress = optional\n",
             d.display()
         );
         fs::write(d.join("ca.cnf"), conf).expect("ca.cnf");

@@ -139,6 +139,7 @@ impl Engine {
         ) {
             Ok(i) => i,
             Err(why) => {
+                self.reject_responder(spi);
                 self.fail_phase1(spi, &tunnel, why, now);
                 return;
             }
@@ -296,6 +297,34 @@ impl Engine {
             payloads.push(mobike_supported());
         }
         self.answer_auth_with_child(spi, id, &t, &msg, payloads, now);
+    }
+
+    /// The responder's AUTH did not verify, but it thinks the IKE SA is
+    /// up: tell it (RFC 7296 2.21.2: an INFORMATIONAL with
+    /// AUTHENTICATION_FAILED, as strongSwan sends, plus the Delete of the
+    /// IKE SA), once, without waiting for an answer.
+    fn reject_responder(&mut self, spi: u64) {
+        let Some(sa) = self.sas.get_mut(&spi) else { return };
+        if sa.keys.is_none() {
+            return;
+        }
+        let id = sa.next_id;
+        sa.next_id = sa.next_id.wrapping_add(1);
+        let payloads = vec![
+            Pl::Notify {
+                protocol: 0,
+                spi: vec![],
+                ty: n::AUTHENTICATION_FAILED,
+                data: vec![],
+            },
+            Pl::Delete {
+                protocol: super::proposal::PROTO_IKE,
+                spis: vec![],
+            },
+        ];
+        if let Ok(d) = self.seal(spi, super::msg::INFORMATIONAL, false, id, payloads) {
+            self.send_to_peer(spi, d);
+        }
     }
 
     /// Refuse an IKE_AUTH request with AUTHENTICATION_FAILED and drop the
