@@ -304,7 +304,9 @@ impl Engine {
     /// AUTHENTICATION_FAILED, as strongSwan sends, plus the Delete of the
     /// IKE SA), once, without waiting for an answer.
     fn reject_responder(&mut self, spi: u64) {
-        let Some(sa) = self.sas.get_mut(&spi) else { return };
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
         if sa.keys.is_none() {
             return;
         }

@@ -12,13 +12,13 @@ fn data(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src/pki/testdata")).join(name)
 }
 
-fn trustpoint(ca: &str, cert: Option<&str>, key: Option<&str>, crl: Option<&str>) -> Arc<TrustPoint> {
-    let (ca, cert, key, crl) = (
-        data(ca),
-        cert.map(data),
-        key.map(data),
-        crl.map(data),
-    );
+fn trustpoint(
+    ca: &str,
+    cert: Option<&str>,
+    key: Option<&str>,
+    crl: Option<&str>,
+) -> Arc<TrustPoint> {
+    let (ca, cert, key, crl) = (data(ca), cert.map(data), key.map(data), crl.map(data));
     let files = TrustPointFiles {
         ca: Some(&ca),
         certificate: cert.as_deref(),
@@ -57,8 +57,24 @@ fn spoke1_id() -> Identity {
 
 /// A (spoke1, ECDSA) initiates to B (hub1, RSA).
 fn ecdsa_to_rsa() -> Pair {
-    let a = cert_tunnel(A, Peer::Address(ip(B)), spoke1_id(), "hub1.example.net", "spoke1.pem", "spoke1.key", AuthKind::Ecdsa);
-    let b = cert_tunnel(B, Peer::Dynamic, hub1_id(), "spoke1.example.net", "hub1-chain.pem", "hub1.key", AuthKind::Rsa { pss: true });
+    let a = cert_tunnel(
+        A,
+        Peer::Address(ip(B)),
+        spoke1_id(),
+        "hub1.example.net",
+        "spoke1.pem",
+        "spoke1.key",
+        AuthKind::Ecdsa,
+    );
+    let b = cert_tunnel(
+        B,
+        Peer::Dynamic,
+        hub1_id(),
+        "spoke1.example.net",
+        "hub1-chain.pem",
+        "hub1.key",
+        AuthKind::Rsa { pss: true },
+    );
     Pair::new(vec![a], vec![b])
 }
 
@@ -77,8 +93,14 @@ fn ecdsa_and_rsa_pss_certificates_authenticate_both_ways() {
     p.assert_paired();
     let (sign, verify) = auth_of(&p.a);
     let (sign, verify) = (sign.unwrap(), verify.unwrap());
-    assert!(sign.method.starts_with("ECDSA-P256-SHA256 (RFC 7427)"), "{sign:?}");
-    assert!(verify.method.starts_with("RSA-PSS-SHA256 (RFC 7427)"), "{verify:?}");
+    assert!(
+        sign.method.starts_with("ECDSA-P256-SHA256 (RFC 7427)"),
+        "{sign:?}"
+    );
+    assert!(
+        verify.method.starts_with("RSA-PSS-SHA256 (RFC 7427)"),
+        "{verify:?}"
+    );
     assert_eq!(verify.cert.as_deref(), Some("C=CH, O=Lab, CN=hub1"));
     let (bsign, bverify) = auth_of(&p.b);
     assert!(bsign.unwrap().method.contains("RSA-PSS"));
@@ -87,8 +109,24 @@ fn ecdsa_and_rsa_pss_certificates_authenticate_both_ways() {
 
 #[test]
 fn rsa_pkcs1_is_the_default_padding() {
-    let a = cert_tunnel(A, Peer::Address(ip(B)), spoke1_id(), "hub1.example.net", "spoke1.pem", "spoke1.key", AuthKind::Ecdsa);
-    let b = cert_tunnel(B, Peer::Dynamic, hub1_id(), "spoke1.example.net", "hub1-chain.pem", "hub1.key", AuthKind::Rsa { pss: false });
+    let a = cert_tunnel(
+        A,
+        Peer::Address(ip(B)),
+        spoke1_id(),
+        "hub1.example.net",
+        "spoke1.pem",
+        "spoke1.key",
+        AuthKind::Ecdsa,
+    );
+    let b = cert_tunnel(
+        B,
+        Peer::Dynamic,
+        hub1_id(),
+        "spoke1.example.net",
+        "hub1-chain.pem",
+        "hub1.key",
+        AuthKind::Rsa { pss: false },
+    );
     let mut p = Pair::new(vec![a], vec![b]);
     p.run(Duration::from_secs(5));
     assert_eq!(p.a.last(), Some(&TunnelStatus::Up), "{:?}", p.a.log);
@@ -100,8 +138,24 @@ fn rsa_pkcs1_is_the_default_padding() {
 fn a_dn_identity_is_matched_against_the_subject() {
     let tp = trustpoint("ca.pem", Some("spoke1.pem"), Some("spoke1.key"), None);
     let dn = Identity::Dn(tp.chain[0].subject_der.clone());
-    let a = cert_tunnel(A, Peer::Address(ip(B)), dn, "hub1.example.net", "spoke1.pem", "spoke1.key", AuthKind::Ecdsa);
-    let mut b = cert_tunnel(B, Peer::Dynamic, hub1_id(), "x", "hub1-chain.pem", "hub1.key", AuthKind::Rsa { pss: false });
+    let a = cert_tunnel(
+        A,
+        Peer::Address(ip(B)),
+        dn,
+        "hub1.example.net",
+        "spoke1.pem",
+        "spoke1.key",
+        AuthKind::Ecdsa,
+    );
+    let mut b = cert_tunnel(
+        B,
+        Peer::Dynamic,
+        hub1_id(),
+        "x",
+        "hub1-chain.pem",
+        "hub1.key",
+        AuthKind::Rsa { pss: false },
+    );
     b.remote_match = vec![IdentityMatch::Any];
     b.remote_id = None;
     let mut p = Pair::new(vec![a], vec![b]);
@@ -114,8 +168,24 @@ fn a_dn_identity_is_matched_against_the_subject() {
 #[test]
 fn an_identity_not_in_the_certificate_is_refused() {
     // spoke1 claims to be spoke2: its certificate does not say so.
-    let a = cert_tunnel(A, Peer::Address(ip(B)), Identity::Fqdn("spoke2.example.net".into()), "hub1.example.net", "spoke1.pem", "spoke1.key", AuthKind::Ecdsa);
-    let mut b = cert_tunnel(B, Peer::Dynamic, hub1_id(), "x", "hub1-chain.pem", "hub1.key", AuthKind::Rsa { pss: false });
+    let a = cert_tunnel(
+        A,
+        Peer::Address(ip(B)),
+        Identity::Fqdn("spoke2.example.net".into()),
+        "hub1.example.net",
+        "spoke1.pem",
+        "spoke1.key",
+        AuthKind::Ecdsa,
+    );
+    let mut b = cert_tunnel(
+        B,
+        Peer::Dynamic,
+        hub1_id(),
+        "x",
+        "hub1-chain.pem",
+        "hub1.key",
+        AuthKind::Rsa { pss: false },
+    );
     b.remote_match = vec![IdentityMatch::Any];
     b.remote_id = None;
     let mut p = Pair::new(vec![a], vec![b]);
@@ -126,7 +196,9 @@ fn an_identity_not_in_the_certificate_is_refused() {
         }
         other => panic!("{other:?} {:?}", p.b.log),
     }
-    assert!(matches!(p.a.last(), Some(TunnelStatus::Phase1Failed(w)) if w.contains("AUTHENTICATION_FAILED")));
+    assert!(
+        matches!(p.a.last(), Some(TunnelStatus::Phase1Failed(w)) if w.contains("AUTHENTICATION_FAILED"))
+    );
 }
 
 #[test]
@@ -138,7 +210,10 @@ fn an_expired_peer_certificate_is_refused_with_its_date() {
     p.run(Duration::from_secs(5));
     match p.b.last() {
         Some(TunnelStatus::Phase1Failed(why)) => {
-            assert!(why.starts_with("certificate expired on ") || why.contains("expired on"), "{why}")
+            assert!(
+                why.starts_with("certificate expired on ") || why.contains("expired on"),
+                "{why}"
+            )
         }
         other => panic!("{other:?} {:?}", p.b.log),
     }
@@ -148,8 +223,24 @@ fn an_expired_peer_certificate_is_refused_with_its_date() {
 fn a_certificate_of_another_ca_is_refused() {
     // B trusts only the other CA (and answers with a PSK); A's
     // certificate comes from the lab CA.
-    let mut a = cert_tunnel(A, Peer::Address(ip(B)), spoke1_id(), "hub1.example.net", "spoke1.pem", "spoke1.key", AuthKind::Ecdsa);
-    let mut b = cert_tunnel(B, Peer::Dynamic, hub1_id(), "spoke1.example.net", "hub1-chain.pem", "hub1.key", AuthKind::Psk);
+    let mut a = cert_tunnel(
+        A,
+        Peer::Address(ip(B)),
+        spoke1_id(),
+        "hub1.example.net",
+        "spoke1.pem",
+        "spoke1.key",
+        AuthKind::Ecdsa,
+    );
+    let mut b = cert_tunnel(
+        B,
+        Peer::Dynamic,
+        hub1_id(),
+        "spoke1.example.net",
+        "hub1-chain.pem",
+        "hub1.key",
+        AuthKind::Psk,
+    );
     b.trustpoints = vec![trustpoint("other.pem", None, None, None)];
     let key = PeerKey {
         name: "p".into(),
@@ -174,18 +265,42 @@ fn a_certificate_of_another_ca_is_refused() {
 #[test]
 fn a_revoked_certificate_is_refused_by_the_crl() {
     // spoke7 is revoked in ca.crl.
-    let a = cert_tunnel(A, Peer::Address(ip(B)), Identity::Fqdn("x".into()), "hub1.example.net", "spoke7.pem", "spoke7.key", AuthKind::Ecdsa);
+    let a = cert_tunnel(
+        A,
+        Peer::Address(ip(B)),
+        Identity::Fqdn("x".into()),
+        "hub1.example.net",
+        "spoke7.pem",
+        "spoke7.key",
+        AuthKind::Ecdsa,
+    );
     let mut a = a;
     a.local_id = Identity::Dn(a.trustpoints[0].chain[0].subject_der.clone());
-    let mut b = cert_tunnel(B, Peer::Dynamic, hub1_id(), "x", "hub1-chain.pem", "hub1.key", AuthKind::Rsa { pss: false });
+    let mut b = cert_tunnel(
+        B,
+        Peer::Dynamic,
+        hub1_id(),
+        "x",
+        "hub1-chain.pem",
+        "hub1.key",
+        AuthKind::Rsa { pss: false },
+    );
     b.remote_match = vec![IdentityMatch::Any];
     b.remote_id = None;
-    b.trustpoints = vec![trustpoint("ca.pem", Some("hub1-chain.pem"), Some("hub1.key"), Some("ca.crl"))];
+    b.trustpoints = vec![trustpoint(
+        "ca.pem",
+        Some("hub1-chain.pem"),
+        Some("hub1.key"),
+        Some("ca.crl"),
+    )];
     let mut p = Pair::new(vec![a], vec![b]);
     p.run(Duration::from_secs(5));
     match p.b.last() {
         Some(TunnelStatus::Phase1Failed(why)) => {
-            assert!(why.starts_with("certificate of CN=spoke7 revoked (CRL of CN=Lab CA, serial 0x"), "{why}")
+            assert!(
+                why.starts_with("certificate of CN=spoke7 revoked (CRL of CN=Lab CA, serial 0x"),
+                "{why}"
+            )
         }
         other => panic!("{other:?} {:?}", p.b.log),
     }
@@ -193,8 +308,24 @@ fn a_revoked_certificate_is_refused_by_the_crl() {
 
 #[test]
 fn psk_one_way_and_a_certificate_the_other() {
-    let mut a = cert_tunnel(A, Peer::Address(ip(B)), spoke1_id(), "hub1.example.net", "spoke1.pem", "spoke1.key", AuthKind::Ecdsa);
-    let mut b = cert_tunnel(B, Peer::Dynamic, hub1_id(), "spoke1.example.net", "hub1-chain.pem", "hub1.key", AuthKind::Psk);
+    let mut a = cert_tunnel(
+        A,
+        Peer::Address(ip(B)),
+        spoke1_id(),
+        "hub1.example.net",
+        "spoke1.pem",
+        "spoke1.key",
+        AuthKind::Ecdsa,
+    );
+    let mut b = cert_tunnel(
+        B,
+        Peer::Dynamic,
+        hub1_id(),
+        "spoke1.example.net",
+        "hub1-chain.pem",
+        "hub1.key",
+        AuthKind::Psk,
+    );
     // B authenticates with a PSK, A with its certificate.
     let key = PeerKey {
         name: "p".into(),
