@@ -162,3 +162,81 @@ pub fn warn_expiring(loaded: &Loaded, now: SystemTime) -> usize {
     }
     n
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn data(name: &str) -> String {
+        format!("{}/ike/src/pki/testdata/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn tp(cert: &str, key: &str) -> Trustpoint {
+        Trustpoint {
+            ca_certificate: Some(data("ca.pem")),
+            certificate: Some(data(cert)),
+            private_key: Some(data(key)),
+            revocation: None,
+        }
+    }
+
+    #[test]
+    fn local_certificates_near_expiry_are_counted_from_30_days_on() {
+        let mut cfg = Config::default();
+        cfg.trustpoints
+            .insert("T".into(), tp("spoke1.pem", "spoke1.key"));
+        let now = SystemTime::now();
+        let loaded = load_all(&cfg, &Loaded::new(), now);
+        let t = loaded["T"].as_ref().expect("loads");
+        let end = t.chain[0].not_after;
+        assert_eq!(warn_expiring(&loaded, now), 0, "20 years left");
+        assert_eq!(
+            warn_expiring(&loaded, end - Duration::from_secs(31 * 86400)),
+            0
+        );
+        assert_eq!(
+            warn_expiring(&loaded, end - Duration::from_secs(29 * 86400)),
+            1
+        );
+        assert_eq!(
+            warn_expiring(&loaded, end + Duration::from_secs(86400)),
+            1,
+            "expired"
+        );
+    }
+
+    #[test]
+    fn unchanged_files_keep_the_loaded_trustpoint() {
+        let mut cfg = Config::default();
+        cfg.trustpoints
+            .insert("T".into(), tp("spoke1.pem", "spoke1.key"));
+        let now = SystemTime::now();
+        let first = load_all(&cfg, &Loaded::new(), now);
+        let again = load_all(&cfg, &first, now);
+        let (a, b) = (first["T"].as_ref().unwrap(), again["T"].as_ref().unwrap());
+        assert!(
+            Arc::ptr_eq(a, b),
+            "the same Arc: tunnels using it see no change"
+        );
+    }
+
+    #[test]
+    fn a_trustpoint_being_typed_in_is_checked_as_far_as_it_goes() {
+        let old = Config::default();
+        let mut new = Config::default();
+        let mut t = tp("spoke1.pem", "spoke1.key");
+        t.private_key = None;
+        new.trustpoints.insert("T".into(), t.clone());
+        assert_eq!(check_changed(&old, &new, SystemTime::now()), Ok(()));
+        t.private_key = Some(data("hub1.key"));
+        new.trustpoints.insert("T".into(), t.clone());
+        let e = check_changed(&old, &new, SystemTime::now()).unwrap_err();
+        assert!(e.contains("does not match certificate"), "{e}");
+        t.certificate = Some(data("old.pem"));
+        t.private_key = None;
+        new.trustpoints.insert("T".into(), t);
+        let e = check_changed(&old, &new, SystemTime::now()).unwrap_err();
+        assert!(e.contains("expired on"), "{e}");
+    }
+}
