@@ -365,6 +365,12 @@ pub struct EngineConfig {
     pub retransmit_base: Duration,
     /// Retransmissions before an exchange is given up.
     pub retransmit_tries: u32,
+    /// IKE fragmentation (RFC 7383): None: not announced
+    /// (`no crypto ikev2 fragmentation`); Some(mtu): announced, and an
+    /// encrypted message that does not fit an IP packet of `mtu` octets
+    /// goes in fragments (`crypto ikev2 fragmentation [mtu N]`, default
+    /// [`super::frag::DEFAULT_MTU`]).
+    pub fragment_mtu: Option<u16>,
 }
 
 impl Default for EngineConfig {
@@ -376,6 +382,7 @@ impl Default for EngineConfig {
             max_half_open_per_address: DEFAULT_MAX_HALF_OPEN_PER_ADDRESS,
             retransmit_base: Duration::from_secs(4),
             retransmit_tries: 5,
+            fragment_mtu: Some(super::frag::DEFAULT_MTU),
         }
     }
 }

@@ -89,6 +89,9 @@ impl Engine {
         );
         msg.payloads
             .extend(nat_detection(sa.spi_i, 0, sa.local, sa.remote));
+        if self.cfg.fragment_mtu.is_some() {
+            msg.payloads.push(super::frag::supported());
+        }
         let Ok(data) = codec::encode(&msg, None, self.rng.as_mut()) else {
             return;
         };
@@ -267,6 +270,11 @@ impl Engine {
             Pl::Nonce(sa.nr.clone()),
         ];
         payloads.extend(nat_detection(spi_i, spi_r, local, remote));
+        if self.cfg.fragment_mtu.is_some() && msg.notify(n::IKEV2_FRAGMENTATION_SUPPORTED).is_some()
+        {
+            sa.frag.enabled = true;
+            payloads.push(super::frag::supported());
+        }
         let reply = Msg {
             spi_i,
             spi_r,
@@ -508,6 +516,8 @@ impl Engine {
         let (nat_local, nat_remote) = nat_found(&msg, sa.spi_i, sa.spi_r, sa.local, sa.remote);
         sa.nat_local = nat_local;
         sa.nat_remote = nat_remote;
+        sa.frag.enabled = self.cfg.fragment_mtu.is_some()
+            && msg.notify(n::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         if let Err(e) = sa.derive(shared.expose(), None) {
             self.fail_phase1(spi, &tunnel, e, now);
             return;

@@ -71,6 +71,8 @@ pub mod notify {
     pub const COOKIE2: u16 = 16401;
     /// Status: the addresses and ports the sender used; no NAT may change them (RFC 4555 3.9).
     pub const NO_NATS_ALLOWED: u16 = 16402;
+    /// Status: the sender supports IKE fragmentation (RFC 7383).
+    pub const IKEV2_FRAGMENTATION_SUPPORTED: u16 = 16430;
 
     /// A name for logs and show output.
     pub fn name(t: u16) -> String {

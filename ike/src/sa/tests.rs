@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 mod flood;
+mod frag;
 mod history;
 mod hub;
 mod install;
