@@ -90,6 +90,9 @@ pub fn ikev2_sa(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorI
                     "nat_remote": sa.nat_remote,
                     "nat_local": sa.nat_local,
                     "mobike": sa.mobike,
+                    "fragmentation": sa.fragmentation,
+                    "fragments_sent": sa.fragments.0,
+                    "fragments_received": sa.fragments.1,
                     "child_sas": sa.children.len(),
                 })
             })
@@ -146,6 +149,15 @@ pub fn ikev2_sa(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorI
                 "      Mobike is {}\n",
                 if sa.mobike { "enabled" } else { "disabled" }
             ));
+            // RFC 7383, negotiated in IKE_SA_INIT.
+            if sa.fragmentation {
+                out.push_str(&format!(
+                    "      Fragmentation: yes, fragments sent/received: {}/{}\n",
+                    sa.fragments.0, sa.fragments.1
+                ));
+            } else {
+                out.push_str("      Fragmentation: no\n");
+            }
             out.push_str(&format!("      Child sa count: {}\n", sa.children.len()));
         }
     }
