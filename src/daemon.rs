@@ -631,6 +631,7 @@ impl Daemon {
                     | S::CookieChallenge
                     | S::MaxInNegotiationSa
                     | S::MaxInNegotiationSaPerAddress
+                    | S::Fragmentation
                     | S::Ikev2Proposal(_)
                     | S::Ikev2Keyring(_)
                     | S::Trustpoint(_)

@@ -110,6 +110,7 @@ pub fn engine_config(cfg: &Config, pki: &Loaded) -> (EngineConfig, Vec<(String, 
     if let Some(n) = cfg.max_in_negotiation_sa_per_address {
         out.max_half_open_per_address = n as usize;
     }
+    out.fragment_mtu = cfg.fragmentation.mtu();
     let mut problems = Vec::new();
     let mut names: Vec<&String> = cfg.interfaces.keys().collect();
     names.sort_by(|a, b| model::interface_order(a, b));
@@ -442,6 +443,26 @@ mod tests {
             vtysh::load_config("crypto ikev2 cookie-challenge 5\n", &Config::default()).unwrap();
         let (ec, _) = engine_config(&cfg, &Loaded::new());
         assert_eq!(ec.cookie_threshold, 5);
+    }
+
+    #[test]
+    fn fragmentation_reaches_the_engine() {
+        let (ec, _) = engine_config(&Config::default(), &Loaded::new());
+        assert_eq!(ec.fragment_mtu, Some(1280), "on by default, as documented");
+        assert_eq!(ec.fragment_mtu, Some(ike::sa::frag::DEFAULT_MTU));
+        assert_eq!(
+            vtysh::model::MIN_FRAGMENTATION_MTU,
+            ike::sa::frag::MIN_MTU,
+            "the shell and the engine agree"
+        );
+        for (text, mtu) in [
+            ("crypto ikev2 fragmentation mtu 576\n", Some(576)),
+            ("no crypto ikev2 fragmentation\n", None),
+            ("crypto ikev2 fragmentation\n", Some(1280)),
+        ] {
+            let cfg = vtysh::load_config(text, &Config::default()).unwrap();
+            assert_eq!(engine_config(&cfg, &Loaded::new()).0.fragment_mtu, mtu, "{text}");
+        }
     }
 
     #[test]

@@ -94,6 +94,9 @@ pub fn ikev2_sa(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorI
                     "local_certificate": sa.auth_local.as_ref().and_then(|a| a.cert.clone()),
                     "auth_verify": sa.auth_remote.as_ref().map(|a| a.method.clone()),
                     "remote_certificate": sa.auth_remote.as_ref().and_then(|a| a.cert.clone()),
+                    "fragmentation": sa.fragmentation,
+                    "fragments_sent": sa.fragments.0,
+                    "fragments_received": sa.fragments.1,
                     "child_sas": sa.children.len(),
                 })
             })
@@ -160,6 +163,15 @@ pub fn ikev2_sa(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorI
                 "      Mobike is {}\n",
                 if sa.mobike { "enabled" } else { "disabled" }
             ));
+            // RFC 7383, negotiated in IKE_SA_INIT.
+            if sa.fragmentation {
+                out.push_str(&format!(
+                    "      Fragmentation: yes, fragments sent/received: {}/{}\n",
+                    sa.fragments.0, sa.fragments.1
+                ));
+            } else {
+                out.push_str("      Fragmentation: no\n");
+            }
             out.push_str(&format!("      Child sa count: {}\n", sa.children.len()));
         }
     }

@@ -1103,27 +1103,8 @@ fn ping_through_the_tunnel_to_strongswan() {
 
 /// Pass traffic through Tunnel1 to strongSwan's loopback address 10.10.2.1.
 fn tunnel_to_swan_loopback(l: &mut Lab) {
-    l._b.add_lo_addr("10.10.2.1/32");
-    l.swan.route_via_tunnel("169.254.100.0/30", "10.10.2.1");
-    let ok = wait_for(
-        || {
-            l._a.exec(&["ip", "link", "show", "Tunnel1"])
-                .status
-                .success()
-        },
-        Duration::from_secs(5),
-    );
-    assert!(ok, "Tunnel1 exists\n{}", l.rvpn.log());
-    l._a.exec_ok(&[
-        "ip",
-        "route",
-        "replace",
-        "10.10.2.1/32",
-        "dev",
-        "Tunnel1",
-        "src",
-        "169.254.100.1",
-    ]);
+    let rvpn = &l.rvpn;
+    support::strongswan::tunnel_to_swan_loopback(&l._a, &l._b, &mut l.swan, || rvpn.log());
 }
 
 #[test]

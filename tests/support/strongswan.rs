@@ -1028,3 +1028,38 @@ pub fn dpd_round_trips(requests: &str, later: &str) -> Vec<RoundTrip> {
     }
     out
 }
+
+/// Route rvpn's tunnel to an address on strongSwan's loopback: 10.10.2.1
+/// on `swan_ns`'s loopback, routed by strongSwan into its tunnel back to
+/// 169.254.100.0/30, and by rvpn (in `rvpn_ns`, once its Tunnel1 exists)
+/// into Tunnel1 from 169.254.100.1. `log` is shown if Tunnel1 never
+/// appears.
+pub fn tunnel_to_swan_loopback(
+    rvpn_ns: &Netns,
+    swan_ns: &Netns,
+    swan: &mut StrongSwan,
+    log: impl Fn() -> String,
+) {
+    swan_ns.add_lo_addr("10.10.2.1/32");
+    swan.route_via_tunnel("169.254.100.0/30", "10.10.2.1");
+    let ok = wait_for(
+        || {
+            rvpn_ns
+                .exec(&["ip", "link", "show", "Tunnel1"])
+                .status
+                .success()
+        },
+        Duration::from_secs(5),
+    );
+    assert!(ok, "Tunnel1 exists\n{}", log());
+    rvpn_ns.exec_ok(&[
+        "ip",
+        "route",
+        "replace",
+        "10.10.2.1/32",
+        "dev",
+        "Tunnel1",
+        "src",
+        "169.254.100.1",
+    ]);
+}

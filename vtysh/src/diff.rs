@@ -20,6 +20,8 @@ pub enum Section {
     MaxInNegotiationSa,
     /// `crypto ikev2 limit max-in-negotiation-sa-per-address N`.
     MaxInNegotiationSaPerAddress,
+    /// `crypto ikev2 fragmentation`.
+    Fragmentation,
     /// `crypto ikev2 proposal NAME`.
     Ikev2Proposal(String),
     /// `crypto ikev2 keyring NAME`.
@@ -60,6 +62,7 @@ impl fmt::Display for Section {
             Section::MaxInNegotiationSaPerAddress => {
                 f.write_str("crypto ikev2 limit max-in-negotiation-sa-per-address")
             }
+            Section::Fragmentation => f.write_str("crypto ikev2 fragmentation"),
             Section::Ikev2Proposal(n) => write!(f, "crypto ikev2 proposal {n}"),
             Section::Ikev2Keyring(n) => write!(f, "crypto ikev2 keyring {n}"),
             Section::Trustpoint(n) => write!(f, "crypto pki trustpoint {n}"),
@@ -179,6 +182,12 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         &old.max_in_negotiation_sa_per_address,
         &new.max_in_negotiation_sa_per_address,
         Section::MaxInNegotiationSaPerAddress,
+    );
+    single(
+        &mut out,
+        &(old.fragmentation != Fragmentation::Default).then_some(old.fragmentation),
+        &(new.fragmentation != Fragmentation::Default).then_some(new.fragmentation),
+        Section::Fragmentation,
     );
     maps(
         &mut out,

@@ -21,6 +21,38 @@ pub const DEFAULT_MAX_IN_NEGOTIATION_SA: u32 = 1000;
 /// max-in-negotiation-sa-per-address` is not configured.
 pub const DEFAULT_MAX_IN_NEGOTIATION_SA_PER_ADDRESS: u32 = 10;
 
+/// The IP MTU IKE fragmentation (RFC 7383) assumes when `crypto ikev2
+/// fragmentation mtu` is not configured.
+pub const DEFAULT_FRAGMENTATION_MTU: u16 = 1280;
+
+/// The smallest `crypto ikev2 fragmentation mtu` rvpn accepts: IOS's
+/// syntax takes 68-1500, but an encrypted fragment needs about 130
+/// octets of headers, IV, padding and ICV before any data.
+pub const MIN_FRAGMENTATION_MTU: u16 = 256;
+
+/// `crypto ikev2 fragmentation`: IKE fragmentation (RFC 7383).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fragmentation {
+    /// Not configured: announced, with [`DEFAULT_FRAGMENTATION_MTU`].
+    #[default]
+    Default,
+    /// `crypto ikev2 fragmentation mtu N`.
+    Mtu(u16),
+    /// `no crypto ikev2 fragmentation`: not announced, never used.
+    Off,
+}
+
+impl Fragmentation {
+    /// The IP MTU fragments are cut for; None when off.
+    pub fn mtu(self) -> Option<u16> {
+        match self {
+            Fragmentation::Default => Some(DEFAULT_FRAGMENTATION_MTU),
+            Fragmentation::Mtu(m) => Some(m),
+            Fragmentation::Off => None,
+        }
+    }
+}
+
 /// The whole configuration of one rvpnd.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
@@ -42,6 +74,10 @@ pub struct Config {
     /// [`DEFAULT_MAX_IN_NEGOTIATION_SA_PER_ADDRESS`]).
     #[serde(default)]
     pub max_in_negotiation_sa_per_address: Option<u32>,
+    /// `crypto ikev2 fragmentation [mtu N]` / `no crypto ikev2
+    /// fragmentation`: IKE fragmentation, on by default.
+    #[serde(default)]
+    pub fragmentation: Fragmentation,
     /// `crypto ikev2 proposal NAME`, by name.
     pub ikev2_proposals: BTreeMap<String, Ikev2Proposal>,
     /// `crypto ikev2 keyring NAME`, by name.

@@ -78,6 +78,17 @@ impl Renderer {
             );
             line!(self, "!");
         }
+        match c.fragmentation {
+            Fragmentation::Default => {}
+            Fragmentation::Mtu(m) => {
+                line!(self, "crypto ikev2 fragmentation mtu {m}");
+                line!(self, "!");
+            }
+            Fragmentation::Off => {
+                line!(self, "no crypto ikev2 fragmentation");
+                line!(self, "!");
+            }
+        }
         for (n, p) in &c.ikev2_proposals {
             self.proposal(n, p);
         }

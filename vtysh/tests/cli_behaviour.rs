@@ -1066,3 +1066,43 @@ fn maximum_prefix_renders_as_entered_and_bad_values_are_refused() {
         "remote-as or peer-group",
     );
 }
+
+#[test]
+fn ike_fragmentation_is_on_by_default_and_renders_only_when_changed() {
+    assert!(!render(&base()).contains("fragmentation"));
+    for (lines, shown) in [
+        (
+            vec!["conf t", "crypto ikev2 fragmentation mtu 576"],
+            Some("crypto ikev2 fragmentation mtu 576\n"),
+        ),
+        (
+            vec!["conf t", "no crypto ikev2 fragmentation"],
+            Some("no crypto ikev2 fragmentation\n"),
+        ),
+        (
+            vec![
+                "conf t",
+                "no crypto ikev2 fragmentation",
+                "crypto ikev2 fragmentation",
+            ],
+            None,
+        ),
+    ] {
+        let (c, _, r) = run(&base(), &lines);
+        r.unwrap();
+        let text = render(&c);
+        match shown {
+            Some(l) => assert!(text.contains(l), "{l:?} missing from:\n{text}"),
+            None => assert!(!text.contains("fragmentation"), "{text}"),
+        }
+        assert_eq!(load_config(&text, &Config::default()).unwrap(), c);
+    }
+    // IOS's range is 68-1500; under 256 no useful encrypted fragment fits.
+    let e = refused(
+        &["conf t", "crypto ikev2 fragmentation mtu 200"],
+        "at least 256",
+    );
+    assert!(e.message.contains("200"), "{}", e.message);
+    refused(&["conf t", "crypto ikev2 fragmentation mtu 1501"], "");
+    refused(&["conf t", "crypto ikev2 fragmentation mtu 67"], "");
+}

@@ -135,7 +135,10 @@ pub fn decode(data: &[u8], cipher: Option<&SkCipher>) -> Result<Msg, CodecError>
         None => Message::parse(data)?.payloads,
         Some(view) => {
             if view.fragment.is_some() {
-                return Err(CodecError::NotSupported("IKE fragments are not supported (we do not announce IKEV2_FRAGMENTATION_SUPPORTED)"));
+                // Fragments are verified and reassembled per SA (frag.rs).
+                return Err(CodecError::NotSupported(
+                    "IKE fragment (RFC 7383) outside a negotiated reassembly",
+                ));
             }
             let c = cipher.ok_or(CodecError::NotSupported(
                 "encrypted message before keys exist",
@@ -148,7 +151,11 @@ pub fn decode(data: &[u8], cipher: Option<&SkCipher>) -> Result<Msg, CodecError>
             all
         }
     };
-    Ok(Msg {
+    Ok(msg_of(hdr, payloads))
+}
+
+fn msg_of(hdr: Header, payloads: Vec<Payload>) -> Msg {
+    Msg {
         spi_i: hdr.spi_i,
         spi_r: hdr.spi_r,
         exchange: hdr.exchange,
@@ -156,7 +163,27 @@ pub fn decode(data: &[u8], cipher: Option<&SkCipher>) -> Result<Msg, CodecError>
         response: hdr.response,
         id: hdr.id,
         payloads: payloads.into_iter().map(from_wire).collect(),
-    })
+    }
+}
+
+/// A message from the decrypted inner payload chain of a reassembled
+/// fragmented message (RFC 7383): `first` is fragment 1's Next Payload.
+pub(crate) fn decode_inner(
+    hdr: Header,
+    first: wire::PayloadType,
+    plain: &[u8],
+) -> Result<Msg, CodecError> {
+    Ok(msg_of(hdr, parse_decrypted(first, plain)?))
+}
+
+/// The IKE header of `msg` and its payloads as the plaintext inner chain
+/// of an SK (or SKF) payload: the first payload's type and the octets.
+pub(crate) fn encode_inner(
+    msg: &Msg,
+) -> Result<(wire::Header, wire::PayloadType, Vec<u8>), CodecError> {
+    let (header, payloads) = wire_parts(msg);
+    let (first, plain) = wire::emit_payloads(&payloads)?;
+    Ok((header, first, plain))
 }
 
 /// Emit a message; with `cipher`, every payload goes inside an SK payload.
@@ -165,6 +192,36 @@ pub fn encode(
     cipher: Option<&SkCipher>,
     rng: &mut dyn Random,
 ) -> Result<Vec<u8>, CodecError> {
+    match cipher {
+        None => {
+            let (header, payloads) = wire_parts(msg);
+            Ok(Message::new(header, payloads).emit()?)
+        }
+        Some(c) => {
+            let (header, first, plain) = encode_inner(msg)?;
+            seal_inner(&header, first, &plain, c, rng)
+        }
+    }
+}
+
+/// One message of `header` and an SK payload holding the inner payload
+/// chain `plain` (see [`encode_inner`]).
+pub(crate) fn seal_inner(
+    header: &wire::Header,
+    first: wire::PayloadType,
+    plain: &[u8],
+    c: &SkCipher,
+    rng: &mut dyn Random,
+) -> Result<Vec<u8>, CodecError> {
+    let mut out = encrypted_prefix(header, first, c.body_len(plain.len()))?;
+    let body = c
+        .seal(&out, plain, rng)
+        .map_err(|_| CodecError::NotSupported("encryption failed"))?;
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+fn wire_parts(msg: &Msg) -> (wire::Header, Vec<Payload>) {
     let mut flags = Flags::NONE;
     if msg.initiator {
         flags = flags | Flags::INITIATOR;
@@ -179,19 +236,7 @@ pub fn encode(
         flags,
         msg.id,
     );
-    let payloads: Vec<Payload> = msg.payloads.iter().filter_map(to_wire).collect();
-    match cipher {
-        None => Ok(Message::new(header, payloads).emit()?),
-        Some(c) => {
-            let (first, plain) = wire::emit_payloads(&payloads)?;
-            let mut out = encrypted_prefix(&header, first, c.body_len(plain.len()))?;
-            let body = c
-                .seal(&out, &plain, rng)
-                .map_err(|_| CodecError::NotSupported("encryption failed"))?;
-            out.extend_from_slice(&body);
-            Ok(out)
-        }
-    }
+    (header, msg.payloads.iter().filter_map(to_wire).collect())
 }
 
 fn to_wire(p: &Pl) -> Option<Payload> {

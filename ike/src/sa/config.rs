@@ -416,6 +416,12 @@ pub struct EngineConfig {
     /// `crypto allow-weak`: SHA-1 signatures (RSA auth method 1, SHA-1
     /// certificate signatures) are accepted.
     pub allow_weak: bool,
+    /// IKE fragmentation (RFC 7383): None: not announced
+    /// (`no crypto ikev2 fragmentation`); Some(mtu): announced, and an
+    /// encrypted message that does not fit an IP packet of `mtu` octets
+    /// goes in fragments (`crypto ikev2 fragmentation [mtu N]`, default
+    /// [`super::frag::DEFAULT_MTU`]).
+    pub fragment_mtu: Option<u16>,
 }
 
 impl Default for EngineConfig {
@@ -428,6 +434,7 @@ impl Default for EngineConfig {
             retransmit_base: Duration::from_secs(4),
             retransmit_tries: 5,
             allow_weak: false,
+            fragment_mtu: Some(super::frag::DEFAULT_MTU),
         }
     }
 }

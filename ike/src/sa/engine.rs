@@ -207,6 +207,10 @@ pub struct IkeSaInfo {
     pub auth_local: Option<super::sigauth::AuthInfo>,
     /// How the peer authenticated, once it did.
     pub auth_remote: Option<super::sigauth::AuthInfo>,
+    /// IKE fragmentation (RFC 7383) negotiated with the peer.
+    pub fragmentation: bool,
+    /// (fragments sent, fragments received) on this SA.
+    pub fragments: (u64, u64),
     /// Its Child SAs.
     pub children: Vec<ChildSaInfo>,
 }
@@ -591,12 +595,14 @@ impl Engine {
                 self.logf(format!(
                     "{name}: shutting down, sending DELETE for IKE_SA {spi:016x} to {remote}"
                 ));
-                self.out.push_back(Output::Send {
-                    local,
-                    remote,
-                    natt,
-                    data,
-                });
+                for data in super::frag::split_train(data) {
+                    self.out.push_back(Output::Send {
+                        local,
+                        remote,
+                        natt,
+                        data,
+                    });
+                }
                 told += 1;
             }
             self.remove_sa(spi, now);
@@ -741,6 +747,8 @@ impl Engine {
                 nat_local: sa.nat_local,
                 auth_local: sa.auth_local.clone(),
                 auth_remote: sa.auth_remote.clone(),
+                fragmentation: sa.frag.enabled,
+                fragments: (sa.frag.sent, sa.frag.received),
                 children: sa
                     .children
                     .iter()
@@ -778,12 +786,18 @@ impl Engine {
                 remote: sa.remote,
                 natt: sa.natt,
             });
-            self.out.push_back(Output::Send {
-                local: to.local,
-                remote: to.remote,
-                natt: to.natt,
-                data,
-            });
+            let datagrams = super::frag::split_train(data);
+            if datagrams.len() > 1 {
+                sa.frag.sent += datagrams.len() as u64;
+            }
+            for data in datagrams {
+                self.out.push_back(Output::Send {
+                    local: to.local,
+                    remote: to.remote,
+                    natt: to.natt,
+                    data,
+                });
+            }
         }
     }
 
@@ -911,6 +925,7 @@ impl Engine {
     }
 
     fn sa_timers(&mut self, spi: u64, now: Instant) {
+        self.expire_fragments(spi, now);
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
@@ -1189,7 +1204,17 @@ impl Engine {
         payloads: Vec<Pl>,
     ) -> Result<Vec<u8>, String> {
         let sa = self.sas.get(&spi).ok_or("no SA")?;
-        let r = sa.seal(exchange, response, id, payloads, self.rng.as_mut());
+        let msg = Msg {
+            spi_i: sa.spi_i,
+            spi_r: sa.spi_r,
+            exchange,
+            initiator: sa.initiator,
+            response,
+            id,
+            payloads,
+        };
+        // One datagram, or the train of its RFC 7383 fragments.
+        let r = super::frag::seal(sa, msg, self.cfg.fragment_mtu, self.rng.as_mut());
         if let Err(e) = &r {
             // An IV the random source could not give: the message is not
             // sent, and its exchange fails (the callers give up on it).

@@ -25,7 +25,10 @@ impl Engine {
         };
         // Retransmitted request: answer again with the same bytes.
         if let Some((id, resp)) = &sa.last_resp {
-            if *id == hdr.id && hdr.id.wrapping_add(1) == sa.peer_next_id {
+            if *id == hdr.id
+                && hdr.id.wrapping_add(1) == sa.peer_next_id
+                && super::frag::answers_retransmit(data)
+            {
                 let resp = resp.clone();
                 self.reply_to = Some(from);
                 self.send_response(spi, hdr.id, resp);
@@ -39,8 +42,9 @@ impl Engine {
         if sa.keys.is_none() {
             return;
         }
-        let msg = match self.open(spi, data) {
-            Ok(m) => m,
+        let msg = match self.open_or_reassemble(spi, data, hdr, now) {
+            Ok(Some(m)) => m,
+            Ok(None) => return, // a fragment, kept (RFC 7383)
             Err(e) => {
                 // RFC 7296 2.5: an unknown payload marked critical is
                 // answered with UNSUPPORTED_CRITICAL_PAYLOAD naming its type.
@@ -124,8 +128,9 @@ impl Engine {
             }
             return;
         }
-        let msg = match self.open(spi, data) {
-            Ok(m) => m,
+        let msg = match self.open_or_reassemble(spi, data, hdr, now) {
+            Ok(Some(m)) => m,
+            Ok(None) => return, // a fragment, kept (RFC 7383)
             Err(e) => {
                 self.log_noise(super::guard::Noise::Malformed, now, || {
                     format!("dropping response {} of IKE_SA {spi:016x}: {e}", hdr.id)
@@ -827,6 +832,7 @@ impl Engine {
         sa.nat_local = o.nat_local;
         sa.nat_remote = o.nat_remote;
         sa.mobike = o.mobike;
+        sa.frag.enabled = o.frag.enabled;
         sa.orig_initiator = o.orig_initiator;
         sa.tunnel = o.tunnel.clone();
         sa.remote_id = o.remote_id.clone();

@@ -1,15 +1,13 @@
 //! One IKE SA: negotiated algorithms and keys, message-ID windows,
 //! retransmission state, and its Child SAs.
 
-use super::codec;
-use super::msg::{Msg, Pl, Selector};
+use super::msg::Selector;
 use super::proposal::Chosen;
 use crate::crypto::alg::{EncrAlg, IntegAlg, PrfAlg};
 use crate::crypto::dh::KeyExchange;
 use crate::crypto::keys::{
     derive_child_keys, derive_ike_keys, skeyseed, skeyseed_rekey, ChildKeys, Suite,
 };
-use crate::crypto::rand::Random;
 use crate::crypto::secret::SecretBytes;
 use crate::crypto::sk::SkCipher;
 use std::collections::VecDeque;
@@ -209,6 +207,8 @@ pub struct IkeSa {
     pub auth_local: Option<super::sigauth::AuthInfo>,
     /// How the peer authenticated, once it did.
     pub auth_remote: Option<super::sigauth::AuthInfo>,
+    /// IKE fragmentation (RFC 7383): negotiated?, reassembly, counters.
+    pub frag: super::frag::FragState,
 }
 
 impl IkeSa {
@@ -278,6 +278,7 @@ impl IkeSa {
             peer_certreq: None,
             auth_local: None,
             auth_remote: None,
+            frag: Default::default(),
         }
     }
 
@@ -346,28 +347,6 @@ impl IkeSa {
         };
         derive_child_keys(keys.prf, keys.sk_d.expose(), g_ir, ni, nr, encr, integ)
             .map_err(|e| format!("child key derivation: {e:?}"))
-    }
-
-    /// Encode an encrypted message of this SA.
-    pub fn seal(
-        &self,
-        exchange: u8,
-        response: bool,
-        id: u32,
-        payloads: Vec<Pl>,
-        rng: &mut dyn Random,
-    ) -> Result<Vec<u8>, String> {
-        let msg = Msg {
-            spi_i: self.spi_i,
-            spi_r: self.spi_r,
-            exchange,
-            initiator: self.initiator,
-            response,
-            id,
-            payloads,
-        };
-        let keys = self.keys.as_ref().ok_or("no keys")?;
-        codec::encode(&msg, Some(&keys.out), rng).map_err(|e| e.to_string())
     }
 
     /// The SA is authenticated: arm its lifetime, DPD and keepalive timers

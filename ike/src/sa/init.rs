@@ -91,6 +91,9 @@ impl Engine {
             .extend(nat_detection(sa.spi_i, 0, sa.local, sa.remote));
         msg.payloads
             .push(super::sigauth::hash_notify(self.cfg.allow_weak));
+        if self.cfg.fragment_mtu.is_some() {
+            msg.payloads.push(super::frag::supported());
+        }
         let Ok(data) = codec::encode(&msg, None, self.rng.as_mut()) else {
             return;
         };
@@ -277,6 +280,11 @@ impl Engine {
         }
         if let Some(req) = &self.certreq_all {
             payloads.push(req.clone());
+        }
+        if self.cfg.fragment_mtu.is_some() && msg.notify(n::IKEV2_FRAGMENTATION_SUPPORTED).is_some()
+        {
+            sa.frag.enabled = true;
+            payloads.push(super::frag::supported());
         }
         let reply = Msg {
             spi_i,
@@ -521,6 +529,8 @@ impl Engine {
         let (nat_local, nat_remote) = nat_found(&msg, sa.spi_i, sa.spi_r, sa.local, sa.remote);
         sa.nat_local = nat_local;
         sa.nat_remote = nat_remote;
+        sa.frag.enabled = self.cfg.fragment_mtu.is_some()
+            && msg.notify(n::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         if let Err(e) = sa.derive(shared.expose(), None) {
             self.fail_phase1(spi, &tunnel, e, now);
             return;

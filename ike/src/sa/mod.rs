@@ -8,6 +8,7 @@ pub mod codec;
 pub mod config;
 mod engine;
 mod exchange;
+pub mod frag;
 pub mod guard;
 mod history;
 mod ike_sa;

@@ -74,6 +74,8 @@ pub mod notify {
     /// Status: the hash algorithms the sender verifies signatures with
     /// (RFC 7427 4): 16-bit numbers.
     pub const SIGNATURE_HASH_ALGORITHMS: u16 = 16431;
+    /// Status: the sender supports IKE fragmentation (RFC 7383).
+    pub const IKEV2_FRAGMENTATION_SUPPORTED: u16 = 16430;
 
     /// A name for logs and show output.
     pub fn name(t: u16) -> String {

@@ -485,6 +485,7 @@ pub(crate) fn deadline(sa: &IkeSa) -> Option<Instant> {
     };
     consider(sa.pending.as_ref().map(|p| p.next));
     consider(sa.expire_at);
+    consider(sa.frag.deadline());
     if sa.state == IkeState::InitAnswered && !sa.initiator {
         consider(Some(sa.created + HALF_OPEN_TIMEOUT));
     }

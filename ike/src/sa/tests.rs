@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 mod certs;
 mod flood;
+mod frag;
 mod history;
 mod hub;
 mod install;

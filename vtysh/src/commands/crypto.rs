@@ -86,6 +86,31 @@ pub(super) fn register(b: &mut Builder) {
             Ok(())
         },
     );
+    b.add(Config, "crypto ikev2 fragmentation [mtu (68-1500)]", |c, a| {
+        c.cfg.fragmentation = if a.has("mtu") {
+            let m: u16 = num(a, "(68-1500)")?;
+            if m < MIN_FRAGMENTATION_MTU {
+                return Err(CliError::at(
+                    a.column_of("(68-1500)"),
+                    format!(
+                        "% MTU {m} leaves no room in an encrypted IKE fragment (IP, UDP, IKE and SKF headers, IV, padding and ICV): rvpn needs at least {MIN_FRAGMENTATION_MTU}"
+                    ),
+                ));
+            }
+            Fragmentation::Mtu(m)
+        } else {
+            Fragmentation::Default
+        };
+        Ok(())
+    });
+    b.add(
+        Config,
+        "no crypto ikev2 fragmentation [mtu (68-1500)]",
+        |c, _| {
+            c.cfg.fragmentation = Fragmentation::Off;
+            Ok(())
+        },
+    );
 
     // ---- proposals
     b.add(Config, "crypto ikev2 proposal PROPOSAL", |c, a| {

@@ -43,6 +43,7 @@ fn keyword(k: &str) -> &'static str {
         "allow-weak" => "Accept weak algorithms (sha1) and short pre-shared keys",
         "ikev2" => "IKEv2",
         "cookie-challenge" => "Demand a COOKIE when this many IKE SAs are half-open",
+        "fragmentation" => "IKE fragmentation (RFC 7383) of messages over the path MTU",
         "stats" => "Half-open IKE SAs, COOKIE demands and dropped requests",
         "max-in-negotiation-sa" => {
             "Drop new IKE_SA_INIT requests while this many IKE SAs are half-open"
