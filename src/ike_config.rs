@@ -461,7 +461,11 @@ mod tests {
             ("crypto ikev2 fragmentation\n", Some(1280)),
         ] {
             let cfg = vtysh::load_config(text, &Config::default()).unwrap();
-            assert_eq!(engine_config(&cfg, &Loaded::new()).0.fragment_mtu, mtu, "{text}");
+            assert_eq!(
+                engine_config(&cfg, &Loaded::new()).0.fragment_mtu,
+                mtu,
+                "{text}"
+            );
         }
     }
 

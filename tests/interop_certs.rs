@@ -104,10 +104,22 @@ struct Lab {
 }
 
 fn lab(r: &RvpnSide, s: &SwanSide, rvpn_initiates: bool) -> Lab {
+    lab_on(r, s, rvpn_initiates, None, "")
+}
+
+/// [`lab`] on a link of `mtu` that drops IP fragments (when given), with
+/// `global` lines (e.g. `no crypto ikev2 fragmentation`) in rvpn's config.
+fn lab_on(r: &RvpnSide, s: &SwanSide, rvpn_initiates: bool, mtu: Option<u16>, global: &str) -> Lab {
     support::require_interop();
     let a = Netns::new("rc");
     let b = Netns::new("sc");
-    veth(&a, &b, &format!("{RVPN}/24"), &format!("{SWAN}/24"));
+    let link = veth(&a, &b, &format!("{RVPN}/24"), &format!("{SWAN}/24"));
+    if let Some(mtu) = mtu {
+        for (ns, dev) in [(&a, &link.a_if), (&b, &link.b_if)] {
+            ns.exec_ok(&["ip", "link", "set", dev, "mtu", &mtu.to_string()]);
+            ns.iptables(&["-t", "raw", "-A", "PREROUTING", "-f", "-j", "DROP"]);
+        }
+    }
     let mut opts = SwanOpts::tagged("sc");
     if s.rsa_pss {
         opts.extra_charon.push("rsa_pss = yes".into());
@@ -131,7 +143,7 @@ fn lab(r: &RvpnSide, s: &SwanSide, rvpn_initiates: bool) -> Lab {
     }
     swan.load(&[conn]);
     let dest = if rvpn_initiates { SWAN } else { "dynamic" };
-    let rvpn = Rvpnd::start(&a, &rvpn_config(r, dest));
+    let rvpn = Rvpnd::start(&a, &format!("{global}\n{}", rvpn_config(r, dest)));
     Lab {
         rvpn,
         swan,
@@ -586,5 +598,87 @@ fn bad_trustpoint_files_are_refused_with_the_reason() {
     assert!(
         tps.contains("Trustpoint T:") && tps.contains("O=Lab, CN=Lab CA"),
         "{tps}"
+    );
+}
+
+#[test]
+fn rsa_chains_cross_a_1280_path_that_drops_ip_fragments_only_in_ike_fragments() {
+    // RSA-3072 end entities under an RSA-3072 intermediate: each IKE_AUTH
+    // carries two certificates and a 384-byte signature, about 3.5 KB.
+    let pki = Pki::new("pki");
+    let root = pki.root("root", "/O=Lab/CN=Lab Root", KeyType::Rsa(3072));
+    let sub = pki.intermediate(&root, "sub", "/O=Lab/CN=Lab Sub CA", KeyType::Rsa(3072));
+    let rv = pki.leaf(
+        &sub,
+        "rvpn",
+        "/O=Lab/CN=rvpn",
+        &["DNS:rvpn.test"],
+        KeyType::Rsa(3072),
+    );
+    let sw = pki.leaf(
+        &sub,
+        "swan",
+        "/O=Lab/CN=swan",
+        &["DNS:swan.test"],
+        KeyType::Rsa(3072),
+    );
+    let bundle = pki.bundle("rvpn-chain.pem", &[&rv.cert, &sub.cert]);
+    let sides = || {
+        let r = RvpnSide {
+            ca: root.cert.clone(),
+            cert: bundle.clone(),
+            key: rv.key.clone(),
+            crl: None,
+            local_id: "fqdn rvpn.test".into(),
+            remote_match: "fqdn swan.test".into(),
+            auth_local: "rsa-sig".into(),
+            auth_remote: "rsa-sig".into(),
+        };
+        let w = SwanSide {
+            ca: root.cert.clone(),
+            cert: sw.cert.clone(),
+            key: sw.key.clone(),
+            crl: None,
+            more_cas: vec![sub.cert.clone()],
+            local_id: "swan.test".into(),
+            remote_id: "rvpn.test".into(),
+            auth: "pubkey".into(),
+            rsa_pss: false,
+        };
+        (r, w)
+    };
+    for rvpn_initiates in [true, false] {
+        let (r, w) = sides();
+        let l = lab_on(
+            &r,
+            &w,
+            rvpn_initiates,
+            Some(1280),
+            "crypto ikev2 fragmentation mtu 1280",
+        );
+        let (_, ours) = wait_up(&l);
+        let (sent, received) = (
+            ours["fragments_sent"].as_u64().unwrap_or(0),
+            ours["fragments_received"].as_u64().unwrap_or(0),
+        );
+        assert!(
+            sent >= 3 && received >= 3,
+            "IKE_AUTH went in fragments both ways: {ours}"
+        );
+        assert_eq!(ours["remote_certificate"], "O=Lab, CN=swan");
+    }
+    // Without RFC 7383 the same path loses our IKE_AUTH.
+    let (r, w) = sides();
+    let l = lab_on(&r, &w, true, Some(1280), "no crypto ikev2 fragmentation");
+    let up = wait_for(|| status(&l) == "UP-ACTIVE", Duration::from_secs(10));
+    assert!(
+        !up,
+        "IKE_AUTH crossed a path that drops IP fragments without RFC 7383"
+    );
+    let sa = &l.rvpn.show_json("show crypto ikev2 sa")["ike_sas"][0];
+    assert_eq!(sa["state"], "CONNECTING", "stuck in IKE_AUTH: {sa}");
+    assert!(
+        !l.swan.list_sas().iter().any(|s| s.state == "ESTABLISHED"),
+        "strongSwan never saw our IKE_AUTH"
     );
 }
