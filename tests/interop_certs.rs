@@ -594,6 +594,13 @@ fn bad_trustpoint_files_are_refused_with_the_reason() {
         "{certs}"
     );
     assert!(certs.contains("days left: "), "{certs}");
+    let j = rvpn.show_json("show crypto pki certificates");
+    let list = j["certificates"].as_array().expect("a list");
+    assert!(
+        list.iter().any(|c| c["subject"] == "O=Lab, CN=rvpn" && c["type"] == "Certificate"),
+        "{j}"
+    );
+    assert!(list.iter().any(|c| c["type"] == "CA Certificate"), "{j}");
     let tps = rvpn.vtysh_ok(&["show crypto pki trustpoints"]);
     assert!(
         tps.contains("Trustpoint T:") && tps.contains("O=Lab, CN=Lab CA"),
