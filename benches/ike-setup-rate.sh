@@ -2,7 +2,8 @@
 # benches/ike-setup-rate.sh - IKE SAs established per second between two
 # processes on this machine (issue #3 point 7): rvpn against rvpn, rvpn
 # against strongSwan (both ways) and strongSwan against strongSwan, in the
-# same run, PSK + x25519 (aes256gcm16-prfsha256-x25519, ESP aes256gcm16).
+# same run, PSK + x25519 (aes256gcm16-prfsha256-x25519, ESP aes256gcm16);
+# with AUTH=ecdsa, ECDSA P-256 certificates instead of the PSK (issue 15).
 #
 # Each pair runs in two network namespaces joined by a veth (10.97.0.1
 # initiator, 10.97.0.2 responder); nothing leaves them. Daemons are
@@ -34,6 +35,9 @@
 #        PROFILE=release (--smoke: dev)  RVPN_LOG=info (rvpnd's RUST_LOG)
 #        SW_COOKIE_THRESHOLD_IP= (charon's per-address COOKIE threshold;
 #        unset: strongSwan's default 3, as the shared script)
+#        AUTH=psk|ecdsa (ecdsa: every end signs with its own P-256
+#        certificate from one CA, made with openssl and cached in
+#        $CARGO_TARGET_DIR/bench-pki-ecdsa; default pairs "sw-sw rvpn-rvpn")
 #        TIMEOUT=120 (s per run)  NO_BUILD=1 (use the binaries already built)  KEEP=1 (keep the work dir)  PERF=1 (perf
 #        record the rvpn processes of the first rvpn-rvpn run)
 #   --smoke: N=20 RUNS=1, dev build: checks that everything builds and runs.
@@ -57,7 +61,13 @@ if [ "$SMOKE" = 1 ]; then
 fi
 N=${N:-1000}; WINDOW=${WINDOW:-64}; RUNS=${RUNS:-3}; PROFILE=${PROFILE:-release}
 TIMEOUT=${TIMEOUT:-120}; RVPN_LOG=${RVPN_LOG:-info}
-PAIRS=${PAIRS:-"sw-sw rvpn-rvpn rvpn-sw sw-rvpn sw-sw-child"}
+AUTH=${AUTH:-psk}
+case $AUTH in
+  psk) PAIRS=${PAIRS:-"sw-sw rvpn-rvpn rvpn-sw sw-rvpn sw-sw-child"} ;;
+  ecdsa) PAIRS=${PAIRS:-"sw-sw rvpn-rvpn"}
+         case " $PAIRS " in *" sw-rvpn "*) echo "AUTH=ecdsa: sw-rvpn is PSK only" >&2; exit 2 ;; esac ;;
+  *) echo "AUTH must be psk or ecdsa" >&2; exit 2 ;;
+esac
 PSK=bench-only-psk-0123456789
 CHARON=/usr/lib/ipsec/charon
 NI=ikb$$i; NR=ikb$$r            # namespaces (initiator, responder)
@@ -103,6 +113,33 @@ if [ "${NO_BUILD:-0}" != 1 ]; then
 fi
 RVPND=$TARGET/$BDIR/rvpnd; VTYSH=$TARGET/$BDIR/vtysh; IKELOAD=$TARGET/$BDIR/ikeload
 for b in "$RVPND" "$VTYSH" "$IKELOAD"; do [ -x "$b" ] || { echo "missing $b" >&2; exit 1; }; done
+
+# ---- certificates (AUTH=ecdsa): a P-256 CA, the hub, strongSwan's two
+# ends and N spokes, each with its identity in subjectAltName. Made once
+# (openssl, two at a time) and kept for later runs.
+PKI=$TARGET/bench-pki-ecdsa
+cert() { # NAME DNS-NAME
+  [ -s "$PKI/$1.pem" ] && return 0
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$PKI/$1.key" -out "$PKI/$1.pem.tmp" -subj "/O=Bench/CN=$1" -days 3650 \
+    -addext "subjectAltName=DNS:$2" -addext "basicConstraints=CA:FALSE" \
+    -addext "keyUsage=critical,digitalSignature" \
+    -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" 2>/dev/null && mv "$PKI/$1.pem.tmp" "$PKI/$1.pem"
+}
+if [ "$AUTH" = ecdsa ]; then
+  command -v openssl >/dev/null || { echo "missing: openssl" >&2; exit 1; }
+  mkdir -p "$PKI"
+  if [ ! -s "$PKI/ca.pem" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/ca.key" \
+      -out "$PKI/ca.pem" -subj "/O=Bench/CN=Bench CA" -days 3650 \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  fi
+  echo "=== certificates in $PKI"
+  cert hub hub.bench; cert swll swll.test; cert swlr swlr.test
+  export PKI; export -f cert
+  seq 0 $((N - 1)) | xargs -P 2 -I{} bash -c 'cert spoke{} spoke{}.bench'
+  for i in 0 $((N - 1)); do [ -s "$PKI/spoke$i.pem" ] || { echo "certificate spoke$i missing" >&2; exit 1; }; done
+fi
 
 # ---- namespaces
 ip netns add "$NI"; ip netns add "$NR"
@@ -160,8 +197,23 @@ CHILD_BLOCK="    children {
         start_action = none
       }
     }"
+swan_creds() { # DIR NAME: strongSwan's certificate NAME, its key and the CA (AUTH=ecdsa)
+  mkdir -p "$1/x509" "$1/x509ca" "$1/private"
+  cp "$PKI/ca.pem" "$1/x509ca/"; cp "$PKI/$2.pem" "$1/x509/"; cp "$PKI/$2.key" "$1/private/"
+}
+swan_auth() { # [CERTNAME]: the auth lines of a swanctl local/remote section
+  if [ "$AUTH" = ecdsa ]; then
+    echo "      auth = pubkey"
+    [ -n "${1:-}" ] && echo "      certs = $1.pem"
+  else
+    echo "      auth = psk"
+  fi
+  return 0
+}
 swan_lt() { # DIR LOCAL REMOTE MYID PEERID CHILD(0|1): the shared script's "lt"
   local ch=""; [ "$6" = 1 ] && ch=$CHILD_BLOCK
+  local me=${4%%.test}
+  [ "$AUTH" = ecdsa ] && swan_creds "$1" "$me"
   cat > "$1/swanctl.conf" <<EOF
 connections {
   lt {
@@ -171,11 +223,11 @@ connections {
     proposals = aes256gcm16-prfsha256-x25519
     unique = never
     local {
-      auth = psk
+$(swan_auth "$me")
       id = $4
     }
     remote {
-      auth = psk
+$(swan_auth)
       id = $5
     }
 $ch
@@ -191,6 +243,7 @@ secrets {
 EOF
 }
 swan_hub() { # DIR: responder for many spokes (any id, any address)
+  [ "$AUTH" = ecdsa ] && swan_creds "$1" hub
   cat > "$1/swanctl.conf" <<EOF
 connections {
   hub {
@@ -200,11 +253,11 @@ connections {
     proposals = aes256gcm16-prfsha256-x25519
     unique = never
     local {
-      auth = psk
+$(swan_auth hub)
       id = hub.bench
     }
     remote {
-      auth = psk
+$(swan_auth)
     }
 $CHILD_BLOCK
   }
@@ -227,7 +280,7 @@ start_charon() { # NS DIR -> PID in LAST_PID
   LAST_PID=$!; PIDS+=("$LAST_PID")
   for _ in $(seq 100); do [ -S "$d/charon.vici" ] && break; sleep 0.1; done
   [ -S "$d/charon.vici" ] || { echo "charon in $1 did not start:"; cat "$d/charon.stdout"; exit 1; }
-  swanctl --load-all --uri "unix://$d/charon.vici" --file "$d/swanctl.conf" > "$d/load.log" 2>&1 \
+  SWANCTL_DIR=$d swanctl --load-all --uri "unix://$d/charon.vici" --file "$d/swanctl.conf" > "$d/load.log" 2>&1 \
     || { echo "swanctl --load-all failed in $1:"; cat "$d/load.log"; exit 1; }
   if grep -v 'opening directory' "$d/load.log" | grep -q 'failed'; then cat "$d/load.log"; exit 1; fi
 }
@@ -236,6 +289,20 @@ swan_established() { # DIR: established IKE SAs of a charon
     awk '/IKE_SAs:/ { gsub(",", ""); print $2 - $4 }'
 }
 
+rvpnd_auth() { # the hub's credentials and the profile's first lines
+  if [ "$AUTH" = ecdsa ]; then
+    printf '%s\n' "crypto pki trustpoint BENCH" " ca-certificate $PKI/ca.pem" \
+      " certificate $PKI/hub.pem" " private-key $PKI/hub.key" "!" \
+      "crypto ikev2 profile PROF" " match identity remote fqdn domain bench" \
+      " identity local fqdn hub.bench" " authentication local ecdsa-sig" \
+      " authentication remote ecdsa-sig" " pki trustpoint BENCH"
+  else
+    printf '%s\n' "crypto ikev2 keyring K" " peer spokes" "  address 0.0.0.0/0" \
+      "  pre-shared-key 0 $PSK" "!" "crypto ikev2 profile PROF" \
+      " match identity remote fqdn domain bench" " identity local fqdn hub.bench" \
+      " authentication local pre-share" " authentication remote pre-share" " keyring local K"
+  fi
+}
 rvpnd_hub_conf() { # FILE: a hub with N dynamic tunnel interfaces
   {
     # Every initiator of the benchmark is one address with a window of
@@ -250,17 +317,7 @@ crypto ikev2 proposal P
  prf sha256
  group 31
 !
-crypto ikev2 keyring K
- peer spokes
-  address 0.0.0.0/0
-  pre-shared-key 0 $PSK
-!
-crypto ikev2 profile PROF
- match identity remote fqdn domain bench
- identity local fqdn hub.bench
- authentication local pre-share
- authentication remote pre-share
- keyring local K
+$(rvpnd_auth)
  proposal P
 !
 crypto ipsec transform-set TS esp-gcm 256
@@ -392,7 +449,7 @@ run_one() { # PAIR RUN
     local pre=()
     [ -n "$perf_pid" ] && pre=(perf record -F 499 --call-graph dwarf,16384 -o "$W/perf-ikeload.data" --)
     out=$(ip netns exec "$NI" "${pre[@]}" "$IKELOAD" --responder $IP_R --local $IP_I -n "$N" \
-          --window "$win" --psk "$PSK" --timeout "$TIMEOUT" --log "$d/ikeload.log" \
+          --window "$win" --psk "$PSK" --timeout "$TIMEOUT" --log "$d/ikeload.log" "${CERTARGS[@]}" \
           2>"$d/driver.err" | grep '^RESULT' || true)
     i1=$(field cpu "$out"); i0=0
   fi
@@ -425,7 +482,8 @@ run_one() { # PAIR RUN
 }
 
 FAILED=0
-echo "=== IKE SA setup rate: N=$N WINDOW=$WINDOW RUNS=$RUNS pairs: $PAIRS"
+CERTARGS=(); [ "$AUTH" = ecdsa ] && CERTARGS=(--ca "$PKI/ca.pem" --certs "$PKI")
+echo "=== IKE SA setup rate: N=$N WINDOW=$WINDOW RUNS=$RUNS AUTH=$AUTH pairs: $PAIRS"
 echo "    machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(uname -r)"
 echo "    strongSwan $(dpkg-query -W -f='${Version}' strongswan-charon 2>/dev/null || echo '?'); rvpn $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?') ($PROFILE build); rvpnd RUST_LOG=$RVPN_LOG"
 echo "    the initiator, the responder and the driver share these $(nproc) cores (no pinning)"
