@@ -597,7 +597,8 @@ fn bad_trustpoint_files_are_refused_with_the_reason() {
     let j = rvpn.show_json("show crypto pki certificates");
     let list = j["certificates"].as_array().expect("a list");
     assert!(
-        list.iter().any(|c| c["subject"] == "O=Lab, CN=rvpn" && c["type"] == "Certificate"),
+        list.iter()
+            .any(|c| c["subject"] == "O=Lab, CN=rvpn" && c["type"] == "Certificate"),
         "{j}"
     );
     assert!(list.iter().any(|c| c["type"] == "CA Certificate"), "{j}");

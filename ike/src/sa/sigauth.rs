@@ -390,3 +390,191 @@ pub(crate) fn certreq(trustpoints: &[Arc<TrustPoint>]) -> Option<Pl> {
         data,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::TrustPointFiles;
+    use crate::sa::config::{EspProposal, IkeProposal, Peer};
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    fn data(name: &str) -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src/pki/testdata")).join(name)
+    }
+
+    fn tp(cert: &str, key: &str) -> Arc<TrustPoint> {
+        let (ca, c, k) = (data("ca.pem"), data(cert), data(key));
+        let files = TrustPointFiles {
+            ca: Some(&ca),
+            certificate: Some(&c),
+            key: Some(&k),
+            crl: None,
+        };
+        Arc::new(TrustPoint::load("LAB-CA", &files, SystemTime::now()).unwrap())
+    }
+
+    fn tunnel(auth_local: AuthKind, tps: Vec<Arc<TrustPoint>>) -> TunnelConfig {
+        TunnelConfig {
+            name: "Tunnel1".into(),
+            local: None,
+            peer: Peer::Dynamic,
+            local_id: Identity::Fqdn("spoke1.example.net".into()),
+            remote_match: vec![],
+            remote_id: None,
+            keys: vec![],
+            ike: IkeProposal::default(),
+            esp: EspProposal {
+                transforms: vec![],
+                pfs: None,
+                esn: false,
+            },
+            ike_lifetime: Duration::ZERO,
+            child_lifetime: Duration::ZERO,
+            child_lifetime_kb: 0,
+            dpd: None,
+            nat_keepalive: Duration::ZERO,
+            mobike: false,
+            replay_window: 0,
+            shutdown: false,
+            auth_local,
+            auth_remote: vec![AuthKind::Ecdsa, AuthKind::Rsa { pss: false }],
+            trustpoints: tps,
+        }
+    }
+
+    fn verify(
+        t: &TunnelConfig,
+        auth: &Pl,
+        certs: &[Vec<u8>],
+        octets: &[u8],
+        weak: bool,
+    ) -> Result<String, String> {
+        let Pl::Auth { method, data } = auth else {
+            panic!("not AUTH")
+        };
+        let id = Identity::Fqdn("spoke1.example.net".into());
+        verify_peer_signature(
+            t,
+            certs,
+            *method,
+            data,
+            Some(&id),
+            2,
+            octets,
+            SystemTime::now(),
+            weak,
+        )
+        .map(|(_, i)| i.method)
+    }
+
+    #[test]
+    fn without_peer_hashes_ecdsa_uses_method_9_and_rsa_refuses_sha1() {
+        let ours = tunnel(AuthKind::Ecdsa, vec![tp("spoke1.pem", "spoke1.key")]);
+        let (sig, _) = local_signature(&ours, None, None, b"octets", false).unwrap();
+        assert!(matches!(
+            sig.auth,
+            Pl::Auth {
+                method: AUTH_ECDSA_256,
+                ..
+            }
+        ));
+        let certs: Vec<Vec<u8>> = sig
+            .certs
+            .iter()
+            .map(|c| match c {
+                Pl::Cert { data, .. } => data.clone(),
+                _ => panic!(),
+            })
+            .collect();
+        let theirs = tunnel(AuthKind::Ecdsa, vec![tp("spoke1.pem", "spoke1.key")]);
+        assert_eq!(
+            verify(&theirs, &sig.auth, &certs, b"octets", false).as_deref(),
+            Ok("ECDSA-P256-SHA256 (auth method 9)")
+        );
+        assert_eq!(
+            verify(&theirs, &sig.auth, &certs, b"tampered", false),
+            Err("signature does not verify".into())
+        );
+        let rsa = tunnel(
+            AuthKind::Rsa { pss: false },
+            vec![tp("hub1-chain.pem", "hub1.key")],
+        );
+        let e = local_signature(&rsa, None, None, b"octets", false)
+            .err()
+            .unwrap();
+        assert!(e.contains("RSA auth method 1 needs SHA-1"), "{e}");
+    }
+
+    #[test]
+    fn rfc7427_follows_the_peer_hashes_and_the_key() {
+        let rsa = tunnel(
+            AuthKind::Rsa { pss: true },
+            vec![tp("hub1-chain.pem", "hub1.key")],
+        );
+        let (sig, _) = local_signature(&rsa, Some(&[hash::SHA512]), None, b"m", false).unwrap();
+        assert_eq!(sig.info.method, "RSA-PSS-SHA512 (RFC 7427)");
+        assert_eq!(sig.certs.len(), 2, "hub1 and its intermediate");
+        let e = local_signature(&rsa, Some(&[hash::SHA1]), None, b"m", false)
+            .err()
+            .unwrap();
+        assert!(e.contains("no signature hash in common"), "{e}");
+        // The profile says ecdsa-sig but the key is RSA.
+        let wrong = tunnel(AuthKind::Ecdsa, vec![tp("hub1-chain.pem", "hub1.key")]);
+        let e = local_signature(&wrong, Some(&[hash::SHA256]), None, b"m", false)
+            .err()
+            .unwrap();
+        assert!(
+            e.contains("authentication local ecdsa-sig but the key of trustpoint LAB-CA is RSA"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sha1_rsa_signatures_need_allow_weak() {
+        // RSA method 1 as a peer without RFC 7427 sends it: openssl made
+        // a PKCS#1 v1.5 SHA-1 signature of msg.txt with hub1's key.
+        let sig = std::fs::read(data("msg.hub1.pkcs1-sha1.sig")).unwrap();
+        let msg = std::fs::read(data("msg.txt")).unwrap();
+        let hub = tp("hub1-chain.pem", "hub1.key");
+        let certs: Vec<Vec<u8>> = hub.chain.iter().map(|c| c.der.clone()).collect();
+        let t = tunnel(AuthKind::Ecdsa, vec![hub]);
+        let auth = Pl::Auth {
+            method: AUTH_RSA,
+            data: sig,
+        };
+        let id = Identity::Fqdn("hub1.example.net".into());
+        let Pl::Auth { method, data } = &auth else {
+            unreachable!()
+        };
+        let strict = verify_peer_signature(
+            &t,
+            &certs,
+            *method,
+            data,
+            Some(&id),
+            2,
+            &msg,
+            SystemTime::now(),
+            false,
+        );
+        assert!(strict
+            .unwrap_err()
+            .contains("SHA-1 signatures need 'crypto allow-weak'"));
+        let weak = verify_peer_signature(
+            &t,
+            &certs,
+            *method,
+            data,
+            Some(&id),
+            2,
+            &msg,
+            SystemTime::now(),
+            true,
+        );
+        assert_eq!(
+            weak.map(|(_, i)| i.method).as_deref(),
+            Ok("RSA-SHA1 (auth method 1)")
+        );
+    }
+}
