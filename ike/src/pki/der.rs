@@ -48,8 +48,8 @@ pub(super) fn read(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
             .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
     };
     let (body, rest) = split(rest, len)?;
-    let header = input.len() - rest.len();
-    let raw = input.get(..header)?;
+    let used = input.len() - rest.len();
+    let raw = input.get(..used)?;
     Some((Tlv { tag, body, raw }, rest))
 }
 

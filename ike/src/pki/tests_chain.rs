@@ -312,7 +312,34 @@ fn each_failure_has_its_reason() {
         tp.validate_peer(&forged, &[], now(), false),
         Err(PeerCertError::BadSignature)
     );
-    // An intermediate that expired (its validity is checked at `now`).
+    // An intermediate that expired under a valid end entity.
+    assert_eq!(
+        check("shortee.pem", &["shortca.pem"]),
+        "certificate of CN=Short CA expired on 2026-06-01"
+    );
+    // A stale CRL (nextUpdate ten years on) refuses what it covers, and only that.
+    let crl = Crl::parse(&td("ca.crl")).unwrap();
+    let stale = crl.next_update.unwrap() + Duration::from_secs(86_400);
+    let e = tp
+        .validate_peer(&der("spoke1.pem"), &[], stale, false)
+        .unwrap_err();
+    assert_eq!(
+        e,
+        PeerCertError::Crl(format!(
+            "CRL of CN=Lab CA expired on {}",
+            date(crl.next_update.unwrap())
+        ))
+    );
+    assert!(e.to_string().starts_with("CRL of CN=Lab CA expired on 20"));
+    let no_crl =
+        TrustPoint::from_parts("LAB-CA", vec![cert("ca.pem")], vec![], None, None, now()).unwrap();
+    assert!(no_crl
+        .validate_peer(&der("spoke1.pem"), &[], stale, false)
+        .is_ok());
+    assert!(no_crl
+        .validate_peer(&der("spoke7.pem"), &[], now(), false)
+        .is_ok());
+    // Outside every validity: the end entity is named first.
     let later = UNIX_EPOCH + Duration::from_secs(2_524_608_000 + 86_400 * 365 * 30);
     let e = tp
         .validate_peer(&der("hub1.pem"), &[der("subca.pem")], later, false)

@@ -98,7 +98,8 @@ openssl req -new -x509 -key other.key -subj "/CN=Other CA" -days $D -sha256 \
 genec stranger P-256
 sign stranger "/CN=stranger" other ee_plain 0x30 -sha256
 
-# openssl ca: the expired certificate and the CRL revoking spoke7 (0x1f).
+# openssl ca: the expired certificates and the CRL revoking spoke7 (0x1f),
+# valid for 10 years (the certificates for 20) to test a stale CRL.
 mkdir -p work/db && : > work/db/index.txt && echo 1F > work/db/serial
 cat > work/ca.cnf <<CNF
 [ca]
@@ -111,7 +112,7 @@ new_certs_dir = work/db
 certificate = ca.pem
 private_key = ca.key
 default_md = sha256
-default_crl_days = $D
+default_crl_days = 3650
 policy = any
 unique_subject = no
 copy_extensions = none
@@ -121,6 +122,9 @@ commonName = supplied
 [ee]
 basicConstraints = CA:FALSE
 keyUsage = critical,digitalSignature
+[caext]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
 CNF
 genec spoke7 P-256
 openssl req -new -key spoke7.key -subj "/CN=spoke7" -out work/spoke7.csr
@@ -133,6 +137,13 @@ genec future P-256
 openssl req -new -key future.key -subj "/CN=future" -out work/future.csr
 openssl ca -batch -config work/ca.cnf -startdate 20460101000000Z -enddate 20470101000000Z \
     -in work/future.csr -out future.pem -notext 2>/dev/null
+# An intermediate that expired, and a still valid certificate under it.
+genec shortca P-256
+openssl req -new -key shortca.key -subj "/CN=Short CA" -out work/shortca.csr
+openssl ca -batch -config work/ca.cnf -extensions caext -startdate 20200101000000Z \
+    -enddate 20260601000000Z -in work/shortca.csr -out shortca.pem -notext 2>/dev/null
+genec shortee P-256
+sign shortee "/CN=shortee" shortca ee_plain 0x60 -sha256
 openssl ca -config work/ca.cnf -revoke spoke7.pem 2>/dev/null
 openssl ca -config work/ca.cnf -gencrl -out ca.crl 2>/dev/null
 openssl crl -in ca.crl -outform DER -out ca.crl.der
