@@ -165,13 +165,13 @@ impl Reassembler {
         plain: Vec<u8>,
         now: Instant,
     ) -> Added {
+        self.expire(now);
         if frag.total == 0 || frag.number == 0 || frag.number > frag.total {
             return Added::Invalid("IKE fragment number outside 1..=Total Fragments");
         }
         if frag.total > MAX_FRAGMENTS {
             return Added::Invalid("IKE message in more than 64 fragments");
         }
-        self.expire(now);
         let total = usize::from(frag.total);
         let restart = match &self.cur {
             None => true,
@@ -311,10 +311,16 @@ pub fn seal_fragments(
             "fragment MTU too small for an encrypted fragment",
         ));
     }
-    let total = u16::try_from(plain.len().div_ceil(chunk))
+    // An empty chain still makes one (empty) fragment.
+    let parts: Vec<&[u8]> = if plain.is_empty() {
+        vec![plain]
+    } else {
+        plain.chunks(chunk).collect()
+    };
+    let total = u16::try_from(parts.len())
         .map_err(|_| CodecError::NotSupported("IKE message too big to fragment"))?;
-    let mut out = Vec::with_capacity(plain.len() + usize::from(total) * (limit - chunk));
-    for (i, part) in plain.chunks(chunk).enumerate() {
+    let mut out = Vec::with_capacity(plain.len() + parts.len() * (limit - chunk));
+    for (i, part) in parts.into_iter().enumerate() {
         let number = u16::try_from(i + 1).unwrap_or(u16::MAX);
         let inner = if number == 1 {
             first
@@ -334,7 +340,7 @@ pub fn seal_fragments(
 
 /// Cut a train from [`seal`] into its datagrams (a single message stays
 /// as it is).
-pub(crate) fn split_train(data: Vec<u8>) -> Vec<Vec<u8>> {
+pub fn split_train(data: Vec<u8>) -> Vec<Vec<u8>> {
     let len_at = |off: usize| {
         data.get(off + 24..off + 28)
             .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)

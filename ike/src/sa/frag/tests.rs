@@ -126,6 +126,22 @@ fn incomplete_message_times_out() {
     assert_eq!(r.fragments(), 1);
 }
 
+#[test]
+fn any_fragment_after_the_timeout_frees_the_stale_message() {
+    // Found by fuzz/ike_fragments: an invalid fragment used to return
+    // before the expired message was dropped.
+    let now = Instant::now();
+    let mut r = Reassembler::default();
+    r.add(1, f(1, 2), PayloadType::IDI, vec![1; 10], now);
+    let later = now + REASSEMBLY_TIMEOUT;
+    assert!(matches!(
+        r.add(1, f(0, 2), PayloadType::NONE, vec![2], later),
+        Added::Invalid(_)
+    ));
+    assert_eq!(r.buffered(), 0);
+    assert_eq!(r.deadline(), None);
+}
+
 /// xorshift, for repeatable floods.
 struct Xs(u64);
 impl Xs {
