@@ -384,3 +384,39 @@ fn a_flood_of_authenticated_fragments_stays_bounded() {
     assert_eq!(b_buffered(&p), 0, "timed out");
     assert!(info(&p.b, p.now).state == "ESTABLISHED");
 }
+
+/// A rekeyed IKE SA keeps what IKE_SA_INIT negotiated, and its exchanges
+/// (CREATE_CHILD_SA with a KE payload) go in fragments at a small MTU,
+/// changed while the SA is up.
+#[test]
+fn a_rekeyed_ike_sa_keeps_fragmentation() {
+    let mut p = pair(Some(frag::MIN_MTU), Some(frag::MIN_MTU));
+    for s in [&mut p.a, &mut p.b] {
+        let mut cfg = s.e.cfg.clone();
+        for t in &mut cfg.tunnels {
+            t.ike_lifetime = Duration::from_secs(120);
+            t.esp.pfs = Some(31);
+        }
+        s.e.set_config(cfg, p.now);
+    }
+    pump(&mut p, Duration::from_secs(5), &mut |b| b);
+    assert_up(&p);
+    let first = info(&p.a, p.now);
+    // Lowered live (below what the shell accepts) so that the rekey
+    // exchanges, a couple of hundred octets, need fragments too.
+    p.a.e.cfg.fragment_mtu = Some(180);
+    p.b.e.cfg.fragment_mtu = Some(180);
+    let mut rekey_frags = 0;
+    pump(&mut p, Duration::from_secs(200), &mut |b| {
+        rekey_frags += b
+            .iter()
+            .filter(|(_, d)| d[18] == crate::sa::msg::CREATE_CHILD_SA && frag_of(d).is_some())
+            .count();
+        b
+    });
+    let now = info(&p.a, p.now);
+    assert_ne!(now.spi_i, first.spi_i, "the IKE SA was rekeyed");
+    assert!(now.fragmentation && info(&p.b, p.now).fragmentation);
+    assert!(rekey_frags > 0, "CREATE_CHILD_SA went in fragments");
+    assert_eq!(p.a.last(), Some(&TunnelStatus::Up));
+}
