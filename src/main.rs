@@ -385,6 +385,11 @@ async fn stop(s: Stops) {
     // (over the tunnels, so before IKE deletes them).
     let r = ask_within(&s.bgp, "BGP", BGP_STOP, bgp::Command::Shutdown).await;
     logged("closing the BGP sessions", r);
+    // The SAs IKE deletes next leave the interfaces as they are: they go
+    // all at once at the end.
+    if let Some(dp) = &s.dp {
+        let _ = dp.send(dataplane::DpCommand::Stopping);
+    }
     // Every IKE peer hears that its SA is gone (INFORMATIONAL Delete), so
     // it fails over at once instead of waiting for DPD. The answers are
     // not awaited.

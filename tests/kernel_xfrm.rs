@@ -211,6 +211,7 @@ fn iface(name: &str, if_id: u32) -> IfaceSpec {
         addresses: vec!["169.254.200.1/30".parse().unwrap()],
         tcp_adjust_mss: None,
         if_id,
+        dynamic: false,
     }
 }
 

@@ -9,7 +9,7 @@
 //! and deleting an interface that is gone are not errors.
 
 use futures::TryStreamExt;
-use rtnetlink::packet_route::address::AddressAttribute;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{
     InfoData, InfoKind, InfoXfrm, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, Stats64,
 };
@@ -158,7 +158,9 @@ impl Link {
         self.kind.as_deref() == Some("xfrm") && self.alias.as_deref() == Some(ALIAS)
     }
 
-    fn from_message(m: &LinkMessage) -> Link {
+    /// What a link message (an answer, or an RTM_NEWLINK/DELLINK event)
+    /// says of its link.
+    pub fn from_message(m: &LinkMessage) -> Link {
         let mut l = Link {
             index: m.header.index,
             up: m.header.flags.contains(LinkFlags::Up),
@@ -260,27 +262,33 @@ pub struct Address {
     pub prefix: u8,
 }
 
+impl Address {
+    /// What an address message (an answer, or an RTM_NEWADDR/DELADDR
+    /// event) says of its address; `None` without one.
+    pub fn from_message(m: &AddressMessage) -> Option<Address> {
+        let mut local = None;
+        let mut address = None;
+        for a in &m.attributes {
+            match a {
+                AddressAttribute::Local(ip) => local = Some(*ip),
+                AddressAttribute::Address(ip) => address = Some(*ip),
+                _ => {}
+            }
+        }
+        local.or(address).map(|addr| Address {
+            index: m.header.index,
+            addr,
+            prefix: m.header.prefix_len,
+        })
+    }
+}
+
 /// Every address of every interface of this network namespace.
 pub async fn addresses(h: &Handle) -> Result<Vec<Address>, LinkError> {
     h.address()
         .get()
         .execute()
-        .try_filter_map(|m| async move {
-            let mut local = None;
-            let mut address = None;
-            for a in &m.attributes {
-                match a {
-                    AddressAttribute::Local(ip) => local = Some(*ip),
-                    AddressAttribute::Address(ip) => address = Some(*ip),
-                    _ => {}
-                }
-            }
-            Ok(local.or(address).map(|addr| Address {
-                index: m.header.index,
-                addr,
-                prefix: m.header.prefix_len,
-            }))
-        })
+        .try_filter_map(|m| async move { Ok(Address::from_message(&m)) })
         .try_collect()
         .await
         .map_err(LinkError::netlink("listing addresses"))
@@ -322,11 +330,27 @@ pub async fn set<'a>(
     up: bool,
     mtu: Option<u32>,
 ) -> Result<(), LinkError> {
+    set_in_group(h, dev, up, mtu, None).await
+}
+
+/// Like [`set`], and when `group` is given, put the interface in that
+/// interface group (`IFLA_GROUP`, as `ip link set DEV group N`), in the
+/// same request: [`delete_group`] removes a whole group at once.
+pub async fn set_in_group<'a>(
+    h: &Handle,
+    dev: impl Into<Dev<'a>>,
+    up: bool,
+    mtu: Option<u32>,
+    group: Option<u32>,
+) -> Result<(), LinkError> {
     let dev = dev.into();
     let mut b = LinkUnspec::new_with_index(index(h, dev).await?);
     b = if up { b.up() } else { b.down() };
     if let Some(m) = mtu {
         b = b.mtu(m);
+    }
+    if let Some(g) = group {
+        b = b.link_group(g);
     }
     h.link()
         .set(b.build())
@@ -394,5 +418,55 @@ pub async fn delete<'a>(h: &Handle, dev: impl Into<Dev<'a>>) -> Result<(), LinkE
         Ok(()) => Ok(()),
         Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(()),
         Err(e) => Err(LinkError::netlink(format!("deleting {dev}"))(e)),
+    }
+}
+
+/// Delete every interface of interface group `group` in one request (as
+/// `ip link delete group N`). The kernel unregisters them as one batch,
+/// with one wait for readers (RCU) for all of them: deleting 500 TUN
+/// devices one by one (or by closing their descriptors) takes about 10 s,
+/// as a group 0.4 s. An empty group is not an error. Group 0 (every
+/// interface's default) is refused.
+pub async fn delete_group(h: &Handle, group: u32) -> Result<(), LinkError> {
+    let what = || format!("deleting interface group {group}");
+    if group == 0 {
+        return Err(LinkError::NotFound(what()));
+    }
+    let mut req = h.link().del(0);
+    req.message_mut()
+        .attributes
+        .push(LinkAttribute::Group(group));
+    match req.execute().await {
+        Ok(()) => Ok(()),
+        // Nothing in the group.
+        Err(e) if errno(&e) == Some(libc::ENODEV) => Ok(()),
+        Err(e) => Err(LinkError::netlink(what())(e)),
+    }
+}
+
+/// Turn IPv6 on or off on interface `name` (`net.ipv6.conf.NAME.disable_ipv6`,
+/// in the caller's network namespace). An interface with IPv6 off gets no
+/// link-local address and no IPv6 routes, so the kernel's per-link IPv6
+/// work (a walk of the whole IPv6 routing table when it comes up or its
+/// MTU changes, each interface adding routes to that table) stays out of
+/// a hub with a thousand IPv4 tunnels. Without IPv6 in the kernel there
+/// is nothing to turn off: not an error.
+pub fn set_ipv6(name: &str, on: bool) -> io::Result<()> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad interface name {name:?}"),
+        ));
+    }
+    let path = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
+    match std::fs::write(&path, if on { "0" } else { "1" }) {
+        Ok(()) => Ok(()),
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound
+                && !std::path::Path::new("/proc/sys/net/ipv6").exists() =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(io::Error::new(e.kind(), format!("{path}: {e}"))),
     }
 }

@@ -104,3 +104,53 @@ fn tun_carries_packets_to_and_from_the_kernel() {
         assert!(Tun::create("bad/name").is_err());
     });
 }
+
+/// A hub's spoke TUN: single-queue (no second queue), IPv6 off on request
+/// (no link-local address when it comes up), and deleted with the rest of
+/// its interface group in one request while its descriptor is still open.
+#[test]
+fn single_queue_tuns_go_as_a_group() {
+    private_netns();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (conn, h, _) = rtnetlink::new_connection().unwrap();
+        tokio::spawn(conn);
+        let group = 0x7276_0001;
+        let mut tuns = Vec::new();
+        for i in 0..3 {
+            let name = format!("Tunnel{i}");
+            let (t, _) = Tun::create_offload_single(&name).unwrap();
+            assert!(t.open_queue().is_err(), "a single-queue TUN has one queue");
+            link::set_ipv6(&name, i != 0).unwrap();
+            link::set_in_group(&h, name.as_str(), true, Some(1400), Some(group))
+                .await
+                .unwrap();
+            tuns.push(t);
+        }
+        // One outside the group stays.
+        let (_other, _) = Tun::create_offload_single("Tunnel9").unwrap();
+        let ip = std::process::Command::new("ip")
+            .args(["-6", "addr", "show", "dev", "Tunnel0"])
+            .output()
+            .unwrap();
+        let v6 = String::from_utf8_lossy(&ip.stdout).to_string();
+        assert!(!v6.contains("inet6"), "IPv6 is off on Tunnel0: {v6}");
+        assert!(link::get(&h, "Tunnel1").await.unwrap().is_some());
+        link::delete_group(&h, group).await.unwrap();
+        for i in 0..3 {
+            let name = format!("Tunnel{i}");
+            assert!(
+                link::get(&h, name.as_str()).await.unwrap().is_none(),
+                "{name} is gone"
+            );
+        }
+        assert!(link::get(&h, "Tunnel9").await.unwrap().is_some());
+        // An empty group is not an error; group 0 is refused.
+        link::delete_group(&h, group).await.unwrap();
+        assert!(link::delete_group(&h, 0).await.is_err());
+        drop(tuns);
+    });
+}

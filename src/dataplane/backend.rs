@@ -38,6 +38,9 @@ pub trait Backend {
     async fn stats(&mut self) -> DpStats;
 
     /// Remove everything this backend created.
+    /// The daemon is stopping (see `DpCommand::Stopping`).
+    fn stopping(&mut self) {}
+
     async fn shutdown(self);
 }
 
@@ -76,6 +79,7 @@ pub async fn serve<B: Backend>(mut backend: B, mut cmds: UnboundedReceiver<DpCom
             DpCommand::Stats(tx) => {
                 let _ = tx.send(backend.stats().await);
             }
+            DpCommand::Stopping => backend.stopping(),
             DpCommand::Shutdown(tx) => {
                 backend.shutdown().await;
                 let _ = tx.send(());

@@ -62,6 +62,11 @@ pub struct IfaceSpec {
     /// A number unique per tunnel interface (the xfrm interface if_id in the
     /// kernel backend).
     pub if_id: u32,
+    /// `tunnel destination dynamic`: one of a hub's many spoke interfaces
+    /// (the userspace data plane gives it a single-queue TUN, read by one
+    /// worker, which is cheap to create; a point-to-point tunnel gets a
+    /// queue per worker).
+    pub dynamic: bool,
 }
 
 /// The xfrm interface id of a tunnel interface: its number plus one
@@ -86,6 +91,9 @@ pub fn iface_spec(cfg: &vtysh::Config, name: &str) -> IfaceSpec {
         addresses,
         tcp_adjust_mss: itf.and_then(|i| i.tcp_adjust_mss),
         if_id: if_id(name),
+        dynamic: itf
+            .and_then(|i| i.tunnel.as_ref())
+            .is_some_and(|t| t.destination == Some(vtysh::model::TunnelDestination::Dynamic)),
     }
 }
 
@@ -122,6 +130,11 @@ pub enum DpCommand {
     RemoveInterface { name: String },
     /// Counters for show commands.
     Stats(oneshot::Sender<DpStats>),
+    /// The daemon is stopping: the SA pairs removed from now on leave
+    /// their interfaces' line protocol as it is (bringing a thousand
+    /// interfaces down one by one costs the kernel seconds; `Shutdown`
+    /// deletes them all at once right after).
+    Stopping,
     /// Remove everything this backend created, then answer.
     Shutdown(oneshot::Sender<()>),
 }

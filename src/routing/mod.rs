@@ -3,8 +3,8 @@
 //! It gathers the candidates of every source, lets the `rib` crate
 //! select and resolve them, and drives the kernel FIB:
 //! - connected: the networks of the kernel's interfaces (the task's
-//!   rtnetlink view of them, [`Interfaces`], read again on every link or
-//!   address event and every few seconds) and, for tunnel interfaces, their configured networks
+//!   rtnetlink view of them, [`Interfaces`], kept up to date from each
+//!   link or address event and read whole every few seconds) and, for tunnel interfaces, their configured networks
 //!   while the tunnel is up: not `shutdown` and holding an IPsec SA. The
 //!   daemon reports a tunnel's first and last SA ([`Command::Tunnel`]),
 //!   so when a tunnel dies its connected network leaves and with it every
@@ -41,7 +41,7 @@ use vtysh::Config;
 
 use rib::RouteBatch;
 
-use ifaces::{Event, Publisher};
+use ifaces::{Model, Publisher};
 
 /// How often the kernel's interface addresses are read again.
 const RESCAN: Duration = Duration::from_secs(2);
@@ -53,6 +53,10 @@ const RETRY: Duration = Duration::from_secs(1);
 /// [`PUBLISH_EVERY`] (copying them costs time); smaller ones at once.
 const PUBLISH_AT_ONCE: usize = 20_000;
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// The interfaces' view is published at most this often while events
+/// keep changing it (building it copies every address: a hub bringing up
+/// a thousand tunnels would copy it a thousand times).
+const PUBLISH_IFACES_EVERY: Duration = Duration::from_millis(100);
 /// How many changed prefixes one settle takes from BGP's queue at most.
 const SLICE: usize = 50_000;
 
@@ -156,6 +160,9 @@ pub fn start(
     let (ifaces, interfaces) = Publisher::new();
     let task = Task {
         ifaces,
+        model: Model::default(),
+        model_dirty: false,
+        model_published: Instant::now(),
         netlink: None,
         rib: Rib::new(),
         fib: None,
@@ -163,6 +170,7 @@ pub fn start(
         running: Config::default(),
         statics: BTreeMap::new(),
         connected: BTreeMap::new(),
+        contrib: HashMap::new(),
         tunnels_up: HashSet::new(),
         refused: BTreeMap::new(),
         pending_retry: Vec::new(),
@@ -210,8 +218,13 @@ pub fn start(
 }
 
 struct Task {
-    /// The interfaces as the kernel reports them.
+    /// The interfaces as the kernel reports them, for readers.
     ifaces: Publisher,
+    /// The same, as the task keeps them from the kernel's events.
+    model: Model,
+    /// `model` changed since it was last published.
+    model_dirty: bool,
+    model_published: Instant,
     /// For reading them.
     netlink: Option<esp_io::link::Handle>,
     rib: Rib,
@@ -222,6 +235,8 @@ struct Task {
     statics: BTreeMap<IpNetwork, Vec<Candidate>>,
     /// Connected networks as last given to the RIB, with their interfaces.
     connected: BTreeMap<IpNetwork, BTreeSet<String>>,
+    /// What each interface gives `connected` (the same, by interface).
+    contrib: HashMap<String, Vec<IpNetwork>>,
     tunnels_up: HashSet<String>,
     /// Selected routes the kernel refused, and why.
     refused: BTreeMap<IpNetwork, String>,
@@ -294,22 +309,27 @@ impl Task {
                 _ = rescan.tick() => self.rescan().await,
                 ev = links.recv(), if links_open => match ev {
                     Some(ev) => {
-                        // One read of the interfaces for a burst.
+                        // Each event changes the interface it names; one
+                        // publication for a burst.
                         let mut evs = vec![ev];
                         while let Ok(ev) = links.try_recv() {
                             evs.push(ev);
                         }
-                        self.rescan().await;
-                        let mut names: Vec<String> = evs
-                            .into_iter()
-                            .filter_map(|e| match e {
-                                Event::Link(n) => Some(n),
-                                Event::Address => None,
-                            })
-                            .collect();
-                        names.sort();
-                        names.dedup();
-                        for n in names {
+                        let mut changed: BTreeSet<String> = BTreeSet::new();
+                        let mut links_seen: BTreeSet<String> = BTreeSet::new();
+                        for ev in &evs {
+                            changed.extend(self.model.apply(ev));
+                            if let Some(n) = ev.link_name() {
+                                links_seen.insert(n.to_string());
+                            }
+                        }
+                        if !changed.is_empty() {
+                            self.model_dirty = true;
+                        }
+                        for n in &changed {
+                            self.sync_iface(n);
+                        }
+                        for n in links_seen {
                             self.link_changed(n);
                         }
                     }
@@ -317,6 +337,11 @@ impl Task {
                 },
                 _ = retry.tick(), if !self.refused.is_empty() => self.retry(),
                 _ = tokio::time::sleep_until(publish_at.into()), if self.view_dirty => {}
+                _ = tokio::time::sleep_until((self.model_published + PUBLISH_IFACES_EVERY).into()),
+                    if self.model_dirty => {}
+            }
+            if self.model_dirty && self.model_published.elapsed() >= PUBLISH_IFACES_EVERY {
+                self.publish_model();
             }
             // Take whatever else is queued before resolving: one resolve
             // and one kernel batch for a burst of events.
@@ -358,11 +383,11 @@ impl Task {
             }
             Command::Tunnel { name, up } => {
                 if up {
-                    self.tunnels_up.insert(name);
+                    self.tunnels_up.insert(name.clone());
                 } else {
                     self.tunnels_up.remove(&name);
                 }
-                self.sync_connected();
+                self.sync_iface(&name);
                 self.sync_statics();
             }
             Command::Shutdown(_) => {}
@@ -466,63 +491,121 @@ impl Task {
     }
 
     /// Reads the kernel's interfaces again (publishing them when they
-    /// changed) and brings the connected networks up to date.
+    /// changed) and brings the connected networks up to date. Between
+    /// rescans the kernel's events keep the model current; this catches
+    /// what a lost event (a full socket buffer) would miss.
     async fn rescan(&mut self) {
         if let Some(h) = &self.netlink {
-            self.ifaces.refresh(h).await;
+            match Model::read(h).await {
+                Ok(m) => {
+                    if m != self.model {
+                        self.model = m;
+                        self.model_dirty = true;
+                    }
+                    if self.model_dirty {
+                        self.publish_model();
+                    }
+                }
+                Err(e) => warn!("cannot read the interfaces: {e}"),
+            }
         }
         self.sync_connected();
     }
 
-    /// Connected networks: the kernel's interfaces (tunnel interfaces
-    /// excepted) and the tunnels that are up.
+    /// Publishes the interfaces' view (if it changed).
+    fn publish_model(&mut self) {
+        self.ifaces.publish(&self.model);
+        self.model_dirty = false;
+        self.model_published = Instant::now();
+    }
+
+    /// Connected networks of every interface (after a configuration
+    /// change or a rescan).
     fn sync_connected(&mut self) {
-        let mut want: BTreeMap<IpNetwork, BTreeSet<String>> = BTreeMap::new();
-        for (name, net) in ifaces::networks(&self.ifaces.current()) {
-            if self.running.interfaces.contains_key(&name) && vtysh::model::is_tunnel_name(&name) {
-                continue;
-            }
-            want.entry(net).or_default().insert(name);
+        let mut names: BTreeSet<String> = self.contrib.keys().cloned().collect();
+        names.extend(self.model.names().cloned());
+        names.extend(
+            self.running
+                .interfaces
+                .iter()
+                .filter(|(_, i)| i.tunnel.is_some())
+                .map(|(n, _)| n.clone()),
+        );
+        for n in &names {
+            self.sync_iface(n);
         }
-        for (name, itf) in &self.running.interfaces {
-            if itf.tunnel.is_none() || !self.link_up(name) {
-                continue;
-            }
-            let nets = itf
-                .ipv4
-                .map(IpNetwork::V4)
-                .into_iter()
-                .chain(itf.ipv6.iter().copied().map(IpNetwork::V6));
-            for n in nets {
-                if let Ok(n) = IpNetwork::new(n.network(), n.prefix()) {
-                    want.entry(n).or_default().insert(name.clone());
-                }
+    }
+
+    /// The connected networks interface `name` gives: a configured
+    /// tunnel interface its configured networks while it is up (the
+    /// kernel's view of it does not count); any other interface those of
+    /// its addresses while it is up and running.
+    fn networks_of(&self, name: &str) -> Vec<IpNetwork> {
+        let configured = self.running.interfaces.get(name);
+        let mut v = Vec::new();
+        if !(configured.is_some() && vtysh::model::is_tunnel_name(name)) {
+            v.extend(self.model.networks_of(name));
+        }
+        if let Some(itf) = configured {
+            if itf.tunnel.is_some() && self.link_up(name) {
+                let nets = itf
+                    .ipv4
+                    .map(IpNetwork::V4)
+                    .into_iter()
+                    .chain(itf.ipv6.iter().copied().map(IpNetwork::V6));
+                v.extend(nets.filter_map(|n| IpNetwork::new(n.network(), n.prefix()).ok()));
             }
         }
-        if want == self.connected {
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Brings the connected networks of one interface up to date: only
+    /// the prefixes it gains or loses are touched.
+    fn sync_iface(&mut self, name: &str) {
+        let new = self.networks_of(name);
+        let old = self.contrib.get(name).cloned().unwrap_or_default();
+        if new == old {
             return;
         }
-        for p in gone(&self.connected, &want) {
-            self.touched.insert(p);
-            self.rib.set(Source::Connected, p, None);
-        }
-        for (p, names) in &want {
-            if self.connected.get(p) != Some(names) {
-                let cand = Candidate {
-                    distance: Source::Connected.default_distance(),
-                    metric: 0,
-                    nexthops: names
-                        .iter()
-                        .cloned()
-                        .map(NextHop::Interface)
-                        .collect::<Vec<_>>()
-                        .into(),
-                };
-                self.touched.insert(*p);
-                self.rib.set(Source::Connected, *p, Some(cand));
+        for p in old.iter().filter(|p| !new.contains(p)) {
+            if let Some(names) = self.connected.get_mut(p) {
+                names.remove(name);
+                if names.is_empty() {
+                    self.connected.remove(p);
+                }
             }
+            self.set_connected(*p);
         }
-        self.connected = want;
+        for p in new.iter().filter(|p| !old.contains(p)) {
+            self.connected
+                .entry(*p)
+                .or_default()
+                .insert(name.to_string());
+            self.set_connected(*p);
+        }
+        if new.is_empty() {
+            self.contrib.remove(name);
+        } else {
+            self.contrib.insert(name.to_string(), new);
+        }
+    }
+
+    /// Gives the RIB the connected candidate of `p` as `connected` has it.
+    fn set_connected(&mut self, p: IpNetwork) {
+        let cand = self.connected.get(&p).map(|names| Candidate {
+            distance: Source::Connected.default_distance(),
+            metric: 0,
+            nexthops: names
+                .iter()
+                .cloned()
+                .map(NextHop::Interface)
+                .collect::<Vec<_>>()
+                .into(),
+        });
+        self.touched.insert(p);
+        self.rib.set(Source::Connected, p, cand);
     }
 
     /// Marks every refused route for another try.

@@ -6,7 +6,12 @@
 //!   on it (SO_REUSEPORT, so the kernel spreads peers over workers) and
 //!   forwards IKE datagrams (non-ESP marker) to the IKE task, which sends
 //!   through a copy of one of these sockets.
-//! - Every tunnel's TUN is multi-queue with one queue per worker.
+//! - A point-to-point tunnel's TUN is multi-queue with one queue per
+//!   worker; a `tunnel destination dynamic` interface (a hub has many)
+//!   gets a single-queue TUN, read by one worker (they take turns). Every
+//!   worker watches only the queues it reads, in an epoll set.
+//! - The TUNs are in one interface group per daemon: stopping deletes them
+//!   with one request.
 //! - The control task (this module's [`run`]) owns interface setup over
 //!   rtnetlink and publishes [`tables::Tables`] with arc-swap; workers never
 //!   wait for it.
@@ -33,7 +38,7 @@ use ike::sa::{ChildMove, ChildSaParams};
 use net::EventFd;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tables::{lock, peer_key, IfCtr, InSa, OutSlot, Outbound, Tables, TunnelDp};
 use tokio::sync::mpsc;
@@ -89,6 +94,30 @@ pub struct Userspace {
     shared: Arc<Shared>,
     wakes: Vec<Arc<EventFd>>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// The interface group of this daemon's TUN devices ([`tun_group`]).
+    group: u32,
+    /// The worker that reads the next single-queue TUN.
+    next_owner: AtomicUsize,
+    /// The daemon is stopping: lines stay as they are until shutdown.
+    stopping: bool,
+}
+
+/// Whether a tunnel interface keeps IPv6 on: a `tunnel destination
+/// dynamic` one (a hub has one per spoke) only with an IPv6 address,
+/// which keeps the kernel's per-link IPv6 work (a walk of the whole IPv6
+/// routing table when a link comes up or changes its MTU, two routes
+/// added per link) out of a hub with many IPv4 spokes; a point-to-point
+/// one always, as the kernel has it.
+fn wants_ipv6(iface: &IfaceSpec) -> bool {
+    !iface.dynamic || iface.addresses.iter().any(|a| a.is_ipv6())
+}
+
+/// The interface group (`ip link ... group N`) rvpnd puts its TUN devices
+/// in, so that stopping removes them all with one request: `0x7276` ("rv")
+/// and the low 16 bits of the process id (two daemons in one namespace
+/// keep apart).
+fn tun_group() -> u32 {
+    0x7276_0000 | (std::process::id() & 0xffff)
 }
 
 /// Open the NAT-T port and raw ESP sockets and start one worker per core
@@ -165,6 +194,9 @@ pub fn start(
             shared,
             wakes,
             threads,
+            group: tun_group(),
+            next_owner: AtomicUsize::new(0),
+            stopping: false,
         },
         ext,
     ))
@@ -225,7 +257,7 @@ impl Userspace {
         )?;
         let mut tx = tx;
         tx.set_lifetime(limits(c));
-        let tunnel = self.tunnel(h, iface).await?;
+        let (tunnel, new) = self.tunnel(h, iface).await?;
         let (encap, remote) = self.path(c.encap, c.remote);
         let out = Outbound {
             sa: tx,
@@ -260,7 +292,12 @@ impl Userspace {
             reported: AtomicU64::new(0),
             retired: AtomicU64::new(0),
         });
+        // One publication for a new tunnel and its first SA (each copies
+        // the tables).
         self.publish(|tb| {
+            if new {
+                tb.tunnels.insert(iface.name.clone(), tunnel.clone());
+            }
             tb.inbound.insert(c.spi_in, insa);
         });
         info!(
@@ -322,26 +359,60 @@ impl Userspace {
     }
 
     /// The tunnel's data-plane state, creating its TUN on first use and
-    /// bringing its line protocol up as `iface` says.
-    async fn tunnel(&self, h: &link::Handle, iface: &IfaceSpec) -> Result<Arc<TunnelDp>, DpError> {
+    /// bringing its line protocol up as `iface` says; whether it is new
+    /// (not published yet: the caller publishes it with its SA).
+    async fn tunnel(
+        &self,
+        h: &link::Handle,
+        iface: &IfaceSpec,
+    ) -> Result<(Arc<TunnelDp>, bool), DpError> {
         let existing = self.shared.tables.load().tunnels.get(&iface.name).cloned();
+        let new = existing.is_none();
         let tunnel = match existing {
             Some(t) => t,
             None => {
-                let (first, offload) = Tun::create_offload(&iface.name)?;
+                // A hub's spoke interface: one queue, read by one worker
+                // (spokes take turns), cheap to create. A point-to-point
+                // tunnel: a queue per worker, so its flows spread.
+                let single = iface.dynamic || self.wakes.len() == 1;
+                let (first, offload) = if single {
+                    Tun::create_offload_single(&iface.name)?
+                } else {
+                    Tun::create_offload(&iface.name)?
+                };
                 debug!(
-                    "{}: TUN offloads {}",
+                    "{}: TUN offloads {}, {}",
                     iface.name,
-                    if offload { "on" } else { "off" }
+                    if offload { "on" } else { "off" },
+                    if single {
+                        "single queue"
+                    } else {
+                        "a queue per worker"
+                    }
                 );
                 let mut queues = Vec::with_capacity(self.wakes.len());
-                for _ in 1..self.wakes.len() {
-                    queues.push(first.open_queue()?);
+                if !single {
+                    for _ in 1..self.wakes.len() {
+                        queues.push(first.open_queue()?);
+                    }
                 }
                 queues.insert(0, first);
-                let t = Arc::new(TunnelDp {
+                // A spoke interface has IPv6 only with IPv6 addresses (as
+                // on IOS), set before the link first comes up.
+                if !wants_ipv6(iface) {
+                    if let Err(e) = link::set_ipv6(&iface.name, false) {
+                        warn!("{}: cannot turn IPv6 off: {e}", iface.name);
+                    }
+                }
+                let owner =
+                    self.next_owner.fetch_add(1, Ordering::Relaxed) % self.wakes.len().max(1);
+                // Looked up once: every later request names it by index.
+                let ifindex = link::index(h, iface.name.as_str()).await?;
+                Arc::new(TunnelDp {
                     name: iface.name.clone(),
+                    ifindex,
                     queues,
+                    owner,
                     out: Mutex::new(OutSlot::default()),
                     pending_spi: AtomicU32::new(0),
                     mss: AtomicU16::new(0),
@@ -349,16 +420,11 @@ impl Userspace {
                     addresses: Mutex::new(Vec::new()),
                     line_up: AtomicBool::new(false),
                     ctr: IfCtr::default(),
-                });
-                let t2 = t.clone();
-                self.publish(|tb| {
-                    tb.tunnels.insert(iface.name.clone(), t2);
-                });
-                t
+                })
             }
         };
         if !tunnel.line_up.load(Ordering::Relaxed) {
-            link::set(h, &iface.name, true, Some(iface.mtu)).await?;
+            link::set_in_group(h, tunnel.ifindex, true, Some(iface.mtu), Some(self.group)).await?;
             tunnel.line_up.store(true, Ordering::Relaxed);
             self.apply(h, &tunnel, iface).await?;
             info!(
@@ -366,7 +432,7 @@ impl Userspace {
                 iface.name, iface.mtu
             );
         }
-        Ok(tunnel)
+        Ok((tunnel, new))
     }
 
     /// Bring a tunnel's MTU, addresses and MSS clamp to what `iface` says.
@@ -381,18 +447,28 @@ impl Userspace {
         if t.mtu.swap(iface.mtu, Ordering::Relaxed) != iface.mtu {
             link::set(
                 h,
-                &iface.name,
+                t.ifindex,
                 t.line_up.load(Ordering::Relaxed),
                 Some(iface.mtu),
             )
             .await?;
         }
         let have = lock(&t.addresses).clone();
+        let v6 = wants_ipv6(iface);
+        if iface.dynamic && v6 != have.iter().any(|a| a.is_ipv6()) {
+            if let Err(e) = link::set_ipv6(&iface.name, v6) {
+                warn!(
+                    "{}: cannot turn IPv6 {}: {e}",
+                    iface.name,
+                    if v6 { "on" } else { "off" }
+                );
+            }
+        }
         for a in have.iter().filter(|a| !iface.addresses.contains(a)) {
-            link::del_address(h, &iface.name, a.ip(), a.prefix()).await?;
+            link::del_address(h, t.ifindex, a.ip(), a.prefix()).await?;
         }
         for a in iface.addresses.iter().filter(|a| !have.contains(a)) {
-            link::add_address(h, &iface.name, a.ip(), a.prefix()).await?;
+            link::add_address(h, t.ifindex, a.ip(), a.prefix()).await?;
         }
         *lock(&t.addresses) = iface.addresses.clone();
         Ok(())
@@ -445,8 +521,8 @@ impl Userspace {
             .inbound
             .values()
             .any(|s| s.tunnel.name == tunnel && s.live());
-        if last && t.line_up.swap(false, Ordering::Relaxed) {
-            if let Err(e) = link::set(h, tunnel, false, None).await {
+        if last && !self.stopping && t.line_up.swap(false, Ordering::Relaxed) {
+            if let Err(e) = link::set(h, t.ifindex, false, None).await {
                 warn!("{tunnel}: cannot set line protocol down: {e}");
             }
             info!("{tunnel}: line protocol down (no IPsec SA)");
@@ -523,15 +599,27 @@ impl Userspace {
     async fn shutdown(mut self, h: &link::Handle) {
         let names: Vec<String> = self.shared.tables.load().tunnels.keys().cloned().collect();
         self.shared.stop.store(true, Ordering::Relaxed);
-        self.publish(|tb| *tb = Tables::default());
+        for w in &self.wakes {
+            w.notify();
+        }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        // Every TUN that came up is in the group: one batch for the
+        // kernel, while their descriptors are still open. Deleting them
+        // one at a time, or letting the last descriptor of each close,
+        // waits for RCU once per device: seconds for a hub's thousand
+        // spokes.
+        if let Err(e) = link::delete_group(h, self.group).await {
+            warn!("cannot delete the tunnel interfaces as a group: {e}");
+        }
+        // Those that never came up (not in the group).
         for n in names {
             if let Err(e) = link::delete(h, &n).await {
                 debug!("{n}: delete at shutdown: {e}");
             }
         }
+        self.publish(|tb| *tb = Tables::default());
         info!("userspace data plane stopped");
     }
 }
@@ -587,6 +675,10 @@ impl Backend for Control {
 
     async fn stats(&mut self) -> DpStats {
         self.dp.stats()
+    }
+
+    fn stopping(&mut self) {
+        self.dp.stopping = true;
     }
 
     async fn shutdown(self) {

@@ -111,8 +111,13 @@ impl OutSlot {
 /// A tunnel interface of the userspace data plane.
 pub struct TunnelDp {
     pub name: String,
-    /// One TUN queue per worker.
+    /// The TUN device's interface index.
+    pub ifindex: u32,
+    /// One TUN queue per worker (a multi-queue device), or the one queue
+    /// of a single-queue device, which worker `owner` reads.
     pub queues: Vec<Tun>,
+    /// The worker that reads a single-queue device.
+    pub owner: usize,
     pub out: Mutex<OutSlot>,
     /// The inbound SPI of `out.pending` (0: none), checked without the lock
     /// on every received packet.
@@ -124,6 +129,24 @@ pub struct TunnelDp {
     pub addresses: Mutex<Vec<ipnetwork::IpNetwork>>,
     pub line_up: AtomicBool,
     pub ctr: IfCtr,
+}
+
+impl TunnelDp {
+    /// The queue worker `id` reads, if any: its own of a multi-queue
+    /// device; the only one of a single-queue device if it owns it. Every
+    /// queue is read by exactly one worker.
+    pub fn read_queue(&self, id: usize) -> Option<&Tun> {
+        match self.queues.as_slice() {
+            [only] => (id == self.owner).then_some(only),
+            qs => qs.get(id),
+        }
+    }
+
+    /// The queue worker `id` writes decrypted packets into: its own, or
+    /// the only one (writes from several threads are fine).
+    pub fn write_queue(&self, id: usize) -> Option<&Tun> {
+        self.queues.get(id).or_else(|| self.queues.first())
+    }
 }
 
 /// An inbound SA and the tunnel it delivers to.
@@ -299,7 +322,9 @@ mod tests {
             rekey_asked: AtomicBool::new(false),
             tunnel: Arc::new(TunnelDp {
                 name: "Tunnel1".into(),
+                ifindex: 0,
                 queues: Vec::new(),
+                owner: 0,
                 out: Mutex::new(OutSlot::default()),
                 pending_spi: AtomicU32::new(0),
                 mss: AtomicU16::new(0),

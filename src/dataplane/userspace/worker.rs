@@ -11,7 +11,7 @@
 //!   decrypted TCP segments of one batch are merged back into super packets
 //!   (GRO) so that one TUN write carries up to 64 KiB.
 
-use super::net::EventFd;
+use super::net::{Epoll, EventFd};
 use super::tables::{self, lock, IfCtr, InSa, Outbound, Tables, TunnelDp};
 use super::Shared;
 use esp::udp::{classify, Kind};
@@ -19,12 +19,13 @@ use esp::Lifetime;
 use esp_io::batch::{RecvBatch, SendBatch, GRO_BUF_SIZE};
 use esp_io::offload::{clamp_mss, GroBatch, GroError, Segmenter, VirtioNetHdr};
 use ike::driver::NattIn;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, IoSlice};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// Room before an inner packet for the ESP header and IV.
 const HEADROOM: usize = 64;
@@ -51,14 +52,18 @@ pub struct Worker {
     pub wake: Arc<EventFd>,
 }
 
-/// A descriptor in the poll set.
-enum Source {
-    Wake,
-    Udp4,
-    Udp6,
-    Raw4,
-    Raw6,
-    Tun(Arc<TunnelDp>),
+/// Epoll tokens of the descriptors every worker has; a TUN queue's token
+/// is the address of its tunnel (never one of these).
+const TOKEN_WAKE: u64 = 0;
+const TOKEN_UDP4: u64 = 1;
+const TOKEN_UDP6: u64 = 2;
+const TOKEN_RAW4: u64 = 3;
+const TOKEN_RAW6: u64 = 4;
+
+/// The TUN queues a worker watches, by token. Holding the tunnel keeps
+/// its descriptors open while they are in the epoll set.
+struct PollSet {
+    tuns: HashMap<u64, Arc<TunnelDp>>,
 }
 
 /// Where sealed packets wait to be sent.
@@ -117,77 +122,123 @@ impl Worker {
                 tunnel: None,
             },
         };
+        let ep = match Epoll::new() {
+            Ok(e) => e,
+            Err(e) => {
+                warn!("data plane worker {}: no epoll: {e}", self.id);
+                return;
+            }
+        };
+        let mut set = PollSet {
+            tuns: HashMap::new(),
+        };
+        if let Err(e) = self.fixed(&ep) {
+            warn!(
+                "data plane worker {}: cannot watch its sockets: {e}",
+                self.id
+            );
+            return;
+        }
         let mut generation = u64::MAX;
-        let mut fds: Vec<libc::pollfd> = Vec::new();
-        let mut sources: Vec<Source> = Vec::new();
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 64];
         while !self.shared.stop.load(Ordering::Relaxed) {
             let tables = self.shared.tables.load_full();
-            if tables.generation != generation || fds.is_empty() {
+            if tables.generation != generation {
                 generation = tables.generation;
-                self.poll_set(&tables, &mut fds, &mut sources);
+                self.sync_tuns(&ep, &tables, &mut set);
             }
-            if let Err(e) = super::net::poll(&mut fds, 1000) {
-                debug!("worker {}: poll: {e}", self.id);
-                continue;
-            }
+            let n = match ep.wait(&mut events, 1000) {
+                Ok(n) => n,
+                Err(e) => {
+                    debug!("worker {}: epoll: {e}", self.id);
+                    continue;
+                }
+            };
             // The tables as they are now, not as they were before the
             // wait: an SA installed meanwhile (its install already
             // confirmed to IKE, so the peer may be using it) must open the
-            // packets that woke us. The poll set catches up next round.
+            // packets that woke us. The TUNs watched catch up next round.
             let tables = self.shared.tables.load_full();
-            for i in 0..fds.len() {
-                let Some(pfd) = fds.get(i) else { break };
-                if pfd.revents == 0 {
-                    continue;
-                }
-                match sources.get(i) {
-                    Some(Source::Wake) => self.wake.clear(),
-                    Some(Source::Udp4) => self.udp_in(&self.udp4, &tables, &mut b),
-                    Some(Source::Udp6) => {
+            for ev in events.iter().take(n) {
+                match ev.u64 {
+                    TOKEN_WAKE => self.wake.clear(),
+                    TOKEN_UDP4 => self.udp_in(&self.udp4, &tables, &mut b),
+                    TOKEN_UDP6 => {
                         if let Some(s) = &self.udp6 {
                             self.udp_in(s, &tables, &mut b)
                         }
                     }
-                    Some(Source::Raw4) => self.raw_in(false, &tables, &mut b),
-                    Some(Source::Raw6) => self.raw_in(true, &tables, &mut b),
-                    Some(Source::Tun(t)) => self.tun_in(t, &mut b),
-                    None => {}
+                    TOKEN_RAW4 => self.raw_in(false, &tables, &mut b),
+                    TOKEN_RAW6 => self.raw_in(true, &tables, &mut b),
+                    token => {
+                        if let Some(t) = set.tuns.get(&token) {
+                            self.tun_in(t, &mut b);
+                        }
+                    }
                 }
+            }
+        }
+        // Unwatch before the TUNs close elsewhere.
+        for t in set.tuns.values() {
+            if let Some(q) = t.read_queue(self.id) {
+                let _ = ep.del(q.as_raw_fd());
             }
         }
     }
 
-    fn poll_set(&self, t: &Tables, fds: &mut Vec<libc::pollfd>, sources: &mut Vec<Source>) {
-        fds.clear();
-        sources.clear();
-        let mut add = |fd: i32, s: Source| {
-            fds.push(libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            });
-            sources.push(s);
-        };
-        add(self.wake.as_raw_fd(), Source::Wake);
-        add(self.udp4.as_raw_fd(), Source::Udp4);
+    /// The descriptors every worker watches for its whole life.
+    fn fixed(&self, ep: &Epoll) -> io::Result<()> {
+        ep.add(self.wake.as_raw_fd(), TOKEN_WAKE)?;
+        ep.add(self.udp4.as_raw_fd(), TOKEN_UDP4)?;
         if let Some(s) = &self.udp6 {
-            add(s.as_raw_fd(), Source::Udp6);
+            ep.add(s.as_raw_fd(), TOKEN_UDP6)?;
         }
         // One worker reads raw ESP: every raw socket gets a copy of each
         // packet.
         if self.id == 0 {
             if let Some(r) = &self.shared.raw4 {
-                add(r.as_raw_fd(), Source::Raw4);
+                ep.add(r.as_raw_fd(), TOKEN_RAW4)?;
             }
             if let Some(r) = &self.shared.raw6 {
-                add(r.as_raw_fd(), Source::Raw6);
+                ep.add(r.as_raw_fd(), TOKEN_RAW6)?;
             }
         }
+        Ok(())
+    }
+
+    /// Watches the TUN queues this worker reads in `t` and no others: new
+    /// tunnels are added, removed ones dropped (a look-up per tunnel, no
+    /// system call for those that stay).
+    fn sync_tuns(&self, ep: &Epoll, t: &Tables, set: &mut PollSet) {
+        let mut keep: HashSet<u64> = HashSet::with_capacity(set.tuns.len() + 1);
         for tunnel in t.tunnels.values() {
-            if let Some(q) = tunnel.queues.get(self.id) {
-                add(q.as_raw_fd(), Source::Tun(tunnel.clone()));
+            let Some(q) = tunnel.read_queue(self.id) else {
+                continue;
+            };
+            let token = Arc::as_ptr(tunnel) as usize as u64;
+            keep.insert(token);
+            if set.tuns.contains_key(&token) {
+                continue;
+            }
+            match ep.add(q.as_raw_fd(), token) {
+                Ok(()) => {
+                    set.tuns.insert(token, tunnel.clone());
+                }
+                Err(e) => warn!("worker {}: cannot watch {}: {e}", self.id, tunnel.name),
             }
         }
+        if keep.len() == set.tuns.len() {
+            return;
+        }
+        set.tuns.retain(|token, tunnel| {
+            if keep.contains(token) {
+                return true;
+            }
+            if let Some(q) = tunnel.read_queue(self.id) {
+                let _ = ep.del(q.as_raw_fd());
+            }
+            false
+        });
     }
 
     /// Datagrams on the NAT-T port: ESP, IKE (after the non-ESP marker)
@@ -323,7 +374,7 @@ impl Worker {
     /// Queue a decrypted packet for its tunnel's TUN (merging TCP segments
     /// when the TUN takes offloads), or write it at once.
     fn deliver(&self, tunnel: &Arc<TunnelDp>, inner: &[u8], inb: &mut In) {
-        let Some(q) = tunnel.queues.get(self.id) else {
+        let Some(q) = tunnel.write_queue(self.id) else {
             return;
         };
         if !q.vnet_hdr() {
@@ -361,7 +412,7 @@ impl Worker {
             inb.gro.clear();
             return;
         };
-        let Some(q) = tunnel.queues.get(self.id) else {
+        let Some(q) = tunnel.write_queue(self.id) else {
             inb.gro.clear();
             return;
         };
@@ -373,7 +424,7 @@ impl Worker {
 
     /// Packets routed into a tunnel: seal and send to the peer.
     fn tun_in(&self, tunnel: &TunnelDp, b: &mut Bufs) {
-        let Some(q) = tunnel.queues.get(self.id) else {
+        let Some(q) = tunnel.read_queue(self.id) else {
             return;
         };
         for _ in 0..BURST {
