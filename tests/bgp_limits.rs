@@ -369,9 +369,14 @@ const TABLE: u32 = 100_000;
 const FEEDER: &str = "10.1.0.3";
 /// Times the whole table is sent again with other attributes while the
 /// peer reads slowly; memory is compared with the highest of the first
-/// WARMUP + 1 rounds.
-const ROUNDS: usize = 16;
-const WARMUP: usize = 4;
+/// WARMUP + 1 rounds. Alone, rvpnd's RSS stops growing after round 4; in
+/// the full suite, with the machine busy, its allocator arenas were seen
+/// to grow until round 7 or so (131 -> 136 MB) and then stay. Unbounded
+/// queues would add about 410 KB a round: 6.5 MB over the 16 rounds
+/// after the warm-up, above the 4 MB allowed (the queue itself is checked
+/// every round against the write window).
+const ROUNDS: usize = 24;
+const WARMUP: usize = 8;
 /// rvpn's write window (bgp::speaker::WRITE_WINDOW) and one chunk of
 /// UPDATEs on top of it.
 const WINDOW: u64 = 256 * 1024;
@@ -456,10 +461,13 @@ route-map M2 permit 10
     let mut rss0 = rss_kib(pid);
     let mut worst_show = Duration::ZERO;
     let mut worst_queue = 0u64;
+    let mut per_round = Vec::new();
     for round in 0..ROUNDS {
+        per_round.push(rss_kib(pid));
         // The baseline is the highest RSS of the warm-up rounds: the
         // allocator's arenas grow over the first re-exports and then stay
-        // (one run measured 126 MB at round 2 and 133 MB from round 4 on).
+        // (one run measured 126 MB at round 2 and 133 MB from round 4 on;
+        // see ROUNDS).
         if round <= WARMUP {
             rss0 = if round == 0 {
                 rss_kib(pid)
@@ -496,14 +504,15 @@ route-map M2 permit 10
     let rss1 = rss_kib(pid);
     support::figure(&format!(
         "bgp_limits: slow reader, {TABLE} prefixes sent again {ROUNDS} times: rvpnd RSS \
-         {rss0} -> {rss1} KiB, at most {worst_queue} bytes queued, show took at most {worst_show:?}"
+         {rss0} -> {rss1} KiB (each round's start: {per_round:?}), at most {worst_queue} bytes queued, \
+         show took at most {worst_show:?}"
     ));
     // Unbounded, every round would have queued the whole table again
-    // (about 410 KB a round, 4.5 MB after the warm-up); bounded, memory stays where
-    // it was.
+    // (about 410 KB a round, 6.5 MB after the warm-up); bounded, memory
+    // stays where it was.
     assert!(
-        rss1 < rss0 + 3 * 1024,
-        "rvpnd grew from {rss0} to {rss1} KiB\n{}",
+        rss1 < rss0 + 4 * 1024,
+        "rvpnd grew from {rss0} to {rss1} KiB (KiB at the start of each round: {per_round:?})\n{}",
         diag()
     );
     assert!(worst_show < Duration::from_secs(5), "{worst_show:?}");
