@@ -11,8 +11,9 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-/// The largest IKE message accepted (header Length and datagram size);
-/// we do not announce fragmentation, and nothing we negotiate comes close.
+/// The largest IKE message accepted (header Length and datagram size),
+/// and the most a reassembly of RFC 7383 fragments may hold
+/// (`frag::MAX_REASSEMBLY`).
 pub const MAX_MESSAGE: usize = 65535;
 
 /// The largest first IKE_SA_INIT request accepted: it is unauthenticated
