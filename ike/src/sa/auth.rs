@@ -102,7 +102,7 @@ impl Engine {
         }
         let idr = msg.id(false);
         let auth = msg.auth();
-        let (Some((ty, idd)), Some((method, adata))) = (idr, auth) else {
+        let (Some((ty, idd)), Some(_)) = (idr, auth) else {
             let reason = match msg.error() {
                 Some((e, _)) => format!("peer answered IKE_AUTH with {}", n::name(e)),
                 None => "IKE_AUTH response without IDr or AUTH".into(),
@@ -125,18 +125,7 @@ impl Engine {
                 return;
             }
         }
-        let certs = msg.x509_certs();
-        let info = match self.verify_remote(
-            spi,
-            &t,
-            &certs,
-            method,
-            &adata,
-            ty,
-            &idd,
-            rid.as_ref(),
-            now,
-        ) {
+        let info = match self.verify_remote(spi, &t, &msg, now) {
             Ok(i) => i,
             Err(why) => {
                 self.reject_responder(spi);
@@ -237,18 +226,7 @@ impl Engine {
         if let (Some(sa), Some(req)) = (self.sas.get_mut(&spi), msg.x509_certreq()) {
             sa.peer_certreq = Some(req);
         }
-        let certs = msg.x509_certs();
-        let remote_info = match self.verify_remote(
-            spi,
-            &t,
-            &certs,
-            method,
-            &adata,
-            ty,
-            &idd,
-            rid.as_ref(),
-            now,
-        ) {
+        let remote_info = match self.verify_remote(spi, &t, &msg, now) {
             Ok(i) => i,
             Err(why) => {
                 self.auth_failed(spi, id, why, Some(t.name.clone()), now);
@@ -645,21 +623,25 @@ impl Engine {
         Ok((out, sig.info))
     }
 
-    /// Check the peer's AUTH: its pre-shared key, or its certificate chain,
-    /// identity and signature. Err is the reason.
-    #[allow(clippy::too_many_arguments)]
+    /// Check the peer's AUTH in `msg` (its IKE_AUTH request or response):
+    /// its pre-shared key, or its certificate chain, identity and
+    /// signature. Err is the reason.
     fn verify_remote(
         &mut self,
         spi: u64,
         t: &TunnelConfig,
-        certs: &[Vec<u8>],
-        method: u8,
-        adata: &[u8],
-        id_type: u8,
-        idd: &[u8],
-        rid: Option<&Identity>,
+        msg: &Msg,
         now: Instant,
     ) -> Result<AuthInfo, String> {
+        let peer_initiated = !self.sas.get(&spi).ok_or("SA vanished")?.initiator;
+        let (Some((id_type, idd)), Some((method, adata))) = (msg.id(peer_initiated), msg.auth())
+        else {
+            return Err("IKE_AUTH without the peer's ID or AUTH".into());
+        };
+        let (idd, adata) = (idd.as_slice(), adata.as_slice());
+        let rid = Identity::decode(id_type, idd);
+        let rid = rid.as_ref();
+        let certs = msg.x509_certs();
         let wall = self.wall(now);
         let sa = self.sas.get(&spi).ok_or("SA vanished")?;
         if !sigauth::remote_method_allowed(t, method, adata) {
@@ -685,7 +667,7 @@ impl Engine {
         let octets = sigauth::signed_octets(keys.prf, msg, nonce, sk_p, id_type, idd);
         let (_, info) = sigauth::verify_peer_signature(
             t,
-            certs,
+            &certs,
             method,
             adata,
             rid,

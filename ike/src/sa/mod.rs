@@ -12,6 +12,7 @@ pub mod frag;
 pub mod guard;
 mod history;
 mod ike_sa;
+mod info;
 mod init;
 mod install;
 mod mobility;
@@ -21,11 +22,9 @@ mod random;
 mod sigauth;
 mod table;
 
-pub use engine::{
-    ChildMove, ChildSaInfo, ChildSaParams, Engine, IkeSaInfo, Output, TunnelStatus,
-    HALF_OPEN_TIMEOUT,
-};
+pub use engine::{ChildMove, ChildSaParams, Engine, Output, TunnelStatus, HALF_OPEN_TIMEOUT};
 pub use guard::GuardStats;
+pub use info::{ChildSaInfo, IkeSaInfo};
 pub use init::first_init_request;
 pub use install::INSTALL_TIMEOUT;
 pub use random::RNG_FAILURE;

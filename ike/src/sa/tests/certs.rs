@@ -48,6 +48,18 @@ fn cert_tunnel(
     t
 }
 
+/// One pre-shared key for any address, for the PSK direction of mixed
+/// tests.
+fn shared_psk() -> PeerKey {
+    PeerKey {
+        name: "p".into(),
+        identity: None,
+        address: Some((ip("0.0.0.0"), 0)),
+        psk_local: b"hub-to-spoke-psk-0123".to_vec(),
+        psk_remote: b"hub-to-spoke-psk-0123".to_vec(),
+    }
+}
+
 fn hub1_id() -> Identity {
     Identity::Fqdn("hub1.example.net".into())
 }
@@ -242,13 +254,7 @@ fn a_certificate_of_another_ca_is_refused() {
         AuthKind::Psk,
     );
     b.trustpoints = vec![trustpoint("other.pem", None, None, None)];
-    let key = PeerKey {
-        name: "p".into(),
-        identity: None,
-        address: Some((ip("0.0.0.0"), 0)),
-        psk_local: b"hub-to-spoke-psk-0123".to_vec(),
-        psk_remote: b"hub-to-spoke-psk-0123".to_vec(),
-    };
+    let key = shared_psk();
     b.keys = vec![key.clone()];
     a.keys = vec![key];
     a.auth_remote = vec![AuthKind::Psk];
@@ -327,13 +333,7 @@ fn psk_one_way_and_a_certificate_the_other() {
         AuthKind::Psk,
     );
     // B authenticates with a PSK, A with its certificate.
-    let key = PeerKey {
-        name: "p".into(),
-        identity: None,
-        address: Some((ip("0.0.0.0"), 0)),
-        psk_local: b"hub-to-spoke-psk-0123".to_vec(),
-        psk_remote: b"hub-to-spoke-psk-0123".to_vec(),
-    };
+    let key = shared_psk();
     b.keys = vec![key.clone()];
     a.keys = vec![key];
     a.auth_remote = vec![AuthKind::Psk];
