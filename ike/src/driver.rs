@@ -484,6 +484,10 @@ pub async fn run_with(
     let mut trim = Trim::default();
     let slow = test_slow();
     loop {
+        // The engine judges certificate validity by the wall clock it is
+        // given; tie it to the monotonic clock afresh each turn, so a
+        // stepped system clock is followed.
+        engine.set_wall_clock(Instant::now(), std::time::SystemTime::now());
         let deadline = engine.poll_timeout().map(tokio::time::Instant::from_std);
         let sleep = async {
             match deadline {

@@ -283,6 +283,8 @@ async fn run(a: Args) -> io::Result<bool> {
         }
     }
     let mut engine = Engine::new(Box::new(SystemRandom::new()), a.port, a.natt_port);
+    // Certificate validity is judged by this wall clock (a run is short).
+    engine.set_wall_clock(Instant::now(), std::time::SystemTime::now());
     let mut cfg = EngineConfig::default();
     let mut added_at: Vec<Option<Instant>> = vec![None; a.n];
     let mut up_at: Vec<Option<Instant>> = vec![None; a.n];

@@ -25,9 +25,27 @@ pub fn psk_auth(
     id_type: u8,
     id_data: &[u8],
 ) -> Vec<u8> {
-    let maced_id = prf.prf_parts(sk_p, &[&[id_type, 0, 0, 0], id_data]);
     let key = Zeroizing::new(prf.prf(psk, KEY_PAD));
-    prf.prf_parts(&key, &[real_message, peer_nonce, &maced_id])
+    let octets = signed_octets(prf, real_message, peer_nonce, sk_p, id_type, id_data);
+    prf.prf(&key, &octets)
+}
+
+/// `SignedOctets = RealMessage | Nonce(peer) | prf(SK_p, RestOfIDPayload)`
+/// (RFC 7296 2.15): what a PSK AUTH is a MAC of and a signature covers.
+pub fn signed_octets(
+    prf: PrfAlg,
+    real_message: &[u8],
+    peer_nonce: &[u8],
+    sk_p: &[u8],
+    id_type: u8,
+    id_data: &[u8],
+) -> Vec<u8> {
+    let maced_id = prf.prf_parts(sk_p, &[&[id_type, 0, 0, 0], id_data]);
+    let mut out = Vec::with_capacity(real_message.len() + peer_nonce.len() + maced_id.len());
+    out.extend_from_slice(real_message);
+    out.extend_from_slice(peer_nonce);
+    out.extend_from_slice(&maced_id);
+    out
 }
 
 /// Constant-time equality (time depends only on the lengths).

@@ -202,8 +202,7 @@ pub struct Engine {
     /// response goes (RFC 7296 2.11, RFC 4555 3.5).
     pub(crate) reply_to: Option<Path>,
     /// The wall clock at an instant of the engine's clock, for
-    /// certificate validity: set on first use from `SystemTime::now()`,
-    /// or by [`Engine::set_wall_clock`] (tests).
+    /// certificate validity, as [`Engine::set_wall_clock`] set it.
     pub(crate) wall_anchor: Option<(Instant, std::time::SystemTime)>,
     /// The CERTREQ of every trustpoint a tunnel verifies peers with, for
     /// IKE_SA_INIT responses (the tunnel is not known yet there).
@@ -237,17 +236,20 @@ impl Engine {
     }
 
     /// Tie the engine's clock to the wall clock: `at` is `wall`.
-    /// Certificate validity is judged by it. Without a call, the first
-    /// use ties it to `SystemTime::now()`.
+    /// Certificate validity is judged by it; the driver calls this (the
+    /// sans-IO core reads no clock).
     pub fn set_wall_clock(&mut self, at: Instant, wall: std::time::SystemTime) {
         self.wall_anchor = Some((at, wall));
     }
 
-    /// The wall-clock time of `now`.
+    /// The wall-clock time of `now`, from the anchor the caller set with
+    /// [`Engine::set_wall_clock`] (the core never reads a clock). Without
+    /// one it is the Unix epoch, before any certificate's notBefore: a
+    /// peer certificate is then refused as not yet valid, never accepted.
     pub(crate) fn wall(&mut self, now: Instant) -> std::time::SystemTime {
-        let (at, wall) = *self
-            .wall_anchor
-            .get_or_insert_with(|| (now, std::time::SystemTime::now()));
+        let Some((at, wall)) = self.wall_anchor else {
+            return std::time::UNIX_EPOCH;
+        };
         if now >= at {
             wall + (now - at)
         } else {

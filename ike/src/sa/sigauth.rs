@@ -8,7 +8,7 @@
 
 use super::config::{AuthKind, Identity, TunnelConfig};
 use super::msg::{notify as n, Pl};
-use crate::crypto::alg::PrfAlg;
+pub(crate) use crate::crypto::auth::signed_octets;
 use crate::pki::{hash, Cert, KeyKind, PeerCertError, SigEncoding, SigScheme, TrustPoint};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -26,24 +26,6 @@ pub(crate) const AUTH_DIGITAL_SIGNATURE: u8 = 14;
 
 /// Certificate Encoding: X.509 Certificate - Signature.
 pub(crate) const CERT_X509: u8 = 4;
-
-/// `RealMessage | Nonce(peer) | prf(SK_p, RestOfIDPayload)` (RFC 7296
-/// 2.15): what a signature covers.
-pub(crate) fn signed_octets(
-    prf: PrfAlg,
-    real_message: &[u8],
-    peer_nonce: &[u8],
-    sk_p: &[u8],
-    id_type: u8,
-    id_data: &[u8],
-) -> Vec<u8> {
-    let maced_id = prf.prf_parts(sk_p, &[&[id_type, 0, 0, 0], id_data]);
-    let mut out = Vec::with_capacity(real_message.len() + peer_nonce.len() + maced_id.len());
-    out.extend_from_slice(real_message);
-    out.extend_from_slice(peer_nonce);
-    out.extend_from_slice(&maced_id);
-    out
-}
 
 /// The hashes we verify signatures with, as announced in
 /// SIGNATURE_HASH_ALGORITHMS: SHA-1 only under `crypto allow-weak`.

@@ -128,6 +128,7 @@ struct Side {
 impl Side {
     fn new(addr: &str, seed: u64, cfg: Vec<TunnelConfig>, now: Instant) -> Side {
         let mut e = Engine::new(Box::new(TestRng(seed)), 500, 4500);
+        e.set_wall_clock(now, std::time::SystemTime::now());
         e.set_config(
             EngineConfig {
                 tunnels: cfg,

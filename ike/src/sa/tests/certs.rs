@@ -370,3 +370,16 @@ fn the_init_exchange_announces_hashes_and_names_the_ca() {
     let tp = trustpoint("ca.pem", None, None, None);
     assert_eq!(req, &tp.certreq_data());
 }
+
+#[test]
+fn without_a_wall_clock_a_certificate_is_not_yet_valid() {
+    // The core reads no clock: a driver that never set one gets every
+    // peer certificate refused, never accepted.
+    let mut p = ecdsa_to_rsa();
+    p.b.e.wall_anchor = None;
+    p.run(Duration::from_secs(5));
+    match p.b.last() {
+        Some(TunnelStatus::Phase1Failed(why)) => assert!(why.contains("not valid before"), "{why}"),
+        other => panic!("{other:?} {:?}", p.b.log),
+    }
+}
