@@ -106,6 +106,94 @@ pub struct Config {
     pub route_maps: BTreeMap<String, RouteMap>,
     /// `ip route` and `ipv6 route`, sorted by (prefix, next hop), one per pair.
     pub static_routes: Vec<StaticRoute>,
+    /// `aaa new-model`: IOS needs it before `aaa authorization`; rvpn
+    /// keeps it so a pasted configuration renders back as it was.
+    #[serde(default)]
+    pub aaa_new_model: bool,
+    /// `aaa authorization network LIST local`: the method lists a profile's
+    /// `aaa authorization group ... list LIST POLICY` may name (rvpn's
+    /// only method is `local`: the policy in this configuration).
+    #[serde(default)]
+    pub aaa_authorization_network: std::collections::BTreeSet<String>,
+    /// `ip local pool NAME FIRST [LAST]`, by name.
+    #[serde(default)]
+    pub ip_local_pools: BTreeMap<String, LocalPool>,
+    /// `ipv6 local pool NAME PREFIX/LEN ASSIGN-LEN`, by name.
+    #[serde(default)]
+    pub ipv6_local_pools: BTreeMap<String, Ipv6LocalPool>,
+    /// `crypto ikev2 authorization policy NAME`, by name.
+    #[serde(default)]
+    pub ikev2_authorization_policies: BTreeMap<String, AuthorizationPolicy>,
+}
+
+/// `ip local pool NAME FIRST [LAST]`: the IPv4 addresses handed to peers
+/// in IKEv2 configuration payloads (INTERNAL_IP4_ADDRESS), FIRST to LAST
+/// inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalPool {
+    /// The first address handed out.
+    pub first: Ipv4Addr,
+    /// The last address handed out (FIRST when only one was given).
+    pub last: Ipv4Addr,
+}
+
+impl LocalPool {
+    /// How many addresses the pool holds.
+    pub fn size(&self) -> u64 {
+        (u64::from(u32::from(self.last)) + 1).saturating_sub(u64::from(u32::from(self.first)))
+    }
+}
+
+/// `ipv6 local pool NAME PREFIX/LEN ASSIGN-LEN`: IPv6 prefixes of length
+/// ASSIGN-LEN cut from PREFIX, one per peer (INTERNAL_IP6_ADDRESS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ipv6LocalPool {
+    /// The prefix the assignments are cut from.
+    pub prefix: Ipv6Network,
+    /// The length of each assignment (IOS: 48-128).
+    pub assign_len: u8,
+}
+
+/// One `route set interface [NAME]` of an authorization policy: the
+/// addresses of an interface, pushed to the peer as INTERNAL_IP4_SUBNET /
+/// INTERNAL_IP6_SUBNET routes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "kebab-case")]
+pub enum RouteSetInterface {
+    /// `route set interface`: the tunnel's own address (its `ip
+    /// unnumbered` interface's address on a Virtual-Template).
+    Own,
+    /// `route set interface NAME`.
+    Named(String),
+}
+
+/// `crypto ikev2 authorization policy NAME`: what a peer authorized by a
+/// profile's `aaa authorization group ... list LIST NAME` is given in
+/// IKEv2 configuration payloads (RFC 7296 3.15).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationPolicy {
+    /// `pool NAME`: an `ip local pool` the peer's IPv4 address comes from.
+    pub pool: Option<String>,
+    /// `ipv6 pool NAME`: an `ipv6 local pool` the peer's IPv6 address
+    /// comes from.
+    pub ipv6_pool: Option<String>,
+    /// `route set interface [NAME]` lines, in order.
+    pub route_set_interfaces: Vec<RouteSetInterface>,
+    /// `route accept any [distance N]` on an initiator: install the routes
+    /// the responder pushes (None: rvpn's default, accepted at distance 1,
+    /// as IOS installs them).
+    pub route_accept_distance: Option<u8>,
+}
+
+/// `aaa authorization group psk|cert list LIST POLICY` of a profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AaaAuthorization {
+    /// `cert` (peers authenticated by certificate) rather than `psk`.
+    pub cert: bool,
+    /// The `aaa authorization network` list.
+    pub list: String,
+    /// The `crypto ikev2 authorization policy`.
+    pub policy: String,
 }
 
 impl Config {
@@ -488,6 +576,14 @@ pub struct Ikev2Profile {
     /// than PKCS#1 v1.5.
     #[serde(default)]
     pub rsa_pss: bool,
+    /// `aaa authorization group psk|cert list LIST POLICY` lines (at most
+    /// one per `psk` and `cert`).
+    #[serde(default)]
+    pub aaa_authorization: Vec<AaaAuthorization>,
+    /// `virtual-template N`: each peer this profile authenticates gets a
+    /// Virtual-Access interface cloned from `interface Virtual-TemplateN`.
+    #[serde(default)]
+    pub virtual_template: Option<u32>,
 }
 
 /// One ESP transform of a transform set.
@@ -638,6 +734,54 @@ pub struct Interface {
     /// to neighbors on this interface (a neighbor's own timers win).
     #[serde(default)]
     pub bfd: Option<BfdTimers>,
+    /// `ip unnumbered NAME`: the interface borrows NAME's IPv4 address
+    /// (a Loopback) as its source, instead of an `ip address` of its own.
+    #[serde(default)]
+    pub unnumbered: Option<String>,
+    /// `ip address negotiated`: the tunnel takes its IPv4 address (and
+    /// routes) from the responder's IKEv2 configuration payload.
+    #[serde(default)]
+    pub address_negotiated: bool,
+}
+
+/// The kind of interface a name denotes, from its IOS name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InterfaceKind {
+    /// `TunnelN`: one IPsec tunnel.
+    Tunnel(u32),
+    /// `LoopbackN`: a loopback (a Linux dummy interface).
+    Loopback(u32),
+    /// `Virtual-TemplateN`: a template Virtual-Access interfaces are
+    /// cloned from; never a Linux interface itself.
+    VirtualTemplate(u32),
+    /// Any other name (a Linux interface such as eth0).
+    Other,
+}
+
+impl InterfaceKind {
+    /// The kind of interface `name` is.
+    pub fn of(name: &str) -> InterfaceKind {
+        let num = |p: &str| name.strip_prefix(p).and_then(|n| n.parse::<u32>().ok());
+        if let Some(n) = num("Tunnel") {
+            InterfaceKind::Tunnel(n)
+        } else if let Some(n) = num("Loopback") {
+            InterfaceKind::Loopback(n)
+        } else if let Some(n) = num("Virtual-Template") {
+            InterfaceKind::VirtualTemplate(n)
+        } else {
+            InterfaceKind::Other
+        }
+    }
+}
+
+/// The prefix of a Virtual-Access interface's operator name.
+pub const VIRTUAL_ACCESS: &str = "Virtual-Access";
+
+/// The Linux name of a Virtual-Access interface (`Virtual-Access17` is 16
+/// characters, over Linux's 15): `rvpn-va17`. The operator's name is
+/// kept in the interface's alias and in every show command.
+pub fn virtual_access_linux_name(n: u32) -> String {
+    format!("rvpn-va{n}")
 }
 
 /// BFD timers in milliseconds (RFC 5880 Desired Min TX, Required Min RX,
