@@ -297,6 +297,8 @@ fn tunnel(
             auth_local: AuthKind::Psk,
             auth_remote: vec![],
             trustpoints: vec![],
+            virtual_template: None,
+            cp: Default::default(),
         };
         if probe.find_key(*a, remote_id.as_ref()).is_none() {
             return Err(format!("no keyring peer matches destination {a}"));
@@ -390,6 +392,8 @@ fn tunnel(
         auth_local,
         auth_remote,
         trustpoints,
+        virtual_template: None,
+        cp: Default::default(),
     })
 }
 

@@ -182,6 +182,8 @@ fn tunnel(a: &Args, i: usize) -> TunnelConfig {
         auth_local: AuthKind::Psk,
         auth_remote: vec![AuthKind::Psk],
         trustpoints: vec![],
+        virtual_template: None,
+        cp: Default::default(),
     }
 }
 

@@ -71,6 +71,7 @@ impl Engine {
         if t.mobike {
             payloads.push(mobike_supported());
         }
+        payloads.extend(Engine::cp_request(t));
         payloads.push(Pl::Sa(offered.clone()));
         payloads.push(Pl::TsI(Selector::any()));
         payloads.push(Pl::TsR(Selector::any()));
@@ -147,6 +148,7 @@ impl Engine {
             t.local_id,
             rid.as_ref().map(|i| i.to_string()).unwrap_or_default()
         ));
+        self.cp_received(&t, &msg);
         // The Child SA.
         if let Some((e, _)) = msg.error() {
             let reason = child_failure(e, &t);
@@ -243,6 +245,36 @@ impl Engine {
                 return;
             }
         };
+        // A Virtual-Template: the peer's own Virtual-Access tunnel.
+        let template = t.name.clone();
+        let t = if t.virtual_template.is_some() {
+            self.instantiate(&t, rid.as_ref(), now)
+        } else {
+            t
+        };
+        // Bound to it from here on: the tunnel (a clone, its leases) stays
+        // while this SA lives, even when INITIAL_CONTACT drops the others.
+        if let Some(sa) = self.sas.get_mut(&spi) {
+            sa.tunnel = Some(t.name.clone());
+        }
+        let cp = match self.cp_answer(&t, rid.as_ref(), &msg) {
+            Ok(cp) => cp,
+            Err(why) => {
+                self.no_address(
+                    spi,
+                    id,
+                    &t.name,
+                    &template,
+                    rid.as_ref(),
+                    our_auth,
+                    lty,
+                    ldata,
+                    why,
+                    now,
+                );
+                return;
+            }
+        };
         if msg.notify(n::INITIAL_CONTACT).is_some() {
             self.initial_contact(spi, &t.name, now);
         }
@@ -271,10 +303,54 @@ impl Engine {
         }];
         // CERT payloads come before AUTH (RFC 7296 1.2).
         payloads.extend(our_auth);
+        payloads.extend(cp);
         if mobike {
             payloads.push(mobike_supported());
         }
         self.answer_auth_with_child(spi, id, &t, &msg, payloads, now);
+    }
+
+    /// The peer authenticated but its pool has no address left: answer
+    /// with our AUTH and INTERNAL_ADDRESS_FAILURE, so no Child SA (RFC 7296
+    /// 3.10.1), drop the SA, and show why on the template (or tunnel).
+    #[allow(clippy::too_many_arguments)]
+    fn no_address(
+        &mut self,
+        spi: u64,
+        id: u32,
+        tunnel: &str,
+        template: &str,
+        rid: Option<&Identity>,
+        our_auth: Vec<Pl>,
+        lty: u8,
+        ldata: Vec<u8>,
+        why: String,
+        now: Instant,
+    ) {
+        let who = rid.map(|r| r.to_string()).unwrap_or_default();
+        let remote = self.sas.get(&spi).map(|s| s.remote);
+        let why = format!("peer {who} refused: {why}");
+        self.logf(format!(
+            "{template}: IKE_AUTH from {}: {why}; sending INTERNAL_ADDRESS_FAILURE",
+            remote.map(|r| r.to_string()).unwrap_or_default()
+        ));
+        let mut payloads = vec![Pl::IdR {
+            id_type: lty,
+            data: ldata,
+        }];
+        payloads.extend(our_auth);
+        payloads.push(Pl::Notify {
+            protocol: 0,
+            spi: vec![],
+            ty: n::INTERNAL_ADDRESS_FAILURE,
+            data: vec![],
+        });
+        if let Ok(d) = self.seal(spi, IKE_AUTH, true, id, payloads) {
+            self.send_response(spi, id, d);
+        }
+        self.remove_sa(spi, now);
+        self.tunnel_released(tunnel);
+        self.tunnel_down(template, Some(TunnelStatus::Phase2Failed(why)), now);
     }
 
     /// The responder's AUTH did not verify, but it thinks the IKE SA is

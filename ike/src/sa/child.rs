@@ -57,6 +57,8 @@ impl Engine {
             rekey_of,
             lifetime_kb: t.child_lifetime_kb,
             hard_lifetime: t.child_lifetime + t.child_lifetime / 10,
+            virtual_template: t.virtual_template,
+            cp: self.vt.cp_of(&t.name).cloned().unwrap_or_default(),
         };
         let msg = format!(
             "{}: CHILD_SA established with SPIs {spi_in:08x}_i {spi_out:08x}_o and {}",

@@ -287,6 +287,7 @@ fn to_wire(p: &Pl) -> Option<Payload> {
             encoding: CertEncoding(*encoding),
             data: data.clone(),
         }),
+        Pl::Cp(c) => Payload::Cp(c.clone()),
         Pl::Other(_) => return None,
     })
 }
@@ -384,6 +385,7 @@ fn from_wire(p: Payload) -> Pl {
             encoding: c.encoding.0,
             data: c.data,
         },
+        Payload::Cp(c) => Pl::Cp(c),
         other => Pl::Other(other.payload_type().0),
     }
 }

@@ -329,6 +329,107 @@ pub struct TunnelConfig {
     /// The profile's trustpoints (`pki trustpoint`): we sign with the
     /// first that has a key, and accept a peer chain that reaches any.
     pub trustpoints: Vec<std::sync::Arc<crate::pki::TrustPoint>>,
+    /// `Some(N)`: this is `interface Virtual-TemplateN`. Each peer it
+    /// authenticates gets its own tunnel, `Virtual-AccessM`, cloned from
+    /// it (IOS FlexVPN); the template itself never carries an SA.
+    pub virtual_template: Option<u32>,
+    /// IKEv2 configuration payloads (RFC 7296 3.15): addresses and routes
+    /// handed out as responder, or asked for as initiator.
+    pub cp: CpConfig,
+}
+
+/// IKEv2 configuration payloads of a tunnel (RFC 7296 3.15): as
+/// responder, the pools a peer's addresses come from and the routes it is
+/// given (`crypto ikev2 authorization policy`); as initiator, whether to
+/// ask for an address (`ip address negotiated`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CpConfig {
+    /// Responder: the IPv4 pool, by name, with its range.
+    pub pool4: Option<(String, PoolRange)>,
+    /// Responder: the IPv6 pool, by name, with its range.
+    pub pool6: Option<(String, PoolRange)>,
+    /// Responder: routes pushed as INTERNAL_IP4_SUBNET /
+    /// INTERNAL_IP6_SUBNET, (network, prefix length).
+    pub routes: Vec<(IpAddr, u8)>,
+    /// Initiator: ask for an IPv4 address (INTERNAL_IP4_ADDRESS).
+    pub request4: bool,
+    /// Initiator: ask for an IPv6 address (INTERNAL_IP6_ADDRESS).
+    pub request6: bool,
+}
+
+/// The addresses of an address pool (`ip local pool`, `ipv6 local pool`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolRange {
+    /// IPv4 addresses FIRST to LAST, inclusive.
+    V4 {
+        /// The first address.
+        first: std::net::Ipv4Addr,
+        /// The last address.
+        last: std::net::Ipv4Addr,
+    },
+    /// IPv6 prefixes of `assign_len` cut from `prefix`/`len`.
+    V6 {
+        /// The pool's prefix.
+        prefix: std::net::Ipv6Addr,
+        /// Its length.
+        len: u8,
+        /// The length of each assignment.
+        assign_len: u8,
+    },
+}
+
+impl PoolRange {
+    /// How many assignments the pool holds (at most 2^32 - 1).
+    pub fn size(&self) -> u32 {
+        match *self {
+            PoolRange::V4 { first, last } => {
+                let (f, l) = (u32::from(first), u32::from(last));
+                if l < f {
+                    0
+                } else {
+                    (l - f).saturating_add(1)
+                }
+            }
+            PoolRange::V6 {
+                len, assign_len, ..
+            } => {
+                let bits = u32::from(assign_len.saturating_sub(len)).min(32);
+                if bits >= 32 {
+                    u32::MAX
+                } else {
+                    1u32 << bits
+                }
+            }
+        }
+    }
+
+    /// The `i`th assignment: (address, prefix length); None past the end.
+    pub fn nth(&self, i: u32) -> Option<(IpAddr, u8)> {
+        if i >= self.size() {
+            return None;
+        }
+        match *self {
+            PoolRange::V4 { first, .. } => Some((
+                IpAddr::V4(std::net::Ipv4Addr::from(u32::from(first).checked_add(i)?)),
+                32,
+            )),
+            PoolRange::V6 {
+                prefix, assign_len, ..
+            } => {
+                let shift = 128u32.checked_sub(u32::from(assign_len))?;
+                let off = if shift >= 128 {
+                    0
+                } else {
+                    u128::from(i) << shift
+                };
+                // The first address of the assigned prefix past its
+                // all-zeros one, unless the assignment is one address.
+                let host = u128::from(assign_len < 128);
+                let a = u128::from(prefix).checked_add(off)?.checked_add(host)?;
+                Some((IpAddr::V6(std::net::Ipv6Addr::from(a)), assign_len))
+            }
+        }
+    }
 }
 
 /// One keyring peer: who it is and the pre-shared keys.

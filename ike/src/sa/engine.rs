@@ -52,6 +52,13 @@ pub struct ChildSaParams {
     /// own (the kernel) removes them a little after this, so that none
     /// outlives a daemon that died.
     pub hard_lifetime: std::time::Duration,
+    /// `Some(N)`: the tunnel is a Virtual-Access cloned from
+    /// Virtual-TemplateN.
+    pub virtual_template: Option<u32>,
+    /// What IKEv2 configuration payloads settled for the tunnel: the
+    /// peer's addresses (we are its responder) or ours and the routes we
+    /// were given (we asked).
+    pub cp: super::vtemplate::CpResult,
 }
 
 impl ChildSaParams {
@@ -207,6 +214,8 @@ pub struct Engine {
     /// The CERTREQ of every trustpoint a tunnel verifies peers with, for
     /// IKE_SA_INIT responses (the tunnel is not known yet there).
     pub(crate) certreq_all: Option<Pl>,
+    /// Virtual-Access tunnels, address pools, configuration payloads.
+    pub(crate) vt: super::vtemplate::VtState,
 }
 
 impl Engine {
@@ -232,6 +241,7 @@ impl Engine {
             reply_to: None,
             wall_anchor: None,
             certreq_all: None,
+            vt: Default::default(),
         }
     }
 
@@ -340,6 +350,7 @@ impl Engine {
         self.tunnel_index
             .get(name)
             .and_then(|&i| self.cfg.tunnels.get(i))
+            .or_else(|| self.vt.instance_cfg(name))
     }
 
     /// The tunnels a peer at `remote` reaching us at `local` may belong to
@@ -401,12 +412,18 @@ impl Engine {
             .enumerate()
             .map(|(i, t)| (t.name.clone(), i))
             .collect();
-        let changed: Vec<String> = old
+        let mut changed: Vec<String> = old
             .tunnels
             .iter()
             .filter(|t| self.tunnel_cfg(&t.name) != Some(t))
             .map(|t| t.name.clone())
             .collect();
+        // A changed or removed template takes its Virtual-Access tunnels.
+        let clones: Vec<String> = changed
+            .iter()
+            .flat_map(|n| self.vt.instances_of(n))
+            .collect();
+        changed.extend(clones);
         for name in &changed {
             self.teardown_tunnel(name, now, true);
             self.tunnels.remove(name);
@@ -449,6 +466,7 @@ impl Engine {
                 status,
             });
         }
+        self.vt.sync_pools(&self.cfg.tunnels);
         self.sync();
     }
 
@@ -573,6 +591,7 @@ impl Engine {
             if !other && sa.state != IkeState::Rekeyed {
                 self.tunnel_down(t, None, now);
             }
+            self.tunnel_released(t);
         }
     }
 
@@ -898,14 +917,10 @@ impl Engine {
             return;
         }
         if sa.next_keepalive.is_some_and(|t| now >= t) {
-            let ka = sa
-                .tunnel
+            let name = sa.tunnel.clone();
+            let ka = name
                 .as_deref()
-                .and_then(|n| {
-                    self.tunnel_index
-                        .get(n)
-                        .and_then(|&i| self.cfg.tunnels.get(i))
-                })
+                .and_then(|n| self.tunnel_cfg(n))
                 .map(|t| t.nat_keepalive);
             let sa = self.sas.get_mut(&spi).expect("present");
             sa.next_keepalive = ka.filter(|d| !d.is_zero()).map(|d| now + d);
@@ -951,14 +966,10 @@ impl Engine {
             }
         }
         if sa.next_dpd.is_some_and(|t| now >= t) {
-            let dpd = sa
-                .tunnel
+            let name = sa.tunnel.clone();
+            let dpd = name
                 .as_deref()
-                .and_then(|n| {
-                    self.tunnel_index
-                        .get(n)
-                        .and_then(|&i| self.cfg.tunnels.get(i))
-                })
+                .and_then(|n| self.tunnel_cfg(n))
                 .and_then(|t| t.dpd);
             let sa = self.sas.get_mut(&spi).expect("present");
             match dpd {
@@ -1021,11 +1032,7 @@ impl Engine {
             .sas
             .get(&spi)
             .and_then(|sa| sa.tunnel.as_deref())
-            .and_then(|n| {
-                self.tunnel_index
-                    .get(n)
-                    .and_then(|&i| self.cfg.tunnels.get(i))
-            })
+            .and_then(|n| self.tunnel_cfg(n))
             .and_then(|t| t.dpd)
             .map(|d| Duration::from_secs(u64::from(d.retries.max(1))));
         let Some(sa) = self.sas.get_mut(&spi) else {

@@ -21,6 +21,7 @@ pub mod proposal;
 mod random;
 mod sigauth;
 mod table;
+mod vtemplate;
 
 pub use engine::{ChildMove, ChildSaParams, Engine, Output, TunnelStatus, HALF_OPEN_TIMEOUT};
 pub use guard::GuardStats;
@@ -29,5 +30,6 @@ pub use init::first_init_request;
 pub use install::INSTALL_TIMEOUT;
 pub use random::RNG_FAILURE;
 pub use sigauth::AuthInfo;
+pub use vtemplate::{CpResult, VIRTUAL_ACCESS};
 #[cfg(test)]
 mod tests;

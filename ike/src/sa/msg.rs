@@ -232,7 +232,9 @@ pub enum Pl {
         /// Concatenated SHA-1 hashes of trusted CAs' public keys.
         data: Vec<u8>,
     },
-    /// Anything else that was skipped (vendor IDs, CP, ...).
+    /// Configuration (RFC 7296 3.15): address requests and replies.
+    Cp(crate::wire::CpPayload),
+    /// Anything else that was skipped (vendor IDs, ...).
     Other(u8),
 }
 

@@ -422,6 +422,8 @@ mod tests {
             auth_local,
             auth_remote: vec![AuthKind::Ecdsa, AuthKind::Rsa { pss: false }],
             trustpoints: tps,
+            virtual_template: None,
+            cp: Default::default(),
         }
     }
 

@@ -18,6 +18,7 @@ mod install;
 mod mobility;
 mod rng;
 mod shutdown;
+mod vtemplate;
 
 /// A deterministic random source (xorshift), so runs repeat exactly.
 struct TestRng(u64);
@@ -92,6 +93,8 @@ fn tunnel(
         auth_local: AuthKind::Psk,
         auth_remote: vec![AuthKind::Psk],
         trustpoints: vec![],
+        virtual_template: None,
+        cp: Default::default(),
     }
 }
 

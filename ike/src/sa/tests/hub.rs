@@ -6,13 +6,13 @@
 
 use super::*;
 
-const PSK_HUB: &str = "secret-of-hub-01234";
-const PSK_SPOKE: &str = "secret-of-spoke-012";
-const HUB1: &str = "10.0.1.1";
+pub(super) const PSK_HUB: &str = "secret-of-hub-01234";
+pub(super) const PSK_SPOKE: &str = "secret-of-spoke-012";
+pub(super) const HUB1: &str = "10.0.1.1";
 const HUB2: &str = "10.0.2.1";
 
 /// The hub's interface TunnelN: source `src`, any peer below example.net.
-fn hub_tunnel(n: u8, src: Option<&str>) -> TunnelConfig {
+pub(super) fn hub_tunnel(n: u8, src: Option<&str>) -> TunnelConfig {
     let mut t = tunnel(
         src.unwrap_or(HUB1),
         Peer::Dynamic,
@@ -38,7 +38,7 @@ fn hub_tunnel(n: u8, src: Option<&str>) -> TunnelConfig {
     t
 }
 
-fn spoke(addr: &str, hub: &str, id: &str) -> TunnelConfig {
+pub(super) fn spoke(addr: &str, hub: &str, id: &str) -> TunnelConfig {
     tunnel(
         addr,
         Peer::Address(ip(hub)),
@@ -53,16 +53,16 @@ fn spoke(addr: &str, hub: &str, id: &str) -> TunnelConfig {
 /// destination address, which learns that address as the local one
 /// (`unspecified_local`: as a driver without `IP_PKTINFO` would, the
 /// wildcard address).
-struct Net {
-    sides: Vec<Side>,
-    now: Instant,
-    unspecified_local: bool,
+pub(super) struct Net {
+    pub(super) sides: Vec<Side>,
+    pub(super) now: Instant,
+    pub(super) unspecified_local: bool,
     /// (sender's address, local, remote) of every datagram sent.
-    sent: Vec<(IpAddr, SocketAddr, SocketAddr)>,
+    pub(super) sent: Vec<(IpAddr, SocketAddr, SocketAddr)>,
 }
 
 impl Net {
-    fn run(&mut self, dur: Duration) {
+    pub(super) fn run(&mut self, dur: Duration) {
         let end = self.now + dur;
         for _ in 0..100_000 {
             let mut moved = false;
@@ -173,7 +173,7 @@ fn net(hub_tunnels: Vec<TunnelConfig>, unspecified_local: bool) -> Net {
 }
 
 /// (tunnel, remote id, local address) of the hub's IKE SAs, sorted.
-fn hub_sas(n: &Net) -> Vec<(String, String, IpAddr)> {
+pub(super) fn hub_sas(n: &Net) -> Vec<(String, String, IpAddr)> {
     let mut v: Vec<_> = n.sides[0]
         .e
         .ike_sas(n.now)
