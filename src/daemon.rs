@@ -215,6 +215,24 @@ impl Daemon {
             let vtysh::diff::Section::Interface(name) = &c.section else {
                 continue;
             };
+            if let vtysh::model::InterfaceKind::Loopback(_) = vtysh::model::InterfaceKind::of(name)
+            {
+                let cmd = match self.running.interfaces.get(name) {
+                    Some(i) if c.kind != ChangeKind::Removed => DpCommand::Loopback {
+                        name: name.clone(),
+                        addresses: i
+                            .ipv4
+                            .map(ipnetwork::IpNetwork::V4)
+                            .into_iter()
+                            .chain(i.ipv6.iter().copied().map(ipnetwork::IpNetwork::V6))
+                            .collect(),
+                        shutdown: i.shutdown,
+                    },
+                    _ => DpCommand::RemoveInterface { name: name.clone() },
+                };
+                let _ = dp.send(cmd);
+                continue;
+            }
             if !vtysh::model::is_tunnel_name(name) {
                 continue;
             }

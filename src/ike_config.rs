@@ -190,11 +190,18 @@ fn tunnel(
             auth_local.name()
         ));
     }
-    let peer = match &t.destination {
-        Some(TunnelDestination::Address(a)) => Peer::Address(*a),
-        Some(TunnelDestination::Dynamic) => Peer::Dynamic,
-        None => return Err("no tunnel destination".into()),
+    let virtual_template = match model::InterfaceKind::of(name) {
+        model::InterfaceKind::VirtualTemplate(n) => Some(n),
+        _ => None,
     };
+    let peer = match (&t.destination, virtual_template) {
+        // A template serves whoever authenticates.
+        (_, Some(_)) => Peer::Dynamic,
+        (Some(TunnelDestination::Address(a)), None) => Peer::Address(*a),
+        (Some(TunnelDestination::Dynamic), None) => Peer::Dynamic,
+        (None, None) => return Err("no tunnel destination".into()),
+    };
+    let cp = crate::ike_cp::cp_config(cfg, name, itf, prof, &auth_remote)?;
     let local = match &t.source {
         Some(TunnelSource::Address(a)) => Some(*a),
         Some(TunnelSource::Interface(_)) | None => None,
@@ -392,8 +399,8 @@ fn tunnel(
         auth_local,
         auth_remote,
         trustpoints,
-        virtual_template: None,
-        cp: Default::default(),
+        virtual_template,
+        cp,
     })
 }
 

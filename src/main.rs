@@ -13,6 +13,7 @@ mod daemon;
 mod dataplane;
 mod iface;
 mod ike_config;
+mod ike_cp;
 mod info;
 mod persist;
 mod pki;

@@ -11,9 +11,11 @@
 //! burst of a thousand tunnel events still leaves it with the final state
 //! of every tunnel.
 
-use crate::dataplane::{iface_spec, DpCommand};
+use crate::dataplane::{iface_spec_for, DpCommand};
 use crate::updown;
+use esp_io::link::linux_name;
 use ike::driver::Event as IkeEvent;
+use ipnetwork::IpNetwork;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
@@ -81,10 +83,19 @@ impl SaEvents {
                     c.chosen.describe()
                 );
                 self.sa_counted(counts, &c.tunnel, true);
+                self.ike_routes(&c);
                 match &self.dp {
                     Some(dp) => {
                         let running = self.running.borrow().clone();
-                        let iface = iface_spec(&running, &c.tunnel);
+                        let iface = iface_spec_for(
+                            &running,
+                            &c.tunnel,
+                            c.virtual_template,
+                            &c.cp.local_addresses,
+                        );
+                        // The data plane names interfaces as the kernel does.
+                        let mut c = c;
+                        c.tunnel = iface.name.clone();
                         // A data plane that is gone drops the answer, which
                         // fails the install.
                         let _ = dp.send(DpCommand::Install {
@@ -103,6 +114,8 @@ impl SaEvents {
                     m.tunnel, m.spi_in, m.spi_out, m.remote
                 );
                 if let Some(dp) = &self.dp {
+                    let mut m = m;
+                    m.tunnel = linux_name(&m.tunnel).into_owned();
                     let _ = dp.send(DpCommand::Move(m));
                 }
             }
@@ -112,12 +125,28 @@ impl SaEvents {
                 spi_out,
             } => {
                 info!("{tunnel}: IPsec SA down, SPIs in {spi_in:08x} out {spi_out:08x}");
-                self.sa_counted(counts, &tunnel, false);
+                let gone = counts.change(&tunnel, false) == Some(false);
+                if gone {
+                    self.tunnel(&tunnel, false);
+                }
+                let linux = linux_name(&tunnel).into_owned();
+                let access = linux != tunnel;
                 if let Some(dp) = &self.dp {
                     let _ = dp.send(DpCommand::Remove {
-                        tunnel,
+                        tunnel: linux.clone(),
                         spi_in,
                         spi_out,
+                    });
+                    // A Virtual-Access goes with its last SA (IKE clones a
+                    // new one when the peer comes back).
+                    if gone && access {
+                        let _ = dp.send(DpCommand::RemoveInterface { name: linux });
+                    }
+                }
+                if gone && access {
+                    self.send_rib(crate::routing::Command::IkeRoutes {
+                        tunnel,
+                        routes: Vec::new(),
                     });
                 }
             }
@@ -132,17 +161,41 @@ impl SaEvents {
         }
     }
 
-    /// A tunnel got its first SA or lost its last: the RIB first (next hops
-    /// through it leave or rejoin before BGP reacts), then BGP.
-    fn tunnel(&self, name: &str, up: bool) {
+    /// The routes through a Child SA's tunnel that configuration payloads
+    /// gave: to the addresses we leased the peer and to the networks it
+    /// announced (a hub), or the networks the responder pushed (a spoke).
+    fn ike_routes(&self, c: &ike::sa::ChildSaParams) {
+        let routes: Vec<IpNetwork> =
+            c.cp.peer_addresses
+                .iter()
+                .map(|(a, _)| (*a, if a.is_ipv4() { 32 } else { 128 }))
+                .chain(c.cp.routes.iter().copied())
+                .filter_map(|(a, l)| IpNetwork::new(a, l).ok())
+                .collect();
+        if routes.is_empty() && c.virtual_template.is_none() {
+            return;
+        }
+        self.send_rib(crate::routing::Command::IkeRoutes {
+            tunnel: c.tunnel.clone(),
+            routes,
+        });
+    }
+
+    fn send_rib(&self, cmd: crate::routing::Command) {
         if let Some(r) = &self.rib {
             // Gone only while rvpnd stops (or after the RIB thread died,
             // which stops rvpnd).
-            let _ = r.send(crate::routing::Command::Tunnel {
-                name: name.to_string(),
-                up,
-            });
+            let _ = r.send(cmd);
         }
+    }
+
+    /// A tunnel got its first SA or lost its last: the RIB first (next hops
+    /// through it leave or rejoin before BGP reacts), then BGP.
+    fn tunnel(&self, name: &str, up: bool) {
+        self.send_rib(crate::routing::Command::Tunnel {
+            name: name.to_string(),
+            up,
+        });
         if let Some(tx) = &self.bgp {
             tx.set(name.to_string(), up);
         }

@@ -201,12 +201,15 @@ fn child(alg: Alg, spi_in: u32, spi_out: u32, seed: u8, rekey_of: Option<u32>) -
         rekey_of,
         lifetime_kb: 0,
         hard_lifetime: Duration::from_secs(3600),
+        virtual_template: None,
+        cp: Default::default(),
     }
 }
 
 fn iface(name: &str, if_id: u32) -> IfaceSpec {
     IfaceSpec {
         name: name.into(),
+        alias: None,
         mtu: 1400,
         addresses: vec!["169.254.200.1/30".parse().unwrap()],
         tcp_adjust_mss: None,

@@ -20,6 +20,43 @@ use std::net::IpAddr;
 
 pub use rtnetlink::Handle;
 
+/// The operator's name prefix of a Virtual-Access interface.
+pub const VIRTUAL_ACCESS: &str = "Virtual-Access";
+
+/// The Linux prefix of a Virtual-Access interface: `Virtual-Access17` is
+/// 16 characters, over Linux's 15, so it is `rvpn-va17` in the kernel,
+/// with the operator's name as its alias.
+pub const VIRTUAL_ACCESS_LINUX: &str = "rvpn-va";
+
+/// The kernel's name of interface `name` (the operator's): the same but
+/// for Virtual-Access interfaces.
+pub fn linux_name(name: &str) -> std::borrow::Cow<'_, str> {
+    match name.strip_prefix(VIRTUAL_ACCESS) {
+        Some(n) if n.parse::<u32>().is_ok() => format!("{VIRTUAL_ACCESS_LINUX}{n}").into(),
+        _ => name.into(),
+    }
+}
+
+/// The operator's name of kernel interface `name` ([`linux_name`]
+/// undone).
+pub fn operator_name(name: &str) -> std::borrow::Cow<'_, str> {
+    match name.strip_prefix(VIRTUAL_ACCESS_LINUX) {
+        Some(n) if n.parse::<u32>().is_ok() => format!("{VIRTUAL_ACCESS}{n}").into(),
+        _ => name.into(),
+    }
+}
+
+/// Set the alias (`IFLA_IFALIAS`, `ip link set DEV alias A`) of a link.
+pub async fn set_alias(h: &Handle, index: u32, alias: &str) -> Result<(), LinkError> {
+    h.link()
+        .set(LinkUnspec::new_with_index(index).alias(alias).build())
+        .execute()
+        .await
+        .map_err(LinkError::netlink(format!(
+            "set the alias of interface {index}"
+        )))
+}
+
 /// The interface alias that marks an xfrm interface as rvpn's.
 pub const ALIAS: &str = "rvpn";
 
@@ -155,7 +192,13 @@ pub struct Link {
 impl Link {
     /// An xfrm interface that rvpn created (now or in an earlier run).
     pub fn is_ours(&self) -> bool {
-        self.kind.as_deref() == Some("xfrm") && self.alias.as_deref() == Some(ALIAS)
+        self.kind.as_deref() == Some("xfrm")
+            && (self.alias.as_deref() == Some(ALIAS)
+                || (self.name.starts_with(VIRTUAL_ACCESS_LINUX)
+                    && self
+                        .alias
+                        .as_deref()
+                        .is_some_and(|a| a.starts_with(VIRTUAL_ACCESS))))
     }
 
     /// What a link message (an answer, or an RTM_NEWLINK/DELLINK event)
@@ -292,6 +335,22 @@ pub async fn addresses(h: &Handle) -> Result<Vec<Address>, LinkError> {
         .try_collect()
         .await
         .map_err(LinkError::netlink("listing addresses"))
+}
+
+/// Create a dummy interface (the kernel's loopback-like device, for IOS
+/// `interface LoopbackN`), mark it as rvpn's, and return its index.
+pub async fn create_dummy(h: &Handle, name: &str) -> Result<u32, LinkError> {
+    let msg = LinkMessageBuilder::<rtnetlink::LinkDummy>::new(name).build();
+    h.link()
+        .add(msg)
+        .execute()
+        .await
+        .map_err(LinkError::netlink(format!(
+            "creating dummy interface {name}"
+        )))?;
+    let index = index(h, name).await?;
+    set_alias(h, index, ALIAS).await?;
+    Ok(index)
 }
 
 /// Create an xfrm interface with `if_id` (no underlying device), mark it

@@ -297,11 +297,12 @@ impl Fib {
     }
 
     async fn ifindex(&self, name: &str) -> Result<u32, FibError> {
+        // The RIB names interfaces as the operator does.
         let mut links = self
             .handle
             .link()
             .get()
-            .match_name(name.to_string())
+            .match_name(kernel_name(name))
             .execute();
         let m = links
             .try_next()
@@ -757,5 +758,15 @@ impl Fib {
             self.collect_garbage();
         }
         failed
+    }
+}
+
+/// The kernel's name of interface `name`: `Virtual-Access17` is 16
+/// characters, over Linux's 15, and is `rvpn-va17` in the kernel (the
+/// data plane names it so: `esp_io::link::linux_name`).
+fn kernel_name(name: &str) -> String {
+    match name.strip_prefix("Virtual-Access") {
+        Some(n) if n.parse::<u32>().is_ok() => format!("rvpn-va{n}"),
+        _ => name.to_string(),
     }
 }

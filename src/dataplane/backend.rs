@@ -47,6 +47,7 @@ pub trait Backend {
 /// Apply the daemon's commands to `backend` until `Shutdown` (or until the
 /// command channel closes), then remove everything it created.
 pub async fn serve<B: Backend>(mut backend: B, mut cmds: UnboundedReceiver<DpCommand>) {
+    let mut loopbacks = super::loopback::Loopbacks::default();
     while let Some(cmd) = cmds.recv().await {
         match cmd {
             DpCommand::Install {
@@ -75,12 +76,30 @@ pub async fn serve<B: Backend>(mut backend: B, mut cmds: UnboundedReceiver<DpCom
             } => backend.remove(&tunnel, spi_in, spi_out).await,
             DpCommand::Update(iface) => backend.update(&iface).await,
             DpCommand::Move(m) => backend.moved(&m).await,
+            DpCommand::Loopback {
+                name,
+                addresses,
+                shutdown,
+            } => loopbacks.set(&name, &addresses, shutdown).await,
+            DpCommand::RemoveInterface { name } if loopbacks.has(&name) => {
+                loopbacks.remove(&name).await
+            }
             DpCommand::RemoveInterface { name } => backend.remove_interface(&name).await,
             DpCommand::Stats(tx) => {
-                let _ = tx.send(backend.stats().await);
+                let mut st = backend.stats().await;
+                // Shown under the operator's names (Virtual-Access17).
+                let op = |n: &mut String| {
+                    if let std::borrow::Cow::Owned(o) = esp_io::link::operator_name(n) {
+                        *n = o;
+                    }
+                };
+                st.sas.iter_mut().for_each(|s| op(&mut s.tunnel));
+                st.interfaces.iter_mut().for_each(|i| op(&mut i.name));
+                let _ = tx.send(st);
             }
             DpCommand::Stopping => backend.stopping(),
             DpCommand::Shutdown(tx) => {
+                loopbacks.remove_all().await;
                 backend.shutdown().await;
                 let _ = tx.send(());
                 return;

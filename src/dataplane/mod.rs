@@ -15,6 +15,7 @@
 mod backend;
 mod error;
 pub mod kernel;
+pub mod loopback;
 pub mod userspace;
 
 pub use backend::{serve, Backend};
@@ -51,8 +52,11 @@ impl Dataplane {
 /// How a tunnel interface should look while it carries SAs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IfaceSpec {
-    /// The configured name (`Tunnel1`).
+    /// The kernel's name (`Tunnel1`; `rvpn-va17` for `Virtual-Access17`).
     pub name: String,
+    /// The operator's name when the kernel's differs (Virtual-Access):
+    /// set as the interface's alias.
+    pub alias: Option<String>,
     /// MTU of the interface (default 1400).
     pub mtu: u32,
     /// Addresses from `ip address` and `ipv6 address`.
@@ -72,29 +76,65 @@ pub struct IfaceSpec {
 /// The xfrm interface id of a tunnel interface: its number plus one
 /// (`Tunnel0` is 1), so that ids are stable across restarts.
 fn if_id(name: &str) -> u32 {
+    if let Some(n) = name
+        .strip_prefix(esp_io::link::VIRTUAL_ACCESS)
+        .and_then(|n| n.parse::<u32>().ok())
+    {
+        // Virtual-Access interfaces: their own range, clear of Tunnels'.
+        return 0x4000_0000 | (n & 0x3fff_ffff);
+    }
     name.strip_prefix("Tunnel")
         .and_then(|n| n.parse::<u32>().ok())
         .map_or(0x7fff_0000, |n| n.saturating_add(1))
 }
 
 /// How the data plane should set up tunnel interface `name` under `cfg`.
-pub fn iface_spec(cfg: &vtysh::Config, name: &str) -> IfaceSpec {
-    let itf = cfg.interfaces.get(name);
+/// A Virtual-Access interface takes its settings from its template
+/// (`virtual_template`), its kernel name from [`esp_io::link::linux_name`]
+/// and keeps the operator's name as its alias; a tunnel with `ip address
+/// negotiated` gets the addresses the responder gave (`negotiated`); one
+/// with `ip unnumbered` none of its own.
+pub fn iface_spec_for(
+    cfg: &vtysh::Config,
+    name: &str,
+    virtual_template: Option<u32>,
+    negotiated: &[(std::net::IpAddr, u8)],
+) -> IfaceSpec {
+    let template = virtual_template.map(|n| format!("Virtual-Template{n}"));
+    let itf = cfg.interfaces.get(template.as_deref().unwrap_or(name));
     let mut addresses: Vec<IpNetwork> = Vec::new();
-    if let Some(i) = itf {
-        addresses.extend(i.ipv4.map(IpNetwork::V4));
+    if let Some(i) = itf.filter(|_| template.is_none()) {
+        if i.address_negotiated {
+            addresses.extend(
+                negotiated
+                    .iter()
+                    .filter_map(|(a, l)| IpNetwork::new(*a, *l).ok()),
+            );
+        } else {
+            addresses.extend(i.ipv4.map(IpNetwork::V4));
+        }
         addresses.extend(i.ipv6.iter().copied().map(IpNetwork::V6));
     }
+    let linux = esp_io::link::linux_name(name);
     IfaceSpec {
-        name: name.to_string(),
+        alias: (linux != name).then(|| name.to_string()),
+        name: linux.into_owned(),
         mtu: itf.and_then(|i| i.mtu).unwrap_or(1400),
         addresses,
         tcp_adjust_mss: itf.and_then(|i| i.tcp_adjust_mss),
         if_id: if_id(name),
-        dynamic: itf
-            .and_then(|i| i.tunnel.as_ref())
-            .is_some_and(|t| t.destination == Some(vtysh::model::TunnelDestination::Dynamic)),
+        // One peer per interface: a single queue.
+        dynamic: template.is_some()
+            || itf
+                .and_then(|i| i.tunnel.as_ref())
+                .is_some_and(|t| t.destination == Some(vtysh::model::TunnelDestination::Dynamic)),
     }
+}
+
+/// How the data plane should set up tunnel interface `name` (a Tunnel)
+/// under `cfg`.
+pub fn iface_spec(cfg: &vtysh::Config, name: &str) -> IfaceSpec {
+    iface_spec_for(cfg, name, None, &[])
 }
 
 /// What the daemon asks of the data plane.
@@ -126,6 +166,16 @@ pub enum DpCommand {
     /// The interface's configuration changed (MTU, addresses, MSS clamp):
     /// apply it if the interface exists.
     Update(IfaceSpec),
+    /// `interface LoopbackN`: create it (a dummy interface) or bring it to
+    /// these settings; `RemoveInterface` removes it.
+    Loopback {
+        /// `LoopbackN`.
+        name: String,
+        /// Its addresses.
+        addresses: Vec<IpNetwork>,
+        /// `shutdown`.
+        shutdown: bool,
+    },
     /// The interface left the configuration: remove it and its SAs.
     RemoveInterface { name: String },
     /// Counters for show commands.

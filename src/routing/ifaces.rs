@@ -97,12 +97,21 @@ pub(crate) struct Model {
     addrs: BTreeMap<(bool, u32), Vec<(IpAddr, u8)>>,
 }
 
+/// The link under the operator's name (`rvpn-va17` is
+/// `Virtual-Access17`): the view, the RIB and BGP use those.
+fn operator_named(mut l: link::Link) -> link::Link {
+    if let std::borrow::Cow::Owned(n) = link::operator_name(&l.name) {
+        l.name = n;
+    }
+    l
+}
+
 impl Model {
     /// Every link and address, read from the kernel.
     pub(crate) async fn read(h: &Handle) -> Result<Model, LinkError> {
         let mut m = Model::default();
         for l in link::all(h).await? {
-            m.apply(&Event::Link(l));
+            m.apply(&Event::Link(operator_named(l)));
         }
         for a in link::addresses(h).await? {
             m.apply(&Event::Address(a));
@@ -330,11 +339,11 @@ pub(crate) fn events() -> (Option<Handle>, mpsc::UnboundedReceiver<Event>) {
         while let Some((m, _)) = messages.next().await {
             let ev = match m.payload {
                 NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => {
-                    Some(Event::Link(link::Link::from_message(&l)))
+                    Some(Event::Link(operator_named(link::Link::from_message(&l))))
                 }
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(l)) => {
-                    Some(Event::LinkGone(link::Link::from_message(&l)))
-                }
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(l)) => Some(
+                    Event::LinkGone(operator_named(link::Link::from_message(&l))),
+                ),
                 NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(a)) => {
                     link::Address::from_message(&a).map(Event::Address)
                 }

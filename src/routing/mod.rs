@@ -75,9 +75,23 @@ pub enum Command {
         /// Whether it has an SA now.
         up: bool,
     },
+    /// The routes IKEv2 configuration payloads give through a tunnel (a
+    /// hub's host routes to its spokes' pool addresses, a spoke's routes
+    /// from its hub): static routes (distance 1, as IOS installs them),
+    /// active while the tunnel has an SA; empty: none any more.
+    IkeRoutes {
+        /// The tunnel interface.
+        tunnel: String,
+        /// The networks.
+        routes: Vec<IpNetwork>,
+    },
     /// Remove rvpn's routes from the kernel and stop.
     Shutdown(oneshot::Sender<()>),
 }
+
+/// The distance of routes from IKEv2 configuration payloads (IOS
+/// installs them as static routes, distance 1).
+const IKE_ROUTE_DISTANCE: u8 = 1;
 
 /// Whether a selected route is in the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +186,8 @@ pub fn start(
         connected: BTreeMap::new(),
         contrib: HashMap::new(),
         tunnels_up: HashSet::new(),
+        ike_routes: BTreeMap::new(),
+        statics_dirty: false,
         refused: BTreeMap::new(),
         pending_retry: Vec::new(),
         acks: Vec::new(),
@@ -238,6 +254,10 @@ struct Task {
     /// What each interface gives `connected` (the same, by interface).
     contrib: HashMap<String, Vec<IpNetwork>>,
     tunnels_up: HashSet<String>,
+    /// Routes from IKEv2 configuration payloads, by tunnel.
+    ike_routes: BTreeMap<String, Vec<IpNetwork>>,
+    /// Static candidates to compute again before the next settle.
+    statics_dirty: bool,
     /// Selected routes the kernel refused, and why.
     refused: BTreeMap<IpNetwork, String>,
     /// Refused routes to write again at the next settle.
@@ -360,6 +380,10 @@ impl Task {
                 let Ok(b) = bgp_rx.try_recv() else { break };
                 self.bgp(b);
             }
+            // Once per burst: a thousand tunnels coming up cost one pass.
+            if std::mem::take(&mut self.statics_dirty) {
+                self.sync_statics();
+            }
             self.settle().await;
             for a in self.acks.drain(..) {
                 let _ = a.send(());
@@ -388,7 +412,15 @@ impl Task {
                     self.tunnels_up.remove(&name);
                 }
                 self.sync_iface(&name);
-                self.sync_statics();
+                self.statics_dirty = true;
+            }
+            Command::IkeRoutes { tunnel, routes } => {
+                let changed = if routes.is_empty() {
+                    self.ike_routes.remove(&tunnel).is_some()
+                } else {
+                    self.ike_routes.insert(tunnel, routes.clone()).as_ref() != Some(&routes)
+                };
+                self.statics_dirty |= changed;
             }
             Command::Shutdown(_) => {}
         }
@@ -435,6 +467,17 @@ impl Task {
                 .or_default()
                 .push(hop);
         }
+        for (tunnel, routes) in &self.ike_routes {
+            if !self.link_up(tunnel) {
+                continue;
+            }
+            for p in routes {
+                by_distance
+                    .entry((*p, IKE_ROUTE_DISTANCE))
+                    .or_default()
+                    .push(NextHop::Interface(tunnel.clone()));
+            }
+        }
         let mut want: BTreeMap<IpNetwork, Vec<Candidate>> = BTreeMap::new();
         for ((prefix, distance), hops) in by_distance {
             want.entry(prefix).or_default().push(Candidate {
@@ -460,6 +503,9 @@ impl Task {
     /// while it is not shut down and has an SA; others always (the kernel
     /// refuses a route out of an interface that is down).
     fn link_up(&self, name: &str) -> bool {
+        if name.starts_with(esp_io::link::VIRTUAL_ACCESS) {
+            return self.tunnels_up.contains(name);
+        }
         match self.running.interfaces.get(name) {
             Some(itf) if itf.tunnel.is_some() => !itf.shutdown && self.tunnels_up.contains(name),
             _ => true,

@@ -348,8 +348,9 @@ pub struct CpConfig {
     pub pool4: Option<(String, PoolRange)>,
     /// Responder: the IPv6 pool, by name, with its range.
     pub pool6: Option<(String, PoolRange)>,
-    /// Responder: routes pushed as INTERNAL_IP4_SUBNET /
-    /// INTERNAL_IP6_SUBNET, (network, prefix length).
+    /// Routes given to the peer as INTERNAL_IP4_SUBNET /
+    /// INTERNAL_IP6_SUBNET, (network, prefix length): in the responder's
+    /// reply, or in the initiator's request.
     pub routes: Vec<(IpAddr, u8)>,
     /// Initiator: ask for an IPv4 address (INTERNAL_IP4_ADDRESS).
     pub request4: bool,

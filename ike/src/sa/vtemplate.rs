@@ -32,7 +32,9 @@ pub struct CpResult {
     pub peer_addresses: Vec<(IpAddr, u8)>,
     /// As initiator: the addresses the responder gave us.
     pub local_addresses: Vec<(IpAddr, u8)>,
-    /// As initiator: the routes the responder pushed.
+    /// The routes the peer gave (INTERNAL_IP4_SUBNET / INTERNAL_IP6_SUBNET):
+    /// as initiator, the responder's reply; as responder, the initiator's
+    /// request (IOS: the spoke's `route set interface`).
     pub routes: Vec<(IpAddr, u8)>,
 }
 
@@ -184,6 +186,7 @@ impl VtState {
     }
 
     /// How many Virtual-Access tunnels exist.
+    #[cfg(test)]
     pub(crate) fn instance_count(&self) -> usize {
         self.instances.len()
     }
@@ -349,6 +352,9 @@ impl Engine {
         for &(net, len) in &t.cp.routes {
             attributes.push(subnet_attr(net, len));
         }
+        // The initiator's own routes (IOS: `route set interface` on the
+        // spoke's authorization policy).
+        result.routes = subnets(&req.attributes);
         self.vt.cp.insert(t.name.clone(), result);
         Ok(Some(Pl::Cp(CpPayload {
             cfg_type: CfgType::CFG_REPLY,
@@ -357,7 +363,7 @@ impl Engine {
     }
 
     /// As initiator: the CFG_REQUEST for tunnel `t`, if it asks for an
-    /// address.
+    /// address or offers routes of its own.
     pub(crate) fn cp_request(t: &TunnelConfig) -> Option<Pl> {
         let mut attributes = Vec::new();
         if t.cp.request4 {
@@ -372,6 +378,9 @@ impl Engine {
                 value: vec![],
             });
         }
+        for &(net, len) in &t.cp.routes {
+            attributes.push(subnet_attr(net, len));
+        }
         (!attributes.is_empty()).then_some(Pl::Cp(CpPayload {
             cfg_type: CfgType::CFG_REQUEST,
             attributes,
@@ -380,7 +389,7 @@ impl Engine {
 
     /// As initiator: keep what the responder's CFG_REPLY gave tunnel `t`.
     pub(crate) fn cp_received(&mut self, t: &TunnelConfig, msg: &Msg) {
-        if !t.cp.request4 && !t.cp.request6 {
+        if Engine::cp_request(t).is_none() {
             return;
         }
         let mut r = CpResult::default();
@@ -388,7 +397,8 @@ impl Engine {
             Pl::Cp(c) if c.cfg_type == CfgType::CFG_REPLY => Some(c),
             _ => None,
         });
-        for a in reply.map(|c| c.attributes.as_slice()).unwrap_or_default() {
+        let attrs = reply.map(|c| c.attributes.as_slice()).unwrap_or_default();
+        for a in attrs {
             let v = a.value.as_slice();
             match (a.attr_type, v.len()) {
                 (CfgAttrType::INTERNAL_IP4_ADDRESS, 4) => {
@@ -397,20 +407,13 @@ impl Engine {
                 (CfgAttrType::INTERNAL_IP6_ADDRESS, 17) if v[16] <= 128 => {
                     r.local_addresses.push((IpAddr::V6(v6(v)), v[16]));
                 }
-                (CfgAttrType::INTERNAL_IP4_SUBNET, 8) => {
-                    let mask = u32::from(v4(&v[4..]));
-                    if mask.leading_ones() + mask.trailing_zeros() == 32 {
-                        let len = mask.leading_ones() as u8;
-                        r.routes.push((IpAddr::V4(v4(v)), len));
-                    }
-                }
-                (CfgAttrType::INTERNAL_IP6_SUBNET, 17) if v[16] <= 128 => {
-                    r.routes.push((IpAddr::V6(v6(v)), v[16]));
-                }
                 _ => {}
             }
         }
-        if r.local_addresses.is_empty() {
+        r.routes = subnets(attrs);
+        if !t.cp.request4 && !t.cp.request6 {
+            // Only routes were offered.
+        } else if r.local_addresses.is_empty() {
             self.logf(format!(
                 "{}: asked for an address (ip address negotiated), the responder gave none",
                 t.name
@@ -430,6 +433,28 @@ impl Engine {
         }
         self.vt.cp.insert(t.name.clone(), r);
     }
+}
+
+/// The INTERNAL_IP4_SUBNET / INTERNAL_IP6_SUBNET routes among `attrs`
+/// (a malformed one is skipped).
+fn subnets(attrs: &[CfgAttribute]) -> Vec<(IpAddr, u8)> {
+    let mut out = Vec::new();
+    for a in attrs {
+        let v = a.value.as_slice();
+        match (a.attr_type, v.len()) {
+            (CfgAttrType::INTERNAL_IP4_SUBNET, 8) => {
+                let mask = u32::from(v4(&v[4..]));
+                if mask.leading_ones() + mask.trailing_zeros() == 32 {
+                    out.push((IpAddr::V4(v4(v)), mask.leading_ones() as u8));
+                }
+            }
+            (CfgAttrType::INTERNAL_IP6_SUBNET, 17) if v[16] <= 128 => {
+                out.push((IpAddr::V6(v6(v)), v[16]));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The address a request asks for, if it names one (strongSwan asks for

@@ -408,6 +408,11 @@ impl Userspace {
                     self.next_owner.fetch_add(1, Ordering::Relaxed) % self.wakes.len().max(1);
                 // Looked up once: every later request names it by index.
                 let ifindex = link::index(h, iface.name.as_str()).await?;
+                if let Some(a) = &iface.alias {
+                    if let Err(e) = link::set_alias(h, ifindex, a).await {
+                        warn!("{}: cannot set the alias {a}: {e}", iface.name);
+                    }
+                }
                 Arc::new(TunnelDp {
                     name: iface.name.clone(),
                     ifindex,

@@ -30,6 +30,8 @@ fn template(last: &str) -> TunnelConfig {
 fn asking(addr: &str, id: &str) -> TunnelConfig {
     let mut t = spoke(addr, HUB1, id);
     t.cp.request4 = true;
+    // The spoke's own route (IOS: `route set interface` on the spoke).
+    t.cp.routes = vec![(ip(addr), 32)];
     t
 }
 
@@ -78,6 +80,8 @@ fn each_spoke_gets_its_own_virtual_access_and_a_pool_address() {
         .map(|(_, vt, c)| {
             assert_eq!(*vt, Some(1));
             assert_eq!(c.peer_addresses.len(), 1, "{c:?}");
+            assert_eq!(c.routes.len(), 1, "the spoke's route: {c:?}");
+            assert!(c.routes[0].0.to_string().starts_with("10.0.1."), "{c:?}");
             c.peer_addresses[0].0
         })
         .collect();
