@@ -485,6 +485,8 @@ fn virtual_template_and_loopback_interfaces() {
     assert_eq!(i.unnumbered.as_deref(), Some("Loopback0"));
     // Once it exists, the template is entered without 'type tunnel'.
     ok(&c, &["interface Virtual-Template4095", "no shutdown"]);
+    let gone = ok(&c, &["no interface Virtual-Template4095 type tunnel"]);
+    assert!(gone.interfaces.is_empty());
     for (line, want) in [
         ("ip address 10.0.0.1/32", "% ip address on a Virtual-Template: use ip unnumbered LoopbackN; each Virtual-Access borrows the Loopback's address"),
         ("ipv6 address 2001:db8::1/64", "% ipv6 address on a Virtual-Template: every Virtual-Access would carry the same address; hand peers addresses with ipv6 pool in the authorization policy"),

@@ -61,7 +61,7 @@ pub(super) fn register(b: &mut Builder) {
         c.push(Frame::Interface(n));
         Ok(())
     });
-    b.add(Config, "no interface IFNAME", |c, a| {
+    b.add(Config, "no interface IFNAME [type TYPE]", |c, a| {
         let n = a.get("IFNAME").unwrap_or_default();
         if c.cfg.interfaces.remove(n).is_none() {
             return Err(CliError::at(
