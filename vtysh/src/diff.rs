@@ -14,6 +14,14 @@ pub enum Section {
     Hostname,
     /// `crypto allow-weak`.
     AllowWeak,
+    /// `aaa new-model` and the `aaa authorization network` lists.
+    Aaa,
+    /// `ip local pool NAME`.
+    LocalPool(String),
+    /// `ipv6 local pool NAME`.
+    Ipv6LocalPool(String),
+    /// `crypto ikev2 authorization policy NAME`.
+    AuthorizationPolicy(String),
     /// `crypto ikev2 cookie-challenge N`.
     CookieChallenge,
     /// `crypto ikev2 limit max-in-negotiation-sa N`.
@@ -57,6 +65,10 @@ impl fmt::Display for Section {
         match self {
             Section::Hostname => f.write_str("hostname"),
             Section::AllowWeak => f.write_str("crypto allow-weak"),
+            Section::Aaa => f.write_str("aaa"),
+            Section::LocalPool(n) => write!(f, "ip local pool {n}"),
+            Section::Ipv6LocalPool(n) => write!(f, "ipv6 local pool {n}"),
+            Section::AuthorizationPolicy(n) => write!(f, "crypto ikev2 authorization policy {n}"),
             Section::CookieChallenge => f.write_str("crypto ikev2 cookie-challenge"),
             Section::MaxInNegotiationSa => f.write_str("crypto ikev2 limit max-in-negotiation-sa"),
             Section::MaxInNegotiationSaPerAddress => {
@@ -188,6 +200,29 @@ pub fn diff(old: &Config, new: &Config) -> Vec<Change> {
         &(old.fragmentation != Fragmentation::Default).then_some(old.fragmentation),
         &(new.fragmentation != Fragmentation::Default).then_some(new.fragmentation),
         Section::Fragmentation,
+    );
+    let aaa = |c: &Config| {
+        (c.aaa_new_model || !c.aaa_authorization_network.is_empty())
+            .then(|| (c.aaa_new_model, c.aaa_authorization_network.clone()))
+    };
+    single(&mut out, &aaa(old), &aaa(new), Section::Aaa);
+    maps(
+        &mut out,
+        &old.ip_local_pools,
+        &new.ip_local_pools,
+        Section::LocalPool,
+    );
+    maps(
+        &mut out,
+        &old.ipv6_local_pools,
+        &new.ipv6_local_pools,
+        Section::Ipv6LocalPool,
+    );
+    maps(
+        &mut out,
+        &old.ikev2_authorization_policies,
+        &new.ikev2_authorization_policies,
+        Section::AuthorizationPolicy,
     );
     maps(
         &mut out,

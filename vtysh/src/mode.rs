@@ -23,6 +23,8 @@ pub enum Mode {
     PkiTrustpoint,
     /// `crypto ikev2 profile PROFILE`.
     Ikev2Profile,
+    /// `crypto ikev2 authorization policy POLICY`.
+    Ikev2AuthorizationPolicy,
     /// `crypto ipsec transform-set TRANSFORMSET ...`.
     IpsecTransformSet,
     /// `crypto ipsec profile PROFILE`.
@@ -38,7 +40,7 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, for tables and tests.
-    pub const ALL: [Mode; 13] = [
+    pub const ALL: [Mode; 14] = [
         Mode::Exec,
         Mode::Config,
         Mode::Interface,
@@ -47,6 +49,7 @@ impl Mode {
         Mode::Ikev2KeyringPeer,
         Mode::PkiTrustpoint,
         Mode::Ikev2Profile,
+        Mode::Ikev2AuthorizationPolicy,
         Mode::IpsecTransformSet,
         Mode::IpsecProfile,
         Mode::RouterBgp,
@@ -65,6 +68,7 @@ impl Mode {
             Mode::Ikev2KeyringPeer => "(config-ikev2-keyring-peer)#",
             Mode::PkiTrustpoint => "(ca-trustpoint)#",
             Mode::Ikev2Profile => "(config-ikev2-profile)#",
+            Mode::Ikev2AuthorizationPolicy => "(config-ikev2-profile-author-policy)#",
             Mode::IpsecTransformSet => "(cfg-crypto-trans)#",
             Mode::IpsecProfile => "(ipsec-profile)#",
             Mode::RouterBgp => "(config-router)#",

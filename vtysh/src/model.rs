@@ -137,6 +137,10 @@ pub struct LocalPool {
     pub last: Ipv4Addr,
 }
 
+/// The most addresses one `ip local pool` holds (a /12), and the most
+/// prefixes one `ipv6 local pool` hands out: bounds the allocator.
+pub const MAX_LOCAL_POOL_ADDRESSES: u64 = 1 << 20;
+
 impl LocalPool {
     /// How many addresses the pool holds.
     pub fn size(&self) -> u64 {
@@ -773,6 +777,9 @@ impl InterfaceKind {
         }
     }
 }
+
+/// The highest Virtual-Template number (IOS's range, 1 to 4095).
+pub const MAX_VIRTUAL_TEMPLATE: u32 = 4095;
 
 /// The prefix of a Virtual-Access interface's operator name.
 pub const VIRTUAL_ACCESS: &str = "Virtual-Access";

@@ -59,6 +59,28 @@ impl Renderer {
             line!(self, "hostname {h}");
             line!(self, "!");
         }
+        if c.aaa_new_model || !c.aaa_authorization_network.is_empty() {
+            if c.aaa_new_model {
+                line!(self, "aaa new-model");
+            }
+            for l in &c.aaa_authorization_network {
+                line!(self, "aaa authorization network {l} local");
+            }
+            line!(self, "!");
+        }
+        for (n, p) in &c.ip_local_pools {
+            if p.first == p.last {
+                line!(self, "ip local pool {n} {}", p.first);
+            } else {
+                line!(self, "ip local pool {n} {} {}", p.first, p.last);
+            }
+        }
+        for (n, p) in &c.ipv6_local_pools {
+            line!(self, "ipv6 local pool {n} {} {}", p.prefix, p.assign_len);
+        }
+        if !c.ip_local_pools.is_empty() || !c.ipv6_local_pools.is_empty() {
+            line!(self, "!");
+        }
         if c.allow_weak {
             line!(self, "crypto allow-weak");
             line!(self, "!");
@@ -94,6 +116,9 @@ impl Renderer {
         }
         for (n, k) in &c.ikev2_keyrings {
             self.keyring(n, k);
+        }
+        for (n, p) in &c.ikev2_authorization_policies {
+            self.authorization_policy(n, p);
         }
         for (n, t) in &c.trustpoints {
             line!(self, "crypto pki trustpoint {n}");
@@ -323,6 +348,18 @@ impl Renderer {
         if !p.proposals.is_empty() {
             line!(self, " proposal {}", p.proposals.join(" "));
         }
+        for a in &p.aaa_authorization {
+            let kind = if a.cert { "cert" } else { "psk" };
+            line!(
+                self,
+                " aaa authorization group {kind} list {} {}",
+                a.list,
+                a.policy
+            );
+        }
+        if let Some(v) = p.virtual_template {
+            line!(self, " virtual-template {v}");
+        }
         if let Some(d) = p.dpd {
             let m = if d.mode == DpdMode::Periodic {
                 "periodic"
@@ -369,13 +406,43 @@ impl Renderer {
         line!(self, "!");
     }
 
+    fn authorization_policy(&mut self, n: &str, p: &AuthorizationPolicy) {
+        line!(self, "crypto ikev2 authorization policy {n}");
+        if let Some(v) = &p.pool {
+            line!(self, " pool {v}");
+        }
+        if let Some(v) = &p.ipv6_pool {
+            line!(self, " ipv6 pool {v}");
+        }
+        for r in &p.route_set_interfaces {
+            match r {
+                RouteSetInterface::Own => line!(self, " route set interface"),
+                RouteSetInterface::Named(i) => line!(self, " route set interface {i}"),
+            }
+        }
+        if let Some(d) = p.route_accept_distance {
+            line!(self, " route accept any distance {d}");
+        }
+        line!(self, "!");
+    }
+
     fn interface(&mut self, n: &str, i: &Interface) {
-        line!(self, "interface {n}");
+        if matches!(InterfaceKind::of(n), InterfaceKind::VirtualTemplate(_)) {
+            line!(self, "interface {n} type tunnel");
+        } else {
+            line!(self, "interface {n}");
+        }
         if let Some(d) = &i.description {
             line!(self, " description {d}");
         }
         if let Some(a) = &i.ipv4 {
             line!(self, " ip address {a}");
+        }
+        if let Some(u) = &i.unnumbered {
+            line!(self, " ip unnumbered {u}");
+        }
+        if i.address_negotiated {
+            line!(self, " ip address negotiated");
         }
         for a in &i.ipv6 {
             line!(self, " ipv6 address {a}");

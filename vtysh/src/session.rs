@@ -33,6 +33,8 @@ pub enum Frame {
     PkiTrustpoint(String),
     /// `crypto ikev2 profile PROFILE`: the profile's name.
     Ikev2Profile(String),
+    /// `crypto ikev2 authorization policy POLICY`: the policy's name.
+    Ikev2AuthorizationPolicy(String),
     /// `crypto ipsec transform-set TRANSFORMSET ...`: the set's name.
     IpsecTransformSet(String),
     /// `crypto ipsec profile PROFILE`: the profile's name.
@@ -63,6 +65,7 @@ impl Frame {
             Frame::Ikev2KeyringPeer { .. } => Mode::Ikev2KeyringPeer,
             Frame::PkiTrustpoint(_) => Mode::PkiTrustpoint,
             Frame::Ikev2Profile(_) => Mode::Ikev2Profile,
+            Frame::Ikev2AuthorizationPolicy(_) => Mode::Ikev2AuthorizationPolicy,
             Frame::IpsecTransformSet(_) => Mode::IpsecTransformSet,
             Frame::IpsecProfile(_) => Mode::IpsecProfile,
             Frame::RouterBgp => Mode::RouterBgp,

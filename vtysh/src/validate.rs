@@ -6,6 +6,8 @@ use crate::model::*;
 use ipnetwork::IpNetwork;
 use std::fmt;
 
+mod hub;
+
 /// One problem: the section it is in and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationError {
@@ -40,6 +42,7 @@ pub fn validate(c: &Config) -> Vec<ValidationError> {
     let mut e = Errors(Vec::new());
     crypto(c, &mut e);
     interfaces(c, &mut e);
+    hub::check(c, &mut e);
     if let Some(b) = &c.bgp {
         bgp(b, &mut e);
     }

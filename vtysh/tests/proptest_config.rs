@@ -1,9 +1,9 @@
 //! Property tests: generated configurations survive render -> parse, and
 //! no input line panics the parser or changes a config when refused.
 
-use ipnetwork::{IpNetwork, Ipv4Network};
+use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
 use proptest::prelude::*;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use vtysh::model::*;
 use vtysh::{render, Config, Outcome, Session};
 
@@ -76,6 +76,73 @@ fn transform() -> impl Strategy<Value = EspTransform> {
     ]
 }
 
+/// The parts of a Virtual-Template hub: aaa lists, pools, policies.
+type Hub = (
+    bool,
+    Vec<String>,
+    Vec<(String, [u8; 4], u16)>,
+    Vec<(String, [u8; 16], u8, u8)>,
+    Vec<(String, AuthorizationPolicy)>,
+);
+
+fn authorization_policy() -> impl Strategy<Value = AuthorizationPolicy> {
+    (
+        prop::option::of(name()),
+        prop::option::of(name()),
+        prop::collection::vec(prop::option::of(name()), 0..3),
+        prop::option::of(1u8..=255),
+    )
+        .prop_map(|(pool, ipv6_pool, routes, route_accept_distance)| {
+            let mut route_set_interfaces = Vec::new();
+            for r in routes {
+                let r = match r {
+                    Some(n) => RouteSetInterface::Named(n),
+                    None => RouteSetInterface::Own,
+                };
+                if !route_set_interfaces.contains(&r) {
+                    route_set_interfaces.push(r);
+                }
+            }
+            AuthorizationPolicy {
+                pool,
+                ipv6_pool,
+                route_set_interfaces,
+                route_accept_distance,
+            }
+        })
+}
+
+fn hub() -> impl Strategy<Value = Hub> {
+    (
+        any::<bool>(),
+        prop::collection::vec(name(), 0..3),
+        prop::collection::vec((name(), any::<[u8; 4]>(), 0u16..1000), 0..3),
+        prop::collection::vec((name(), any::<[u8; 16]>(), 1u8..=128, 0u8..=20), 0..3),
+        prop::collection::vec((name(), authorization_policy()), 0..3),
+    )
+}
+
+fn apply_hub(c: &mut Config, (new_model, lists, pools, pools6, policies): Hub) {
+    c.aaa_new_model = new_model || !lists.is_empty();
+    c.aaa_authorization_network = lists.into_iter().collect();
+    for (n, a, len) in pools {
+        let first = u32::from(Ipv4Addr::from(a)).min(u32::MAX - 1000);
+        let p = LocalPool {
+            first: Ipv4Addr::from(first),
+            last: Ipv4Addr::from(first + u32::from(len)),
+        };
+        c.ip_local_pools.insert(n, p);
+    }
+    for (n, a, len, extra) in pools6 {
+        let net = Ipv6Network::new(Ipv6Addr::from(a), len).unwrap();
+        let prefix = Ipv6Network::new(net.network(), len).unwrap();
+        let assign_len = len.saturating_add(extra).min(128);
+        c.ipv6_local_pools
+            .insert(n, Ipv6LocalPool { prefix, assign_len });
+    }
+    c.ikev2_authorization_policies = policies.into_iter().collect();
+}
+
 fn bfd_timers() -> impl Strategy<Value = BfdTimers> {
     (2u8..=255, 50u32..=60000, 50u32..=60000).prop_map(|(detect_mult, min_rx_ms, min_tx_ms)| {
         BfdTimers {
@@ -95,13 +162,17 @@ fn interface(i: u8) -> impl Strategy<Value = Interface> {
         prop::option::of(any::<[u8; 4]>()),
         any::<bool>(),
         prop::option::of(bfd_timers()),
+        0u8..3,
     )
         .prop_map(
-            move |(description, shutdown, mtu, mss, dst, dynamic, bfd)| Interface {
+            move |(description, shutdown, mtu, mss, dst, dynamic, bfd, addr)| Interface {
                 bfd,
                 description,
                 shutdown,
-                ipv4: Some(Ipv4Network::new(Ipv4Addr::new(169, 254, i, 1), 30).unwrap()),
+                ipv4: (addr == 0)
+                    .then(|| Ipv4Network::new(Ipv4Addr::new(169, 254, i, 1), 30).unwrap()),
+                unnumbered: (addr == 1).then(|| "Loopback0".to_string()),
+                address_negotiated: addr == 2,
                 ipv6: vec![],
                 mtu,
                 tcp_adjust_mss: mss,
@@ -199,9 +270,10 @@ fn config() -> impl Strategy<Value = Config> {
         prop::collection::vec(interface(1), 0..1),
         prop::option::of(bgp()),
         prop::collection::vec((any::<[u8; 4]>(), 0u8..=32, 1u8..=255), 0..4),
+        hub(),
     )
         .prop_map(
-            |(hostname, allow_weak, ikev2_proposals, keyrings, ts, ifs, bgp, routes)| {
+            |(hostname, allow_weak, ikev2_proposals, keyrings, ts, ifs, bgp, routes, hub)| {
                 let mut c = Config {
                     hostname,
                     allow_weak,
@@ -241,6 +313,7 @@ fn config() -> impl Strategy<Value = Config> {
                     }
                 }
                 c.static_routes.sort();
+                apply_hub(&mut c, hub);
                 c
             },
         )

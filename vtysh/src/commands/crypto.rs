@@ -691,7 +691,7 @@ pub(super) fn name(a: &Args, var: &str) -> Result<String, CliError> {
     Ok(n.to_string())
 }
 
-fn remove<T>(
+pub(super) fn remove<T>(
     map: &mut std::collections::BTreeMap<String, T>,
     a: &Args,
     var: &str,
@@ -713,12 +713,13 @@ pub(super) fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
     }
 }
 
-fn frame_name(c: &Ctx) -> String {
+pub(super) fn frame_name(c: &Ctx) -> String {
     match c.frame() {
         Frame::Ikev2Proposal(n)
         | Frame::Ikev2Keyring(n)
         | Frame::PkiTrustpoint(n)
         | Frame::Ikev2Profile(n)
+        | Frame::Ikev2AuthorizationPolicy(n)
         | Frame::IpsecTransformSet(n)
         | Frame::IpsecProfile(n)
         | Frame::Interface(n) => n.clone(),
@@ -727,7 +728,7 @@ fn frame_name(c: &Ctx) -> String {
     }
 }
 
-fn gone(what: &str) -> CliError {
+pub(super) fn gone(what: &str) -> CliError {
     CliError::new(format!(
         "% The {what} of this mode no longer exists; leave the mode with 'exit'"
     ))
@@ -768,7 +769,7 @@ fn trustpoint(c: &mut Ctx) -> Result<&mut Trustpoint, CliError> {
         .ok_or_else(|| gone("trustpoint"))
 }
 
-fn profile(c: &mut Ctx) -> Result<&mut Ikev2Profile, CliError> {
+pub(super) fn profile(c: &mut Ctx) -> Result<&mut Ikev2Profile, CliError> {
     let n = frame_name(c);
     c.cfg
         .ikev2_profiles

@@ -198,9 +198,33 @@ fn keyword(k: &str) -> &'static str {
         "additive" => "Add to the existing communities",
         "next-hop" => "Next hop",
         "global" => "Global address",
-        "route" => "Static route",
+        "route" => "Route",
         "Null0" | "blackhole" => "Discard the traffic",
         "no" => "Negate a command or set its defaults",
+        "aaa" => "Authorization of IKEv2 peers (local policies only)",
+        "new-model" => "Enable aaa (IOS needs it before aaa authorization)",
+        "authorization" => "Authorization: what a peer is given",
+        "pool" => "Address pool",
+        "policy" => "IKEv2 authorization policy",
+        "psk" => "Peers authenticated by pre-shared key",
+        "cert" => "Peers authenticated by certificate",
+        "list" => "aaa authorization network list",
+        "name-mangler" => "Derive the policy name from the peer (refused: name the policy)",
+        "user" => "Per-user authorization (refused: use group)",
+        "virtual-template" => {
+            "Clone a Virtual-Access interface per peer from this Virtual-Template"
+        }
+        "unnumbered" => "Borrow the address of another interface",
+        "negotiated" => "Take the address from the responder (IKEv2 configuration payload)",
+        "type" => "Interface type (Virtual-Template: tunnel)",
+        "accept" => "Accept what the responder pushes",
+        "distance" => "Administrative distance",
+        "tag" => "Route tag (refused)",
+        "dns" | "wins" | "def-domain" | "banner" | "split-dns" => {
+            "Push this setting to the peer (refused: rvpn does not)"
+        }
+        "netmask" => "Netmask pushed with the address (refused: peers get a /32)",
+        "subnet-acl" => "Routes from an access list (refused: no access lists)",
         "default" => "Default",
         _ => "",
     }
@@ -233,6 +257,9 @@ fn var(name: &str) -> &'static str {
         "PREFIXLIST" => "Prefix list name",
         "REGEX" => "Regular expression over the AS path",
         "GROUP" => "Diffie-Hellman group",
+        "LIST" => "aaa authorization network list name",
+        "POLICY" => "IKEv2 authorization policy name",
+        "TYPE" => "Interface type (tunnel)",
         _ => "Value",
     }
 }

@@ -10,17 +10,58 @@ use std::net::{IpAddr, Ipv4Addr};
 
 pub(super) fn register(b: &mut Builder) {
     use Mode::*;
-    b.add(Config, "interface IFNAME", |c, a| {
+    b.add(Config, "interface IFNAME [type TYPE]", |c, a| {
         let n = a.get("IFNAME").unwrap_or_default().to_string();
-        check_ifname(&n, a.column_of("IFNAME"))?;
+        let kind = InterfaceKind::of(&n);
+        if n.starts_with(VIRTUAL_ACCESS) {
+            return Err(CliError::at(
+                a.column_of("IFNAME"),
+                "% Virtual-Access interfaces are created from a Virtual-Template when a peer authenticates; configure interface Virtual-TemplateN",
+            ));
+        }
+        match (kind, a.get("TYPE")) {
+            (InterfaceKind::VirtualTemplate(v), _)
+                if !(1..=MAX_VIRTUAL_TEMPLATE).contains(&v)
+                    || n != format!("Virtual-Template{v}") =>
+            {
+                return Err(CliError::at(
+                    a.column_of("IFNAME"),
+                    format!("% Virtual-Template numbers are 1 to {MAX_VIRTUAL_TEMPLATE}, without leading zeros"),
+                ));
+            }
+            (InterfaceKind::VirtualTemplate(_), Some(t)) if !t.eq_ignore_ascii_case("tunnel") => {
+                return Err(CliError::at(
+                    a.column_of("TYPE"),
+                    format!("% type {t}: rvpn's Virtual-Templates are IPsec tunnel templates only (type tunnel)"),
+                ));
+            }
+            (InterfaceKind::VirtualTemplate(_), None) if !c.cfg.interfaces.contains_key(&n) => {
+                return Err(CliError::at(
+                    a.column_of("IFNAME"),
+                    format!("% {n} needs 'type tunnel': rvpn's Virtual-Templates are IPsec tunnel templates only (interface {n} type tunnel)"),
+                ));
+            }
+            (InterfaceKind::VirtualTemplate(_), _) => {}
+            (_, Some(_)) => {
+                return Err(CliError::at(
+                    a.column_of("type"),
+                    "% 'type' applies to Virtual-Template interfaces only",
+                ));
+            }
+            _ => check_ifname(&n, a.column_of("IFNAME"))?,
+        }
         let e = c.cfg.interfaces.entry(n.clone()).or_default();
-        if is_tunnel_name(&n) && e.tunnel.is_none() {
+        let tunnelled = matches!(
+            kind,
+            InterfaceKind::Tunnel(_) | InterfaceKind::VirtualTemplate(_)
+        );
+        if tunnelled && e.tunnel.is_none() {
             e.tunnel = Some(Tunnel::default());
         }
         c.push(Frame::Interface(n));
         Ok(())
     });
-    b.add(Config, "no interface IFNAME", |c, a| {
+    b.add(Config, "no interface IFNAME [type TYPE]", |c, a| {
         let n = a.get("IFNAME").unwrap_or_default();
         if c.cfg.interfaces.remove(n).is_none() {
             return Err(CliError::at(
@@ -48,14 +89,76 @@ pub(super) fn register(b: &mut Builder) {
     });
     b.add(Interface, "ip address <A.B.C.D/M|A.B.C.D MASK>", |c, a| {
         let n = v4_addr(a)?;
-        iface(c)?.ipv4 = Some(n);
+        not_on_template(
+            c,
+            "ip address",
+            "use ip unnumbered LoopbackN; each Virtual-Access borrows the Loopback's address",
+        )?;
+        let i = iface(c)?;
+        i.ipv4 = Some(n);
+        i.unnumbered = None;
+        i.address_negotiated = false;
         Ok(())
     });
-    b.add(Interface, "no ip address [LINE]", |c, _| {
-        iface(c)?.ipv4 = None;
+    b.add(Interface, "no ip address [LINE]", |c, a| {
+        let i = iface(c)?;
+        match a.get("LINE") {
+            Some("negotiated") => i.address_negotiated = false,
+            Some(_) => i.ipv4 = None,
+            None => {
+                i.ipv4 = None;
+                i.address_negotiated = false;
+            }
+        }
         Ok(())
+    });
+    b.add(Interface, "ip address negotiated", |c, _| {
+        if !matches!(InterfaceKind::of(&if_name(c)?), InterfaceKind::Tunnel(_)) {
+            return Err(CliError::new(
+                "% ip address negotiated applies to tunnel interfaces (TunnelN): the tunnel takes its address from the hub's IKEv2 configuration payload",
+            ));
+        }
+        let i = iface(c)?;
+        i.address_negotiated = true;
+        i.ipv4 = None;
+        i.unnumbered = None;
+        Ok(())
+    });
+    b.add(Interface, "ip unnumbered IFNAME", |c, a| {
+        let me = if_name(c)?;
+        if !matches!(
+            InterfaceKind::of(&me),
+            InterfaceKind::Tunnel(_) | InterfaceKind::VirtualTemplate(_)
+        ) {
+            return Err(CliError::new(
+                "% ip unnumbered applies to tunnel and Virtual-Template interfaces",
+            ));
+        }
+        let n = a.get("IFNAME").unwrap_or_default().to_string();
+        if n == me {
+            return Err(CliError::at(
+                a.column_of("IFNAME"),
+                "% An interface cannot borrow its own address",
+            ));
+        }
+        let i = iface(c)?;
+        i.unnumbered = Some(n);
+        i.ipv4 = None;
+        i.address_negotiated = false;
+        Ok(())
+    });
+    b.add(Interface, "no ip unnumbered [IFNAME]", |c, _| {
+        iface(c)?.unnumbered = None;
+        Ok(())
+    });
+    b.add(Interface, "ipv6 unnumbered LINE", |_, a| {
+        Err(CliError::at(
+            a.column_of("unnumbered"),
+            "% ipv6 unnumbered: rvpn borrows IPv4 addresses only (ip unnumbered); peers get IPv6 addresses from an ipv6 local pool (ipv6 pool in the authorization policy)",
+        ))
     });
     b.add(Interface, "ipv6 address X:X::X:X/M", |c, a| {
+        not_on_template(c, "ipv6 address", "every Virtual-Access would carry the same address; hand peers addresses with ipv6 pool in the authorization policy")?;
         let s = a.get("X:X::X:X/M").unwrap_or_default();
         let n: Ipv6Network = s
             .parse()
@@ -142,6 +245,11 @@ pub(super) fn register(b: &mut Builder) {
         Interface,
         "tunnel destination <A.B.C.D|X:X::X:X|dynamic>",
         |c, a| {
+            not_on_template(
+                c,
+                "tunnel destination",
+                "the peer of each Virtual-Access is whoever authenticates",
+            )?;
             let d = match a.get("A.B.C.D").or(a.get("X:X::X:X")) {
                 Some(ip) => TunnelDestination::Address(
                     ip.parse().map_err(|_| CliError::new("% Bad address"))?,
@@ -218,6 +326,24 @@ fn check_ifname(n: &str, col: Option<usize>) -> Result<(), CliError> {
     Ok(())
 }
 
+fn if_name(c: &Ctx) -> Result<String, CliError> {
+    match c.frame() {
+        Frame::Interface(n) => Ok(n.clone()),
+        _ => Err(CliError::new("% Not in interface mode")),
+    }
+}
+
+/// Refuse a line on a Virtual-Template, with the reason.
+fn not_on_template(c: &Ctx, what: &str, why: &str) -> Result<(), CliError> {
+    let n = if_name(c)?;
+    if matches!(InterfaceKind::of(&n), InterfaceKind::VirtualTemplate(_)) {
+        return Err(CliError::new(format!(
+            "% {what} on a Virtual-Template: {why}"
+        )));
+    }
+    Ok(())
+}
+
 fn iface(c: &mut Ctx) -> Result<&mut Interface, CliError> {
     let Frame::Interface(n) = c.frame().clone() else {
         return Err(CliError::new("% Not in interface mode"));
@@ -230,9 +356,11 @@ fn iface(c: &mut Ctx) -> Result<&mut Interface, CliError> {
 
 fn tunnel(c: &mut Ctx) -> Result<&mut Tunnel, CliError> {
     let i = iface(c)?;
-    i.tunnel
-        .as_mut()
-        .ok_or_else(|| CliError::new("% Tunnel commands apply to tunnel interfaces (TunnelN) only"))
+    i.tunnel.as_mut().ok_or_else(|| {
+        CliError::new(
+            "% Tunnel commands apply to tunnel interfaces (TunnelN, Virtual-TemplateN) only",
+        )
+    })
 }
 
 fn v4_addr(a: &Args) -> Result<Ipv4Network, CliError> {

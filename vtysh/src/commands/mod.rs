@@ -1,5 +1,6 @@
 //! The command table: every command of every mode, with its handler.
 
+mod aaa;
 mod bgp;
 mod crypto;
 mod exec;
@@ -128,6 +129,7 @@ pub fn registry() -> &'static Registry {
         };
         exec::register(&mut b);
         crypto::register(&mut b);
+        aaa::register(&mut b);
         interface::register(&mut b);
         bgp::register(&mut b);
         policy::register(&mut b);
