@@ -24,6 +24,7 @@ mod server;
 mod show;
 mod show_crypto;
 mod show_pki;
+mod show_va;
 mod supervise;
 mod updown;
 

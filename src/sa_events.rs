@@ -11,7 +11,7 @@
 //! burst of a thousand tunnel events still leaves it with the final state
 //! of every tunnel.
 
-use crate::dataplane::{iface_spec_for, DpCommand};
+use crate::dataplane::{iface_spec_for, AfterInstall, DpCommand};
 use crate::updown;
 use esp_io::link::linux_name;
 use ike::driver::Event as IkeEvent;
@@ -83,7 +83,7 @@ impl SaEvents {
                     c.chosen.describe()
                 );
                 self.sa_counted(counts, &c.tunnel, true);
-                self.ike_routes(&c);
+                let routes = self.ike_routes(&c);
                 match &self.dp {
                     Some(dp) => {
                         let running = self.running.borrow().clone();
@@ -98,14 +98,28 @@ impl SaEvents {
                         c.tunnel = iface.name.clone();
                         // A data plane that is gone drops the answer, which
                         // fails the install.
+                        // The routes once the interface exists: the kernel
+                        // takes none through a missing device.
+                        let rib = self.rib.clone();
+                        let then = routes.zip(rib).map(|(cmd, rib)| {
+                            AfterInstall(Box::new(move || {
+                                let _ = rib.send(cmd);
+                            }))
+                        });
                         let _ = dp.send(DpCommand::Install {
                             child: c,
                             iface,
                             installed: Some(installed),
+                            then,
                         });
                     }
                     // No data plane runs: there is nothing to install.
-                    None => installed.done(Ok(())),
+                    None => {
+                        if let Some(cmd) = routes {
+                            self.send_rib(cmd);
+                        }
+                        installed.done(Ok(()))
+                    }
                 }
             }
             IkeEvent::ChildMoved(m) => {
@@ -161,10 +175,10 @@ impl SaEvents {
         }
     }
 
-    /// The routes through a Child SA's tunnel that configuration payloads
-    /// gave: to the addresses we leased the peer and to the networks it
+    /// The RIB command for the routes through a Child SA's tunnel that
+    /// configuration payloads gave: to the addresses we leased the peer and to the networks it
     /// announced (a hub), or the networks the responder pushed (a spoke).
-    fn ike_routes(&self, c: &ike::sa::ChildSaParams) {
+    fn ike_routes(&self, c: &ike::sa::ChildSaParams) -> Option<crate::routing::Command> {
         let routes: Vec<IpNetwork> =
             c.cp.peer_addresses
                 .iter()
@@ -173,12 +187,12 @@ impl SaEvents {
                 .filter_map(|(a, l)| IpNetwork::new(a, l).ok())
                 .collect();
         if routes.is_empty() && c.virtual_template.is_none() {
-            return;
+            return None;
         }
-        self.send_rib(crate::routing::Command::IkeRoutes {
+        Some(crate::routing::Command::IkeRoutes {
             tunnel: c.tunnel.clone(),
             routes,
-        });
+        })
     }
 
     fn send_rib(&self, cmd: crate::routing::Command) {

@@ -100,7 +100,7 @@ fn err(message: impl Into<String>) -> ErrorInfo {
     }
 }
 
-fn to_json(v: &Value) -> Result<String, ErrorInfo> {
+pub(crate) fn to_json(v: &Value) -> Result<String, ErrorInfo> {
     serde_json::to_string_pretty(v)
         .map(|s| s + "\n")
         .map_err(|e| err(format!("% Internal error: {e}")))
@@ -499,6 +499,9 @@ fn interfaces(
     brief: bool,
     json: bool,
 ) -> Result<String, ErrorInfo> {
+    if let Some(va) = name.and_then(crate::show_va::canonical) {
+        return crate::show_va::interface(v, &va, json);
+    }
     let sel = selected(v.running, name)?;
     if json {
         let list: Vec<Value> = sel.iter().map(|(n, i)| interface_json(v, n, i)).collect();
@@ -579,36 +582,50 @@ fn ip_interface_brief(v: &View<'_>, json: bool) -> Result<String, ErrorInfo> {
 }
 
 /// A protected tunnel as `show crypto session` sees it.
-struct CryptoSession<'c> {
-    interface: &'c str,
+struct CryptoSession {
+    interface: String,
     status: String,
     peer: String,
     source: Option<String>,
-    ipsec_profile: &'c str,
-    ikev2_profile: Option<&'c str>,
+    ipsec_profile: String,
+    ikev2_profile: Option<String>,
 }
 
-fn crypto_sessions<'c>(v: &View<'c>) -> Vec<CryptoSession<'c>> {
+fn crypto_sessions(v: &View<'_>) -> Vec<CryptoSession> {
     let cfg = v.running;
-    sorted(cfg)
+    let mut out: Vec<CryptoSession> = sorted(cfg)
         .into_iter()
         .filter(|(n, _)| is_tunnel_name(n))
         .filter_map(|(n, i)| {
             let t = i.tunnel.as_ref()?;
             let prof = t.protection.as_deref()?;
             Some(CryptoSession {
-                interface: n,
+                interface: n.clone(),
                 status: v.tunnel_status(n, i),
                 peer: destination_text(&t.destination).unwrap_or_else(|| "dynamic".to_string()),
                 source: source_text(&t.source),
-                ipsec_profile: prof,
+                ipsec_profile: prof.to_string(),
                 ikev2_profile: cfg
                     .ipsec_profiles
                     .get(prof)
-                    .and_then(|p| p.ikev2_profile.as_deref()),
+                    .and_then(|p| p.ikev2_profile.clone()),
             })
         })
-        .collect()
+        .collect();
+    // Virtual-Templates, then one entry per Virtual-Access (per spoke).
+    out.extend(
+        crate::show_va::sessions(v)
+            .into_iter()
+            .map(|s| CryptoSession {
+                interface: s.interface,
+                status: s.status,
+                peer: "dynamic".to_string(),
+                source: s.source,
+                ipsec_profile: s.ipsec_profile,
+                ikev2_profile: s.ikev2_profile,
+            }),
+    );
+    out
 }
 
 fn crypto_session(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorInfo> {
@@ -630,14 +647,14 @@ fn crypto_session(v: &View<'_>, detail: bool, json: bool) -> Result<String, Erro
         let list: Vec<Value> = sessions
             .iter()
             .map(|s| {
-                let sa = sa_of(s.interface);
+                let sa = sa_of(&s.interface);
                 let mut o = json!({
                     "interface": s.interface,
                     "status": s.status,
                     "peer": sa.map(|x| x.remote.ip().to_string()).unwrap_or_else(|| s.peer.clone()),
                     "peer_port": sa.map(|x| x.remote.port()),
                     "profile": s.ikev2_profile,
-                    "last_down": last_down(s.interface).map(|(why, ago)| json!({"reason": why, "secs_ago": ago.as_secs()})),
+                    "last_down": last_down(&s.interface).map(|(why, ago)| json!({"reason": why, "secs_ago": ago.as_secs()})),
                 });
                 if detail {
                     o["source"] = json!(s.source);
@@ -653,12 +670,15 @@ fn crypto_session(v: &View<'_>, detail: bool, json: bool) -> Result<String, Erro
     }
     let mut out = String::from("Crypto session current status\n");
     for s in &sessions {
-        let sa = sa_of(s.interface);
+        let sa = sa_of(&s.interface);
         out.push_str(&format!("\nInterface: {}\n", s.interface));
-        out.push_str(&format!("Profile: {}\n", s.ikev2_profile.unwrap_or("none")));
+        out.push_str(&format!(
+            "Profile: {}\n",
+            s.ikev2_profile.as_deref().unwrap_or("none")
+        ));
         out.push_str(&format!("Session status: {}\n", s.status));
         // Why it went down, while it is down (and in detail always).
-        if let Some((why, ago)) = last_down(s.interface) {
+        if let Some((why, ago)) = last_down(&s.interface) {
             if detail || sa.is_none() {
                 out.push_str(&format!("Last down: {why}, {} ago\n", age(ago)));
             }
@@ -693,7 +713,7 @@ fn crypto_session(v: &View<'_>, detail: bool, json: bool) -> Result<String, Erro
             out.push_str(&format!("  IPsec profile: {}\n", s.ipsec_profile));
             out.push_str(&format!(
                 "  IKEv2 profile: {}\n",
-                s.ikev2_profile.unwrap_or("none")
+                s.ikev2_profile.as_deref().unwrap_or("none")
             ));
             if let Some(x) = sa {
                 out.push_str(&format!(

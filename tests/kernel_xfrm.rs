@@ -371,6 +371,7 @@ fn live_backend_in_this_kernel() {
             child: Box::new(c1),
             iface: iface("Tunnel5", 6),
             installed: None,
+            then: None,
         })
         .unwrap();
         settle().await;
@@ -410,6 +411,7 @@ fn live_backend_in_this_kernel() {
             child: Box::new(c2),
             iface: iface("Tunnel5", 6),
             installed: None,
+            then: None,
         })
         .unwrap();
         settle().await;
@@ -461,6 +463,7 @@ fn live_backend_in_this_kernel() {
             child: Box::new(c3),
             iface: iface("Tunnel5", 6),
             installed: None,
+            then: None,
         })
         .unwrap();
         settle().await;
@@ -600,6 +603,7 @@ fn live_backend_in_this_kernel() {
                 child: Box::new(c),
                 iface: f,
                 installed: None,
+                then: None,
             })
             .unwrap();
         }

@@ -54,9 +54,13 @@ pub async fn serve<B: Backend>(mut backend: B, mut cmds: UnboundedReceiver<DpCom
                 child,
                 iface,
                 installed,
+                then,
             } => {
                 let (spi_in, spi_out) = (child.spi_in, child.spi_out);
                 let r = backend.install(child, &iface).await;
+                if let (Ok(()), Some(then)) = (&r, then) {
+                    (then.0)();
+                }
                 if let Err(e) = &r {
                     error!(
                         "{}: {} data plane cannot install SA pair in {spi_in:08x} out {spi_out:08x}: {e}",

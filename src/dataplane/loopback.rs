@@ -1,5 +1,8 @@
 //! `interface LoopbackN`: a Linux dummy interface of that name, up unless
-//! shut down, with the configured addresses. It exists while configured
+//! shut down, with the configured addresses; on a kernel without dummy
+//! interfaces (some minimal and container kernels), a TUN device of that
+//! name that rvpnd holds open and never reads: traffic to its addresses is
+//! local, so nothing is ever sent through it. It exists while configured
 //! and while rvpnd runs; an existing interface of that name that is not
 //! rvpn's (no `rvpn` alias) is left alone, with the reason logged.
 
@@ -13,6 +16,8 @@ use tracing::{info, warn};
 pub struct Loopbacks {
     h: Option<Handle>,
     made: HashMap<String, Vec<IpNetwork>>,
+    /// The TUN devices standing in for dummy interfaces, held open.
+    tuns: HashMap<String, esp_io::tun::Tun>,
 }
 
 impl Loopbacks {
@@ -47,8 +52,25 @@ impl Loopbacks {
                 }
                 Ok(None) => match link::create_dummy(&h, name).await {
                     Ok(_) => info!("{name}: created (dummy interface)"),
+                    Err(e) if e.errno() == Some(libc::EOPNOTSUPP) => {
+                        match esp_io::tun::Tun::create_offload_single(name) {
+                            Ok((tun, _)) => {
+                                if let Ok(i) = link::index(&h, name).await {
+                                    if let Err(e) = link::set_alias(&h, i, link::ALIAS).await {
+                                        warn!("{name}: {e}");
+                                    }
+                                }
+                                self.tuns.insert(name.to_string(), tun);
+                                info!("{name}: created (a TUN device: this kernel has no dummy interfaces)");
+                            }
+                            Err(t) => {
+                                warn!("{name}: cannot create it: no dummy interfaces ({e}), and no TUN: {t}");
+                                return;
+                            }
+                        }
+                    }
                     Err(e) => {
-                        warn!("{name}: cannot create it (a kernel without dummy interfaces?): {e}");
+                        warn!("{name}: cannot create it: {e}");
                         return;
                     }
                 },
@@ -79,6 +101,11 @@ impl Loopbacks {
     /// Delete loopback `name`.
     pub async fn remove(&mut self, name: &str) {
         if self.made.remove(name).is_none() {
+            return;
+        }
+        // Closing a TUN device removes it.
+        if self.tuns.remove(name).is_some() {
+            info!("{name}: removed");
             return;
         }
         if let Some(h) = self.handle() {

@@ -137,6 +137,15 @@ pub fn iface_spec(cfg: &vtysh::Config, name: &str) -> IfaceSpec {
     iface_spec_for(cfg, name, None, &[])
 }
 
+/// Work to do after a successful install.
+pub struct AfterInstall(pub Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for AfterInstall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AfterInstall")
+    }
+}
+
 /// What the daemon asks of the data plane.
 #[derive(Debug)]
 pub enum DpCommand {
@@ -152,6 +161,9 @@ pub enum DpCommand {
         /// peer use the SA only after a successful answer (dropping it
         /// fails the install).
         installed: Option<ike::driver::InstallAck>,
+        /// Run once the pair is installed (and so the interface exists):
+        /// the routes through a new Virtual-Access go to the RIB then.
+        then: Option<AfterInstall>,
     },
     /// A Child SA is gone. When it was the tunnel's last, the interface's
     /// line protocol goes down (the interface stays, with its addresses).

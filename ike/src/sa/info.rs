@@ -48,6 +48,11 @@ pub struct IkeSaInfo {
     pub fragments: (u64, u64),
     /// Its Child SAs.
     pub children: Vec<ChildSaInfo>,
+    /// `Some(N)`: its tunnel is a Virtual-Access cloned from
+    /// Virtual-TemplateN.
+    pub virtual_template: Option<u32>,
+    /// What configuration payloads settled for its tunnel.
+    pub cp: super::vtemplate::CpResult,
 }
 
 /// A snapshot of one Child SA.
@@ -108,6 +113,17 @@ impl Engine {
                         rekey_in: c.rekey_at.saturating_duration_since(now),
                     })
                     .collect(),
+                virtual_template: sa
+                    .tunnel
+                    .as_deref()
+                    .and_then(|n| self.tunnel_cfg(n))
+                    .and_then(|t| t.virtual_template),
+                cp: sa
+                    .tunnel
+                    .as_deref()
+                    .and_then(|n| self.vt.cp_of(n))
+                    .cloned()
+                    .unwrap_or_default(),
             })
             .collect();
         v.sort_by(|a, b| a.tunnel.cmp(&b.tunnel).then(a.spi_i.cmp(&b.spi_i)));

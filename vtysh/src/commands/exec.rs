@@ -57,6 +57,22 @@ pub(super) fn register(b: &mut Builder) {
             },
         )
     });
+    b.add(
+        Exec,
+        "show interface virtual-access (1-2147483647) [json]",
+        |c, a| {
+            show(
+                c,
+                a,
+                ShowCmd::Interface {
+                    name: a
+                        .get("(1-2147483647)")
+                        .map(|n| format!("Virtual-Access{n}")),
+                    brief: false,
+                },
+            )
+        },
+    );
     b.add(Exec, "show ip interface brief [json]", |c, a| {
         show(c, a, ShowCmd::IpInterfaceBrief)
     });

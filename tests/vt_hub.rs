@@ -1,0 +1,226 @@
+//! A Virtual-Template hub (IOS FlexVPN, issue 16) with rvpn spokes: one
+//! hub stanza serves every spoke; each spoke gets a Virtual-Access
+//! interface on the hub, an address from the pool through IKEv2
+//! configuration payloads (`ip address negotiated`), the hub's loopback
+//! as a pushed route, and the hub a host route to the spoke's address;
+//! the tunnel carries pings between the spoke's pool address and the
+//! hub's loopback; a spoke that goes away takes its Virtual-Access and
+//! host route with it within a second and gives its address back.
+
+mod support;
+
+use serde_json::Value;
+use std::time::Duration;
+use support::netns::{veth, Netns};
+use support::rvpn::Rvpnd;
+use support::wait_for;
+
+const PSK: &str = "vt-hub-lab-secret-0123";
+
+fn hub_config(pool_last: &str) -> String {
+    format!(
+        "hostname hub
+aaa new-model
+aaa authorization network SPOKES-AUTH local
+ip local pool SPOKES-POOL 169.254.100.2 {pool_last}
+!
+crypto ikev2 authorization policy SPOKES-POL
+ pool SPOKES-POOL
+ route set interface Loopback0
+!
+crypto ikev2 keyring SPOKES
+ peer ALL
+  address 0.0.0.0/0
+  pre-shared-key {PSK}
+!
+crypto ikev2 profile SPOKES
+ match identity remote fqdn domain spokes.test
+ identity local fqdn hub.test
+ authentication local pre-share
+ authentication remote pre-share
+ keyring local SPOKES
+ dpd 2 1 periodic
+ aaa authorization group psk list SPOKES-AUTH SPOKES-POL
+ virtual-template 1
+!
+crypto ipsec profile VTI
+ set ikev2-profile SPOKES
+!
+interface Loopback0
+ ip address 169.254.100.1/32
+!
+interface Virtual-Template1 type tunnel
+ ip unnumbered Loopback0
+ tunnel source 192.0.2.1
+ tunnel mode ipsec ipv4
+ tunnel protection ipsec profile VTI
+!
+"
+    )
+}
+
+fn spoke_config(n: u8) -> String {
+    format!(
+        "hostname spoke{n}
+crypto ikev2 keyring HUB
+ peer HUB
+  address 192.0.2.1
+  pre-shared-key {PSK}
+!
+crypto ikev2 profile HUB
+ match identity remote fqdn hub.test
+ identity local fqdn spoke{n}.spokes.test
+ authentication local pre-share
+ authentication remote pre-share
+ keyring local HUB
+ dpd 2 1 periodic
+!
+crypto ipsec profile VTI
+ set ikev2-profile HUB
+!
+interface Tunnel1
+ ip address negotiated
+ tunnel source 10.96.{n}.2
+ tunnel destination 192.0.2.1
+ tunnel mode ipsec ipv4
+ tunnel protection ipsec profile VTI
+!
+"
+    )
+}
+
+fn sessions(r: &Rvpnd) -> Vec<Value> {
+    r.show_json("show crypto session")["sessions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn up_names(r: &Rvpnd) -> Vec<String> {
+    let mut v: Vec<String> = sessions(r)
+        .iter()
+        .filter(|s| s["status"] == "UP-ACTIVE")
+        .filter_map(|s| s["interface"].as_str().map(String::from))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The IPv4 address the kernel has on `ifname` in `ns`, if any.
+fn addr_of(ns: &Netns, ifname: &str) -> Option<String> {
+    let o = ns.exec(&["ip", "-o", "-4", "addr", "show", "dev", ifname]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    text.split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .map(|a| a.split('/').next().unwrap_or_default().to_string())
+}
+
+#[test]
+fn virtual_template_hub_gives_each_spoke_an_interface_an_address_and_routes() {
+    support::require_interop();
+    let hub_ns = Netns::new("vth");
+    let s1 = Netns::new("vt1");
+    let s2 = Netns::new("vt2");
+    veth(&hub_ns, &s1, "10.96.1.1/24", "10.96.1.2/24");
+    veth(&hub_ns, &s2, "10.96.2.1/24", "10.96.2.2/24");
+    // The hub's public address, as on an Internet hub.
+    hub_ns.add_lo_addr("192.0.2.1/32");
+    s1.route(&["192.0.2.1/32", "via", "10.96.1.1"]);
+    s2.route(&["192.0.2.1/32", "via", "10.96.2.1"]);
+    let hub = Rvpnd::start(&hub_ns, &hub_config("169.254.100.254"));
+    let sp1 = Rvpnd::start(&s1, &spoke_config(1));
+    let sp2 = Rvpnd::start(&s2, &spoke_config(2));
+    let ok = wait_for(
+        || {
+            up_names(&hub) == ["Virtual-Access1", "Virtual-Access2"]
+                && up_names(&sp1) == ["Tunnel1"]
+                && up_names(&sp2) == ["Tunnel1"]
+        },
+        Duration::from_secs(40),
+    );
+    assert!(
+        ok,
+        "hub {:?} spokes {:?} {:?}\n--- hub log:\n{}\n--- spoke1 log:\n{}",
+        sessions(&hub),
+        up_names(&sp1),
+        up_names(&sp2),
+        hub.log(),
+        sp1.log()
+    );
+    // Each spoke took a distinct pool address onto its Tunnel1.
+    let mut got = Vec::new();
+    for ns in [&s1, &s2] {
+        let ok = wait_for(|| addr_of(ns, "Tunnel1").is_some(), Duration::from_secs(10));
+        assert!(ok, "no address on {}'s Tunnel1", ns.name());
+        got.push(addr_of(ns, "Tunnel1").unwrap_or_default());
+    }
+    got.sort();
+    assert_eq!(got, ["169.254.100.2", "169.254.100.3"]);
+    // The hub has a host route to each through its Virtual-Access (the
+    // kernel name rvpn-vaN, the operator's as alias), and each spoke a
+    // route to the hub's loopback through Tunnel1.
+    let routes = |ns: &Netns| {
+        String::from_utf8_lossy(&ns.exec(&["ip", "-4", "route", "show"]).stdout).to_string()
+    };
+    let ok = wait_for(
+        || {
+            let r = routes(&hub_ns);
+            has_route(&r, "169.254.100.2", "rvpn-va") && has_route(&r, "169.254.100.3", "rvpn-va")
+        },
+        Duration::from_secs(10),
+    );
+    assert!(ok, "hub routes:\n{}", routes(&hub_ns));
+    let link = String::from_utf8_lossy(&hub_ns.exec(&["ip", "link", "show"]).stdout).to_string();
+    assert!(link.contains("alias Virtual-Access1"), "{link}");
+    for ns in [&s1, &s2] {
+        let ok = wait_for(
+            || has_route(&routes(ns), "169.254.100.1", "Tunnel1"),
+            Duration::from_secs(10),
+        );
+        assert!(ok, "{} routes:\n{}", ns.name(), routes(ns));
+    }
+    // The tunnels carry packets, spoke pool address to hub loopback.
+    let a1 = addr_of(&s1, "Tunnel1").unwrap_or_default();
+    s1.ping_ok(&a1, "169.254.100.1", 3);
+    let a2 = addr_of(&s2, "Tunnel1").unwrap_or_default();
+    s2.ping_ok(&a2, "169.254.100.1", 3);
+    // show ip route on the hub names the Virtual-Access.
+    let text = hub.vtysh_ok(&["show ip route"]);
+    assert!(
+        text.contains("169.254.100.2/32 is directly connected, Virtual-Access")
+            || text.contains("Virtual-Access1"),
+        "{text}"
+    );
+
+    // Spoke 1 goes away for good: its Virtual-Access, host route and
+    // lease go within a second of the delete.
+    let mut sp1 = sp1;
+    sp1.stop();
+    let gone = wait_for(
+        || {
+            let links = String::from_utf8_lossy(&hub_ns.exec(&["ip", "link", "show"]).stdout)
+                .matches("alias Virtual-Access")
+                .count();
+            !routes(&hub_ns).contains(&format!("{a1} dev"))
+                && up_names(&hub).len() == 1
+                && links == 1
+        },
+        Duration::from_secs(1),
+    );
+    assert!(
+        gone,
+        "after spoke1 left: hub {:?}\n{}",
+        sessions(&hub),
+        routes(&hub_ns)
+    );
+}
+
+/// Whether `ip route show` output has a route to `dst` out of a device
+/// whose name starts with `dev`.
+fn has_route(text: &str, dst: &str, dev: &str) -> bool {
+    text.lines().any(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        w.first() == Some(&dst) && w.windows(2).any(|p| p[0] == "dev" && p[1].starts_with(dev))
+    })
+}
