@@ -690,10 +690,7 @@ async fn flush(
             Output::ChildUp(child) => {
                 let installed = InstallAck::new(child.spi_in, acks.clone());
                 // If the daemon is gone, the dropped answer fails the install.
-                let _ = events.send(Event::ChildUp {
-                    child: Box::new(child),
-                    installed,
-                });
+                let _ = events.send(Event::ChildUp { child, installed });
             }
             Output::ChildDown {
                 tunnel,

@@ -66,7 +66,7 @@ impl Engine {
             chosen.describe()
         );
         self.logf(msg);
-        self.out.push_back(Output::ChildUp(params));
+        self.out.push_back(Output::ChildUp(Box::new(params)));
         self.await_install(
             spi,
             spi_in,

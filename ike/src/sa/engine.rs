@@ -98,7 +98,7 @@ pub enum Output {
     /// Install a Child SA, then answer with [`Engine::child_installed`]:
     /// the IKE SA's next datagram (the response that hands the peer the
     /// SA, or the delete of the SA it replaces) waits for that answer.
-    ChildUp(ChildSaParams),
+    ChildUp(Box<ChildSaParams>),
     /// Remove a Child SA (by inbound SPI).
     ChildDown {
         /// The tunnel the SA belonged to.

@@ -231,7 +231,7 @@ impl Pair {
                         Output::ChildUp(c) => {
                             src.ups += 1;
                             let spi_in = c.spi_in;
-                            src.children.insert(spi_in, c);
+                            src.children.insert(spi_in, *c);
                             match src.install.clone() {
                                 Install::Auto => src.e.child_installed(spi_in, Ok(()), self.now),
                                 Install::Manual => src.unconfirmed.push(spi_in),

@@ -39,7 +39,7 @@ fn pump(p: &mut Pair, dur: Duration, net: &mut dyn FnMut(Vec<Wire>) -> Vec<Wire>
                     Output::ChildUp(c) => {
                         src.ups += 1;
                         let spi = c.spi_in;
-                        src.children.insert(spi, c);
+                        src.children.insert(spi, *c);
                         src.e.child_installed(spi, Ok(()), p.now);
                     }
                     Output::ChildDown { spi_in, .. } => {

@@ -114,7 +114,7 @@ impl Net {
                             let s = &mut self.sides[i];
                             s.ups += 1;
                             let spi = c.spi_in;
-                            s.children.insert(spi, c);
+                            s.children.insert(spi, *c);
                             s.e.child_installed(spi, Ok(()), self.now);
                         }
                         Output::ChildDown { spi_in, .. } => {
