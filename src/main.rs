@@ -241,6 +241,7 @@ async fn run(
     let (routes_tx, routes_rx) = mpsc::unbounded_channel();
     let rib = routing::start(&tasks, routes_rx, kernel_routes);
     let rib_ctl = rib.tx.clone();
+    let leased = sa_events::Leased::default();
     let (tunnels_tx, tunnels_rx) = updown::channel();
     let (bfd_ev_tx, bfd_ev_rx) = updown::channel();
     // The dynamic neighbors BGP knows, for BFD's passive sessions.
@@ -255,6 +256,7 @@ async fn run(
             config: running_rx.clone(),
             tunnels: tunnels_rx,
             bfd: bfd_ev_rx,
+            leased: leased.clone(),
         },
         Some(known_tx),
     );
@@ -292,6 +294,7 @@ async fn run(
             dp,
             rib: Some(rib_ctl),
             bgp: Some(tunnels_tx),
+            leased: leased.clone(),
         };
         tasks.spawn("sa-events", sa_events.run(ev_rx));
     }

@@ -32,7 +32,14 @@ pub struct SaEvents {
     pub rib: Option<mpsc::UnboundedSender<crate::routing::Command>>,
     /// The BGP speaker: tunnel interfaces up (an SA) or down (none).
     pub bgp: Option<updown::Sender<String>>,
+    /// The addresses each tunnel leased its peer (IKEv2 configuration
+    /// payloads): BGP takes down the dynamic neighbors at them with it.
+    pub leased: Leased,
 }
+
+/// Tunnel -> the addresses leased to its peer; written here before the
+/// tunnel's up goes to BGP, read by BGP when a tunnel's state arrives.
+pub type Leased = Arc<std::sync::Mutex<HashMap<String, Vec<std::net::IpAddr>>>>;
 
 /// IPsec SAs per tunnel interface: says when a tunnel gets its first SA or
 /// loses its last.
@@ -82,6 +89,12 @@ impl SaEvents {
                     c.spi_out,
                     c.chosen.describe()
                 );
+                if !c.cp.peer_addresses.is_empty() {
+                    let addrs = c.cp.peer_addresses.iter().map(|(a, _)| *a).collect();
+                    if let Ok(mut m) = self.leased.lock() {
+                        m.insert(c.tunnel.clone(), addrs);
+                    }
+                }
                 self.sa_counted(counts, &c.tunnel, true);
                 let routes = self.ike_routes(&c);
                 match &self.dp {
@@ -246,6 +259,7 @@ mod tests {
             dp: None,
             rib: Some(rib_tx),
             bgp: Some(bgp_tx),
+            leased: Leased::default(),
         };
         let mut counts = Counts::default();
         let mut sas: HashMap<String, usize> = HashMap::new();

@@ -77,6 +77,9 @@ pub struct Inputs {
     pub tunnels: updown::Receiver<String>,
     /// BFD to a neighbor that went Up, or from Up to Down.
     pub bfd: updown::Receiver<IpAddr>,
+    /// The addresses each tunnel leased its peer (a Virtual-Access's
+    /// spoke): its dynamic neighbors there go with the tunnel.
+    pub leased: crate::sa_events::Leased,
 }
 
 /// Events of the I/O tasks.
@@ -329,7 +332,13 @@ impl Driver {
             self.core.handle_addresses(self.ifaces.addresses(), now);
         }
         for (name, up) in tunnels {
-            self.core.handle_tunnel(&name, up, now);
+            let over = inputs
+                .leased
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&name).cloned())
+                .unwrap_or_default();
+            self.core.handle_tunnel_over(&name, up, &over, now);
         }
         for (peer, up) in bfd {
             self.core.handle_bfd(peer, up, now);

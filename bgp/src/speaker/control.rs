@@ -175,7 +175,10 @@ impl Speaker {
         }
     }
 
-    pub(super) fn tunnel(&mut self, name: &str, up: bool) {
+    /// Tunnel `name` got its first IPsec SA or lost its last: the
+    /// neighbors over it (configured on it, or the dynamic neighbors at
+    /// `over`, the addresses it leased its peer) go with it.
+    pub(super) fn tunnel(&mut self, name: &str, up: bool, over: &[IpAddr]) {
         let changed = if up {
             self.tunnels_up.insert(name.to_string())
         } else {
@@ -185,12 +188,22 @@ impl Speaker {
             return;
         }
         let now = self.now;
-        let addrs: Vec<IpAddr> = self
+        let mut addrs: Vec<IpAddr> = self
             .peers
             .iter()
             .filter(|(_, p)| p.cfg.tunnel.as_deref() == Some(name))
             .map(|(a, _)| *a)
             .collect();
+        let dynamic: Vec<IpAddr> = over
+            .iter()
+            .filter(|a| {
+                self.peers
+                    .get(a)
+                    .is_some_and(|p| p.cfg.dynamic && !addrs.contains(a))
+            })
+            .copied()
+            .collect();
+        addrs.extend(dynamic);
         for a in addrs {
             if let Some(p) = self.peers.get_mut(&a) {
                 p.tunnel_down = !up;

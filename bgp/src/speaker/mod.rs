@@ -251,8 +251,15 @@ impl Speaker {
     /// IPsec SA: sessions over it start, or stop at once taking their
     /// routes with them.
     pub fn handle_tunnel(&mut self, name: &str, up: bool, now: Instant) {
+        self.handle_tunnel_over(name, up, &[], now);
+    }
+
+    /// The same, for a tunnel whose peer was leased addresses `over`
+    /// (a Virtual-Access): dynamic neighbors at those addresses go down
+    /// with it at once, as configured ones on a tunnel do.
+    pub fn handle_tunnel_over(&mut self, name: &str, up: bool, over: &[IpAddr], now: Instant) {
         self.now = now;
-        self.tunnel(name, up);
+        self.tunnel(name, up, over);
         self.touch_all();
         self.reschedule();
     }

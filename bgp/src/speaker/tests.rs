@@ -188,6 +188,35 @@ fn dynamic_neighbors_come_and_go_within_the_listen_limit() {
     assert!(n.established(2, "10.0.0.1"));
 }
 
+/// A Virtual-Access that loses its last SA takes the dynamic neighbor at
+/// the address it leased at once (no hold timer), with its routes; when
+/// the spoke's tunnel is back, the neighbor comes back.
+#[test]
+fn a_dynamic_neighbor_goes_with_the_tunnel_that_leased_its_address() {
+    let mut n = hub_and_spokes(10);
+    n.run(10 * SECS);
+    assert!(n.fib(0, "10.2.0.0/16").is_some());
+    let now = n.now;
+    n.nodes[0]
+        .sp
+        .handle_tunnel_over("Virtual-Access1", true, &[ip("10.0.0.2")], now);
+    n.nodes[0]
+        .sp
+        .handle_tunnel_over("Virtual-Access1", false, &[ip("10.0.0.2")], now);
+    n.run(SECS / 1000);
+    assert!(n.fib(0, "10.2.0.0/16").is_none(), "withdrawn at once");
+    assert!(!n.established(0, "10.0.0.2"));
+    // Another tunnel's end leaves the other spoke alone.
+    assert!(n.fib(0, "10.3.0.0/16").is_some());
+    let now = n.now;
+    n.nodes[0]
+        .sp
+        .handle_tunnel_over("Virtual-Access1", true, &[ip("10.0.0.2")], now);
+    n.run(200 * SECS);
+    assert!(n.established(0, "10.0.0.2"));
+    assert!(n.fib(0, "10.2.0.0/16").is_some());
+}
+
 #[test]
 fn dynamic_neighbors_learn_each_other_through_the_hub() {
     let mut n = hub_and_spokes(10);
