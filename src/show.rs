@@ -551,10 +551,21 @@ fn ip_interface_brief(v: &View<'_>, json: bool) -> Result<String, ErrorInfo> {
                     "protocol": v.line_text(n, i),
                 })
             })
+            .chain(crate::show_va::brief(v).into_iter().map(|b| {
+                json!({
+                    "interface": b.name,
+                    "ip_address": b.address,
+                    "prefix_length": b.address.as_ref().map(|_| 32),
+                    "ok": true,
+                    "method": "unset",
+                    "status": "up",
+                    "protocol": b.protocol,
+                })
+            }))
             .collect();
         return to_json(&json!({ "interfaces": list }));
     }
-    let rows: Vec<Vec<String>> = sel
+    let mut rows: Vec<Vec<String>> = sel
         .iter()
         .map(|(n, i)| {
             vec![
@@ -568,6 +579,16 @@ fn ip_interface_brief(v: &View<'_>, json: bool) -> Result<String, ErrorInfo> {
             ]
         })
         .collect();
+    rows.extend(crate::show_va::brief(v).into_iter().map(|b| {
+        vec![
+            b.name,
+            b.address.unwrap_or_else(|| "unassigned".to_string()),
+            "YES".to_string(),
+            "unset".to_string(),
+            "up".to_string(),
+            b.protocol.to_string(),
+        ]
+    }));
     Ok(table(
         &[
             "Interface",

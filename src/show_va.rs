@@ -236,3 +236,32 @@ pub fn sessions(v: &View<'_>) -> Vec<VaSession> {
     }
     out
 }
+
+/// A Virtual-Access as `show ip interface brief` lists it.
+pub struct Brief {
+    /// `Virtual-AccessN`.
+    pub name: String,
+    /// The address it borrows (`ip unnumbered` on its template).
+    pub address: Option<String>,
+    /// Line protocol: up while the data plane carries an SA on it.
+    pub protocol: &'static str,
+}
+
+/// Every Virtual-Access, by number, for `show ip interface brief`.
+pub fn brief(v: &View<'_>) -> Vec<Brief> {
+    accesses(v)
+        .into_values()
+        .map(|(name, sa)| Brief {
+            name: name.to_string(),
+            address: template(v, sa)
+                .and_then(|(_, t)| t.unnumbered.clone())
+                .and_then(|u| v.running.interfaces.get(&u).and_then(|i| i.ipv4))
+                .map(|a| a.ip().to_string()),
+            protocol: if v.dp_iface(name).is_some_and(|i| i.line_up) {
+                "up"
+            } else {
+                "down"
+            },
+        })
+        .collect()
+}

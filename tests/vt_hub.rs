@@ -193,6 +193,37 @@ fn virtual_template_hub_gives_each_spoke_an_interface_an_address_and_routes() {
         "{text}"
     );
 
+    // One entry per spoke in the show commands, text and JSON.
+    let va = hub.show_json("show interface virtual-access 1 json");
+    let va1 = &va["interfaces"][0];
+    assert_eq!(va1["name"], "Virtual-Access1", "{va}");
+    assert_eq!(va1["linux_name"], "rvpn-va1", "{va}");
+    assert_eq!(va1["virtual_template"], "Virtual-Template1", "{va}");
+    assert_eq!(va1["line_protocol"], "up", "{va}");
+    let leased = va1["assigned"][0].as_str().unwrap_or_default().to_string();
+    assert!(got.iter().any(|a| leased == format!("{a}/32")), "{va}");
+    let text = hub.vtysh_ok(&["show interface virtual-access 2"]);
+    assert!(
+        text.starts_with("Virtual-Access2 is up, line protocol is up")
+            && text.contains("cloned from Virtual-Template1")
+            && text.contains("Using address of Loopback0 (169.254.100.1)"),
+        "{text}"
+    );
+    let brief = hub.vtysh_ok(&["show ip interface brief"]);
+    for n in ["Virtual-Access1", "Virtual-Access2"] {
+        assert!(
+            brief
+                .lines()
+                .any(|l| l.starts_with(n) && l.contains("169.254.100.1") && l.ends_with("up")),
+            "{brief}"
+        );
+    }
+    let sess = hub.vtysh_ok(&["show crypto session"]);
+    assert!(
+        sess.contains("Interface: Virtual-Access1") && sess.contains("Interface: Virtual-Access2"),
+        "{sess}"
+    );
+
     // Spoke 1 goes away for good: its Virtual-Access, host route and
     // lease go within a second of the delete.
     let mut sp1 = sp1;
