@@ -651,19 +651,22 @@ fn crypto_sessions(v: &View<'_>) -> Vec<CryptoSession> {
 
 fn crypto_session(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorInfo> {
     let sessions = crypto_sessions(v);
-    let last_down = |name: &str| {
-        v.ike
-            .last_down
-            .iter()
-            .find(|(n, _, _)| n == name)
-            .map(|(_, why, ago)| (why.as_str(), *ago))
-    };
-    let sa_of = |name: &str| {
-        v.ike
-            .sas
-            .iter()
-            .find(|sa| sa.tunnel.as_deref() == Some(name) && sa.state == "ESTABLISHED")
-    };
+    // Indexed once: a hub lists thousands of sessions.
+    let downs: std::collections::HashMap<&str, (&str, std::time::Duration)> = v
+        .ike
+        .last_down
+        .iter()
+        .map(|(n, why, ago)| (n.as_str(), (why.as_str(), *ago)))
+        .collect();
+    let last_down = |name: &str| downs.get(name).copied();
+    let mut established: std::collections::HashMap<&str, &ike::sa::IkeSaInfo> =
+        std::collections::HashMap::new();
+    for sa in v.ike.sas.iter().filter(|sa| sa.state == "ESTABLISHED") {
+        if let Some(t) = sa.tunnel.as_deref() {
+            established.entry(t).or_insert(sa);
+        }
+    }
+    let sa_of = |name: &str| established.get(name).copied();
     if json {
         let list: Vec<Value> = sessions
             .iter()

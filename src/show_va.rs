@@ -49,11 +49,15 @@ pub fn accesses<'a>(v: &View<'a>) -> BTreeMap<u32, (&'a str, &'a IkeSaInfo)> {
 
 /// The status label of a tunnel from IKE's snapshot.
 fn status_of(v: &View<'_>, name: &str) -> String {
-    v.ike
-        .tunnels
-        .iter()
-        .find(|(n, _, _)| n == name)
-        .map_or_else(|| "DOWN-NEGOTIATING".into(), |(_, st, _)| st.label())
+    // The snapshot lists tunnels sorted by name (the engine's BTreeMap).
+    let t = &v.ike.tunnels;
+    match t.binary_search_by(|(n, _, _)| n.as_str().cmp(name)) {
+        Ok(i) => t[i].1.label(),
+        Err(_) => t
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map_or_else(|| "DOWN-NEGOTIATING".into(), |(_, st, _)| st.label()),
+    }
 }
 
 /// What the template a Virtual-Access was cloned from configures.
