@@ -29,6 +29,7 @@ fn keyword(k: &str) -> &'static str {
         "version" => "Software version and data plane",
         "interface" => "Interface",
         "brief" => "Brief summary",
+        "virtual-access" => "Virtual-Access interface (one per spoke of a Virtual-Template)",
         "detail" => "Detailed information",
         "ip" => "IPv4 information",
         "ipv6" => "IPv6 information",
