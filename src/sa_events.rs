@@ -174,6 +174,7 @@ impl SaEvents {
                     self.send_rib(crate::routing::Command::IkeRoutes {
                         tunnel,
                         routes: Vec::new(),
+                        distance: 1,
                     });
                 }
             }
@@ -202,9 +203,12 @@ impl SaEvents {
         if routes.is_empty() && c.virtual_template.is_none() {
             return None;
         }
+        let distance =
+            crate::ike_cp::route_distance(&self.running.borrow(), &c.tunnel, c.virtual_template);
         Some(crate::routing::Command::IkeRoutes {
             tunnel: c.tunnel.clone(),
             routes,
+            distance,
         })
     }
 

@@ -84,14 +84,13 @@ pub enum Command {
         tunnel: String,
         /// The networks.
         routes: Vec<IpNetwork>,
+        /// Their administrative distance (`route accept any distance N`;
+        /// 1 by default, as IOS).
+        distance: u8,
     },
     /// Remove rvpn's routes from the kernel and stop.
     Shutdown(oneshot::Sender<()>),
 }
-
-/// The distance of routes from IKEv2 configuration payloads (IOS
-/// installs them as static routes, distance 1).
-const IKE_ROUTE_DISTANCE: u8 = 1;
 
 /// Whether a selected route is in the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,8 +253,9 @@ struct Task {
     /// What each interface gives `connected` (the same, by interface).
     contrib: HashMap<String, Vec<IpNetwork>>,
     tunnels_up: HashSet<String>,
-    /// Routes from IKEv2 configuration payloads, by tunnel.
-    ike_routes: BTreeMap<String, Vec<IpNetwork>>,
+    /// Routes from IKEv2 configuration payloads, by tunnel, with their
+    /// distance.
+    ike_routes: BTreeMap<String, (Vec<IpNetwork>, u8)>,
     /// Static candidates to compute again before the next settle.
     statics_dirty: bool,
     /// Selected routes the kernel refused, and why.
@@ -414,11 +414,16 @@ impl Task {
                 self.sync_iface(&name);
                 self.statics_dirty = true;
             }
-            Command::IkeRoutes { tunnel, routes } => {
+            Command::IkeRoutes {
+                tunnel,
+                routes,
+                distance,
+            } => {
                 let changed = if routes.is_empty() {
                     self.ike_routes.remove(&tunnel).is_some()
                 } else {
-                    self.ike_routes.insert(tunnel, routes.clone()).as_ref() != Some(&routes)
+                    let new = (routes, distance);
+                    self.ike_routes.insert(tunnel, new.clone()).as_ref() != Some(&new)
                 };
                 self.statics_dirty |= changed;
             }
@@ -467,13 +472,13 @@ impl Task {
                 .or_default()
                 .push(hop);
         }
-        for (tunnel, routes) in &self.ike_routes {
+        for (tunnel, (routes, distance)) in &self.ike_routes {
             if !self.link_up(tunnel) {
                 continue;
             }
             for p in routes {
                 by_distance
-                    .entry((*p, IKE_ROUTE_DISTANCE))
+                    .entry((*p, *distance))
                     .or_default()
                     .push(NextHop::Interface(tunnel.clone()));
             }
