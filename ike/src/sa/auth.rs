@@ -4,14 +4,18 @@
 use super::child::child_failure;
 use super::config::{AuthKind, Identity, Peer, TunnelConfig};
 use super::engine::{Engine, TunnelStatus};
-use super::ike_sa::{ExchangeCtx, IkeSa, IkeState, Task};
+use super::ike_sa::{ExchangeCtx, IkeSa, IkeState, Pending, Task};
 use super::msg::{notify as n, Msg, Pl, Selector, IKE_AUTH};
 use super::proposal::{accept_answer, esp_offer, PROTO_ESP};
 use super::random::jitter;
 use super::sigauth::{self, AuthInfo, AUTH_PSK};
 use crate::crypto::auth::{ct_eq, psk_auth};
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long the Delete of a refused peer's IKE SA waits after the
+/// IKE_AUTH response ([`Engine::delete_refused`]).
+const REFUSED_DELETE_DELAY: Duration = Duration::from_millis(200);
 
 /// Which side's AUTH: the initiator's or the responder's.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -312,7 +316,9 @@ impl Engine {
 
     /// The peer authenticated but its pool has no address left: answer
     /// with our AUTH and INTERNAL_ADDRESS_FAILURE, so no Child SA (RFC 7296
-    /// 3.10.1), drop the SA, and show why on the template (or tunnel).
+    /// 3.10.1), delete the IKE SA (the peer keeps it without a Child SA,
+    /// RFC 7296 3.15.4, as strongSwan does, while we keep nothing for a
+    /// refused peer), and show why on the template (or tunnel).
     #[allow(clippy::too_many_arguments)]
     fn no_address(
         &mut self,
@@ -348,9 +354,49 @@ impl Engine {
         if let Ok(d) = self.seal(spi, IKE_AUTH, true, id, payloads) {
             self.send_response(spi, id, d);
         }
-        self.remove_sa(spi, now);
-        self.tunnel_released(tunnel);
+        if !self.delete_refused(spi, now) {
+            self.remove_sa(spi, now);
+            self.tunnel_released(tunnel);
+        }
         self.tunnel_down(template, Some(TunnelStatus::Phase2Failed(why)), now);
+    }
+
+    /// Delete the IKE SA of a peer we answered but refused, as a request
+    /// retransmitted until answered (the SA, and its Virtual-Access, go
+    /// with the answer or when we give up). Its first copy waits a moment
+    /// after the IKE_AUTH response: an initiator that handles messages in
+    /// parallel (strongSwan) ignores an INFORMATIONAL that overtakes the
+    /// response ("ignoring INFORMATIONAL in IKE_SA state CONNECTING").
+    /// False when there is nothing to delete with.
+    fn delete_refused(&mut self, spi: u64, now: Instant) -> bool {
+        let Some(id) = self.sas.get(&spi).map(|sa| sa.next_id) else {
+            return false;
+        };
+        let payloads = vec![Pl::Delete {
+            protocol: super::proposal::PROTO_IKE,
+            spis: vec![],
+        }];
+        let Ok(data) = self.seal(spi, super::msg::INFORMATIONAL, false, id, payloads) else {
+            return false;
+        };
+        let (interval, max_tries) = (self.cfg.retransmit_base, self.cfg.retransmit_tries);
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return false;
+        };
+        sa.next_id = id.wrapping_add(1);
+        sa.state = IkeState::Deleting;
+        sa.pending = Some(Pending {
+            id,
+            task: Task::DeleteIke,
+            data,
+            // The first copy counts as the first retransmission.
+            tries: 0,
+            next: now + REFUSED_DELETE_DELAY,
+            interval,
+            max_tries: max_tries + 1,
+            ctx: ExchangeCtx::default(),
+        });
+        true
     }
 
     /// The responder's AUTH did not verify, but it thinks the IKE SA is
