@@ -13,80 +13,17 @@ use serde_json::Value;
 use std::time::Duration;
 use support::netns::{veth, Netns};
 use support::rvpn::Rvpnd;
+use support::vt::{self, has_route};
 use support::wait_for;
 
 const PSK: &str = "vt-hub-lab-secret-0123";
 
 fn hub_config(pool_last: &str) -> String {
-    format!(
-        "hostname hub
-aaa new-model
-aaa authorization network SPOKES-AUTH local
-ip local pool SPOKES-POOL 169.254.100.2 {pool_last}
-!
-crypto ikev2 authorization policy SPOKES-POL
- pool SPOKES-POOL
- route set interface Loopback0
-!
-crypto ikev2 keyring SPOKES
- peer ALL
-  address 0.0.0.0/0
-  pre-shared-key {PSK}
-!
-crypto ikev2 profile SPOKES
- match identity remote fqdn domain spokes.test
- identity local fqdn hub.test
- authentication local pre-share
- authentication remote pre-share
- keyring local SPOKES
- dpd 2 1 periodic
- aaa authorization group psk list SPOKES-AUTH SPOKES-POL
- virtual-template 1
-!
-crypto ipsec profile VTI
- set ikev2-profile SPOKES
-!
-interface Loopback0
- ip address 169.254.100.1/32
-!
-interface Virtual-Template1 type tunnel
- ip unnumbered Loopback0
- tunnel source 192.0.2.1
- tunnel mode ipsec ipv4
- tunnel protection ipsec profile VTI
-!
-"
-    )
+    vt::hub_config(PSK, pool_last)
 }
 
 fn spoke_config(n: u8) -> String {
-    format!(
-        "hostname spoke{n}
-crypto ikev2 keyring HUB
- peer HUB
-  address 192.0.2.1
-  pre-shared-key {PSK}
-!
-crypto ikev2 profile HUB
- match identity remote fqdn hub.test
- identity local fqdn spoke{n}.spokes.test
- authentication local pre-share
- authentication remote pre-share
- keyring local HUB
- dpd 2 1 periodic
-!
-crypto ipsec profile VTI
- set ikev2-profile HUB
-!
-interface Tunnel1
- ip address negotiated
- tunnel source 10.96.{n}.2
- tunnel destination 192.0.2.1
- tunnel mode ipsec ipv4
- tunnel protection ipsec profile VTI
-!
-"
-    )
+    vt::spoke_config(PSK, n, &format!("10.96.{n}.2"), vt::HUB)
 }
 
 fn sessions(r: &Rvpnd) -> Vec<Value> {
@@ -108,12 +45,7 @@ fn up_names(r: &Rvpnd) -> Vec<String> {
 
 /// The IPv4 address the kernel has on `ifname` in `ns`, if any.
 fn addr_of(ns: &Netns, ifname: &str) -> Option<String> {
-    let o = ns.exec(&["ip", "-o", "-4", "addr", "show", "dev", ifname]);
-    let text = String::from_utf8_lossy(&o.stdout).to_string();
-    text.split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)
-        .map(|a| a.split('/').next().unwrap_or_default().to_string())
+    vt::addrs_of(ns, Some(ifname)).into_iter().next()
 }
 
 #[test]
@@ -245,13 +177,4 @@ fn virtual_template_hub_gives_each_spoke_an_interface_an_address_and_routes() {
         sessions(&hub),
         routes(&hub_ns)
     );
-}
-
-/// Whether `ip route show` output has a route to `dst` out of a device
-/// whose name starts with `dev`.
-fn has_route(text: &str, dst: &str, dev: &str) -> bool {
-    text.lines().any(|l| {
-        let w: Vec<&str> = l.split_whitespace().collect();
-        w.first() == Some(&dst) && w.windows(2).any(|p| p[0] == "dev" && p[1].starts_with(dev))
-    })
 }

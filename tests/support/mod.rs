@@ -44,6 +44,7 @@ pub mod netns;
 pub mod pki;
 pub mod rvpn;
 pub mod strongswan;
+pub mod vt;
 
 use std::fs;
 use std::io::Read;

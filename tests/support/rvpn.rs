@@ -252,14 +252,12 @@ impl Drop for Rvpnd {
     }
 }
 
-/// An rvpn hub: one `tunnel destination dynamic` interface `TunnelN`
-/// (169.254.N.1/30) per entry of `sources` (its `tunnel source`, if any),
-/// each taking any spoke whose identity is in spokes.test (PSK `psk`), as
-/// hub.test.
-pub fn hub_config(psk: &str, sources: &[Option<&str>]) -> String {
-    let mut c = format!(
-        "hostname hub
-crypto ikev2 keyring SPOKES
+/// A hub's keyring and IKEv2 profile `SPOKES`: any spoke whose identity
+/// is in spokes.test (PSK `psk`, from any address), as hub.test; `extra`
+/// (lines of the form " command\n") ends the profile. No closing `!`.
+pub fn spokes_profile(psk: &str, extra: &str) -> String {
+    format!(
+        "crypto ikev2 keyring SPOKES
  peer any
   address 0.0.0.0/0
   pre-shared-key 0 {psk}
@@ -270,11 +268,23 @@ crypto ikev2 profile SPOKES
  authentication local pre-share
  authentication remote pre-share
  keyring local SPOKES
-!
+{extra}"
+    )
+}
+
+/// An rvpn hub: one `tunnel destination dynamic` interface `TunnelN`
+/// (169.254.N.1/30) per entry of `sources` (its `tunnel source`, if any),
+/// each taking any spoke whose identity is in spokes.test (PSK `psk`), as
+/// hub.test.
+pub fn hub_config(psk: &str, sources: &[Option<&str>]) -> String {
+    let mut c = format!(
+        "hostname hub
+{}!
 crypto ipsec profile IPS
  set ikev2-profile SPOKES
 !
-"
+",
+        spokes_profile(psk, "")
     );
     for (n, src) in (1..).zip(sources) {
         let src = src

@@ -414,6 +414,8 @@ pub struct StrongSwan {
     proc: Option<Proc>,
     conns: Vec<SwanConn>,
     routes: Vec<(String, String)>,
+    /// The inside of swanctl.conf's `pools { }` section (empty: none).
+    pools: String,
 }
 
 impl StrongSwan {
@@ -428,6 +430,7 @@ impl StrongSwan {
             proc: None,
             conns: Vec::new(),
             routes: Vec::new(),
+            pools: String::new(),
         };
         fs::write(s.conf_path(), s.strongswan_conf()).expect("write strongswan.conf");
         s.launch();
@@ -591,6 +594,22 @@ impl StrongSwan {
         self.load_stored();
     }
 
+    /// Virtual IP pools (swanctl.conf's `pools { }`, e.g.
+    /// `("p", &["addrs = 10.200.0.10-10.200.0.20", "subnet = 10.10.2.0/24"])`),
+    /// loaded with the connections by the next [`StrongSwan::load`]; a
+    /// connection takes one with `pools = p` in [`SwanConn::extra`].
+    pub fn set_pools(&mut self, pools: &[(&str, &[&str])]) {
+        let mut p = String::new();
+        for (name, lines) in pools {
+            let _ = writeln!(p, "  {name} {{");
+            for l in lines.iter() {
+                let _ = writeln!(p, "    {l}");
+            }
+            p.push_str("  }\n");
+        }
+        self.pools = p;
+    }
+
     fn load_stored(&self) {
         let mut c = String::from("connections {\n");
         let mut s = String::from("secrets {\n");
@@ -601,6 +620,9 @@ impl StrongSwan {
         }
         c.push_str("}\n");
         s.push_str("}\n");
+        if !self.pools.is_empty() {
+            let _ = write!(s, "pools {{\n{}}}\n", self.pools);
+        }
         fs::write(self.swanctl_path(), format!("{c}{s}")).expect("write swanctl.conf");
         let file = self.swanctl_path().to_string_lossy().into_owned();
         let o = self.swanctl("--load-all", &["--file", &file]);
