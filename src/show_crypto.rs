@@ -98,6 +98,9 @@ pub fn ikev2_sa(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorI
                     "fragments_sent": sa.fragments.0,
                     "fragments_received": sa.fragments.1,
                     "child_sas": sa.children.len(),
+                    "assigned_host_addr": sa.cp.peer_addresses.iter().map(|(a, _)| a.to_string()).collect::<Vec<_>>(),
+                    "assigned_local_addr": sa.cp.local_addresses.iter().map(|(a, l)| format!("{a}/{l}")).collect::<Vec<_>>(),
+                    "cp_routes": sa.cp.routes.iter().map(|(a, l)| format!("{a}/{l}")).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -173,6 +176,13 @@ pub fn ikev2_sa(v: &View<'_>, detail: bool, json: bool) -> Result<String, ErrorI
                 out.push_str("      Fragmentation: no\n");
             }
             out.push_str(&format!("      Child sa count: {}\n", sa.children.len()));
+            // IOS: what IKEv2 configuration payloads gave.
+            for (a, _) in &sa.cp.peer_addresses {
+                out.push_str(&format!("      Assigned host addr: {a}\n"));
+            }
+            for (a, l) in &sa.cp.local_addresses {
+                out.push_str(&format!("      Assigned local addr: {a}/{l}\n"));
+            }
         }
     }
     Ok(out)

@@ -150,6 +150,10 @@ fn virtual_template_hub_gives_each_spoke_an_interface_an_address_and_routes() {
             "{brief}"
         );
     }
+    let det = hub.vtysh_ok(&["show crypto ikev2 sa detail"]);
+    for a in &got {
+        assert!(det.contains(&format!("Assigned host addr: {a}")), "{det}");
+    }
     let sess = hub.vtysh_ok(&["show crypto session"]);
     assert!(
         sess.contains("Interface: Virtual-Access1") && sess.contains("Interface: Virtual-Access2"),
