@@ -35,9 +35,10 @@ mod msg;
 mod nl;
 mod objects;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::pmap::PrefixMap;
 use crate::{FibChange, Resolved, Selected};
 pub use error::FibError;
 use futures::TryStreamExt;
@@ -74,10 +75,11 @@ pub struct Fib {
     nl: Nl,
     watch: Option<Watch>,
     mode: Mode,
-    /// What is in the kernel (as far as we know).
-    installed: BTreeMap<IpNetwork, Selected>,
+    /// What is in the kernel (as far as we know); dense chunks, as the
+    /// RIB's own tables.
+    installed: PrefixMap<Selected>,
     /// Our routes in the kernel and the object each names (0: none).
-    kernel: HashMap<IpNetwork, u32>,
+    kernel: PrefixMap<u32>,
     objs: Objects,
 }
 
@@ -153,8 +155,8 @@ impl Fib {
             nl,
             watch,
             mode: effective,
-            installed: BTreeMap::new(),
-            kernel: HashMap::new(),
+            installed: PrefixMap::new(),
+            kernel: PrefixMap::new(),
             objs,
         })
     }
@@ -165,7 +167,7 @@ impl Fib {
     }
 
     /// What is installed (for `show ip route`'s installed marks).
-    pub fn installed(&self) -> &BTreeMap<IpNetwork, Selected> {
+    pub fn installed(&self) -> &PrefixMap<Selected> {
         &self.installed
     }
 
@@ -667,7 +669,6 @@ impl Fib {
             }
         }
         let mut olds: Vec<Option<u32>> = Vec::with_capacity(sent.len());
-        self.kernel.reserve(sent.len());
         let Fib {
             nl,
             objs,

@@ -190,7 +190,7 @@ fn ecmp_route_and_reconcile(mode: Mode) {
     let (failed, installed, used) = in_ns(&ns.0, move || async move {
         let mut fib = Fib::open_with(mode).unwrap();
         let failed = fib.apply(&changes).await;
-        let installed = fib.installed().keys().copied().collect::<Vec<_>>();
+        let installed = fib.installed().keys().collect::<Vec<_>>();
         (failed, installed, fib.mode())
     });
     assert_eq!(used, mode);

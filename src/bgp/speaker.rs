@@ -205,8 +205,11 @@ pub fn start(
 }
 
 /// The candidate the RIB gets for what BGP forwards: eBGP distance 20,
-/// iBGP 200, metric the MED.
-fn candidate(f: Forwarding) -> rib::Candidate {
+/// iBGP 200, metric the MED. `last` is the next-hop list of the previous
+/// candidate, shared when equal: a batch of a full table has a handful of
+/// lists, and one allocation per prefix would cost ~100 MB while the
+/// batches wait for the RIB task.
+fn candidate(f: Forwarding, last: &mut Option<Arc<[rib::NextHop]>>) -> rib::Candidate {
     let nexthops: Vec<rib::NextHop> = f
         .nexthops
         .into_iter()
@@ -215,6 +218,14 @@ fn candidate(f: Forwarding) -> rib::Candidate {
             NextHop::GatewayOn(a, dev) => rib::NextHop::GatewayOn(a, dev),
         })
         .collect();
+    let nexthops = match last {
+        Some(l) if **l == *nexthops => l.clone(),
+        _ => {
+            let n: Arc<[rib::NextHop]> = nexthops.into();
+            *last = Some(n.clone());
+            n
+        }
+    };
     rib::Candidate {
         distance: if f.ebgp {
             rib::Source::Bgp.default_distance()
@@ -222,7 +233,7 @@ fn candidate(f: Forwarding) -> rib::Candidate {
             IBGP_DISTANCE
         },
         metric: f.metric,
-        nexthops: nexthops.into(),
+        nexthops,
     }
 }
 
@@ -388,9 +399,10 @@ impl Driver {
                 }
                 Output::Routes(batch) => {
                     if let Some(tx) = &self.routes_tx {
+                        let mut last = None;
                         let batch: RouteBatch = batch
                             .into_iter()
-                            .map(|(p, f)| (p, f.map(candidate)))
+                            .map(|(p, f)| (p, f.map(|f| candidate(f, &mut last))))
                             .collect();
                         // The RIB task is gone only while shutting down.
                         let _ = tx.send(batch);

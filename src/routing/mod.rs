@@ -23,11 +23,12 @@
 
 mod ifaces;
 pub mod show;
+mod table;
 
 pub use ifaces::Interfaces;
+pub use table::{Entry, Fibbed, Hop, HopSets, Table, NOT_WRITTEN};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,63 +80,6 @@ pub enum Command {
     Shutdown(oneshot::Sender<()>),
 }
 
-/// Whether a selected route is in the kernel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fibbed {
-    /// Installed by rvpn.
-    Installed,
-    /// The kernel's own (connected networks).
-    Kernel,
-    /// Not written: the kernel refused it (why), or it is not tried
-    /// (`--no-kernel-routes`).
-    Rejected(String),
-    /// Waiting to be written.
-    Queued,
-}
-
-/// One route of a prefix as `show ip route` lists it.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// Its source.
-    pub source: Source,
-    /// Administrative distance.
-    pub distance: u8,
-    /// Metric.
-    pub metric: u32,
-    /// Whether it is the selected route of its prefix.
-    pub selected: bool,
-    /// For the selected route: whether it is in the kernel.
-    pub fib: Option<Fibbed>,
-    /// Next hops: resolved ones for the selected route, as configured
-    /// or learned otherwise.
-    pub nexthops: Vec<Hop>,
-    /// When the prefix's selection last changed.
-    pub since: Instant,
-}
-
-/// A next hop for display.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hop {
-    /// The gateway, if any.
-    pub gateway: Option<IpAddr>,
-    /// The outgoing interface, if known (shared: a full table has a
-    /// handful of interface names).
-    pub ifname: Option<Arc<str>>,
-    /// Dropped (Null0).
-    pub blackhole: bool,
-    /// Resolved and in use.
-    pub active: bool,
-}
-
-/// What readers see: every prefix with its routes, selected first. The
-/// task keeps its own copy up to date prefix by prefix; publishing clones
-/// only the map of shared entries.
-#[derive(Debug, Clone, Default)]
-pub struct Table {
-    /// Routes by prefix.
-    pub routes: BTreeMap<IpNetwork, Arc<[Entry]>>,
-}
-
 /// The task's handles.
 #[derive(Clone)]
 pub struct RibHandle {
@@ -176,7 +120,8 @@ pub fn start(
         pending_retry: Vec::new(),
         acks: Vec::new(),
         touched: BTreeSet::new(),
-        table: BTreeMap::new(),
+        table: Table::default(),
+        hop_lists: HopSets::default(),
         names: HashMap::new(),
         hopsets: HashSet::new(),
         view: view.clone(),
@@ -247,8 +192,11 @@ struct Task {
     /// Prefixes whose candidates, selection or kernel state changed since
     /// the table was last brought up to date.
     touched: BTreeSet<IpNetwork>,
-    /// The readers' view, kept up to date incrementally.
-    table: BTreeMap<IpNetwork, Arc<[Entry]>>,
+    /// The readers' view, kept up to date incrementally; published as a
+    /// clone that shares its unchanged chunks.
+    table: Table,
+    /// Its next-hop lists, shared.
+    hop_lists: HopSets,
     /// Interface names, shared by the table's next hops.
     names: HashMap<String, Arc<str>>,
     /// BGP's next-hop lists, shared by the candidates that have them.
@@ -482,7 +430,7 @@ impl Task {
                         .iter()
                         .any(|h| matches!(h, Resolved::Via { ifname, .. } if *ifname == name))
             })
-            .map(|(p, sel)| FibChange::Set(*p, sel.clone()))
+            .map(|(p, sel)| FibChange::Set(p, sel.clone()))
             .collect();
         if !again.is_empty() {
             debug!(link = %name, routes = again.len(), "link event: writing its routes again");
@@ -649,9 +597,7 @@ impl Task {
         if self.view_dirty
             && (self.table.len() < PUBLISH_AT_ONCE || now >= self.published + PUBLISH_EVERY)
         {
-            self.view.store(Arc::new(Table {
-                routes: self.table.clone(),
-            }));
+            self.view.store(Arc::new(self.table.clone()));
             self.view_dirty = false;
             self.published = now;
         }
@@ -692,8 +638,8 @@ impl Task {
     /// Brings the readers' entries of one prefix up to date; `moved`:
     /// its selection changed now.
     fn refresh(&mut self, p: &IpNetwork, moved: bool, now: Instant) {
-        let since = match self.table.get(p).and_then(|es| es.first()) {
-            Some(e) if !moved => e.since,
+        let since = match self.table.since(p) {
+            Some(t) if !moved => t,
             _ => now,
         };
         let sel = self.rib.fib().get(p);
@@ -713,7 +659,7 @@ impl Task {
                     } else if let Some(why) = self.refused.get(p) {
                         Fibbed::Rejected(why.clone())
                     } else if self.fib.is_none() {
-                        Fibbed::Rejected("not written (no kernel routes)".into())
+                        Fibbed::Rejected(NOT_WRITTEN.into())
                     } else if installed == Some(s) {
                         Fibbed::Installed
                     } else {
@@ -739,13 +685,9 @@ impl Task {
                 since,
             });
         }
-        if entries.is_empty() {
-            self.table.remove(p);
-            return;
-        }
         // Selected first, as FRR lists them.
         entries.sort_by_key(|e| !e.selected);
-        self.table.insert(*p, entries.into());
+        self.table.set(*p, entries, &mut self.hop_lists);
     }
 
     /// Removes rvpn's routes from the kernel (daemon shutdown).
@@ -754,7 +696,7 @@ impl Task {
         let all: Vec<FibChange> = fib
             .installed()
             .keys()
-            .map(|p| FibChange::Remove(*p))
+            .map(FibChange::Remove)
             .collect();
         let n = all.len();
         let failed = fib.apply(&all).await;

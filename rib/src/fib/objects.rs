@@ -2,9 +2,10 @@
 //! many routes and groups use it, and the booking of a route write before
 //! the kernel answers it.
 
+use crate::pmap::PrefixMap;
 use crate::Selected;
 use ipnetwork::IpNetwork;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 /// A resolved next hop with its interface index.
@@ -108,8 +109,8 @@ pub(super) struct SetPlan {
 /// the route named before (None: no route).
 pub(super) fn book_set(
     objs: &mut Objects,
-    kernel: &mut HashMap<IpNetwork, u32>,
-    installed: &mut BTreeMap<IpNetwork, Selected>,
+    kernel: &mut PrefixMap<u32>,
+    installed: &mut PrefixMap<Selected>,
     (p, sel, target): (&IpNetwork, &Selected, u32),
 ) -> Option<u32> {
     if target != 0 {
@@ -126,8 +127,8 @@ pub(super) fn book_set(
 /// Undoes [`book_set`] for a refused write (the kernel keeps what it had).
 pub(super) fn unbook_set(
     objs: &mut Objects,
-    kernel: &mut HashMap<IpNetwork, u32>,
-    installed: &mut BTreeMap<IpNetwork, Selected>,
+    kernel: &mut PrefixMap<u32>,
+    installed: &mut PrefixMap<Selected>,
     (p, target, old): (&IpNetwork, u32, Option<u32>),
 ) {
     match old {
