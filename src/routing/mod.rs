@@ -28,7 +28,7 @@ mod table;
 pub use ifaces::Interfaces;
 pub use table::{Entry, Fibbed, Hop, HopSets, Table, NOT_WRITTEN};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -124,6 +124,7 @@ pub fn start(
         hop_lists: HopSets::default(),
         names: HashMap::new(),
         hopsets: HashSet::new(),
+        backlog: VecDeque::new(),
         view: view.clone(),
         view_dirty: false,
         published: Instant::now(),
@@ -201,6 +202,8 @@ struct Task {
     names: HashMap<String, Arc<str>>,
     /// BGP's next-hop lists, shared by the candidates that have them.
     hopsets: HashSet<Arc<[NextHop]>>,
+    /// BGP's batches, taken a slice at a time.
+    backlog: VecDeque<std::vec::IntoIter<(IpNetwork, Option<Candidate>)>>,
     view: Arc<ArcSwap<Table>>,
     view_dirty: bool,
     published: Instant,
@@ -251,9 +254,14 @@ impl Task {
                     self.command(cmd);
                 }
                 batch = bgp_rx.recv(), if bgp_open => match batch {
-                    Some(b) => self.bgp(b),
+                    Some(b) => {
+                        self.backlog.push_back(b.into_iter());
+                        self.bgp();
+                    }
                     None => bgp_open = false,
                 },
+                // More of a batch to take (after the commands above).
+                _ = tokio::task::yield_now(), if !self.backlog.is_empty() => {}
                 _ = rescan.tick() => self.rescan().await,
                 ev = links.recv(), if links_open => match ev {
                     Some(ev) => {
@@ -305,8 +313,11 @@ impl Task {
             // while the rest still arrives, and what one settle holds
             // (changes, encoded messages) stays bounded.
             while self.touched.len() < SLICE {
-                let Ok(b) = bgp_rx.try_recv() else { break };
-                self.bgp(b);
+                if self.backlog.is_empty() {
+                    let Ok(b) = bgp_rx.try_recv() else { break };
+                    self.backlog.push_back(b.into_iter());
+                }
+                self.bgp();
             }
             self.settle().await;
             for a in self.acks.drain(..) {
@@ -342,8 +353,20 @@ impl Task {
         }
     }
 
-    fn bgp(&mut self, batch: RouteBatch) {
-        for (prefix, mut cand) in batch {
+    /// Takes BGP's changes from the backlog into the RIB until a slice
+    /// is touched: what one settle resolves, writes and refreshes stays
+    /// bounded even when one batch holds a full table (issue 16: the
+    /// per-settle sets and change lists of a million prefixes cost
+    /// hundreds of megabytes at once).
+    fn bgp(&mut self) {
+        while self.touched.len() < SLICE {
+            let Some(batch) = self.backlog.front_mut() else {
+                break;
+            };
+            let Some((prefix, mut cand)) = batch.next() else {
+                self.backlog.pop_front();
+                continue;
+            };
             if let Some(c) = &mut cand {
                 c.nexthops = self.share(&c.nexthops);
             }
@@ -693,11 +716,7 @@ impl Task {
     /// Removes rvpn's routes from the kernel (daemon shutdown).
     async fn shutdown(&mut self) {
         let Some(fib) = &mut self.fib else { return };
-        let all: Vec<FibChange> = fib
-            .installed()
-            .keys()
-            .map(FibChange::Remove)
-            .collect();
+        let all: Vec<FibChange> = fib.installed().keys().map(FibChange::Remove).collect();
         let n = all.len();
         let failed = fib.apply(&all).await;
         info!(

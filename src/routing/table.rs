@@ -78,11 +78,12 @@ enum FibCode {
 }
 
 /// An [`Entry`] as the table keeps it (32 octets): next hops shared,
-/// the time as milliseconds from the table's base.
+/// the time as nanoseconds from the table's base (exact: `show`
+/// rounds uptimes down to the second).
 #[derive(Debug, Clone)]
 struct Slim {
     hops: Arc<[Hop]>,
-    since_ms: i64,
+    since_ns: i64,
     metric: u32,
     source: Source,
     distance: u8,
@@ -152,11 +153,6 @@ impl Table {
         self.routes.len()
     }
 
-    /// Whether it has no prefix.
-    pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
-    }
-
     /// Every prefix, in order.
     pub fn prefixes(&self) -> impl Iterator<Item = IpNetwork> + '_ {
         self.routes.keys()
@@ -177,7 +173,7 @@ impl Table {
     /// When the selection of `p` last changed, if it has routes.
     pub fn since(&self, p: &IpNetwork) -> Option<Instant> {
         let r = self.routes.get(p)?;
-        r.as_slice().first().map(|s| self.instant(s.since_ms))
+        r.as_slice().first().map(|s| self.instant(s.since_ns))
     }
 
     /// The routes of `p`, selected first.
@@ -216,7 +212,7 @@ impl Table {
             };
             slims.push(Slim {
                 hops: sets.share(e.nexthops),
-                since_ms: self.millis(e.since),
+                since_ns: self.nanos(e.since),
                 metric: e.metric,
                 source: e.source,
                 distance: e.distance,
@@ -250,18 +246,18 @@ impl Table {
         self.routes.insert(p, routes);
     }
 
-    fn millis(&self, t: Instant) -> i64 {
+    fn nanos(&self, t: Instant) -> i64 {
         match t.checked_duration_since(self.base) {
-            Some(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-            None => i64::try_from(self.base.saturating_duration_since(t).as_millis())
+            Some(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+            None => i64::try_from(self.base.saturating_duration_since(t).as_nanos())
                 .map(|m| -m)
                 .unwrap_or(i64::MIN + 1),
         }
     }
 
-    fn instant(&self, ms: i64) -> Instant {
-        let d = Duration::from_millis(ms.unsigned_abs());
-        let t = if ms >= 0 {
+    fn instant(&self, ns: i64) -> Instant {
+        let d = Duration::from_nanos(ns.unsigned_abs());
+        let t = if ns >= 0 {
             self.base.checked_add(d)
         } else {
             self.base.checked_sub(d)
@@ -290,7 +286,7 @@ impl Table {
             selected: s.selected,
             fib,
             nexthops: s.hops.to_vec(),
-            since: self.instant(s.since_ms),
+            since: self.instant(s.since_ns),
         }
     }
 }
@@ -344,7 +340,7 @@ mod tests {
         // A snapshot does not see later changes.
         let snap = t.clone();
         t.set(p, Vec::new(), &mut sets);
-        assert!(t.entries(&p).is_none() && t.is_empty());
+        assert!(t.entries(&p).is_none() && t.len() == 0);
         assert_eq!(snap.entries(&p).unwrap().len(), 1);
         assert!(t.rejected.is_empty());
     }
