@@ -205,25 +205,26 @@ pub fn start(
 }
 
 /// The candidate the RIB gets for what BGP forwards: eBGP distance 20,
-/// iBGP 200, metric the MED. `last` is the next-hop list of the previous
-/// candidate, shared when equal: a batch of a full table has a handful of
-/// lists, and one allocation per prefix would cost ~100 MB while the
-/// batches wait for the RIB task.
-fn candidate(f: Forwarding, last: &mut Option<Arc<[rib::NextHop]>>) -> rib::Candidate {
-    let nexthops: Vec<rib::NextHop> = f
-        .nexthops
-        .into_iter()
-        .map(|h| match h {
-            NextHop::Gateway(a) => rib::NextHop::Gateway(a),
-            NextHop::GatewayOn(a, dev) => rib::NextHop::GatewayOn(a, dev),
-        })
-        .collect();
+/// iBGP 200, metric the MED. `last` is the previous candidate's list, as
+/// BGP gave it and converted: a batch of a full table has a handful of
+/// lists, shared by BGP, and converting each prefix's anew would cost an
+/// allocation per prefix while the batches wait for the RIB task.
+type LastHops = Option<(Arc<[NextHop]>, Arc<[rib::NextHop]>)>;
+
+fn candidate(f: Forwarding, last: &mut LastHops) -> rib::Candidate {
     let nexthops = match last {
-        Some(l) if **l == *nexthops => l.clone(),
+        Some((src, out)) if Arc::ptr_eq(src, &f.nexthops) || **src == *f.nexthops => out.clone(),
         _ => {
-            let n: Arc<[rib::NextHop]> = nexthops.into();
-            *last = Some(n.clone());
-            n
+            let out: Arc<[rib::NextHop]> = f
+                .nexthops
+                .iter()
+                .map(|h| match h {
+                    NextHop::Gateway(a) => rib::NextHop::Gateway(*a),
+                    NextHop::GatewayOn(a, dev) => rib::NextHop::GatewayOn(*a, dev.clone()),
+                })
+                .collect();
+            *last = Some((f.nexthops.clone(), out.clone()));
+            out
         }
     };
     rib::Candidate {
