@@ -666,7 +666,7 @@ impl Task {
             _ => now,
         };
         let sel = self.rib.fib().get(p);
-        let installed = self.fib.as_ref().and_then(|f| f.installed().get(p));
+        let installed = self.fib.as_ref().is_some_and(|f| f.is_installed(p));
         let mut entries: Vec<Entry> = Vec::new();
         let mut selected_done = false;
         for (source, c) in self.rib.candidates(p) {
@@ -683,7 +683,7 @@ impl Task {
                         Fibbed::Rejected(why.clone())
                     } else if self.fib.is_none() {
                         Fibbed::Rejected(NOT_WRITTEN.into())
-                    } else if installed == Some(s) {
+                    } else if installed {
                         Fibbed::Installed
                     } else {
                         Fibbed::Queued
@@ -716,7 +716,7 @@ impl Task {
     /// Removes rvpn's routes from the kernel (daemon shutdown).
     async fn shutdown(&mut self) {
         let Some(fib) = &mut self.fib else { return };
-        let all: Vec<FibChange> = fib.installed().keys().map(FibChange::Remove).collect();
+        let all: Vec<FibChange> = fib.installed().map(FibChange::Remove).collect();
         let n = all.len();
         let failed = fib.apply(&all).await;
         info!(
