@@ -194,6 +194,23 @@ impl<K: Ord + Clone, V: Clone> CowMap<K, V> {
     pub fn keys(&self) -> impl Iterator<Item = &K> {
         self.iter().map(|(k, _)| k)
     }
+
+    /// Every value, in key order.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.iter().map(|(_, v)| v)
+    }
+
+    /// Every entry, in order, values mutable (shared chunks are copied).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
+        self.chunks
+            .iter_mut()
+            .flat_map(|c| own(c).iter_mut().map(|(k, v)| (&*k, v)))
+    }
+
+    /// Every value, in key order, mutable.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.iter_mut().map(|(_, v)| v)
+    }
 }
 
 #[cfg(test)]
@@ -237,6 +254,21 @@ mod tests {
             }
         }
         assert!(m.iter().map(|(k, v)| (*k, *v)).eq(model.clone()));
+        let snap = m.clone();
+        for (k, v) in m.iter_mut() {
+            *v += u64::from(*k);
+        }
+        for v in model.values_mut() {
+            *v += 0;
+        }
+        for (k, v) in model.iter_mut() {
+            *v += u64::from(*k);
+        }
+        assert!(m.values().copied().eq(model.values().copied()));
+        assert!(snap
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .ne(m.iter().map(|(k, v)| (*k, *v))));
         for k in 0..20_001 {
             assert_eq!(m.get(&k), model.get(&k));
             assert_eq!(m.contains_key(&k), model.contains_key(&k));
