@@ -132,7 +132,7 @@ pub struct Candidate {
 }
 
 /// The route selected for a prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Selected {
     /// Its source.
     pub source: Source,
@@ -172,7 +172,11 @@ impl FibChange {
 #[derive(Debug, Clone, Default)]
 pub struct Rib {
     candidates: PrefixMap<BySource>,
-    fib: PrefixMap<Selected>,
+    /// The selections, shared: a full table through one set of next
+    /// hops has one (an 8-octet pointer a prefix, not 24 octets).
+    fib: PrefixMap<Arc<Selected>>,
+    /// The distinct selections in use.
+    selections: HashSet<Arc<Selected>>,
     dirty: BTreeSet<IpNetwork>,
     /// The distinct ECMP sets in use, shared by the routes that have them.
     hopsets: HashSet<Arc<[Resolved]>>,
@@ -355,7 +359,7 @@ impl Rib {
     }
 
     /// The selected routes, by prefix.
-    pub fn fib(&self) -> &PrefixMap<Selected> {
+    pub fn fib(&self) -> &PrefixMap<Arc<Selected>> {
         &self.fib
     }
 
@@ -389,7 +393,7 @@ impl Rib {
             let mut cache: HashMap<IpAddr, Vec<Resolved>> = HashMap::new();
             for p in dirty {
                 let new = self.select(&p, &mut cache);
-                let old = self.fib.get(&p);
+                let old = self.fib.get(&p).map(|s| &**s);
                 if old == new.as_ref() {
                     continue;
                 }
@@ -400,7 +404,15 @@ impl Rib {
                         if !self.hopsets.contains(&*s.nexthops) {
                             self.hopsets.insert(s.nexthops.clone());
                         }
-                        self.fib.insert(p, s.clone());
+                        let shared = match self.selections.get(&s) {
+                            Some(a) => a.clone(),
+                            None => {
+                                let a = Arc::new(s.clone());
+                                self.selections.insert(a.clone());
+                                a
+                            }
+                        };
+                        self.fib.insert(p, shared);
                         out.push(FibChange::Set(p, s));
                     }
                     None => {
@@ -434,6 +446,9 @@ impl Rib {
         }
         if self.hopsets.len() > 1024 {
             self.hopsets.retain(|h| Arc::strong_count(h) > 1);
+        }
+        if self.selections.len() > 1024 {
+            self.selections.retain(|s| Arc::strong_count(s) > 1);
         }
         // A loop deeper than MAX_DEPTH rounds stops here; what is left
         // is retried at the next call.

@@ -453,7 +453,7 @@ impl Task {
                         .iter()
                         .any(|h| matches!(h, Resolved::Via { ifname, .. } if *ifname == name))
             })
-            .map(|(p, sel)| FibChange::Set(p, sel.clone()))
+            .map(|(p, sel)| FibChange::Set(p, (**sel).clone()))
             .collect();
         if !again.is_empty() {
             debug!(link = %name, routes = again.len(), "link event: writing its routes again");
@@ -584,7 +584,12 @@ impl Task {
         let again: Vec<IpNetwork> = self.refused.keys().copied().collect();
         let changes: Vec<FibChange> = again
             .iter()
-            .filter_map(|p| self.rib.fib().get(p).map(|s| FibChange::Set(*p, s.clone())))
+            .filter_map(|p| {
+                self.rib
+                    .fib()
+                    .get(p)
+                    .map(|s| FibChange::Set(*p, (**s).clone()))
+            })
             .collect();
         self.pending_retry = changes;
     }
