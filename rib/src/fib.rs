@@ -35,10 +35,11 @@ mod msg;
 mod nl;
 mod objects;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::{FibChange, Resolved, Selected};
+use crate::pmap::PrefixMap;
+use crate::{FibChange, Resolved};
 pub use error::FibError;
 use futures::TryStreamExt;
 use ipnetwork::IpNetwork;
@@ -74,10 +75,10 @@ pub struct Fib {
     nl: Nl,
     watch: Option<Watch>,
     mode: Mode,
-    /// What is in the kernel (as far as we know).
-    installed: BTreeMap<IpNetwork, Selected>,
-    /// Our routes in the kernel and the object each names (0: none).
-    kernel: HashMap<IpNetwork, u32>,
+    /// Our routes in the kernel (as far as we know), the object each
+    /// names and whether it is installed as last written: one compact
+    /// entry per prefix, not a copy of its selection (issue 16).
+    kernel: PrefixMap<InKernel>,
     objs: Objects,
 }
 
@@ -153,8 +154,7 @@ impl Fib {
             nl,
             watch,
             mode: effective,
-            installed: BTreeMap::new(),
-            kernel: HashMap::new(),
+            kernel: PrefixMap::new(),
             objs,
         })
     }
@@ -164,9 +164,18 @@ impl Fib {
         self.mode
     }
 
-    /// What is installed (for `show ip route`'s installed marks).
-    pub fn installed(&self) -> &BTreeMap<IpNetwork, Selected> {
-        &self.installed
+    /// Whether the route of `p` is in the kernel as last written (for
+    /// `show ip route`'s installed marks).
+    pub fn is_installed(&self, p: &IpNetwork) -> bool {
+        self.kernel.get(p).is_some_and(|r| r.installed)
+    }
+
+    /// The prefixes whose routes are installed, in order.
+    pub fn installed(&self) -> impl Iterator<Item = IpNetwork> + '_ {
+        self.kernel
+            .iter()
+            .filter(|(_, r)| r.installed)
+            .map(|(p, _)| p)
     }
 
     /// How many nexthop objects of ours are in the kernel.
@@ -215,7 +224,7 @@ impl Fib {
                     }
                     None => IpNetwork::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0).ok(),
                 };
-                if prefix.is_some_and(|p| !self.installed.contains_key(&p)) {
+                if prefix.is_some_and(|p| !self.is_installed(&p)) {
                     // Delete exactly this route: its table and metric.
                     let mut d = m.clone();
                     d.attributes.retain(|a| {
@@ -240,7 +249,7 @@ impl Fib {
             match r {
                 Ok(()) => {
                     routes += 1;
-                    if let Some(id) = p.and_then(|p| self.kernel.remove(&p)) {
+                    if let Some(id) = p.and_then(|p| self.kernel.remove(&p)).map(|r| r.obj) {
                         self.objs.release(id);
                     }
                 }
@@ -659,40 +668,33 @@ impl Fib {
                     None => failed.push((*p, "no plan".into())),
                 },
                 FibChange::Remove(p) => {
+                    // Not ours in the kernel: nothing to remove.
                     if self.kernel.contains_key(p) {
                         sent.push(i);
-                    } else {
-                        self.installed.remove(p);
                     }
                 }
             }
         }
         let mut olds: Vec<Option<u32>> = Vec::with_capacity(sent.len());
-        self.kernel.reserve(sent.len());
         let Fib {
-            nl,
-            objs,
-            kernel,
-            installed,
-            ..
+            nl, objs, kernel, ..
         } = self;
         let refusals = nl.write_with(sent.len(), |j, buf| {
             let i = sent.get(j).copied().unwrap_or(usize::MAX);
             match (changes.get(i), set_of.get(i).and_then(|s| plans.get(*s))) {
-                (Some(FibChange::Set(p, sel)), Some(plan)) => {
+                (Some(FibChange::Set(p, _)), Some(plan)) => {
                     if let Ok((rtype, tail)) = &plan.tail {
                         let flags = nl::NLM_F_CREATE | nl::NLM_F_REPLACE;
                         put_route(buf, RTM_NEWROUTE, flags, p, *rtype, tail);
-                        olds.push(book_set(objs, kernel, installed, (p, sel, plan.target)));
+                        olds.push(book_set(objs, kernel, (p, plan.target)));
                     }
                 }
                 (Some(FibChange::Remove(p)), _) => {
                     put_route(buf, RTM_DELROUTE, 0, p, 0, &[]);
-                    let old = kernel.remove(p);
+                    let old = kernel.remove(p).map(|r| r.obj);
                     if let Some(o) = old.filter(|o| *o != 0) {
                         objs.release(o);
                     }
-                    installed.remove(p);
                     olds.push(old);
                 }
                 _ => olds.push(None),
@@ -707,7 +709,7 @@ impl Fib {
             let old = olds.get(j).copied().flatten();
             match (changes.get(i), set_of.get(i).and_then(|s| plans.get(*s))) {
                 (Some(FibChange::Set(p, _)), Some(plan)) => {
-                    unbook_set(objs, kernel, installed, (p, plan.target, old));
+                    unbook_set(objs, kernel, (p, plan.target, old));
                     if errno == libc::EINVAL && plan.fallback.is_some() {
                         retry.push(i);
                     } else {
@@ -717,7 +719,11 @@ impl Fib {
                 // Already gone (e.g. with its interface) is fine.
                 (Some(FibChange::Remove(p)), _) if errno != libc::ESRCH => {
                     if let Some(o) = old {
-                        kernel.insert(*p, o);
+                        let r = InKernel {
+                            obj: o,
+                            installed: false,
+                        };
+                        kernel.insert(*p, r);
                         if o != 0 {
                             objs.acquire(o);
                         }
@@ -731,13 +737,13 @@ impl Fib {
             let mut olds: Vec<Option<u32>> = Vec::with_capacity(retry.len());
             let refusals = nl.write_with(retry.len(), |j, buf| {
                 let i = retry.get(j).copied().unwrap_or(usize::MAX);
-                if let (Some(FibChange::Set(p, sel)), Some(plan)) =
+                if let (Some(FibChange::Set(p, _)), Some(plan)) =
                     (changes.get(i), set_of.get(i).and_then(|s| plans.get(*s)))
                 {
                     if let Some((rtype, tail)) = &plan.fallback {
                         let flags = nl::NLM_F_CREATE | nl::NLM_F_REPLACE;
                         put_route(buf, RTM_NEWROUTE, flags, p, *rtype, tail);
-                        olds.push(book_set(objs, kernel, installed, (p, sel, 0)));
+                        olds.push(book_set(objs, kernel, (p, 0)));
                     }
                 }
             });
@@ -745,13 +751,15 @@ impl Fib {
                 let i = retry.get(j).copied().unwrap_or(usize::MAX);
                 if let Some(FibChange::Set(p, _)) = changes.get(i) {
                     let old = olds.get(j).copied().flatten();
-                    unbook_set(objs, kernel, installed, (p, 0, old));
+                    unbook_set(objs, kernel, (p, 0, old));
                     failed.push((*p, text));
                 }
             }
         }
         for (p, e) in &failed {
-            self.installed.remove(p);
+            if let Some(r) = self.kernel.get_mut(p) {
+                r.installed = false;
+            }
             tracing::warn!("FIB: kernel refused {p}: {e} (to be retried)");
         }
         if objects {

@@ -31,6 +31,8 @@
 )]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use pmap::PrefixMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -130,7 +132,7 @@ pub struct Candidate {
 }
 
 /// The route selected for a prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Selected {
     /// Its source.
     pub source: Source,
@@ -152,53 +154,115 @@ pub enum FibChange {
     Remove(IpNetwork),
 }
 
+impl FibChange {
+    /// The prefix it changes.
+    pub fn prefix(&self) -> IpNetwork {
+        match self {
+            FibChange::Set(p, _) | FibChange::Remove(p) => *p,
+        }
+    }
+}
+
 /// Candidates and selection of both families.
+///
+/// Per prefix the table keeps its candidates and its selection in dense
+/// sorted chunks keyed by compact prefixes ([`pmap::PrefixMap`]): a BGP prefix costs its key, one
+/// inline candidate and one selection, with next-hop lists and ECMP sets
+/// shared (issue 16: a million prefixes in tens of megabytes).
 #[derive(Debug, Clone, Default)]
 pub struct Rib {
-    candidates: BTreeMap<IpNetwork, BySource>,
-    fib: BTreeMap<IpNetwork, Selected>,
+    candidates: PrefixMap<BySource>,
+    /// The selections, shared: a full table through one set of next
+    /// hops has one (an 8-octet pointer a prefix, not 24 octets).
+    fib: PrefixMap<Arc<Selected>>,
+    /// The distinct selections in use.
+    selections: HashSet<Arc<Selected>>,
     dirty: BTreeSet<IpNetwork>,
     /// The distinct ECMP sets in use, shared by the routes that have them.
     hopsets: HashSet<Arc<[Resolved]>>,
-    /// Which prefixes have a candidate through each gateway (to find the
-    /// routes a moved prefix may re-resolve without scanning them all).
-    by_gateway: BTreeMap<IpAddr, BTreeSet<IpNetwork>>,
+    /// How many prefixes have a candidate through each gateway. When a
+    /// prefix containing one of them moves, the candidates are scanned
+    /// for the routes to recompute (rare: a connected network or the
+    /// route to a next hop moving), which costs no set of prefixes per
+    /// gateway (a full table through one gateway would keep a million).
+    gateways: BTreeMap<IpAddr, usize>,
 }
 
-/// The candidates of one prefix by source: a short sorted vector (a
-/// prefix has one source or two; a B-tree node per prefix would cost
-/// hundreds of octets in a full table).
-#[derive(Debug, Clone, Default)]
-struct BySource(Vec<(Source, Vec<Candidate>)>);
+/// The candidates of one prefix by source. One candidate of one source
+/// (every BGP prefix) is kept inline; otherwise a short sorted vector (a
+/// prefix has one source or two).
+#[derive(Debug, Clone)]
+enum BySource {
+    One(Source, Candidate),
+    Many(Vec<(Source, Vec<Candidate>)>),
+}
+
+impl Default for BySource {
+    fn default() -> Self {
+        BySource::Many(Vec::new())
+    }
+}
 
 impl BySource {
-    fn get(&self, s: &Source) -> Option<&Vec<Candidate>> {
-        self.0.iter().find(|(k, _)| k == s).map(|(_, v)| v)
+    fn get(&self, s: &Source) -> Option<&[Candidate]> {
+        self.iter().find(|(k, _)| *k == s).map(|(_, v)| v)
     }
-    fn insert(&mut self, s: Source, v: Vec<Candidate>) -> Option<Vec<Candidate>> {
-        match self.0.binary_search_by_key(&s, |(k, _)| *k) {
-            Ok(i) => self
-                .0
-                .get_mut(i)
-                .map(|slot| std::mem::replace(&mut slot.1, v)),
-            Err(i) => {
-                self.0.insert(i, (s, v));
-                None
-            }
+    /// The vector form, leaving `self` empty.
+    fn take(&mut self) -> Vec<(Source, Vec<Candidate>)> {
+        match std::mem::take(self) {
+            BySource::One(s, c) => vec![(s, vec![c])],
+            BySource::Many(v) => v,
         }
     }
+    /// From the vector form: inline where it fits.
+    fn from_vec(mut v: Vec<(Source, Vec<Candidate>)>) -> BySource {
+        if let [(s, list)] = v.as_mut_slice() {
+            if list.len() == 1 {
+                if let Some(c) = list.pop() {
+                    return BySource::One(*s, c);
+                }
+            }
+        }
+        BySource::Many(v)
+    }
+    fn insert(&mut self, s: Source, v: Vec<Candidate>) -> Option<Vec<Candidate>> {
+        let mut m = self.take();
+        let old = match m.binary_search_by_key(&s, |(k, _)| *k) {
+            Ok(i) => m.get_mut(i).map(|slot| std::mem::replace(&mut slot.1, v)),
+            Err(i) => {
+                m.insert(i, (s, v));
+                None
+            }
+        };
+        *self = BySource::from_vec(m);
+        old
+    }
     fn remove(&mut self, s: &Source) -> Option<Vec<Candidate>> {
-        let i = self.0.iter().position(|(k, _)| k == s)?;
-        Some(self.0.remove(i).1)
+        let mut m = self.take();
+        let old = m.iter().position(|(k, _)| k == s).map(|i| m.remove(i).1);
+        *self = BySource::from_vec(m);
+        old
     }
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        matches!(self, BySource::Many(v) if v.is_empty())
     }
-    fn values(&self) -> impl Iterator<Item = &Vec<Candidate>> {
-        self.0.iter().map(|(_, v)| v)
+    fn values(&self) -> impl Iterator<Item = &[Candidate]> {
+        self.iter().map(|(_, v)| v)
     }
-    fn iter(&self) -> impl Iterator<Item = (&Source, &Vec<Candidate>)> {
-        self.0.iter().map(|(k, v)| (k, v))
+    fn iter(&self) -> impl Iterator<Item = (&Source, &[Candidate])> {
+        let (one, many) = match self {
+            BySource::One(s, c) => (Some((s, std::slice::from_ref(c))), &[][..]),
+            BySource::Many(v) => (None, v.as_slice()),
+        };
+        one.into_iter()
+            .chain(many.iter().map(|(k, v)| (k, v.as_slice())))
+    }
+    /// The distinct gateways of all its candidates.
+    fn gateways(&self) -> Vec<IpAddr> {
+        let mut g: Vec<IpAddr> = self.values().flatten().flat_map(gateways).collect();
+        g.sort_unstable();
+        g.dedup();
+        g
     }
 }
 
@@ -230,34 +294,50 @@ impl Rib {
     pub fn set_all(&mut self, source: Source, prefix: IpNetwork, mut list: Vec<Candidate>) {
         let prefix = canonical(prefix);
         list.sort_by_key(|c| (c.distance, c.metric));
-        let entry = self.candidates.entry(prefix).or_default();
-        let old = if list.is_empty() {
-            entry.remove(&source).unwrap_or_default()
-        } else {
-            entry.insert(source, list.clone()).unwrap_or_default()
-        };
-        if entry.is_empty() {
-            self.candidates.remove(&prefix);
+        let before = self
+            .candidates
+            .get(&prefix)
+            .map(BySource::gateways)
+            .unwrap_or_default();
+        let old = match self.candidates.get_mut(&prefix) {
+            Some(entry) => {
+                let old = if list.is_empty() {
+                    entry.remove(&source)
+                } else {
+                    entry.insert(source, list.clone())
+                };
+                if entry.is_empty() {
+                    self.candidates.remove(&prefix);
+                }
+                old
+            }
+            None if list.is_empty() => None,
+            None => {
+                let mut entry = BySource::default();
+                entry.insert(source, list.clone());
+                self.candidates.insert(prefix, entry);
+                None
+            }
         }
+        .unwrap_or_default();
         if old == list {
             return;
         }
-        for g in old.iter().flat_map(gateways) {
-            let still = self
-                .candidates
-                .get(&prefix)
-                .is_some_and(|m| m.values().flatten().any(|c| gateways(c).any(|x| x == g)));
-            if !still {
-                if let Some(set) = self.by_gateway.get_mut(&g) {
-                    set.remove(&prefix);
-                    if set.is_empty() {
-                        self.by_gateway.remove(&g);
-                    }
+        let after = self
+            .candidates
+            .get(&prefix)
+            .map(BySource::gateways)
+            .unwrap_or_default();
+        for g in before.iter().filter(|g| !after.contains(g)) {
+            if let Some(n) = self.gateways.get_mut(g) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.gateways.remove(g);
                 }
             }
         }
-        for g in list.iter().flat_map(gateways) {
-            self.by_gateway.entry(g).or_default().insert(prefix);
+        for g in after.iter().filter(|g| !before.contains(g)) {
+            *self.gateways.entry(*g).or_default() += 1;
         }
         self.dirty.insert(prefix);
     }
@@ -275,16 +355,16 @@ impl Rib {
         self.candidates
             .get(prefix)
             .into_iter()
-            .flat_map(|m| m.iter().flat_map(|(s, v)| v.iter().map(|c| (*s, c))))
+            .flat_map(|m| m.iter().flat_map(|(s, v)| v.iter().map(move |c| (*s, c))))
     }
 
     /// The selected routes, by prefix.
-    pub fn fib(&self) -> &BTreeMap<IpNetwork, Selected> {
+    pub fn fib(&self) -> &PrefixMap<Arc<Selected>> {
         &self.fib
     }
 
     /// Every prefix with a candidate, in order.
-    pub fn prefixes(&self) -> impl Iterator<Item = &IpNetwork> {
+    pub fn prefixes(&self) -> impl Iterator<Item = IpNetwork> + '_ {
         self.candidates.keys()
     }
 
@@ -297,7 +377,11 @@ impl Rib {
     /// whose selection changed can change the resolution of gateways
     /// inside it, so those routes are recomputed too, until nothing moves.
     pub fn resolve(&mut self) -> Vec<FibChange> {
-        let mut out: BTreeMap<IpNetwork, FibChange> = BTreeMap::new();
+        // In the order computed: each round goes through its prefixes in
+        // order; a later round's change of a prefix replaces an earlier
+        // one (sorted and deduplicated at the end, which costs less than
+        // a map of them: a full table can change in one call).
+        let mut out: Vec<FibChange> = Vec::new();
         let mut rounds = 0;
         while !self.dirty.is_empty() && rounds <= MAX_DEPTH {
             rounds += 1;
@@ -309,7 +393,7 @@ impl Rib {
             let mut cache: HashMap<IpAddr, Vec<Resolved>> = HashMap::new();
             for p in dirty {
                 let new = self.select(&p, &mut cache);
-                let old = self.fib.get(&p);
+                let old = self.fib.get(&p).map(|s| &**s);
                 if old == new.as_ref() {
                     continue;
                 }
@@ -320,23 +404,42 @@ impl Rib {
                         if !self.hopsets.contains(&*s.nexthops) {
                             self.hopsets.insert(s.nexthops.clone());
                         }
-                        self.fib.insert(p, s.clone());
-                        out.insert(p, FibChange::Set(p, s));
+                        let shared = match self.selections.get(&s) {
+                            Some(a) => a.clone(),
+                            None => {
+                                let a = Arc::new(s.clone());
+                                self.selections.insert(a.clone());
+                                a
+                            }
+                        };
+                        self.fib.insert(p, shared);
+                        out.push(FibChange::Set(p, s));
                     }
                     None => {
                         self.fib.remove(&p);
-                        out.insert(p, FibChange::Remove(p));
+                        out.push(FibChange::Remove(p));
                     }
                 }
             }
-            // Routes whose gateway lies inside a prefix that moved.
+            // Routes whose gateway lies inside a prefix that moved (not
+            // through that prefix itself): the gateways first, then one
+            // scan of the candidates if any.
+            let mut hit: BTreeMap<IpAddr, Vec<IpNetwork>> = BTreeMap::new();
             for q in &moved {
                 let (lo, hi) = (q.network(), q.broadcast());
-                for (_, users) in self.by_gateway.range(lo..=hi) {
-                    for p in users {
-                        if p != q {
-                            self.dirty.insert(*p);
-                        }
+                for (g, _) in self.gateways.range(lo..=hi) {
+                    hit.entry(*g).or_default().push(*q);
+                }
+            }
+            if !hit.is_empty() {
+                for (p, m) in self.candidates.iter() {
+                    let again = m
+                        .values()
+                        .flatten()
+                        .flat_map(gateways)
+                        .any(|g| hit.get(&g).is_some_and(|qs| qs.iter().any(|q| *q != p)));
+                    if again {
+                        self.dirty.insert(p);
                     }
                 }
             }
@@ -344,9 +447,19 @@ impl Rib {
         if self.hopsets.len() > 1024 {
             self.hopsets.retain(|h| Arc::strong_count(h) > 1);
         }
+        if self.selections.len() > 1024 {
+            self.selections.retain(|s| Arc::strong_count(s) > 1);
+        }
         // A loop deeper than MAX_DEPTH rounds stops here; what is left
         // is retried at the next call.
-        out.into_values().collect()
+        if rounds > 1 {
+            // Stable: the later change of a prefix comes last of its run.
+            out.sort_by_key(FibChange::prefix);
+            out.reverse();
+            out.dedup_by_key(|c| c.prefix());
+            out.reverse();
+        }
+        out
     }
 
     /// The selection for `p` from its candidates and the current FIB.
@@ -447,6 +560,9 @@ impl Rib {
             .collect()
     }
 }
+
+pub mod cow;
+pub mod pmap;
 
 #[cfg(feature = "kernel")]
 pub mod fib;

@@ -94,17 +94,26 @@ fn lower_distance_wins_and_the_other_takes_over() {
         via(250, &["198.51.100.1"]),
     );
     rib.resolve();
-    assert_eq!(rib.fib()[&net("10.0.0.0/8")].source, Source::Bgp);
+    assert_eq!(
+        rib.fib().get(&net("10.0.0.0/8")).unwrap().source,
+        Source::Bgp
+    );
     rib.set(Source::Bgp, net("10.0.0.0/8"), None);
     let ch = rib.resolve();
     assert_eq!(ch.len(), 1);
-    assert_eq!(rib.fib()[&net("10.0.0.0/8")].source, Source::Static);
+    assert_eq!(
+        rib.fib().get(&net("10.0.0.0/8")).unwrap().source,
+        Source::Static
+    );
     assert_eq!(hops(&rib, "10.0.0.0/8"), vec!["via 198.51.100.1, eth1"]);
     // A static at distance 1 beats eBGP.
     rib.set(Source::Bgp, net("10.0.0.0/8"), via(20, &["192.0.2.1"]));
     rib.set(Source::Static, net("10.0.0.0/8"), via(1, &["198.51.100.1"]));
     rib.resolve();
-    assert_eq!(rib.fib()[&net("10.0.0.0/8")].source, Source::Static);
+    assert_eq!(
+        rib.fib().get(&net("10.0.0.0/8")).unwrap().source,
+        Source::Static
+    );
     // 255 is never installed.
     rib.set(
         Source::Static,
@@ -112,7 +121,10 @@ fn lower_distance_wins_and_the_other_takes_over() {
         via(255, &["198.51.100.1"]),
     );
     rib.resolve();
-    assert_eq!(rib.fib()[&net("10.0.0.0/8")].source, Source::Bgp);
+    assert_eq!(
+        rib.fib().get(&net("10.0.0.0/8")).unwrap().source,
+        Source::Bgp
+    );
 }
 
 #[test]
@@ -123,11 +135,17 @@ fn unresolvable_candidate_falls_back() {
     rib.set(Source::Static, net("10.0.0.0/8"), via(1, &["203.0.113.1"]));
     rib.set(Source::Bgp, net("10.0.0.0/8"), via(20, &["192.0.2.1"]));
     rib.resolve();
-    assert_eq!(rib.fib()[&net("10.0.0.0/8")].source, Source::Bgp);
+    assert_eq!(
+        rib.fib().get(&net("10.0.0.0/8")).unwrap().source,
+        Source::Bgp
+    );
     // Its gateway becomes reachable: it takes over.
     connected(&mut rib, "203.0.113.0/24", "eth2");
     rib.resolve();
-    assert_eq!(rib.fib()[&net("10.0.0.0/8")].source, Source::Static);
+    assert_eq!(
+        rib.fib().get(&net("10.0.0.0/8")).unwrap().source,
+        Source::Static
+    );
     assert_eq!(hops(&rib, "10.0.0.0/8"), vec!["via 203.0.113.1, eth2"]);
 }
 
@@ -236,7 +254,7 @@ fn floating_static_of_the_same_source() {
     rib.set(Source::Connected, net("192.0.2.0/24"), None);
     rib.resolve();
     assert_eq!(hops(&rib, "0.0.0.0/0"), vec!["via 198.51.100.254, eth1"]);
-    assert_eq!(rib.fib()[&net("0.0.0.0/0")].distance, 250);
+    assert_eq!(rib.fib().get(&net("0.0.0.0/0")).unwrap().distance, 250);
     connected(&mut rib, "192.0.2.0/24", "eth0");
     rib.resolve();
     assert_eq!(hops(&rib, "0.0.0.0/0"), vec!["via 192.0.2.254, eth0"]);
@@ -245,5 +263,5 @@ fn floating_static_of_the_same_source() {
     rib.set_all(Source::Static, net("0.0.0.0/0"), Vec::new());
     let ch = rib.resolve();
     assert_eq!(ch, vec![FibChange::Remove(net("0.0.0.0/0"))]);
-    assert!(rib.by_gateway.is_empty());
+    assert!(rib.gateways.is_empty());
 }

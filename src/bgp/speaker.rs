@@ -208,16 +208,28 @@ pub fn start(
 }
 
 /// The candidate the RIB gets for what BGP forwards: eBGP distance 20,
-/// iBGP 200, metric the MED.
-fn candidate(f: Forwarding) -> rib::Candidate {
-    let nexthops: Vec<rib::NextHop> = f
-        .nexthops
-        .into_iter()
-        .map(|h| match h {
-            NextHop::Gateway(a) => rib::NextHop::Gateway(a),
-            NextHop::GatewayOn(a, dev) => rib::NextHop::GatewayOn(a, dev),
-        })
-        .collect();
+/// iBGP 200, metric the MED. `last` is the previous candidate's list, as
+/// BGP gave it and converted: a batch of a full table has a handful of
+/// lists, shared by BGP, and converting each prefix's anew would cost an
+/// allocation per prefix while the batches wait for the RIB task.
+type LastHops = Option<(Arc<[NextHop]>, Arc<[rib::NextHop]>)>;
+
+fn candidate(f: Forwarding, last: &mut LastHops) -> rib::Candidate {
+    let nexthops = match last {
+        Some((src, out)) if Arc::ptr_eq(src, &f.nexthops) || **src == *f.nexthops => out.clone(),
+        _ => {
+            let out: Arc<[rib::NextHop]> = f
+                .nexthops
+                .iter()
+                .map(|h| match h {
+                    NextHop::Gateway(a) => rib::NextHop::Gateway(*a),
+                    NextHop::GatewayOn(a, dev) => rib::NextHop::GatewayOn(*a, dev.clone()),
+                })
+                .collect();
+            *last = Some((f.nexthops.clone(), out.clone()));
+            out
+        }
+    };
     rib::Candidate {
         distance: if f.ebgp {
             rib::Source::Bgp.default_distance()
@@ -225,7 +237,7 @@ fn candidate(f: Forwarding) -> rib::Candidate {
             IBGP_DISTANCE
         },
         metric: f.metric,
-        nexthops: nexthops.into(),
+        nexthops,
     }
 }
 
@@ -397,9 +409,10 @@ impl Driver {
                 }
                 Output::Routes(batch) => {
                     if let Some(tx) = &self.routes_tx {
+                        let mut last = None;
                         let batch: RouteBatch = batch
                             .into_iter()
-                            .map(|(p, f)| (p, f.map(candidate)))
+                            .map(|(p, f)| (p, f.map(|f| candidate(f, &mut last))))
                             .collect();
                         // The RIB task is gone only while shutting down.
                         let _ = tx.send(batch);

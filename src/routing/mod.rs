@@ -23,11 +23,12 @@
 
 mod ifaces;
 pub mod show;
+mod table;
 
 pub use ifaces::Interfaces;
+pub use table::{Entry, Fibbed, Hop, HopSets, Table, NOT_WRITTEN};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::net::IpAddr;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -92,63 +93,6 @@ pub enum Command {
     Shutdown(oneshot::Sender<()>),
 }
 
-/// Whether a selected route is in the kernel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fibbed {
-    /// Installed by rvpn.
-    Installed,
-    /// The kernel's own (connected networks).
-    Kernel,
-    /// Not written: the kernel refused it (why), or it is not tried
-    /// (`--no-kernel-routes`).
-    Rejected(String),
-    /// Waiting to be written.
-    Queued,
-}
-
-/// One route of a prefix as `show ip route` lists it.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    /// Its source.
-    pub source: Source,
-    /// Administrative distance.
-    pub distance: u8,
-    /// Metric.
-    pub metric: u32,
-    /// Whether it is the selected route of its prefix.
-    pub selected: bool,
-    /// For the selected route: whether it is in the kernel.
-    pub fib: Option<Fibbed>,
-    /// Next hops: resolved ones for the selected route, as configured
-    /// or learned otherwise.
-    pub nexthops: Vec<Hop>,
-    /// When the prefix's selection last changed.
-    pub since: Instant,
-}
-
-/// A next hop for display.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hop {
-    /// The gateway, if any.
-    pub gateway: Option<IpAddr>,
-    /// The outgoing interface, if known (shared: a full table has a
-    /// handful of interface names).
-    pub ifname: Option<Arc<str>>,
-    /// Dropped (Null0).
-    pub blackhole: bool,
-    /// Resolved and in use.
-    pub active: bool,
-}
-
-/// What readers see: every prefix with its routes, selected first. The
-/// task keeps its own copy up to date prefix by prefix; publishing clones
-/// only the map of shared entries.
-#[derive(Debug, Clone, Default)]
-pub struct Table {
-    /// Routes by prefix.
-    pub routes: BTreeMap<IpNetwork, Arc<[Entry]>>,
-}
-
 /// The task's handles.
 #[derive(Clone)]
 pub struct RibHandle {
@@ -191,9 +135,11 @@ pub fn start(
         pending_retry: Vec::new(),
         acks: Vec::new(),
         touched: BTreeSet::new(),
-        table: BTreeMap::new(),
+        table: Table::default(),
+        hop_lists: HopSets::default(),
         names: HashMap::new(),
         hopsets: HashSet::new(),
+        backlog: VecDeque::new(),
         view: view.clone(),
         view_dirty: false,
         published: Instant::now(),
@@ -267,12 +213,17 @@ struct Task {
     /// Prefixes whose candidates, selection or kernel state changed since
     /// the table was last brought up to date.
     touched: BTreeSet<IpNetwork>,
-    /// The readers' view, kept up to date incrementally.
-    table: BTreeMap<IpNetwork, Arc<[Entry]>>,
+    /// The readers' view, kept up to date incrementally; published as a
+    /// clone that shares its unchanged chunks.
+    table: Table,
+    /// Its next-hop lists, shared.
+    hop_lists: HopSets,
     /// Interface names, shared by the table's next hops.
     names: HashMap<String, Arc<str>>,
     /// BGP's next-hop lists, shared by the candidates that have them.
     hopsets: HashSet<Arc<[NextHop]>>,
+    /// BGP's batches, taken a slice at a time.
+    backlog: VecDeque<std::vec::IntoIter<(IpNetwork, Option<Candidate>)>>,
     view: Arc<ArcSwap<Table>>,
     view_dirty: bool,
     published: Instant,
@@ -323,9 +274,14 @@ impl Task {
                     self.command(cmd);
                 }
                 batch = bgp_rx.recv(), if bgp_open => match batch {
-                    Some(b) => self.bgp(b),
+                    Some(b) => {
+                        self.backlog.push_back(b.into_iter());
+                        self.bgp();
+                    }
                     None => bgp_open = false,
                 },
+                // More of a batch to take (after the commands above).
+                _ = tokio::task::yield_now(), if !self.backlog.is_empty() => {}
                 _ = rescan.tick() => self.rescan().await,
                 ev = links.recv(), if links_open => match ev {
                     Some(ev) => {
@@ -377,8 +333,11 @@ impl Task {
             // while the rest still arrives, and what one settle holds
             // (changes, encoded messages) stays bounded.
             while self.touched.len() < SLICE {
-                let Ok(b) = bgp_rx.try_recv() else { break };
-                self.bgp(b);
+                if self.backlog.is_empty() {
+                    let Ok(b) = bgp_rx.try_recv() else { break };
+                    self.backlog.push_back(b.into_iter());
+                }
+                self.bgp();
             }
             // Once per burst: a thousand tunnels coming up cost one pass.
             if std::mem::take(&mut self.statics_dirty) {
@@ -431,8 +390,20 @@ impl Task {
         }
     }
 
-    fn bgp(&mut self, batch: RouteBatch) {
-        for (prefix, mut cand) in batch {
+    /// Takes BGP's changes from the backlog into the RIB until a slice
+    /// is touched: what one settle resolves, writes and refreshes stays
+    /// bounded even when one batch holds a full table (issue 16: the
+    /// per-settle sets and change lists of a million prefixes cost
+    /// hundreds of megabytes at once).
+    fn bgp(&mut self) {
+        while self.touched.len() < SLICE {
+            let Some(batch) = self.backlog.front_mut() else {
+                break;
+            };
+            let Some((prefix, mut cand)) = batch.next() else {
+                self.backlog.pop_front();
+                continue;
+            };
             if let Some(c) = &mut cand {
                 c.nexthops = self.share(&c.nexthops);
             }
@@ -533,7 +504,7 @@ impl Task {
                         .iter()
                         .any(|h| matches!(h, Resolved::Via { ifname, .. } if *ifname == name))
             })
-            .map(|(p, sel)| FibChange::Set(*p, sel.clone()))
+            .map(|(p, sel)| FibChange::Set(p, (**sel).clone()))
             .collect();
         if !again.is_empty() {
             debug!(link = %name, routes = again.len(), "link event: writing its routes again");
@@ -664,7 +635,12 @@ impl Task {
         let again: Vec<IpNetwork> = self.refused.keys().copied().collect();
         let changes: Vec<FibChange> = again
             .iter()
-            .filter_map(|p| self.rib.fib().get(p).map(|s| FibChange::Set(*p, s.clone())))
+            .filter_map(|p| {
+                self.rib
+                    .fib()
+                    .get(p)
+                    .map(|s| FibChange::Set(*p, (**s).clone()))
+            })
             .collect();
         self.pending_retry = changes;
     }
@@ -700,9 +676,7 @@ impl Task {
         if self.view_dirty
             && (self.table.len() < PUBLISH_AT_ONCE || now >= self.published + PUBLISH_EVERY)
         {
-            self.view.store(Arc::new(Table {
-                routes: self.table.clone(),
-            }));
+            self.view.store(Arc::new(self.table.clone()));
             self.view_dirty = false;
             self.published = now;
         }
@@ -743,12 +717,12 @@ impl Task {
     /// Brings the readers' entries of one prefix up to date; `moved`:
     /// its selection changed now.
     fn refresh(&mut self, p: &IpNetwork, moved: bool, now: Instant) {
-        let since = match self.table.get(p).and_then(|es| es.first()) {
-            Some(e) if !moved => e.since,
+        let since = match self.table.since(p) {
+            Some(t) if !moved => t,
             _ => now,
         };
         let sel = self.rib.fib().get(p);
-        let installed = self.fib.as_ref().and_then(|f| f.installed().get(p));
+        let installed = self.fib.as_ref().is_some_and(|f| f.is_installed(p));
         let mut entries: Vec<Entry> = Vec::new();
         let mut selected_done = false;
         for (source, c) in self.rib.candidates(p) {
@@ -764,8 +738,8 @@ impl Task {
                     } else if let Some(why) = self.refused.get(p) {
                         Fibbed::Rejected(why.clone())
                     } else if self.fib.is_none() {
-                        Fibbed::Rejected("not written (no kernel routes)".into())
-                    } else if installed == Some(s) {
+                        Fibbed::Rejected(NOT_WRITTEN.into())
+                    } else if installed {
                         Fibbed::Installed
                     } else {
                         Fibbed::Queued
@@ -790,23 +764,15 @@ impl Task {
                 since,
             });
         }
-        if entries.is_empty() {
-            self.table.remove(p);
-            return;
-        }
         // Selected first, as FRR lists them.
         entries.sort_by_key(|e| !e.selected);
-        self.table.insert(*p, entries.into());
+        self.table.set(*p, entries, &mut self.hop_lists);
     }
 
     /// Removes rvpn's routes from the kernel (daemon shutdown).
     async fn shutdown(&mut self) {
         let Some(fib) = &mut self.fib else { return };
-        let all: Vec<FibChange> = fib
-            .installed()
-            .keys()
-            .map(|p| FibChange::Remove(*p))
-            .collect();
+        let all: Vec<FibChange> = fib.installed().map(FibChange::Remove).collect();
         let n = all.len();
         let failed = fib.apply(&all).await;
         info!(

@@ -33,16 +33,16 @@ pub fn show(
         None => None,
         Some(s) => Some(lookup(table, v6, s)?),
     };
-    let family = |p: &&IpNetwork| p.is_ipv6() == v6;
+    let family = |p: &IpNetwork| p.is_ipv6() == v6;
     if json {
         let mut m = Map::new();
-        let keys: Vec<&IpNetwork> = match one {
+        let keys: Vec<IpNetwork> = match one {
             Some(p) => vec![p],
-            None => table.routes.keys().filter(family).collect(),
+            None => table.prefixes().filter(family).collect(),
         };
         for p in keys {
-            if let Some(es) = table.routes.get(p) {
-                let v: Vec<Value> = es.iter().map(|e| entry_json(p, e, now)).collect();
+            if let Some(es) = table.entries(&p) {
+                let v: Vec<Value> = es.iter().map(|e| entry_json(&p, e, now)).collect();
                 m.insert(p.to_string(), Value::Array(v));
             }
         }
@@ -53,15 +53,15 @@ pub fn show(
     let mut out = String::new();
     match one {
         Some(p) => {
-            if let Some(es) = table.routes.get(p) {
-                detail(&mut out, p, es, now);
+            if let Some(es) = table.entries(&p) {
+                detail(&mut out, &p, &es, now);
             }
         }
         None => {
             out.push_str(CODES);
-            for (p, es) in table.routes.iter().filter(|(p, _)| family(p)) {
+            for (p, es) in table.iter().filter(|(p, _)| family(p)) {
                 for e in es.iter() {
-                    line(&mut out, p, e, now);
+                    line(&mut out, &p, e, now);
                 }
             }
         }
@@ -71,7 +71,7 @@ pub fn show(
 
 /// The prefix a `show ip route X` argument names: a prefix exactly, or
 /// an address by longest match.
-fn lookup<'a>(table: &'a Table, v6: bool, arg: &str) -> Result<&'a IpNetwork, String> {
+fn lookup(table: &Table, v6: bool, arg: &str) -> Result<IpNetwork, String> {
     let not_found = || "% Network not in table".to_string();
     if arg.contains('/') {
         let p: IpNetwork = arg
@@ -81,11 +81,7 @@ fn lookup<'a>(table: &'a Table, v6: bool, arg: &str) -> Result<&'a IpNetwork, St
             return Err(not_found());
         }
         let p = IpNetwork::new(p.network(), p.prefix()).map_err(|_| not_found())?;
-        return table
-            .routes
-            .get_key_value(&p)
-            .map(|(k, _)| k)
-            .ok_or_else(not_found);
+        return Some(p).filter(|p| table.contains(p)).ok_or_else(not_found);
     }
     let a: IpAddr = arg
         .parse()
@@ -99,11 +95,7 @@ fn lookup<'a>(table: &'a Table, v6: bool, arg: &str) -> Result<&'a IpNetwork, St
         .find_map(|len| {
             let q = IpNetwork::new(a, len).ok()?;
             let q = IpNetwork::new(q.network(), len).ok()?;
-            table
-                .routes
-                .get_key_value(&q)
-                .filter(|(_, es)| es.iter().any(|e| e.selected))
-                .map(|(k, _)| k)
+            Some(q).filter(|q| table.has_selected(q))
         })
         .ok_or_else(not_found)
 }
@@ -280,7 +272,6 @@ fn entry_json(p: &IpNetwork, e: &Entry, now: Instant) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -295,8 +286,9 @@ mod tests {
 
     fn table(now: Instant) -> Table {
         let since = now - Duration::from_secs(65);
-        let mut routes = BTreeMap::new();
-        routes.insert(
+        let mut t = Table::default();
+        let mut sets = super::super::HopSets::default();
+        t.set(
             "10.2.0.0/24".parse().unwrap(),
             vec![Entry {
                 source: Source::Bgp,
@@ -309,10 +301,10 @@ mod tests {
                     hop("169.254.21.1", "Tunnel2"),
                 ],
                 since,
-            }]
-            .into(),
+            }],
+            &mut sets,
         );
-        routes.insert(
+        t.set(
             "169.254.11.0/30".parse().unwrap(),
             vec![Entry {
                 source: Source::Connected,
@@ -327,10 +319,10 @@ mod tests {
                     active: true,
                 }],
                 since,
-            }]
-            .into(),
+            }],
+            &mut sets,
         );
-        routes.insert(
+        t.set(
             "10.9.0.0/16".parse().unwrap(),
             vec![Entry {
                 source: Source::Static,
@@ -340,10 +332,10 @@ mod tests {
                 fib: Some(Fibbed::Rejected("Network is unreachable".into())),
                 nexthops: vec![hop("192.0.2.1", "eth0")],
                 since,
-            }]
-            .into(),
+            }],
+            &mut sets,
         );
-        Table { routes }
+        t
     }
 
     #[test]

@@ -15,12 +15,11 @@
 mod attrs;
 mod decision;
 
-use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
+use rib::cow::CowMap;
 
 pub use attrs::RouteAttrs;
 pub use decision::{compare, multipath_eligible, DecisionConfig, PeerMeta, Step};
@@ -240,10 +239,12 @@ impl Dest {
     }
 }
 
-/// One address family's table.
+/// One address family's table: dense sorted chunks (issue 16: a
+/// B-tree's nodes half fill when a table loads in order, ~41 MB at 1M
+/// against 24).
 #[derive(Debug, Clone)]
 struct Table<K: Ord + Copy> {
-    routes: BTreeMap<K, Dest>,
+    routes: CowMap<K, Dest>,
     dirty: Vec<K>,
     cfg: DecisionConfig,
 }
@@ -251,7 +252,7 @@ struct Table<K: Ord + Copy> {
 impl<K: Ord + Copy> Default for Table<K> {
     fn default() -> Self {
         Table {
-            routes: BTreeMap::new(),
+            routes: CowMap::new(),
             dirty: Vec::new(),
             cfg: DecisionConfig::default(),
         }
@@ -435,9 +436,8 @@ impl Rib {
     ) -> bool {
         let mut path = Path::new(peer, path_id, attrs);
         let (changed, added) = with_table!(self, prefix, |t, k, peers| {
-            let (changed, added) = match t.routes.entry(k) {
-                Entry::Occupied(e) => {
-                    let d = e.into_mut();
+            let (changed, added) = match t.routes.get_mut(&k) {
+                Some(d) => {
                     let before = d.paths.as_slice().len();
                     let ch = d.paths.upsert(path);
                     if ch {
@@ -445,12 +445,15 @@ impl Rib {
                     }
                     (ch, d.paths.as_slice().len() > before)
                 }
-                Entry::Vacant(e) => {
+                None => {
                     // Alone, it is the best path.
                     path.flags = BEST;
-                    e.insert(Dest {
-                        paths: Paths::One(path),
-                    });
+                    t.routes.insert(
+                        k,
+                        Dest {
+                            paths: Paths::One(path),
+                        },
+                    );
                     (true, true)
                 }
             };

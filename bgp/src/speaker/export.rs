@@ -3,11 +3,12 @@
 //! default-originate), and what BGP forwards.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use ipnetwork::IpNetwork;
 
 use super::originate::sibling_address;
-use super::{family_of, Forwarding, NextHop, Output, Peer, RouteBatch, Speaker};
+use super::{family_of, Forwarding, NextHop, Output, Peer, RouteBatch, Speaker, FORWARD_BATCH};
 use crate::rib::{Afi, Path, RouteAttrs, LOCAL};
 use crate::speaker::AfPeer;
 use crate::wire::{AsPath, Community, Origin, PathAttrs};
@@ -35,30 +36,41 @@ impl Speaker {
         }
     }
 
-    /// Reports what BGP now forwards for `changed`.
+    /// Reports what BGP now forwards for `changed`, in batches of at most
+    /// [`FORWARD_BATCH`] prefixes whose equal next-hop lists are shared
+    /// (issue 16: a full table decided at once would otherwise queue a
+    /// list per prefix, and the driver's converted batch beside it).
     pub(super) fn publish_forwarding(&mut self, changed: &[IpNetwork]) {
         if !self.forwarding || changed.is_empty() {
             return;
         }
-        let batch: RouteBatch = changed
-            .iter()
-            .map(|p| (*p, self.forwarding_candidate(p)))
-            .collect();
-        self.queue.push_back(Output::Routes(batch));
+        let mut last: Option<Arc<[NextHop]>> = None;
+        for slice in changed.chunks(FORWARD_BATCH) {
+            let batch: RouteBatch = slice
+                .iter()
+                .map(|p| (*p, self.forwarding_candidate(p, &mut last)))
+                .collect();
+            self.queue.push_back(Output::Routes(batch));
+        }
     }
 
     /// What BGP forwards for a prefix: the best path and its multipaths,
     /// one next hop each, metric the MED.
     /// Locally originated routes are not offered (as FRR: `network` does
     /// not install a route).
-    pub(super) fn forwarding_candidate(&self, prefix: &IpNetwork) -> Option<Forwarding> {
+    /// `last` is the previous candidate's list, shared when equal.
+    pub(super) fn forwarding_candidate(
+        &self,
+        prefix: &IpNetwork,
+        last: &mut Option<Arc<[NextHop]>>,
+    ) -> Option<Forwarding> {
         let dest = self.rib.get(prefix)?;
         let best = dest.best()?;
         if best.peer == LOCAL {
             return None;
         }
         let ebgp = self.rib.peer_meta(best.peer).is_some_and(|m| m.ebgp);
-        let mut nexthops = Vec::new();
+        let mut nexthops = Vec::with_capacity(1);
         for path in dest.forwarding() {
             let a = &path.attrs;
             let hop = if !a.next_hop_unset() {
@@ -83,6 +95,14 @@ impl Speaker {
         if nexthops.is_empty() {
             return None;
         }
+        let nexthops = match last {
+            Some(l) if **l == *nexthops => l.clone(),
+            _ => {
+                let n: Arc<[NextHop]> = nexthops.into();
+                *last = Some(n.clone());
+                n
+            }
+        };
         Some(Forwarding {
             ebgp,
             metric: best.attrs.med(),

@@ -97,9 +97,13 @@ pub struct Forwarding {
     pub ebgp: bool,
     /// The best path's MED.
     pub metric: u32,
-    /// The next hops.
-    pub nexthops: Vec<NextHop>,
+    /// The next hops (shared by the prefixes of a batch that have the
+    /// same).
+    pub nexthops: Arc<[NextHop]>,
 }
+
+/// The most prefixes one [`Output::Routes`] carries.
+pub const FORWARD_BATCH: usize = 8192;
 
 /// Forwarding changes of some prefixes after a decision run: `None`
 /// withdraws the prefix.

@@ -66,7 +66,7 @@ fn ebgp_route_arrives_with_our_as_and_next_hop() {
     assert!(n.established(0, "192.0.2.2") && n.established(1, "192.0.2.1"));
     let f = n.fib(0, "10.1.0.0/24").expect("A forwards the route");
     assert!(f.ebgp);
-    assert_eq!(f.nexthops, vec![NextHop::Gateway(ip("192.0.2.2"))]);
+    assert_eq!(*f.nexthops, [NextHop::Gateway(ip("192.0.2.2"))]);
     let best = n.best(0, "10.1.0.0/24").expect("A has a path");
     let path = best.attrs.attrs.as_path.as_ref().map(ToString::to_string);
     assert_eq!(path.as_deref(), Some("65002"));
@@ -225,7 +225,7 @@ fn dynamic_neighbors_learn_each_other_through_the_hub() {
     let f = n
         .fib(1, "10.3.0.0/16")
         .expect("spoke 2's route reaches spoke 1");
-    assert_eq!(f.nexthops, vec![NextHop::Gateway(ip("10.0.0.1"))]);
+    assert_eq!(*f.nexthops, [NextHop::Gateway(ip("10.0.0.1"))]);
     let best = n.best(1, "10.3.0.0/16").expect("a path");
     let path = best.attrs.attrs.as_path.as_ref().map(ToString::to_string);
     assert_eq!(path.as_deref(), Some("65000 65003"));
@@ -278,7 +278,7 @@ fn multipath_across_neighbor_ases_with_relax() {
     });
     n.run(SECS);
     let f = n.fib(0, "10.9.0.0/24").expect("still forwarded");
-    assert_eq!(f.nexthops, vec![NextHop::Gateway(ip("192.0.2.2"))]);
+    assert_eq!(*f.nexthops, [NextHop::Gateway(ip("192.0.2.2"))]);
 }
 
 #[test]

@@ -2,9 +2,9 @@
 //! many routes and groups use it, and the booking of a route write before
 //! the kernel answers it.
 
-use crate::Selected;
+use crate::pmap::PrefixMap;
 use ipnetwork::IpNetwork;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 /// A resolved next hop with its interface index.
@@ -103,36 +103,56 @@ pub(super) struct SetPlan {
     pub(super) fallback: Option<(u8, Vec<u8>)>,
 }
 
+/// One of our routes in the kernel: the object it names (0: none) and
+/// whether it is the route last written for its prefix (a refused
+/// replace leaves the kernel's old route, which is no longer "installed").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct InKernel {
+    pub(super) obj: u32,
+    pub(super) installed: bool,
+}
+
 /// Books a route write before its answer (undone if refused): the
-/// kernel-side map and refcounts, the installed view. Returns the object
+/// kernel-side map, refcounts and the installed mark. Returns the object
 /// the route named before (None: no route).
 pub(super) fn book_set(
     objs: &mut Objects,
-    kernel: &mut HashMap<IpNetwork, u32>,
-    installed: &mut BTreeMap<IpNetwork, Selected>,
-    (p, sel, target): (&IpNetwork, &Selected, u32),
+    kernel: &mut PrefixMap<InKernel>,
+    (p, target): (&IpNetwork, u32),
 ) -> Option<u32> {
     if target != 0 {
         objs.acquire(target);
     }
-    let old = kernel.insert(*p, target);
+    let old = kernel
+        .insert(
+            *p,
+            InKernel {
+                obj: target,
+                installed: true,
+            },
+        )
+        .map(|r| r.obj);
     if let Some(o) = old.filter(|o| *o != 0) {
         objs.release(o);
     }
-    installed.insert(*p, sel.clone());
     old
 }
 
 /// Undoes [`book_set`] for a refused write (the kernel keeps what it had).
 pub(super) fn unbook_set(
     objs: &mut Objects,
-    kernel: &mut HashMap<IpNetwork, u32>,
-    installed: &mut BTreeMap<IpNetwork, Selected>,
+    kernel: &mut PrefixMap<InKernel>,
     (p, target, old): (&IpNetwork, u32, Option<u32>),
 ) {
     match old {
         Some(o) => {
-            kernel.insert(*p, o);
+            kernel.insert(
+                *p,
+                InKernel {
+                    obj: o,
+                    installed: false,
+                },
+            );
             if o != 0 {
                 objs.acquire(o);
             }
@@ -144,5 +164,4 @@ pub(super) fn unbook_set(
     if target != 0 {
         objs.release(target);
     }
-    installed.remove(p);
 }

@@ -1,0 +1,298 @@
+//! A sorted map in copy-on-write chunks (issue 16): cloning it copies a
+//! vector of chunk pointers, not its entries, and a write copies only the
+//! chunk it touches while a clone still shares that chunk.
+//!
+//! The routing task keeps the readers' view of a full table in one of
+//! these and publishes a clone of it: the writer and every snapshot a
+//! reader holds share all unchanged chunks, so a million prefixes are
+//! kept once, not once per copy. Entries sit inline in their chunk (a
+//! sorted vector of at most [`CHUNK`]), so a small entry costs its own
+//! size plus little: no node or allocation per entry.
+
+use std::sync::Arc;
+
+/// Entries per chunk at most. A write into a shared chunk copies this
+/// many entries; a lookup searches the chunks, then one chunk.
+pub const CHUNK: usize = 256;
+
+/// A sorted map of `K` to `V` in shared chunks. `Clone` is cheap
+/// (one pointer per [`CHUNK`] entries).
+#[derive(Debug)]
+pub struct CowMap<K, V> {
+    chunks: Vec<Arc<Vec<(K, V)>>>,
+    len: usize,
+}
+
+impl<K, V> Clone for CowMap<K, V> {
+    fn clone(&self) -> Self {
+        CowMap {
+            chunks: self.chunks.clone(),
+            len: self.len,
+        }
+    }
+}
+
+impl<K, V> Default for CowMap<K, V> {
+    fn default() -> Self {
+        CowMap {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+/// A fresh chunk with room for [`CHUNK`] entries (one allocation for its
+/// life: a chunk never grows past that).
+fn fresh<K, V>() -> Vec<(K, V)> {
+    Vec::with_capacity(CHUNK)
+}
+
+/// The chunk's entries, mutable; a shared chunk is copied first, into a
+/// chunk with room for [`CHUNK`] entries.
+fn own<K: Clone, V: Clone>(c: &mut Arc<Vec<(K, V)>>) -> &mut Vec<(K, V)> {
+    if Arc::get_mut(c).is_none() {
+        let mut v = fresh();
+        v.extend(c.iter().cloned());
+        *c = Arc::new(v);
+    }
+    // Unique now: `make_mut` does not copy.
+    Arc::make_mut(c)
+}
+
+impl<K: Ord + Clone, V: Clone> CowMap<K, V> {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The chunk that holds `k` or would: the first whose last key is not
+    /// below `k` (the last chunk for a key above all).
+    fn chunk_of(&self, k: &K) -> usize {
+        let i = self
+            .chunks
+            .partition_point(|c| c.last().is_some_and(|(l, _)| l < k));
+        i.min(self.chunks.len().saturating_sub(1))
+    }
+
+    /// The value of `k`.
+    pub fn get(&self, k: &K) -> Option<&V> {
+        self.get_key_value(k).map(|(_, v)| v)
+    }
+
+    /// The stored key and value of `k`.
+    pub fn get_key_value(&self, k: &K) -> Option<(&K, &V)> {
+        let c = self.chunks.get(self.chunk_of(k))?;
+        let i = c.binary_search_by(|(x, _)| x.cmp(k)).ok()?;
+        c.get(i).map(|(k, v)| (k, v))
+    }
+
+    /// Whether `k` has a value.
+    pub fn contains_key(&self, k: &K) -> bool {
+        self.get(k).is_some()
+    }
+
+    /// The value of `k`, mutable (its chunk is copied if shared).
+    pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        let ci = self.chunk_of(k);
+        let c = self.chunks.get(ci)?;
+        let i = c.binary_search_by(|(x, _)| x.cmp(k)).ok()?;
+        let c = self.chunks.get_mut(ci)?;
+        own(c).get_mut(i).map(|(_, v)| v)
+    }
+
+    /// Sets the value of `k`; returns the one it replaces.
+    pub fn insert(&mut self, k: K, v: V) -> Option<V> {
+        if self.chunks.is_empty() {
+            let mut c = fresh();
+            c.push((k, v));
+            self.chunks.push(Arc::new(c));
+            self.len = 1;
+            return None;
+        }
+        let ci = self.chunk_of(&k);
+        let last = ci + 1 == self.chunks.len();
+        let chunk = self.chunks.get_mut(ci)?;
+        let pos = match chunk.binary_search_by(|(x, _)| x.cmp(&k)) {
+            Ok(i) => {
+                let slot = own(chunk).get_mut(i)?;
+                return Some(std::mem::replace(&mut slot.1, v));
+            }
+            Err(i) => i,
+        };
+        self.len += 1;
+        if chunk.len() < CHUNK {
+            own(chunk).insert(pos, (k, v));
+            return None;
+        }
+        // Full. Past the end of the last chunk (a table loaded in order):
+        // a new chunk, leaving this one full; otherwise split in halves.
+        if pos == chunk.len() && last {
+            let mut c = fresh();
+            c.push((k, v));
+            self.chunks.push(Arc::new(c));
+            return None;
+        }
+        let left = own(chunk);
+        let mut right = fresh();
+        right.extend(left.drain(CHUNK / 2..));
+        if pos <= CHUNK / 2 {
+            left.insert(pos, (k, v));
+        } else {
+            right.insert(pos - CHUNK / 2, (k, v));
+        }
+        self.chunks.insert(ci + 1, Arc::new(right));
+        None
+    }
+
+    /// Removes `k`; returns its value.
+    pub fn remove(&mut self, k: &K) -> Option<V> {
+        let ci = self.chunk_of(k);
+        let chunk = self.chunks.get_mut(ci)?;
+        let i = chunk.binary_search_by(|(x, _)| x.cmp(k)).ok()?;
+        let (_, v) = own(chunk).remove(i);
+        self.len -= 1;
+        let n = chunk.len();
+        if n == 0 {
+            self.chunks.remove(ci);
+        } else if n < CHUNK / 4 {
+            // Few left: merge with the next chunk when they fit in one,
+            // so that a table emptied piecemeal does not keep a chunk
+            // per few entries.
+            let next = self.chunks.get(ci + 1).map(|c| c.len());
+            if next.is_some_and(|m| m + n <= CHUNK) && ci + 1 < self.chunks.len() {
+                let right = self.chunks.remove(ci + 1);
+                if let Some(c) = self.chunks.get_mut(ci) {
+                    let left = own(c);
+                    match Arc::try_unwrap(right) {
+                        Ok(r) => left.extend(r),
+                        Err(r) => left.extend(r.iter().cloned()),
+                    }
+                }
+            }
+        }
+        Some(v)
+    }
+
+    /// Every entry, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.chunks
+            .iter()
+            .flat_map(|c| c.iter().map(|(k, v)| (k, v)))
+    }
+
+    /// Every key, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &K> {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// Every value, in key order.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.iter().map(|(_, v)| v)
+    }
+
+    /// Every entry, in order, values mutable (shared chunks are copied).
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
+        self.chunks
+            .iter_mut()
+            .flat_map(|c| own(c).iter_mut().map(|(k, v)| (&*k, v)))
+    }
+
+    /// Every value, in key order, mutable.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.iter_mut().map(|(_, v)| v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// The same operations on a `CowMap` and a `BTreeMap`, with snapshots
+    /// taken along the way that must not see later writes.
+    #[test]
+    fn matches_a_btreemap_and_snapshots_stay_put() {
+        let mut m: CowMap<u32, u64> = CowMap::new();
+        let mut model: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut snaps: Vec<(CowMap<u32, u64>, BTreeMap<u32, u64>)> = Vec::new();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for step in 0..60_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // In order for a while (a table loading), then at random.
+            let k = if step < 5_000 {
+                step as u32 * 3
+            } else {
+                (x % 20_000) as u32
+            };
+            match x % 7 {
+                0 | 1 => assert_eq!(m.remove(&k), model.remove(&k)),
+                2 => {
+                    if let Some(v) = m.get_mut(&k) {
+                        *v += 1;
+                    }
+                    if let Some(v) = model.get_mut(&k) {
+                        *v += 1;
+                    }
+                }
+                _ => assert_eq!(m.insert(k, step), model.insert(k, step)),
+            }
+            assert_eq!(m.len(), model.len());
+            if step % 9_000 == 0 {
+                snaps.push((m.clone(), model.clone()));
+            }
+        }
+        assert!(m.iter().map(|(k, v)| (*k, *v)).eq(model.clone()));
+        let snap = m.clone();
+        for (k, v) in m.iter_mut() {
+            *v += u64::from(*k);
+        }
+        for v in model.values_mut() {
+            *v += 0;
+        }
+        for (k, v) in model.iter_mut() {
+            *v += u64::from(*k);
+        }
+        assert!(m.values().copied().eq(model.values().copied()));
+        assert!(snap
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .ne(m.iter().map(|(k, v)| (*k, *v))));
+        for k in 0..20_001 {
+            assert_eq!(m.get(&k), model.get(&k));
+            assert_eq!(m.contains_key(&k), model.contains_key(&k));
+        }
+        for (s, sm) in &snaps {
+            assert_eq!(s.len(), sm.len());
+            assert!(s.iter().map(|(k, v)| (*k, *v)).eq(sm.clone()));
+        }
+        // Emptied piecemeal: no chunk is left behind.
+        let keys: Vec<u32> = m.keys().copied().collect();
+        for k in keys {
+            assert!(m.remove(&k).is_some());
+        }
+        assert!(m.is_empty());
+        assert!(m.chunks.is_empty());
+    }
+
+    #[test]
+    fn loading_in_order_fills_chunks() {
+        let mut m: CowMap<u32, u32> = CowMap::new();
+        for k in 0..(CHUNK as u32 * 10) {
+            m.insert(k, k);
+        }
+        assert_eq!(m.chunks.len(), 10);
+        assert!(m.chunks.iter().all(|c| c.len() == CHUNK));
+    }
+}
