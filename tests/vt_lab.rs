@@ -28,6 +28,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use support::bgp_peers::{Bird, BirdOpts};
+use support::load::{rss_kib, rvpnd_pid};
 use support::netns::{veth, Netns};
 use support::rvpn::{Rvpnd, RvpndOpts};
 use support::strongswan::{StrongSwan, SwanConn, SwanOpts, TUN};
@@ -258,6 +259,16 @@ fn established(r: &Rvpnd) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// Peers of `show bfd peers json` that are up.
+fn bfd_up(r: &Rvpnd) -> usize {
+    r.show_json("show bfd peers")
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["status"] == "up")
+        .count()
+}
+
 /// The kernel's next hops `(gateway, dev)` for exactly `prefix`.
 fn kernel_nexthops(ns: &Netns, prefix: &str) -> Vec<(String, String)> {
     let o = ns.exec(&["ip", "-j", "route", "show", "exact", prefix]);
@@ -364,7 +375,7 @@ impl SwanSpoke {
         let conf = format!(
             "router id 10.200.{n}.1;
 protocol device {{ scan time 2; }}
-protocol static originate {{ ipv4; route {net} blackhole; }}
+protocol static spokenet {{ ipv4; route {net} blackhole; }}
 protocol bfd {{
   interface \"{TUN}\" {{ min rx interval 1000 ms; min tx interval 1000 ms; multiplier 5; }};
 }}
@@ -373,7 +384,7 @@ protocol bgp hub {{
   neighbor {HUB_LOOPBACK} as 65000;
   bfd on;
   connect retry time 2;
-  ipv4 {{ import all; export where proto = \"originate\"; }};
+  ipv4 {{ import all; export where proto = \"spokenet\"; }};
 }}
 ",
             net = spoke_net(n)
@@ -399,19 +410,6 @@ protocol bgp hub {{
                 let a = last.strip_suffix(']')?;
                 a.starts_with("169.254.").then(|| a.to_string())
             })
-    }
-}
-
-/// Entries of a show command, text and JSON, for one-per-spoke checks.
-struct Shown {
-    text: String,
-    json: Value,
-}
-
-fn shown(r: &Rvpnd, cmd: &str) -> Shown {
-    Shown {
-        text: r.vtysh_ok(&[cmd]),
-        json: r.show_json(cmd),
     }
 }
 
@@ -544,6 +542,14 @@ fn fifty_spokes_on_one_virtual_template() {
         secs(t_va),
         secs(t_bgp)
     ));
+    let rss: Vec<u64> = spokes.iter().map(|r| rss_kib(rvpnd_pid(r))).collect();
+    figure(&format!(
+        "vt_lab: VmRSS of the {RVPN_SPOKES} spoke rvpnds: {} MiB in all ({} KiB max), the hub's \
+         {} KiB",
+        rss.iter().sum::<u64>() / 1024,
+        rss.iter().max().copied().unwrap_or(0),
+        rss_kib(rvpnd_pid(&hub))
+    ));
     assert!(
         t_bgp.is_some(),
         "progress (s, VA up, Established): {samples:?}\nsessions: {:?}\n{}",
@@ -594,42 +600,186 @@ fn fifty_spokes_on_one_virtual_template() {
         );
     }
     // BFD Up for all 50.
-    let mut bfd_up = 0;
+    let mut bfd_n = 0;
     let ok = wait_for(
         || {
-            let v = hub.show_json("show bfd peers");
-            bfd_up = json_list(&v, "peers")
-                .iter()
-                .filter(|p| p["status"] == "up" || p["status"] == "Up")
-                .count();
-            bfd_up == SPOKES
+            bfd_n = bfd_up(&hub);
+            bfd_n == SPOKES
         },
-        Duration::from_secs(20),
+        Duration::from_secs(30),
     );
     assert!(
         ok,
-        "{bfd_up} BFD sessions up on the hub:\n{}\n{}",
+        "{bfd_n} BFD sessions up on the hub:\n{}\n{}",
         hub.vtysh_ok(&["show bfd peers"]),
         diag(&hub)
     );
-    // Exploration: what the show commands print.
-    for (i, cmd) in [
-        "show crypto session",
-        "show crypto ikev2 sa",
-        "show ip bgp summary",
-        "show ip interface brief",
-        "show interface virtual-access 1",
-        "show bfd peers",
-    ]
-    .iter()
-    .enumerate()
-    {
-        let _ = std::fs::write(format!("/tmp/vl-show-{i}.txt"), hub.vtysh_ok(&[cmd]));
-        let _ = std::fs::write(
-            format!("/tmp/vl-show-{i}.json"),
-            hub.vtysh_ok(&[&format!("{cmd} json")]),
-        );
+    // The show commands, text and JSON: one entry per spoke in each, the
+    // same entries in both.
+    let t_show = Instant::now();
+    let sources: BTreeSet<String> = (1..=SPOKES).map(spoke_source).collect();
+    let pool: BTreeSet<String> = leased.iter().cloned().collect();
+    let ids: BTreeSet<String> = (1..=SPOKES)
+        .map(|n| format!("spoke{n}.spokes.test"))
+        .collect();
+    // show crypto session: (interface, peer).
+    let text = hub.vtysh_ok(&["show crypto session"]);
+    let from_text: BTreeSet<(String, String)> = text
+        .split("Interface: ")
+        .filter(|b| b.starts_with("Virtual-Access"))
+        .map(|b| {
+            let name = b.lines().next().unwrap_or_default().trim().to_string();
+            let peer = b
+                .lines()
+                .find_map(|l| l.strip_prefix("Peer: "))
+                .and_then(|p| p.split_whitespace().next())
+                .unwrap_or_default()
+                .to_string();
+            (name, peer)
+        })
+        .collect();
+    let from_json: BTreeSet<(String, String)> =
+        json_list(&hub.show_json("show crypto session"), "sessions")
+            .iter()
+            .filter_map(|s| {
+                let i = s["interface"].as_str()?;
+                i.starts_with("Virtual-Access").then(|| {
+                    (
+                        i.to_string(),
+                        s["peer"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+            })
+            .collect();
+    assert_eq!(from_text, from_json, "show crypto session: text vs JSON");
+    let peers: BTreeSet<String> = from_json.iter().map(|(_, p)| p.clone()).collect();
+    assert_eq!(from_json.len(), SPOKES, "show crypto session:\n{text}");
+    assert_eq!(peers, sources, "show crypto session peers");
+    let vas: BTreeSet<String> = from_json.iter().map(|(i, _)| i.clone()).collect();
+    // show crypto ikev2 sa: the remote of each IKE SA.
+    let text = hub.vtysh_ok(&["show crypto ikev2 sa"]);
+    let mut lines = text.lines();
+    let mut from_text = BTreeSet::new();
+    while let Some(l) = lines.next() {
+        if l.starts_with("Tunnel-id") {
+            let row: Vec<&str> = lines
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .collect();
+            if let Some(r) = row.get(2) {
+                from_text.insert(r.split(':').next().unwrap_or_default().to_string());
+            }
+        }
     }
+    let sas = json_list(&hub.show_json("show crypto ikev2 sa"), "ike_sas");
+    let from_json: BTreeSet<String> = sas
+        .iter()
+        .filter_map(|s| s["remote"].as_str()?.split(':').next().map(String::from))
+        .collect();
+    assert_eq!(
+        sas.len(),
+        SPOKES,
+        "show crypto ikev2 sa json: {} SAs",
+        sas.len()
+    );
+    assert_eq!(from_text, from_json, "show crypto ikev2 sa: text vs JSON");
+    assert_eq!(from_json, sources, "show crypto ikev2 sa remotes");
+    let sa_tunnels: BTreeSet<String> = sas
+        .iter()
+        .filter_map(|s| s["tunnel"].as_str().map(String::from))
+        .collect();
+    assert_eq!(sa_tunnels, vas, "the IKE SAs' Virtual-Access interfaces");
+    // show ip bgp summary: the neighbors.
+    let text = hub.vtysh_ok(&["show ip bgp summary"]);
+    let from_text: BTreeSet<String> = text
+        .lines()
+        .filter(|l| l.starts_with("*169.254.") || l.starts_with("169.254."))
+        .filter(|l| l.contains("65001"))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|a| a.trim_start_matches('*').to_string())
+        .collect();
+    let from_json: BTreeSet<String> = hub.show_json("show ip bgp summary")["ipv4Unicast"]["peers"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    assert_eq!(from_text, from_json, "show ip bgp summary: text vs JSON");
+    assert_eq!(from_json, pool, "show ip bgp summary neighbors:\n{text}");
+    // show ip interface brief: every Virtual-Access, unnumbered, up.
+    let text = hub.vtysh_ok(&["show ip interface brief"]);
+    let from_text: BTreeSet<String> = text
+        .lines()
+        .filter(|l| l.starts_with("Virtual-Access"))
+        .filter(|l| {
+            l.split_whitespace().collect::<Vec<_>>()
+                == [
+                    l.split_whitespace().next().unwrap_or_default(),
+                    HUB_LOOPBACK,
+                    "YES",
+                    "unset",
+                    "up",
+                    "up",
+                ]
+        })
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .collect();
+    let from_json: BTreeSet<String> =
+        json_list(&hub.show_json("show ip interface brief"), "interfaces")
+            .iter()
+            .filter(|i| i["ip_address"] == HUB_LOOPBACK && i["protocol"] == "up")
+            .filter_map(|i| i["interface"].as_str())
+            .filter(|n| n.starts_with("Virtual-Access"))
+            .map(String::from)
+            .collect();
+    assert_eq!(
+        from_text, from_json,
+        "show ip interface brief: text vs JSON\n{text}"
+    );
+    assert_eq!(from_json, vas, "show ip interface brief:\n{text}");
+    // show interface virtual-access N: each spoke's identity and address.
+    let mut from_text = BTreeSet::new();
+    let mut from_json = BTreeSet::new();
+    for va in &vas {
+        let n = va.trim_start_matches("Virtual-Access");
+        let cmd = format!("show interface virtual-access {n}");
+        let text = hub.vtysh_ok(&[&cmd]);
+        assert!(
+            text.starts_with(&format!("{va} is up, line protocol is up")),
+            "{text}"
+        );
+        if let Some(l) = text.lines().find_map(|l| l.trim().strip_prefix("Peer ")) {
+            // "spoke4.spokes.test, assigned 169.254.100.2/32, routes none"
+            let w: Vec<&str> = l.split(", ").collect();
+            let addr = w
+                .get(1)
+                .and_then(|a| a.strip_prefix("assigned "))
+                .unwrap_or_default();
+            from_text.insert((va.clone(), w[0].to_string(), addr.to_string()));
+        }
+        let j = &hub.show_json(&cmd)["interfaces"][0];
+        from_json.insert((
+            j["name"].as_str().unwrap_or_default().to_string(),
+            j["peer_id"].as_str().unwrap_or_default().to_string(),
+            j["assigned"][0].as_str().unwrap_or_default().to_string(),
+        ));
+    }
+    assert_eq!(
+        from_text, from_json,
+        "show interface virtual-access: text vs JSON"
+    );
+    let got_ids: BTreeSet<String> = from_json.iter().map(|e| e.1.clone()).collect();
+    let got_addrs: BTreeSet<String> = from_json
+        .iter()
+        .map(|e| e.2.trim_end_matches("/32").to_string())
+        .collect();
+    assert_eq!(got_ids, ids, "Virtual-Access peers");
+    assert_eq!(got_addrs, pool, "Virtual-Access assigned addresses");
+    figure(&format!(
+        "vt_lab: show crypto session, show crypto ikev2 sa, show ip bgp summary, show ip \
+         interface brief and {SPOKES} x show interface virtual-access, text and JSON, checked in \
+         {:.1} s",
+        t_show.elapsed().as_secs_f64()
+    ));
 
     // The pool is full: a 51st spoke is refused, and the hub says why on
     // the template, in text and JSON.
@@ -870,4 +1020,15 @@ fn a_spoke_of_two_virtual_template_hubs_gets_both_as_next_hops() {
             tail(&hub.log(), 20)
         );
     }
+    // BFD Up on both of the spoke's sessions, and on each hub.
+    let ok = wait_for(
+        || bfd_up(&spoke) == 2 && bfd_up(&hub1) == 1 && bfd_up(&hub2) == 1,
+        Duration::from_secs(15),
+    );
+    assert!(
+        ok,
+        "spoke:\n{}\nhub1:\n{}",
+        spoke.vtysh_ok(&["show bfd peers"]),
+        hub1.vtysh_ok(&["show bfd peers"])
+    );
 }
