@@ -16,10 +16,23 @@
 //! 51st spoke is refused with the reason on Virtual-Template1 until DPD
 //! takes a killed spoke's Virtual-Access and gives its address back.
 //!
-//! One rvpnd per spoke: a spoke's BGP neighbor is the hub's Loopback0 for
-//! every spoke, and one rvpnd cannot have 48 neighbors at one address, so
-//! the spokes cannot share a daemon. A debug rvpnd idles at about 21 MB
-//! RSS, so the 49 of them take about 1 GB.
+//! One rvpnd per spoke: every spoke's BGP neighbor is the hub's Loopback0,
+//! and one rvpnd cannot have 48 neighbors at one address, so the spokes
+//! cannot share a daemon. A debug rvpnd spoke holds about 20 MB RSS, so the
+//! 48 take about 1 GB (printed); they start 4 at a time in under 4 s.
+//!
+//! The strongSwan spokes ask for an address (`vips = 0.0.0.0`), charon puts
+//! it on ipsec0, and the test gives it the hub's loopback as its peer
+//! (`ip addr add VIP peer 169.254.100.1/32 dev ipsec0`), so that BIRD's
+//! eBGP session and BFD to the loopback are single hop, as rvpn's.
+//!
+//! DPD on the hub is `dpd 2 1 periodic` (rvpn: a probe every 2 s, five
+//! retries 1 s apart), so a killed spoke is declared dead about 7 s after
+//! the kill; the 1 s bound is measured from that log line.
+//!
+//! Measured on 2 busy cores (debug build): all 50 Virtual-Access up 3 s and
+//! all 50 sessions Established 7-9 s after the spokes start, the file's
+//! two tests 35 s in all.
 
 mod support;
 
