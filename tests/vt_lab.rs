@@ -45,7 +45,7 @@ use support::load::{rss_kib, rvpnd_pid};
 use support::netns::{veth, Netns};
 use support::rvpn::{Rvpnd, RvpndOpts};
 use support::strongswan::{StrongSwan, SwanConn, SwanOpts, TUN};
-use support::{figure, wait_for};
+use support::{figure, vt, wait_for};
 
 const PSK: &str = "vt-lab-shared-secret-0123456789";
 /// rvpn spokes 1..=RVPN_SPOKES, strongSwan spokes after them up to SPOKES.
@@ -259,19 +259,6 @@ fn va_up(r: &Rvpnd) -> BTreeSet<String> {
         .collect()
 }
 
-/// Neighbors of `show ip bgp summary json` in state Established.
-fn established(r: &Rvpnd) -> BTreeSet<String> {
-    r.show_json("show ip bgp summary")["ipv4Unicast"]["peers"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(_, p)| p["state"] == "Established")
-                .map(|(a, _)| a.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Peers of `show bfd peers json` that are up.
 fn bfd_up(r: &Rvpnd) -> usize {
     r.show_json("show bfd peers")
@@ -280,40 +267,6 @@ fn bfd_up(r: &Rvpnd) -> usize {
         .flatten()
         .filter(|p| p["status"] == "up")
         .count()
-}
-
-/// The kernel's next hops `(gateway, dev)` for exactly `prefix`.
-fn kernel_nexthops(ns: &Netns, prefix: &str) -> Vec<(String, String)> {
-    let o = ns.exec(&["ip", "-j", "route", "show", "exact", prefix]);
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
-    let mut out = Vec::new();
-    for r in v.as_array().into_iter().flatten() {
-        let hops: Vec<&Value> = match r["nexthops"].as_array() {
-            Some(n) => n.iter().collect(),
-            None => vec![r],
-        };
-        for h in hops {
-            out.push((
-                h["gateway"].as_str().unwrap_or("").to_string(),
-                h["dev"].as_str().unwrap_or("").to_string(),
-            ));
-        }
-    }
-    out
-}
-
-fn routes_text(ns: &Netns) -> String {
-    String::from_utf8_lossy(&ns.exec(&["ip", "-4", "route", "show"]).stdout).to_string()
-}
-
-/// The IPv4 address the kernel has on `ifname` in `ns`, if any.
-fn addr_of(ns: &Netns, ifname: &str) -> Option<String> {
-    let o = ns.exec(&["ip", "-o", "-4", "addr", "show", "dev", ifname]);
-    let text = String::from_utf8_lossy(&o.stdout).to_string();
-    text.split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)
-        .map(|a| a.split('/').next().unwrap_or_default().to_string())
 }
 
 fn tail(s: &str, n: usize) -> String {
@@ -517,7 +470,7 @@ fn fifty_spokes_on_one_virtual_template() {
         if t_va.is_none() && va == SPOKES {
             t_va = Some(t1.elapsed());
         }
-        let est = established(&hub).len();
+        let est = hub.bgp_established().len();
         samples.push((t1.elapsed().as_secs(), va, est));
         if est == SPOKES {
             t_bgp = Some(t1.elapsed());
@@ -575,7 +528,10 @@ fn fifty_spokes_on_one_virtual_template() {
     let leased: Vec<String> = (1..=SPOKES)
         .map(|n| {
             if n <= RVPN_SPOKES {
-                addr_of(ns_of(n), "Tunnel1").unwrap_or_default()
+                vt::addrs_of(ns_of(n), Some("Tunnel1"))
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default()
             } else {
                 swans[n - RVPN_SPOKES - 1].vip.clone().unwrap_or_default()
             }
@@ -588,7 +544,7 @@ fn fifty_spokes_on_one_virtual_template() {
         || {
             bad = (1..=SPOKES)
                 .filter_map(|n| {
-                    let hops = kernel_nexthops(&hub_ns, &spoke_net(n));
+                    let hops = hub_ns.kernel_nexthops(&spoke_net(n));
                     let good = hops.len() == 1
                         && hops[0].1.starts_with("rvpn-va")
                         && hops[0].0 == leased[n - 1];
@@ -602,11 +558,11 @@ fn fifty_spokes_on_one_virtual_template() {
     assert!(
         ok,
         "hub kernel routes wrong: {bad:?}\n{}",
-        routes_text(&hub_ns)
+        vt::routes(&hub_ns)
     );
     // Each host route to a pool address through a Virtual-Access.
     for a in &leased {
-        let hops = kernel_nexthops(&hub_ns, &format!("{a}/32"));
+        let hops = hub_ns.kernel_nexthops(&format!("{a}/32"));
         assert!(
             hops.len() == 1 && hops[0].1.starts_with("rvpn-va"),
             "host route to {a}: {hops:?}"
@@ -836,14 +792,18 @@ fn fifty_spokes_on_one_virtual_template() {
         SPOKES,
         "a refused spoke took a Virtual-Access"
     );
-    assert!(addr_of(extra_ns, "Tunnel1").is_none());
+    assert!(vt::addrs_of(extra_ns, Some("Tunnel1"))
+        .into_iter()
+        .next()
+        .is_none());
 
     // Spoke 5 dies (kill -9): DPD finds it, and within a second its
     // Virtual-Access, its host route and its prefix leave the hub, and
     // its address goes back to the pool.
     let victim = 5;
     let addr = leased[victim - 1].clone();
-    let va_dev = kernel_nexthops(&hub_ns, &format!("{addr}/32"))
+    let va_dev = hub_ns
+        .kernel_nexthops(&format!("{addr}/32"))
         .first()
         .map(|h| h.1.clone())
         .unwrap_or_default();
@@ -856,8 +816,8 @@ fn fifty_spokes_on_one_virtual_template() {
         let links =
             String::from_utf8_lossy(&hub_ns.exec(&["ip", "-o", "link", "show"]).stdout).to_string();
         !links.contains(&format!(" {va_dev}:"))
-            && kernel_nexthops(hub_ns, &format!("{addr}/32")).is_empty()
-            && kernel_nexthops(hub_ns, &spoke_net(victim)).is_empty()
+            && hub_ns.kernel_nexthops(&format!("{addr}/32")).is_empty()
+            && hub_ns.kernel_nexthops(&spoke_net(victim)).is_empty()
     };
     let ok = wait_for(
         || {
@@ -879,7 +839,7 @@ fn fifty_spokes_on_one_virtual_template() {
     assert!(
         ok,
         "spoke {victim}'s {va_dev} ({addr}) still on the hub 30 s after kill -9:\n{}\n{}",
-        routes_text(&hub_ns),
+        vt::routes(&hub_ns),
         tail(&log, 40)
     );
     let detected = detected.unwrap_or_else(|| {
@@ -903,18 +863,25 @@ fn fifty_spokes_on_one_virtual_template() {
     // Its address goes to the next spoke: spoke 51 starts again.
     extra.restart();
     let ok = wait_for(
-        || addr_of(extra_ns, "Tunnel1").as_deref() == Some(addr.as_str()),
+        || {
+            vt::addrs_of(extra_ns, Some("Tunnel1"))
+                .into_iter()
+                .next()
+                .as_deref()
+                == Some(addr.as_str())
+        },
         Duration::from_secs(20),
     );
     assert!(
         ok,
         "spoke{EXTRA} has {:?}, not the freed {addr}; hub: {:?}",
-        addr_of(extra_ns, "Tunnel1"),
+        vt::addrs_of(extra_ns, Some("Tunnel1")).into_iter().next(),
         template_status(&hub)
     );
     let ok = wait_for(
         || {
-            kernel_nexthops(&hub_ns, &spoke_net(EXTRA))
+            hub_ns
+                .kernel_nexthops(&spoke_net(EXTRA))
                 .first()
                 .is_some_and(|h| h.0 == addr && h.1.starts_with("rvpn-va"))
         },
@@ -923,7 +890,7 @@ fn fifty_spokes_on_one_virtual_template() {
     assert!(
         ok,
         "spoke{EXTRA}'s prefix not on the hub:\n{}",
-        routes_text(&hub_ns)
+        vt::routes(&hub_ns)
     );
     drop(extra);
     drop(swans);
@@ -998,7 +965,7 @@ fn a_spoke_of_two_virtual_template_hubs_gets_both_as_next_hops() {
     let mut hops = Vec::new();
     let ok = wait_for(
         || {
-            hops = kernel_nexthops(&sp, HUB_NET);
+            hops = sp.kernel_nexthops(HUB_NET);
             hops.sort();
             hops == [
                 (HUB_LOOPBACK.to_string(), "Tunnel1".to_string()),
@@ -1010,7 +977,7 @@ fn a_spoke_of_two_virtual_template_hubs_gets_both_as_next_hops() {
     assert!(
         ok,
         "spoke's route to {HUB_NET}: {hops:?}\n{}\nbgp: {}\n--- spoke log:\n{}\n--- hub2 log:\n{}",
-        routes_text(&sp),
+        vt::routes(&sp),
         spoke.vtysh_ok(&["show ip bgp"]),
         tail(&spoke.log(), 40),
         tail(&hub2.log(), 20)
@@ -1019,7 +986,8 @@ fn a_spoke_of_two_virtual_template_hubs_gets_both_as_next_hops() {
     for (hub_ns, hub) in [(&h1, &hub1), (&h2, &hub2)] {
         let ok = wait_for(
             || {
-                kernel_nexthops(hub_ns, &spoke_net(n))
+                hub_ns
+                    .kernel_nexthops(&spoke_net(n))
                     .first()
                     .is_some_and(|h| h.1.starts_with("rvpn-va"))
             },
@@ -1029,7 +997,7 @@ fn a_spoke_of_two_virtual_template_hubs_gets_both_as_next_hops() {
             ok,
             "{}:\n{}\n{}",
             hub_ns.name(),
-            routes_text(hub_ns),
+            vt::routes(hub_ns),
             tail(&hub.log(), 20)
         );
     }
