@@ -216,20 +216,6 @@ fn spokes_config() -> String {
     c
 }
 
-/// Neighbors of `show ip bgp summary json` by state.
-fn established(r: &Rvpnd) -> BTreeSet<String> {
-    let v = r.show_json("show ip bgp summary");
-    v["ipv4Unicast"]["peers"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(_, p)| p["state"] == "Established")
-                .map(|(a, _)| a.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Tunnels `show crypto session` has UP-ACTIVE.
 fn tunnels_up(r: &Rvpnd) -> usize {
     let v = r.show_json("show crypto session");
@@ -283,8 +269,8 @@ fn a_burst_of_200_tunnels_brings_every_bgp_neighbor_to_established() {
                 t_tunnels = Some(t0.elapsed());
             }
         }
-        hub_est = established(&hub);
-        spk_est = established(&spokes);
+        hub_est = hub.bgp_established();
+        spk_est = spokes.bgp_established();
         samples.push((t0.elapsed().as_secs(), up, hub_est.len()));
         if t_hub.is_none() && want_hub.is_subset(&hub_est) {
             t_hub = Some(t0.elapsed());

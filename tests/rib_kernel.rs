@@ -50,6 +50,8 @@ ip route 10.9.0.0/16 192.0.2.253
 ip route 10.9.0.0/16 Null0 250
 ip route 10.8.0.0/16 dum9
 ip route 10.7.0.0/16 Null0
+ip route 10.4.0.0/16 e0
+ip route 10.3.0.0/16 10.4.0.1
 ipv6 route 2001:db8:9::/48 2001:db8:2::fe
 !
 ";
@@ -82,6 +84,20 @@ fn statics_ecmp_floating_refused_retried_reconciled() {
         .then_some(())
         .ok_or(k)
     });
+    // A route through an interface alone has link scope (as ip route gives
+    // it), so the kernel takes a gateway reached through it.
+    wait(
+        "the gateway behind an interface route",
+        Duration::from_secs(5),
+        || {
+            let k4 = route(&ns, "10.4.0.0/16");
+            let k3 = route(&ns, "10.3.0.0/16");
+            (k4.contains("dev e0 proto 202 scope link")
+                && k3.contains("via 10.4.0.1 dev e0 proto 202"))
+            .then_some(())
+            .ok_or(format!("{k4}\n{k3}"))
+        },
+    );
     let k7 = route(&ns, "10.7.0.0/16");
     assert!(is_blackhole(&k7, "10.7.0.0/16"), "{k7}");
     let k6 = ns.exec_ok(&["ip", "-6", "route", "show", "2001:db8:9::/48"]);

@@ -609,8 +609,17 @@ impl Fib {
                             tail: Err(e.clone()),
                             target: 0,
                             fallback: None,
+                            scope: RT_SCOPE_UNIVERSE,
                         }
                     }
+                };
+                let scope = if !h.is_empty()
+                    && h.iter()
+                        .all(|x| matches!(x, Hop::Via { gateway: None, .. }))
+                {
+                    RT_SCOPE_LINK
+                } else {
+                    RT_SCOPE_UNIVERSE
                 };
                 let target = match want {
                     None => {
@@ -618,6 +627,7 @@ impl Fib {
                             tail: inline_tail(*v4, h),
                             target: 0,
                             fallback: None,
+                            scope,
                         }
                     }
                     Some(Err(e)) => Err(e),
@@ -646,12 +656,14 @@ impl Fib {
                             } else {
                                 None
                             },
+                            scope,
                         }
                     }
                     Err(e) => SetPlan {
                         tail: Err(e),
                         target: 0,
                         fallback: None,
+                        scope,
                     },
                 }
             })
@@ -685,12 +697,12 @@ impl Fib {
                 (Some(FibChange::Set(p, _)), Some(plan)) => {
                     if let Ok((rtype, tail)) = &plan.tail {
                         let flags = nl::NLM_F_CREATE | nl::NLM_F_REPLACE;
-                        put_route(buf, RTM_NEWROUTE, flags, p, *rtype, tail);
+                        put_route(buf, RTM_NEWROUTE, flags, p, (*rtype, plan.scope), tail);
                         olds.push(book_set(objs, kernel, (p, plan.target)));
                     }
                 }
                 (Some(FibChange::Remove(p)), _) => {
-                    put_route(buf, RTM_DELROUTE, 0, p, 0, &[]);
+                    put_route(buf, RTM_DELROUTE, 0, p, (0, RT_SCOPE_NOWHERE), &[]);
                     let old = kernel.remove(p).map(|r| r.obj);
                     if let Some(o) = old.filter(|o| *o != 0) {
                         objs.release(o);
@@ -742,7 +754,7 @@ impl Fib {
                 {
                     if let Some((rtype, tail)) = &plan.fallback {
                         let flags = nl::NLM_F_CREATE | nl::NLM_F_REPLACE;
-                        put_route(buf, RTM_NEWROUTE, flags, p, *rtype, tail);
+                        put_route(buf, RTM_NEWROUTE, flags, p, (*rtype, plan.scope), tail);
                         olds.push(book_set(objs, kernel, (p, 0)));
                     }
                 }

@@ -57,7 +57,7 @@ impl Task {
         let found = demux::demux(&self.sessions, pkt.your_discr, src, meta.ifindex);
         let discr = match found {
             Some(d) => d,
-            None if pkt.your_discr == 0 => match self.passive(src, now) {
+            None if pkt.your_discr == 0 => match self.passive(src, meta.dst, now) {
                 Some(d) => d,
                 None => return,
             },
@@ -98,14 +98,21 @@ impl Task {
         }
     }
 
-    /// A session for `src`, which has none, if it may have one.
-    fn passive(&mut self, src: IpAddr, now: Instant) -> Option<u32> {
-        let Some(spec) = config::dynamic_spec(&self.running, src) else {
+    /// A session for `src`, which has none, if it may have one. It answers
+    /// from `dst`, the address `src` sent to, unless update-source says
+    /// otherwise: a peer takes packets only from the address it talks to,
+    /// and the kernel's choice may be another one (a Virtual-Access hub's
+    /// public address, where the spoke talks to the hub's loopback).
+    fn passive(&mut self, src: IpAddr, dst: Option<IpAddr>, now: Instant) -> Option<u32> {
+        let Some(mut spec) = config::dynamic_spec(&self.running, src) else {
             self.drops.no_session += 1;
             debug!("BFD: packet from {src} matches no session");
             return None;
         };
         let range = spec.range?;
+        if spec.local.is_none() {
+            spec.local = dst.filter(|d| d.is_ipv4() == src.is_ipv4());
+        }
         let limit = config::listen_limit(&self.running);
         let known = self.known.contains(&src);
         if let Err(why) = self.admission.admit(&range, limit, known) {

@@ -101,6 +101,9 @@ fn dynamic_neighbor_gets_a_session_when_it_speaks_bfd() {
         .unwrap();
     assert!(e.spec.dynamic);
     assert_eq!(e.rx, 1);
+    // It answers from the address the neighbor sent to (a hub's loopback,
+    // not the kernel's choice of source), which the neighbor expects.
+    assert_eq!(e.spec.local, Some("10.1.0.1".parse().unwrap()));
     // Outside every range: none.
     t.received(Ok(meta("192.0.2.1", p.len(), Some(255))), &p);
     assert_eq!(t.sessions.len(), 2);

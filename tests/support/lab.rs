@@ -186,21 +186,7 @@ impl Lab {
     /// to exactly `prefix` (empty: no route).
     pub fn kernel_nexthops(&self, node: &str, prefix: &str) -> Vec<(String, String)> {
         let o = self.exec(node, &["ip", "-j", "route", "show", "exact", prefix]);
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
-        let mut out = Vec::new();
-        for r in v.as_array().into_iter().flatten() {
-            let hops: Vec<&Value> = match r["nexthops"].as_array() {
-                Some(n) => n.iter().collect(),
-                None => vec![r],
-            };
-            for h in hops {
-                out.push((
-                    h["gateway"].as_str().unwrap_or("").to_string(),
-                    h["dev"].as_str().unwrap_or("").to_string(),
-                ));
-            }
-        }
-        out
+        crate::support::netns::nexthops_of(&o.stdout)
     }
 
     /// `ip route show PREFIX` in a node, as text (for messages).

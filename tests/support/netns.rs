@@ -258,6 +258,16 @@ impl Netns {
         );
     }
 
+    /// The kernel's next hops `(gateway or "", device)` of this
+    /// namespace's route to exactly `prefix` (empty: no route).
+    pub fn kernel_nexthops(&self, prefix: &str) -> Vec<(String, String)> {
+        nexthops_of(
+            &self
+                .exec(&["ip", "-j", "route", "show", "exact", prefix])
+                .stdout,
+        )
+    }
+
     /// Process ids of everything running inside the namespace.
     pub fn pids(&self) -> Vec<i32> {
         ns_pids(&self.name)
@@ -423,4 +433,23 @@ fn sweep_stale() {
             destroy(name);
         }
     }
+}
+
+/// The next hops `(gateway or "", device)` in `ip -j route show` output.
+pub fn nexthops_of(json: &[u8]) -> Vec<(String, String)> {
+    let v: serde_json::Value = serde_json::from_slice(json).unwrap_or(serde_json::Value::Null);
+    let mut out = Vec::new();
+    for r in v.as_array().into_iter().flatten() {
+        let hops: Vec<&serde_json::Value> = match r["nexthops"].as_array() {
+            Some(n) => n.iter().collect(),
+            None => vec![r],
+        };
+        for h in hops {
+            out.push((
+                h["gateway"].as_str().unwrap_or("").to_string(),
+                h["dev"].as_str().unwrap_or("").to_string(),
+            ));
+        }
+    }
+    out
 }

@@ -187,6 +187,19 @@ impl Rvpnd {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("{cmd:?} is not JSON ({e}):\n{out}"))
     }
 
+    /// The IPv4 BGP neighbors `show ip bgp summary json` has Established.
+    pub fn bgp_established(&self) -> std::collections::BTreeSet<String> {
+        self.show_json("show ip bgp summary")["ipv4Unicast"]["peers"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, p)| p["state"] == "Established")
+                    .map(|(a, _)| a.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The daemon's stderr so far (all starts, restarts marked).
     pub fn log(&self) -> String {
         fs::read_to_string(self.log_path()).unwrap_or_default()

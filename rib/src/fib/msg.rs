@@ -35,6 +35,12 @@ pub(super) const RT_TABLE_MAIN: u8 = 254;
 pub(super) const RTN_UNICAST: u8 = 1;
 pub(super) const RTN_BLACKHOLE: u8 = 6;
 pub(super) const RT_SCOPE_NOWHERE: u8 = 255;
+/// The scope of a route whose next hops are interfaces only, as `ip
+/// route add PREFIX dev IFNAME` gives it: the kernel resolves another
+/// route's gateway only through routes of at least this scope.
+pub(super) const RT_SCOPE_LINK: u8 = 253;
+/// The scope of every other route of rvpn.
+pub(super) const RT_SCOPE_UNIVERSE: u8 = 0;
 
 /// A nexthop object as a dump or notification shows it.
 pub(super) struct KernelNh {
@@ -152,13 +158,14 @@ pub(super) fn rtmsg(p: &IpNetwork, scope: u8, kind: u8) -> [u8; 12] {
 }
 
 /// Appends a route message of rvpn for `p` in the main table: rtmsg,
-/// RTA_DST, then `tail` (the attributes saying where it goes).
+/// RTA_DST, then `tail` (the attributes saying where it goes). `scope`
+/// is that of a new route (deletes say "nowhere").
 pub(super) fn put_route(
     buf: &mut Vec<u8>,
     kind: u16,
     flags: u16,
     p: &IpNetwork,
-    rtype: u8,
+    (rtype, scope): (u8, u8),
     tail: &[u8],
 ) {
     let at = buf.len();
@@ -171,7 +178,7 @@ pub(super) fn put_route(
     let scope = if kind == RTM_DELROUTE {
         RT_SCOPE_NOWHERE
     } else {
-        0
+        scope
     };
     buf.extend_from_slice(&rtmsg(p, scope, rtype));
     nl::put_attr(buf, RTA_DST, &ip_bytes(&p.network()));

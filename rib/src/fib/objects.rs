@@ -101,6 +101,10 @@ pub(super) struct SetPlan {
     /// The inline form of an IPv4 route through an IPv6 object, for a
     /// kernel that refuses the object in an IPv4 route.
     pub(super) fallback: Option<(u8, Vec<u8>)>,
+    /// RT_SCOPE_LINK when every next hop is an interface without a
+    /// gateway (a host route to a spoke through its Virtual-Access, which
+    /// BGP routes then resolve their gateway through), else universe.
+    pub(super) scope: u8,
 }
 
 /// One of our routes in the kernel: the object it names (0: none) and
