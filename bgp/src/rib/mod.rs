@@ -9,16 +9,14 @@
 //! which prefixes changed (for export and the FIB).
 //!
 //! Memory is what a million prefixes cost: a prefix with one path keeps
-//! it inline, attributes are shared `Arc`s, and the table is a hash table
-//! in shards (`routes.rs`: fast in any order of arrival, no doubling of
-//! the whole table at once; ordered walks sort the keys).
+//! it inline, attributes are shared `Arc`s, and the table is a B-tree
+//! (ordered output for `show ip bgp`, no doubling hash table).
 
 mod attrs;
 mod decision;
-mod routes;
 
-use std::collections::hash_map::Entry;
-use std::hash::{Hash, Hasher};
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -26,7 +24,6 @@ use ipnetwork::{IpNetwork, Ipv4Network, Ipv6Network};
 
 pub use attrs::RouteAttrs;
 pub use decision::{compare, multipath_eligible, DecisionConfig, PeerMeta, Step};
-use routes::{Key, Routes};
 
 /// A peer's index in the RIB. [`LOCAL`] is this router. Two octets keep
 /// a path at 16 octets; a RIB takes up to 65535 peers.
@@ -149,8 +146,8 @@ impl Paths {
 
 /// An IPv4 prefix as a table key: 5 octets, ordered by address then
 /// length with integer compares (`Ipv4Network`'s own order compares the
-/// address octet by octet), hashed as one integer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// address octet by octet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct K4 {
     addr: [u8; 4],
     len: u8,
@@ -166,9 +163,6 @@ impl From<Ipv4Network> for K4 {
 }
 
 impl K4 {
-    fn bits(self) -> u64 {
-        (u64::from(u32::from_be_bytes(self.addr)) << 8) | u64::from(self.len)
-    }
     fn net(self) -> Ipv4Network {
         // The length came from a valid network.
         Ipv4Network::new(self.addr.into(), self.len)
@@ -186,25 +180,6 @@ impl PartialOrd for K4 {
     fn partial_cmp(&self, o: &K4) -> Option<std::cmp::Ordering> {
         Some(self.cmp(o))
     }
-}
-
-impl Hash for K4 {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_u64(self.bits());
-    }
-}
-
-impl Key for K4 {
-    fn mix(&self) -> u64 {
-        mix64(self.bits())
-    }
-}
-
-/// A fixed bit mixer (the finalizer of SplitMix64) for choosing a shard.
-fn mix64(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 /// An IPv6 prefix as a table key: 17 octets, integer compares.
@@ -242,14 +217,6 @@ impl PartialOrd for K6 {
     }
 }
 
-impl Key for K6 {
-    fn mix(&self) -> u64 {
-        let a = u128::from_be_bytes(self.addr);
-        // The upper 64 bits vary most in real tables; all take part.
-        mix64((a >> 64) as u64 ^ mix64(a as u64) ^ u64::from(self.len))
-    }
-}
-
 /// Everything known about one prefix.
 #[derive(Debug, Clone)]
 pub struct Dest {
@@ -275,16 +242,16 @@ impl Dest {
 
 /// One address family's table.
 #[derive(Debug, Clone)]
-struct Table<K: Key> {
-    routes: Routes<K, Dest>,
+struct Table<K: Ord + Copy> {
+    routes: BTreeMap<K, Dest>,
     dirty: Vec<K>,
     cfg: DecisionConfig,
 }
 
-impl<K: Key> Default for Table<K> {
+impl<K: Ord + Copy> Default for Table<K> {
     fn default() -> Self {
         Table {
-            routes: Routes::default(),
+            routes: BTreeMap::new(),
             dirty: Vec::new(),
             cfg: DecisionConfig::default(),
         }
@@ -369,7 +336,11 @@ impl Rib {
     /// Sets the decision settings of a family; every prefix of it is
     /// decided again (and reported by the next [`Rib::run_decision`]).
     pub fn set_config(&mut self, afi: Afi, cfg: DecisionConfig) {
-        fn apply<K: Key>(t: &mut Table<K>, peers: &[Option<PeerEntry>], cfg: DecisionConfig) {
+        fn apply<K: Ord + Copy>(
+            t: &mut Table<K>,
+            peers: &[Option<PeerEntry>],
+            cfg: DecisionConfig,
+        ) {
             if t.cfg == cfg {
                 return;
             }
@@ -465,7 +436,7 @@ impl Rib {
         let mut path = Path::new(peer, path_id, attrs);
         let (changed, added) = with_table!(self, prefix, |t, k, peers| {
             let (changed, added) = match t.routes.entry(k) {
-                Some(Entry::Occupied(e)) => {
+                Entry::Occupied(e) => {
                     let d = e.into_mut();
                     let before = d.paths.as_slice().len();
                     let ch = d.paths.upsert(path);
@@ -474,7 +445,7 @@ impl Rib {
                     }
                     (ch, d.paths.as_slice().len() > before)
                 }
-                Some(Entry::Vacant(e)) => {
+                Entry::Vacant(e) => {
                     // Alone, it is the best path.
                     path.flags = BEST;
                     e.insert(Dest {
@@ -482,7 +453,6 @@ impl Rib {
                     });
                     (true, true)
                 }
-                None => (false, false),
             };
             if changed {
                 t.dirty.push(k);
@@ -526,7 +496,7 @@ impl Rib {
     }
 
     /// Keeps the paths for which `keep` holds; returns how many went.
-    fn retain_paths<K: Key>(
+    fn retain_paths<K: Ord + Copy>(
         t: &mut Table<K>,
         peers: &[Option<PeerEntry>],
         keep: impl Fn(&Path) -> bool,
@@ -574,7 +544,7 @@ impl Rib {
     /// restarting; its paths stay in use until it re-sends or the restart
     /// timer ends). Returns how many.
     pub fn mark_stale(&mut self, peer: PeerIdx, afi: Afi) -> u64 {
-        fn mark<K: Key>(t: &mut Table<K>, peer: PeerIdx) -> u64 {
+        fn mark<K: Ord + Copy>(t: &mut Table<K>, peer: PeerIdx) -> u64 {
             let mut n = 0;
             for d in t.routes.values_mut() {
                 for p in d.paths.as_mut_slice() {
@@ -611,7 +581,7 @@ impl Rib {
 
     /// Whether `peer` has stale paths in `afi`.
     pub fn has_stale(&self, peer: PeerIdx, afi: Afi) -> bool {
-        fn any<K: Key>(t: &Table<K>, peer: PeerIdx) -> bool {
+        fn any<K: Ord + Copy>(t: &Table<K>, peer: PeerIdx) -> bool {
             t.routes
                 .values()
                 .any(|d| d.paths().iter().any(|p| p.peer == peer && p.is_stale()))
@@ -653,15 +623,13 @@ impl Rib {
             Afi::V4 => Box::new(
                 self.v4
                     .routes
-                    .sorted()
-                    .into_iter()
+                    .iter()
                     .map(|(k, d)| (IpNetwork::V4(k.net()), d)),
             ),
             Afi::V6 => Box::new(
                 self.v6
                     .routes
-                    .sorted()
-                    .into_iter()
+                    .iter()
                     .map(|(k, d)| (IpNetwork::V6(k.net()), d)),
             ),
         }
@@ -690,7 +658,7 @@ fn meta(peers: &[Option<PeerEntry>], idx: PeerIdx) -> Option<&PeerMeta> {
 
 /// Reports the prefixes changed since the last call (each was decided
 /// when it changed).
-fn report_changed<K: Key>(t: &mut Table<K>, mut changed: impl FnMut(K)) {
+fn report_changed<K: Ord + Copy>(t: &mut Table<K>, mut changed: impl FnMut(K)) {
     if t.dirty.is_empty() {
         return;
     }
@@ -708,7 +676,11 @@ fn report_changed<K: Key>(t: &mut Table<K>, mut changed: impl FnMut(K)) {
 
 /// Decides again the prefixes for which `which` holds, and marks them
 /// changed.
-fn redecide<K: Key>(t: &mut Table<K>, peers: &[Option<PeerEntry>], which: impl Fn(&Dest) -> bool) {
+fn redecide<K: Ord + Copy>(
+    t: &mut Table<K>,
+    peers: &[Option<PeerEntry>],
+    which: impl Fn(&Dest) -> bool,
+) {
     for (k, d) in t.routes.iter_mut() {
         if which(d) {
             decide(d, peers, &t.cfg);
