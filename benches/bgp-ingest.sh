@@ -45,6 +45,26 @@
 # failed gets FAIL in its row, one with some failed runs the median of the
 # others and a note. The exit status is non-zero if any run failed.
 #
+# SENDERS: who announces to the receiver. `inject` (the default, all of
+# the above) is the injector itself. `gobgp`, `bird` and `frr` are real
+# senders: a router in its own namespace first learns the table, its
+# session to the receiver shut, then the session is enabled and T runs
+# from the moment the receiver's TCP session to it is established
+# (polled every 10 ms) until the receiver holds the sender's table.
+#   injector ns 10.0.51.3 (AS 65300) -> sender ns 10.0.51.2 / 10.0.50.101
+#   (AS 65100) -> receiver ns 10.0.50.1 (AS 65200)
+#   gobgp  gobgpd loaded with `gobgp mrt inject global` from an MRT
+#          TABLE_DUMP_V2 file of the same prefixes (made by python3;
+#          GoBGP 3.10 may take in a few fewer: the target is what it holds)
+#   bird   BIRD 2 fed by the injector, `export all` to the receiver
+#   frr    FRR bgpd -n (zebra for next hop tracking) fed by the injector
+# These announce in their own table order (hash order: BIRD and GoBGP
+# scatter consecutive UPDATEs over the address space), where the
+# injector announces in address order; the BIRD sender sends its last
+# partial batch (under 256 prefixes) up to 3 s late, to every receiver
+# alike. Only one-session scenarios (1xN) run with a real sender; each
+# run loads the sender once and then serves every receiver in turn.
+#
 # FIB=1 measures to the kernel instead: each receiver also installs every
 # route into its namespace's kernel table (rvpnd without
 # --no-kernel-routes, FRR bgpd without -n through zebra, BIRD with
@@ -55,11 +75,13 @@
 #
 # Usage: benches/bgp-ingest.sh [--smoke] [--runs N]
 #   env: RECEIVERS="rvpn frr bird gobgp" SCENARIOS="1x1000000 10x100000"
+#        SENDERS="inject" (or any of "inject gobgp bird frr")
 #        RUNS=3 PROFILE=release (--smoke: dev) TIMEOUT=600 (s per run)
 #        RVPN_LOG=warn (rvpnd's RUST_LOG) NO_BUILD=1 (use what is built)
 #        KEEP=1 (keep the work dir)
 #   --smoke: SCENARIOS="1x20000 2x5000", RUNS=1, dev build, all four
-#        receivers (what CI runs: proves the script and every receiver work).
+#        receivers (what CI runs: proves the script and every receiver
+#        work); SENDERS as given (default inject).
 # The build honours CARGO_TARGET_DIR (default target/).
 # Needs (as root): iproute2, util-linux (unshare), frr, bird2, gobgpd,
 # cargo.
@@ -83,6 +105,7 @@ if [ "$SMOKE" = 1 ]; then
   TIMEOUT=${TIMEOUT:-120}
 fi
 RECEIVERS=${RECEIVERS:-"rvpn frr bird gobgp"}
+SENDERS=${SENDERS:-inject}
 SCENARIOS=${SCENARIOS:-"1x1000000 10x100000"}
 RUNS=${RUNS:-3}; PROFILE=${PROFILE:-release}; TIMEOUT=${TIMEOUT:-600}; STALL=${STALL:-60}
 RVPN_LOG=${RVPN_LOG:-warn}
@@ -95,7 +118,7 @@ else
 fi
 BGPD=/usr/lib/frr/bgpd; ZEBRA=/usr/lib/frr/zebra; VTYSH_FRR=/usr/bin/vtysh; BIRD=/usr/sbin/bird; BIRDC=/usr/sbin/birdc
 GOBGPD=/usr/bin/gobgpd; GOBGP=/usr/bin/gobgp
-NR=bgi$$r; NI=bgi$$i                 # namespaces: receiver, injector
+NR=bgi$$r; NI=bgi$$i; NJ=bgi$$j     # namespaces: receiver, injector (or sender), injector of a sender
 RADDR=10.0.50.1; SRC0=101            # receiver; injector sources 10.0.50.101...
 W=$(mktemp -d /tmp/bgp-ingest.XXXXXX)
 chmod 755 "$W"                       # FRR's daemons run as user frr
@@ -115,12 +138,24 @@ for r in $RECEIVERS; do
     *) echo "unknown receiver $r (rvpn frr bird gobgp)" >&2; exit 2 ;;
   esac
 done
+for x in $SENDERS; do
+  case $x in
+    inject) ;;
+    gobgp) for t in "$GOBGPD" "$GOBGP"; do [ -x "$t" ] || { echo "missing $t (package gobgpd)" >&2; exit 1; }; done
+           command -v python3 >/dev/null || { echo "missing: python3 (the MRT file)" >&2; exit 1; } ;;
+    bird) for t in "$BIRD" "$BIRDC"; do [ -x "$t" ] || { echo "missing $t (package bird2)" >&2; exit 1; }; done ;;
+    frr) for t in "$BGPD" "$ZEBRA" "$VTYSH_FRR"; do [ -x "$t" ] || { echo "missing $t (package frr)" >&2; exit 1; }; done ;;
+    *) echo "unknown sender $x (inject gobgp bird frr)" >&2; exit 2 ;;
+  esac
+done
+[ "$FIB" = 1 ] && [ "$SENDERS" != inject ] && { echo "FIB=1 runs with SENDERS=inject only" >&2; exit 2; }
 for t in ip unshare cargo; do command -v "$t" >/dev/null || { echo "missing: $t" >&2; exit 1; }; done
 
 PIDS=()
 del_ns() {
   local n p
-  for n in "$NR" "$NI"; do
+  local which=${1:-"$NR $NI $NJ"}
+  for n in $which; do
     for _ in 1 2 3 4 5 6 7 8 9 10; do
       p=$(ip netns pids "$n" 2>/dev/null) || break
       [ -z "$p" ] && break
@@ -415,13 +450,211 @@ run_one() { # RECEIVER SCENARIO RUN
   del_ns
 }
 
-echo "=== BGP ingest: receivers: $RECEIVERS; scenarios (sessions x prefixes): $SCENARIOS; RUNS=$RUNS"
+# ---- real senders (SENDERS other than inject)
+SPID=""; SIPID=""; SZPID=""
+SADDR=$(src_addr 0); JADDR=10.0.51.3; SJADDR=10.0.51.2   # sender to receiver; injector; sender to injector
+
+make_sender_ns() { # the sender's and its injector's namespaces (no receiver yet)
+  del_ns
+  local n
+  for n in "$NI" "$NJ"; do ip netns add "$n"; ip -n "$n" link set lo up; done
+  ip link add bgi-j netns "$NJ" type veth peer name bgi-s netns "$NI"
+  ip -n "$NJ" addr add "$JADDR/24" dev bgi-j; ip -n "$NI" addr add "$SJADDR/24" dev bgi-s
+  ip -n "$NJ" link set bgi-j up; ip -n "$NI" link set bgi-s up
+}
+make_recv_ns() { # a fresh receiver namespace linked to the sender's
+  del_ns "$NR"
+  ip netns add "$NR"; ip -n "$NR" link set lo up
+  ip link add bgi-r netns "$NR" type veth peer name bgi-i netns "$NI"
+  ip -n "$NR" addr add "$RADDR/24" dev bgi-r; ip -n "$NI" addr add "$SADDR/24" dev bgi-i
+  ip -n "$NR" link set bgi-r up; ip -n "$NI" link set bgi-i up
+}
+mrt_file() { # N: an MRT TABLE_DUMP_V2 file of the N prefixes (one path each, from the injector's address;
+  # NEXT_HOP the sender's address towards the receiver, which BIRD checks)
+  local f=$W/routes-$1.mrt
+  [ -s "$f" ] || python3 - "$1" "$f" "$JADDR" "$SADDR" <<'PY'
+import struct, sys, time
+n, fn = int(sys.argv[1]), sys.argv[2]
+peer, nh = (bytes(int(x) for x in a.split(".")) for a in sys.argv[3:5])
+ts = int(time.time())
+def rec(sub, body): return struct.pack("!IHHI", ts, 13, sub, len(body)) + body
+attrs = (bytes([0x40, 1, 1, 0]) + bytes([0x40, 2, 6, 2, 1]) + struct.pack("!I", 65300)
+         + bytes([0x40, 3, 4]) + nh)                    # ORIGIN IGP, AS_PATH 65300, NEXT_HOP (on the receiver's link)
+with open(fn, "wb") as f:
+    f.write(rec(1, peer + struct.pack("!HH", 0, 1) + bytes([2]) + peer + peer + struct.pack("!I", 65300)))
+    ent = struct.pack("!HIH", 0, ts, len(attrs)) + attrs
+    for i in range(n):
+        f.write(rec(2, struct.pack("!IB", i, 24) + bytes([32 + (i >> 16), (i >> 8) & 255, i & 255])
+                    + struct.pack("!H", 1) + ent))
+PY
+  echo "$f"
+}
+inject_into_sender() { # N DIR
+  ip netns exec "$NJ" "$INJECT" --peer "$SJADDR" --local-as 65300 --peer-as 65100 --router-id "$JADDR" \
+    --source "$JADDR" --count "$1" --base 32.0.0.0 --prefix-len 24 --hold 180 --connect-timeout 30 \
+    > "$2/inject.out" 2>&1 &
+  SIPID=$!; PIDS+=("$SIPID")
+}
+
+# Start sender X in $NI with N prefixes, files in DIR; sets SPID and
+# defines count_s (what it holds), enable_s and disable_s (its session to
+# the receiver).
+start_sender() { # X DIR N
+  local x=$1 d=$2 n=$3
+  SIPID=""; SZPID=""; SPID=""
+  case $x in
+  gobgp)
+    {
+      echo '[global.config]'; echo '  as = 65100'; echo "  router-id = \"$SADDR\""
+      echo '[[neighbors]]'; echo '  [neighbors.config]'; echo "    neighbor-address = \"$RADDR\""
+      echo '    peer-as = 65200'; echo '    admin-down = true'
+      echo '  [[neighbors.afi-safis]]'; echo '    [neighbors.afi-safis.config]'; echo '      afi-safi-name = "ipv4-unicast"'
+    } > "$d/gobgpd.toml"
+    ip netns exec "$NI" "$GOBGPD" -f "$d/gobgpd.toml" -t toml -p -l warn \
+      --api-hosts 127.0.0.1:50051 --pprof-disable > "$d/gobgpd.log" 2>&1 &
+    SPID=$!; PIDS+=("$SPID")
+    sg() { ip netns exec "$NI" "$GOBGP" -u 127.0.0.1 -p 50051 "$@"; }
+    wait_for 100 sg global || { echo "sender gobgpd did not start" > "$d/why"; return 1; }
+    sg mrt inject global "$(mrt_file "$n")" > "$d/mrt.out" 2>&1 || { echo "gobgp mrt inject failed" > "$d/why"; return 1; }
+    count_s() { sg global rib summary -a ipv4 2>/dev/null | sed -n 's/.*Destination: \([0-9]*\).*/\1/p'; }
+    enable_s() { sg neighbor "$RADDR" enable > /dev/null; }
+    disable_s() { sg neighbor "$RADDR" disable > /dev/null; }
+    ;;
+  bird)
+    {
+      echo "router id $SADDR;"
+      echo "log \"$d/bird.log\" { warning, error, fatal };"
+      echo "protocol device { }"
+      echo "protocol bgp inj { local $SJADDR as 65100; neighbor $JADDR as 65300; passive on; ipv4 { import all; export none; }; }"
+      echo "protocol bgp rcv { local $SADDR as 65100; neighbor $RADDR as 65200; disabled on; ipv4 { import none; export all; }; }"
+    } > "$d/bird.conf"
+    ip netns exec "$NI" "$BIRD" -f -c "$d/bird.conf" -s "$d/bird.ctl" -P "$d/bird.pid" > "$d/bird.out" 2>&1 &
+    SPID=$!; PIDS+=("$SPID")
+    wait_for 100 test -S "$d/bird.ctl" || { echo "sender bird did not start" > "$d/why"; return 1; }
+    SDIR=$d
+    count_s() { "$BIRDC" -s "$SDIR/bird.ctl" show protocols all inj 2>/dev/null | awk '$1 == "Routes:" { s += $2 } END { print s + 0 }'; }
+    enable_s() { "$BIRDC" -s "$SDIR/bird.ctl" enable rcv > /dev/null; }
+    disable_s() { "$BIRDC" -s "$SDIR/bird.ctl" disable rcv > /dev/null; }
+    inject_into_sender "$n" "$d"
+    ;;
+  frr)
+    {
+      echo "router bgp 65100"; echo " bgp router-id $SADDR"; echo " no bgp ebgp-requires-policy"
+      echo " neighbor $JADDR remote-as 65300"; echo " neighbor $JADDR passive"
+      echo " neighbor $RADDR remote-as 65200"; echo " neighbor $RADDR shutdown"
+    } > "$d/bgpd.conf"
+    echo "hostname sender" > "$d/zebra.conf"; : > "$d/vtysh.conf"; chown -R frr:frr "$d"
+    ip netns exec "$NI" unshare -m --propagation private sh -c \
+      "mount -t tmpfs tmpfs /var/tmp && exec $ZEBRA -u frr -g frr -f $d/zebra.conf -i $d/zebra.pid \
+       -z $d/zserv.api --vty_socket $d -P 0 --log file:$d/zebra.log" > "$d/zebra.out" 2>&1 &
+    SZPID=$!; PIDS+=("$SZPID")
+    wait_for 100 test -S "$d/zserv.api" || { echo "sender zebra did not start" > "$d/why"; return 1; }
+    ip netns exec "$NI" unshare -m --propagation private sh -c \
+      "mount -t tmpfs tmpfs /var/tmp && exec $BGPD -u frr -g frr -n -f $d/bgpd.conf -i $d/bgpd.pid \
+       -z $d/zserv.api --vty_socket $d -P 0 --log file:$d/bgpd.log" > "$d/bgpd.out" 2>&1 &
+    SPID=$!; PIDS+=("$SPID")
+    wait_for 100 test -S "$d/bgpd.vty" || { echo "sender bgpd did not start" > "$d/why"; return 1; }
+    SDIR=$d
+    sv() { "$VTYSH_FRR" --vty_socket "$SDIR" --config_dir "$SDIR" "$@"; }
+    count_s() { sv -c 'show bgp summary json' 2>/dev/null | sum_key pfxRcd; }
+    enable_s() { sv -c 'configure terminal' -c 'router bgp 65100' -c "no neighbor $RADDR shutdown" > /dev/null; }
+    disable_s() { sv -c 'configure terminal' -c 'router bgp 65100' -c "neighbor $RADDR shutdown" > /dev/null; }
+    inject_into_sender "$n" "$d"
+    ;;
+  esac
+  # Loaded when it holds all N, or (gobgp, whose MRT import may drop a
+  # few) when the count stops growing for 2 s.
+  local c=0 last=-1 same=0 t0; t0=$(now_ms)
+  while :; do
+    c=$(count_s 2>/dev/null) || c=0
+    case $c in ''|*[!0-9]*) c=0 ;; esac
+    [ "$c" -ge "$n" ] && break
+    if [ "$c" = "$last" ] && [ "$c" -gt 0 ]; then same=$((same + 1)); else same=0; fi
+    [ "$x" = gobgp ] && [ "$same" -ge 10 ] && break
+    last=$c
+    [ -n "$SIPID" ] && ! kill -0 "$SIPID" 2>/dev/null && { echo "the injector into $x exited at $c" > "$d/why"; return 1; }
+    [ $(( $(now_ms) - t0 )) -gt $((TIMEOUT * 1000)) ] && { echo "$x holds only $c of $n after ${TIMEOUT}s" > "$d/why"; return 1; }
+    sleep 0.2
+  done
+  SND_TOTAL=$c
+  echo "  sender $x holds $c prefixes (loaded in $(( $(now_ms) - t0 )) ms)"
+}
+
+run_from_sender() { # RECEIVER SENDER SCENARIO RUN (the sender is loaded)
+  local r=$1 x=$2 s=$3 run=$4 d t0 tdone c last tlast hwm tstart
+  local key="$x/$s"
+  d="$W/$r-$x-$s-$run"; mkdir -p "$d"
+  make_recv_ns
+  RPID=""; ZPID=""
+  fail() {
+    printf '  %-6s %-17s run %d: FAIL (%s)\n' "$r" "$key" "$run" "$1"; logs_of "$d"; FAILED=1
+    echo "$r $key $run FAIL 0" >> "$RES"
+    stop_pids "$RPID" "$ZPID"
+    disable_s 2>/dev/null || true
+    del_ns "$NR"
+    return 0
+  }
+  "start_$r" "$d" 1 || { fail "$(cat "$d/why" 2>/dev/null || echo "did not start")"; return 0; }
+  enable_s || { fail "cannot enable the sender's session"; return 0; }
+  # T starts when the receiver's session to the sender is up (TCP).
+  tstart=$(now_ms)
+  until ip netns exec "$NR" ss -Htn state established '( sport = :179 or dport = :179 )' 2>/dev/null | grep -q .; do
+    [ $(( $(now_ms) - tstart )) -gt 60000 ] && { fail "no session to the sender in 60 s"; return 0; }
+    sleep 0.01
+  done
+  t0=$(now_ms)
+  last=-1; tlast=$t0
+  while :; do
+    c=$(count_r 2>/dev/null) || c=0
+    case $c in ''|*[!0-9]*) c=0 ;; esac
+    if [ "$c" -ge "$SND_TOTAL" ]; then tdone=$(now_ms); break; fi
+    if [ "$c" != "$last" ]; then last=$c; tlast=$(now_ms); fi
+    if ! kill -0 "$RPID" 2>/dev/null; then fail "receiver exited at $c of $SND_TOTAL prefixes"; return 0; fi
+    if [ $(( $(now_ms) - tlast )) -gt $((STALL * 1000)) ]; then fail "stalled at $c of $SND_TOTAL prefixes"; return 0; fi
+    if [ $(( $(now_ms) - t0 )) -gt $((TIMEOUT * 1000)) ]; then fail "timeout at $c of $SND_TOTAL prefixes"; return 0; fi
+    sleep 0.05
+  done
+  hwm=$(hwm_kb "$RPID")
+  has_r "32.0.0.0/24" || [ "$x" = gobgp ] || { fail "counted $c, but 32.0.0.0/24 is not in the table"; return 0; }
+  local secs; secs=$(awk -v a="$t0" -v b="$tdone" 'BEGIN { printf "%.3f", (b - a) / 1000 }')
+  printf '  %-6s %-17s run %d: %8.3f s  peak RSS %7.1f MB  (%d prefixes from %s)\n' \
+    "$r" "$key" "$run" "$secs" "$(awk -v k="$hwm" 'BEGIN { print k / 1024 }')" "$SND_TOTAL" "$x"
+  echo "$r $key $run $secs $hwm" >> "$RES"
+  stop_pids "$RPID" "$ZPID"
+  disable_s || true
+  del_ns "$NR"
+  sleep 1
+}
+
+echo "=== BGP ingest: senders: $SENDERS; receivers: $RECEIVERS; scenarios (sessions x prefixes): $SCENARIOS; RUNS=$RUNS"
 echo "    machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(uname -r)"
 echo "    FRR $(dpkg-query -W -f='${Version}' frr 2>/dev/null || echo '?'), BIRD $(dpkg-query -W -f='${Version}' bird2 2>/dev/null || echo '?'), GoBGP $(dpkg-query -W -f='${Version}' gobgpd 2>/dev/null || echo '?'); rvpn $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?') ($PROFILE build, RUST_LOG=$RVPN_LOG)"
 echo "    receiver, injector and the 50 ms poller share these $(nproc) cores (no pinning)"
-for run in $(seq "$RUNS"); do      # interleave so drift hits all alike
+ROWS=""
+for x in $SENDERS; do
   for s in $SCENARIOS; do
-    for r in $RECEIVERS; do run_one "$r" "$s" "$run"; done
+    if [ "$x" = inject ]; then ROWS="$ROWS $s"; elif [ "${s%x*}" = 1 ]; then ROWS="$ROWS $x/$s"; fi
+  done
+done
+for run in $(seq "$RUNS"); do      # interleave so drift hits all alike
+  for x in $SENDERS; do
+    for s in $SCENARIOS; do
+      if [ "$x" = inject ]; then
+        for r in $RECEIVERS; do run_one "$r" "$s" "$run"; done
+        continue
+      fi
+      [ "${s%x*}" = 1 ] || { [ "$run" = 1 ] && echo "  ($x: only one-session scenarios; $s skipped)"; continue; }
+      sd="$W/sender-$x-$s-$run"; mkdir -p "$sd"; chmod 755 "$sd"
+      make_sender_ns
+      if start_sender "$x" "$sd" "${s#*x}"; then
+        for r in $RECEIVERS; do run_from_sender "$r" "$x" "$s" "$run"; done
+      else
+        echo "  sender $x, $s run $run: FAIL ($(cat "$sd/why" 2>/dev/null))"; logs_of "$sd"; FAILED=1
+        for r in $RECEIVERS; do echo "$r $x/$s $run FAIL 0" >> "$RES"; done
+      fi
+      stop_pids "$SPID" "$SIPID" "$SZPID"
+      del_ns
+    done
   done
 done
 
@@ -429,26 +662,29 @@ echo
 if [ "$FIB" = 1 ]; then
   echo "=== medians of $RUNS run(s): seconds from the injector's first UPDATE until the receiver's kernel table holds all prefixes"
 else
-  echo "=== medians of $RUNS run(s): seconds from the injector's first UPDATE until the receiver holds all prefixes"
+  echo "=== medians of $RUNS run(s): seconds from the injector's first UPDATE (a real sender: from the receiver's"
+  echo "    session to it coming up) until the receiver holds all prefixes"
 fi
 echo
-awk -v recv="$RECEIVERS" -v scen="$SCENARIOS" -v runs="$RUNS" '
+awk -v recv="$RECEIVERS" -v scen="$ROWS" -v runs="$RUNS" '
   function med(s,   a, k, i, j, t) { k = split(s, a, " ")
     for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
     return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
   { key = $1 " " $2; if ($4 == "FAIL") { F[key]++; next } T[key] = T[key] " " $4; M[key] = M[key] " " $5 }
   END {
-    print "| receiver | scenario | seconds | peak RSS MB | ratio vs BIRD |"
-    print "|---|---|---|---|---|"
+    print "| sender | receiver | scenario | seconds | peak RSS MB | ratio vs BIRD |"
+    print "|---|---|---|---|---|---|"
     nr = split(recv, rs, " "); ns = split(scen, ss, " ")
     for (j = 1; j <= ns; j++) {
-      split(ss[j], kn, "x"); label = kn[1] " x " kn[2]
+      snd = "inject"; sc = ss[j]
+      if (index(sc, "/")) { snd = substr(sc, 1, index(sc, "/") - 1); sc = substr(sc, index(sc, "/") + 1) }
+      split(sc, kn, "x"); label = kn[1] " x " kn[2]
       b = (("bird " ss[j]) in T) ? med(T["bird " ss[j]]) : 0
       for (i = 1; i <= nr; i++) { key = rs[i] " " ss[j]
-        if (!(key in T)) { printf "| %s | %s | FAIL | - | - |\n", rs[i], label; continue }
+        if (!(key in T)) { printf "| %s | %s | %s | FAIL | - | - |\n", snd, rs[i], label; continue }
         t = med(T[key]); m = med(M[key]) / 1024
         note = (key in F) ? sprintf(" (%d of %d runs FAILED)", F[key], runs) : ""
-        printf "| %s | %s | %.2f%s | %.0f | %s |\n", rs[i], label, t, note, m, (b > 0 ? sprintf("%.2fx", t / b) : "-") }
+        printf "| %s | %s | %s | %.2f%s | %.0f | %s |\n", snd, rs[i], label, t, note, m, (b > 0 ? sprintf("%.2fx", t / b) : "-") }
     }
   }' "$RES"
 echo
