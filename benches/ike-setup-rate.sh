@@ -24,14 +24,33 @@
 #                same vici driver) -> rvpnd hub.
 #   rvpn-rvpn-burst  (not in the default list) ikeload with all N tunnels
 #                started at once (no window) -> rvpnd hub.
+#   Virtual-Template hubs (issue 16; HUB=vt runs these and sw-sw-child):
+#   rvpn-vt      ikeload --cp (each spoke asks for an IPv4 address in a
+#                CFG_REQUEST) -> rvpnd hub with ONE `interface
+#                Virtual-Template1 type tunnel` and an `ip local pool`:
+#                every spoke gets a Virtual-AccessN (a TUN rvpn-vaN made on
+#                its Child SA), a pool address and a host route.
+#   rvpn-vt-none the same hub with `--dataplane none`: IKE, pool and
+#                routing without creating interfaces.
+#   sw-pool      charon initiator asking for a virtual IP (vips = 0.0.0.0)
+#                -> charon hub with one connection and `pools` (the same
+#                job as rvpn-vt's hub; kernel-libipsec: one TUN in all).
 #
 # Rate = N / seconds from the first initiation until the initiator counts
 # N established (for rvpn: N tunnels Up = IKE SA + Child SA). Each pair is
 # run RUNS times; the table shows medians and the ratio to sw-sw's median.
-# CPU is utime+stime of each process over the run (/proc/PID/stat).
+# CPU is utime+stime of each process over the run (/proc/PID/stat); the
+# responder's is also split into user and system time and given per SA.
+# An rvpnd hub is stopped (SIGTERM) after each run and the script waits
+# (up to STOP_WAIT s) until it has exited and its interfaces are gone
+# before the next pair starts; the seconds this took are the "stop s"
+# column.
 #
 # Usage: benches/ike-setup-rate.sh [--smoke]
 #   env: N=1000 WINDOW=64 RUNS=3 PAIRS="sw-sw rvpn-rvpn rvpn-sw sw-rvpn sw-sw-child"
+#        HUB=vt (PAIRS default "sw-sw-child sw-pool rvpn-vt rvpn-vt-none")
+#        STOP_WAIT=60 (s to wait for a stopped rvpnd and its interfaces)
+#        NS_PREFIX=ikb (namespaces NS_PREFIX<pid>i / NS_PREFIX<pid>r)
 #        PROFILE=release (--smoke: dev)  RVPN_LOG=info (rvpnd's RUST_LOG)
 #        SW_COOKIE_THRESHOLD_IP= (charon's per-address COOKIE threshold;
 #        unset: strongSwan's default 3, as the shared script)
@@ -61,16 +80,19 @@ if [ "$SMOKE" = 1 ]; then
 fi
 N=${N:-1000}; WINDOW=${WINDOW:-64}; RUNS=${RUNS:-3}; PROFILE=${PROFILE:-release}
 TIMEOUT=${TIMEOUT:-120}; RVPN_LOG=${RVPN_LOG:-info}
-AUTH=${AUTH:-psk}
+AUTH=${AUTH:-psk}; STOP_WAIT=${STOP_WAIT:-60}
+[ "${HUB:-}" = vt ] && PAIRS=${PAIRS:-"sw-sw-child sw-pool rvpn-vt rvpn-vt-none"}
 case $AUTH in
   psk) PAIRS=${PAIRS:-"sw-sw rvpn-rvpn rvpn-sw sw-rvpn sw-sw-child"} ;;
   ecdsa) PAIRS=${PAIRS:-"sw-sw rvpn-rvpn"}
-         case " $PAIRS " in *" sw-rvpn "*) echo "AUTH=ecdsa: sw-rvpn is PSK only" >&2; exit 2 ;; esac ;;
+         case " $PAIRS " in *" sw-rvpn "*|*" rvpn-vt"*|*" sw-pool "*)
+           echo "AUTH=ecdsa: sw-rvpn, sw-pool and the rvpn-vt pairs are PSK only" >&2; exit 2 ;; esac ;;
   *) echo "AUTH must be psk or ecdsa" >&2; exit 2 ;;
 esac
 PSK=bench-only-psk-0123456789
 CHARON=/usr/lib/ipsec/charon
-NI=ikb$$i; NR=ikb$$r            # namespaces (initiator, responder)
+NS_PREFIX=${NS_PREFIX:-ikb}     # namespaces (initiator, responder)
+NI=$NS_PREFIX$$i; NR=$NS_PREFIX$$r
 IP_I=10.97.0.1; IP_R=10.97.0.2
 W=$(mktemp -d /tmp/ike-setup-rate.XXXXXX)
 CLK_TCK=$(getconf CLK_TCK)
@@ -151,6 +173,36 @@ ip -n "$NI" link set ikb-i up; ip -n "$NR" link set ikb-r up
 # ---- helpers
 cpu_of() { # seconds of CPU (all threads) of a running process
   awk -v hz="$CLK_TCK" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+cpu_us() { # "user system" seconds of CPU of a running process
+  # (the command name, field 2, may hold spaces: count from the end)
+  local l; l=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || { echo "0 0"; return; }
+  awk -v hz="$CLK_TCK" '{ printf "%.3f %.3f", $12 / hz, $13 / hz }' <<<"$l"
+}
+va_links() { # NS: rvpn TUNs (Virtual-Access and Tunnel) in a namespace
+  ip -n "$1" -o link show 2>/dev/null | grep -c ': rvpn-\|: Tunnel' || true
+}
+stop_rvpnd() { # NS PID -> STOP_SECS: SIGTERM, then wait until the process
+  # has exited (not only left as a zombie: the kernel may still be tearing
+  # down its TUNs) and no interface of it is left in NS, at most STOP_WAIT s.
+  local t0 st; t0=$(date +%s.%N)
+  kill "$2" 2>/dev/null || true
+  for _ in $(seq $((STOP_WAIT * 10))); do
+    st=$(sed 's/^.*) //' "/proc/$2/stat" 2>/dev/null | cut -d' ' -f1 || true)
+    { [ -z "$st" ] || [ "$st" = Z ]; } && break
+    sleep 0.1
+  done
+  if [ -n "$st" ] && [ "$st" != Z ]; then
+    echo "    rvpnd $2 still running $STOP_WAIT s after SIGTERM (state $st): SIGKILL"
+    kill -9 "$2" 2>/dev/null || true
+  fi
+  wait "$2" 2>/dev/null || true          # reap it (it is our child)
+  local left=0
+  for _ in $(seq $((STOP_WAIT * 10))); do
+    left=$(va_links "$1"); [ "$left" = 0 ] && break; sleep 0.1
+  done
+  [ "$left" = 0 ] || echo "    $left rvpn interfaces still in $1 after $STOP_WAIT s"
+  STOP_SECS=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 }
 stop_pid() {
   kill "$1" 2>/dev/null || return 0
@@ -242,8 +294,15 @@ secrets {
 }
 EOF
 }
-swan_hub() { # DIR: responder for many spokes (any id, any address)
+swan_hub() { # DIR [pool]: responder for many spokes (any id, any address);
+  # with "pool", each spoke's virtual IP comes from a pool (sw-pool)
+  local pool="" child=$CHILD_BLOCK pools=""
   [ "$AUTH" = ecdsa ] && swan_creds "$1" hub
+  if [ "${2:-}" = pool ]; then
+    pool="    pools = spokes"
+    child=${CHILD_BLOCK/remote_ts = 0.0.0.0\/0/remote_ts = dynamic}
+    pools=$'pools {\n  spokes {\n    addrs = 10.200.0.0/16\n  }\n}'
+  fi
   cat > "$1/swanctl.conf" <<EOF
 connections {
   hub {
@@ -252,6 +311,7 @@ connections {
     remote_addrs = %any
     proposals = aes256gcm16-prfsha256-x25519
     unique = never
+$pool
     local {
 $(swan_auth hub)
       id = hub.bench
@@ -259,15 +319,57 @@ $(swan_auth hub)
     remote {
 $(swan_auth)
     }
-$CHILD_BLOCK
+$child
   }
 }
+$pools
 secrets {
   ike-any {
     secret = $PSK
   }
 }
 EOF
+}
+swan_pool_spoke() { # DIR: "lt" asking for a virtual IP for its CHILD_SA
+  cat > "$1/swanctl.conf" <<EOF
+connections {
+  lt {
+    version = 2
+    local_addrs = $IP_I
+    remote_addrs = $IP_R
+    proposals = aes256gcm16-prfsha256-x25519
+    unique = never
+    vips = 0.0.0.0
+    local {
+      auth = psk
+      id = swll.test
+    }
+    remote {
+      auth = psk
+      id = hub.bench
+    }
+    children {
+      net {
+        local_ts = dynamic
+        remote_ts = 0.0.0.0/0
+        esp_proposals = aes256gcm16
+        start_action = none
+      }
+    }
+  }
+}
+secrets {
+  ike-lt {
+    id-a = swll.test
+    id-b = hub.bench
+    secret = $PSK
+  }
+}
+EOF
+}
+swan_leases() { # DIR: online leases of the hub's pool
+  swanctl --list-pools --uri "unix://$1/charon.vici" 2>/dev/null |
+    awk '$1 == "spokes" { print $3 + 0 }' | head -1
 }
 swan_secret_only() { # DIR: the initiator of sw-rvpn gets its connections over vici
   printf 'secrets {\n  ike-any {\n    secret = %s\n  }\n}\n' "$PSK" > "$1/swanctl.conf"
@@ -303,6 +405,10 @@ rvpnd_auth() { # the hub's credentials and the profile's first lines
       " authentication local pre-share" " authentication remote pre-share" " keyring local K"
   fi
 }
+source "$ROOT/benches/vt-hub-conf.sh"
+rvpnd_vt_conf() { # FILE: a Virtual-Template hub (vt-hub-conf.sh), no DPD
+  vt_hub_conf "$N" "$IP_R" "$PSK" > "$1"
+}
 rvpnd_hub_conf() { # FILE: a hub with N dynamic tunnel interfaces
   {
     # Every initiator of the benchmark is one address with a window of
@@ -332,15 +438,25 @@ EOF
     echo end
   } > "$1"
 }
-start_rvpnd() { # NS DIR -> PID in LAST_PID; returns once IKE has the N tunnels
-  local d=$2
-  rvpnd_hub_conf "$d/rvpnd.conf"
+start_rvpnd() { # NS DIR [tunnels|vt|vt-none] -> PID in LAST_PID; returns once
+  # IKE has the N tunnels (a Virtual-Template hub: once it has its template)
+  local d=$2 kind=${3:-tunnels} dp=()
+  case $kind in
+    tunnels) rvpnd_hub_conf "$d/rvpnd.conf" ;;
+    vt) rvpnd_vt_conf "$d/rvpnd.conf" ;;
+    vt-none) rvpnd_vt_conf "$d/rvpnd.conf"; dp=(--dataplane none) ;;
+  esac
   ip netns exec "$1" env RUST_LOG="$RVPN_LOG" "$RVPND" -f "$d/rvpnd.conf" \
-    --socket "$d/rvpnd.sock" > "$d/rvpnd.log" 2>&1 &
+    --socket "$d/rvpnd.sock" "${dp[@]}" > "$d/rvpnd.log" 2>&1 &
   LAST_PID=$!; PIDS+=("$LAST_PID")
   local n=0
   for _ in $(seq 200); do
     if [ -S "$d/rvpnd.sock" ]; then
+      if [ "$kind" != tunnels ]; then
+        "$VTYSH" --socket "$d/rvpnd.sock" -c "show running-config" 2>/dev/null |
+          grep -q '^interface Virtual-Template1' && return 0
+        sleep 0.1; continue
+      fi
       n=$("$VTYSH" --socket "$d/rvpnd.sock" -c "show crypto session" 2>/dev/null | grep -c 'Tunnel' || true)
       [ "$n" -ge "$N" ] && return 0
     fi
@@ -401,9 +517,11 @@ perf_done=0
 run_one() { # PAIR RUN
   local pair=$1 r=$2 d="$W/$1-$2" ipid="" rpid="" rkind ikind out="" win=$WINDOW
   mkdir -p "$d/i" "$d/r"
+  local hub=tunnels cp=()
   case $pair in
-    sw-sw|sw-sw-child) ikind=sw; rkind=sw ;;
+    sw-sw|sw-sw-child|sw-pool) ikind=sw; rkind=sw ;;
     rvpn-rvpn|rvpn-rvpn-burst) ikind=rvpn; rkind=rvpn ;;
+    rvpn-vt|rvpn-vt-none) ikind=rvpn; rkind=rvpn; hub=${pair#rvpn-}; cp=(--cp) ;;
     rvpn-sw) ikind=rvpn; rkind=sw ;;
     sw-rvpn) ikind=sw; rkind=rvpn ;;
     *) echo "unknown pair $pair" >&2; exit 2 ;;
@@ -412,14 +530,16 @@ run_one() { # PAIR RUN
   # responder
   if [ $rkind = sw ]; then
     swan_conf "$d/r"
-    if [ $ikind = sw ]; then
+    if [ $pair = sw-pool ]; then
+      swan_hub "$d/r" pool
+    elif [ $ikind = sw ]; then
       swan_lt "$d/r" $IP_R $IP_I swlr.test swll.test "$([ $pair = sw-sw-child ] && echo 1 || echo 0)"
     else
       swan_hub "$d/r"
     fi
     start_charon "$NR" "$d/r"; rpid=$LAST_PID
   else
-    start_rvpnd "$NR" "$d/r"; rpid=$LAST_PID
+    start_rvpnd "$NR" "$d/r" "$hub"; rpid=$LAST_PID
   fi
   # initiator daemon (strongSwan) or load generator (rvpn)
   if [ $ikind = sw ]; then
@@ -427,16 +547,18 @@ run_one() { # PAIR RUN
     case $pair in
       sw-sw) swan_lt "$d/i" $IP_I $IP_R swll.test swlr.test 0 ;;
       sw-sw-child) swan_lt "$d/i" $IP_I $IP_R swll.test swlr.test 1 ;;
+      sw-pool) swan_pool_spoke "$d/i" ;;
       sw-rvpn) swan_secret_only "$d/i" ;;
     esac
     start_charon "$NI" "$d/i"; ipid=$LAST_PID
   fi
   sleep 0.3
-  local r0 i0 r1 i1 perf_pid=""
+  local r0 i0 r1 i1 perf_pid="" rus0 rus1
   r0=$(cpu_of "$rpid"); i0=0; [ -n "$ipid" ] && i0=$(cpu_of "$ipid")
+  rus0=$(cpu_us "$rpid")
   if [ $ikind = sw ]; then
     local mode=one child=""
-    [ $pair = sw-sw-child ] && child=net
+    [ $pair = sw-sw-child ] || [ $pair = sw-pool ] && child=net
     [ $pair = sw-rvpn ] && { mode=many; child=net; }
     out=$(ip netns exec "$NI" python3 "$W/vici_driver.py" "$d/i/charon.vici" "$N" "$win" \
           $mode "$child" "$TIMEOUT" $IP_I $IP_R 2>"$d/driver.err" | grep '^RESULT' || true)
@@ -449,16 +571,21 @@ run_one() { # PAIR RUN
     local pre=()
     [ -n "$perf_pid" ] && pre=(perf record -F 499 --call-graph dwarf,16384 -o "$W/perf-ikeload.data" --)
     out=$(ip netns exec "$NI" "${pre[@]}" "$IKELOAD" --responder $IP_R --local $IP_I -n "$N" \
-          --window "$win" --psk "$PSK" --timeout "$TIMEOUT" --log "$d/ikeload.log" "${CERTARGS[@]}" \
+          --window "$win" --psk "$PSK" --timeout "$TIMEOUT" --log "$d/ikeload.log" "${CERTARGS[@]}" "${cp[@]}" \
           2>"$d/driver.err" | grep '^RESULT' || true)
     i1=$(field cpu "$out"); i0=0
   fi
-  r1=$(cpu_of "$rpid")
+  r1=$(cpu_of "$rpid"); rus1=$(cpu_us "$rpid")
   if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null; wait "$perf_pid" 2>/dev/null || true; perf_done=1; fi
-  local rest=""
+  local rest="" extra="" vas="-" stop="-"
   if [ $rkind = sw ]; then rest=$(swan_established "$d/r"); else rest=$(rvpnd_up "$d/r"); fi
+  [ $pair = sw-pool ] && extra="hub pool leases online: $(swan_leases "$d/r")"
+  if [ $hub != tunnels ]; then
+    vas=$(va_links "$NR")
+    extra="hub: $vas rvpn-va interfaces, $(ip -n "$NR" -4 route show | grep -c '^10\.200\.' || true) host routes to pool addresses"
+  fi
   [ -n "$ipid" ] && stop_pid "$ipid"
-  stop_pid "$rpid"
+  if [ $rkind = rvpn ]; then stop_rvpnd "$NR" "$rpid"; stop=$STOP_SECS; else stop_pid "$rpid"; fi
   if [ -z "$out" ] || [ "$(field ok "$out")" != 1 ]; then
     echo "!!! $pair run $r failed: ${out:-no result}"; sed 's/^/    /' "$d/driver.err" | tail -5
     [ $rkind = rvpn ] && { echo "    rvpnd log tail:"; tail -5 "$d/r/rvpnd.log" | sed 's/^/    /'; }
@@ -470,12 +597,19 @@ run_one() { # PAIR RUN
   else
     icpu=$(awk -v b="$i1" 'BEGIN { printf "%.2f", b }')
   fi
-  local rcpu; rcpu=$(awk -v a="$r0" -v b="$r1" 'BEGIN { printf "%.2f", b - a }')
+  local rcpu rusr rsys
+  rcpu=$(awk -v a="$r0" -v b="$r1" 'BEGIN { printf "%.2f", b - a }')
+  read -r rusr rsys < <(awk -v a="$rus0" -v b="$rus1" 'BEGIN { split(a, x, " "); split(b, y, " ")
+    printf "%.2f %.2f\n", y[1] - x[1], y[2] - x[2] }')
   local secs rate
   secs=$(field secs "$out"); rate=$(field rate "$out")
-  echo "$pair $r ${secs:-nan} ${rate:-0} $icpu $rcpu ${drv_cpu:-nan} ${rest:-0} $(field up "$out")" >> "$RES"
-  printf '  %-16s run %d: %5s SAs in %7.3f s = %7.1f SAs/s  (cpu: initiator %s s, responder %s s, driver %s s; responder holds %s)\n' \
-    "$pair" "$r" "$(field up "$out")" "${secs:-0}" "${rate:-0}" "$icpu" "$rcpu" "$drv_cpu" "${rest:-?}"
+  echo "$pair $r ${secs:-nan} ${rate:-0} $icpu $rcpu ${drv_cpu:-nan} ${rest:-0} $(field up "$out") $rusr $rsys $stop" >> "$RES"
+  printf '  %-16s run %d: %5s SAs in %7.3f s = %7.1f SAs/s  (cpu: initiator %s s, responder %s s = %s user + %s sys, driver %s s; responder holds %s; stopped in %s s)\n' \
+    "$pair" "$r" "$(field up "$out")" "${secs:-0}" "${rate:-0}" "$icpu" "$rcpu" "$rusr" "$rsys" "$drv_cpu" "${rest:-?}" "$stop"
+  if [ -n "$extra" ]; then echo "    $extra"; fi
+  if [ ${#cp[@]} -gt 0 ]; then
+    echo "    ikeload: spokes given an address: $(field addressed "$out"), distinct: $(field distinct_addresses "$out")"
+  fi
   if [ $ikind = rvpn ]; then
     echo "    ikeload: $(tr ' ' '\n' <<<"$out" | grep -E '^(sent|received|cookies|failed|lat_p50_ms|lat_p99_ms|set_config_ms|poll_timeout_ms|handle_datagram_ms|handle_timeout_ms)=' | tr '\n' ' ')"
   fi
@@ -498,16 +632,20 @@ awk -v pairs="$PAIRS" -v n="$N" '
     for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
     return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
   { S[$1] = S[$1] " " $3; R[$1] = R[$1] " " $4; I[$1] = I[$1] " " $5; P[$1] = P[$1] " " $6
-    D[$1] = D[$1] " " ($7 == "-" ? "" : $7); H[$1] = H[$1] " " $8 }
+    D[$1] = D[$1] " " ($7 == "-" ? "" : $7); H[$1] = H[$1] " " $8
+    U[$1] = U[$1] " " $10; Y[$1] = Y[$1] " " $11; T[$1] = T[$1] " " ($12 == "-" ? "" : $12) }
   END {
-    base = ("sw-sw" in R) ? med(R["sw-sw"]) : 0
-    printf "%-16s %6s %9s %9s %9s %10s %10s %10s %9s\n", "pair (init-resp)", "N", "seconds", "SAs/s", "vs sw-sw", "init CPU s", "resp CPU s", "drv CPU s", "resp SAs"
+    bn = ("sw-sw" in R) ? "sw-sw" : (("sw-sw-child" in R) ? "sw-sw-child" : "")
+    base = (bn != "") ? med(R[bn]) : 0
+    printf "%-16s %6s %9s %9s %9s %10s %10s %10s %9s %9s %9s %10s %7s\n", "pair (init-resp)", "N", "seconds", "SAs/s", "vs " (bn == "" ? "sw-sw" : bn), "init CPU s", "resp CPU s", "drv CPU s", "resp SAs", "resp usr", "resp sys", "resp ms/SA", "stop s"
     k = split(pairs, ps, " ")
     for (i = 1; i <= k; i++) { p = ps[i]; if (!(p in R)) continue
       rate = med(R[p]); d = D[p]; gsub(/ /, "", d)
-      printf "%-16s %6d %9.3f %9.1f %9s %10.2f %10.2f %10s %9d\n", p, n, med(S[p]), rate,
+      t = T[p]; gsub(/ /, "", t)
+      printf "%-16s %6d %9.3f %9.1f %9s %10.2f %10.2f %10s %9d %9.2f %9.2f %10.2f %7s\n", p, n, med(S[p]), rate,
         (base > 0 ? sprintf("%.2fx", rate / base) : "-"), med(I[p]), med(P[p]),
-        (d == "" ? "-" : sprintf("%.2f", med(D[p]))), med(H[p]) }
+        (d == "" ? "-" : sprintf("%.2f", med(D[p]))), med(H[p]), med(U[p]), med(Y[p]),
+        med(P[p]) * 1000 / n, (t == "" ? "-" : sprintf("%.2f", med(T[p]))) }
   }' "$RES"
 echo "(init CPU for rvpn initiators is ikeload itself; for strongSwan initiators it is charon, and"
 echo " drv CPU is the python vici driver. Target (issue #3): rvpn-rvpn >= 2.5x sw-sw.)"

@@ -435,6 +435,17 @@ async fn open_planes(
     ike::driver::Bound,
     std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 )> {
+    if requested == Dataplane::None {
+        info!("data plane: none (--dataplane none): SAs carry no traffic, no interfaces");
+        let socks = ike::driver::bind(ports).await?;
+        return Ok((
+            socks,
+            Box::pin(dataplane::serve(
+                dataplane::none::NoDataplane::default(),
+                dp_rx,
+            )),
+        ));
+    }
     if use_kernel_dataplane(requested).await {
         let socks = ike::driver::bind(ports).await?;
         for fd in socks.natt_fds() {
@@ -457,7 +468,7 @@ async fn open_planes(
 /// when the probe fails), `auto` when the probe succeeds.
 async fn use_kernel_dataplane(requested: Dataplane) -> bool {
     match requested {
-        Dataplane::Userspace => false,
+        Dataplane::Userspace | Dataplane::None => false,
         Dataplane::Kernel => {
             if !dataplane::kernel::probe().await {
                 warn!(

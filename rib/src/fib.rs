@@ -352,8 +352,13 @@ impl Fib {
         for s in w.drain() {
             match s {
                 // A link changed: its objects may be gone (no nexthop
-                // notification says so).
-                Seen::Msg(RTM_NEWLINK | RTM_DELLINK, _) => resync = true,
+                // notification says so). Only a link our objects go out
+                // of: a hub's new tunnel interfaces (thousands) would
+                // otherwise cost a dump of every nexthop each.
+                Seen::Msg(RTM_NEWLINK | RTM_DELLINK, payload) => match link_index(&payload) {
+                    Some(ix) if !self.objs.uses_ifindex(ix) => {}
+                    _ => resync = true,
+                },
                 Seen::Msg(kind, payload) => {
                     if let Some(n) = parse_nh(&payload) {
                         seen.push((kind, n));

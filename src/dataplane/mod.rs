@@ -6,6 +6,7 @@
 //!   worker threads; works on any kernel.
 //! - [`kernel`]: XFRM states and policies plus an xfrm interface per tunnel,
 //!   over netlink; needs a kernel with ESP and xfrm interfaces.
+//! - [`none`]: nothing (SAs count as installed), for measuring IKE alone.
 //!
 //! Both take the same commands: install an SA pair on a tunnel interface
 //! (creating the interface on first use; a rekey installs the new pair
@@ -16,6 +17,7 @@ mod backend;
 mod error;
 pub mod kernel;
 pub mod loopback;
+pub mod none;
 pub mod userspace;
 
 pub use backend::{serve, Backend};
@@ -36,6 +38,9 @@ pub enum Dataplane {
     Kernel,
     /// TUN devices and UDP/raw ESP sockets.
     Userspace,
+    /// No data plane: SAs count as installed and carry nothing, no
+    /// interfaces are created (for measuring IKE alone).
+    None,
 }
 
 impl Dataplane {
@@ -45,6 +50,7 @@ impl Dataplane {
             Dataplane::Auto => "auto",
             Dataplane::Kernel => "kernel",
             Dataplane::Userspace => "userspace",
+            Dataplane::None => "none",
         }
     }
 }

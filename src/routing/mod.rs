@@ -130,7 +130,13 @@ pub fn start(
         contrib: HashMap::new(),
         tunnels_up: HashSet::new(),
         ike_routes: BTreeMap::new(),
+        ike_by_prefix: BTreeMap::new(),
+        static_cfg: BTreeMap::new(),
+        static_ifaces: HashSet::new(),
         statics_dirty: false,
+        statics_touched: BTreeSet::new(),
+        fib_ifs: HashMap::new(),
+        fib_by_if: HashMap::new(),
         refused: BTreeMap::new(),
         pending_retry: Vec::new(),
         acks: Vec::new(),
@@ -202,8 +208,25 @@ struct Task {
     /// Routes from IKEv2 configuration payloads, by tunnel, with their
     /// distance.
     ike_routes: BTreeMap<String, (Vec<IpNetwork>, u8)>,
-    /// Static candidates to compute again before the next settle.
+    /// The same by prefix: the tunnels that were given it.
+    ike_by_prefix: BTreeMap<IpNetwork, BTreeSet<String>>,
+    /// The configuration's static routes by prefix: (distance, next hop),
+    /// in the configuration's order.
+    static_cfg: BTreeMap<IpNetwork, Vec<(u8, vtysh::model::NextHop)>>,
+    /// The interfaces those static routes go out of.
+    static_ifaces: HashSet<String>,
+    /// Every static candidate to compute again before the next settle
+    /// (the configuration changed, or a tunnel that static routes use).
     statics_dirty: bool,
+    /// The prefixes whose static candidates to compute again (a tunnel
+    /// with IKE routes came or went): a hub with thousands of spokes
+    /// recomputes one spoke's routes per event, not every spoke's.
+    statics_touched: BTreeSet<IpNetwork>,
+    /// The interfaces each selected route goes out of, and the selected
+    /// routes by interface, for rewriting a link's routes when it changes
+    /// without walking the whole FIB.
+    fib_ifs: HashMap<IpNetwork, Vec<String>>,
+    fib_by_if: HashMap<String, BTreeSet<IpNetwork>>,
     /// Selected routes the kernel refused, and why.
     refused: BTreeMap<IpNetwork, String>,
     /// Refused routes to write again at the next settle.
@@ -342,6 +365,10 @@ impl Task {
             // Once per burst: a thousand tunnels coming up cost one pass.
             if std::mem::take(&mut self.statics_dirty) {
                 self.sync_statics();
+            } else {
+                for p in std::mem::take(&mut self.statics_touched) {
+                    self.sync_static_prefix(p);
+                }
             }
             self.settle().await;
             for a in self.acks.drain(..) {
@@ -371,20 +398,49 @@ impl Task {
                     self.tunnels_up.remove(&name);
                 }
                 self.sync_iface(&name);
-                self.statics_dirty = true;
+                if self.static_ifaces.contains(&name) {
+                    self.statics_dirty = true;
+                } else if let Some(routes) = self.ike_routes.get(&name) {
+                    self.statics_touched.extend(routes.0.iter().copied());
+                }
             }
             Command::IkeRoutes {
                 tunnel,
                 routes,
                 distance,
             } => {
-                let changed = if routes.is_empty() {
-                    self.ike_routes.remove(&tunnel).is_some()
+                let old = if routes.is_empty() {
+                    self.ike_routes.remove(&tunnel)
                 } else {
-                    let new = (routes, distance);
-                    self.ike_routes.insert(tunnel, new.clone()).as_ref() != Some(&new)
+                    self.ike_routes
+                        .insert(tunnel.clone(), (routes.clone(), distance))
                 };
-                self.statics_dirty |= changed;
+                let (old, old_distance) = match old {
+                    Some((r, d)) => (Some(r), Some(d)),
+                    None => (None, None),
+                };
+                if old_distance.is_some_and(|d| d != distance) {
+                    // Same routes, another distance: recompute them all.
+                    self.statics_touched.extend(routes.iter().copied());
+                }
+                if old.as_ref() != Some(&routes) {
+                    for p in old.iter().flatten() {
+                        if let Some(ts) = self.ike_by_prefix.get_mut(p) {
+                            ts.remove(&tunnel);
+                            if ts.is_empty() {
+                                self.ike_by_prefix.remove(p);
+                            }
+                        }
+                        self.statics_touched.insert(*p);
+                    }
+                    for p in &routes {
+                        self.ike_by_prefix
+                            .entry(*p)
+                            .or_default()
+                            .insert(tunnel.clone());
+                        self.statics_touched.insert(*p);
+                    }
+                }
             }
             Command::Shutdown(_) => {}
         }
@@ -425,12 +481,35 @@ impl Task {
         hops.clone()
     }
 
-    /// Static routes from the configuration.
+    /// Static routes from the configuration and IKE, every prefix.
     fn sync_statics(&mut self) {
-        // Equal distance: one candidate with several next hops (ECMP).
-        let mut by_distance: BTreeMap<(IpNetwork, u8), Vec<NextHop>> = BTreeMap::new();
+        self.static_cfg.clear();
+        self.static_ifaces.clear();
         for r in &self.running.static_routes {
-            let hop = match &r.next_hop {
+            if let vtysh::model::NextHop::Interface(i) = &r.next_hop {
+                self.static_ifaces.insert(i.clone());
+            }
+            self.static_cfg
+                .entry(r.prefix)
+                .or_default()
+                .push((r.distance, r.next_hop.clone()));
+        }
+        self.statics_touched.clear();
+        let mut all: BTreeSet<IpNetwork> = self.statics.keys().copied().collect();
+        all.extend(self.static_cfg.keys().copied());
+        all.extend(self.ike_by_prefix.keys().copied());
+        for p in all {
+            self.sync_static_prefix(p);
+        }
+    }
+
+    /// The static candidates of one prefix, from the configuration and
+    /// IKE, given to the RIB if they changed.
+    fn sync_static_prefix(&mut self, p: IpNetwork) {
+        // Equal distance: one candidate with several next hops (ECMP).
+        let mut by_distance: BTreeMap<u8, Vec<NextHop>> = BTreeMap::new();
+        for (distance, hop) in self.static_cfg.get(&p).into_iter().flatten() {
+            let hop = match hop {
                 vtysh::model::NextHop::Gateway(g) => NextHop::Gateway(*g),
                 // A tunnel without an SA is down (line protocol down on
                 // IOS): routes out of it are inactive until it is up.
@@ -438,41 +517,35 @@ impl Task {
                 vtysh::model::NextHop::Interface(i) => NextHop::Interface(i.clone()),
                 vtysh::model::NextHop::Blackhole => NextHop::Blackhole,
             };
-            by_distance
-                .entry((r.prefix, r.distance))
-                .or_default()
-                .push(hop);
+            by_distance.entry(*distance).or_default().push(hop);
         }
-        for (tunnel, (routes, distance)) in &self.ike_routes {
-            if !self.link_up(tunnel) {
-                continue;
-            }
-            for p in routes {
+        for tunnel in self.ike_by_prefix.get(&p).into_iter().flatten() {
+            if self.link_up(tunnel) {
+                let distance = self.ike_routes.get(tunnel).map_or(1, |r| r.1);
                 by_distance
-                    .entry((*p, *distance))
+                    .entry(distance)
                     .or_default()
                     .push(NextHop::Interface(tunnel.clone()));
             }
         }
-        let mut want: BTreeMap<IpNetwork, Vec<Candidate>> = BTreeMap::new();
-        for ((prefix, distance), hops) in by_distance {
-            want.entry(prefix).or_default().push(Candidate {
+        let list: Vec<Candidate> = by_distance
+            .into_iter()
+            .map(|(distance, hops)| Candidate {
                 distance,
                 metric: 0,
                 nexthops: hops.into(),
-            });
-        }
-        for p in gone(&self.statics, &want) {
-            self.touched.insert(p);
-            self.rib.set_all(Source::Static, p, Vec::new());
-        }
-        for (p, list) in &want {
-            if self.statics.get(p) != Some(list) {
-                self.touched.insert(*p);
-                self.rib.set_all(Source::Static, *p, list.clone());
+            })
+            .collect();
+        if list.is_empty() {
+            if self.statics.remove(&p).is_some() {
+                self.touched.insert(p);
+                self.rib.set_all(Source::Static, p, Vec::new());
             }
+        } else if self.statics.get(&p) != Some(&list) {
+            self.touched.insert(p);
+            self.rib.set_all(Source::Static, p, list.clone());
+            self.statics.insert(p, list);
         }
-        self.statics = want;
     }
 
     /// Whether an interface can carry routes: a configured tunnel only
@@ -493,17 +566,14 @@ impl Task {
     /// kernel may have deleted them; writes are replaces, so this is
     /// harmless when it did not).
     fn link_changed(&mut self, name: String) {
+        let fib = self.rib.fib();
         let again: Vec<FibChange> = self
-            .rib
-            .fib()
-            .iter()
-            .filter(|(_, sel)| {
-                sel.source != Source::Connected
-                    && sel
-                        .nexthops
-                        .iter()
-                        .any(|h| matches!(h, Resolved::Via { ifname, .. } if *ifname == name))
-            })
+            .fib_by_if
+            .get(&name)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| Some((*p, fib.get(p)?)))
+            .filter(|(_, sel)| sel.source != Source::Connected)
             .map(|(p, sel)| FibChange::Set(p, (**sel).clone()))
             .collect();
         if !again.is_empty() {
@@ -657,6 +727,7 @@ impl Task {
         for c in &changes {
             let (FibChange::Set(p, _) | FibChange::Remove(p)) = c;
             moved.insert(*p);
+            self.index_fib_change(c);
         }
         changes.append(&mut std::mem::take(&mut self.pending_retry));
         if !changes.is_empty() {
@@ -679,6 +750,37 @@ impl Task {
             self.view.store(Arc::new(self.table.clone()));
             self.view_dirty = false;
             self.published = now;
+        }
+    }
+
+    /// Keeps `fib_ifs` / `fib_by_if` as the FIB after change `c`.
+    fn index_fib_change(&mut self, c: &FibChange) {
+        let (FibChange::Set(p, _) | FibChange::Remove(p)) = c;
+        for ifname in self.fib_ifs.remove(p).unwrap_or_default() {
+            if let Some(ps) = self.fib_by_if.get_mut(&ifname) {
+                ps.remove(p);
+                if ps.is_empty() {
+                    self.fib_by_if.remove(&ifname);
+                }
+            }
+        }
+        if let FibChange::Set(_, sel) = c {
+            let mut ifs: Vec<String> = sel
+                .nexthops
+                .iter()
+                .filter_map(|h| match h {
+                    Resolved::Via { ifname, .. } => Some(ifname.clone()),
+                    Resolved::Blackhole => None,
+                })
+                .collect();
+            ifs.sort();
+            ifs.dedup();
+            for ifname in &ifs {
+                self.fib_by_if.entry(ifname.clone()).or_default().insert(*p);
+            }
+            if !ifs.is_empty() {
+                self.fib_ifs.insert(*p, ifs);
+            }
         }
     }
 
@@ -780,14 +882,6 @@ impl Task {
             "rvpn routes removed from the kernel"
         );
     }
-}
-
-/// The prefixes of `old` that `new` no longer has.
-fn gone<V, W>(old: &BTreeMap<IpNetwork, V>, new: &BTreeMap<IpNetwork, W>) -> Vec<IpNetwork> {
-    old.keys()
-        .filter(|p| !new.contains_key(p))
-        .copied()
-        .collect()
 }
 
 fn intern(names: &mut HashMap<String, Arc<str>>, name: &str) -> Arc<str> {

@@ -16,14 +16,15 @@
 //!
 //! Time runs from just before the first `set_config` until the N-th
 //! tunnel reports `TunnelStatus::Up` (IKE SA and its Child SA up). The
-//! result is one line, `RESULT key=value ...`, for the script.
+//! result is one line, `RESULT key=value ...`, for the script. With
+//! `--cp` each spoke asks for an IPv4 address (a Virtual-Template hub's
+//! pool) and the run succeeds only if all N got distinct ones.
 
 use ike::crypto::rand::SystemRandom;
-use ike::sa::config::{
-    AuthKind,
-    EngineConfig, EspProposal, IkeProposal, Identity, Peer, PeerKey, TunnelConfig,
-};
 use ike::pki::{KeyKind, TrustPoint, TrustPointFiles};
+use ike::sa::config::{
+    AuthKind, EngineConfig, EspProposal, Identity, IkeProposal, Peer, PeerKey, TunnelConfig,
+};
 use ike::sa::{Engine, Output, TunnelStatus};
 use std::collections::HashMap;
 use std::fs::File;
@@ -54,11 +55,24 @@ struct Args {
     /// with spoke<i>.pem / spoke<i>.key.
     ca: Option<String>,
     certs: Option<String>,
+    /// Ask the responder for an IPv4 address (CFG_REQUEST with
+    /// INTERNAL_IP4_ADDRESS), as a spoke of a Virtual-Template hub with
+    /// `ip address negotiated` does.
+    cp: bool,
+    /// Once all are up (or the timeout passed), keep the SAs, answering the
+    /// responder (DPD, rekeys), for this long before printing the result
+    /// and exiting; a line `UP secs=...` is printed as soon as all are up.
+    hold: Duration,
 }
 
 const USAGE: &str = "usage: ikeload --responder IP --local IP [-n N] [--window W] [--refill R]
                [--psk KEY] [--port 500] [--natt-port 4500] [--domain bench]
-               [--timeout SECS] [--log FILE] [--ca FILE --certs DIR]
+               [--timeout SECS] [--log FILE] [--ca FILE --certs DIR] [--cp]
+               [--hold SECS]
+  --cp: ask for an IPv4 address (IKEv2 configuration payload), as the spokes
+  of a Virtual-Template hub do; a tunnel counts as up once it has one
+  --hold: once all are up, keep them (answering DPD and rekeys) SECS more;
+  prints `UP secs=...` when all are up, RESULT at the end
   --ca/--certs: ECDSA (or RSA) certificates, spoke<i>.pem/.key in DIR,
   instead of the PSK";
 
@@ -77,6 +91,8 @@ fn parse_args() -> Result<Args, String> {
         log: None,
         ca: None,
         certs: None,
+        cp: false,
+        hold: Duration::ZERO,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -98,6 +114,8 @@ fn parse_args() -> Result<Args, String> {
             "--log" => a.log = Some(v()?),
             "--ca" => a.ca = Some(v()?),
             "--certs" => a.certs = Some(v()?),
+            "--cp" => a.cp = true,
+            "--hold" => a.hold = Duration::from_secs_f64(v()?.parse::<f64>().map_err(|e| bad(&e))?),
             "-h" | "--help" => return Err(USAGE.into()),
             _ => return Err(format!("unknown argument {k}\n{USAGE}")),
         }
@@ -183,7 +201,10 @@ fn tunnel(a: &Args, i: usize) -> TunnelConfig {
         auth_remote: vec![AuthKind::Psk],
         trustpoints: vec![],
         virtual_template: None,
-        cp: Default::default(),
+        cp: ike::sa::config::CpConfig {
+            request4: a.cp,
+            ..Default::default()
+        },
     }
 }
 
@@ -209,6 +230,10 @@ struct Counts {
     down_after_up: u64,
     cookies: u64,
     log_lines: u64,
+    /// Child SAs that came up with an address from the responder (--cp),
+    /// and the distinct addresses among them.
+    addressed: u64,
+    addresses: std::collections::HashSet<IpAddr>,
 }
 
 fn cpu_seconds() -> f64 {
@@ -298,7 +323,9 @@ async fn run(a: Args) -> io::Result<bool> {
 
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
-    let deadline = t0 + a.timeout;
+    let mut deadline = t0 + a.timeout;
+    let mut elapsed: Option<Duration> = None;
+    let mut cpu_up = 0.0;
     loop {
         // The window: add tunnels when enough slots are free.
         let configured = cfg.tunnels.len();
@@ -315,8 +342,25 @@ async fn run(a: Args) -> io::Result<bool> {
             spent.set_config += s.elapsed();
             spent.set_config_calls += 1;
         }
-        flush(&mut engine, &v4, &v4n, &mut log, &mut c, &mut up_at, &mut status).await;
-        if c.up >= a.n || Instant::now() >= deadline {
+        flush(
+            &mut engine,
+            &v4,
+            &v4n,
+            &mut log,
+            &mut c,
+            &mut up_at,
+            &mut status,
+        )
+        .await;
+        if elapsed.is_none() && (c.up >= a.n || Instant::now() >= deadline) {
+            elapsed = Some(t0.elapsed());
+            cpu_up = cpu_seconds() - cpu0;
+            if a.hold.is_zero() {
+                break;
+            }
+            println!("UP secs={:.4} up={}", t0.elapsed().as_secs_f64(), c.up);
+            deadline = Instant::now() + a.hold;
+        } else if elapsed.is_some() && Instant::now() >= deadline {
             break;
         }
 
@@ -350,22 +394,24 @@ async fn run(a: Args) -> io::Result<bool> {
             }
         }
     }
-    let elapsed = t0.elapsed();
-    let cpu = cpu_seconds() - cpu0;
+    let elapsed = elapsed.unwrap_or_else(|| t0.elapsed());
+    let cpu = cpu_up;
     log.flush()?;
 
     let mut lat: Vec<Duration> = (0..a.n)
         .filter_map(|i| Some(up_at[i]?.saturating_duration_since(added_at[i]?)))
         .collect();
     lat.sort();
-    let ok = c.up >= a.n;
+    // With --cp every spoke must also have been given its own address.
+    let ok = c.up >= a.n && (!a.cp || c.addresses.len() >= a.n);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
         "RESULT ok={} n={} up={} secs={:.4} rate={:.1} cpu={:.3} window={} refill={} \
          sent={} sent_bytes={} received={} cookies={} failed={} down_after_up={} \
          lat_p50_ms={:.1} lat_p99_ms={:.1} lat_max_ms={:.1} \
          set_config_ms={:.1} set_config_calls={} poll_timeout_ms={:.1} poll_timeout_calls={} \
-         handle_datagram_ms={:.1} handle_timeout_ms={:.1} timeouts={} log_lines={}",
+         handle_datagram_ms={:.1} handle_timeout_ms={:.1} timeouts={} log_lines={} \
+         addressed={} distinct_addresses={}",
         u8::from(ok),
         a.n,
         c.up,
@@ -391,6 +437,8 @@ async fn run(a: Args) -> io::Result<bool> {
         ms(spent.handle_timeout),
         spent.timeouts,
         c.log_lines,
+        c.addressed,
+        c.addresses.len(),
     );
     if !ok {
         let mut by: HashMap<String, usize> = HashMap::new();
@@ -435,7 +483,13 @@ async fn flush(
             }
             // No data plane here: every Child SA is "installed" at once,
             // which releases what the engine held back for it.
-            Output::ChildUp(child) => engine.child_installed(child.spi_in, Ok(()), Instant::now()),
+            Output::ChildUp(child) => {
+                if let Some((addr, _)) = child.cp.local_addresses.first() {
+                    c.addressed += 1;
+                    c.addresses.insert(*addr);
+                }
+                engine.child_installed(child.spi_in, Ok(()), Instant::now())
+            }
             Output::ChildDown { .. } | Output::ChildMoved(_) => {}
             Output::Status { tunnel, status: st } => {
                 let Some(i) = tunnel_index(&tunnel) else {

@@ -49,6 +49,13 @@ pub(super) struct KernelNh {
     pub(super) group: Option<Vec<u32>>,
 }
 
+/// The interface index of a link message (struct ifinfomsg's
+/// `ifi_index`), if the payload is long enough to hold one.
+pub(super) fn link_index(payload: &[u8]) -> Option<u32> {
+    let b: [u8; 4] = payload.get(4..8)?.try_into().ok()?;
+    Some(u32::from_ne_bytes(b))
+}
+
 pub(super) fn parse_nh(payload: &[u8]) -> Option<KernelNh> {
     let protocol = *payload.get(2)?;
     let mut id = None;
@@ -278,4 +285,20 @@ pub(super) fn keys_of(v4_route: bool, hops: &[Hop]) -> Option<Vec<NhKey>> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::link_index;
+
+    #[test]
+    fn link_index_reads_ifi_index_and_refuses_short_payloads() {
+        // struct ifinfomsg: family, pad, type (u16), index (i32), flags, change.
+        let mut p = vec![0u8, 0, 0xfe, 0xff];
+        p.extend_from_slice(&4242u32.to_ne_bytes());
+        p.extend_from_slice(&[0; 8]);
+        assert_eq!(link_index(&p), Some(4242));
+        assert_eq!(link_index(&p[..7]), None);
+        assert_eq!(link_index(&[]), None);
+    }
 }

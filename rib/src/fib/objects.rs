@@ -56,6 +56,13 @@ pub(super) struct Objects {
 }
 
 impl Objects {
+    /// Whether one of the objects goes out of interface `ix`.
+    pub(super) fn uses_ifindex(&self, ix: u32) -> bool {
+        self.by_id
+            .values()
+            .any(|o| matches!(o.key, NhKey::Hop { ifindex, .. } if ifindex == ix))
+    }
+
     pub(super) fn alloc(&mut self) -> Option<u32> {
         for _ in 0..1_000_000 {
             self.next_id = self.next_id.wrapping_add(1).max(1);

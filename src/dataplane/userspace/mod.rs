@@ -535,7 +535,11 @@ impl Userspace {
     }
 
     async fn remove_interface(&self, h: &link::Handle, name: &str) {
-        if !self.shared.tables.load().tunnels.contains_key(name) {
+        // While stopping, the Virtual-Access interfaces that lose their
+        // last SA stay for shutdown's one group delete: deleting a
+        // thousand of them one by one here waits for RCU once each
+        // (17 s for a hub's thousand spokes).
+        if self.stopping || !self.shared.tables.load().tunnels.contains_key(name) {
             return;
         }
         self.publish(|tb| {

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# benches/vt-scale.sh - a FlexVPN Virtual-Template hub with many spokes
+# (issue 16 point 4): one rvpnd hub (one `interface Virtual-Template1 type
+# tunnel`, an `ip local pool`, periodic DPD), N spokes from ikeload --cp
+# (rvpn's IKE engine, one identity spoke<i>.bench each, each asking for
+# an address). Per run it records:
+#   - the time until all N spokes are up (IKE SA + Child SA + address);
+#   - the hub's RSS growth per spoke ((RSS with N up - RSS at start) / N);
+#   - the kernel's memory per Virtual-Access (the rvpn-vaN TUNs): the
+#     growth of /proc/meminfo SUnreclaim (the unreclaimable slab, where
+#     net devices and their queues live; and of used memory, MemTotal -
+#     MemAvailable) from before the hub started to all N up, per spoke.
+#     System-wide figures: other processes on the machine add noise;
+#     compare with DATAPLANE=none (no interfaces) for the part that is
+#     the interfaces';
+#   - the hub's CPU while idle with N spokes and DPD every DPD seconds
+#     (utime+stime over IDLE seconds, as % of one core; the spokes answer
+#     every DPD probe, and a spoke lost to DPD fails the run);
+#   - the time the hub takes to stop and delete its N interfaces.
+#
+# Usage: benches/vt-scale.sh
+#   env: N=10000 WINDOW=64 RUNS=1 DPD=10 IDLE=30 TIMEOUT=900
+#        DATAPLANE=userspace|none (rvpnd --dataplane)  RVPN_LOG=warn
+#        NOFILE=65536 (the open-file limit set for rvpnd: the userspace
+#        data plane holds a descriptor per TUN, so N spokes need more than
+#        N; the default soft limit, often 1024, stops it at that many)
+#        NS_PREFIX=vs  NO_BUILD=1  KEEP=1 (keep the work dir)
+# Needs root, iproute2, cargo; builds rvpnd, vtysh and ikeload (release)
+# unless NO_BUILD=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+for a in "$@"; do
+  case $a in
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown argument: $a (try --help)" >&2; exit 2 ;;
+  esac
+done
+N=${N:-10000}; WINDOW=${WINDOW:-64}; RUNS=${RUNS:-1}; DPD=${DPD:-10}; IDLE=${IDLE:-30}
+TIMEOUT=${TIMEOUT:-900}; DATAPLANE=${DATAPLANE:-userspace}; RVPN_LOG=${RVPN_LOG:-warn}
+NOFILE=${NOFILE:-65536}; NS_PREFIX=${NS_PREFIX:-vs}
+PSK=bench-only-psk-0123456789
+NI=$NS_PREFIX$$i; NR=$NS_PREFIX$$r
+IP_I=10.98.0.1; IP_R=10.98.0.2
+W=$(mktemp -d /tmp/vt-scale.XXXXXX)
+CLK_TCK=$(getconf CLK_TCK)
+[ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 1; }
+[ "$N" -ge 1 ] && [ "$N" -le 1000000 ] || { echo "N must be 1..1000000" >&2; exit 2; }
+source "$ROOT/benches/vt-hub-conf.sh"
+
+PIDS=()
+cleanup() {
+  set +e
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+  done
+  ip netns del "$NI" 2>/dev/null; ip netns del "$NR" 2>/dev/null
+  if [ "${KEEP:-0}" = 1 ]; then echo "work dir kept: $W"; else rm -rf "$W"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+export CARGO_TARGET_DIR=$TARGET
+if [ "${NO_BUILD:-0}" != 1 ]; then
+  echo "=== building (release) into $TARGET"
+  cargo build -q --release -p rvpnd --bin rvpnd -p vtysh --bin vtysh
+  cargo build -q --release --manifest-path benches/ikeload/Cargo.toml
+fi
+RVPND=$TARGET/release/rvpnd; VTYSH=$TARGET/release/vtysh; IKELOAD=$TARGET/release/ikeload
+for b in "$RVPND" "$VTYSH" "$IKELOAD"; do [ -x "$b" ] || { echo "missing $b" >&2; exit 1; }; done
+
+# The open-file limit (raising the hard limit needs root).
+ulimit -Hn "$NOFILE" 2>/dev/null || true
+ulimit -Sn "$NOFILE" 2>/dev/null || ulimit -Sn "$(ulimit -Hn)"
+[ "$(ulimit -Sn)" -gt $((N + 256)) ] ||
+  echo "warning: open-file limit $(ulimit -Sn) is below N + 256: rvpnd will run out of descriptors"
+
+ip netns add "$NI"; ip netns add "$NR"
+ip link add vsc-i netns "$NI" type veth peer name vsc-r netns "$NR"
+ip -n "$NI" addr add $IP_I/24 dev vsc-i; ip -n "$NR" addr add $IP_R/24 dev vsc-r
+for n in "$NI" "$NR"; do ip -n "$n" link set lo up; done
+ip -n "$NI" link set vsc-i up; ip -n "$NR" link set vsc-r up
+
+cpu_of() { awk -v hz="$CLK_TCK" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+mem_kb() { awk -v k="$1" '$1 == k ":" { print $2 }' /proc/meminfo; }
+used_kb() { echo $(($(mem_kb MemTotal) - $(mem_kb MemAvailable))); }
+links() { ip -n "$NR" -o link show 2>/dev/null | grep -c ': rvpn-va' || true; }
+field() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p" | head -1; }
+now() { date +%s.%N; }
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
+
+RES=$W/results.txt; : > "$RES"
+echo "=== Virtual-Template hub scale: N=$N WINDOW=$WINDOW DPD=$DPD s IDLE=$IDLE s DATAPLANE=$DATAPLANE RUNS=$RUNS"
+echo "    machine: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg); rvpn $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'); open files $(ulimit -Sn)"
+FAILED=0
+for r in $(seq "$RUNS"); do
+  d=$W/run$r; mkdir -p "$d"
+  vt_hub_conf "$N" "$IP_R" "$PSK" "$DPD" > "$d/rvpnd.conf"
+  slab0=$(mem_kb SUnreclaim); used0=$(used_kb)
+  ip netns exec "$NR" env RUST_LOG="$RVPN_LOG" "$RVPND" -f "$d/rvpnd.conf" --socket "$d/rvpnd.sock" \
+    --dataplane "$DATAPLANE" > "$d/rvpnd.log" 2>&1 &
+  hub=$!; PIDS+=("$hub")
+  for _ in $(seq 200); do
+    "$VTYSH" --socket "$d/rvpnd.sock" -c "show running-config" 2>/dev/null |
+      grep -q '^interface Virtual-Template1' && break
+    sleep 0.1
+  done
+  sleep 1
+  rss0=$(rss_kb "$hub"); c0=$(cpu_of "$hub")
+  # The spokes: up, then held (answering DPD) for the idle measurement.
+  hold=$((IDLE + 5))
+  ip netns exec "$NI" "$IKELOAD" --responder $IP_R --local $IP_I -n "$N" --window "$WINDOW" \
+    --psk "$PSK" --timeout "$TIMEOUT" --cp --hold "$hold" --log "$d/ikeload.log" \
+    > "$d/ikeload.out" 2> "$d/ikeload.err" &
+  ik=$!; PIDS+=("$ik")
+  t0=$(now)
+  while ! grep -q '^UP ' "$d/ikeload.out"; do
+    kill -0 "$ik" 2>/dev/null || break
+    kill -0 "$hub" 2>/dev/null || { echo "rvpnd died:"; tail -5 "$d/rvpnd.log"; break; }
+    sleep 0.2
+  done
+  up_line=$(grep '^UP ' "$d/ikeload.out" || true)
+  secs=$(field secs "$up_line"); nup=$(field up "$up_line")
+  c1=$(cpu_of "$hub")
+  # Let the last Virtual-Access interfaces and routes settle.
+  for _ in $(seq 100); do [ "$(links)" -ge "${nup:-0}" ] && break; sleep 0.1; done
+  sleep 2
+  rss1=$(rss_kb "$hub"); slab1=$(mem_kb SUnreclaim); used1=$(used_kb); nl=$(links)
+  routes=$(ip -n "$NR" -4 route show | grep -c '^10\.2[0-9][0-9]\.' || true)
+  fds=$(ls "/proc/$hub/fd" | wc -l)
+  # Idle: DPD every $DPD s to each of N spokes.
+  i0=$(cpu_of "$hub"); ti0=$(now)
+  sleep "$IDLE"
+  i1=$(cpu_of "$hub"); ti1=$(now)
+  idle_pct=$(awk -v a="$i0" -v b="$i1" -v t="$(minus "$ti1" "$ti0")" 'BEGIN { printf "%.1f", (b - a) * 100 / t }')
+  wait "$ik" || true
+  res=$(grep '^RESULT' "$d/ikeload.out" || true)
+  lost=$(field down_after_up "$res")
+  # Stop: SIGTERM, wait for the process and its interfaces to be gone.
+  ts=$(now); kill "$hub"
+  for _ in $(seq 1200); do
+    st=$(sed 's/^.*) //' "/proc/$hub/stat" 2>/dev/null | cut -d' ' -f1 || true)
+    { [ -z "$st" ] || [ "$st" = Z ]; } && break; sleep 0.1
+  done
+  wait "$hub" 2>/dev/null || true
+  for _ in $(seq 1200); do [ "$(links)" = 0 ] && break; sleep 0.1; done
+  stop=$(minus "$(now)" "$ts"); left=$(links)
+  rss_per=$(awk -v a="$rss0" -v b="$rss1" -v n="${nup:-1}" 'BEGIN { printf "%.1f", (b - a) / (n > 0 ? n : 1) }')
+  slab_per=$(awk -v a="$slab0" -v b="$slab1" -v n="${nup:-1}" 'BEGIN { printf "%.1f", (b - a) / (n > 0 ? n : 1) }')
+  used_per=$(awk -v a="$used0" -v b="$used1" -v n="${nup:-1}" 'BEGIN { printf "%.1f", (b - a) / (n > 0 ? n : 1) }')
+  setup_cpu=$(minus "$c1" "$c0")
+  echo "  run $r: ${nup:-0}/$N up in ${secs:-nan} s ($(awk -v n="${nup:-0}" -v s="${secs:-0}" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }') SAs/s; hub CPU $setup_cpu s)"
+  echo "    hub: $nl rvpn-va interfaces, $routes pool host routes, $fds descriptors; RSS $((rss0 / 1024)) -> $((rss1 / 1024)) MiB = $rss_per KiB/spoke"
+  echo "    kernel: SUnreclaim +$(((slab1 - slab0) / 1024)) MiB = $slab_per KiB/spoke; used memory +$(((used1 - used0) / 1024)) MiB = $used_per KiB/spoke (hub RSS included)"
+  echo "    idle with DPD every $DPD s: hub CPU $idle_pct % of a core over $IDLE s; spokes lost while held: ${lost:-?}"
+  echo "    stop: $stop s until rvpnd exited and its interfaces were gone ($left left)"
+  echo "$r ${secs:-nan} ${nup:-0} $rss_per $slab_per $used_per $idle_pct $stop $setup_cpu" >> "$RES"
+  if [ "${nup:-0}" != "$N" ] || [ "${lost:-1}" != 0 ] || [ "$left" != 0 ]; then
+    echo "!!! run $r failed (up ${nup:-0}, lost ${lost:-?}, interfaces left $left)"
+    tail -3 "$d/ikeload.err" "$d/rvpnd.log" | sed 's/^/    /'
+    FAILED=1
+  fi
+done
+echo
+echo "=== medians of $RUNS run(s), N=$N, DATAPLANE=$DATAPLANE"
+awk '
+  function med(s,   a, k, i, j, t) { k = split(s, a, " ")
+    for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+  { for (f = 2; f <= 9; f++) V[f] = V[f] " " $f }
+  END { printf "%9s %9s %8s %12s %13s %13s %10s %7s %9s\n", "up s", "SAs/s", "up", "RSS KiB/sp", "SUnrecl KiB/sp", "used KiB/sp", "idle %CPU", "stop s", "setup CPU"
+        printf "%9.2f %9.1f %8d %12.1f %13.1f %13.1f %10.1f %7.2f %9.2f\n", med(V[2]), med(V[3]) / med(V[2]), med(V[3]), med(V[4]), med(V[5]), med(V[6]), med(V[7]), med(V[8]), med(V[9]) }' "$RES"
+[ "$FAILED" = 0 ] || { echo "some runs failed"; exit 1; }
