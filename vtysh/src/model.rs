@@ -784,13 +784,6 @@ pub const MAX_VIRTUAL_TEMPLATE: u32 = 4095;
 /// The prefix of a Virtual-Access interface's operator name.
 pub const VIRTUAL_ACCESS: &str = "Virtual-Access";
 
-/// The Linux name of a Virtual-Access interface (`Virtual-Access17` is 16
-/// characters, over Linux's 15): `rvpn-va17`. The operator's name is
-/// kept in the interface's alias and in every show command.
-pub fn virtual_access_linux_name(n: u32) -> String {
-    format!("rvpn-va{n}")
-}
-
 /// BFD timers in milliseconds (RFC 5880 Desired Min TX, Required Min RX,
 /// Detect Mult), from `neighbor X bfd MULT RX TX` or `bfd interval`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
