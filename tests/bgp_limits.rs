@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::bgp_peers::{require_bgp_peers, Frr};
 use support::netns::{veth, Netns};
-use support::rvpn::Rvpnd;
+use support::rvpn::{Rvpnd, RvpndOpts};
 use support::{wait_for, Scratch};
 
 /// rvpnd's `router bgp` head (eBGP without policies).
@@ -399,7 +399,13 @@ fn a_peer_that_stops_reading() {
     // in the kernel, a socket turns writable only after half of them
     // drained, and a slow reader would look like a stuck one).
     a.sysctl("net.ipv4.tcp_wmem", "4096 16384 65536");
-    let rv = Rvpnd::start(
+    // One malloc arena: with one per thread (glibc's default, up to 8 per
+    // core), each tokio worker that re-exports the table keeps its own
+    // high-water mark, and RSS steps up by a table's worth of scratch
+    // whenever the work lands on a new thread (a CI run measured +4.2 MB
+    // in two flat plateaus). The test is about rvpn's queues, not about
+    // how many arenas glibc opened.
+    let rv = Rvpnd::start_with(
         &a,
         &format!(
             "{RV_HEAD} neighbor {PEER} remote-as 65010
@@ -416,6 +422,10 @@ route-map M2 permit 10
  set metric 2
 "
         ),
+        RvpndOpts {
+            env: vec![("MALLOC_ARENA_MAX".into(), "1".into())],
+            ..RvpndOpts::default()
+        },
     );
     let pid = rv.pid().expect("rvpnd runs");
     let dir = Scratch::new("stuck");
