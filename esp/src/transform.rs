@@ -291,6 +291,17 @@ impl<'a> SaKeys<'a> {
         }
     }
 
+    /// Keys for `transform` as IKE delivers them (an encryption key and
+    /// an integrity key, the latter empty for AEAD transforms, whose
+    /// integrity key is ignored).
+    pub fn for_transform(transform: Transform, encryption: &'a [u8], integrity: &'a [u8]) -> Self {
+        if transform.is_aead() {
+            SaKeys::aead(encryption)
+        } else {
+            SaKeys::cbc(encryption, integrity)
+        }
+    }
+
     /// Splits a Child SA's KEYMAT (RFC 7296 2.17) into the keys of both
     /// directions: `(initiator to responder, responder to initiator)`,
     /// each taking its encryption key first, then its integrity key.

@@ -18,7 +18,11 @@
 //! tunnel reports `TunnelStatus::Up` (IKE SA and its Child SA up). The
 //! result is one line, `RESULT key=value ...`, for the script. With
 //! `--cp` each spoke asks for an IPv4 address (a Virtual-Template hub's
-//! pool) and the run succeeds only if all N got distinct ones.
+//! pool) and the run succeeds only if all N got distinct ones. With
+//! `--tun NAME` (and `--cp`) it also carries the spokes' traffic through
+//! their Child SAs (src/esp_gw.rs).
+
+mod esp_gw;
 
 use ike::crypto::rand::SystemRandom;
 use ike::pki::{KeyKind, TrustPoint, TrustPointFiles};
@@ -63,16 +67,20 @@ struct Args {
     /// responder (DPD, rekeys), for this long before printing the result
     /// and exiting; a line `UP secs=...` is printed as soon as all are up.
     hold: Duration,
+    /// Carry the spokes' traffic through this TUN device (esp_gw).
+    tun: Option<String>,
 }
 
 const USAGE: &str = "usage: ikeload --responder IP --local IP [-n N] [--window W] [--refill R]
                [--psk KEY] [--port 500] [--natt-port 4500] [--domain bench]
                [--timeout SECS] [--log FILE] [--ca FILE --certs DIR] [--cp]
-               [--hold SECS]
+               [--hold SECS] [--tun NAME]
   --cp: ask for an IPv4 address (IKEv2 configuration payload), as the spokes
   of a Virtual-Template hub do; a tunnel counts as up once it has one
   --hold: once all are up, keep them (answering DPD and rekeys) SECS more;
-  prints `UP secs=...` when all are up, RESULT at the end
+  prints `UP secs=...` when all are up, RESULT at the end (or at SIGTERM)
+  --tun NAME: carry each spoke's traffic (source = its --cp address) between
+  the TUN device NAME and its Child SA: raw ESP, or ESP in UDP behind a NAT
   --ca/--certs: ECDSA (or RSA) certificates, spoke<i>.pem/.key in DIR,
   instead of the PSK";
 
@@ -93,6 +101,7 @@ fn parse_args() -> Result<Args, String> {
         certs: None,
         cp: false,
         hold: Duration::ZERO,
+        tun: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -115,6 +124,7 @@ fn parse_args() -> Result<Args, String> {
             "--ca" => a.ca = Some(v()?),
             "--certs" => a.certs = Some(v()?),
             "--cp" => a.cp = true,
+            "--tun" => a.tun = Some(v()?),
             "--hold" => a.hold = Duration::from_secs_f64(v()?.parse::<f64>().map_err(|e| bad(&e))?),
             "-h" | "--help" => return Err(USAGE.into()),
             _ => return Err(format!("unknown argument {k}\n{USAGE}")),
@@ -122,6 +132,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if a.ca.is_some() != a.certs.is_some() {
         return Err("--ca and --certs go together".into());
+    }
+    if a.tun.is_some() && !a.cp {
+        return Err("--tun needs --cp (packets find their spoke by its address)".into());
     }
     if a.responder.is_unspecified() || a.local.is_unspecified() || a.n == 0 {
         return Err(USAGE.into());
@@ -320,11 +333,19 @@ async fn run(a: Args) -> io::Result<bool> {
     let mut status: HashMap<usize, TunnelStatus> = HashMap::new();
     let mut b4 = vec![0u8; 65536];
     let mut b4n = vec![0u8; 65536];
+    let mut gw = match &a.tun {
+        Some(name) => Some(
+            esp_gw::Gateway::new(name).map_err(|e| io::Error::other(format!("TUN {name}: {e}")))?,
+        ),
+        None => None,
+    };
 
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
     let mut deadline = t0 + a.timeout;
     let mut elapsed: Option<Duration> = None;
+    // SIGTERM ends a hold early (and still prints the result).
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut cpu_up = 0.0;
     loop {
         // The window: add tunnels when enough slots are free.
@@ -344,12 +365,12 @@ async fn run(a: Args) -> io::Result<bool> {
         }
         flush(
             &mut engine,
-            &v4,
-            &v4n,
+            (&v4, &v4n),
             &mut log,
             &mut c,
             &mut up_at,
             &mut status,
+            &mut gw,
         )
         .await;
         if elapsed.is_none() && (c.up >= a.n || Instant::now() >= deadline) {
@@ -378,13 +399,30 @@ async fn run(a: Args) -> io::Result<bool> {
                 spent.datagrams_in += 1;
             },
             r = v4n.recv_from(&mut b4n) => if let Ok((n, from)) = r {
-                let d = &b4n[..n];
+                let d = &mut b4n[..n];
                 if d.len() > 4 && d[..4] == NON_ESP_MARKER {
                     let s = Instant::now();
                     engine.handle_datagram(Instant::now(), local4n, from, true, &d[4..]);
                     spent.handle_datagram += s.elapsed();
                     spent.datagrams_in += 1;
+                } else if d.len() > 8 {
+                    if let Some(g) = gw.as_mut() {
+                        g.udp_esp(d);
+                    }
                 }
+            },
+            _ = async {
+                match gw.as_mut() {
+                    Some(g) => g.ready(&v4n).await,
+                    None => std::future::pending().await,
+                }
+            } => {},
+            _ = term.recv() => {
+                if elapsed.is_none() {
+                    elapsed = Some(t0.elapsed());
+                    cpu_up = cpu_seconds() - cpu0;
+                }
+                break;
             },
             _ = sleep => {
                 let s = Instant::now();
@@ -411,7 +449,7 @@ async fn run(a: Args) -> io::Result<bool> {
          lat_p50_ms={:.1} lat_p99_ms={:.1} lat_max_ms={:.1} \
          set_config_ms={:.1} set_config_calls={} poll_timeout_ms={:.1} poll_timeout_calls={} \
          handle_datagram_ms={:.1} handle_timeout_ms={:.1} timeouts={} log_lines={} \
-         addressed={} distinct_addresses={}",
+         addressed={} distinct_addresses={} {}",
         u8::from(ok),
         a.n,
         c.up,
@@ -439,6 +477,11 @@ async fn run(a: Args) -> io::Result<bool> {
         c.log_lines,
         c.addressed,
         c.addresses.len(),
+        gw.as_ref().map_or(String::new(), |g| format!(
+            "esp_spokes={} {:?}",
+            g.spokes(),
+            g.stats
+        )),
     );
     if !ok {
         let mut by: HashMap<String, usize> = HashMap::new();
@@ -458,12 +501,12 @@ async fn run(a: Args) -> io::Result<bool> {
 /// As ike::driver's flush, counting instead of forwarding events.
 async fn flush(
     engine: &mut Engine,
-    v4: &UdpSocket,
-    v4n: &UdpSocket,
+    (v4, v4n): (&UdpSocket, &UdpSocket),
     log: &mut Box<dyn Write>,
     c: &mut Counts,
     up_at: &mut [Option<Instant>],
     status: &mut HashMap<usize, TunnelStatus>,
+    gw: &mut Option<esp_gw::Gateway>,
 ) {
     while let Some(line) = engine.poll_log() {
         c.log_lines += 1;
@@ -488,19 +531,33 @@ async fn flush(
                     c.addressed += 1;
                     c.addresses.insert(*addr);
                 }
-                engine.child_installed(child.spi_in, Ok(()), Instant::now())
+                let r = match gw.as_mut() {
+                    Some(g) => g.child_up(&child),
+                    None => Ok(()),
+                };
+                if let Err(e) = &r {
+                    let _ = writeln!(log, "{}: ESP: {e}", child.tunnel);
+                }
+                engine.child_installed(child.spi_in, r, Instant::now())
             }
-            Output::ChildDown { .. } | Output::ChildMoved(_) => {}
+            Output::ChildDown {
+                tunnel,
+                spi_in,
+                spi_out,
+            } => {
+                if let Some(g) = gw.as_mut() {
+                    g.child_down(&tunnel, spi_in, spi_out);
+                }
+            }
+            Output::ChildMoved(_) => {}
             Output::Status { tunnel, status: st } => {
                 let Some(i) = tunnel_index(&tunnel) else {
                     continue;
                 };
                 match &st {
-                    TunnelStatus::Up => {
-                        if up_at[i].is_none() {
-                            up_at[i] = Some(Instant::now());
-                            c.up += 1;
-                        }
+                    TunnelStatus::Up if up_at[i].is_none() => {
+                        up_at[i] = Some(Instant::now());
+                        c.up += 1;
                     }
                     TunnelStatus::Phase1Failed(_) | TunnelStatus::Phase2Failed(_) => {
                         c.failed += 1;

@@ -210,11 +210,7 @@ fn transform(c: &ChildSaParams) -> Result<Transform, DpError> {
 }
 
 fn keys<'a>(t: Transform, (enc, integ): (&'a [u8], &'a [u8])) -> SaKeys<'a> {
-    if t.is_aead() {
-        SaKeys::aead(enc)
-    } else {
-        SaKeys::cbc(enc, integ)
-    }
+    SaKeys::for_transform(t, enc, integ)
 }
 
 impl Userspace {
