@@ -197,6 +197,7 @@ impl Model {
                 }
                 self.name_of(a.index).into_iter().collect()
             }
+            Event::Overrun => Vec::new(),
         }
     }
 
@@ -291,6 +292,9 @@ pub(crate) enum Event {
     Address(link::Address),
     /// An address was removed.
     AddressGone(link::Address),
+    /// The kernel dropped events (the socket's buffer was full): the view
+    /// must be read again.
+    Overrun,
 }
 
 impl Event {
@@ -298,7 +302,7 @@ impl Event {
     pub(crate) fn link_name(&self) -> Option<&str> {
         match self {
             Event::Link(l) | Event::LinkGone(l) => Some(&l.name),
-            Event::Address(_) | Event::AddressGone(_) => None,
+            Event::Address(_) | Event::AddressGone(_) | Event::Overrun => None,
         }
     }
 }
@@ -334,6 +338,10 @@ pub(crate) fn events() -> (Option<Handle>, mpsc::UnboundedReceiver<Event>) {
         drop(conn);
         return (link::connect().ok(), rx);
     }
+    // A hub creating thousands of Virtual-Access interfaces at once sends
+    // bursts of events; a deep buffer makes an overrun (and the full read
+    // it then takes) rare.
+    let _ = conn.socket_mut().socket_mut().set_rx_buf_sz(4usize << 20);
     tokio::spawn(conn);
     tokio::spawn(async move {
         while let Some((m, _)) = messages.next().await {
@@ -350,6 +358,7 @@ pub(crate) fn events() -> (Option<Handle>, mpsc::UnboundedReceiver<Event>) {
                 NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(a)) => {
                     link::Address::from_message(&a).map(Event::AddressGone)
                 }
+                NetlinkPayload::Overrun(_) => Some(Event::Overrun),
                 _ => None,
             };
             if let Some(ev) = ev {
@@ -428,6 +437,12 @@ mod tests {
         assert_eq!(m.apply(&Event::Link(link(6, "eth0", true))), ["eth0"]);
         // The same state again: nothing changed.
         assert!(m.apply(&Event::Link(link(6, "eth0", true))).is_empty());
+        // An overrun names no interface and changes nothing by itself (the
+        // task reads everything again).
+        let before = m.clone();
+        assert!(m.apply(&Event::Overrun).is_empty());
+        assert_eq!(Event::Overrun.link_name(), None);
+        assert!(m == before);
         assert_eq!(m.apply(&Event::Address(addr(6, "192.0.2.1", 24))), ["eth0"]);
         assert!(m
             .apply(&Event::Address(addr(6, "192.0.2.1", 24)))
