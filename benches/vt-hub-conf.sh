@@ -7,8 +7,14 @@
 # matched by `fqdn domain bench` with one PSK, and periodic DPD every
 # DPD_SECS (none when empty). Every authenticated spoke gets a
 # Virtual-AccessN, a pool address and a host route.
+# vt_hub_conf N HUB_IP PSK DPD_SECS BGP: with BGP=1 also a BGP speaker (AS
+# 65000) that takes every spoke in the pool as a dynamic neighbour (`bgp
+# listen range 10.200.0.0/14 peer-group SPOKES`, remote-as 65100, `bgp
+# listen limit N`, timers 3 9) and sends them only its loopback
+# (10.199.0.1/32), as a FlexVPN hub would send a summary, not every other
+# spoke's prefix.
 vt_hub_conf() {
-  local n=$1 ip=$2 psk=$3 dpd=${4:-} last
+  local n=$1 ip=$2 psk=$3 dpd=${4:-} bgp=${5:-0} last
   # 10.200.0.1 + n - 1
   last=$(awk -v n="$n" 'BEGIN { printf "10.%d.%d.%d", 200 + int(n / 65536), int(n / 256) % 256, n % 256 }')
   cat <<EOF
@@ -60,6 +66,24 @@ interface Virtual-Template1 type tunnel
  tunnel mode ipsec ipv4
  tunnel protection ipsec profile IPS
 !
-end
 EOF
+  [ "$bgp" = 1 ] && cat <<EOF
+ip prefix-list HUB-OUT seq 5 permit 10.199.0.1/32
+!
+router bgp 65000
+ bgp router-id 10.199.0.1
+ no bgp ebgp-requires-policy
+ bgp listen limit $n
+ neighbor SPOKES peer-group
+ neighbor SPOKES remote-as 65100
+ neighbor SPOKES timers 3 9
+ bgp listen range 10.200.0.0/14 peer-group SPOKES
+ !
+ address-family ipv4 unicast
+  network 10.199.0.1/32
+  neighbor SPOKES prefix-list HUB-OUT out
+ exit-address-family
+!
+EOF
+  echo end
 }

@@ -17,10 +17,19 @@
 #     (utime+stime over IDLE seconds, as % of one core; the spokes answer
 #     every DPD probe, and a spoke lost to DPD fails the run);
 #   - the time the hub takes to stop and delete its N interfaces.
+# With BGP=1 (the default) every spoke also runs a BGP session to the hub
+# over its tunnel and announces one prefix: ikeload --tun carries the
+# spokes' packets through their Child SAs (one TUN device, ESP by the
+# spoke's pool address), and examples/bgp_inject.rs opens N sessions, one
+# from each pool address, to the hub's loopback (`bgp listen range`, hold
+# 9 s, keepalives every 3 s). The run then also records the time until
+# all N sessions are Established and the hub holds N spoke prefixes, and
+# the idle CPU includes the keepalives.
 #
 # Usage: benches/vt-scale.sh
 #   env: N=10000 WINDOW=64 RUNS=1 DPD=10 IDLE=30 TIMEOUT=900
 #        DATAPLANE=userspace|none (rvpnd --dataplane)  RVPN_LOG=warn
+#        BGP=1|0  BGP_TIMEOUT=600 (for all sessions to come up)
 #        NOFILE=65536 (the open-file limit set for rvpnd: the userspace
 #        data plane holds a descriptor per TUN, so N spokes need more than
 #        N; the default soft limit, often 1024, stops it at that many)
@@ -38,7 +47,8 @@ for a in "$@"; do
 done
 N=${N:-10000}; WINDOW=${WINDOW:-64}; RUNS=${RUNS:-1}; DPD=${DPD:-10}; IDLE=${IDLE:-30}
 TIMEOUT=${TIMEOUT:-900}; DATAPLANE=${DATAPLANE:-userspace}; RVPN_LOG=${RVPN_LOG:-warn}
-NOFILE=${NOFILE:-65536}; NS_PREFIX=${NS_PREFIX:-vs}
+NOFILE=${NOFILE:-65536}; NS_PREFIX=${NS_PREFIX:-vs}; BGP=${BGP:-1}; BGP_TIMEOUT=${BGP_TIMEOUT:-600}
+[ "$DATAPLANE" = none ] && BGP=0
 PSK=bench-only-psk-0123456789
 NI=$NS_PREFIX$$i; NR=$NS_PREFIX$$r
 IP_I=10.98.0.1; IP_R=10.98.0.2
@@ -66,11 +76,12 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 export CARGO_TARGET_DIR=$TARGET
 if [ "${NO_BUILD:-0}" != 1 ]; then
   echo "=== building (release) into $TARGET"
-  cargo build -q --release -p rvpnd --bin rvpnd -p vtysh --bin vtysh
+  cargo build -q --release -p rvpnd --bin rvpnd -p vtysh --bin vtysh --example bgp_inject
   cargo build -q --release --manifest-path benches/ikeload/Cargo.toml
 fi
 RVPND=$TARGET/release/rvpnd; VTYSH=$TARGET/release/vtysh; IKELOAD=$TARGET/release/ikeload
-for b in "$RVPND" "$VTYSH" "$IKELOAD"; do [ -x "$b" ] || { echo "missing $b" >&2; exit 1; }; done
+INJECT=$TARGET/release/examples/bgp_inject
+for b in "$RVPND" "$VTYSH" "$IKELOAD" $([ "$BGP" = 1 ] && echo "$INJECT"); do [ -x "$b" ] || { echo "missing $b" >&2; exit 1; }; done
 
 # The open-file limit (raising the hard limit needs root).
 ulimit -Hn "$NOFILE" 2>/dev/null || true
@@ -94,12 +105,12 @@ now() { date +%s.%N; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
 
 RES=$W/results.txt; : > "$RES"
-echo "=== Virtual-Template hub scale: N=$N WINDOW=$WINDOW DPD=$DPD s IDLE=$IDLE s DATAPLANE=$DATAPLANE RUNS=$RUNS"
+echo "=== Virtual-Template hub scale: N=$N WINDOW=$WINDOW DPD=$DPD s IDLE=$IDLE s DATAPLANE=$DATAPLANE BGP=$BGP RUNS=$RUNS"
 echo "    machine: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg); rvpn $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'); open files $(ulimit -Sn)"
 FAILED=0
 for r in $(seq "$RUNS"); do
   d=$W/run$r; mkdir -p "$d"
-  vt_hub_conf "$N" "$IP_R" "$PSK" "$DPD" > "$d/rvpnd.conf"
+  vt_hub_conf "$N" "$IP_R" "$PSK" "$DPD" "$BGP" > "$d/rvpnd.conf"
   slab0=$(mem_kb SUnreclaim); used0=$(used_kb)
   ip netns exec "$NR" env RUST_LOG="$RVPN_LOG" "$RVPND" -f "$d/rvpnd.conf" --socket "$d/rvpnd.sock" \
     --dataplane "$DATAPLANE" > "$d/rvpnd.log" 2>&1 &
@@ -112,12 +123,22 @@ for r in $(seq "$RUNS"); do
   sleep 1
   rss0=$(rss_kb "$hub"); c0=$(cpu_of "$hub")
   # The spokes: up, then held (answering DPD) for the idle measurement.
-  hold=$((IDLE + 5))
+  hold=$((IDLE + 5)); tunarg=()
+  if [ "$BGP" = 1 ]; then hold=$((IDLE + BGP_TIMEOUT + 60)); tunarg=(--tun ikl0); fi
   ip netns exec "$NI" "$IKELOAD" --responder $IP_R --local $IP_I -n "$N" --window "$WINDOW" \
-    --psk "$PSK" --timeout "$TIMEOUT" --cp --hold "$hold" --log "$d/ikeload.log" \
+    --psk "$PSK" --timeout "$TIMEOUT" --cp --hold "$hold" --log "$d/ikeload.log" "${tunarg[@]}" \
     > "$d/ikeload.out" 2> "$d/ikeload.err" &
   ik=$!; PIDS+=("$ik")
   t0=$(now)
+  if [ "$BGP" = 1 ]; then
+    # The spokes' side: the TUN ikeload opened carries what is routed to
+    # the hub's loopback, and the whole pool is local (each BGP session
+    # binds its spoke's address).
+    for _ in $(seq 100); do ip -n "$NI" link show ikl0 >/dev/null 2>&1 && break; sleep 0.05; done
+    ip -n "$NI" link set ikl0 up
+    ip -n "$NI" route add 10.199.0.1/32 dev ikl0
+    ip -n "$NI" route add local 10.200.0.0/14 dev lo
+  fi
   while ! grep -q '^UP ' "$d/ikeload.out"; do
     kill -0 "$ik" 2>/dev/null || break
     kill -0 "$hub" 2>/dev/null || { echo "rvpnd died:"; tail -5 "$d/rvpnd.log"; break; }
@@ -125,7 +146,29 @@ for r in $(seq "$RUNS"); do
   done
   up_line=$(grep '^UP ' "$d/ikeload.out" || true)
   secs=$(field secs "$up_line"); nup=$(field up "$up_line")
-  c1=$(cpu_of "$hub")
+  c1=$(cpu_of "$hub"); bgp_secs=nan; bgp_up=0; bgp_pfx=0
+  if [ "$BGP" = 1 ] && [ "${nup:-0}" -gt 0 ]; then
+    # One session per spoke that is up, from its pool address.
+    ip netns exec "$NI" "$INJECT" --peer 10.199.0.1 --local-as 65100 --peer-as 65000 \
+      --router-id 10.200.0.1 --sessions "$nup" --source 10.200.0.1 --count 1 \
+      --base 172.16.0.0 --prefix-len 24 --hold 9 --connect-timeout "$BGP_TIMEOUT" \
+      > "$d/inject.out" 2> "$d/inject.err" &
+    inj=$!; PIDS+=("$inj")
+    deadline=$(($(date +%s) + BGP_TIMEOUT))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+      kill -0 "$inj" 2>/dev/null || { echo "bgp_inject exited:"; tail -3 "$d/inject.err"; break; }
+      sum=$("$VTYSH" --socket "$d/rvpnd.sock" -c "show ip bgp summary json" 2>/dev/null || true)
+      read -r bgp_up bgp_pfx < <(python3 -c '
+import json,sys
+try: d=json.load(sys.stdin)["ipv4Unicast"]
+except Exception: print(0, 0); sys.exit()
+ps=d.get("peers",{}).values()
+print(sum(1 for p in ps if p.get("state")=="Established"), sum(p.get("pfxRcd",0) for p in ps))' <<<"$sum")
+      if [ "$bgp_up" -ge "$nup" ] && [ "$bgp_pfx" -ge "$nup" ]; then bgp_secs=$(minus "$(now)" "$t0"); break; fi
+      sleep 1
+    done
+    echo "    BGP: $bgp_up sessions Established, $bgp_pfx spoke prefixes at the hub, ${bgp_secs} s after the first spoke started"
+  fi
   # Let the last Virtual-Access interfaces and routes settle.
   for _ in $(seq 100); do [ "$(links)" -ge "${nup:-0}" ] && break; sleep 0.1; done
   sleep 2
@@ -137,6 +180,15 @@ for r in $(seq "$RUNS"); do
   sleep "$IDLE"
   i1=$(cpu_of "$hub"); ti1=$(now)
   idle_pct=$(awk -v a="$i0" -v b="$i1" -v t="$(minus "$ti1" "$ti0")" 'BEGIN { printf "%.1f", (b - a) * 100 / t }')
+  if [ "$BGP" = 1 ]; then
+    sum=$("$VTYSH" --socket "$d/rvpnd.sock" -c "show ip bgp summary json" 2>/dev/null || true)
+    bgp_after=$(python3 -c 'import json,sys
+try: print(sum(1 for p in json.load(sys.stdin)["ipv4Unicast"]["peers"].values() if p.get("state")=="Established"))
+except Exception: print(0)' <<<"$sum")
+    echo "    after the idle period: $bgp_after BGP sessions Established"
+    [ "$bgp_after" -ge "${nup:-0}" ] || bgp_up=0
+    kill "$inj" 2>/dev/null; kill "$ik" 2>/dev/null
+  fi
   wait "$ik" || true
   res=$(grep '^RESULT' "$d/ikeload.out" || true)
   lost=$(field down_after_up "$res")
@@ -158,8 +210,9 @@ for r in $(seq "$RUNS"); do
   echo "    kernel: SUnreclaim +$(((slab1 - slab0) / 1024)) MiB = $slab_per KiB/spoke; used memory +$(((used1 - used0) / 1024)) MiB = $used_per KiB/spoke (hub RSS included)"
   echo "    idle with DPD every $DPD s: hub CPU $idle_pct % of a core over $IDLE s; spokes lost while held: ${lost:-?}"
   echo "    stop: $stop s until rvpnd exited and its interfaces were gone ($left left)"
-  echo "$r ${secs:-nan} ${nup:-0} $rss_per $slab_per $used_per $idle_pct $stop $setup_cpu" >> "$RES"
-  if [ "${nup:-0}" != "$N" ] || [ "${lost:-1}" != 0 ] || [ "$left" != 0 ]; then
+  echo "$r ${secs:-nan} ${nup:-0} $rss_per $slab_per $used_per $idle_pct $stop $setup_cpu $bgp_secs" >> "$RES"
+  if [ "${nup:-0}" != "$N" ] || [ "${lost:-1}" != 0 ] || [ "$left" != 0 ] ||
+     { [ "$BGP" = 1 ] && [ "$bgp_up" -lt "$N" ]; }; then
     echo "!!! run $r failed (up ${nup:-0}, lost ${lost:-?}, interfaces left $left)"
     tail -3 "$d/ikeload.err" "$d/rvpnd.log" | sed 's/^/    /'
     FAILED=1
@@ -171,7 +224,7 @@ awk '
   function med(s,   a, k, i, j, t) { k = split(s, a, " ")
     for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
     return (k % 2) ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
-  { for (f = 2; f <= 9; f++) V[f] = V[f] " " $f }
-  END { printf "%9s %9s %8s %12s %13s %13s %10s %7s %9s\n", "up s", "SAs/s", "up", "RSS KiB/sp", "SUnrecl KiB/sp", "used KiB/sp", "idle %CPU", "stop s", "setup CPU"
-        printf "%9.2f %9.1f %8d %12.1f %13.1f %13.1f %10.1f %7.2f %9.2f\n", med(V[2]), med(V[3]) / med(V[2]), med(V[3]), med(V[4]), med(V[5]), med(V[6]), med(V[7]), med(V[8]), med(V[9]) }' "$RES"
+  { for (f = 2; f <= 10; f++) V[f] = V[f] " " $f }
+  END { printf "%9s %9s %8s %12s %13s %13s %10s %7s %9s %9s\n", "up s", "SAs/s", "up", "RSS KiB/sp", "SUnrecl KiB/sp", "used KiB/sp", "idle %CPU", "stop s", "setup CPU", "BGP up s"
+        printf "%9.2f %9.1f %8d %12.1f %13.1f %13.1f %10.1f %7.2f %9.2f %9s\n", med(V[2]), med(V[3]) / med(V[2]), med(V[3]), med(V[4]), med(V[5]), med(V[6]), med(V[7]), med(V[8]), med(V[9]), med(V[10]) }' "$RES"
 [ "$FAILED" = 0 ] || { echo "some runs failed"; exit 1; }
