@@ -75,7 +75,7 @@ impl Engine {
         if t.mobike {
             payloads.push(mobike_supported());
         }
-        payloads.extend(Engine::cp_request(t));
+        payloads.extend(self.cp_request(t));
         payloads.push(Pl::Sa(offered.clone()));
         payloads.push(Pl::TsI(Selector::any()));
         payloads.push(Pl::TsR(Selector::any()));

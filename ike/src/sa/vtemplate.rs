@@ -363,19 +363,48 @@ impl Engine {
     }
 
     /// As initiator: the CFG_REQUEST for tunnel `t`, if it asks for an
-    /// address or offers routes of its own.
-    pub(crate) fn cp_request(t: &TunnelConfig) -> Option<Pl> {
+    /// address or offers routes of its own. A tunnel that was given an
+    /// address before asks for it again (RFC 7296 3.15.1; strongSwan
+    /// asks for its previous virtual IP likewise): a responder that
+    /// restarted, its pool empty, then hands every spoke back the address
+    /// it had, whatever order they return in, and sessions bound to those
+    /// addresses (BGP) find them where they were.
+    pub(crate) fn cp_request(&self, t: &TunnelConfig) -> Option<Pl> {
+        let before = self
+            .vt
+            .cp
+            .get(&t.name)
+            .map(|r| r.local_addresses.as_slice())
+            .unwrap_or_default();
         let mut attributes = Vec::new();
         if t.cp.request4 {
+            let value = before
+                .iter()
+                .find_map(|(a, _)| match a {
+                    IpAddr::V4(a) => Some(a.octets().to_vec()),
+                    IpAddr::V6(_) => None,
+                })
+                .unwrap_or_default();
             attributes.push(CfgAttribute {
                 attr_type: CfgAttrType::INTERNAL_IP4_ADDRESS,
-                value: vec![],
+                value,
             });
         }
         if t.cp.request6 {
+            let value = before
+                .iter()
+                .find_map(|(a, len)| match a {
+                    IpAddr::V6(a) => {
+                        let mut v = a.octets().to_vec();
+                        v.push(*len);
+                        Some(v)
+                    }
+                    IpAddr::V4(_) => None,
+                })
+                .unwrap_or_default();
             attributes.push(CfgAttribute {
                 attr_type: CfgAttrType::INTERNAL_IP6_ADDRESS,
-                value: vec![],
+                value,
             });
         }
         for &(net, len) in &t.cp.routes {
@@ -389,7 +418,7 @@ impl Engine {
 
     /// As initiator: keep what the responder's CFG_REPLY gave tunnel `t`.
     pub(crate) fn cp_received(&mut self, t: &TunnelConfig, msg: &Msg) {
-        if Engine::cp_request(t).is_none() {
+        if self.cp_request(t).is_none() {
             return;
         }
         let mut r = CpResult::default();

@@ -203,3 +203,40 @@ fn a_changed_template_tears_down_its_clones() {
     n.run(Duration::from_secs(40));
     assert_eq!(hub_sas(&n).len(), 2, "{:#?}", n.sides[0].log);
 }
+
+#[test]
+fn a_restarted_hub_gives_each_spoke_its_old_address_back() {
+    let mut n = vnet(template("10.0.100.254"));
+    // s1 first (10.0.100.2), then s2 (10.0.100.3).
+    let s2 = n.sides.remove(2);
+    n.run(Duration::from_secs(5));
+    n.sides.push(s2);
+    n.run(Duration::from_secs(5));
+    let addr = |n: &Net, i: usize| cps(&n.sides[i])[0].2.local_addresses.clone();
+    assert_eq!(addr(&n, 1), vec![(ip("10.0.100.2"), 32)]);
+    assert_eq!(addr(&n, 2), vec![(ip("10.0.100.3"), 32)]);
+    // The hub restarts with an empty pool; s2 comes back first. Without
+    // asking for its old address it would get the lowest free one, s1's.
+    let now = n.now;
+    n.sides[0] = Side::new(
+        HUB1,
+        0x4444_3333_2222_1111,
+        vec![template("10.0.100.254")],
+        now,
+    );
+    let s1 = n.sides.remove(1);
+    n.sides[1].e.clear(None, now);
+    n.run(Duration::from_secs(5));
+    assert_eq!(
+        addr(&n, 1),
+        vec![(ip("10.0.100.3"), 32)],
+        "{:#?}",
+        n.sides[0].log
+    );
+    n.sides.insert(1, s1);
+    let now = n.now;
+    n.sides[1].e.clear(None, now);
+    n.run(Duration::from_secs(5));
+    assert_eq!(addr(&n, 1), vec![(ip("10.0.100.2"), 32)]);
+    assert_eq!(hub_sas(&n).len(), 2, "{:#?}", n.sides[0].log);
+}
