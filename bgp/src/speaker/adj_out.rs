@@ -53,6 +53,11 @@ impl AdjOut {
     pub fn pending(&self) -> usize {
         self.pending.len()
     }
+    /// Whether a flush has anything to do: changes to encode or End-of-RIB
+    /// markers to send.
+    pub fn has_work(&self) -> bool {
+        !self.pending.is_empty() || !self.eor.is_empty()
+    }
     /// Sends End-of-RIB of `families` once what is pending went out.
     pub(super) fn end_of_rib_after_pending(&mut self, families: &[Afi]) {
         self.eor = families.to_vec();

@@ -32,7 +32,13 @@ impl Speaker {
             for prefix in &changed {
                 self.export_prefix(a, *prefix);
             }
-            self.flush(a);
+            // A peer that gets nothing of this change needs no flush (which
+            // also reschedules its timers): a hub whose spokes may not be
+            // sent each other's prefixes would otherwise pay for every
+            // spoke on every spoke's change.
+            if self.peers.get(&a).is_some_and(|p| p.out.has_work()) {
+                self.flush(a);
+            }
         }
     }
 
@@ -213,6 +219,14 @@ impl Speaker {
         if best.attrs.next_hop == p.cfg.addr {
             return None;
         }
+        // The prefix-list looks at the prefix alone: before the copy of
+        // the attributes, so that what it denies costs no copy (a hub's
+        // spokes are each denied every other spoke's prefix).
+        if let Some(pl) = &af.prefix_list_out {
+            if !self.policies.prefix_list_permits(pl, prefix) {
+                return None;
+            }
+        }
         let mut out = (*best.attrs).clone();
         out.weight = 0;
         let local = est.local.map(|s| s.ip());
@@ -235,11 +249,6 @@ impl Speaker {
             if af.next_hop_self || best.peer == LOCAL || out.next_hop.is_unspecified() {
                 out.next_hop = self_nh?;
                 out.link_local = None;
-            }
-        }
-        if let Some(pl) = &af.prefix_list_out {
-            if !self.policies.prefix_list_permits(pl, prefix) {
-                return None;
             }
         }
         if let Some(rm) = &af.route_map_out {
