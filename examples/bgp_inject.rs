@@ -55,6 +55,11 @@
 //!                          (or has failed): the UPDATEs of all sessions start
 //!                          together (benchmarks: receivers accept a burst of
 //!                          connections at different speeds)
+//! --reconnect              a session that ends (NOTIFICATION, closed
+//!                          connection, hold timer) connects again a second
+//!                          later and announces its prefixes again, printing
+//!                          its line again, as a real speaker would; the
+//!                          injector then runs until killed
 //! ```
 //!
 //! `cargo run --release -p bgp --example inject -- --peer 10.0.0.2 \
@@ -95,6 +100,7 @@ struct Args {
     withdraw_after: Option<f64>,
     connect_timeout: f64,
     sync: bool,
+    reconnect: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +112,7 @@ enum Malformed {
 const USAGE: &str = "usage: inject --peer ADDR[:PORT] --local-as N --peer-as N --router-id A \
 [--count N] [--base A] [--prefix-len L] [--next-hop A] [--source A] [--sessions K] \
 [--source-step N] [--hold S] [--malformed-med P | --malformed-origin P] [--malformed-after S] \
-[--withdraw-after S] [--connect-timeout S] [--sync]  (see the top of bgp/examples/inject.rs)";
+[--withdraw-after S] [--connect-timeout S] [--sync] [--reconnect]  (see the top of bgp/examples/inject.rs)";
 
 fn parse_args() -> Result<Args, String> {
     let mut peer = None;
@@ -131,6 +137,7 @@ fn parse_args() -> Result<Args, String> {
         withdraw_after: None,
         connect_timeout: 30.0,
         sync: false,
+        reconnect: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -139,6 +146,10 @@ fn parse_args() -> Result<Args, String> {
         }
         if flag == "--sync" {
             a.sync = true;
+            continue;
+        }
+        if flag == "--reconnect" {
+            a.reconnect = true;
             continue;
         }
         let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -275,16 +286,25 @@ async fn run(args: Args) -> ExitCode {
         let (args, clock, tx) = (args.clone(), clock.clone(), tx.clone());
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
-            let b = args.sync.then_some(&*barrier);
-            let r = session(s, &args, &clock, tx, b).await;
-            if let Err(e) = &r {
-                let msg = format!("{e}").replace('\\', "\\\\").replace('"', "'");
-                eprintln!(
-                    "{{\"session\":{s},\"error\":\"{msg}\",\"at_ms\":{:.1}}}",
-                    clock.ms()
-                );
+            let mut b = args.sync.then_some(&*barrier);
+            let mut first = Some(tx);
+            loop {
+                // Only the first attempt counts towards the summary.
+                let events = first.take().unwrap_or_else(|| mpsc::unbounded_channel().0);
+                let r = session(s, &args, &clock, events, b.take()).await;
+                if let Err(e) = &r {
+                    let msg = format!("{e}").replace('\\', "\\\\").replace('"', "'");
+                    eprintln!(
+                        "{{\"session\":{s},\"error\":\"{msg}\",\"at_ms\":{:.1}}}",
+                        clock.ms()
+                    );
+                }
+                if r.is_ok() || !args.reconnect {
+                    break r.is_ok();
+                }
+                // As a speaker's ConnectRetry after a session ended.
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            r.is_ok()
         }));
     }
     drop(tx);

@@ -41,8 +41,11 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// The longest TCP MD5 key the kernel accepts (`TCP_MD5SIG_MAXKEYLEN`).
 pub const MD5_MAX_KEY_LEN: usize = 80;
-/// The listen backlog.
-pub const BACKLOG: u32 = 128;
+/// The listen backlog (the kernel caps it at `net.core.somaxconn`, 4096
+/// by default; FRR asks for SOMAXCONN too): a hub whose thousands of
+/// spokes connect at once overflowed 128 (67,570 listen drops while
+/// 10,000 spokes connected, each a retransmission on the spoke).
+pub const BACKLOG: u32 = 4096;
 
 /// `TCP_MD5SIG_FLAG_PREFIX` (linux/tcp.h): `tcpm_prefixlen` is valid.
 const TCP_MD5SIG_FLAG_PREFIX: u8 = 1;
