@@ -98,6 +98,12 @@ ip -n "$NI" link set vsc-i up; ip -n "$NR" link set vsc-r up
 cpu_of() { awk -v hz="$CLK_TCK" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 mem_kb() { awk -v k="$1" '$1 == k ":" { print $2 }' /proc/meminfo; }
+# CPU seconds of each thread of $1, summed by thread name: "name secs" lines.
+threads_cpu() {
+  local f
+  for f in /proc/"$1"/task/*/stat; do sed 's/^[0-9]* (\(.*\)) /\1 /' "$f" 2>/dev/null; done |
+    awk -v hz="$CLK_TCK" '{ gsub(/[0-9]+$/, "", $1); c[$1] += ($13 + $14) / hz } END { for (n in c) printf "%s %.3f\n", n, c[n] }'
+}
 used_kb() { echo $(($(mem_kb MemTotal) - $(mem_kb MemAvailable))); }
 links() { ip -n "$NR" -o link show 2>/dev/null | grep -c ': rvpn-va' || true; }
 field() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p" | head -1; }
@@ -135,7 +141,7 @@ for r in $(seq "$RUNS"); do
     # the hub's loopback, and the whole pool is local (each BGP session
     # binds its spoke's address).
     for _ in $(seq 100); do ip -n "$NI" link show ikl0 >/dev/null 2>&1 && break; sleep 0.05; done
-    ip -n "$NI" link set ikl0 up
+    ip -n "$NI" link set ikl0 up txqueuelen 10000
     ip -n "$NI" route add 10.199.0.1/32 dev ikl0
     ip -n "$NI" route add local 10.200.0.0/14 dev lo
   fi
@@ -151,7 +157,7 @@ for r in $(seq "$RUNS"); do
     # One session per spoke that is up, from its pool address.
     ip netns exec "$NI" "$INJECT" --peer 10.199.0.1 --local-as 65100 --peer-as 65000 \
       --router-id 10.200.0.1 --sessions "$nup" --source 10.200.0.1 --count 1 \
-      --base 172.16.0.0 --prefix-len 24 --hold 9 --connect-timeout "$BGP_TIMEOUT" \
+      --base 172.16.0.0 --prefix-len 24 --hold 9 --connect-timeout "$BGP_TIMEOUT" --reconnect \
       > "$d/inject.out" 2> "$d/inject.err" &
     inj=$!; PIDS+=("$inj")
     deadline=$(($(date +%s) + BGP_TIMEOUT))
@@ -167,7 +173,8 @@ print(sum(1 for p in ps if p.get("state")=="Established"), sum(p.get("pfxRcd",0)
       if [ "$bgp_up" -ge "$nup" ] && [ "$bgp_pfx" -ge "$nup" ]; then bgp_secs=$(minus "$(now)" "$t0"); break; fi
       sleep 1
     done
-    echo "    BGP: $bgp_up sessions Established, $bgp_pfx spoke prefixes at the hub, ${bgp_secs} s after the first spoke started"
+    ends=$(grep -c '"error"' "$d/inject.err" || true)
+    echo "    BGP: $bgp_up sessions Established, $bgp_pfx spoke prefixes at the hub, ${bgp_secs} s after the first spoke started; $ends session(s) ended and were connected again (by cause: $(grep -o '"error":"[^"]*' "$d/inject.err" | sed 's/"error":"//; s/ data.*//' | sort | uniq -c | sort -rn | head -3 | awk '{ $1 = $1 "x"; print }' | paste -sd ';' -))"
   fi
   # Let the last Virtual-Access interfaces and routes settle.
   for _ in $(seq 100); do [ "$(links)" -ge "${nup:-0}" ] && break; sleep 0.1; done
@@ -176,16 +183,16 @@ print(sum(1 for p in ps if p.get("state")=="Established"), sum(p.get("pfxRcd",0)
   routes=$(ip -n "$NR" -4 route show | grep -c '^10\.2[0-9][0-9]\.' || true)
   fds=$(ls "/proc/$hub/fd" | wc -l)
   # Idle: DPD every $DPD s to each of N spokes.
-  i0=$(cpu_of "$hub"); ti0=$(now)
+  i0=$(cpu_of "$hub"); ti0=$(now); thr0=$(threads_cpu "$hub")
   sleep "$IDLE"
-  i1=$(cpu_of "$hub"); ti1=$(now)
+  i1=$(cpu_of "$hub"); ti1=$(now); thr1=$(threads_cpu "$hub")
   idle_pct=$(awk -v a="$i0" -v b="$i1" -v t="$(minus "$ti1" "$ti0")" 'BEGIN { printf "%.1f", (b - a) * 100 / t }')
   if [ "$BGP" = 1 ]; then
     sum=$("$VTYSH" --socket "$d/rvpnd.sock" -c "show ip bgp summary json" 2>/dev/null || true)
     bgp_after=$(python3 -c 'import json,sys
 try: print(sum(1 for p in json.load(sys.stdin)["ipv4Unicast"]["peers"].values() if p.get("state")=="Established"))
 except Exception: print(0)' <<<"$sum")
-    echo "    after the idle period: $bgp_after BGP sessions Established"
+    echo "    after the idle period: $bgp_after BGP sessions Established; sessions ended in all: $(grep -c '"error"' "$d/inject.err" || true)"
     [ "$bgp_after" -ge "${nup:-0}" ] || bgp_up=0
     kill "$inj" 2>/dev/null; kill "$ik" 2>/dev/null
   fi
@@ -209,6 +216,7 @@ except Exception: print(0)' <<<"$sum")
   echo "    hub: $nl rvpn-va interfaces, $routes pool host routes, $fds descriptors; RSS $((rss0 / 1024)) -> $((rss1 / 1024)) MiB = $rss_per KiB/spoke"
   echo "    kernel: SUnreclaim +$(((slab1 - slab0) / 1024)) MiB = $slab_per KiB/spoke; used memory +$(((used1 - used0) / 1024)) MiB = $used_per KiB/spoke (hub RSS included)"
   echo "    idle with DPD every $DPD s: hub CPU $idle_pct % of a core over $IDLE s; spokes lost while held: ${lost:-?}"
+  echo "    idle CPU by thread: $(join -a1 <(sort <<<"$thr1") <(sort <<<"$thr0") | awk -v t="$IDLE" '{ printf "%s %.1f%%, ", $1, ($2 - ($3 + 0)) * 100 / t }' | sed 's/, $//')"
   echo "    stop: $stop s until rvpnd exited and its interfaces were gone ($left left)"
   echo "$r ${secs:-nan} ${nup:-0} $rss_per $slab_per $used_per $idle_pct $stop $setup_cpu $bgp_secs" >> "$RES"
   if [ "${nup:-0}" != "$N" ] || [ "${lost:-1}" != 0 ] || [ "$left" != 0 ] ||
