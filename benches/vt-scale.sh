@@ -30,6 +30,11 @@
 #   env: N=10000 WINDOW=64 RUNS=1 DPD=10 IDLE=30 TIMEOUT=900
 #        DATAPLANE=userspace|none (rvpnd --dataplane)  RVPN_LOG=warn
 #        BGP=1|0  BGP_TIMEOUT=600 (for all sessions to come up)
+#        RESTART=term|kill|none (with BGP=1, after the idle period: the hub
+#        is restarted, by SIGTERM or as a crash (kill -9, the spokes then
+#        run DPD every DPD s), and the time until every spoke's
+#        Virtual-Access and BGP session are back is recorded)
+#        RESTART_TIMEOUT=600
 #        NOFILE=65536 (the open-file limit set for rvpnd: the userspace
 #        data plane holds a descriptor per TUN, so N spokes need more than
 #        N; the default soft limit, often 1024, stops it at that many)
@@ -48,6 +53,7 @@ done
 N=${N:-10000}; WINDOW=${WINDOW:-64}; RUNS=${RUNS:-1}; DPD=${DPD:-10}; IDLE=${IDLE:-30}
 TIMEOUT=${TIMEOUT:-900}; DATAPLANE=${DATAPLANE:-userspace}; RVPN_LOG=${RVPN_LOG:-warn}
 NOFILE=${NOFILE:-65536}; NS_PREFIX=${NS_PREFIX:-vs}; BGP=${BGP:-1}; BGP_TIMEOUT=${BGP_TIMEOUT:-600}
+RESTART=${RESTART:-term}; RESTART_TIMEOUT=${RESTART_TIMEOUT:-600}
 [ "$DATAPLANE" = none ] && BGP=0
 PSK=bench-only-psk-0123456789
 NI=$NS_PREFIX$$i; NR=$NS_PREFIX$$r
@@ -95,6 +101,36 @@ ip -n "$NI" addr add $IP_I/24 dev vsc-i; ip -n "$NR" addr add $IP_R/24 dev vsc-r
 for n in "$NI" "$NR"; do ip -n "$n" link set lo up; done
 ip -n "$NI" link set vsc-i up; ip -n "$NR" link set vsc-r up
 
+# start_hub DIR: rvpnd with DIR/rvpnd.conf (log appended), $hub its pid,
+# returning once it answers on its socket.
+start_hub() {
+  ip netns exec "$NR" env RUST_LOG="$RVPN_LOG" "$RVPND" -f "$1/rvpnd.conf" --socket "$1/rvpnd.sock" \
+    --dataplane "$DATAPLANE" >> "$1/rvpnd.log" 2>&1 &
+  hub=$!; PIDS+=("$hub")
+  for _ in $(seq 200); do
+    "$VTYSH" --socket "$1/rvpnd.sock" -c "show running-config" 2>/dev/null |
+      grep -q '^interface Virtual-Template1' && break
+    sleep 0.1
+  done
+}
+# bgp_counts DIR: "established prefixes" as the hub's summary says.
+bgp_counts() {
+  "$VTYSH" --socket "$1/rvpnd.sock" -c "show ip bgp summary json" 2>/dev/null | python3 -c '
+import json,sys
+try: d=json.load(sys.stdin)["ipv4Unicast"]
+except Exception: print(0, 0); sys.exit()
+ps=d.get("peers",{}).values()
+print(sum(1 for p in ps if p.get("state")=="Established"), sum(p.get("pfxRcd",0) for p in ps))'
+}
+# gone PID: waits (up to 120 s) until the process has exited.
+gone() {
+  local st
+  for _ in $(seq 1200); do
+    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1 || true)
+    { [ -z "$st" ] || [ "$st" = Z ]; } && break; sleep 0.1
+  done
+  wait "$1" 2>/dev/null || true
+}
 cpu_of() { awk -v hz="$CLK_TCK" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 mem_kb() { awk -v k="$1" '$1 == k ":" { print $2 }' /proc/meminfo; }
@@ -118,19 +154,13 @@ for r in $(seq "$RUNS"); do
   d=$W/run$r; mkdir -p "$d"
   vt_hub_conf "$N" "$IP_R" "$PSK" "$DPD" "$BGP" > "$d/rvpnd.conf"
   slab0=$(mem_kb SUnreclaim); used0=$(used_kb)
-  ip netns exec "$NR" env RUST_LOG="$RVPN_LOG" "$RVPND" -f "$d/rvpnd.conf" --socket "$d/rvpnd.sock" \
-    --dataplane "$DATAPLANE" > "$d/rvpnd.log" 2>&1 &
-  hub=$!; PIDS+=("$hub")
-  for _ in $(seq 200); do
-    "$VTYSH" --socket "$d/rvpnd.sock" -c "show running-config" 2>/dev/null |
-      grep -q '^interface Virtual-Template1' && break
-    sleep 0.1
-  done
+  start_hub "$d"
   sleep 1
   rss0=$(rss_kb "$hub"); c0=$(cpu_of "$hub")
   # The spokes: up, then held (answering DPD) for the idle measurement.
   hold=$((IDLE + 5)); tunarg=()
-  if [ "$BGP" = 1 ]; then hold=$((IDLE + BGP_TIMEOUT + 60)); tunarg=(--tun ikl0); fi
+  if [ "$BGP" = 1 ]; then hold=$((IDLE + BGP_TIMEOUT + RESTART_TIMEOUT + 60)); tunarg=(--tun ikl0); fi
+  [ "$RESTART" = kill ] && tunarg+=(--dpd "$DPD")
   ip netns exec "$NI" "$IKELOAD" --responder $IP_R --local $IP_I -n "$N" --window "$WINDOW" \
     --psk "$PSK" --timeout "$TIMEOUT" --cp --hold "$hold" --log "$d/ikeload.log" "${tunarg[@]}" \
     > "$d/ikeload.out" 2> "$d/ikeload.err" &
@@ -163,13 +193,7 @@ for r in $(seq "$RUNS"); do
     deadline=$(($(date +%s) + BGP_TIMEOUT))
     while [ "$(date +%s)" -lt "$deadline" ]; do
       kill -0 "$inj" 2>/dev/null || { echo "bgp_inject exited:"; tail -3 "$d/inject.err"; break; }
-      sum=$("$VTYSH" --socket "$d/rvpnd.sock" -c "show ip bgp summary json" 2>/dev/null || true)
-      read -r bgp_up bgp_pfx < <(python3 -c '
-import json,sys
-try: d=json.load(sys.stdin)["ipv4Unicast"]
-except Exception: print(0, 0); sys.exit()
-ps=d.get("peers",{}).values()
-print(sum(1 for p in ps if p.get("state")=="Established"), sum(p.get("pfxRcd",0) for p in ps))' <<<"$sum")
+      read -r bgp_up bgp_pfx < <(bgp_counts "$d")
       if [ "$bgp_up" -ge "$nup" ] && [ "$bgp_pfx" -ge "$nup" ]; then bgp_secs=$(minus "$(now)" "$t0"); break; fi
       sleep 1
     done
@@ -188,24 +212,36 @@ print(sum(1 for p in ps if p.get("state")=="Established"), sum(p.get("pfxRcd",0)
   i1=$(cpu_of "$hub"); ti1=$(now); thr1=$(threads_cpu "$hub")
   idle_pct=$(awk -v a="$i0" -v b="$i1" -v t="$(minus "$ti1" "$ti0")" 'BEGIN { printf "%.1f", (b - a) * 100 / t }')
   if [ "$BGP" = 1 ]; then
-    sum=$("$VTYSH" --socket "$d/rvpnd.sock" -c "show ip bgp summary json" 2>/dev/null || true)
-    bgp_after=$(python3 -c 'import json,sys
-try: print(sum(1 for p in json.load(sys.stdin)["ipv4Unicast"]["peers"].values() if p.get("state")=="Established"))
-except Exception: print(0)' <<<"$sum")
+    read -r bgp_after _ < <(bgp_counts "$d")
     echo "    after the idle period: $bgp_after BGP sessions Established; sessions ended in all: $(grep -c '"error"' "$d/inject.err" || true)"
     [ "$bgp_after" -ge "${nup:-0}" ] || bgp_up=0
+    lost=$((${nup:-0} - $(links)))
+    if [ "$RESTART" != none ]; then
+      # The hub restarts (SIGTERM: it deletes its SAs and closes its
+      # sessions; kill: a crash the spokes notice by DPD); the spokes set
+      # their tunnels up again and their sessions connect again.
+      sig=TERM; [ "$RESTART" = kill ] && sig=KILL
+      tr=$(now); kill -$sig "$hub"; gone "$hub"
+      for _ in $(seq 100); do [ "$(links)" = 0 ] && break; sleep 0.1; done
+      start_hub "$d"; ts=$(minus "$(now)" "$tr")
+      ike_re=nan; bgp_re=nan; deadline=$(($(date +%s) + RESTART_TIMEOUT))
+      while [ "$(date +%s)" -lt "$deadline" ]; do
+        if [ "$ike_re" = nan ] && [ "$(links)" -ge "$nup" ]; then ike_re=$(minus "$(now)" "$tr"); fi
+        read -r b p < <(bgp_counts "$d")
+        if [ "$b" -ge "$nup" ] && [ "$p" -ge "$nup" ]; then bgp_re=$(minus "$(now)" "$tr"); break; fi
+        sleep 1
+      done
+      [ "$ike_re" = nan ] && [ "$(links)" -ge "$nup" ] && ike_re=$bgp_re
+      echo "    hub restart (SIG$sig): new hub answering after $ts s; all $nup Virtual-Access back after $ike_re s, all sessions Established with $nup prefixes after $bgp_re s (${b:-0} sessions, ${p:-0} prefixes)"
+      [ "$bgp_re" != nan ] || bgp_up=0
+    fi
     kill "$inj" 2>/dev/null; kill "$ik" 2>/dev/null
   fi
   wait "$ik" || true
   res=$(grep '^RESULT' "$d/ikeload.out" || true)
-  lost=$(field down_after_up "$res")
+  [ "$BGP" = 1 ] || lost=$(field down_after_up "$res")
   # Stop: SIGTERM, wait for the process and its interfaces to be gone.
-  ts=$(now); kill "$hub"
-  for _ in $(seq 1200); do
-    st=$(sed 's/^.*) //' "/proc/$hub/stat" 2>/dev/null | cut -d' ' -f1 || true)
-    { [ -z "$st" ] || [ "$st" = Z ]; } && break; sleep 0.1
-  done
-  wait "$hub" 2>/dev/null || true
+  ts=$(now); kill "$hub"; gone "$hub"
   for _ in $(seq 1200); do [ "$(links)" = 0 ] && break; sleep 0.1; done
   stop=$(minus "$(now)" "$ts"); left=$(links)
   rss_per=$(awk -v a="$rss0" -v b="$rss1" -v n="${nup:-1}" 'BEGIN { printf "%.1f", (b - a) / (n > 0 ? n : 1) }')

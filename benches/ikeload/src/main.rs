@@ -69,18 +69,25 @@ struct Args {
     hold: Duration,
     /// Carry the spokes' traffic through this TUN device (esp_gw).
     tun: Option<String>,
+    /// Periodic DPD every this many seconds (retransmissions 3 s apart),
+    /// as `dpd SECS 3 periodic`: a responder that died is noticed and
+    /// the tunnel set up again.
+    dpd: Option<u64>,
 }
 
 const USAGE: &str = "usage: ikeload --responder IP --local IP [-n N] [--window W] [--refill R]
                [--psk KEY] [--port 500] [--natt-port 4500] [--domain bench]
                [--timeout SECS] [--log FILE] [--ca FILE --certs DIR] [--cp]
-               [--hold SECS] [--tun NAME]
+               [--hold SECS] [--tun NAME] [--dpd SECS]
   --cp: ask for an IPv4 address (IKEv2 configuration payload), as the spokes
   of a Virtual-Template hub do; a tunnel counts as up once it has one
   --hold: once all are up, keep them (answering DPD and rekeys) SECS more;
   prints `UP secs=...` when all are up, RESULT at the end (or at SIGTERM)
   --tun NAME: carry each spoke's traffic (source = its --cp address) between
   the TUN device NAME and its Child SA: raw ESP, or ESP in UDP behind a NAT
+  --dpd SECS: periodic DPD (dpd SECS 3 periodic); tunnels the responder
+  dropped (Delete, a restart, DPD) are set up again; `REUP n=...` lines
+  count the tunnels that came up again
   --ca/--certs: ECDSA (or RSA) certificates, spoke<i>.pem/.key in DIR,
   instead of the PSK";
 
@@ -102,6 +109,7 @@ fn parse_args() -> Result<Args, String> {
         cp: false,
         hold: Duration::ZERO,
         tun: None,
+        dpd: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -125,6 +133,7 @@ fn parse_args() -> Result<Args, String> {
             "--certs" => a.certs = Some(v()?),
             "--cp" => a.cp = true,
             "--tun" => a.tun = Some(v()?),
+            "--dpd" => a.dpd = Some(v()?.parse().map_err(|e| bad(&e))?),
             "--hold" => a.hold = Duration::from_secs_f64(v()?.parse::<f64>().map_err(|e| bad(&e))?),
             "-h" | "--help" => return Err(USAGE.into()),
             _ => return Err(format!("unknown argument {k}\n{USAGE}")),
@@ -205,7 +214,11 @@ fn tunnel(a: &Args, i: usize) -> TunnelConfig {
         ike_lifetime: Duration::from_secs(86400),
         child_lifetime: Duration::from_secs(3600),
         child_lifetime_kb: 0,
-        dpd: None,
+        dpd: a.dpd.map(|secs| ike::sa::config::DpdConfig {
+            interval: Duration::from_secs(secs),
+            retries: 3,
+            periodic: true,
+        }),
         nat_keepalive: Duration::from_secs(20),
         mobike: false,
         replay_window: 1024,
@@ -241,6 +254,10 @@ struct Counts {
     up: usize,
     failed: u64,
     down_after_up: u64,
+    /// Tunnels up again after they went down (a responder restart).
+    up_again: u64,
+    /// Which tunnels are down after having been up.
+    down_now: std::collections::HashSet<usize>,
     cookies: u64,
     log_lines: u64,
     /// Child SAs that came up with an address from the responder (--cp),
@@ -563,7 +580,20 @@ async fn flush(
                         c.failed += 1;
                         let _ = writeln!(log, "{tunnel}: {}", st.label());
                     }
-                    TunnelStatus::Negotiating if up_at[i].is_some() => c.down_after_up += 1,
+                    TunnelStatus::Up if c.down_now.remove(&i) => {
+                        c.up_again += 1;
+                        println!(
+                            "REUP n={} down={} unix={:.3}",
+                            c.up_again,
+                            c.down_now.len(),
+                            std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .map_or(0.0, |d| d.as_secs_f64())
+                        );
+                    }
+                    TunnelStatus::Negotiating if up_at[i].is_some() && c.down_now.insert(i) => {
+                        c.down_after_up += 1;
+                    }
                     _ => {}
                 }
                 status.insert(i, st);
