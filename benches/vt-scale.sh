@@ -35,6 +35,12 @@
 #        run DPD every DPD s), and the time until every spoke's
 #        Virtual-Access and BGP session are back is recorded)
 #        RESTART_TIMEOUT=600
+#        FLAP=1000 FLAP_PERIOD=10 FLAP_TIME=60 (with BGP=1, after the idle
+#        period: one spoke that does not flap pings the hub's loopback every
+#        10 ms for FLAP_TIME s, first with nothing else going on, then while
+#        FLAP other spokes go down and up again every FLAP_PERIOD s (half
+#        down, half up: Delete, Virtual-Access, host route and BGP session
+#        gone, then all set up again); FLAP=0 skips it)
 #        NOFILE=65536 (the open-file limit set for rvpnd: the userspace
 #        data plane holds a descriptor per TUN, so N spokes need more than
 #        N; the default soft limit, often 1024, stops it at that many)
@@ -54,6 +60,8 @@ N=${N:-10000}; WINDOW=${WINDOW:-64}; RUNS=${RUNS:-1}; DPD=${DPD:-10}; IDLE=${IDL
 TIMEOUT=${TIMEOUT:-900}; DATAPLANE=${DATAPLANE:-userspace}; RVPN_LOG=${RVPN_LOG:-warn}
 NOFILE=${NOFILE:-65536}; NS_PREFIX=${NS_PREFIX:-vs}; BGP=${BGP:-1}; BGP_TIMEOUT=${BGP_TIMEOUT:-600}
 RESTART=${RESTART:-term}; RESTART_TIMEOUT=${RESTART_TIMEOUT:-600}
+FLAP=${FLAP:-1000}; FLAP_PERIOD=${FLAP_PERIOD:-10}; FLAP_TIME=${FLAP_TIME:-60}
+[ "$FLAP" -lt "$N" ] || FLAP=$((N - 1))
 [ "$DATAPLANE" = none ] && BGP=0
 PSK=bench-only-psk-0123456789
 NI=$NS_PREFIX$$i; NR=$NS_PREFIX$$r
@@ -161,6 +169,8 @@ for r in $(seq "$RUNS"); do
   hold=$((IDLE + 5)); tunarg=()
   if [ "$BGP" = 1 ]; then hold=$((IDLE + BGP_TIMEOUT + RESTART_TIMEOUT + 60)); tunarg=(--tun ikl0); fi
   [ "$RESTART" = kill ] && tunarg+=(--dpd "$DPD")
+  [ "$BGP" = 1 ] && [ "$FLAP" -gt 0 ] && tunarg+=(--flap-count "$FLAP" --flap-period "$FLAP_PERIOD")
+  hold=$((hold + 3 * FLAP_TIME))
   ip netns exec "$NI" "$IKELOAD" --responder $IP_R --local $IP_I -n "$N" --window "$WINDOW" \
     --psk "$PSK" --timeout "$TIMEOUT" --cp --hold "$hold" --log "$d/ikeload.log" "${tunarg[@]}" \
     > "$d/ikeload.out" 2> "$d/ikeload.err" &
@@ -216,6 +226,32 @@ for r in $(seq "$RUNS"); do
     echo "    after the idle period: $bgp_after BGP sessions Established; sessions ended in all: $(grep -c '"error"' "$d/inject.err" || true)"
     [ "$bgp_after" -ge "${nup:-0}" ] || bgp_up=0
     lost=$((${nup:-0} - $(links)))
+    if [ "$FLAP" -gt 0 ]; then
+      # The last spoke does not flap; its pool address is local on the
+      # spokes' side, so ping leaves from it through its Child SA.
+      src=$(sed -n 's/^UP .*last_addr=\([0-9.]*\).*/\1/p' "$d/ikeload.out")
+      ping_stats() {
+        ip netns exec "$NI" ping -q -n -I "$src" -i 0.01 -W 1 -c $((FLAP_TIME * 100)) 10.199.0.1 2>&1 |
+          awk '/packet loss/ { for (i = 1; i <= NF; i++) if ($i ~ /%$/) l = $i }
+               /^rtt/ { split($4, r, "/"); m = r[3] }
+               END { printf "%s loss, rtt max %s ms", l, m }'
+      }
+      calm=$(ping_stats)
+      kill -USR1 "$ik"; f0=$(cpu_of "$hub"); tf0=$(now)
+      busy=$(ping_stats)
+      f1=$(cpu_of "$hub"); tf1=$(now); kill -USR1 "$ik"
+      cycles=$(grep -c '^FLAP .*down=true' "$d/ikeload.out" || true)
+      flap_cpu=$(awk -v a="$f0" -v b="$f1" -v t="$(minus "$tf1" "$tf0")" 'BEGIN { printf "%.1f", (b - a) * 100 / t }')
+      echo "    flap: spoke $src pings the hub's loopback every 10 ms for $FLAP_TIME s: alone $calm; while $FLAP other spokes flap ($cycles down/up cycles of $FLAP_PERIOD s) $busy; hub CPU $flap_cpu %"
+      # All back before what comes next.
+      deadline=$(($(date +%s) + RESTART_TIMEOUT))
+      while [ "$(date +%s)" -lt "$deadline" ]; do
+        read -r b p < <(bgp_counts "$d")
+        [ "$(links)" -ge "$nup" ] && [ "$b" -ge "$nup" ] && [ "$p" -ge "$nup" ] && break
+        sleep 1
+      done
+      echo "    after the flapping: $(links) Virtual-Access, $b sessions, $p prefixes"
+    fi
     if [ "$RESTART" != none ]; then
       # The hub restarts (SIGTERM: it deletes its SAs and closes its
       # sessions; kill: a crash the spokes notice by DPD); the spokes set

@@ -73,12 +73,17 @@ struct Args {
     /// as `dpd SECS 3 periodic`: a responder that died is noticed and
     /// the tunnel set up again.
     dpd: Option<u64>,
+    /// On SIGUSR1, the first this many tunnels go down and up again every
+    /// `flap_period` seconds (half down, half up) until the next SIGUSR1.
+    flap_count: usize,
+    flap_period: f64,
 }
 
 const USAGE: &str = "usage: ikeload --responder IP --local IP [-n N] [--window W] [--refill R]
                [--psk KEY] [--port 500] [--natt-port 4500] [--domain bench]
                [--timeout SECS] [--log FILE] [--ca FILE --certs DIR] [--cp]
                [--hold SECS] [--tun NAME] [--dpd SECS]
+               [--flap-count K] [--flap-period SECS]
   --cp: ask for an IPv4 address (IKEv2 configuration payload), as the spokes
   of a Virtual-Template hub do; a tunnel counts as up once it has one
   --hold: once all are up, keep them (answering DPD and rekeys) SECS more;
@@ -88,6 +93,10 @@ const USAGE: &str = "usage: ikeload --responder IP --local IP [-n N] [--window W
   --dpd SECS: periodic DPD (dpd SECS 3 periodic); tunnels the responder
   dropped (Delete, a restart, DPD) are set up again; `REUP n=...` lines
   count the tunnels that came up again
+  --flap-count K: SIGUSR1 starts (and the next one stops) flapping tunnels
+  0..K: shut down, and set up again, every --flap-period SECS (default 10:
+  half the period down, half up); `FLAP` lines tell each change. The UP line
+  gives last_addr, the address of the last tunnel (which does not flap)
   --ca/--certs: ECDSA (or RSA) certificates, spoke<i>.pem/.key in DIR,
   instead of the PSK";
 
@@ -110,6 +119,8 @@ fn parse_args() -> Result<Args, String> {
         hold: Duration::ZERO,
         tun: None,
         dpd: None,
+        flap_count: 0,
+        flap_period: 10.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -134,6 +145,8 @@ fn parse_args() -> Result<Args, String> {
             "--cp" => a.cp = true,
             "--tun" => a.tun = Some(v()?),
             "--dpd" => a.dpd = Some(v()?.parse().map_err(|e| bad(&e))?),
+            "--flap-count" => a.flap_count = v()?.parse().map_err(|e| bad(&e))?,
+            "--flap-period" => a.flap_period = v()?.parse().map_err(|e| bad(&e))?,
             "--hold" => a.hold = Duration::from_secs_f64(v()?.parse::<f64>().map_err(|e| bad(&e))?),
             "-h" | "--help" => return Err(USAGE.into()),
             _ => return Err(format!("unknown argument {k}\n{USAGE}")),
@@ -264,6 +277,8 @@ struct Counts {
     /// and the distinct addresses among them.
     addressed: u64,
     addresses: std::collections::HashSet<IpAddr>,
+    /// Each tunnel's address.
+    addr_of: HashMap<usize, IpAddr>,
 }
 
 fn cpu_seconds() -> f64 {
@@ -310,6 +325,12 @@ async fn run(a: Args) -> io::Result<bool> {
     let any4 = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
     let v4 = UdpSocket::bind(SocketAddr::new(any4, a.port)).await?;
     let v4n = UdpSocket::bind(SocketAddr::new(any4, a.natt_port)).await?;
+    // All N spokes share these sockets: a responder that deletes every
+    // SA at once (a hub stopping) sends N messages in a burst, which the
+    // default buffer would mostly drop (real spokes each get one).
+    for sock in [&v4, &v4n] {
+        let _ = esp_io::sockopt::set_recv_buffer_force(sock, 16 << 20);
+    }
     let local4 = SocketAddr::new(any4, a.port);
     let local4n = SocketAddr::new(any4, a.natt_port);
     let mut log: Box<dyn Write> = match &a.log {
@@ -363,6 +384,10 @@ async fn run(a: Args) -> io::Result<bool> {
     let mut elapsed: Option<Duration> = None;
     // SIGTERM ends a hold early (and still prints the result).
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
+    // Flapping: on, the flapping tunnels down now, the next change.
+    let (mut flapping, mut flap_down, mut next_flap) = (false, false, None::<Instant>);
+    let mut flap_cycles = 0u64;
     let mut cpu_up = 0.0;
     loop {
         // The window: add tunnels when enough slots are free.
@@ -380,6 +405,21 @@ async fn run(a: Args) -> io::Result<bool> {
             spent.set_config += s.elapsed();
             spent.set_config_calls += 1;
         }
+        if next_flap.is_some_and(|t| Instant::now() >= t) {
+            let now = Instant::now();
+            flap_down = !flap_down;
+            for t in cfg.tunnels.iter_mut().take(a.flap_count) {
+                t.shutdown = flap_down;
+            }
+            engine.set_config(cfg.clone(), now);
+            flap_cycles += u64::from(flap_down);
+            println!("FLAP cycle={flap_cycles} down={flap_down}");
+            next_flap = if flapping {
+                Some(now + Duration::from_secs_f64(a.flap_period / 2.0))
+            } else {
+                None
+            };
+        }
         flush(
             &mut engine,
             (&v4, &v4n),
@@ -396,7 +436,14 @@ async fn run(a: Args) -> io::Result<bool> {
             if a.hold.is_zero() {
                 break;
             }
-            println!("UP secs={:.4} up={}", t0.elapsed().as_secs_f64(), c.up);
+            println!(
+                "UP secs={:.4} up={} last_addr={}",
+                t0.elapsed().as_secs_f64(),
+                c.up,
+                c.addr_of
+                    .get(&(a.n - 1))
+                    .map_or("-".to_string(), |a| a.to_string())
+            );
             deadline = Instant::now() + a.hold;
         } else if elapsed.is_some() && Instant::now() >= deadline {
             break;
@@ -406,7 +453,10 @@ async fn run(a: Args) -> io::Result<bool> {
         let next = engine.poll_timeout();
         spent.poll_timeout += s.elapsed();
         spent.poll_timeout_calls += 1;
-        let wake = next.map_or(deadline, |t| t.min(deadline));
+        let wake = [next, next_flap]
+            .into_iter()
+            .flatten()
+            .fold(deadline, |w, t| w.min(t));
         let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(wake));
         tokio::select! {
             r = v4.recv_from(&mut b4) => if let Ok((n, from)) = r {
@@ -434,6 +484,11 @@ async fn run(a: Args) -> io::Result<bool> {
                     None => std::future::pending().await,
                 }
             } => {},
+            _ = usr1.recv() => {
+                flapping = !flapping && a.flap_count > 0;
+                // Stopping: the flapping tunnels come back up.
+                next_flap = (flapping || flap_down).then(Instant::now);
+            },
             _ = term.recv() => {
                 if elapsed.is_none() {
                     elapsed = Some(t0.elapsed());
@@ -547,6 +602,9 @@ async fn flush(
                 if let Some((addr, _)) = child.cp.local_addresses.first() {
                     c.addressed += 1;
                     c.addresses.insert(*addr);
+                    if let Some(i) = tunnel_index(&child.tunnel) {
+                        c.addr_of.insert(i, *addr);
+                    }
                 }
                 let r = match gw.as_mut() {
                     Some(g) => g.child_up(&child),
