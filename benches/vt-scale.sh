@@ -294,7 +294,7 @@ for r in $(seq "$RUNS"); do
   if [ "${nup:-0}" != "$N" ] || [ "${lost:-1}" != 0 ] || [ "$left" != 0 ] ||
      { [ "$BGP" = 1 ] && [ "$bgp_up" -lt "$N" ]; }; then
     echo "!!! run $r failed (up ${nup:-0}, lost ${lost:-?}, interfaces left $left)"
-    tail -3 "$d/ikeload.err" "$d/rvpnd.log" | sed 's/^/    /'
+    tail -n 3 "$d/ikeload.err" "$d/rvpnd.log" | sed 's/^/    /'
     FAILED=1
   fi
 done

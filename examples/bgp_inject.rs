@@ -354,7 +354,18 @@ async fn connect(
         if let Some(ip) = local {
             sock.bind(SocketAddr::new(ip, 0))?;
         }
-        match sock.connect(peer).await {
+        // One attempt waits at most ATTEMPT: a SYN sent while the path
+        // was down (a spoke's tunnel flapping) would otherwise wait out
+        // the kernel's SYN backoff (a minute and more) after it is back.
+        const ATTEMPT: Duration = Duration::from_secs(3);
+        let r = match tokio::time::timeout(ATTEMPT, sock.connect(peer)).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no answer to the SYN",
+            )),
+        };
+        match r {
             Ok(s) => {
                 s.set_nodelay(true)?;
                 return Ok(s);
@@ -503,8 +514,19 @@ async fn session(
     // the session with a NOTIFICATION) is tried again until the connect
     // timeout, as a BGP speaker's ConnectRetry would.
     let deadline = Instant::now() + Duration::from_secs_f64(args.connect_timeout);
+    // A peer that took the connection but never answers the OPEN (its
+    // side closed while the path was down, and the FIN was lost) is given
+    // up after OPEN_WAIT and connected again (RFC 4271's OpenSent hold
+    // time is 4 minutes; a generator has no reason to wait that long).
+    const OPEN_WAIT: Duration = Duration::from_secs(30);
     let setup = loop {
-        match establish(s, args, clock).await {
+        let attempt = match tokio::time::timeout(OPEN_WAIT, establish(s, args, clock)).await {
+            Ok(r) => r,
+            Err(_) => Err(Setup::Retry(
+                "no OPEN and KEEPALIVE from the peer within 30 s".into(),
+            )),
+        };
+        match attempt {
             Err(Setup::Retry(e)) if Instant::now() < deadline => {
                 eprintln!("session {s}: {e}; connecting again");
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -520,12 +542,16 @@ async fn session(
 
     // From here on a task reads and discards; it ends on a NOTIFICATION
     // or a closed connection.
+    // The hold timer (RFC 4271 6.5): a peer silent for the hold time is
+    // gone (a path that went down takes no RST with it).
+    let hold_for = Duration::from_secs(if hold == 0 { 1 << 30 } else { u64::from(hold) });
     let reader = tokio::spawn(async move {
         loop {
-            match read_message(&mut r, &mut buf, &rx_ctx).await {
-                Ok(Message::Notification(n)) => return notification_text(&n),
-                Ok(_) => {}
-                Err(e) => return e.to_string(),
+            match tokio::time::timeout(hold_for, read_message(&mut r, &mut buf, &rx_ctx)).await {
+                Err(_) => return "hold timer expired".to_string(),
+                Ok(Ok(Message::Notification(n))) => return notification_text(&n),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return e.to_string(),
             }
         }
     });
