@@ -517,12 +517,24 @@ route-map M2 permit 10
          {rss0} -> {rss1} KiB (each round's start: {per_round:?}), at most {worst_queue} bytes queued, \
          show took at most {worst_show:?}"
     ));
-    // Unbounded, every round would have queued the whole table again
-    // (about 410 KB a round, 6.5 MB after the warm-up); bounded, memory
-    // stays where it was.
+    // Unbounded, every round would have queued the whole table again:
+    // about 410 KB a round, a new high at every round after the warm-up
+    // (6.5 MB in all). Bounded, memory stays where it was but for a few
+    // steps of the allocator (CI runs: +2 MB in one step with one arena,
+    // +4.2 MB in two with one per thread). So: few new highs, and little
+    // growth in all.
+    let mut high = rss0;
+    let mut new_highs = 0;
+    for &r in per_round.iter().skip(WARMUP + 1).chain([rss1].iter()) {
+        if r > high + 256 {
+            new_highs += 1;
+        }
+        high = high.max(r);
+    }
     assert!(
-        rss1 < rss0 + 4 * 1024,
-        "rvpnd grew from {rss0} to {rss1} KiB (KiB at the start of each round: {per_round:?})\n{}",
+        new_highs <= 4 && rss1 < rss0 + 6 * 1024,
+        "rvpnd grew from {rss0} to {rss1} KiB with {new_highs} new highs after the warm-up \
+         (KiB at the start of each round: {per_round:?})\n{}",
         diag()
     );
     assert!(worst_show < Duration::from_secs(5), "{worst_show:?}");
