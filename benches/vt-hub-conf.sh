@@ -7,6 +7,8 @@
 # matched by `fqdn domain bench` with one PSK, and periodic DPD every
 # DPD_SECS (none when empty). Every authenticated spoke gets a
 # Virtual-AccessN, a pool address and a host route.
+# VT_MAX_NEG (env, default 100000): the hub's `crypto ikev2 limit
+# max-in-negotiation-sa` (half-open SAs before it refuses).
 # vt_hub_conf N HUB_IP PSK DPD_SECS BGP: with BGP=1 also a BGP speaker (AS
 # 65000) that takes every spoke in the pool as a dynamic neighbour (`bgp
 # listen range 10.200.0.0/14 peer-group SPOKES`, remote-as 65100, `bgp
@@ -19,7 +21,7 @@ vt_hub_conf() {
   last=$(awk -v n="$n" 'BEGIN { printf "10.%d.%d.%d", 200 + int(n / 65536), int(n / 256) % 256, n % 256 }')
   cat <<EOF
 hostname bench-hub
-crypto ikev2 limit max-in-negotiation-sa 100000
+crypto ikev2 limit max-in-negotiation-sa ${VT_MAX_NEG:-100000}
 crypto ikev2 limit max-in-negotiation-sa-per-address 100000
 aaa new-model
 aaa authorization network SPOKES-AUTH local
