@@ -14,10 +14,6 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// How late a timer that is not yet due may fire: the DPD and
-/// retransmission timers of thousands of IKE SAs then fire in bursts,
-/// one wakeup for all due within it. IKE's timers are seconds.
-pub const TIMER_SLACK: std::time::Duration = std::time::Duration::from_millis(25);
 /// The non-ESP marker that precedes IKE on port 4500 (RFC 3948).
 const NON_ESP_MARKER: [u8; 4] = [0; 4];
 
@@ -512,11 +508,6 @@ pub async fn run_with(
         let deadline = engine.poll_timeout().map(tokio::time::Instant::from_std);
         let sleep = async {
             match deadline {
-                // Slack for what is not due yet: a hub's thousands of DPD
-                // and retransmission timers fire in bursts (as BGP's).
-                Some(d) if d > tokio::time::Instant::now() => {
-                    tokio::time::sleep_until(d + TIMER_SLACK).await
-                }
                 Some(d) => tokio::time::sleep_until(d).await,
                 None => std::future::pending().await,
             }

@@ -154,12 +154,6 @@ thread_local! {
 /// peer sending faster than the RIB takes it in waits in TCP, not in our
 /// memory.
 const EV_QUEUE: usize = 16;
-/// How late a timer that is not yet due may fire (as Linux's timer
-/// slack): the keepalives of thousands of sessions, each on its own
-/// schedule, then go out in bursts of those due within it, one wakeup of
-/// this task and of the data plane for each burst rather than for each
-/// keepalive. Against the seconds of BGP's timers, 25 ms is nothing.
-pub const TIMER_SLACK: Duration = Duration::from_millis(25);
 /// When the core has no timer: the loop wakes at least this often.
 const IDLE: Duration = Duration::from_secs(3600);
 
@@ -381,15 +375,9 @@ impl Driver {
     }
 
     fn next_deadline(&self) -> Instant {
-        let now = Instant::now();
-        self.core.poll_timeout().map_or(now + IDLE, |d| {
-            let d = Instant::from_std(d);
-            if d > now {
-                d + TIMER_SLACK
-            } else {
-                d
-            }
-        })
+        self.core
+            .poll_timeout()
+            .map_or(Instant::now() + IDLE, Instant::from_std)
     }
 
     fn timers(&mut self) {
