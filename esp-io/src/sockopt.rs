@@ -116,6 +116,22 @@ pub fn set_send_buffer_force(sock: &impl AsFd, size: libc::c_int) -> io::Result<
     set_int(sock, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, size)
 }
 
+/// A receive buffer of `size` bytes where we may (root), else as much of
+/// it as `rmem_max` allows.
+pub fn deep_recv_buffer(sock: &impl AsFd, size: libc::c_int) {
+    if set_recv_buffer_force(sock, size).is_err() {
+        let _ = set_int(sock, libc::SOL_SOCKET, libc::SO_RCVBUF, size);
+    }
+}
+
+/// A send buffer of `size` bytes where we may (root), else as much of it
+/// as `wmem_max` allows.
+pub fn deep_send_buffer(sock: &impl AsFd, size: libc::c_int) {
+    if set_send_buffer_force(sock, size).is_err() {
+        let _ = set_int(sock, libc::SOL_SOCKET, libc::SO_SNDBUF, size);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

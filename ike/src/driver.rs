@@ -253,7 +253,7 @@ pub struct NattIn {
 async fn bind_one(ip: IpAddr, port: u16) -> io::Result<UdpSocket> {
     let s = UdpSocket::bind(SocketAddr::new(ip, port)).await?;
     pktinfo::enable(&s, ip.is_ipv6())?;
-    deep_receive_buffer(&s);
+    esp_io::sockopt::deep_recv_buffer(&s, IKE_RECV_BUFFER);
     Ok(s)
 }
 
@@ -263,14 +263,6 @@ async fn bind_one(ip: IpAddr, port: u16) -> io::Result<UdpSocket> {
 /// hundred messages) dropped most of 3,000 and their retransmissions,
 /// backing off, took a minute and more to come back.
 const IKE_RECV_BUFFER: libc::c_int = 8 << 20;
-
-/// [`IKE_RECV_BUFFER`], over `rmem_max` where we may (as root), else as
-/// much as `rmem_max` allows.
-fn deep_receive_buffer(sock: &impl std::os::fd::AsFd) {
-    if esp_io::sockopt::set_recv_buffer_force(sock, IKE_RECV_BUFFER).is_err() {
-        let _ = esp_io::sockopt::set_int(sock, libc::SOL_SOCKET, libc::SO_RCVBUF, IKE_RECV_BUFFER);
-    }
-}
 
 impl Sockets {
     async fn open(cfg: DriverConfig) -> io::Result<Sockets> {
@@ -348,7 +340,7 @@ impl Sockets {
 async fn bind6(ip: IpAddr, port: u16) -> Option<UdpSocket> {
     let s = socket2_v6only(ip, port).ok()?;
     pktinfo::enable(&s, true).ok()?;
-    deep_receive_buffer(&s);
+    esp_io::sockopt::deep_recv_buffer(&s, IKE_RECV_BUFFER);
     UdpSocket::from_std(s).ok()
 }
 

@@ -81,8 +81,8 @@ impl Gateway {
             Some(Protocol::from(libc::IPPROTO_ESP)),
         )?;
         // Bursts from thousands of spokes' sessions at once.
-        let _ = esp_io::sockopt::set_recv_buffer_force(&raw, 8 << 20);
-        let _ = esp_io::sockopt::set_send_buffer_force(&raw, 8 << 20);
+        esp_io::sockopt::deep_recv_buffer(&raw, 8 << 20);
+        esp_io::sockopt::deep_send_buffer(&raw, 8 << 20);
         // SAFETY: both own their descriptors (OwnedFd inside), which stay
         // open and the same until the AsyncFd drops them.
         let (tun, raw) = unsafe { (AsyncFd::register(tun)?, AsyncFd::register(raw)?) };

@@ -329,7 +329,7 @@ async fn run(a: Args) -> io::Result<bool> {
     // SA at once (a hub stopping) sends N messages in a burst, which the
     // default buffer would mostly drop (real spokes each get one).
     for sock in [&v4, &v4n] {
-        let _ = esp_io::sockopt::set_recv_buffer_force(sock, 16 << 20);
+        esp_io::sockopt::deep_recv_buffer(sock, 16 << 20);
     }
     let local4 = SocketAddr::new(any4, a.port);
     let local4n = SocketAddr::new(any4, a.natt_port);

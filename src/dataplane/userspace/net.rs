@@ -3,7 +3,7 @@
 //! and an eventfd that wakes a worker when the tables change.
 
 use esp_io::sockopt;
-use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -20,13 +20,8 @@ fn check(r: libc::c_int) -> io::Result<libc::c_int> {
 /// buffers than the default; as root the `rmem_max` cap does not apply.
 pub fn deep_buffers(sock: &impl AsFd) {
     const SIZE: libc::c_int = 8 << 20;
-    let s = SockRef::from(sock);
-    if sockopt::set_recv_buffer_force(sock, SIZE).is_err() {
-        let _ = s.set_recv_buffer_size(SIZE as usize);
-    }
-    if sockopt::set_send_buffer_force(sock, SIZE).is_err() {
-        let _ = s.set_send_buffer_size(SIZE as usize);
-    }
+    sockopt::deep_recv_buffer(sock, SIZE);
+    sockopt::deep_send_buffer(sock, SIZE);
 }
 
 /// A non-blocking UDP socket on `addr` with SO_REUSEPORT (IPv6 ones are
