@@ -66,6 +66,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+source "$ROOT/benches/lib.sh"
 
 SMOKE=0
 for a in "$@"; do
@@ -109,13 +110,9 @@ python3 -c 'import vici' || { echo "python3 vici module missing" >&2; exit 1; }
 PIDS=()
 cleanup() {
   set +e
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do
-    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null
-  done
+  bench_stop_all 10
   ip netns del "$NI" 2>/dev/null; ip netns del "$NR" 2>/dev/null
-  if [ "${KEEP:-0}" = 1 ]; then echo "work dir kept: $W"; else rm -rf "$W"; fi
+  bench_remove_workdir
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -285,13 +282,7 @@ $(swan_auth)
 $ch
   }
 }
-secrets {
-  ike-lt {
-    id-a = swll.test
-    id-b = swlr.test
-    secret = $PSK
-  }
-}
+$(swan_secrets swll.test swlr.test)
 EOF
 }
 swan_hub() { # DIR [pool]: responder for many spokes (any id, any address);
@@ -358,13 +349,7 @@ connections {
     }
   }
 }
-secrets {
-  ike-lt {
-    id-a = swll.test
-    id-b = hub.bench
-    secret = $PSK
-  }
-}
+$(swan_secrets swll.test hub.bench)
 EOF
 }
 swan_leases() { # DIR: online leases of the hub's pool

@@ -71,17 +71,14 @@ CLK_TCK=$(getconf CLK_TCK)
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 1; }
 [ "$N" -ge 1 ] && [ "$N" -le 1000000 ] || { echo "N must be 1..1000000" >&2; exit 2; }
 source "$ROOT/benches/vt-hub-conf.sh"
+source "$ROOT/benches/lib.sh"
 
 PIDS=()
 cleanup() {
   set +e
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${PIDS[@]}"; do
-    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null
-  done
+  bench_stop_all 100
   ip netns del "$NI" 2>/dev/null; ip netns del "$NR" 2>/dev/null
-  if [ "${KEEP:-0}" = 1 ]; then echo "work dir kept: $W"; else rm -rf "$W"; fi
+  bench_remove_workdir
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
