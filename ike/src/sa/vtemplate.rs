@@ -376,36 +376,21 @@ impl Engine {
             .get(&t.name)
             .map(|r| r.local_addresses.as_slice())
             .unwrap_or_default();
+        // What we had, encoded as the responder encodes it; empty: any.
+        let asked = |v6: bool, attr_type: CfgAttrType| CfgAttribute {
+            attr_type,
+            value: before
+                .iter()
+                .find(|(a, _)| a.is_ipv6() == v6)
+                .map(|&(a, len)| address_attr(a, len).value)
+                .unwrap_or_default(),
+        };
         let mut attributes = Vec::new();
         if t.cp.request4 {
-            let value = before
-                .iter()
-                .find_map(|(a, _)| match a {
-                    IpAddr::V4(a) => Some(a.octets().to_vec()),
-                    IpAddr::V6(_) => None,
-                })
-                .unwrap_or_default();
-            attributes.push(CfgAttribute {
-                attr_type: CfgAttrType::INTERNAL_IP4_ADDRESS,
-                value,
-            });
+            attributes.push(asked(false, CfgAttrType::INTERNAL_IP4_ADDRESS));
         }
         if t.cp.request6 {
-            let value = before
-                .iter()
-                .find_map(|(a, len)| match a {
-                    IpAddr::V6(a) => {
-                        let mut v = a.octets().to_vec();
-                        v.push(*len);
-                        Some(v)
-                    }
-                    IpAddr::V4(_) => None,
-                })
-                .unwrap_or_default();
-            attributes.push(CfgAttribute {
-                attr_type: CfgAttrType::INTERNAL_IP6_ADDRESS,
-                value,
-            });
+            attributes.push(asked(true, CfgAttrType::INTERNAL_IP6_ADDRESS));
         }
         for &(net, len) in &t.cp.routes {
             attributes.push(subnet_attr(net, len));
