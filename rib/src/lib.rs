@@ -363,6 +363,25 @@ impl Rib {
         &self.fib
     }
 
+    /// The selections in use (held by a selected route) that go out of
+    /// one of `ifnames`, by address (for [`std::sync::Arc::as_ptr`]
+    /// comparisons against [`Rib::fib`]'s entries). There are few distinct
+    /// selections (a full table through two tunnels has one), so this
+    /// tells without a walk of the FIB whether a link carries any route.
+    pub fn selections_through(&self, ifnames: &BTreeSet<String>) -> HashSet<usize> {
+        self.selections
+            .iter()
+            .filter(|s| Arc::strong_count(s) > 1)
+            .filter(|s| {
+                s.nexthops.iter().any(|h| match h {
+                    Resolved::Via { ifname, .. } => ifnames.contains(ifname),
+                    Resolved::Blackhole => false,
+                })
+            })
+            .map(|s| Arc::as_ptr(s) as usize)
+            .collect()
+    }
+
     /// Every prefix with a candidate, in order.
     pub fn prefixes(&self) -> impl Iterator<Item = IpNetwork> + '_ {
         self.candidates.keys()

@@ -265,3 +265,44 @@ fn floating_static_of_the_same_source() {
     assert_eq!(ch, vec![FibChange::Remove(net("0.0.0.0/0"))]);
     assert!(rib.gateways.is_empty());
 }
+
+#[test]
+fn selections_through_a_link_are_the_ones_in_use_out_of_it() {
+    let mut rib = Rib::new();
+    connected(&mut rib, "169.254.11.0/30", "Tunnel1");
+    connected(&mut rib, "169.254.12.0/30", "Tunnel2");
+    for i in 0..100u32 {
+        let p = format!("10.{}.{}.0/24", i / 256, i % 256);
+        let gws: &[&str] = if i % 2 == 0 {
+            &["169.254.11.1"]
+        } else {
+            &["169.254.11.1", "169.254.12.1"]
+        };
+        rib.set(Source::Bgp, net(&p), via(20, gws));
+    }
+    rib.resolve();
+    let names = |n: &[&str]| {
+        n.iter()
+            .map(|s| s.to_string())
+            .collect::<BTreeSet<String>>()
+    };
+    let routes_through = |rib: &Rib, n: &[&str]| {
+        let t = rib.selections_through(&names(n));
+        rib.fib()
+            .iter()
+            .filter(|(_, s)| t.contains(&(Arc::as_ptr(s) as usize)))
+            .count()
+    };
+    // Tunnel1: its connected route and all 100; Tunnel2: its connected
+    // route and the 50 ECMP ones; a link nothing uses: none.
+    assert_eq!(routes_through(&rib, &["Tunnel1"]), 101);
+    assert_eq!(routes_through(&rib, &["Tunnel2"]), 51);
+    assert_eq!(routes_through(&rib, &["Tunnel1", "Tunnel2"]), 102);
+    assert!(rib.selections_through(&names(&["eth9"])).is_empty());
+    // Tunnel2 goes: the ECMP routes fall back to Tunnel1 alone, and no
+    // selection in use goes out of Tunnel2 any more.
+    rib.set(Source::Connected, net("169.254.12.0/30"), None);
+    rib.resolve();
+    assert!(rib.selections_through(&names(&["Tunnel2"])).is_empty());
+    assert_eq!(routes_through(&rib, &["Tunnel1"]), 101);
+}

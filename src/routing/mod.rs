@@ -142,8 +142,6 @@ pub fn start(
         static_ifaces: HashSet::new(),
         statics_dirty: false,
         statics_touched: BTreeSet::new(),
-        fib_ifs: HashMap::new(),
-        fib_by_if: HashMap::new(),
         refused: BTreeMap::new(),
         pending_retry: Vec::new(),
         acks: Vec::new(),
@@ -229,11 +227,6 @@ struct Task {
     /// with IKE routes came or went): a hub with thousands of spokes
     /// recomputes one spoke's routes per event, not every spoke's.
     statics_touched: BTreeSet<IpNetwork>,
-    /// The interfaces each selected route goes out of, and the selected
-    /// routes by interface, for rewriting a link's routes when it changes
-    /// without walking the whole FIB.
-    fib_ifs: HashMap<IpNetwork, Vec<String>>,
-    fib_by_if: HashMap<String, BTreeSet<IpNetwork>>,
     /// Selected routes the kernel refused, and why.
     refused: BTreeMap<IpNetwork, String>,
     /// Refused routes to write again at the next settle.
@@ -339,9 +332,7 @@ impl Task {
                         for n in &changed {
                             self.sync_iface(n);
                         }
-                        for n in links_seen {
-                            self.link_changed(n);
-                        }
+                        self.links_changed(&links_seen);
                         if evs.iter().any(|e| matches!(e, ifaces::Event::Overrun)) {
                             warn!("RIB: link events were lost; reading the interfaces again");
                             self.rescan().await;
@@ -579,23 +570,35 @@ impl Task {
         }
     }
 
-    /// A link changed (up, down, created; the interfaces have been read
-    /// again): write every selected route through it once more (the
+    /// Links changed (up, down, created; the interfaces have been read
+    /// again): write every selected route through them once more (the
     /// kernel may have deleted them; writes are replaces, so this is
-    /// harmless when it did not).
-    fn link_changed(&mut self, name: String) {
-        let fib = self.rib.fib();
+    /// harmless when it did not). The selections through a link are
+    /// found among the few distinct ones, and the FIB is walked only when
+    /// one of them is in use: no per-prefix index of interfaces (which
+    /// cost a full table ~300 MB).
+    fn links_changed(&mut self, names: &BTreeSet<String>) {
+        if names.is_empty() {
+            return;
+        }
+        let through = self.rib.selections_through(names);
+        if through.is_empty() {
+            return;
+        }
         let again: Vec<FibChange> = self
-            .fib_by_if
-            .get(&name)
-            .into_iter()
-            .flatten()
-            .filter_map(|p| Some((*p, fib.get(p)?)))
+            .rib
+            .fib()
+            .iter()
+            .filter(|(_, sel)| through.contains(&(Arc::as_ptr(sel) as usize)))
             .filter(|(_, sel)| sel.source != Source::Connected)
             .map(|(p, sel)| FibChange::Set(p, (**sel).clone()))
             .collect();
         if !again.is_empty() {
-            debug!(link = %name, routes = again.len(), "link event: writing its routes again");
+            debug!(
+                links = names.len(),
+                routes = again.len(),
+                "link events: writing their routes again"
+            );
         }
         self.pending_retry.extend(again);
     }
@@ -745,7 +748,6 @@ impl Task {
         for c in &changes {
             let (FibChange::Set(p, _) | FibChange::Remove(p)) = c;
             moved.insert(*p);
-            self.index_fib_change(c);
         }
         changes.append(&mut std::mem::take(&mut self.pending_retry));
         if !changes.is_empty() {
@@ -768,37 +770,6 @@ impl Task {
             self.view.store(Arc::new(self.table.clone()));
             self.view_dirty = false;
             self.published = now;
-        }
-    }
-
-    /// Keeps `fib_ifs` / `fib_by_if` as the FIB after change `c`.
-    fn index_fib_change(&mut self, c: &FibChange) {
-        let (FibChange::Set(p, _) | FibChange::Remove(p)) = c;
-        for ifname in self.fib_ifs.remove(p).unwrap_or_default() {
-            if let Some(ps) = self.fib_by_if.get_mut(&ifname) {
-                ps.remove(p);
-                if ps.is_empty() {
-                    self.fib_by_if.remove(&ifname);
-                }
-            }
-        }
-        if let FibChange::Set(_, sel) = c {
-            let mut ifs: Vec<String> = sel
-                .nexthops
-                .iter()
-                .filter_map(|h| match h {
-                    Resolved::Via { ifname, .. } => Some(ifname.clone()),
-                    Resolved::Blackhole => None,
-                })
-                .collect();
-            ifs.sort();
-            ifs.dedup();
-            for ifname in &ifs {
-                self.fib_by_if.entry(ifname.clone()).or_default().insert(*p);
-            }
-            if !ifs.is_empty() {
-                self.fib_ifs.insert(*p, ifs);
-            }
         }
     }
 
