@@ -97,7 +97,30 @@ struct Args {
     no_kernel_routes: bool,
 }
 
+/// Large allocations (above 256 KiB) straight from mmap, returned to the
+/// system when freed: glibc otherwise raises its mmap threshold after
+/// each large free, up to 32 MiB, and keeps what transient batches of a
+/// full table freed in its per-thread arenas, where the next batch on
+/// another thread does not reuse it (1M prefixes to the kernel peaked at
+/// 191-196 MB RSS with the default, 149-151 MB with this; the same as one
+/// arena, which would serialise every thread's allocations;
+/// `benches/bgp-ingest.sh` with FIB=1). An operator's
+/// `MALLOC_MMAP_THRESHOLD_` or `GLIBC_TUNABLES` wins.
+fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none()
+        && std::env::var_os("GLIBC_TUNABLES").is_none()
+    {
+        // SAFETY: mallopt only sets a tunable of the allocator; it is
+        // called before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    tune_malloc();
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
