@@ -167,14 +167,14 @@ impl Fib {
     /// Whether the route of `p` is in the kernel as last written (for
     /// `show ip route`'s installed marks).
     pub fn is_installed(&self, p: &IpNetwork) -> bool {
-        self.kernel.get(p).is_some_and(|r| r.installed)
+        self.kernel.get(p).is_some_and(|r| r.installed())
     }
 
     /// The prefixes whose routes are installed, in order.
     pub fn installed(&self) -> impl Iterator<Item = IpNetwork> + '_ {
         self.kernel
             .iter()
-            .filter(|(_, r)| r.installed)
+            .filter(|(_, r)| r.installed())
             .map(|(p, _)| p)
     }
 
@@ -249,7 +249,7 @@ impl Fib {
             match r {
                 Ok(()) => {
                     routes += 1;
-                    if let Some(id) = p.and_then(|p| self.kernel.remove(&p)).map(|r| r.obj) {
+                    if let Some(id) = p.and_then(|p| self.kernel.remove(&p)).map(|r| r.obj()) {
                         self.objs.release(id);
                     }
                 }
@@ -708,7 +708,7 @@ impl Fib {
                 }
                 (Some(FibChange::Remove(p)), _) => {
                     put_route(buf, RTM_DELROUTE, 0, p, (0, RT_SCOPE_NOWHERE), &[]);
-                    let old = kernel.remove(p).map(|r| r.obj);
+                    let old = kernel.remove(p).map(|r| r.obj());
                     if let Some(o) = old.filter(|o| *o != 0) {
                         objs.release(o);
                     }
@@ -736,10 +736,7 @@ impl Fib {
                 // Already gone (e.g. with its interface) is fine.
                 (Some(FibChange::Remove(p)), _) if errno != libc::ESRCH => {
                     if let Some(o) = old {
-                        let r = InKernel {
-                            obj: o,
-                            installed: false,
-                        };
+                        let r = InKernel::new(o, false);
                         kernel.insert(*p, r);
                         if o != 0 {
                             objs.acquire(o);
@@ -775,7 +772,7 @@ impl Fib {
         }
         for (p, e) in &failed {
             if let Some(r) = self.kernel.get_mut(p) {
-                r.installed = false;
+                r.uninstall();
             }
             tracing::warn!("FIB: kernel refused {p}: {e} (to be retried)");
         }

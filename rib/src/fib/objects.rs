@@ -65,7 +65,8 @@ impl Objects {
 
     pub(super) fn alloc(&mut self) -> Option<u32> {
         for _ in 0..1_000_000 {
-            self.next_id = self.next_id.wrapping_add(1).max(1);
+            // Below 2^31: an [`InKernel`] keeps its mark in the top bit.
+            self.next_id = (self.next_id.wrapping_add(1) & !INSTALLED).max(1);
             let id = self.next_id;
             if !self.taken.contains(&id) && !self.by_id.contains_key(&id) {
                 return Some(id);
@@ -117,10 +118,27 @@ pub(super) struct SetPlan {
 /// One of our routes in the kernel: the object it names (0: none) and
 /// whether it is the route last written for its prefix (a refused
 /// replace leaves the kernel's old route, which is no longer "installed").
+/// Packed in 4 octets (the mark in the top bit; object ids stay below
+/// 2^31, see [`Objects::alloc`]): with its 8-octet key a row is 12
+/// octets, not 16 (a full table: 4 MB).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct InKernel {
-    pub(super) obj: u32,
-    pub(super) installed: bool,
+pub(super) struct InKernel(u32);
+
+const INSTALLED: u32 = 1 << 31;
+
+impl InKernel {
+    pub(super) fn new(obj: u32, installed: bool) -> Self {
+        InKernel((obj & !INSTALLED) | if installed { INSTALLED } else { 0 })
+    }
+    pub(super) fn obj(self) -> u32 {
+        self.0 & !INSTALLED
+    }
+    pub(super) fn installed(self) -> bool {
+        self.0 & INSTALLED != 0
+    }
+    pub(super) fn uninstall(&mut self) {
+        self.0 &= !INSTALLED;
+    }
 }
 
 /// Books a route write before its answer (undone if refused): the
@@ -137,12 +155,9 @@ pub(super) fn book_set(
     let old = kernel
         .insert(
             *p,
-            InKernel {
-                obj: target,
-                installed: true,
-            },
+            InKernel::new(target, true),
         )
-        .map(|r| r.obj);
+        .map(InKernel::obj);
     if let Some(o) = old.filter(|o| *o != 0) {
         objs.release(o);
     }
@@ -159,10 +174,7 @@ pub(super) fn unbook_set(
         Some(o) => {
             kernel.insert(
                 *p,
-                InKernel {
-                    obj: o,
-                    installed: false,
-                },
+                InKernel::new(o, false),
             );
             if o != 0 {
                 objs.acquire(o);
@@ -174,5 +186,38 @@ pub(super) fn unbook_set(
     }
     if target != 0 {
         objs.release(target);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_keeps_its_object_and_mark_in_four_octets() {
+        assert_eq!(std::mem::size_of::<InKernel>(), 4);
+        for obj in [0, 1, 77, INSTALLED - 1] {
+            for installed in [false, true] {
+                let mut r = InKernel::new(obj, installed);
+                assert_eq!((r.obj(), r.installed()), (obj, installed));
+                r.uninstall();
+                assert_eq!((r.obj(), r.installed()), (obj, false));
+            }
+        }
+    }
+
+    #[test]
+    fn ids_stay_below_the_mark_and_skip_taken_ones() {
+        // The kernel had an object with a high id (another program's):
+        // the next ids wrap to 1, not into the mark's bit.
+        let mut o = Objects {
+            next_id: u32::MAX - 1,
+            ..Default::default()
+        };
+        o.taken.insert(1);
+        assert_eq!(o.alloc(), Some(INSTALLED - 1));
+        assert_eq!(o.alloc(), Some(2));
+        o.next_id = INSTALLED + 5;
+        assert_eq!(o.alloc(), Some(6));
     }
 }
