@@ -119,6 +119,10 @@ impl fmt::Display for Resolved {
 /// after a decision run): `None` withdraws its candidate for the prefix.
 pub type RouteBatch = Vec<(IpNetwork, Option<Candidate>)>;
 
+/// A shared next-hop list behind a thin pointer: 8 octets where an
+/// `Arc<[NextHop]>` takes 16, in every candidate of a full table.
+pub type NextHops = Arc<Vec<NextHop>>;
+
 /// A route offered by one source for one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -128,7 +132,7 @@ pub struct Candidate {
     pub metric: u32,
     /// Next hops (more than one: ECMP); share one copy between
     /// candidates with the same set where there are many.
-    pub nexthops: Arc<[NextHop]>,
+    pub nexthops: NextHops,
 }
 
 /// The route selected for a prefix.
@@ -193,13 +197,14 @@ pub struct Rib {
 /// prefix has one source or two).
 #[derive(Debug, Clone)]
 enum BySource {
-    One(Source, Candidate),
-    Many(Vec<(Source, Vec<Candidate>)>),
+    One(Candidate, Source),
+    /// Boxed: the inline form then fits in 24 octets.
+    Many(Box<[(Source, Vec<Candidate>)]>),
 }
 
 impl Default for BySource {
     fn default() -> Self {
-        BySource::Many(Vec::new())
+        BySource::Many(Box::default())
     }
 }
 
@@ -210,8 +215,8 @@ impl BySource {
     /// The vector form, leaving `self` empty.
     fn take(&mut self) -> Vec<(Source, Vec<Candidate>)> {
         match std::mem::take(self) {
-            BySource::One(s, c) => vec![(s, vec![c])],
-            BySource::Many(v) => v,
+            BySource::One(c, s) => vec![(s, vec![c])],
+            BySource::Many(v) => v.into_vec(),
         }
     }
     /// From the vector form: inline where it fits.
@@ -219,11 +224,11 @@ impl BySource {
         if let [(s, list)] = v.as_mut_slice() {
             if list.len() == 1 {
                 if let Some(c) = list.pop() {
-                    return BySource::One(*s, c);
+                    return BySource::One(c, *s);
                 }
             }
         }
-        BySource::Many(v)
+        BySource::Many(v.into_boxed_slice())
     }
     fn insert(&mut self, s: Source, v: Vec<Candidate>) -> Option<Vec<Candidate>> {
         let mut m = self.take();
@@ -251,8 +256,8 @@ impl BySource {
     }
     fn iter(&self) -> impl Iterator<Item = (&Source, &[Candidate])> {
         let (one, many) = match self {
-            BySource::One(s, c) => (Some((s, std::slice::from_ref(c))), &[][..]),
-            BySource::Many(v) => (None, v.as_slice()),
+            BySource::One(c, s) => (Some((s, std::slice::from_ref(c))), &[][..]),
+            BySource::Many(v) => (None, &v[..]),
         };
         one.into_iter()
             .chain(many.iter().map(|(k, v)| (k, v.as_slice())))

@@ -306,3 +306,10 @@ fn selections_through_a_link_are_the_ones_in_use_out_of_it() {
     assert!(rib.selections_through(&names(&["Tunnel2"])).is_empty());
     assert_eq!(routes_through(&rib, &["Tunnel1"]), 101);
 }
+
+#[test]
+fn a_full_tables_candidate_row_is_small() {
+    // With its 8-octet key, 32 octets per BGP prefix.
+    assert!(std::mem::size_of::<Candidate>() <= 16);
+    assert!(std::mem::size_of::<BySource>() <= 24);
+}

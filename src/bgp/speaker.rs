@@ -218,20 +218,21 @@ pub fn start(
 /// BGP gave it and converted: a batch of a full table has a handful of
 /// lists, shared by BGP, and converting each prefix's anew would cost an
 /// allocation per prefix while the batches wait for the RIB task.
-type LastHops = Option<(Arc<[NextHop]>, Arc<[rib::NextHop]>)>;
+type LastHops = Option<(Arc<[NextHop]>, rib::NextHops)>;
 
 fn candidate(f: Forwarding, last: &mut LastHops) -> rib::Candidate {
     let nexthops = match last {
         Some((src, out)) if Arc::ptr_eq(src, &f.nexthops) || **src == *f.nexthops => out.clone(),
         _ => {
-            let out: Arc<[rib::NextHop]> = f
-                .nexthops
-                .iter()
-                .map(|h| match h {
-                    NextHop::Gateway(a) => rib::NextHop::Gateway(*a),
-                    NextHop::GatewayOn(a, dev) => rib::NextHop::GatewayOn(*a, dev.clone()),
-                })
-                .collect();
+            let out: rib::NextHops = Arc::new(
+                f.nexthops
+                    .iter()
+                    .map(|h| match h {
+                        NextHop::Gateway(a) => rib::NextHop::Gateway(*a),
+                        NextHop::GatewayOn(a, dev) => rib::NextHop::GatewayOn(*a, dev.clone()),
+                    })
+                    .collect(),
+            );
             *last = Some((f.nexthops.clone(), out.clone()));
             out
         }

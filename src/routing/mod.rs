@@ -244,7 +244,7 @@ struct Task {
     /// Interface names, shared by the table's next hops.
     names: HashMap<String, Arc<str>>,
     /// BGP's next-hop lists, shared by the candidates that have them.
-    hopsets: HashSet<Arc<[NextHop]>>,
+    hopsets: HashSet<rib::NextHops>,
     /// BGP's batches, taken a slice at a time.
     backlog: VecDeque<std::vec::IntoIter<(IpNetwork, Option<Candidate>)>>,
     view: Arc<ArcSwap<Table>>,
@@ -482,7 +482,7 @@ impl Task {
 
     /// The shared copy of a next-hop list (a full table from two peers
     /// has two or three distinct ones).
-    fn share(&mut self, hops: &Arc<[NextHop]>) -> Arc<[NextHop]> {
+    fn share(&mut self, hops: &rib::NextHops) -> rib::NextHops {
         if let Some(h) = self.hopsets.get(&**hops) {
             return h.clone();
         }

@@ -153,10 +153,7 @@ pub(super) fn book_set(
         objs.acquire(target);
     }
     let old = kernel
-        .insert(
-            *p,
-            InKernel::new(target, true),
-        )
+        .insert(*p, InKernel::new(target, true))
         .map(InKernel::obj);
     if let Some(o) = old.filter(|o| *o != 0) {
         objs.release(o);
@@ -172,10 +169,7 @@ pub(super) fn unbook_set(
 ) {
     match old {
         Some(o) => {
-            kernel.insert(
-                *p,
-                InKernel::new(o, false),
-            );
+            kernel.insert(*p, InKernel::new(o, false));
             if o != 0 {
                 objs.acquire(o);
             }
