@@ -435,28 +435,29 @@ impl Rib {
         attrs: Arc<RouteAttrs>,
     ) -> bool {
         let mut path = Path::new(peer, path_id, attrs);
+        // Alone (a new prefix), it is the best path.
+        path.flags = BEST;
+        let new = Dest {
+            paths: Paths::One(path),
+        };
         let (changed, added) = with_table!(self, prefix, |t, k, peers| {
-            let (changed, added) = match t.routes.get_mut(&k) {
-                Some(d) => {
+            // One search: a table loading is nearly all new prefixes.
+            let cfg = &t.cfg;
+            let (changed, added) = t
+                .routes
+                .upsert(k, new, |d, new| {
+                    let Paths::One(mut path) = new.paths else {
+                        return (false, false);
+                    };
+                    path.flags = 0;
                     let before = d.paths.as_slice().len();
                     let ch = d.paths.upsert(path);
                     if ch {
-                        decide(d, peers, &t.cfg);
+                        decide(d, peers, cfg);
                     }
                     (ch, d.paths.as_slice().len() > before)
-                }
-                None => {
-                    // Alone, it is the best path.
-                    path.flags = BEST;
-                    t.routes.insert(
-                        k,
-                        Dest {
-                            paths: Paths::One(path),
-                        },
-                    );
-                    (true, true)
-                }
-            };
+                })
+                .unwrap_or((true, true));
             if changed {
                 t.dirty.push(k);
             }
