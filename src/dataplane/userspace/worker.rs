@@ -60,10 +60,11 @@ const TOKEN_UDP6: u64 = 2;
 const TOKEN_RAW4: u64 = 3;
 const TOKEN_RAW6: u64 = 4;
 
-/// The TUN queues a worker watches, by token. Holding the tunnel keeps
-/// its descriptors open while they are in the epoll set.
+/// The TUN queues a worker watches, by token, each with the last epoll
+/// round it was ready in. Holding the tunnel keeps its descriptors open
+/// while they are in the epoll set.
 struct PollSet {
-    tuns: HashMap<u64, Arc<TunnelDp>>,
+    tuns: HashMap<u64, (Arc<TunnelDp>, u64)>,
 }
 
 /// Where sealed packets wait to be sent.
@@ -141,7 +142,9 @@ impl Worker {
         }
         let mut generation = u64::MAX;
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 64];
+        let mut round: u64 = 0;
         while !self.shared.stop.load(Ordering::Relaxed) {
+            round += 1;
             let tables = self.shared.tables.load_full();
             if tables.generation != generation {
                 generation = tables.generation;
@@ -171,15 +174,21 @@ impl Worker {
                     TOKEN_RAW4 => self.raw_in(false, &tables, &mut b),
                     TOKEN_RAW6 => self.raw_in(true, &tables, &mut b),
                     token => {
-                        if let Some(t) = set.tuns.get(&token) {
-                            self.tun_in(t, &mut b);
+                        if let Some((t, seen)) = set.tuns.get_mut(&token) {
+                            // Ready in the round before too: busy, read it
+                            // dry. Otherwise one packet (a keepalive, an
+                            // ACK), with no read that only says "empty":
+                            // level-triggered epoll reports what is left.
+                            let busy = *seen + 1 >= round;
+                            *seen = round;
+                            self.tun_in(t, busy, &mut b);
                         }
                     }
                 }
             }
         }
         // Unwatch before the TUNs close elsewhere.
-        for t in set.tuns.values() {
+        for (t, _) in set.tuns.values() {
             if let Some(q) = t.read_queue(self.id) {
                 let _ = ep.del(q.as_raw_fd());
             }
@@ -222,7 +231,7 @@ impl Worker {
             }
             match ep.add(q.as_raw_fd(), token) {
                 Ok(()) => {
-                    set.tuns.insert(token, tunnel.clone());
+                    set.tuns.insert(token, (tunnel.clone(), 0));
                 }
                 Err(e) => warn!("worker {}: cannot watch {}: {e}", self.id, tunnel.name),
             }
@@ -230,7 +239,7 @@ impl Worker {
         if keep.len() == set.tuns.len() {
             return;
         }
-        set.tuns.retain(|token, tunnel| {
+        set.tuns.retain(|token, (tunnel, _)| {
             if keep.contains(token) {
                 return true;
             }
@@ -245,15 +254,15 @@ impl Worker {
     /// or keepalives.
     fn udp_in(&self, sock: &UdpSocket, t: &Tables, b: &mut Bufs) {
         for _ in 0..BURST {
-            match b.recv.recv(sock) {
+            let got = match b.recv.recv(sock) {
                 Ok(0) => break,
-                Ok(_) => {}
+                Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     debug!("worker {}: UDP receive: {e}", self.id);
                     break;
                 }
-            }
+            };
             let inb = &mut b.inb;
             b.recv
                 .for_each_datagram_to(|payload, from, local| match classify(payload) {
@@ -270,6 +279,12 @@ impl Worker {
                     Ok(Kind::Keepalive) | Err(_) => {}
                 });
             self.flush_in(&mut b.inb);
+            // Fewer than asked for: the queue was empty (a quiet hub gets
+            // one datagram per wake-up, and a second recvmmsg only to hear
+            // "empty" was a system call per packet).
+            if got < b.recv.capacity() {
+                break;
+            }
         }
     }
 
@@ -285,15 +300,15 @@ impl Worker {
             return;
         };
         for _ in 0..BURST {
-            match b.raw.recv(sock) {
+            let got = match b.raw.recv(sock) {
                 Ok(0) => break,
-                Ok(_) => {}
+                Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     debug!("worker {}: raw ESP receive: {e}", self.id);
                     break;
                 }
-            }
+            };
             let inb = &mut b.inb;
             b.raw.for_each_datagram(|pkt, from| {
                 let skip = if v6 {
@@ -306,6 +321,9 @@ impl Worker {
                 }
             });
             self.flush_in(&mut b.inb);
+            if got < b.raw.capacity() {
+                break;
+            }
         }
     }
 
@@ -422,12 +440,14 @@ impl Worker {
         }
     }
 
-    /// Packets routed into a tunnel: seal and send to the peer.
-    fn tun_in(&self, tunnel: &TunnelDp, b: &mut Bufs) {
+    /// Packets routed into a tunnel: seal and send to the peer. `busy`:
+    /// read until the queue is empty (at most [`BURST`]); else one read.
+    fn tun_in(&self, tunnel: &TunnelDp, busy: bool, b: &mut Bufs) {
         let Some(q) = tunnel.read_queue(self.id) else {
             return;
         };
-        for _ in 0..BURST {
+        let reads = if busy { BURST } else { 1 };
+        for _ in 0..reads {
             let n = match q.recv(&mut b.tun) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
