@@ -61,6 +61,11 @@ const RETRY: Duration = Duration::from_secs(1);
 /// [`PUBLISH_EVERY`] (copying them costs time); smaller ones at once.
 const PUBLISH_AT_ONCE: usize = 20_000;
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// Links that changed have their routes written again at most this often
+/// (the names gathered meanwhile go together): finding those routes walks
+/// the FIB, and 1,000 flapping Virtual-Access interfaces send hundreds
+/// of link events a second.
+const LINKS_EVERY: Duration = Duration::from_millis(100);
 /// The interfaces' view is published at most this often while events
 /// keep changing it (building it copies every address: a hub bringing up
 /// a thousand tunnels would copy it a thousand times).
@@ -127,6 +132,8 @@ pub fn start(
         model: Model::default(),
         model_dirty: false,
         model_published: Instant::now(),
+        links_pending: BTreeSet::new(),
+        links_done: Instant::now(),
         netlink: None,
         rib: Rib::new(),
         fib: None,
@@ -197,6 +204,10 @@ struct Task {
     /// `model` changed since it was last published.
     model_dirty: bool,
     model_published: Instant,
+    /// Links whose routes are to be written again ([`LINKS_EVERY`]), and
+    /// when that was last done.
+    links_pending: BTreeSet<String>,
+    links_done: Instant,
     /// For reading them.
     netlink: Option<esp_io::link::Handle>,
     rib: Rib,
@@ -332,7 +343,7 @@ impl Task {
                         for n in &changed {
                             self.sync_iface(n);
                         }
-                        self.links_changed(&links_seen);
+                        self.links_pending.extend(links_seen);
                         if evs.iter().any(|e| matches!(e, ifaces::Event::Overrun)) {
                             warn!("RIB: link events were lost; reading the interfaces again");
                             self.rescan().await;
@@ -347,6 +358,13 @@ impl Task {
                 _ = tokio::time::sleep_until(publish_at.into()), if self.view_dirty => {}
                 _ = tokio::time::sleep_until((self.model_published + PUBLISH_IFACES_EVERY).into()),
                     if self.model_dirty => {}
+                _ = tokio::time::sleep_until((self.links_done + LINKS_EVERY).into()),
+                    if !self.links_pending.is_empty() => {}
+            }
+            if !self.links_pending.is_empty() && self.links_done.elapsed() >= LINKS_EVERY {
+                let names = std::mem::take(&mut self.links_pending);
+                self.links_changed(&names);
+                self.links_done = Instant::now();
             }
             if self.model_dirty && self.model_published.elapsed() >= PUBLISH_IFACES_EVERY {
                 self.publish_model();
