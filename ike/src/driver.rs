@@ -261,8 +261,11 @@ async fn bind_one(ip: IpAddr, port: u16) -> io::Result<UdpSocket> {
 /// re-initiate at once (a hub restarted, each got its Delete) send their
 /// IKE_SA_INITs in one burst; the default buffer (about 200 KiB, a few
 /// hundred messages) dropped most of 3,000 and their retransmissions,
-/// backing off, took a minute and more to come back.
-const IKE_RECV_BUFFER: libc::c_int = 8 << 20;
+/// backing off, took a minute and more to come back. 8 MiB took 3,000
+/// (6.6 s to all up again) but about 4,000 of 9,950: each datagram costs
+/// its buffer's truesize (~2 KiB), not its length. 32 MiB holds 10,000
+/// and more; the memory is used only while a burst waits.
+const IKE_RECV_BUFFER: libc::c_int = 32 << 20;
 
 impl Sockets {
     async fn open(cfg: DriverConfig) -> io::Result<Sockets> {
@@ -492,6 +495,7 @@ pub async fn run_with(
     let (ack_tx, mut acks) = mpsc::unbounded_channel();
     let mut trim = Trim::default();
     let slow = test_slow();
+    let mut inits = Inits::default();
     loop {
         // The engine judges certificate validity by the wall clock it is
         // given; tie it to the monotonic clock afresh each turn, so a
@@ -552,10 +556,10 @@ pub async fn run_with(
                 }
             }
             r = recv_opt(Some(&socks.v4), &mut b4, local4) => if let Ok((n, from, local)) = r {
-                engine.handle_datagram(Instant::now(), local, from, false, &b4[..n]);
+                inits.intake(&mut engine, local, from, false, &b4[..n]);
             },
             r = recv_opt(socks.v4_natt.as_ref(), &mut b4n, local4n) => if let Ok((n, from, local)) = r {
-                natt_in(&mut engine, local, from, &b4n[..n]);
+                natt_in(&mut engine, &mut inits, local, from, &b4n[..n]);
             },
             Some(d) = recv_ext(external.as_mut()) => {
                 let any = if d.from.is_ipv4() { local4n } else { local6n };
@@ -563,13 +567,47 @@ pub async fn run_with(
                 engine.handle_datagram(Instant::now(), local, d.from, true, &d.data);
             },
             r = recv_opt(socks.v6.as_ref(), &mut b6, local6) => if let Ok((n, from, local)) = r {
-                engine.handle_datagram(Instant::now(), local, from, false, &b6[..n]);
+                inits.intake(&mut engine, local, from, false, &b6[..n]);
             },
             r = recv_opt(socks.v6_natt.as_ref(), &mut b6n, local6n) => if let Ok((n, from, local)) = r {
-                natt_in(&mut engine, local, from, &b6n[..n]);
+                natt_in(&mut engine, &mut inits, local, from, &b6n[..n]);
             },
             Some((spi_in, r)) = acks.recv() => engine.child_installed(spi_in, r, Instant::now()),
             _ = sleep => engine.handle_timeout(Instant::now()),
+            // New negotiations wait in the queue below: do not sleep.
+            () = tokio::task::yield_now(), if !inits.is_empty() => {}
+        }
+        // Everything else queued on the sockets before more new
+        // negotiations: the exchanges of SAs under way (IKE_AUTH above
+        // all) finish, where a burst of IKE_SA_INITs in front of them
+        // (thousands of spokes re-initiating after a hub restart) held
+        // them back past their initiators' retransmission timers.
+        if !inits.is_empty() {
+            let sockets = [
+                (Some(&socks.v4), false, local4),
+                (socks.v4_natt.as_ref(), true, local4n),
+                (socks.v6.as_ref(), false, local6),
+                (socks.v6_natt.as_ref(), true, local6n),
+            ];
+            for (sock, natt, any) in sockets {
+                let Some(sock) = sock else { continue };
+                for _ in 0..DRAIN {
+                    let Ok((n, from, local)) = pktinfo::recv_from(sock, &mut b4) else {
+                        break;
+                    };
+                    let local = local.map_or(any, |ip| SocketAddr::new(ip, any.port()));
+                    let data = b4.get(..n).unwrap_or_default();
+                    if natt {
+                        natt_in(&mut engine, &mut inits, local, from, data);
+                    } else {
+                        inits.intake(&mut engine, local, from, false, data);
+                    }
+                }
+            }
+            for _ in 0..INITS_PER_TURN {
+                let Some(q) = inits.q.pop_front() else { break };
+                engine.handle_datagram(Instant::now(), q.local, q.from, q.natt, &q.data);
+            }
         }
         flush(&mut engine, &socks, &events, &ack_tx).await;
         trim.after_event(&engine);
@@ -640,10 +678,81 @@ fn release_free_memory() {}
 /// A datagram on IKE's own NAT-T socket: IKE after the non-ESP marker;
 /// anything else (keepalives; ESP, which the kernel data plane takes off
 /// the socket before it gets here) is not for IKE.
-fn natt_in(engine: &mut Engine, local: SocketAddr, from: SocketAddr, data: &[u8]) {
+fn natt_in(
+    engine: &mut Engine,
+    inits: &mut Inits,
+    local: SocketAddr,
+    from: SocketAddr,
+    data: &[u8],
+) {
     if data.len() > 4 && data[..4] == NON_ESP_MARKER {
-        engine.handle_datagram(Instant::now(), local, from, true, &data[4..]);
+        inits.intake(engine, local, from, true, &data[4..]);
     }
+}
+
+/// Datagrams read from the sockets per socket and turn while new
+/// negotiations wait.
+const DRAIN: usize = 256;
+/// New negotiations (IKE_SA_INIT requests) started per turn while others
+/// wait.
+const INITS_PER_TURN: usize = 16;
+/// New negotiations the queue holds at most; more are dropped, as a full
+/// socket buffer drops them (their initiators retransmit).
+const INITS_MAX: usize = 32_768;
+
+/// An IKE_SA_INIT request waiting for its turn.
+struct QueuedInit {
+    local: SocketAddr,
+    from: SocketAddr,
+    natt: bool,
+    data: Vec<u8>,
+}
+
+/// The queue of new negotiations: a request that starts an IKE SA waits
+/// here while anything else on the sockets is handled first.
+#[derive(Default)]
+struct Inits {
+    q: std::collections::VecDeque<QueuedInit>,
+}
+
+impl Inits {
+    fn is_empty(&self) -> bool {
+        self.q.is_empty()
+    }
+
+    /// Handles `data` now, or queues it if it starts a new IKE SA.
+    fn intake(
+        &mut self,
+        engine: &mut Engine,
+        local: SocketAddr,
+        from: SocketAddr,
+        natt: bool,
+        data: &[u8],
+    ) {
+        if !is_init_request(data) {
+            engine.handle_datagram(Instant::now(), local, from, natt, data);
+            return;
+        }
+        if self.q.len() < INITS_MAX {
+            self.q.push_back(QueuedInit {
+                local,
+                from,
+                natt,
+                data: data.to_vec(),
+            });
+        }
+    }
+}
+
+/// Whether an IKE message is an IKE_SA_INIT request (RFC 7296 3.1:
+/// exchange type 34, the Response flag clear, responder SPI zero).
+fn is_init_request(data: &[u8]) -> bool {
+    const IKE_SA_INIT: u8 = 34;
+    const RESPONSE: u8 = 0x20;
+    data.len() >= 28
+        && data.get(8..16).is_some_and(|r| r.iter().all(|b| *b == 0))
+        && data.get(18) == Some(&IKE_SA_INIT)
+        && data.get(19).is_some_and(|f| f & RESPONSE == 0)
 }
 
 async fn recv_ext(rx: Option<&mut mpsc::Receiver<NattIn>>) -> Option<NattIn> {
@@ -753,5 +862,45 @@ mod natt_filter_tests {
         assert!(!natt_ike_plausible(&[]));
         // Over the size limit, even when consistent.
         assert!(!natt_ike_plausible(&ike(70_000, 1)));
+    }
+}
+
+#[cfg(test)]
+mod init_queue_tests {
+    use super::*;
+
+    /// An IKE header: exchange type, flags, responder SPI.
+    fn hdr(exch: u8, flags: u8, spi_r: u8) -> Vec<u8> {
+        let mut d = vec![0u8; 28];
+        d[0] = 7;
+        d[8] = spi_r;
+        d[17] = 0x20;
+        d[18] = exch;
+        d[19] = flags;
+        d[24..28].copy_from_slice(&28u32.to_be_bytes());
+        d
+    }
+
+    #[test]
+    fn only_init_requests_wait_in_the_queue() {
+        assert!(is_init_request(&hdr(34, 0x08, 0)));
+        // Its response, an IKE_AUTH, an INFORMATIONAL, an INIT that names
+        // a responder SPI, a truncated header.
+        assert!(!is_init_request(&hdr(34, 0x20, 0)));
+        assert!(!is_init_request(&hdr(35, 0x08, 5)));
+        assert!(!is_init_request(&hdr(37, 0x08, 5)));
+        assert!(!is_init_request(&hdr(34, 0x08, 5)));
+        assert!(!is_init_request(&hdr(34, 0x08, 0)[..20]));
+
+        let mut engine = Engine::new(Box::new(SystemRandom::new()), 500, 4500);
+        let mut inits = Inits::default();
+        let a: SocketAddr = "192.0.2.1:500".parse().unwrap();
+        let b: SocketAddr = "192.0.2.2:500".parse().unwrap();
+        inits.intake(&mut engine, a, b, false, &hdr(35, 0x08, 5));
+        assert!(inits.is_empty(), "an IKE_AUTH is handled at once");
+        for _ in 0..INITS_MAX + 10 {
+            inits.intake(&mut engine, a, b, false, &hdr(34, 0x08, 0));
+        }
+        assert_eq!(inits.q.len(), INITS_MAX, "the queue is bounded");
     }
 }
