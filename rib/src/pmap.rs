@@ -24,6 +24,20 @@ struct K6 {
     len: u8,
 }
 
+impl crate::cow::Rank for K4 {
+    fn rank(&self) -> u64 {
+        (u64::from(self.addr) << 8) | u64::from(self.len)
+    }
+}
+
+impl crate::cow::Rank for K6 {
+    fn rank(&self) -> u64 {
+        // The top half of the address: monotonic in the key's order.
+        let top = self.addr.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok());
+        top.map_or(0, u64::from_be_bytes)
+    }
+}
+
 fn k4(n: &Ipv4Network) -> K4 {
     K4 {
         addr: u32::from(n.ip()),
