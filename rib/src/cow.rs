@@ -21,10 +21,17 @@ pub trait Rank: Ord + Clone {
     fn rank(&self) -> u64;
 }
 
-impl Rank for u32 {
-    fn rank(&self) -> u64 {
-        u64::from(*self)
-    }
+/// The rank of an IPv4 prefix (address, then length): strictly monotonic.
+pub fn rank_v4(addr: u32, len: u8) -> u64 {
+    (u64::from(addr) << 8) | u64::from(len)
+}
+
+/// The rank of an IPv6 prefix: the top half of its address, monotonic
+/// in the (address, length) order.
+pub fn rank_v6(addr: &[u8; 16]) -> u64 {
+    let mut top = [0u8; 8];
+    top.copy_from_slice(&addr[..8]);
+    u64::from_be_bytes(top)
 }
 
 /// Where `k` is in the sorted `c`, or would go (as `binary_search`):
@@ -188,9 +195,10 @@ impl<K: Rank, V: Clone> CowMap<K, V> {
 
     /// The stored key and value of `k`.
     pub fn get_key_value(&self, k: &K) -> Option<(&K, &V)> {
-        let c = self.chunks.get(self.chunk_of(k))?;
-        let i = search(c, k).ok()?;
-        c.get(i).map(|(k, v)| (k, v))
+        let (ci, Ok(i)) = self.find(k)? else {
+            return None;
+        };
+        self.chunks.get(ci)?.get(i).map(|(k, v)| (k, v))
     }
 
     /// Whether `k` has a value.
@@ -200,9 +208,9 @@ impl<K: Rank, V: Clone> CowMap<K, V> {
 
     /// The value of `k`, mutable (its chunk is copied if shared).
     pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
-        let ci = self.chunk_of(k);
-        let c = self.chunks.get(ci)?;
-        let i = search(c, k).ok()?;
+        let (ci, Ok(i)) = self.find(k)? else {
+            return None;
+        };
         let c = self.chunks.get_mut(ci)?;
         own(c).get_mut(i).map(|(_, v)| v)
     }
@@ -296,9 +304,10 @@ impl<K: Rank, V: Clone> CowMap<K, V> {
 
     /// Removes `k`; returns its value.
     pub fn remove(&mut self, k: &K) -> Option<V> {
-        let ci = self.chunk_of(k);
+        let (ci, Ok(i)) = self.find(k)? else {
+            return None;
+        };
         let chunk = self.chunks.get_mut(ci)?;
-        let i = search(chunk, k).ok()?;
         let (_, v) = own(chunk).remove(i);
         self.len -= 1;
         let n = chunk.len();
@@ -440,6 +449,12 @@ mod tests {
         }
         assert!(m.is_empty());
         assert!(m.chunks.is_empty());
+    }
+
+    impl Rank for u32 {
+        fn rank(&self) -> u64 {
+            u64::from(*self)
+        }
     }
 
     /// A key whose rank ties across many keys (as an IPv6 key's top

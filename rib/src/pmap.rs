@@ -26,15 +26,13 @@ struct K6 {
 
 impl crate::cow::Rank for K4 {
     fn rank(&self) -> u64 {
-        (u64::from(self.addr) << 8) | u64::from(self.len)
+        crate::cow::rank_v4(self.addr, self.len)
     }
 }
 
 impl crate::cow::Rank for K6 {
     fn rank(&self) -> u64 {
-        // The top half of the address: monotonic in the key's order.
-        let top = self.addr.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok());
-        top.map_or(0, u64::from_be_bytes)
+        crate::cow::rank_v6(&self.addr)
     }
 }
 

@@ -177,15 +177,13 @@ impl Ord for K4 {
 
 impl rib::cow::Rank for K4 {
     fn rank(&self) -> u64 {
-        (u64::from(u32::from_be_bytes(self.addr)) << 8) | u64::from(self.len)
+        rib::cow::rank_v4(u32::from_be_bytes(self.addr), self.len)
     }
 }
 
 impl rib::cow::Rank for K6 {
     fn rank(&self) -> u64 {
-        // The top half of the address: monotonic in the key's order.
-        let top = self.addr.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok());
-        top.map_or(0, u64::from_be_bytes)
+        rib::cow::rank_v6(&self.addr)
     }
 }
 
