@@ -226,6 +226,7 @@ async fn run(
     let (map_tx, map_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let (dp_tx, dp_rx) = mpsc::unbounded_channel();
+    let (heard_tx, heard_rx) = mpsc::unbounded_channel();
     let planes = open_planes(&tasks, info.dataplane, ports, dp_rx, rekey_tx, map_tx).await;
     let ike_runs = match planes {
         Ok((socks, dp)) => {
@@ -240,7 +241,12 @@ async fn run(
                 cmds: ike_rx,
                 rekeys: rekey_rx,
                 mappings: map_rx,
+                heard: heard_rx,
             };
+            tasks.spawn(
+                "esp-heard",
+                dataplane::heard::run(ike_cfg_tx.subscribe(), dp_tx.clone(), heard_tx),
+            );
             tasks.spawn("ike", async move {
                 if let Err(e) = ike::driver::run_with(socks, ports, control, ev_tx).await {
                     error!("IKE task failed: {e}");

@@ -70,6 +70,10 @@ pub struct Control {
     /// ([`Engine::handle_esp_mapping`]). Reported once per SA and new
     /// address, so bounded like `rekeys`.
     pub mappings: mpsc::UnboundedReceiver<(u32, SocketAddr)>,
+    /// The inbound SPIs of the Child SAs whose ESP the data plane opened
+    /// since its last report ([`Engine::esp_heard`]); the daemon reports
+    /// every few seconds while a tunnel has DPD on demand.
+    pub heard: mpsc::UnboundedReceiver<Vec<u32>>,
 }
 
 /// What the IKE task tells the daemon.
@@ -474,6 +478,7 @@ pub async fn run_with(
         mut cmds,
         mut rekeys,
         mut mappings,
+        mut heard,
     } = control;
     let mut paths = tokio::time::interval(PATH_CHECK);
     paths.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -548,6 +553,7 @@ pub async fn run_with(
             }
             Some(spi_in) = rekeys.recv() => engine.rekey_child(spi_in, Instant::now()),
             Some((spi_in, from)) = mappings.recv() => engine.handle_esp_mapping(spi_in, from, Instant::now()),
+            Some(spis) = heard.recv() => engine.esp_heard(&spis, Instant::now()),
             _ = paths.tick() => {
                 for remote in engine.mobile_peers() {
                     if let Some(local) = source_for(remote) {

@@ -37,6 +37,18 @@ pub trait Backend {
     /// Counters for show commands.
     async fn stats(&mut self) -> DpStats;
 
+    /// Packets opened so far by each inbound SA (by SPI), for DPD on
+    /// demand. Backends with a cheaper way than a full [`Backend::stats`]
+    /// override it.
+    async fn inbound_packets(&mut self) -> Vec<(u32, u64)> {
+        self.stats()
+            .await
+            .sas
+            .into_iter()
+            .map(|s| (s.spi_in, s.in_packets))
+            .collect()
+    }
+
     /// Remove everything this backend created.
     /// The daemon is stopping (see `DpCommand::Stopping`).
     fn stopping(&mut self) {}
@@ -48,6 +60,8 @@ pub trait Backend {
 /// command channel closes), then remove everything it created.
 pub async fn serve<B: Backend>(mut backend: B, mut cmds: UnboundedReceiver<DpCommand>) {
     let mut loopbacks = super::loopback::Loopbacks::default();
+    // Each inbound SA's packet count at the last `Heard`.
+    let mut seen: std::collections::HashMap<u32, u64> = Default::default();
     while let Some(cmd) = cmds.recv().await {
         match cmd {
             DpCommand::Install {
@@ -101,6 +115,10 @@ pub async fn serve<B: Backend>(mut backend: B, mut cmds: UnboundedReceiver<DpCom
                 st.interfaces.iter_mut().for_each(|i| op(&mut i.name));
                 let _ = tx.send(st);
             }
+            DpCommand::Heard(tx) => {
+                let counts = backend.inbound_packets().await;
+                let _ = tx.send(heard_since(&mut seen, counts));
+            }
             DpCommand::Stopping => backend.stopping(),
             DpCommand::Shutdown(tx) => {
                 loopbacks.remove_all().await;
@@ -112,4 +130,44 @@ pub async fn serve<B: Backend>(mut backend: B, mut cmds: UnboundedReceiver<DpCom
     }
     // Nobody can command this backend any more: leave nothing behind.
     backend.shutdown().await;
+}
+
+/// The inbound SAs whose packet count moved since `seen` (a new SA counts
+/// once it has opened a packet); `seen` becomes `counts`, so SAs that are
+/// gone leave it.
+fn heard_since(
+    seen: &mut std::collections::HashMap<u32, u64>,
+    counts: Vec<(u32, u64)>,
+) -> Vec<u32> {
+    let mut heard = Vec::new();
+    let mut next = std::collections::HashMap::with_capacity(counts.len());
+    for (spi, n) in counts {
+        if seen.get(&spi).map_or(n > 0, |&was| n != was) {
+            heard.push(spi);
+        }
+        next.insert(spi, n);
+    }
+    *seen = next;
+    heard
+}
+
+#[cfg(test)]
+mod tests {
+    use super::heard_since;
+
+    #[test]
+    fn heard_lists_the_sas_whose_count_moved() {
+        let mut seen = Default::default();
+        // New SAs: those that opened something.
+        assert_eq!(heard_since(&mut seen, vec![(1, 0), (2, 5)]), vec![2]);
+        // Moved, unchanged, new and silent, and one gone.
+        assert_eq!(
+            heard_since(&mut seen, vec![(1, 3), (2, 5), (3, 0)]),
+            vec![1]
+        );
+        assert_eq!(heard_since(&mut seen, vec![(1, 3)]), Vec::<u32>::new());
+        assert_eq!(seen.len(), 1);
+        // An SA replaced under the same SPI with a lower count moved too.
+        assert_eq!(heard_since(&mut seen, vec![(1, 1), (2, 5)]), vec![1, 2]);
+    }
 }

@@ -15,6 +15,7 @@
 
 mod backend;
 mod error;
+pub mod heard;
 pub mod kernel;
 pub mod loopback;
 pub mod none;
@@ -198,6 +199,9 @@ pub enum DpCommand {
     RemoveInterface { name: String },
     /// Counters for show commands.
     Stats(oneshot::Sender<DpStats>),
+    /// The inbound SPIs of the SAs that opened ESP since the last `Heard`
+    /// (for DPD on demand: those peers are alive).
+    Heard(oneshot::Sender<Vec<u32>>),
     /// The daemon is stopping: the SA pairs removed from now on leave
     /// their interfaces' line protocol as it is (bringing a thousand
     /// interfaces down one by one costs the kernel seconds; `Shutdown`

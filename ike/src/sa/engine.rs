@@ -974,8 +974,15 @@ impl Engine {
             let sa = self.sas.get_mut(&spi).expect("present");
             match dpd {
                 Some(d) => {
-                    sa.next_dpd = Some(now + d.interval);
                     let idle = now.saturating_duration_since(sa.last_heard) >= d.interval;
+                    // On demand, the next look is an interval after the
+                    // peer was last heard: a peer gone silent is probed
+                    // after one interval of silence, not up to two.
+                    sa.next_dpd = Some(if d.periodic || idle {
+                        now + d.interval
+                    } else {
+                        sa.last_heard + d.interval
+                    });
                     if (d.periodic || idle)
                         && sa.pending.is_none()
                         && !sa.queue.contains(&Task::Dpd)

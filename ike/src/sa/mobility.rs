@@ -48,6 +48,24 @@ impl Engine {
         self.children_moved(spi);
     }
 
+    /// The data plane opened ESP (integrity verified) of these Child SAs,
+    /// by inbound SPI, since it last said: their IKE SAs heard from the
+    /// peer at `now`. DPD on demand (not `periodic`) probes only a peer
+    /// silent for the whole interval, IKE and ESP alike, as strongSwan's
+    /// `dpd_delay` does: a spoke whose BGP keepalives arrive every few
+    /// seconds is alive without an INFORMATIONAL exchange.
+    pub fn esp_heard(&mut self, spis_in: &[u32], now: Instant) {
+        for &c in spis_in {
+            if let Some(sa) = self
+                .sas
+                .sa_of_child(c)
+                .and_then(|spi| self.sas.get_mut(&spi))
+            {
+                sa.last_heard = sa.last_heard.max(now);
+            }
+        }
+    }
+
     /// The data plane opened (integrity verified) ESP of Child SA `spi_in`
     /// that came from `from`, which is not where the SA sends to. As
     /// strongSwan does with the kernel's XFRM mapping events: when the

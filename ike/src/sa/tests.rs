@@ -323,16 +323,18 @@ fn forged(sa: &IkeSaInfo, flags: u8, id: u32) -> Vec<u8> {
 }
 
 fn standard() -> Pair {
-    Pair::new(
-        vec![tunnel(
-            A,
-            Peer::Address(ip(B)),
-            "a.example.net",
-            "b.example.net",
-            "secret-of-a-0123456",
-            "secret-of-b-0123456",
-        )],
-        vec![b_dynamic()],
+    Pair::new(vec![a_static()], vec![b_dynamic()])
+}
+
+/// A's side of [`standard`]: a tunnel to B's address.
+fn a_static() -> TunnelConfig {
+    tunnel(
+        A,
+        Peer::Address(ip(B)),
+        "a.example.net",
+        "b.example.net",
+        "secret-of-a-0123456",
+        "secret-of-b-0123456",
     )
 }
 
@@ -404,14 +406,7 @@ fn wrong_psk_fails_phase1_on_both_sides_with_the_reason() {
 
 #[test]
 fn proposal_mismatch_names_both_offers() {
-    let mut b = tunnel(
-        B,
-        Peer::Dynamic,
-        "b.example.net",
-        "a.example.net",
-        "secret-of-b-0123456",
-        "secret-of-a-0123456",
-    );
+    let mut b = b_dynamic();
     b.ike = IkeProposal {
         encryption: vec![(12, 128)],
         integrity: vec![12],
@@ -451,23 +446,9 @@ fn proposal_mismatch_names_both_offers() {
 
 #[test]
 fn invalid_ke_payload_makes_the_initiator_retry_with_the_right_group() {
-    let mut a = tunnel(
-        A,
-        Peer::Address(ip(B)),
-        "a.example.net",
-        "b.example.net",
-        "secret-of-a-0123456",
-        "secret-of-b-0123456",
-    );
+    let mut a = a_static();
     a.ike.groups = vec![19, 31];
-    let mut b = tunnel(
-        B,
-        Peer::Dynamic,
-        "b.example.net",
-        "a.example.net",
-        "secret-of-b-0123456",
-        "secret-of-a-0123456",
-    );
+    let mut b = b_dynamic();
     b.ike.groups = vec![31];
     let mut p = Pair::new(vec![a], vec![b]);
     p.run(Duration::from_secs(5));
@@ -492,22 +473,8 @@ fn lost_packets_are_retransmitted() {
 
 #[test]
 fn child_and_ike_sas_rekey_for_a_day_with_no_gap() {
-    let mut a = tunnel(
-        A,
-        Peer::Address(ip(B)),
-        "a.example.net",
-        "b.example.net",
-        "secret-of-a-0123456",
-        "secret-of-b-0123456",
-    );
-    let mut b = tunnel(
-        B,
-        Peer::Dynamic,
-        "b.example.net",
-        "a.example.net",
-        "secret-of-b-0123456",
-        "secret-of-a-0123456",
-    );
+    let mut a = a_static();
+    let mut b = b_dynamic();
     for t in [&mut a, &mut b] {
         t.child_lifetime = Duration::from_secs(30);
         t.ike_lifetime = Duration::from_secs(120);
@@ -554,6 +521,55 @@ fn dpd_detects_a_dead_peer_and_the_tunnel_recovers_when_it_returns() {
     p.run(Duration::from_secs(60));
     assert_eq!(p.a.last(), Some(&TunnelStatus::Up), "{:#?}", p.a.log);
     p.assert_paired();
+}
+
+#[test]
+fn dpd_on_demand_is_quiet_while_esp_arrives_and_periodic_is_not() {
+    let mut p = standard();
+    p.run(Duration::from_secs(5));
+    p.assert_paired();
+    // Nothing flows: DPD on demand (10 s) probes.
+    let s0 = p.sent;
+    p.run(Duration::from_secs(60));
+    let idle = p.sent - s0;
+    assert!(idle >= 8, "{idle} datagrams in a silent minute");
+    // ESP arrives at both ends every 3 s: not one exchange.
+    let heard = |p: &mut Pair| {
+        let a: Vec<u32> = p.a.children.keys().copied().collect();
+        let b: Vec<u32> = p.b.children.keys().copied().collect();
+        p.a.e.esp_heard(&a, p.now);
+        p.b.e.esp_heard(&b, p.now);
+    };
+    let s1 = p.sent;
+    for _ in 0..20 {
+        heard(&mut p);
+        p.run(Duration::from_secs(3));
+    }
+    assert_eq!(p.sent - s1, 0, "{:#?}", p.a.log);
+    // SPIs nobody knows change nothing.
+    p.a.e.esp_heard(&[0xdead_beef, 0], p.now);
+    // The ESP stops: probes again within an interval and a bit.
+    let s2 = p.sent;
+    p.run(Duration::from_secs(12));
+    assert!(p.sent - s2 >= 2, "probed after the ESP stopped");
+    p.assert_paired();
+    assert_eq!(p.a.last(), Some(&TunnelStatus::Up));
+
+    // Periodic DPD probes whatever arrives.
+    let mut a = a_static();
+    let mut b = b_dynamic();
+    for t in [&mut a, &mut b] {
+        t.dpd.as_mut().expect("set").periodic = true;
+    }
+    let mut p = Pair::new(vec![a], vec![b]);
+    p.run(Duration::from_secs(5));
+    p.assert_paired();
+    let s3 = p.sent;
+    for _ in 0..20 {
+        heard(&mut p);
+        p.run(Duration::from_secs(3));
+    }
+    assert!(p.sent - s3 >= 8, "{} datagrams", p.sent - s3);
 }
 
 #[test]

@@ -457,6 +457,31 @@ impl Backend for Kernel {
         self.read_stats().await
     }
 
+    /// One dump of the kernel's SAs, matched by (address, SPI, reqid)
+    /// through a map: `read_stats` also reads every interface.
+    async fn inbound_packets(&mut self) -> Vec<(u32, u64)> {
+        let sas = match self.xfrm.dump_sas().await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!("kernel data plane: cannot read SA counters: {e}");
+                return Vec::new();
+            }
+        };
+        let by: std::collections::HashMap<(IpAddr, u32, u32), u64> = sas
+            .iter()
+            .filter_map(|s| Some(((s.dst?, s.spi, s.reqid), s.packets)))
+            .collect();
+        self.tunnels
+            .values()
+            .flat_map(|t| {
+                t.pairs.iter().filter_map(|p| {
+                    by.get(&(p.local, p.spi_in, t.reqid))
+                        .map(|&n| (p.spi_in, n))
+                })
+            })
+            .collect()
+    }
+
     async fn shutdown(mut self) {
         self.remove_all().await;
     }

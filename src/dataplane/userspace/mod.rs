@@ -548,6 +548,18 @@ impl Userspace {
         info!("{name}: removed from the data plane");
     }
 
+    /// Packets opened by each live inbound SA, without the rest of
+    /// [`Userspace::stats`].
+    fn inbound_packets(&self) -> Vec<(u32, u64)> {
+        let tables = self.shared.tables.load();
+        tables
+            .inbound
+            .iter()
+            .filter(|(_, s)| s.live())
+            .map(|(spi, s)| (*spi, lock(&s.sa).stats().packets))
+            .collect()
+    }
+
     fn stats(&self) -> DpStats {
         let tables = self.shared.tables.load_full();
         let mut sas: Vec<SaCounters> = tables
@@ -680,6 +692,10 @@ impl Backend for Control {
 
     async fn stats(&mut self) -> DpStats {
         self.dp.stats()
+    }
+
+    async fn inbound_packets(&mut self) -> Vec<(u32, u64)> {
+        self.dp.inbound_packets()
     }
 
     fn stopping(&mut self) {
