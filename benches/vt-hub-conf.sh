@@ -4,8 +4,10 @@
 # vt_hub_conf N HUB_IP PSK [DPD_SECS]: prints a hub with ONE
 # `interface Virtual-Template1 type tunnel` (unnumbered to Loopback0,
 # 10.199.0.1), an `ip local pool` of N addresses from 10.200.0.1, spokes
-# matched by `fqdn domain bench` with one PSK, and periodic DPD every
-# DPD_SECS (none when empty). Every authenticated spoke gets a
+# matched by `fqdn domain bench` with one PSK, and DPD every DPD_SECS
+# (none when empty; DPD_MODE, env: on-demand, the default, probes a spoke
+# silent for the interval, IKE and ESP alike; periodic probes every spoke
+# every interval). Every authenticated spoke gets a
 # Virtual-AccessN, a pool address and a host route.
 # VT_MAX_NEG (env, default 100000): the hub's `crypto ikev2 limit
 # max-in-negotiation-sa` (half-open SAs before it refuses).
@@ -48,7 +50,7 @@ crypto ikev2 profile PROF
  keyring local K
  proposal P
 EOF
-  [ -n "$dpd" ] && echo " dpd $dpd 3 periodic"
+  [ -n "$dpd" ] && echo " dpd $dpd 3 ${DPD_MODE:-on-demand}"
   cat <<EOF
  aaa authorization group psk list SPOKES-AUTH SPOKES-POL
  virtual-template 1

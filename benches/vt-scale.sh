@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # benches/vt-scale.sh - a FlexVPN Virtual-Template hub with many spokes
 # (issue 16 point 4): one rvpnd hub (one `interface Virtual-Template1 type
-# tunnel`, an `ip local pool`, periodic DPD), N spokes from ikeload --cp
+# tunnel`, an `ip local pool`, DPD), N spokes from ikeload --cp
 # (rvpn's IKE engine, one identity spoke<i>.bench each, each asking for
 # an address). Per run it records:
 #   - the time until all N spokes are up (IKE SA + Child SA + address);
@@ -27,7 +27,8 @@
 # the idle CPU includes the keepalives.
 #
 # Usage: benches/vt-scale.sh
-#   env: N=10000 WINDOW=64 RUNS=1 DPD=10 IDLE=30 TIMEOUT=900
+#   env: N=10000 WINDOW=64 RUNS=1 DPD=10 DPD_MODE=on-demand|periodic
+#        IDLE=30 TIMEOUT=900
 #        DATAPLANE=userspace|none (rvpnd --dataplane)  RVPN_LOG=warn
 #        BGP=1|0  BGP_TIMEOUT=600 (for all sessions to come up)
 #        RESTART=term|kill|none (with BGP=1, after the idle period: the hub
@@ -152,7 +153,7 @@ now() { date +%s.%N; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
 
 RES=$W/results.txt; : > "$RES"
-echo "=== Virtual-Template hub scale: N=$N WINDOW=$WINDOW DPD=$DPD s IDLE=$IDLE s DATAPLANE=$DATAPLANE BGP=$BGP RUNS=$RUNS"
+echo "=== Virtual-Template hub scale: N=$N WINDOW=$WINDOW DPD=$DPD s ${DPD_MODE:-on-demand} IDLE=$IDLE s DATAPLANE=$DATAPLANE BGP=$BGP RUNS=$RUNS"
 echo "    machine: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg); rvpn $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'); open files $(ulimit -Sn)"
 FAILED=0
 for r in $(seq "$RUNS"); do
@@ -213,10 +214,21 @@ for r in $(seq "$RUNS"); do
   rss1=$(rss_kb "$hub"); slab1=$(mem_kb SUnreclaim); used1=$(used_kb); nl=$(links)
   routes=$(ip -n "$NR" -4 route show | grep -c '^10\.2[0-9][0-9]\.' || true)
   fds=$(ls "/proc/$hub/fd" | wc -l)
-  # Idle: DPD every $DPD s to each of N spokes.
+  # Idle: DPD every $DPD s to each of N spokes (on demand: to those not
+  # heard from, IKE or ESP, for $DPD s).
+  # The hub namespace's TCP segments each way (BGP inside the tunnels:
+  # keepalives and acknowledgements), from /proc/net/snmp.
+  snmp() {
+    ip netns exec "$NR" cat /proc/net/snmp | awk '
+      $1 == "Tcp:" && $2 ~ /^[0-9]/ { ti = $11; to = $12 }
+      END { print ti, to }'
+  }
+  read -r tin0 tout0 < <(snmp)
   i0=$(cpu_of "$hub"); ti0=$(now); thr0=$(threads_cpu "$hub")
   sleep "$IDLE"
   i1=$(cpu_of "$hub"); ti1=$(now); thr1=$(threads_cpu "$hub")
+  read -r tin1 tout1 < <(snmp)
+  pps() { awk -v a="$1" -v b="$2" -v t="$(minus "$ti1" "$ti0")" 'BEGIN { printf "%.0f", (b - a) / t }'; }
   idle_pct=$(awk -v a="$i0" -v b="$i1" -v t="$(minus "$ti1" "$ti0")" 'BEGIN { printf "%.1f", (b - a) * 100 / t }')
   if [ "$BGP" = 1 ]; then
     read -r bgp_after _ < <(bgp_counts "$d")
@@ -284,7 +296,8 @@ for r in $(seq "$RUNS"); do
   echo "  run $r: ${nup:-0}/$N up in ${secs:-nan} s ($(awk -v n="${nup:-0}" -v s="${secs:-0}" 'BEGIN { printf "%.1f", (s > 0 ? n / s : 0) }') SAs/s; hub CPU $setup_cpu s)"
   echo "    hub: $nl rvpn-va interfaces, $routes pool host routes, $fds descriptors; RSS $((rss0 / 1024)) -> $((rss1 / 1024)) MiB = $rss_per KiB/spoke"
   echo "    kernel: SUnreclaim +$(((slab1 - slab0) / 1024)) MiB = $slab_per KiB/spoke; used memory +$(((used1 - used0) / 1024)) MiB = $used_per KiB/spoke (hub RSS included)"
-  echo "    idle with DPD every $DPD s: hub CPU $idle_pct % of a core over $IDLE s; spokes lost while held: ${lost:-?}"
+  echo "    idle with DPD every $DPD s (${DPD_MODE:-on-demand}): hub CPU $idle_pct % of a core over $IDLE s; spokes lost while held: ${lost:-?}"
+  echo "    idle traffic at the hub, per second: TCP segments in $(pps "$tin0" "$tin1"), out $(pps "$tout0" "$tout1")"
   echo "    idle CPU by thread: $(join -a1 <(sort <<<"$thr1") <(sort <<<"$thr0") | awk -v t="$IDLE" '{ printf "%s %.1f%%, ", $1, ($2 - ($3 + 0)) * 100 / t }' | sed 's/, $//')"
   echo "    stop: $stop s until rvpnd exited and its interfaces were gone ($left left)"
   echo "$r ${secs:-nan} ${nup:-0} $rss_per $slab_per $used_per $idle_pct $stop $setup_cpu $bgp_secs" >> "$RES"

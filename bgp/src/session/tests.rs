@@ -832,7 +832,8 @@ fn no_retain_after_notification() {
 fn peer_restarted_closes_silently() {
     let now = Instant::now();
     let mut s = up_with(vec![gr(&[Family::IPV4_UNICAST])], now);
-    let t = now + Duration::from_secs(4);
+    // (Ours is not due yet: nothing goes out with the peer's.)
+    let t = now + Duration::from_secs(1);
     s.bytes_received(t, &crate::wire::KEEPALIVE);
     s.peer_restarted(t);
     let outs = drain(&mut s);
@@ -1046,4 +1047,58 @@ fn counters_and_show_state() {
     );
     assert_eq!(p.s[0].established_since(), None);
     assert!(p.s[0].families().is_empty());
+}
+
+#[test]
+fn keepalive_goes_out_with_the_peers_when_due_within_a_third() {
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    let ka = crate::wire::KEEPALIVE;
+    let mut s = up_with(vec![], t0);
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(3000)));
+    // Ours is 1.5 s away, more than a third of the 3 s: nothing yet.
+    s.bytes_received(t0 + ms(1500), &ka);
+    assert_eq!(s.poll_output(), None);
+    assert_eq!(s.poll_timeout(), Some(t0 + ms(3000)));
+    // 0.8 s away: sent with the acknowledgement of the peer's, and the
+    // next is due an interval and a sixth later.
+    let t = t0 + ms(2200);
+    s.bytes_received(t, &ka);
+    assert_eq!(s.poll_output(), Some(Output::Send(ka.to_vec())));
+    assert_eq!(s.poll_output(), None);
+    assert_eq!(s.poll_timeout(), Some(t + ms(3500)));
+    // In step: the peer's next, 50 ms late, still takes ours along.
+    let t2 = t + ms(3050);
+    s.bytes_received(t2, &ka);
+    assert_eq!(s.poll_output(), Some(Output::Send(ka.to_vec())));
+    assert_eq!(s.poll_timeout(), Some(t2 + ms(3500)));
+    assert_eq!(s.counters().keepalives_out, 3);
+    // Without the peer's, ours goes on its timer, then every interval.
+    s.handle_timeout(t2 + ms(3500));
+    assert_eq!(s.poll_output(), Some(Output::Send(ka.to_vec())));
+    assert_eq!(s.poll_timeout(), Some(t2 + ms(6500)));
+    let t = t2 + ms(6500);
+    assert_eq!(s.counters().keepalives_out, 4);
+    // The timer has nothing to send before its deadline.
+    s.handle_timeout(t - ms(1));
+    assert_eq!(s.poll_output(), None);
+
+    // Never within a second of the last: a 1 s interval (hold 3 s) only
+    // ever sends on its timer.
+    let mut c = cfg(65001, 65002, T0_ID, false);
+    c.hold_time = 3;
+    c.keepalive = 1;
+    let mut s = Session::new(c, t0);
+    s.start(t0);
+    s.tcp_connected(t0);
+    let mut bytes = Vec::new();
+    Open::new(65002, 3, T1_ID, vec![]).emit(&mut bytes).unwrap();
+    bytes.extend_from_slice(&ka);
+    s.bytes_received(t0, &bytes);
+    assert_eq!(s.state(), State::Established);
+    drain(&mut s);
+    s.bytes_received(t0 + ms(800), &ka);
+    assert_eq!(s.poll_output(), None);
+    s.handle_timeout(t0 + ms(1000));
+    assert_eq!(s.poll_output(), Some(Output::Send(ka.to_vec())));
 }
