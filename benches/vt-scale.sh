@@ -35,7 +35,8 @@
 #        is restarted, by SIGTERM or as a crash (kill -9, the spokes then
 #        run DPD every DPD s), and the time until every spoke's
 #        Virtual-Access and BGP session are back is recorded)
-#        RESTART_TIMEOUT=600
+#        RESTART_TIMEOUT=600  PAUSE=secs (before the restart, to look at
+#        the hub as the flapping left it)
 #        FLAP=1000 FLAP_PERIOD=10 FLAP_TIME=60 (with BGP=1, after the idle
 #        period: one spoke that does not flap pings the hub's loopback every
 #        10 ms for FLAP_TIME s, first with nothing else going on, then while
@@ -266,6 +267,9 @@ for r in $(seq "$RUNS"); do
       # sessions; kill: a crash the spokes notice by DPD); the spokes set
       # their tunnels up again and their sessions connect again.
       sig=TERM; [ "$RESTART" = kill ] && sig=KILL
+      if [ -n "${PAUSE:-}" ]; then
+        echo "    pausing $PAUSE s before the restart (hub pid $hub)"; sleep "$PAUSE"
+      fi
       tr=$(now); kill -$sig "$hub"; gone "$hub"
       for _ in $(seq 100); do [ "$(links)" = 0 ] && break; sleep 0.1; done
       start_hub "$d"; ts=$(minus "$(now)" "$tr")

@@ -171,11 +171,25 @@ impl SaEvents {
                     }
                 }
                 if gone && access {
-                    self.send_rib(crate::routing::Command::IkeRoutes {
+                    let cmd = crate::routing::Command::IkeRoutes {
                         tunnel,
                         routes: Vec::new(),
                         distance: 1,
-                    });
+                    };
+                    // Behind the install that sends the routes (its `then`
+                    // runs in the data plane's order): an SA that went
+                    // before its install was done would otherwise leave
+                    // them in the RIB through a Virtual-Access that is
+                    // gone, refused by the kernel (or, once the number is
+                    // cloned again, pointing at another spoke).
+                    match (&self.dp, self.rib.clone()) {
+                        (Some(dp), Some(rib)) => {
+                            let _ = dp.send(DpCommand::Then(AfterInstall(Box::new(move || {
+                                let _ = rib.send(cmd);
+                            }))));
+                        }
+                        _ => self.send_rib(cmd),
+                    }
                 }
             }
         }
@@ -249,6 +263,66 @@ mod tests {
         // A stray down (already gone) does not go below zero.
         assert_eq!(c.change("Tunnel1", false), None);
         assert_eq!(c.change("Tunnel1", true), Some(true));
+    }
+
+    /// A Virtual-Access whose SA goes before the data plane took its
+    /// install: the routes the install's `then` sends reach the RIB before
+    /// their removal, never after it.
+    #[test]
+    fn a_virtual_access_gone_before_its_install_leaves_no_route() {
+        let (rib_tx, mut rib_rx) = mpsc::unbounded_channel();
+        let (dp_tx, mut dp_rx) = mpsc::unbounded_channel();
+        let (_cfg_tx, cfg_rx) = watch::channel(Arc::new(vtysh::Config::default()));
+        let ev = SaEvents {
+            running: cfg_rx,
+            dp: Some(dp_tx),
+            rib: Some(rib_tx),
+            bgp: None,
+            leased: Leased::default(),
+        };
+        let mut child = crate::dataplane::none::test_child("Virtual-Access7", 0x11, 0x22);
+        child.cp.peer_addresses = vec![("10.200.0.7".parse().expect("address"), 32)];
+        let (ack_tx, _ack_rx) = mpsc::unbounded_channel();
+        let mut counts = Counts::default();
+        ev.on_event(
+            &mut counts,
+            IkeEvent::ChildUp {
+                child: Box::new(child),
+                installed: ike::driver::InstallAck::new(0x11, ack_tx),
+            },
+        );
+        ev.on_event(
+            &mut counts,
+            IkeEvent::ChildDown {
+                tunnel: "Virtual-Access7".into(),
+                spi_in: 0x11,
+                spi_out: 0x22,
+            },
+        );
+        // Only now does the data plane get to its queue, in order.
+        while let Ok(cmd) = dp_rx.try_recv() {
+            match cmd {
+                DpCommand::Install { then, .. } => then.into_iter().for_each(|t| (t.0)()),
+                DpCommand::Then(t) => (t.0)(),
+                _ => {}
+            }
+        }
+        let mut routes: Vec<Vec<IpNetwork>> = Vec::new();
+        while let Ok(cmd) = rib_rx.try_recv() {
+            if let crate::routing::Command::IkeRoutes {
+                tunnel, routes: r, ..
+            } = cmd
+            {
+                assert_eq!(tunnel, "Virtual-Access7");
+                routes.push(r);
+            }
+        }
+        assert_eq!(routes.len(), 2, "{routes:?}");
+        assert_eq!(
+            routes[0],
+            vec!["10.200.0.7/32".parse::<IpNetwork>().expect("prefix")]
+        );
+        assert!(routes[1].is_empty(), "the removal comes last: {routes:?}");
     }
 
     /// A burst of SA events for many tunnels, with BGP not reading

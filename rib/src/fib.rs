@@ -774,7 +774,8 @@ impl Fib {
             if let Some(r) = self.kernel.get_mut(p) {
                 r.uninstall();
             }
-            tracing::warn!("FIB: kernel refused {p}: {e} (to be retried)");
+            // The caller logs it (once per reason, not per retry).
+            tracing::debug!("FIB: kernel refused {p}: {e} (to be retried)");
         }
         if objects {
             self.collect_garbage();

@@ -115,6 +115,7 @@ pub async fn serve<B: Backend>(mut backend: B, mut cmds: UnboundedReceiver<DpCom
                 st.interfaces.iter_mut().for_each(|i| op(&mut i.name));
                 let _ = tx.send(st);
             }
+            DpCommand::Then(then) => (then.0)(),
             DpCommand::Heard(tx) => {
                 let counts = backend.inbound_packets().await;
                 let _ = tx.send(heard_since(&mut seen, counts));

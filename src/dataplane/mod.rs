@@ -144,7 +144,8 @@ pub fn iface_spec(cfg: &vtysh::Config, name: &str) -> IfaceSpec {
     iface_spec_for(cfg, name, None, &[])
 }
 
-/// Work to do after a successful install.
+/// Work to do after a successful install, or (`DpCommand::Then`) once the
+/// commands sent before it are done.
 pub struct AfterInstall(pub Box<dyn FnOnce() + Send>);
 
 impl std::fmt::Debug for AfterInstall {
@@ -197,6 +198,11 @@ pub enum DpCommand {
     },
     /// The interface left the configuration: remove it and its SAs.
     RemoveInterface { name: String },
+    /// Run this once every command sent before it is done: what must
+    /// follow an install's own `then` (a Virtual-Access's routes leaving
+    /// the RIB after the install that brought them, however quickly its
+    /// SA went).
+    Then(AfterInstall),
     /// Counters for show commands.
     Stats(oneshot::Sender<DpStats>),
     /// The inbound SPIs of the SAs that opened ESP since the last `Heard`

@@ -60,6 +60,39 @@ impl Backend for NoDataplane {
     async fn shutdown(self) {}
 }
 
+/// A Child SA of a Virtual-Template tunnel with made-up keys, for tests.
+#[cfg(test)]
+pub(crate) fn test_child(tunnel: &str, spi_in: u32, spi_out: u32) -> ChildSaParams {
+    ChildSaParams {
+        tunnel: tunnel.into(),
+        spi_in,
+        spi_out,
+        chosen: ike::sa::proposal::Chosen {
+            encr: (20, 256),
+            integ: None,
+            prf: None,
+            dh: None,
+            esn: false,
+        },
+        keys: ike::crypto::ChildKeys {
+            encr_i: ike::crypto::SecretBytes::new(vec![1; 36]),
+            integ_i: ike::crypto::SecretBytes::new(vec![]),
+            encr_r: ike::crypto::SecretBytes::new(vec![2; 36]),
+            integ_r: ike::crypto::SecretBytes::new(vec![]),
+        },
+        we_initiated: false,
+        local: "192.0.2.1:500".parse().expect("address"),
+        remote: "192.0.2.2:500".parse().expect("address"),
+        encap: false,
+        replay_window: 1024,
+        rekey_of: None,
+        lifetime_kb: 0,
+        hard_lifetime: std::time::Duration::from_secs(3600),
+        virtual_template: Some(1),
+        cp: Default::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,34 +112,7 @@ mod tests {
     #[tokio::test]
     async fn pairs_are_held_until_removed() {
         let mut b = NoDataplane::default();
-        let child = ChildSaParams {
-            tunnel: "rvpn-va1".into(),
-            spi_in: 0x11,
-            spi_out: 0x22,
-            chosen: ike::sa::proposal::Chosen {
-                encr: (20, 256),
-                integ: None,
-                prf: None,
-                dh: None,
-                esn: false,
-            },
-            keys: ike::crypto::ChildKeys {
-                encr_i: ike::crypto::SecretBytes::new(vec![1; 36]),
-                integ_i: ike::crypto::SecretBytes::new(vec![]),
-                encr_r: ike::crypto::SecretBytes::new(vec![2; 36]),
-                integ_r: ike::crypto::SecretBytes::new(vec![]),
-            },
-            we_initiated: false,
-            local: "192.0.2.1:500".parse().expect("address"),
-            remote: "192.0.2.2:500".parse().expect("address"),
-            encap: false,
-            replay_window: 1024,
-            rekey_of: None,
-            lifetime_kb: 0,
-            hard_lifetime: std::time::Duration::from_secs(3600),
-            virtual_template: Some(1),
-            cp: Default::default(),
-        };
+        let child = test_child("rvpn-va1", 0x11, 0x22);
         assert!(b.install(Box::new(child), &spec("rvpn-va1")).await.is_ok());
         let st = b.stats().await;
         assert_eq!(st.backend, "none");

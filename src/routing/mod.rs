@@ -802,9 +802,15 @@ impl Task {
                 other => other,
             })
             .collect();
+        // Why each was refused before: a retry refused for the same reason
+        // is not logged again (a route through a missing interface would
+        // log every second until it appears).
+        let mut was: HashMap<IpNetwork, String> = HashMap::new();
         for c in &changes {
             let (FibChange::Remove(p) | FibChange::Set(p, _)) = c;
-            self.refused.remove(p);
+            if let Some(why) = self.refused.remove(p) {
+                was.insert(*p, why);
+            }
         }
         let t0 = Instant::now();
         let failed = fib.apply(&changes).await;
@@ -815,7 +821,7 @@ impl Task {
             "kernel routes written"
         );
         for (p, why) in failed {
-            if !self.refused.contains_key(&p) {
+            if was.get(&p) != Some(&why) {
                 warn!("kernel refused route {p}: {why}; retrying every second");
             }
             self.refused.insert(p, why);
