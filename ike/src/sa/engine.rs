@@ -538,6 +538,9 @@ impl Engine {
     /// many Deletes were sent (one per established IKE SA).
     pub fn shutdown(&mut self, now: Instant) -> usize {
         self.stopping = true;
+        // Look-ups by tunnel below also scan the SAs changed since the
+        // last sync: none, from here on.
+        self.sync();
         let mut spis: Vec<u64> = self.sas.iter().map(|(k, _)| *k).collect();
         spis.sort_unstable();
         let mut told = 0;

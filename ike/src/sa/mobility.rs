@@ -59,7 +59,7 @@ impl Engine {
             if let Some(sa) = self
                 .sas
                 .sa_of_child(c)
-                .and_then(|spi| self.sas.get_mut(&spi))
+                .and_then(|spi| self.sas.get_mut_untimed(&spi))
             {
                 sa.last_heard = sa.last_heard.max(now);
             }

@@ -93,6 +93,20 @@ impl SaTable {
         Some(&mut e.sa)
     }
 
+    /// The SA, for a field that neither its timers nor the indexes read
+    /// (`last_heard`): not marked for re-indexing. Marking thousands of
+    /// SAs at once (ESP heard on every tunnel) left every look-up by
+    /// tunnel scanning them until the next sync: quadratic in a stop.
+    pub fn get_mut_untimed(&mut self, spi: &u64) -> Option<&mut IkeSa> {
+        self.map.get_mut(spi).map(|e| &mut e.sa)
+    }
+
+    /// SAs marked since the last sync (tests).
+    #[cfg(test)]
+    pub fn unsynced(&self) -> usize {
+        self.dirty.len()
+    }
+
     pub fn contains_key(&self, spi: &u64) -> bool {
         self.map.contains_key(spi)
     }

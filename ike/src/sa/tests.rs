@@ -539,6 +539,8 @@ fn dpd_on_demand_is_quiet_while_esp_arrives_and_periodic_is_not() {
         let b: Vec<u32> = p.b.children.keys().copied().collect();
         p.a.e.esp_heard(&a, p.now);
         p.b.e.esp_heard(&b, p.now);
+        // Not a timer change: nothing waits for re-indexing.
+        assert_eq!(p.a.e.sas.unsynced(), 0);
     };
     let s1 = p.sent;
     for _ in 0..20 {
