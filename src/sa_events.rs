@@ -113,12 +113,7 @@ impl SaEvents {
                         // fails the install.
                         // The routes once the interface exists: the kernel
                         // takes none through a missing device.
-                        let rib = self.rib.clone();
-                        let then = routes.zip(rib).map(|(cmd, rib)| {
-                            AfterInstall(Box::new(move || {
-                                let _ = rib.send(cmd);
-                            }))
-                        });
+                        let then = routes.and_then(|cmd| self.rib_after(cmd));
                         let _ = dp.send(DpCommand::Install {
                             child: c,
                             iface,
@@ -182,13 +177,13 @@ impl SaEvents {
                     // them in the RIB through a Virtual-Access that is
                     // gone, refused by the kernel (or, once the number is
                     // cloned again, pointing at another spoke).
-                    match (&self.dp, self.rib.clone()) {
-                        (Some(dp), Some(rib)) => {
-                            let _ = dp.send(DpCommand::Then(AfterInstall(Box::new(move || {
-                                let _ = rib.send(cmd);
-                            }))));
+                    match (&self.dp, self.rib_after(cmd)) {
+                        (Some(dp), Some(then)) => {
+                            let _ = dp.send(DpCommand::Then(then));
                         }
-                        _ => self.send_rib(cmd),
+                        // No data plane: no install to wait for.
+                        (None, Some(then)) => (then.0)(),
+                        (_, None) => {}
                     }
                 }
             }
@@ -224,6 +219,15 @@ impl SaEvents {
             routes,
             distance,
         })
+    }
+
+    /// `cmd` for the RIB, to be sent by the data plane when it gets to it
+    /// (an install's `then`, or `DpCommand::Then`); None without a RIB.
+    fn rib_after(&self, cmd: crate::routing::Command) -> Option<AfterInstall> {
+        let rib = self.rib.clone()?;
+        Some(AfterInstall(Box::new(move || {
+            let _ = rib.send(cmd);
+        })))
     }
 
     fn send_rib(&self, cmd: crate::routing::Command) {
@@ -265,6 +269,31 @@ mod tests {
         assert_eq!(c.change("Tunnel1", true), Some(true));
     }
 
+    /// Virtual-Access7's Child SA 0x11/0x22 went.
+    fn va7_down() -> IkeEvent {
+        IkeEvent::ChildDown {
+            tunnel: "Virtual-Access7".into(),
+            spi_in: 0x11,
+            spi_out: 0x22,
+        }
+    }
+
+    /// SA events with the default running configuration.
+    fn events(
+        dp: Option<mpsc::UnboundedSender<DpCommand>>,
+        rib: mpsc::UnboundedSender<crate::routing::Command>,
+        bgp: Option<updown::Sender<String>>,
+    ) -> SaEvents {
+        let (_cfg_tx, running) = watch::channel(Arc::new(vtysh::Config::default()));
+        SaEvents {
+            running,
+            dp,
+            rib: Some(rib),
+            bgp,
+            leased: Leased::default(),
+        }
+    }
+
     /// A Virtual-Access whose SA goes before the data plane took its
     /// install: the routes the install's `then` sends reach the RIB before
     /// their removal, never after it.
@@ -272,14 +301,7 @@ mod tests {
     fn a_virtual_access_gone_before_its_install_leaves_no_route() {
         let (rib_tx, mut rib_rx) = mpsc::unbounded_channel();
         let (dp_tx, mut dp_rx) = mpsc::unbounded_channel();
-        let (_cfg_tx, cfg_rx) = watch::channel(Arc::new(vtysh::Config::default()));
-        let ev = SaEvents {
-            running: cfg_rx,
-            dp: Some(dp_tx),
-            rib: Some(rib_tx),
-            bgp: None,
-            leased: Leased::default(),
-        };
+        let ev = events(Some(dp_tx), rib_tx, None);
         let mut child = crate::dataplane::none::test_child("Virtual-Access7", 0x11, 0x22);
         child.cp.peer_addresses = vec![("10.200.0.7".parse().expect("address"), 32)];
         let (ack_tx, _ack_rx) = mpsc::unbounded_channel();
@@ -291,14 +313,7 @@ mod tests {
                 installed: ike::driver::InstallAck::new(0x11, ack_tx),
             },
         );
-        ev.on_event(
-            &mut counts,
-            IkeEvent::ChildDown {
-                tunnel: "Virtual-Access7".into(),
-                spi_in: 0x11,
-                spi_out: 0x22,
-            },
-        );
+        ev.on_event(&mut counts, va7_down());
         // Only now does the data plane get to its queue, in order.
         while let Ok(cmd) = dp_rx.try_recv() {
             match cmd {
@@ -323,6 +338,17 @@ mod tests {
             vec!["10.200.0.7/32".parse::<IpNetwork>().expect("prefix")]
         );
         assert!(routes[1].is_empty(), "the removal comes last: {routes:?}");
+
+        // No data plane: the removal goes to the RIB at once.
+        let (rib_tx, mut rib_rx) = mpsc::unbounded_channel();
+        let ev = events(None, rib_tx, None);
+        let mut counts = Counts::default();
+        counts.change("Virtual-Access7", true);
+        ev.on_event(&mut counts, va7_down());
+        let removed = std::iter::from_fn(|| rib_rx.try_recv().ok()).any(
+            |c| matches!(c, crate::routing::Command::IkeRoutes { routes, .. } if routes.is_empty()),
+        );
+        assert!(removed);
     }
 
     /// A burst of SA events for many tunnels, with BGP not reading
@@ -331,14 +357,7 @@ mod tests {
     fn a_burst_of_tunnel_events_leaves_the_final_state_of_every_tunnel() {
         let (rib_tx, mut rib_rx) = mpsc::unbounded_channel();
         let (bgp_tx, mut bgp_rx) = updown::channel();
-        let (_cfg_tx, cfg_rx) = watch::channel(Arc::new(vtysh::Config::default()));
-        let ev = SaEvents {
-            running: cfg_rx,
-            dp: None,
-            rib: Some(rib_tx),
-            bgp: Some(bgp_tx),
-            leased: Leased::default(),
-        };
+        let ev = events(None, rib_tx, Some(bgp_tx));
         let mut counts = Counts::default();
         let mut sas: HashMap<String, usize> = HashMap::new();
         let mut r: u64 = 0x2545_f491_4f6c_dd1d;

@@ -457,26 +457,16 @@ impl Backend for Kernel {
         self.read_stats().await
     }
 
-    /// One dump of the kernel's SAs, matched by (address, SPI, reqid)
-    /// through a map: `read_stats` also reads every interface.
+    /// One dump of the kernel's SAs ([`Kernel::sa_counters`]), without
+    /// `read_stats`'s read of every interface.
     async fn inbound_packets(&mut self) -> Vec<(u32, u64)> {
-        let sas = match self.xfrm.dump_sas().await {
-            Ok(s) => s,
-            Err(e) => {
-                warn!("kernel data plane: cannot read SA counters: {e}");
-                return Vec::new();
-            }
-        };
-        let by: std::collections::HashMap<(IpAddr, u32, u32), u64> = sas
-            .iter()
-            .filter_map(|s| Some(((s.dst?, s.spi, s.reqid), s.packets)))
-            .collect();
+        let sas = self.sa_counters().await;
         self.tunnels
             .values()
             .flat_map(|t| {
                 t.pairs.iter().filter_map(|p| {
-                    by.get(&(p.local, p.spi_in, t.reqid))
-                        .map(|&n| (p.spi_in, n))
+                    sas.get(&(p.local, p.spi_in, t.reqid))
+                        .map(|s| (p.spi_in, s.packets))
                 })
             })
             .collect()
@@ -961,18 +951,24 @@ impl Kernel {
         }
     }
 
-    async fn read_stats(&self) -> DpStats {
-        let sas = match self.xfrm.dump_sas().await {
-            Ok(s) => s,
+    /// The kernel's SAs with their counters, by (destination, SPI,
+    /// reqid): one dump, looked up by key (a hub has thousands).
+    async fn sa_counters(&self) -> std::collections::HashMap<(IpAddr, u32, u32), xfrm::SaEntry> {
+        match self.xfrm.dump_sas().await {
+            Ok(sas) => sas
+                .into_iter()
+                .filter_map(|s| Some(((s.dst?, s.spi, s.reqid), s)))
+                .collect(),
             Err(e) => {
                 warn!("kernel data plane: cannot read SA counters: {e}");
-                Vec::new()
+                Default::default()
             }
-        };
-        let find = |dst: IpAddr, spi: u32, reqid: u32| {
-            sas.iter()
-                .find(|s| s.dst == Some(dst) && s.spi == spi && s.reqid == reqid)
-        };
+        }
+    }
+
+    async fn read_stats(&self) -> DpStats {
+        let sas = self.sa_counters().await;
+        let find = |dst: IpAddr, spi: u32, reqid: u32| sas.get(&(dst, spi, reqid));
         let mut out = DpStats {
             backend: "kernel",
             ..DpStats::default()
